@@ -1,0 +1,356 @@
+"""The MLink REST API (spec section 4), sans I/O.
+
+``RestApi.handle(method, params, headers, body)`` returns ``(status, bytes)``: a JSON array of
+envelopes whose last element is always a ``QueryResult``. The HTTP server only moves bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..bus import Bus, Event
+from ..clock import Clock
+from ..query import (
+    QueryError,
+    WhereError,
+    compile_predicate,
+    compile_where,
+    order_rows,
+    parse_limit,
+    parse_order,
+    parse_view,
+    where_mask,
+)
+from ..query._aggregate import aggregate
+from ..schema import KeyError_, MsgType, Registry, key_from_json
+from ..schema._codec import (
+    RecordError,
+    decode_record,
+    decode_value,
+    encode_message,
+    envelope,
+    pkey_of,
+    pkey_text,
+)
+from ..schema._values import datetime_to_text
+from ..store import Store, Table
+from ._auth import ApiKeys, AuthError, Principal
+from ._meta import field_desc_records, msg_desc_records
+
+__all__ = ["RestApi", "RestConfig"]
+
+#: parameter aliases (spec 4.1); names are matched case-insensitively
+ALIASES = {"c": "cmd", "mt": "msgtype", "pk": "pkey", "l": "limit", "v": "view", "w": "where"}
+COMMANDS = ("getmsgtypes", "getschema", "getmsg", "getmsgs", "getcount", "getaggregate",
+            "postmsgs")
+_POST_ACTIONS = {"I": "Insert", "U": "Update", "R": "Replace", "D": "Delete"}
+
+
+@dataclass(frozen=True, slots=True)
+class RestConfig:
+    limit_default: int = 500
+    limit_cap: int = 100_000
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_post_messages: int = 10_000
+
+
+class _Fail(Exception):
+    def __init__(self, result: str, detail: str, status: int = 200) -> None:
+        super().__init__(detail)
+        self.result = result
+        self.detail = detail
+        self.status = status
+
+
+class RestApi:
+    def __init__(self, reg: Registry, store: Store, bus: Bus, keys: ApiKeys, clock: Clock,
+                 config: RestConfig | None = None) -> None:
+        self.reg = reg
+        self.store = store
+        self.bus = bus
+        self.keys = keys
+        self.clock = clock
+        self.config = config or RestConfig()
+        self._msgdesc = reg["MsgDesc"]
+        self._fielddesc = reg["FieldDesc"]
+        self._next_id = int.from_bytes(np.random.default_rng().bytes(6), "big") << 12
+
+    # ---------------------------------------------------------------- entry point
+    def handle(self, method: str, params: Sequence[tuple[str, str]],
+               headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+        t0 = time.perf_counter()
+        recv = self.clock.time_ns()
+        p: dict[str, str] = {}
+        for k, v in params:
+            lk = k.lower()
+            p[ALIASES.get(lk, lk)] = v
+        parts: list[bytes] = []
+        scanned = 0
+        result, detail, status = "Ok", "", 200
+        try:
+            who = self._auth(p, headers)
+            cmd = p.get("cmd", "").strip().lower()
+            if not cmd:
+                raise _Fail("Error", f"cmd: required (one of {', '.join(COMMANDS)})")
+            if cmd not in COMMANDS:
+                raise _Fail("Error", f"cmd: unknown command '{p['cmd']}' (one of {', '.join(COMMANDS)})")
+            if cmd == "postmsgs":
+                if method.upper() != "POST":
+                    raise _Fail("Error", "postmsgs: use HTTP POST with the messages in the body")
+                parts, detail = self._postmsgs(p, body, who)
+            else:
+                parts, scanned, detail = getattr(self, "_" + cmd)(p, who)
+        except _Fail as e:
+            result, detail, status = e.result, e.detail, e.status
+            parts = []
+        except (QueryError, WhereError, RecordError, KeyError_) as e:
+            result, detail, parts = "Error", str(e), []
+        nbytes = sum(len(x) for x in parts) + max(len(parts) - 1, 0)
+        qr = {
+            "numBytesSent": nbytes,
+            "numMessagesSent": len(parts),
+            "numMessagesScanned": scanned,
+            "queryElapsed": time.perf_counter() - t0,
+            "result": result,
+            "detail": detail,
+            "receiveTimestamp": datetime_to_text(recv),
+            "sendTimestamp": datetime_to_text(self.clock.time_ns()),
+        }
+        qr = {k: v for k, v in qr.items() if v not in (0, "", None)}
+        parts.append(orjson.dumps(envelope("QueryResult", qr)))
+        return status, b"[" + b",".join(parts) + b"]"
+
+    def _auth(self, p: Mapping[str, str], headers: Mapping[str, str]) -> Principal:
+        bearer = None
+        for k, v in headers.items():
+            if k.lower() == "authorization":
+                bits = v.strip().split(None, 1)
+                if len(bits) == 2 and bits[0].lower() == "bearer":
+                    bearer = bits[1].strip()
+        try:
+            return self.keys.authenticate(bearer, p.get("apikey"))
+        except AuthError as e:
+            raise _Fail("AuthError", str(e), 401) from None
+
+    def _msgtype(self, p: Mapping[str, str], who: Principal) -> MsgType:
+        name = p.get("msgtype", "").strip()
+        if not name:
+            raise _Fail("Error", "msgType: required")
+        mt = self.reg.get(name)
+        if mt is None:
+            raise _Fail("Error", f"msgType: unknown message type '{name}'")
+        if not who.may_see(mt.token):
+            raise _Fail("TokenError", f"msgType: {mt.name} needs token {mt.token}")
+        return mt
+
+    # ---------------------------------------------------------------- reads
+    @staticmethod
+    def _encode_rows(t: Table, mt: MsgType, rows: np.ndarray, view: frozenset[str] | None
+                     ) -> list[bytes]:
+        return [orjson.dumps(envelope(mt.name, encode_message(mt, t.record(r), view)))
+                for r in rows.tolist()]
+
+    def _select(self, t: Table, mt: MsgType, where: str | None, pkey: str | None) -> np.ndarray:
+        bound = compile_where(mt, where)
+        rows = t.live_rows()
+        if pkey is not None and pkey.strip():
+            bound_pk = self._pkey_bound(mt, pkey)
+            if bound_pk is not None:
+                rows = rows[where_mask(t, bound_pk, rows)]
+        if bound is not None and len(rows):
+            rows = rows[where_mask(t, bound, rows)]
+        return rows
+
+    def _pkey_bound(self, mt: MsgType, text: str):  # type: ignore[no-untyped-def]
+        """A pkey parameter on getmsgs as a where clause over the key fields (partial ok)."""
+        if not mt.pkey:
+            raise _Fail("Error", f"pkey: {mt.name} has no primary key")
+        parts = text.split("|")
+        if len(parts) > len(mt.pkey):
+            raise _Fail("Error", f"pkey: {mt.name} pkey has {len(mt.pkey)} parts "
+                                 f"({'|'.join(mt.pkey)}), got {len(parts)}")
+        clauses = [f"{f.name}:eq:{v}" for f, v in zip(mt.pkey_fields, parts, strict=False)
+                   if v.strip()]
+        return compile_where(mt, " & ".join(clauses)) if clauses else None
+
+    def _getmsgs(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
+        mt = self._msgtype(p, who)
+        view = parse_view(mt, p.get("view"))
+        terms = parse_order(mt, p.get("order"))
+        limit = parse_limit(p.get("limit"), self.config.limit_default, self.config.limit_cap)
+        t = self.store.table(mt)
+        rows = self._select(t, mt, p.get("where"), p.get("pkey"))
+        if terms:
+            rows = order_rows(t, mt, rows, terms)
+        detail = ""
+        if len(rows) > limit:
+            detail = f"limit {limit} reached: {len(rows)} records matched"
+        return self._encode_rows(t, mt, rows[:limit], view), len(t), detail
+
+    def _getmsg(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
+        mt = self._msgtype(p, who)
+        text = p.get("pkey", "")
+        if not text.strip():
+            raise _Fail("Error", "pkey: required for getmsg")
+        if not mt.pkey:
+            raise _Fail("Error", f"pkey: {mt.name} has no primary key")
+        pk = self._parse_pkey(mt, text)
+        view = parse_view(mt, p.get("view"))
+        bound = compile_where(mt, p.get("where"))
+        t = self.store.table(mt)
+        rec = t.get(pk)
+        if rec is None or not compile_predicate(mt, bound)(rec):
+            return [], 1 if rec is not None else 0, ""
+        return [orjson.dumps(envelope(mt.name, encode_message(mt, rec, view)))], 1, ""
+
+    def _parse_pkey(self, mt: MsgType, text: str) -> tuple[Any, ...]:
+        if text.lstrip().startswith("{"):
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError as e:
+                raise _Fail("Error", f"pkey: not valid JSON ({e})") from None
+            rec = decode_record(mt, {"pkey": obj}, path="pkey")
+            return pkey_of(mt, rec)
+        parts = text.split("|")
+        if len(parts) != len(mt.pkey):
+            raise _Fail("Error", f"pkey: {mt.name} pkey has {len(mt.pkey)} parts "
+                                 f"({'|'.join(mt.pkey)}), got {len(parts)} in '{text}'")
+        vals = []
+        for f, part in zip(mt.pkey_fields, parts, strict=True):
+            try:
+                if f.kind in ("TickerKey", "ExpiryKey", "OptionKey"):
+                    vals.append(key_from_json(f.kind, part.strip(),
+                                              exact=f.name in ("okey", "ekey", "ticker")))
+                else:
+                    vals.append(decode_value(f, part, f"pkey.{f.name}"))
+            except KeyError_ as e:
+                raise _Fail("Error", f"pkey.{f.name}: {e}") from None
+        return tuple(vals)
+
+    def _getcount(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
+        mt = self._msgtype(p, who)
+        t = self.store.table(mt)
+        bound = compile_where(mt, p.get("where"))
+        if bound is None:
+            n = len(t)
+        else:
+            n = int(np.count_nonzero(where_mask(t, bound) & t.alive[: t.n]))
+        return [orjson.dumps(envelope("MLinkCount", {"count": n} if n else {}))], len(t), ""
+
+    def _getaggregate(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
+        mt = self._msgtype(p, who)
+        measure = p.get("measure", "")
+        if not measure.strip():
+            raise _Fail("Error", "measure: required for getaggregate ('|' list of fields)")
+        t = self.store.table(mt)
+        rows = self._select(t, mt, p.get("where"), None)
+        out, detail = aggregate(t, mt, rows, measure, p.get("group"))
+        return [orjson.dumps(envelope(name, body)) for name, body in out], len(t), detail
+
+    def _getmsgtypes(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
+        recs = [r for r in msg_desc_records(self.reg) if who.may_see(str(r.get("_token")))]
+        return self._meta_reply(self._msgdesc, recs, p)
+
+    def _getschema(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
+        mt = self._msgtype(p, who)
+        return self._meta_reply(self._fielddesc, field_desc_records(mt), p)
+
+    def _meta_reply(self, meta: MsgType, recs: list[dict[str, Any]], p: Mapping[str, str]
+                    ) -> tuple[list[bytes], int, str]:
+        view = parse_view(meta, p.get("view"))
+        pred = compile_predicate(meta, compile_where(meta, p.get("where")))
+        out = [orjson.dumps(envelope(meta.name, encode_message(meta, r, view)))
+               for r in recs if pred(r)]
+        return out, len(recs), ""
+
+    # ---------------------------------------------------------------- writes
+    def _postmsgs(self, p: Mapping[str, str], body: bytes, who: Principal) -> tuple[list[bytes], str]:
+        action = p.get("postaction", "").strip().upper()
+        if not action:
+            raise _Fail("Error", "postaction: required (I, U, R or D)")
+        if action not in _POST_ACTIONS:
+            raise _Fail("Error", f"postaction: '{p['postaction']}' is not I, U, R or D")
+        merge_text = p.get("postmerge", "").strip().upper()
+        if merge_text not in ("", "Y", "N", "YES", "NO"):
+            raise _Fail("Error", f"postmerge: '{p['postmerge']}' is not Y or N")
+        # (inferred) an update merges unless told not to; insert/replace write whole records
+        merge = merge_text.startswith("Y") if merge_text else action == "U"
+        if len(body) > self.config.max_body_bytes:
+            raise _Fail("Error", f"body: {len(body)} bytes exceeds the limit of "
+                                 f"{self.config.max_body_bytes} bytes")
+        if not body.strip():
+            raise _Fail("Error", "body: empty; send a JSON array of messages or one message")
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise _Fail("Error", f"body: invalid JSON ({e})") from None
+        msgs = doc if isinstance(doc, list) else [doc]
+        if len(msgs) > self.config.max_post_messages:
+            raise _Fail("Error", f"body: {len(msgs)} messages exceeds the limit of "
+                                 f"{self.config.max_post_messages}")
+        acks = [self._post_one(i, m, action, merge, who) for i, m in enumerate(msgs)]
+        return [orjson.dumps(envelope("PostAck", a)) for a in acks], ""
+
+    def _ack(self, msg_type: int, result: str, detail: str = "", pkey: str = "",
+             sent_ts: int = 0) -> dict[str, Any]:
+        a = {"msgType": msg_type, "sendTs": sent_ts, "pkey": pkey, "result": result,
+             "detail": detail}
+        return {k: v for k, v in a.items() if v not in (0, "", None)}
+
+    def _post_one(self, i: int, env: Any, action: str, merge: bool, who: Principal
+                  ) -> dict[str, Any]:
+        path = f"$[{i}]"
+        if not isinstance(env, dict):
+            return self._ack(0, "ParseError", f"{path}: expected an object with header and message")
+        header = env.get("header")
+        if not isinstance(header, dict) or not isinstance(header.get("mTyp"), (str, int)):
+            return self._ack(0, "ParseError", f"{path}.header.mTyp: required (the message type)")
+        mt = self.reg.get(header["mTyp"] if isinstance(header["mTyp"], int) else str(header["mTyp"]))
+        if mt is None:
+            return self._ack(0, "InvldMsgType",
+                             f"{path}.header.mTyp: unknown message type '{header['mTyp']}'")
+        if not who.may_see(mt.token):
+            return self._ack(mt.id, "AuthError", f"{mt.name} needs token {mt.token}")
+        verb = _POST_ACTIONS[action]
+        if verb not in mt.actions:
+            allowed = ", ".join(sorted(mt.actions))
+            return self._ack(mt.id, "AuthError",
+                             f"{mt.name} is published by the server; clients may not "
+                             f"{verb.lower()} it (allowed: {allowed})")
+        if "message" not in env:
+            return self._ack(mt.id, "ParseError", f"{path}.message: required")
+        try:
+            rec = decode_record(mt, env["message"], path=f"{path}.message")
+        except RecordError as e:
+            return self._ack(mt.id, "ParseError", str(e))
+        table = self.store.table(mt)
+        if mt.auto_pkey and action == "I":
+            f = mt.pkey_fields[0]
+            self._next_id += 1
+            rec[f.name] = self._next_id
+        missing = [f.name for f in mt.pkey_fields
+                   if f.kind in ("TickerKey", "ExpiryKey", "OptionKey") and rec.get(f.name) is None]
+        if missing:
+            return self._ack(mt.id, "ParseError",
+                             f"{path}.message.pkey: missing key field(s) {', '.join(missing)}")
+        pk = pkey_of(mt, rec)
+        pk_text = pkey_text(mt, pk)
+        exists = table.row_of(pk) is not None
+        if action == "U" and not exists:
+            return self._ack(mt.id, "OtherError", f"no {mt.name} with pkey {pk_text} to update",
+                             pk_text)
+        if action == "D" and not exists:
+            return self._ack(mt.id, "OtherError", f"no {mt.name} with pkey {pk_text} to delete",
+                             pk_text)
+        sent = self.clock.time_ns()
+        if action == "D":
+            self.bus.publish(Event(mt, "delete", rec, sent))
+        else:
+            self.bus.publish(Event(mt, "upsert", rec, sent, merge))
+        return self._ack(mt.id, "OK", "", pk_text, sent)

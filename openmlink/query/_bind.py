@@ -1,0 +1,320 @@
+"""Typing a parsed ``where`` tree against a message type (spec section 5.3).
+
+Binding resolves each field path (case-insensitive, ``pkey.`` prefix, dotted key members,
+``ticker`` on option types) and parses each operand by the field's type. The result is a
+tree of ``Leaf`` comparisons on *columns* in the store's representation, so that the record
+predicate and the column mask evaluate exactly the same thing:
+
+======================  =========================================================
+column kind (``vk``)    representation
+======================  =========================================================
+``num``                 float/int fields, enum ordinals, DateTime ns, DateKey days
+``str``                 Python ``str``
+``flag``                int bit mask
+``keytext``             flat string form of a whole key field (sw/ew/cv/nv on keys)
+======================  =========================================================
+
+A key compared with a (possibly shorter) key string expands into comparisons of its
+members: ``okey:eq:SPY-NMS-EQT-2025-05-16`` is ``at = EQT & ts = NMS & tk = SPY & dt = …``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..schema import Field, KeyError_, MsgType, parse_any_key
+from ..schema._keys import _CP_SHORT, key_kind_of, key_member_names
+from ..schema._registry import registry
+from ..schema._values import (
+    datekey_from_text,
+    datetime_from_text,
+    idlong_from_text,
+)
+from ._ast import And, Cmp, Node, Or
+from ._parser import parse_where
+
+__all__ = [
+    "BAnd",
+    "BNot",
+    "BOr",
+    "Bound",
+    "Leaf",
+    "QueryError",
+    "bind",
+    "compile_where",
+    "key_member_enum",
+    "resolve_column",
+]
+
+
+class QueryError(ValueError):
+    """A where/view/order clause that does not fit the message type; says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    column: str  # "de", "accnt", "okey.tk", "okey" (keytext)
+    field: str  # top-level field name
+    member: str | None  # key member or None
+    vk: str  # "num" | "str" | "flag" | "keytext"
+    op: str  # eq ne gt ge lt le sw ew cv nv cb in
+    a: Any = None
+    b: Any = None  # upper bound for cb; for "in" ``a`` is a frozenset
+
+
+@dataclass(frozen=True, slots=True)
+class BAnd:
+    items: tuple[Bound, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BOr:
+    items: tuple[Bound, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BNot:
+    item: Bound
+
+
+Bound = Leaf | BAnd | BOr | BNot
+
+_KEY_MEMBERS = {
+    "TickerKey": ("at", "ts", "tk"),
+    "ExpiryKey": ("at", "ts", "tk", "dt"),
+    "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp"),
+}
+#: order of members when ordering keys (the flat string order, strike numeric)
+KEY_ORDER = ("tk", "ts", "at", "dt", "xx", "cp")
+_TEXT_OPS = ("sw", "ew", "cv", "nv")
+
+
+def key_member_enum(member: str) -> tuple[str, ...]:
+    """Member names of the enum behind a key member ('at', 'ts', 'cp')."""
+    registry()  # the key enums are installed when the registry is built
+    return key_member_names(member)
+
+
+def resolve_column(mt: MsgType, path: tuple[str, ...], what: str = "field") -> tuple[Field, str | None]:
+    """Resolve a (dotted) field path to (top-level field, key member or None)."""
+    parts = list(path)
+    if len(parts) > 1 and parts[0].lower() == "pkey":
+        parts = parts[1:]
+    name = parts[0]
+    f = mt.field(name)
+    member: str | None = None
+    if f is None and name.lower() in ("ticker", "ekey"):
+        # option/expiry records carry their ticker (and expiry) inside the key
+        kf = mt.option_key_field()
+        if kf is not None:
+            f = kf
+            member = "ticker" if name.lower() == "ticker" else "expiry"
+    if f is None:
+        raise QueryError(f"unknown {what} '{'.'.join(path)}' for {mt.name}")
+    if f.kind == "Repeater":
+        raise QueryError(f"{what} '{'.'.join(path)}': repeating group {f.name} cannot be used here")
+    if len(parts) == 1:
+        return f, member
+    if len(parts) > 2 or f.kind not in _KEY_MEMBERS:
+        raise QueryError(f"unknown {what} '{'.'.join(path)}' for {mt.name}")
+    sub = parts[1].lower()
+    members = _KEY_MEMBERS[f.kind]
+    if member == "ticker":
+        members = _KEY_MEMBERS["TickerKey"]
+    elif member == "expiry":
+        members = _KEY_MEMBERS["ExpiryKey"]
+    if sub not in members:
+        raise QueryError(
+            f"'{'.'.join(path)}': {f.name} has no member '{parts[1]}' (members: {', '.join(members)})"
+        )
+    return f, sub
+
+
+def _num(text: str, what: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise QueryError(f"{what}: '{text}' is not a number") from None
+    if x != x:
+        raise QueryError(f"{what}: NaN is not a comparable value")
+    return x
+
+
+def _enum_index(names: tuple[str, ...], text: str, what: str, ename: str) -> int:
+    t = text.strip().lower()
+    for i, n in enumerate(names):
+        if n.lower() == t:
+            return i
+    if t.isdigit() and int(t) < len(names):
+        return int(t)
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    raise QueryError(f"{what}: '{text}' is not a value of {ename} ({shown})")
+
+
+def _operand(f: Field, member: str | None, text: str, what: str) -> tuple[str, Any]:
+    """Parse one operand for a scalar column: returns (vk, value)."""
+    if member is not None:
+        if member == "tk":
+            return "str", text
+        if member == "dt":
+            try:
+                return "num", datekey_from_text(text)
+            except ValueError as e:
+                raise QueryError(f"{what}: {e}") from None
+        if member == "xx":
+            return "num", _num(text, what)
+        if member == "cp":
+            t = _CP_SHORT.get(text.strip().lower()) or text
+            return "num", _enum_index(key_member_enum("cp"), t, what, "CallPut")
+        ename = "AssetType" if member == "at" else "TickerSrc"
+        return "num", _enum_index(key_member_enum(member), text, what, ename)
+    kind = f.kind
+    if kind == "float":
+        return "num", _num(text, what)
+    if kind == "int":
+        if f.id_long and "-" in text.strip().lstrip("-"):
+            try:
+                return "num", idlong_from_text(text)
+            except ValueError as e:
+                raise QueryError(f"{what}: {e}") from None
+        return "num", _num(text, what)
+    if kind == "string":
+        return "str", text
+    if kind == "enum":
+        assert f.enum is not None
+        return "num", _enum_index(f.enum.names, text, what, f.enum.name)
+    if kind == "flag":
+        assert f.enum is not None
+        mask = 0
+        for part in text.replace(",", "+").split("+"):
+            if part.strip():
+                mask |= f.enum.codes[_enum_index(f.enum.names, part, what, f.enum.name)]
+        return "flag", mask
+    if kind == "DateTime":
+        try:
+            return "num", datetime_from_text(text)
+        except ValueError as e:
+            raise QueryError(f"{what}: {e}") from None
+    if kind == "DateKey":
+        try:
+            return "num", datekey_from_text(text)
+        except ValueError as e:
+            raise QueryError(f"{what}: {e}") from None
+    raise QueryError(f"{what}: field {f.name} of type {f.type} cannot be compared")
+
+
+def _key_members(f: Field, member: str | None, text: str, what: str) -> list[tuple[str, Any]]:
+    """Parse a key operand into (member, typed value) pairs in KEY_ORDER."""
+    try:
+        key = parse_any_key(text)
+    except KeyError_ as e:
+        raise QueryError(f"{what}: {e}") from None
+    cap = {"ticker": "TickerKey", "expiry": "ExpiryKey"}.get(member or "", f.kind)
+    kinds = list(_KEY_MEMBERS)
+    if kinds.index(key_kind_of(key)) > kinds.index(cap):
+        raise QueryError(f"{what}: '{text}' has more parts than a {cap}")
+    out = []
+    for m in KEY_ORDER:
+        if m not in key._fields:
+            continue
+        v = getattr(key, m)
+        if m == "tk":
+            out.append((m, v))
+        elif m == "dt":
+            out.append((m, datekey_from_text(v)))
+        elif m == "xx":
+            out.append((m, float(v)))
+        else:
+            out.append((m, key_member_enum(m).index(v)))
+    return out
+
+
+def _key_leaf(f: Field, m: str, op: str, v: Any) -> Leaf:
+    return Leaf(f"{f.name}.{m}", f.name, m, "str" if m == "tk" else "num", op, v)
+
+
+def _lex(f: Field, members: list[tuple[str, Any]], strict: bool, greater: bool) -> Bound:
+    """Lexicographic comparison of key members with an operand prefix."""
+    op = "gt" if greater else "lt"
+    alts: list[Bound] = []
+    for i, (m, v) in enumerate(members):
+        eqs = [_key_leaf(f, pm, "eq", pv) for pm, pv in members[:i]]
+        alts.append(BAnd((*eqs, _key_leaf(f, m, op, v))) if eqs else _key_leaf(f, m, op, v))
+    if not strict:
+        alts.append(BAnd(tuple(_key_leaf(f, m, "eq", v) for m, v in members)))
+    return BOr(tuple(alts)) if len(alts) > 1 else alts[0]
+
+
+def _bind_cmp(mt: MsgType, c: Cmp) -> Bound:
+    what = f"'{'.'.join(c.path)}:{c.op}:{c.value}{'' if c.high is None else '$' + c.high}'"
+    f, member = resolve_column(mt, c.path)
+    whole_key = f.kind in _KEY_MEMBERS and member in (None, "ticker", "expiry")
+    if whole_key:
+        if c.op in _TEXT_OPS:
+            if member is not None:
+                raise QueryError(f"{what}: operator {c.op} applies to the whole key {f.name}")
+            return Leaf(f.name, f.name, None, "keytext", c.op, c.value)
+        if c.op in ("eq", "ne"):
+            members = _key_members(f, member, c.value, what)
+            node: Bound = BAnd(tuple(_key_leaf(f, m, "eq", v) for m, v in members))
+            return BNot(node) if c.op == "ne" else node
+        if c.op == "cb":
+            lo = _key_members(f, member, c.value, what)
+            hi = _key_members(f, member, c.high or "", what)
+            return BAnd((_lex(f, lo, False, True), _lex(f, hi, False, False)))
+        members = _key_members(f, member, c.value, what)
+        return _lex(f, members, c.op in ("gt", "lt"), c.op in ("gt", "ge"))
+    column = f.name if member is None else f"{f.name}.{member}"
+    enum_names: tuple[str, ...] | None = None
+    if member in ("at", "ts", "cp"):
+        enum_names = key_member_enum(member)
+    elif member is None and f.kind == "enum" and f.enum is not None:
+        enum_names = f.enum.names
+    if c.op in _TEXT_OPS:
+        if enum_names is not None:
+            # text operators on an enum match its member names
+            t = c.value.lower()
+            test = {
+                "sw": lambda n: n.lower().startswith(t),
+                "ew": lambda n: n.lower().endswith(t),
+                "cv": lambda n: t in n.lower(),
+                "nv": lambda n: t not in n.lower(),
+            }[c.op]
+            idx = frozenset(i for i, n in enumerate(enum_names) if test(n))
+            return Leaf(column, f.name, member, "num", "in", idx)
+        if f.kind == "flag" and member is None:
+            if c.op not in ("cv", "nv"):
+                raise QueryError(f"{what}: operator {c.op} does not apply to flag field {f.name}")
+            vk, v = _operand(f, member, c.value, what)
+            return Leaf(column, f.name, member, vk, c.op, v)
+        if not (f.kind == "string" or member == "tk"):
+            raise QueryError(
+                f"{what}: operator {c.op} applies to text fields, not to {f.name} ({f.type})"
+            )
+        return Leaf(column, f.name, member, "str", c.op, c.value)
+    vk, a = _operand(f, member, c.value, what)
+    if vk == "flag" and c.op not in ("eq", "ne"):
+        raise QueryError(f"{what}: operator {c.op} does not apply to flag field {f.name}")
+    b = None
+    if c.op == "cb":
+        _, b = _operand(f, member, c.high or "", what)
+    return Leaf(column, f.name, member, vk, c.op, a, b)
+
+
+def bind(mt: MsgType, node: Node) -> Bound:
+    """Type a parsed tree against ``mt``; raises ``QueryError`` naming the clause and reason."""
+    if isinstance(node, Cmp):
+        return _bind_cmp(mt, node)
+    if isinstance(node, And):
+        return BAnd(tuple(bind(mt, n) for n in node.items))
+    if isinstance(node, Or):
+        return BOr(tuple(bind(mt, n) for n in node.items))
+    raise TypeError(node)  # pragma: no cover
+
+
+def compile_where(mt: MsgType, text: str | None) -> Bound | None:
+    """Parse and bind; ``None`` when the clause is empty (all records)."""
+    node = parse_where(text)
+    return None if node is None else bind(mt, node)
+

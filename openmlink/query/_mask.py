@@ -1,0 +1,136 @@
+"""Back end 2: a bound where tree -> a boolean mask over a columnar table.
+
+Works on any object with ``column(name) -> ndarray`` (the first ``n`` rows), ``vocabs``
+(string columns are dictionary-encoded) and ``n``; ``rows`` restricts evaluation to a subset
+(streams filter only the rows that changed). String operators run once per vocabulary word
+and are then gathered by code, so a scan costs one array pass per comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from ._bind import BAnd, BNot, BOr, Bound, Leaf
+
+__all__ = ["ColumnSource", "compile_mask", "where_mask"]
+
+
+class ColumnSource(Protocol):
+    n: int
+    vocabs: dict[str, Any]
+
+    def column(self, name: str) -> np.ndarray: ...
+
+
+def _col(src: ColumnSource, name: str, rows: np.ndarray | None) -> np.ndarray:
+    c = src.column(name)
+    return c if rows is None else c[rows]
+
+
+def _word_test(words: np.ndarray, op: str, a: Any, b: Any) -> np.ndarray:
+    """Evaluate a string comparison on each vocabulary word."""
+    if op in ("sw", "ew", "cv", "nv"):
+        lst = words.tolist()
+        if op == "sw":
+            return np.fromiter((w.startswith(a) for w in lst), bool, len(lst))
+        if op == "ew":
+            return np.fromiter((w.endswith(a) for w in lst), bool, len(lst))
+        if op == "cv":
+            return np.fromiter((a in w for w in lst), bool, len(lst))
+        return np.fromiter((a not in w for w in lst), bool, len(lst))
+    if op == "eq":
+        return words == a
+    if op == "ne":
+        return words != a
+    if op == "gt":
+        return words > a
+    if op == "ge":
+        return words >= a
+    if op == "lt":
+        return words < a
+    if op == "le":
+        return words <= a
+    if op == "cb":
+        return (words >= a) & (words <= b)
+    raise ValueError(op)  # pragma: no cover
+
+
+def _num_test(x: np.ndarray, op: str, a: Any, b: Any) -> np.ndarray:
+    if op == "eq":
+        return x == a
+    if op == "ne":
+        return x != a
+    if op == "gt":
+        return x > a
+    if op == "ge":
+        return x >= a
+    if op == "lt":
+        return x < a
+    if op == "le":
+        return x <= a
+    if op == "cb":
+        return (x >= a) & (x <= b)
+    if op == "in":
+        return np.isin(x, np.fromiter(a, np.int64, len(a)))
+    raise ValueError(op)  # pragma: no cover
+
+
+def _keytext(src: ColumnSource, field: str, rows: np.ndarray | None) -> np.ndarray:
+    """Flat key strings per row (slow path: only for sw/ew/cv/nv on a whole key)."""
+    get = getattr(src, "_get", None)
+    mt_field = src.mt.by_lower[field.lower()]  # type: ignore[attr-defined]
+    idx = np.arange(src.n) if rows is None else rows
+    out = np.empty(len(idx), dtype=object)
+    for i, r in enumerate(idx.tolist()):
+        k = get(r, mt_field) if get else None
+        out[i] = "" if k is None else str(k)
+    return out
+
+
+def _leaf(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
+    if lf.vk == "keytext":
+        return _word_test(_keytext(src, lf.field, rows), lf.op, lf.a, lf.b)
+    x = _col(src, lf.column, rows)
+    if lf.vk == "str":
+        vocab = src.vocabs[lf.column]
+        return _word_test(vocab.array(), lf.op, lf.a, lf.b)[x]
+    if lf.vk == "flag":
+        if lf.op == "eq":
+            return x == lf.a
+        if lf.op == "ne":
+            return x != lf.a
+        has = (x & lf.a) == lf.a
+        return has if lf.op == "cv" else ~has
+    return _num_test(x, lf.op, lf.a, lf.b)
+
+
+def where_mask(src: ColumnSource, bound: Bound | None, rows: np.ndarray | None = None) -> np.ndarray:
+    """Mask of the rows (all ``n`` rows, or ``rows``) that satisfy ``bound``."""
+    size = src.n if rows is None else len(rows)
+    if bound is None:
+        return np.ones(size, bool)
+    if isinstance(bound, Leaf):
+        return _leaf(src, bound, rows)
+    if isinstance(bound, BNot):
+        return ~where_mask(src, bound.item, rows)
+    it = iter(bound.items)
+    acc = where_mask(src, next(it), rows)
+    if isinstance(bound, BAnd):
+        for b in it:
+            if not acc.any():
+                break
+            acc &= where_mask(src, b, rows)
+    else:
+        assert isinstance(bound, BOr)
+        for b in it:
+            acc |= where_mask(src, b, rows)
+    return acc
+
+
+def compile_mask(bound: Bound | None):  # type: ignore[no-untyped-def]
+    """A reusable ``(src, rows=None) -> mask`` function for one bound clause."""
+    def run(src: ColumnSource, rows: np.ndarray | None = None) -> np.ndarray:
+        return where_mask(src, bound, rows)
+    return run

@@ -1,0 +1,339 @@
+"""MLink JSON envelope codec: inbound validation to internal records, outbound encoding.
+
+An internal *record* is a ``dict`` from field name to internal value (see ``_values``):
+floats, ints, strings, enum ordinals, flag masks, DateTime ns, DateKey days, key tuples, and
+for repeating groups a tuple of such dicts. Inbound records carry only the fields the client
+sent; the store fills defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from ._keys import KeyError_, key_from_json, key_to_json
+from ._types import INT_RANGES, Field, MsgType
+from ._values import (
+    DATEKEY_NONE,
+    datekey_from_text,
+    datekey_to_text,
+    datetime_from_text,
+    datetime_to_text,
+    idlong_from_text,
+    idlong_to_text,
+)
+
+__all__ = [
+    "FIELD_ALIASES",
+    "RecordError",
+    "decode_record",
+    "decode_value",
+    "encode_envelope",
+    "encode_message",
+    "encode_value",
+    "envelope",
+    "is_default",
+    "pkey_of",
+    "pkey_text",
+]
+
+#: renamed fields between schema generations: old name (lower case) -> current name
+FIELD_ALIASES = {
+    "blockauctionstatus": "atsAuctionStatus",
+    "blockauctioncounter": "atsAuctionCounter",
+    "blockvisibility": "atsVisibility",
+}
+
+
+class RecordError(ValueError):
+    """An inbound record is invalid. ``path`` names the place, ``reason`` the problem."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _enum_text(f: Field) -> str:
+    assert f.enum is not None
+    names = f.enum.names
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"{f.enum.name} ({shown})"
+
+
+def decode_value(f: Field, v: Any, path: str) -> Any:
+    """Validate one inbound JSON value for field ``f`` and return its internal form."""
+    kind = f.kind
+    if kind == "float":
+        if isinstance(v, bool):
+            raise RecordError(path, f"expected a number, got {orjson.dumps(v).decode()}")
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, str):
+            if v.strip() == "":
+                return f.default
+            try:
+                return float(v)
+            except ValueError:
+                raise RecordError(path, f"'{v}' is not a number") from None
+        raise RecordError(path, f"expected a number, got {type(v).__name__}")
+    if kind == "int":
+        if f.id_long and isinstance(v, str) and v.strip():
+            try:
+                return idlong_from_text(v)
+            except ValueError as e:
+                raise RecordError(path, str(e)) from None
+        if isinstance(v, bool):
+            raise RecordError(path, f"expected an integer, got {orjson.dumps(v).decode()}")
+        if isinstance(v, str):
+            if v.strip() == "":
+                return f.default
+            try:
+                v = float(v) if any(c in v for c in ".eE") else int(v)
+            except ValueError:
+                raise RecordError(path, f"'{v}' is not an integer") from None
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise RecordError(path, f"{v} is not an integer")
+            v = int(v)
+        if not isinstance(v, int):
+            raise RecordError(path, f"expected an integer, got {type(v).__name__}")
+        lo, hi = INT_RANGES[f.int_type or "long"]
+        if not lo <= v <= hi:
+            raise RecordError(path, f"{v} is out of range for {f.int_type} [{lo}, {hi}]")
+        return v
+    if kind == "string":
+        if v is None:
+            return ""
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str):
+            raise RecordError(path, f"expected a string, got {type(v).__name__}")
+        if f.max_len is not None and len(v) > f.max_len:
+            raise RecordError(path, f"string of {len(v)} characters exceeds the maximum {f.max_len}")
+        return v
+    if kind == "enum":
+        assert f.enum is not None
+        if isinstance(v, str):
+            i = f.enum.index(v.strip())
+            if i is None:
+                if v.strip() == "":
+                    return f.default
+                raise RecordError(path, f"'{v}' is not a value of enum {_enum_text(f)}")
+            return i
+        if isinstance(v, int) and not isinstance(v, bool):
+            if 0 <= v < len(f.enum.names):
+                return v
+            raise RecordError(path, f"ordinal {v} is out of range for enum {_enum_text(f)}")
+        raise RecordError(path, f"expected an enum name of {_enum_text(f)}")
+    if kind == "flag":
+        assert f.enum is not None
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            mask = 0
+            for part in v.replace("|", ",").split(","):
+                p = part.strip()
+                if not p:
+                    continue
+                i = f.enum.index(p)
+                if i is None:
+                    raise RecordError(path, f"'{p}' is not a value of flag {_enum_text(f)}")
+                mask |= f.enum.codes[i]
+            return mask
+        raise RecordError(path, f"expected flag names of {_enum_text(f)}")
+    if kind == "DateTime":
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            if v.strip() == "":
+                return 0
+            try:
+                return datetime_from_text(v)
+            except ValueError as e:
+                raise RecordError(path, str(e)) from None
+        raise RecordError(path, "expected a DateTime string yyyy-MM-dd HH:mm:ss.ffffff")
+    if kind == "DateKey":
+        if isinstance(v, str):
+            if v.strip() == "":
+                return DATEKEY_NONE
+            try:
+                return datekey_from_text(v)
+            except ValueError as e:
+                raise RecordError(path, str(e)) from None
+        raise RecordError(path, "expected a date string YYYY-MM-DD")
+    if kind in ("TickerKey", "ExpiryKey", "OptionKey"):
+        if v is None or v == "":
+            return None
+        try:
+            return key_from_json(kind, v, exact=f.name in ("okey", "ekey", "ticker"))
+        except KeyError_ as e:
+            raise RecordError(path, str(e)) from None
+    if kind == "Repeater":
+        assert f.group is not None
+        if isinstance(v, dict):
+            v = [v]
+        if not isinstance(v, list):
+            raise RecordError(path, f"repeating group {f.name} must be an array of objects")
+        out = []
+        for i, item in enumerate(v):
+            ipath = f"{path}[{i}]"
+            if not isinstance(item, dict):
+                raise RecordError(ipath, "expected an object")
+            row: dict[str, Any] = {}
+            for k, iv in item.items():
+                gf = f.group.by_lower.get(str(k).lower())
+                if gf is not None:
+                    row[gf.name] = decode_value(gf, iv, f"{ipath}.{k}")
+            out.append(row)
+        return tuple(out)
+    raise RecordError(path, f"unsupported field kind {kind}")  # pragma: no cover
+
+
+def decode_record(mt: MsgType, message: Any, path: str = "$.message") -> dict[str, Any]:
+    """Validate an inbound ``message`` body of type ``mt``.
+
+    Key fields may be nested under ``pkey`` or given flat; names match case-insensitively;
+    unknown fields are ignored. Returns only the fields present.
+    """
+    if not isinstance(message, dict):
+        raise RecordError(path, f"message body must be an object, got {type(message).__name__}")
+    rec: dict[str, Any] = {}
+    items: list[tuple[str, Any, str]] = []
+    pk = None
+    for k, v in message.items():
+        if isinstance(k, str) and k.lower() == "pkey" and mt.field("pkey") is None:
+            pk = v
+            continue
+        items.append((k, v, f"{path}.{k}"))
+    if pk is not None:
+        if isinstance(pk, dict):
+            items.extend((k, v, f"{path}.pkey.{k}") for k, v in pk.items())
+        elif isinstance(pk, str) and len(mt.pkey) == 1:
+            items.append((mt.pkey[0], pk, f"{path}.pkey"))
+        elif isinstance(pk, str):
+            items.extend(zip(mt.pkey, _split_pkey(mt, pk, f"{path}.pkey"),
+                             [f"{path}.pkey"] * len(mt.pkey), strict=True))
+        else:
+            raise RecordError(f"{path}.pkey", "pkey must be an object or a flat key string")
+    for k, v, p in items:
+        name = str(k)
+        f = mt.field(name) or mt.field(FIELD_ALIASES.get(name.lower(), ""))
+        if f is None:
+            continue  # unknown inbound fields are ignored (official clients send extras)
+        rec[f.name] = decode_value(f, v, p)
+    return rec
+
+
+def _split_pkey(mt: MsgType, text: str, path: str) -> list[str]:
+    parts = text.split("|")
+    if len(parts) != len(mt.pkey):
+        raise RecordError(
+            path,
+            f"{mt.name} pkey has {len(mt.pkey)} parts ({'|'.join(mt.pkey)}), got {len(parts)}",
+        )
+    return parts
+
+
+def pkey_of(mt: MsgType, rec: dict[str, Any]) -> tuple[Any, ...]:
+    """The record's primary key as a tuple of internal values (pkey field order)."""
+    return tuple(rec.get(f.name, f.default) for f in mt.pkey_fields)
+
+
+def pkey_text(mt: MsgType, pk: tuple[Any, ...]) -> str:
+    """Flat string form of a pkey tuple: parts joined by ``|`` (spec 2.3)."""
+    return "|".join(
+        encode_text(f, v) for f, v in zip(mt.pkey_fields, pk, strict=True)
+    )
+
+
+def encode_text(f: Field, v: Any) -> str:
+    """Text form of one internal value (flat keys, enum names, dates)."""
+    kind = f.kind
+    if kind in ("TickerKey", "ExpiryKey", "OptionKey"):
+        return "" if v is None else str(v)
+    if kind == "float":
+        return repr(float(v))
+    j = encode_value(f, v)
+    return j if isinstance(j, str) else str(j)
+
+
+def is_default(f: Field, v: Any) -> bool:
+    if v is None:
+        return True
+    kind = f.kind
+    if kind == "float":
+        return v == 0.0 or v != v
+    if kind in ("int", "enum", "flag", "DateTime"):
+        return v == 0
+    if kind == "string":
+        return v == ""
+    if kind == "DateKey":
+        return v == DATEKEY_NONE
+    if kind == "Repeater":
+        return len(v) == 0
+    return False
+
+
+def encode_value(f: Field, v: Any) -> Any:
+    """Internal value -> JSON value."""
+    kind = f.kind
+    if kind == "float":
+        x = float(v)
+        return x if math.isfinite(x) else None
+    if kind == "int":
+        return idlong_to_text(v) if f.id_long else int(v)
+    if kind == "string":
+        return v
+    if kind == "enum":
+        assert f.enum is not None
+        return f.enum.names[int(v)] if 0 <= int(v) < len(f.enum.names) else str(int(v))
+    if kind == "flag":
+        assert f.enum is not None
+        names = [n for n, c in zip(f.enum.names, f.enum.codes, strict=True) if c and int(v) & c]
+        return ",".join(names) if names else f.enum.names[0]
+    if kind == "DateTime":
+        return datetime_to_text(v)
+    if kind == "DateKey":
+        return "" if v == DATEKEY_NONE else datekey_to_text(v)
+    if kind in ("TickerKey", "ExpiryKey", "OptionKey"):
+        return key_to_json(v)
+    if kind == "Repeater":
+        assert f.group is not None
+        return [
+            {gf.name: encode_value(gf, row[gf.name]) for gf in f.group.fields
+             if gf.name in row and not is_default(gf, row[gf.name])}
+            for row in v
+        ]
+    raise ValueError(kind)  # pragma: no cover
+
+
+def encode_message(
+    mt: MsgType, rec: dict[str, Any], view: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """Internal record -> JSON ``message`` body: pkey nested, default values left out."""
+    body: dict[str, Any] = {}
+    if mt.pkey_fields:
+        body["pkey"] = {
+            f.name: encode_value(f, rec[f.name])
+            for f in mt.pkey_fields
+            if f.name in rec and not is_default(f, rec[f.name])
+        }
+    for f in mt.fields:
+        if f.is_pkey or (view is not None and f.name not in view):
+            continue
+        v = rec.get(f.name)
+        if v is None or is_default(f, v):
+            continue
+        body[f.name] = encode_value(f, v)
+    return body
+
+
+def envelope(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"header": {"mTyp": name}, "message": body}
+
+
+def encode_envelope(mt: MsgType, rec: dict[str, Any], view: frozenset[str] | None = None) -> bytes:
+    return orjson.dumps(envelope(mt.name, encode_message(mt, rec, view)))

@@ -1,0 +1,6 @@
+"""Live tables: the latest record per pkey of every message type, stored by column."""
+
+from ._catalog import Store
+from ._table import Listener, Table, Vocab
+
+__all__ = ["Listener", "Store", "Table", "Vocab"]

@@ -1,0 +1,386 @@
+"""A live table: the latest record per pkey of one message type, stored by column.
+
+Columns (NumPy arrays, grown by doubling) hold the internal representation of ``schema``:
+floats as float64; integers, DateTime ns and flags as int64; enum ordinals as int16; DateKey
+days as int32; strings dictionary-encoded (int32 codes into a per-column ``Vocab``); key
+fields split into member columns ``<field>.at .ts .tk [.dt .xx .cp]``; repeating groups as
+Python objects. A dict maps each pkey tuple to its row; deleted rows are reused.
+
+Every change bumps ``seq`` and stamps the row's ``row_seq``, so readers can ask what changed
+since a point; listeners are told which rows changed after each write.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..schema import ExpiryKey, Field, MsgType, OptionKey, TickerKey
+from ..schema._codec import pkey_of
+from ..schema._keys import key_member_names as key_member_enum
+from ..schema._values import DATEKEY_NONE, datekey_from_text, datekey_to_text
+
+__all__ = ["Listener", "Table", "Vocab"]
+
+Listener = Callable[["Table", np.ndarray, bool], None]  # (table, rows, deleted)
+
+_KEY_MEMBERS = {
+    "TickerKey": ("at", "ts", "tk"),
+    "ExpiryKey": ("at", "ts", "tk", "dt"),
+    "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp"),
+}
+_MEMBER_DTYPE = {"at": np.int16, "ts": np.int16, "tk": np.int32, "dt": np.int32,
+                 "xx": np.float64, "cp": np.int8}
+_MEMBER_EMPTY = {"at": -1, "ts": -1, "tk": 0, "dt": DATEKEY_NONE, "xx": math.nan, "cp": -1}
+
+
+class Vocab:
+    """Dictionary encoding of one string column; code 0 is the empty string."""
+
+    __slots__ = ("_arr", "_arr_len", "codes", "words")
+
+    def __init__(self) -> None:
+        self.words: list[str] = [""]
+        self.codes: dict[str, int] = {"": 0}
+        self._arr: np.ndarray | None = None
+        self._arr_len = 0
+
+    def code(self, word: str) -> int:
+        c = self.codes.get(word)
+        if c is None:
+            c = len(self.words)
+            self.words.append(word)
+            self.codes[word] = c
+        return c
+
+    def encode(self, words: Iterable[str]) -> np.ndarray:
+        arr = np.asarray(list(words) if not isinstance(words, np.ndarray) else words, dtype=object)
+        if arr.size == 0:
+            return np.zeros(0, np.int32)
+        uniq, inv = np.unique(arr.astype(str), return_inverse=True)
+        codes = np.fromiter((self.code(w) for w in uniq.tolist()), np.int32, len(uniq))
+        return codes[inv.reshape(-1)]
+
+    def array(self) -> np.ndarray:
+        """The words as an object array (cached until the vocabulary grows)."""
+        if self._arr is None or self._arr_len != len(self.words):
+            self._arr = np.array(self.words, dtype=object)
+            self._arr_len = len(self.words)
+        return self._arr
+
+
+def _column_specs(mt: MsgType) -> list[tuple[str, Field, str | None, Any, Any]]:
+    """(column name, field, key member, dtype, empty value) for every stored column."""
+    specs: list[tuple[str, Field, str | None, Any, Any]] = []
+    for f in mt.fields:
+        k = f.kind
+        if k in _KEY_MEMBERS:
+            for m in _KEY_MEMBERS[k]:
+                specs.append((f"{f.name}.{m}", f, m, _MEMBER_DTYPE[m], _MEMBER_EMPTY[m]))
+        elif k == "float":
+            specs.append((f.name, f, None, np.float64, f.default))
+        elif k in ("int", "flag", "DateTime"):
+            specs.append((f.name, f, None, np.int64, f.default))
+        elif k == "enum":
+            specs.append((f.name, f, None, np.int16, f.default))
+        elif k == "DateKey":
+            specs.append((f.name, f, None, np.int32, f.default))
+        elif k == "string":
+            specs.append((f.name, f, None, np.int32, 0))
+        elif k == "Repeater":
+            specs.append((f.name, f, None, object, ()))
+    return specs
+
+
+class Table:
+    """Latest record per pkey of one message type (create/replace semantics)."""
+
+    def __init__(self, mt: MsgType, capacity: int = 256) -> None:
+        self.mt = mt
+        self.specs = _column_specs(mt)
+        self._spec_by_col = {s[0]: s for s in self.specs}
+        self.capacity = max(16, capacity)
+        self.cols: dict[str, np.ndarray] = {}
+        self.vocabs: dict[str, Vocab] = {}
+        for name, f, member, dtype, empty in self.specs:
+            self.cols[name] = self._new(dtype, empty, self.capacity)
+            if f.kind == "string" or member == "tk":
+                self.vocabs[name] = Vocab()
+        self.alive = np.zeros(self.capacity, bool)
+        self.row_seq = np.zeros(self.capacity, np.int64)
+        self.sent_ts = np.zeros(self.capacity, np.int64)
+        self.n = 0  # rows in use, including deleted rows awaiting reuse
+        self.count = 0  # live rows
+        self.seq = 0
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.free: list[int] = []
+        self.listeners: list[Listener] = []
+        self._member_idx = {m: {n: i for i, n in enumerate(key_member_enum(m))}
+                            for m in ("at", "ts", "cp")}
+
+    # ---------------------------------------------------------------- storage helpers
+    @staticmethod
+    def _new(dtype: Any, empty: Any, n: int) -> np.ndarray:
+        if dtype is object:
+            a = np.empty(n, dtype=object)
+            a[:] = [()] * n
+            return a
+        return np.full(n, empty, dtype=dtype)
+
+    def _grow(self, need: int) -> None:
+        cap = self.capacity
+        while cap < need:
+            cap *= 2
+        if cap == self.capacity:
+            return
+        for name, _f, _m, dtype, empty in self.specs:
+            new = self._new(dtype, empty, cap)
+            new[: self.n] = self.cols[name][: self.n]
+            self.cols[name] = new
+        for attr in ("alive", "row_seq", "sent_ts"):
+            old = getattr(self, attr)
+            new = np.zeros(cap, old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, attr, new)
+        self.capacity = cap
+
+    def _alloc(self) -> int:
+        if self.free:
+            return self.free.pop()
+        if self.n >= self.capacity:
+            self._grow(self.n + 1)
+        self.n += 1
+        return self.n - 1
+
+    def _reset_row(self, row: int) -> None:
+        for name, _f, _m, dtype, empty in self.specs:
+            self.cols[name][row] = () if dtype is object else empty
+
+    def column(self, name: str) -> np.ndarray:
+        """The column's first ``n`` cells (a view)."""
+        return self.cols[name][: self.n]
+
+    # ---------------------------------------------------------------- cell codecs
+    def _put(self, row: int, f: Field, v: Any) -> None:
+        k = f.kind
+        if k in _KEY_MEMBERS:
+            members = _KEY_MEMBERS[k]
+            for m in members:
+                col = self.cols[f"{f.name}.{m}"]
+                if v is None or m not in v._fields:
+                    col[row] = _MEMBER_EMPTY[m]
+                    continue
+                x = getattr(v, m)
+                if m == "tk":
+                    col[row] = self.vocabs[f"{f.name}.tk"].code(x)
+                elif m == "dt":
+                    col[row] = datekey_from_text(x)
+                elif m == "xx":
+                    col[row] = x
+                else:
+                    col[row] = self._member_idx[m][x]
+        elif k == "string":
+            self.cols[f.name][row] = self.vocabs[f.name].code(v)
+        else:
+            self.cols[f.name][row] = v
+
+    def _get(self, row: int, f: Field) -> Any:
+        k = f.kind
+        if k in _KEY_MEMBERS:
+            c = self.cols
+            n = f.name
+            tk = c[f"{n}.tk"][row]
+            if tk == 0:
+                return None
+            at = key_member_enum("at")[c[f"{n}.at"][row]]
+            ts = key_member_enum("ts")[c[f"{n}.ts"][row]]
+            word = self.vocabs[f"{n}.tk"].words[tk]
+            if k == "TickerKey" or c[f"{n}.dt"][row] == DATEKEY_NONE:
+                return TickerKey(at, ts, word)
+            dt = datekey_to_text(int(c[f"{n}.dt"][row]))
+            if k == "ExpiryKey" or c[f"{n}.cp"][row] < 0:
+                return ExpiryKey(at, ts, word, dt)
+            return OptionKey(at, ts, word, dt, float(c[f"{n}.xx"][row]),
+                             key_member_enum("cp")[c[f"{n}.cp"][row]])
+        if k == "string":
+            return self.vocabs[f.name].words[self.cols[f.name][row]]
+        v = self.cols[f.name][row]
+        if k == "float":
+            return float(v)
+        if k == "Repeater":
+            return v
+        return int(v)
+
+    # ---------------------------------------------------------------- reads
+    def row_of(self, pk: tuple[Any, ...]) -> int | None:
+        return self.index.get(pk)
+
+    def record(self, row: int) -> dict[str, Any]:
+        """The stored record at ``row`` (every field, defaults included)."""
+        return {f.name: self._get(row, f) for f in self.mt.fields}
+
+    def get(self, pk: tuple[Any, ...]) -> dict[str, Any] | None:
+        row = self.index.get(pk)
+        return None if row is None else self.record(row)
+
+    def live_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.alive[: self.n])
+
+    def __len__(self) -> int:
+        return self.count
+
+    # ---------------------------------------------------------------- writes
+    def upsert(self, rec: Mapping[str, Any], *, merge: bool = True, sent_ts: int = 0) -> int:
+        """Write one internal record; absent fields keep their value (``merge``) or reset.
+
+        Returns the row. Listeners are told.
+        """
+        pk = pkey_of(self.mt, dict(rec))
+        row = self.index.get(pk)
+        if row is None:
+            row = self._alloc()
+            self._reset_row(row)
+            self.index[pk] = row
+            self.alive[row] = True
+            self.count += 1
+        elif not merge:
+            self._reset_row(row)
+        for f in self.mt.fields:
+            if f.name in rec:
+                self._put(row, f, rec[f.name])
+            elif not merge and f.is_pkey:
+                self._put(row, f, f.default)
+        self.seq += 1
+        self.row_seq[row] = self.seq
+        self.sent_ts[row] = sent_ts
+        self._notify(np.array([row], np.int64), False)
+        return row
+
+    def delete(self, pk: tuple[Any, ...]) -> bool:
+        row = self.index.pop(pk, None)
+        if row is None:
+            return False
+        self.alive[row] = False
+        self.count -= 1
+        self.seq += 1
+        self.row_seq[row] = self.seq
+        self._notify(np.array([row], np.int64), True)
+        self._reset_row(row)
+        self.free.append(row)
+        return True
+
+    def upsert_columns(self, data: Mapping[str, Any], *, sent_ts: int = 0) -> np.ndarray:
+        """Vectorised write of many records given by column (the engines' fast path).
+
+        ``data`` maps column names (see the module docstring) to equal-length arrays in the
+        column representation, except that string columns (and key ``.tk`` members) are
+        given as arrays of ``str``. Every pkey column must be present. Rows not in the table
+        are created; columns not given keep their values (new rows take defaults).
+        Returns the rows written, in input order.
+        """
+        lens = {len(v) for v in data.values()}
+        if len(lens) != 1:
+            raise ValueError("upsert_columns: all columns must have the same length")
+        m = lens.pop()
+        if m == 0:
+            return np.zeros(0, np.int64)
+        enc: dict[str, np.ndarray] = {}
+        for name, v in data.items():
+            if name not in self._spec_by_col:
+                raise KeyError(f"{self.mt.name} has no column '{name}'")
+            if name in self.vocabs:
+                enc[name] = self.vocabs[name].encode(v)
+            else:
+                enc[name] = np.asarray(v)
+        # pkey tuples from the pkey columns (decoded to the record representation)
+        keycols = [s for s in self.specs if s[1].is_pkey]
+        for s in keycols:
+            if s[0] not in enc:
+                raise KeyError(f"upsert_columns: pkey column '{s[0]}' is missing")
+        rows = np.empty(m, np.int64)
+        new_rows: list[int] = []
+        pk_iter = self._pk_tuples(enc, m)
+        index = self.index
+        for i, pk in enumerate(pk_iter):
+            r = index.get(pk)
+            if r is None:
+                r = self._alloc_fast()
+                index[pk] = r
+                new_rows.append(r)
+            rows[i] = r
+        if new_rows:
+            nr = np.asarray(new_rows, np.int64)
+            for name, _f, _m, dtype, empty in self.specs:
+                if name not in enc:
+                    self.cols[name][nr] = () if dtype is object else empty
+            self.alive[nr] = True
+            self.count += len(new_rows)
+        for name, arr in enc.items():
+            self.cols[name][rows] = arr
+        self.seq += 1
+        self.row_seq[rows] = self.seq
+        self.sent_ts[rows] = sent_ts
+        self._notify(rows, False)
+        return rows
+
+    def _alloc_fast(self) -> int:
+        if self.free:
+            return self.free.pop()
+        if self.n >= self.capacity:
+            self._grow(self.n + 1)
+        self.n += 1
+        return self.n - 1
+
+    def _pk_tuples(self, enc: Mapping[str, np.ndarray], m: int) -> Iterable[tuple[Any, ...]]:
+        parts: list[Iterable[Any]] = []
+        for f in self.mt.pkey_fields:
+            if f.kind in _KEY_MEMBERS:
+                parts.append(self._keys_from_columns(f, enc, m))
+            elif f.kind == "string":
+                words = self.vocabs[f.name].words
+                parts.append([words[c] for c in enc[f.name].tolist()])
+            elif f.kind == "float":
+                parts.append(enc[f.name].astype(float).tolist())
+            else:
+                parts.append(enc[f.name].astype(np.int64).tolist())
+        return zip(*parts, strict=True)
+
+    def _keys_from_columns(
+        self, f: Field, enc: Mapping[str, np.ndarray], m: int
+    ) -> list[Any]:
+        n = f.name
+        at_names = key_member_enum("at")
+        ts_names = key_member_enum("ts")
+        words = self.vocabs[f"{n}.tk"].words
+        at = [at_names[i] for i in enc[f"{n}.at"].tolist()]
+        ts = [ts_names[i] for i in enc[f"{n}.ts"].tolist()]
+        tk = [words[i] for i in enc[f"{n}.tk"].tolist()]
+        if f.kind == "TickerKey":
+            return [TickerKey(*t) for t in zip(at, ts, tk, strict=True)]
+        days = enc[f"{n}.dt"]
+        uniq, inv = np.unique(days, return_inverse=True)
+        dtext = np.array([datekey_to_text(int(d)) for d in uniq], dtype=object)[inv]
+        if f.kind == "ExpiryKey":
+            return [ExpiryKey(*t) for t in zip(at, ts, tk, dtext.tolist(), strict=True)]
+        cp_names = key_member_enum("cp")
+        cp = [cp_names[i] for i in enc[f"{n}.cp"].tolist()]
+        xx = enc[f"{n}.xx"].astype(float).tolist()
+        return [OptionKey(*t) for t in zip(at, ts, tk, dtext.tolist(), xx, cp, strict=True)]
+
+    def clear(self) -> None:
+        rows = self.live_rows()
+        self.index.clear()
+        self.alive[:] = False
+        self.count = 0
+        self.n = 0
+        self.free.clear()
+        self.seq += 1
+        if len(rows):
+            self._notify(rows, True)
+
+    def _notify(self, rows: np.ndarray, deleted: bool) -> None:
+        for fn in self.listeners:
+            fn(self, rows, deleted)
