@@ -83,7 +83,9 @@ class RestApi:
 
     # ---------------------------------------------------------------- entry point
     def handle(self, method: str, params: Sequence[tuple[str, str]],
-               headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+               headers: Mapping[str, str], body: bytes | None) -> tuple[int, bytes]:
+        """Answer one request. ``body`` is None when the HTTP layer refused to read a body
+        over ``config.max_body_bytes``."""
         t0 = time.perf_counter()
         recv = self.clock.time_ns()
         p: dict[str, str] = {}
@@ -100,6 +102,9 @@ class RestApi:
                 raise _Fail("Error", f"cmd: required (one of {', '.join(COMMANDS)})")
             if cmd not in COMMANDS:
                 raise _Fail("Error", f"cmd: unknown command '{p['cmd']}' (one of {', '.join(COMMANDS)})")
+            if body is None:
+                raise _Fail("Error", f"body: exceeds the limit of {self.config.max_body_bytes} "
+                                     "bytes", 413)
             if cmd == "postmsgs":
                 if method.upper() != "POST":
                     raise _Fail("Error", "postmsgs: use HTTP POST with the messages in the body")

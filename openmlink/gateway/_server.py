@@ -37,11 +37,10 @@ def make_app(rest: RestApi) -> web.Application:
         if request.method == "POST":
             got = await _read_body(request, limit)
             if got is None:
-                # answer in the protocol's own error record; the body is not read further
-                status, out = rest.handle(
-                    "POST", [("cmd", "postmsgs"), ("postaction", "I")],
-                    request.headers, b" " * (limit + 1))
-                resp = web.Response(status=413, body=out, content_type="application/json")
+                # answered in the protocol's own error record; the body is not read further
+                status, out = rest.handle("POST", list(request.query.items()),
+                                          request.headers, None)
+                resp = web.Response(status=status, body=out, content_type="application/json")
                 resp.force_close()
                 return resp
             body = got

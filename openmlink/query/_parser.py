@@ -112,14 +112,17 @@ class _Parser:
         path = tuple(p.strip() for p in name.split("."))
         if any(not p or any(c.isspace() for c in p) for p in path):
             raise WhereError(start, f"'{name}' is not a field name or dotted path")
-        k = s.find(":", j + 1)
-        if k < 0:
-            raise WhereError(j + 1, f"expected ':' after the operator of '{name}'")
+        k = j + 1
+        while k < len(s) and s[k] not in ":&|()" and s[k:k + 3].lower() != "%26":
+            k += 1
         op = s[j + 1:k].strip().lower()
         if op not in OPERATORS:
             raise WhereError(
                 j + 1, f"unknown operator '{s[j + 1:k].strip()}' (use {' '.join(OPERATORS)})"
             )
+        if k >= len(s) or s[k] != ":":
+            got = "end of text" if k >= len(s) else f"'{s[k]}'"
+            raise WhereError(k, f"expected ':' after operator '{op}' of '{name}', got {got}")
         v0 = k + 1
         m = v0
         while m < len(s) and s[m] not in "&|)" and s[m:m + 3].lower() != "%26":

@@ -178,11 +178,16 @@ _FORMS = {
 
 def parse_any_key(text: str) -> Key:
     """Parse the longest key form the text holds (OptionKey, else ExpiryKey, else TickerKey)."""
+    first_fit: str | None = None
+    nparts = len(text.strip().split("-")) if isinstance(text, str) else 0
     for kind in ("OptionKey", "ExpiryKey", "TickerKey"):
         try:
             return parse_key(kind, text)
-        except KeyError_:
-            pass
+        except KeyError_ as e:
+            if first_fit is None and nparts >= _KIND_PARTS[kind]:
+                first_fit = f"'{text}' is not a {kind}: {e}"
+    if first_fit is not None and nparts >= _KIND_PARTS["ExpiryKey"]:
+        raise KeyError_(first_fit)
     raise KeyError_(f"'{text}' is not a security key ({_FORMS['TickerKey']}, optionally "
                     f"followed by -YYYY-MM-DD and -STRIKE-C|P)")
 
