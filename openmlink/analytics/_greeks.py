@@ -1,0 +1,202 @@
+"""Greeks, slides and implied vols for engines without closed forms (American, cash dividends).
+
+Greeks are central finite differences of the engine's own price (so they are consistent with
+it by construction), converted to the LiveImpliedQuote units used by _black.py.  Implied vols
+use a safeguarded secant/bisection root-finder on the engine price.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._american import amer_price1
+from ._dividends import fd_american_price1
+from ._errors import IvError
+from ._lbr import normalised_implied_vol
+
+__all__ = ["fd_greeks_kernel", "root_iv_kernel"]
+
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_DAY = 1.0 / 365.0
+_OK = int(IvError.OK)
+_BAD_INPUT = int(IvError.BAD_INPUT)
+_BELOW = int(IvError.BELOW_INTRINSIC)
+_ABOVE = int(IvError.ABOVE_MAX)
+_ZERO_TV = int(IvError.ZERO_TIME_VALUE)
+_NO_CONV = int(IvError.NO_CONVERGENCE)
+
+
+@njit(inline="always", **_JIT)
+def _engine(engine: int, s: float, k: float, t: float, r: float, q: float, vol: float,
+            cp: float, scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int,
+            n_t: int) -> float:
+    """engine 0: ALO American; 1: FD American with cash dividends."""
+    if engine == 0:
+        return amer_price1(s, k, t, r, q, vol, cp, scheme)
+    return fd_american_price1(s, k, t, r, q, vol, cp, ex_t, amt, engine == 1, n_x, n_t)
+
+
+@njit(**_JIT)
+def fd_greeks_kernel(engine: int, s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.ndarray,
+                     q: np.ndarray, vol: np.ndarray, cp: np.ndarray, moves: np.ndarray,
+                     scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
+                     out: np.ndarray) -> None:
+    """Price, GREEK_KEYS and slides by bumping the engine price (layout as euro_rows_kernel).
+
+    Bumps: spot 0.5% (central; gamma from the same 3 points), vol 0.5 vol point, time 1 day
+    (central where t > 1 day, else one-sided), rates 1 bp.  Tested: test_american.py::
+    test_american_greeks_match_finite_differences.
+    """
+    nm = moves.shape[0]
+    for i in range(s.shape[0]):
+        si, ki, ti, ri, qi, vi, c = s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]
+        p0 = _engine(engine, si, ki, ti, ri, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
+        out[0, i] = p0
+        if not math.isfinite(p0):
+            for j in range(1, out.shape[0]):
+                out[j, i] = math.nan
+            continue
+        hs = 0.005 * si
+        hv = min(0.005, 0.5 * vi) if vi > 0.0 else 0.005
+        hr = 1e-4
+        pu = _engine(engine, si + hs, ki, ti, ri, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
+        pd = _engine(engine, si - hs, ki, ti, ri, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
+        vu = _engine(engine, si, ki, ti, ri, qi, vi + hv, c, scheme, ex_t, amt, n_x, n_t)
+        vd = _engine(engine, si, ki, ti, ri, qi, vi - hv, c, scheme, ex_t, amt, n_x, n_t)
+        uu = _engine(engine, si + hs, ki, ti, ri, qi, vi + hv, c, scheme, ex_t, amt, n_x, n_t)
+        ud = _engine(engine, si + hs, ki, ti, ri, qi, vi - hv, c, scheme, ex_t, amt, n_x, n_t)
+        du = _engine(engine, si - hs, ki, ti, ri, qi, vi + hv, c, scheme, ex_t, amt, n_x, n_t)
+        dd = _engine(engine, si - hs, ki, ti, ri, qi, vi - hv, c, scheme, ex_t, amt, n_x, n_t)
+        ru = _engine(engine, si, ki, ti, ri + hr, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
+        rd = _engine(engine, si, ki, ti, ri - hr, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
+        qu = _engine(engine, si, ki, ti, ri, qi + hr, vi, c, scheme, ex_t, amt, n_x, n_t)
+        qd = _engine(engine, si, ki, ti, ri, qi - hr, vi, c, scheme, ex_t, amt, n_x, n_t)
+        # Time: one calendar day passing = t - 1/365 (dividend ex-times are from "now", so
+        # they move with the clock: shift them too by pricing at t and ex_t - day).
+        ht = min(_DAY, 0.5 * ti)
+        tm = _engine(engine, si, ki, ti - ht, ri, qi, vi, c, scheme, ex_t - ht, amt, n_x, n_t)
+        tmu = _engine(engine, si + hs, ki, ti - ht, ri, qi, vi, c, scheme, ex_t - ht, amt,
+                      n_x, n_t)
+        tmd = _engine(engine, si - hs, ki, ti - ht, ri, qi, vi, c, scheme, ex_t - ht, amt,
+                      n_x, n_t)
+        delta = (pu - pd) / (2.0 * hs)
+        out[1, i] = delta
+        out[2, i] = (pu - 2.0 * p0 + pd) / (hs * hs)
+        out[3, i] = (tm - p0) / ht * _DAY
+        out[4, i] = (vu - vd) / (2.0 * hv) / 100.0
+        out[5, i] = ((uu - du) - (ud - dd)) / (4.0 * hs * hv) / 100.0
+        out[6, i] = (vu - 2.0 * p0 + vd) / (hv * hv) / 10000.0
+        out[7, i] = (ru - rd) / (2.0 * hr) / 100.0
+        out[8, i] = (qu - qd) / (2.0 * hr) / 100.0
+        out[9, i] = ((tmu - tmd) / (2.0 * hs) - delta) / ht * _DAY
+        for j in range(nm):
+            out[10 + j, i] = _engine(engine, si * (1.0 + moves[j]), ki, ti, ri, qi, vi, c,
+                                     scheme, ex_t, amt, n_x, n_t) - p0
+
+
+@njit(**_JIT)
+def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
+                   r: np.ndarray, q: np.ndarray, cp: np.ndarray, scheme: tuple,
+                   ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
+                   vol_out: np.ndarray, err_out: np.ndarray) -> None:
+    """Implied vol by a bracketing secant (Illinois) on the engine price; err per IvError.
+
+    Start: the European (Let's Be Rational) vol of the premium where it exists.  The root is
+    accepted when the bracket is narrower than 1e-10 relative or |price error| < 1e-11*K.
+    Tested: test_american.py::test_american_iv_round_trip, test_american_iv_error_codes.
+    """
+    vmin = 1e-5
+    vmax = 20.0
+    for i in range(p.shape[0]):
+        pi, si, ki, ti, ri, qi, c = p[i], s[i], k[i], t[i], r[i], q[i], cp[i]
+        vol_out[i] = math.nan
+        if not (si > 0.0 and ki > 0.0 and ti > 0.0 and math.isfinite(pi) and math.isfinite(si)
+                and math.isfinite(ki) and math.isfinite(ti) and math.isfinite(ri)
+                and math.isfinite(qi) and (c == 1.0 or c == -1.0)):
+            err_out[i] = _BAD_INPUT
+            continue
+        intrinsic = max(c * (si - ki), 0.0)
+        upper = si if c > 0.0 else ki
+        if pi >= upper:
+            err_out[i] = _ABOVE
+            continue
+        tol = 1e-12 * max(ki, si)
+        if pi < intrinsic - tol:
+            err_out[i] = _BELOW
+            continue
+        if pi <= intrinsic + tol:
+            err_out[i] = _ZERO_TV
+            continue
+        f_lo0 = _engine(engine, si, ki, ti, ri, qi, vmin, c, scheme, ex_t, amt, n_x, n_t) - pi
+        if f_lo0 >= 0.0:
+            err_out[i] = _BELOW if f_lo0 > tol else _ZERO_TV
+            continue
+        # Initial guess: European LBR vol of the premium (an upper estimate for American).
+        fwd = si * math.exp((ri - qi) * ti)
+        und = pi * math.exp(ri * ti)
+        tv = und - max(c * (fwd - ki), 0.0)
+        x = math.log(fwd / ki)
+        guess = 0.3
+        if tv > 0.0 and und < (fwd if c > 0.0 else ki):
+            sn = normalised_implied_vol(tv / math.sqrt(fwd * ki), -abs(x))
+            if sn > 0.0 and math.isfinite(sn):
+                guess = min(max(sn / math.sqrt(ti), 1e-3), 5.0)
+        lo = vmin
+        flo = f_lo0
+        hi = vmax
+        fhi = math.nan
+        x0 = guess
+        f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
+        x1 = math.nan
+        f1 = math.nan
+        side = 0
+        ok = False
+        for _it in range(60):
+            if f0 > 0.0:
+                hi = x0
+                fhi = f0
+            else:
+                lo = x0
+                flo = f0
+            if abs(f0) <= 1e-11 * ki or (hi - lo) <= 1e-10 * x0:
+                ok = True
+                break
+            if math.isfinite(fhi):
+                # Illinois regula falsi inside the bracket, preferring the secant step.
+                xn = math.nan
+                if math.isfinite(f1) and f0 != f1:
+                    xn = x0 - f0 * (x0 - x1) / (f0 - f1)
+                if not (lo < xn < hi):
+                    fl = flo
+                    fh = fhi
+                    if side == 1:
+                        fl *= 0.5
+                    elif side == -1:
+                        fh *= 0.5
+                    xn = lo - fl * (hi - lo) / (fh - fl)
+                    if not (lo < xn < hi):
+                        xn = 0.5 * (lo + hi)
+                    side = 1 if f0 > 0.0 else -1
+            else:
+                xn = x0 * 2.0 if f0 < 0.0 else 0.5 * x0
+                if math.isfinite(f1) and f0 != f1:
+                    xs = x0 - f0 * (x0 - x1) / (f0 - f1)
+                    if x0 < xs < 4.0 * x0:
+                        xn = xs
+                if xn >= vmax:
+                    xn = vmax
+                    if x0 >= vmax:
+                        break
+            x1 = x0
+            f1 = f0
+            x0 = xn
+            f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
+        if ok:
+            vol_out[i] = x0
+            err_out[i] = _OK
+        else:
+            err_out[i] = _NO_CONV
+
