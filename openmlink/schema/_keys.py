@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ._values import datekey_from_text
 
 __all__ = [
@@ -45,11 +47,9 @@ TK_MAX_LEN = 12
 
 
 def format_strike(xx: float) -> str:
-    """Shortest decimal form without trailing zeros: 200 -> '200', 62.5 -> '62.5'."""
-    s = repr(float(xx))
-    if s.endswith(".0"):
-        s = s[:-2]
-    return s
+    """Shortest round-tripping decimal form, never in exponent notation (a '-' would break
+    the flat key): 200 -> '200', 62.5 -> '62.5'."""
+    return np.format_float_positional(float(xx), trim="-")
 
 
 def _at(text: str) -> str:
