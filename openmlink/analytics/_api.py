@@ -72,11 +72,13 @@ def _divs(dividends: Dividends) -> tuple[NDArray[np.float64], NDArray[np.float64
 
 
 def _escrow(s: NDArray[np.float64], t: NDArray[np.float64], r: NDArray[np.float64],
-            ex_t: NDArray[np.float64], amt: NDArray[np.float64]
+            q: NDArray[np.float64], ex_t: NDArray[np.float64], amt: NDArray[np.float64]
             ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """S* = S - PV(dividends with 0 < t_i <= t), PV, and sum t_i*PV_i, per row."""
+    """S* = S - sum D_i e^{-(r-q) t_i} over 0 < t_i <= t (forward-consistent escrow with a
+    continuous yield q, as QuantLib's AnalyticDividendEuropeanEngine), that sum, and
+    sum t_i * (its terms), per row."""
     live = (ex_t[None, :] > 0.0) & (ex_t[None, :] <= t[:, None])
-    pv_i = np.where(live, amt[None, :] * np.exp(-r[:, None] * ex_t[None, :]), 0.0)
+    pv_i = np.where(live, amt[None, :] * np.exp(-(r - q)[:, None] * ex_t[None, :]), 0.0)
     pv = pv_i.sum(axis=1)
     tpv = (pv_i * ex_t[None, :]).sum(axis=1)
     return np.ascontiguousarray(s - pv), pv, tpv
@@ -108,7 +110,7 @@ def price(S: ArrayLike, K: ArrayLike, t_years: ArrayLike, r: ArrayLike, q: Array
         amer_price_kernel(s, k, t, rr, qq, v, c, DEFAULT_SCHEME, out)
     else:
         if has_div:
-            s = _escrow(s, t, rr, ex_t, amt)[0]
+            s = _escrow(s, t, rr, qq, ex_t, amt)[0]
         euro_price_kernel(s, k, t, rr, qq, v, c, b76, out)
     return out.reshape(shape)
 
@@ -136,7 +138,7 @@ def implied_vol(P: ArrayLike, S: ArrayLike, K: ArrayLike, t_years: ArrayLike, r:
                        FD_GRID[1], vol, err)
     else:
         if has_div:
-            s = _escrow(s, t, rr, ex_t, amt)[0]
+            s = _escrow(s, t, rr, qq, ex_t, amt)[0]
         euro_iv_kernel(p, s, k, t, rr, qq, c, b76, vol, err)
     return vol.reshape(shape), err.reshape(shape)
 
@@ -156,12 +158,13 @@ def _rows(S: ArrayLike, K: ArrayLike, t_years: ArrayLike, r: ArrayLike, q: Array
         fd_greeks_kernel(engine, s, k, t, rr, qq, v, c, mv, DEFAULT_SCHEME, ex_t, amt,
                          FD_GRID[0], FD_GRID[1], out)
     elif has_div:
-        s_star, pv, tpv = _escrow(s, t, rr, ex_t, amt)
+        s_star, pv, tpv = _escrow(s, t, rr, qq, ex_t, amt)
         euro_rows_kernel(s_star, k, t, rr, qq, v, c, False, mv, out)
         de, ga = out[1].copy(), out[2].copy()
-        out[3] += de * (-rr * pv) / 365.0  # PV of the dividends accretes as a day passes
+        out[3] += de * (-(rr - qq) * pv) / 365.0  # the escrow accretes as a day passes
         out[7] += de * tpv / 100.0  # dS*/dr = sum t_i PV_i
-        out[9] += ga * (-rr * pv) / 365.0
+        out[8] -= de * tpv / 100.0  # dS*/dq = -sum t_i PV_i
+        out[9] += ga * (-(rr - qq) * pv) / 365.0
     else:
         euro_rows_kernel(s, k, t, rr, qq, v, c, b76, mv, out)
     return shape, out

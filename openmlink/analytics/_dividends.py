@@ -1,7 +1,7 @@
 """Discrete cash dividends: escrowed-spot European and a Crank-Nicolson FD American engine.
 
-European (escrowed-dividend model, as QuantLib's AnalyticDividendEuropeanEngine):
-S* = S - sum_i D_i exp(-r t_i) over ex-times 0 < t_i <= t_years, then Black-Scholes on S*.
+European (escrowed-dividend model, as QuantLib 1.44 AnalyticDividendEuropeanEngine; the API
+uses S* = S - sum_i D_i exp(-(r-q) t_i) over ex-times 0 < t_i <= t_years), then BSM on S*.
 
 American: finite differences in x = ln S on a uniform grid, Crank-Nicolson in time to expiry
 (with two Rannacher implicit half-steps to damp the payoff kink), exercise by projection

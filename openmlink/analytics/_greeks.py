@@ -46,7 +46,7 @@ def fd_greeks_kernel(engine: int, s: np.ndarray, k: np.ndarray, t: np.ndarray, r
                      out: np.ndarray) -> None:
     """Price, GREEK_KEYS and slides by bumping the engine price (layout as euro_rows_kernel).
 
-    Bumps: spot 0.5% (central; gamma from the same 3 points), vol 0.5 vol point, time 1 day
+    Bumps: spot 0.1% (central; gamma from the same 3 points), vol 0.1 vol point, time 1 day
     (central where t > 1 day, else one-sided), rates 1 bp.  Tested: test_american.py::
     test_american_greeks_match_finite_differences.
     """
@@ -59,8 +59,8 @@ def fd_greeks_kernel(engine: int, s: np.ndarray, k: np.ndarray, t: np.ndarray, r
             for j in range(1, out.shape[0]):
                 out[j, i] = math.nan
             continue
-        hs = 0.005 * si
-        hv = min(0.005, 0.5 * vi) if vi > 0.0 else 0.005
+        hs = 0.001 * si
+        hv = min(0.001, 0.5 * vi) if vi > 0.0 else 0.001
         hr = 1e-4
         pu = _engine(engine, si + hs, ki, ti, ri, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
         pd = _engine(engine, si - hs, ki, ti, ri, qi, vi, c, scheme, ex_t, amt, n_x, n_t)

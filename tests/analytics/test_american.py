@@ -1,0 +1,105 @@
+"""American options: ALO collocation against QuantLib's QdFp high-precision engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import QuantLib as ql
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openmlink.analytics import IvError, greeks, implied_vol, price
+
+
+def _grid(n: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    days = np.exp(rng.uniform(0.0, np.log(1825.0), n)).astype(int)  # 1 day .. 5 years
+    s = 100.0 * rng.uniform(0.7, 1.3, n)
+    vol = np.exp(rng.uniform(np.log(0.05), np.log(2.0), n))
+    r = rng.uniform(0.0, 0.08, n)
+    q = rng.uniform(0.0, 0.06, n)
+    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    return s, np.full(n, 100.0), days, r, q, vol, cp
+
+
+def test_american_matches_quantlib_qdfp_high_precision(market) -> None:
+    s, k, days, r, q, vol, cp = _grid(150, 21)
+    ours = price(s, k, days / 365.0, r, q, vol, cp, exercise="american")
+    engine = ql.QdFpAmericanEngine(market.process, ql.QdFpAmericanEngine.highPrecisionScheme())
+    errs = []
+    for i in range(len(s)):
+        market.set(s[i], r[i], q[i], vol[i])
+        opt = market.option(int(cp[i]), k[i], int(days[i]), american=True)
+        opt.setPricingEngine(engine)
+        errs.append(abs(ours[i] - opt.NPV()))
+    assert max(errs) < 1e-4
+
+
+def test_american_call_without_dividends_equals_european() -> None:
+    s, k, days, r, _, vol, _ = _grid(200, 22)
+    t = days / 365.0
+    np.testing.assert_allclose(price(s, k, t, r, 0.0, vol, 1, exercise="american"),
+                               price(s, k, t, r, 0.0, vol, 1), rtol=1e-12, atol=1e-12)
+
+
+def test_american_greeks_match_finite_differences() -> None:
+    s, k, days, r, q, vol, cp = _grid(12, 23)
+    t = np.maximum(days, 30) / 365.0
+    g = greeks(s, k, t, r, q, vol, cp, exercise="american")
+
+    def am(**kw: np.ndarray) -> np.ndarray:
+        a = {"S": s, "K": k, "t_years": t, "r": r, "q": q, "vol": vol, "cp": cp} | kw
+        return price(**a, exercise="american")
+
+    h = 0.01
+    np.testing.assert_allclose(g["de"], (am(S=s + h) - am(S=s - h)) / (2 * h), atol=2e-4)
+    np.testing.assert_allclose(g["ga"], (am(S=s + 0.2) - 2 * am() + am(S=s - 0.2)) / 0.04,
+                               atol=1e-4, rtol=2e-3)
+    np.testing.assert_allclose(g["ve"], (am(vol=vol + 2e-4) - am(vol=vol - 2e-4)) / 4e-4 / 100,
+                               atol=1e-5, rtol=1e-3)
+    np.testing.assert_allclose(g["ro"], (am(r=r + 2e-4) - am(r=r - 2e-4)) / 4e-4 / 100,
+                               atol=1e-5, rtol=1e-3)
+    np.testing.assert_allclose(g["ph"], (am(q=q + 2e-4) - am(q=q - 2e-4)) / 4e-4 / 100,
+                               atol=1e-5, rtol=1e-3)
+    np.testing.assert_allclose(g["th"], (am(t_years=t - 1 / 365) - am()), atol=2e-4, rtol=2e-2)
+
+
+def test_american_iv_round_trip() -> None:
+    s, k, days, r, q, vol, cp = _grid(60, 24)
+    t = np.maximum(days, 7) / 365.0
+    vol = np.clip(vol, 0.08, 1.5)
+    p = price(s, k, t, r, q, vol, cp, exercise="american")
+    iv, err = implied_vol(p, s, k, t, r, q, cp, exercise="american")
+    intrinsic = np.maximum(cp * (s - k), 0.0)
+    cond = (p - intrinsic) > 1e-3  # an early-exercised premium has no vol to recover
+    assert (err[cond] == IvError.OK).all()
+    np.testing.assert_allclose(price(s, k, t, r, q, iv, cp, exercise="american")[cond], p[cond],
+                               atol=1e-9)
+    np.testing.assert_allclose(iv[cond], vol[cond], rtol=1e-6)
+
+
+def test_american_iv_error_codes() -> None:
+    # Last row: r = 0, q = 6% makes the zero-vol put worth K - S e^{-qT} = 2.96 > 1.0.
+    p = [5.0, np.nan, -1.0, 100.0, 20.0, 1e-30, 1.0]
+    s = [100.0, 100.0, 100.0, 100.0, 80.0, 100.0, 100.0]
+    r = [0.05] * 6 + [0.0]
+    q = [0.0] * 6 + [0.06]
+    iv, err = implied_vol(p, s, 100.0, 0.5, r, q, -1, exercise="american")
+    assert list(err) == [IvError.OK, IvError.BAD_INPUT, IvError.BELOW_INTRINSIC,
+                         IvError.ABOVE_MAX, IvError.ZERO_TIME_VALUE, IvError.ZERO_TIME_VALUE,
+                         IvError.BELOW_INTRINSIC]
+    assert np.isfinite(iv[0]) and np.isnan(iv[1:]).all()
+
+
+finite = {"allow_nan": False, "allow_infinity": False}
+
+
+@settings(max_examples=60, deadline=None)
+@given(s=st.floats(60, 140, **finite), t=st.floats(1 / 365, 3, **finite),
+       r=st.floats(0, 0.08, **finite), q=st.floats(0, 0.06, **finite),
+       vol=st.floats(0.05, 1.5, **finite), cp=st.sampled_from([1, -1]))
+def test_american_at_least_european(s: float, t: float, r: float, q: float, vol: float,
+                                    cp: int) -> None:
+    am = float(price(s, 100.0, t, r, q, vol, cp, exercise="american"))
+    eu = float(price(s, 100.0, t, r, q, vol, cp))
+    assert am >= eu - 1e-9
+    assert am >= max(cp * (s - 100.0), 0.0) - 1e-9

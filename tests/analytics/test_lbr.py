@@ -1,0 +1,126 @@
+"""Let's Be Rational implied vol: round trips, reference implementations, error codes."""
+
+from __future__ import annotations
+
+import math
+
+import lets_be_rational as lbr_ref
+import numpy as np
+import pytest
+import QuantLib as ql
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openmlink.analytics import IvError, implied_vol, price
+from openmlink.analytics._lbr import normalised_black_call, normalised_implied_vol
+
+
+def _grid(n: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    s = 100.0 * np.exp(rng.uniform(-1.0, 1.0, n))
+    t = np.exp(rng.uniform(np.log(1 / 365), np.log(5.0), n))
+    r = rng.uniform(0.0, 0.08, n)
+    q = rng.uniform(0.0, 0.06, n)
+    vol = np.exp(rng.uniform(np.log(0.01), np.log(3.0), n))
+    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    return s, np.full(n, 100.0), t, r, q, vol, cp
+
+
+@pytest.mark.parametrize("model", ["black_scholes", "black76"])
+def test_round_trip_recovers_vol_to_1e10_where_conditioned(model: str) -> None:
+    s, k, t, r, q, vol, cp = _grid(200_000, 1)
+    p = price(s, k, t, r, q, vol, cp, model=model)
+    iv, err = implied_vol(p, s, k, t, r, q, cp, model=model)
+    qe = r if model == "black76" else q
+    intrinsic = np.exp(-r * t) * np.maximum(cp * (s * np.exp((r - qe) * t) - k), 0.0)
+    # Conditioned: the time value carries at least 1e-4 of the premium (vega per unit premium
+    # not negligible) and the premium is a normal float.
+    cond = ((p - intrinsic) > 1e-4 * p) & (p > 1e-250)
+    assert cond.mean() > 0.5
+    assert (err[cond] == IvError.OK).all()  # converges on 100% of valid inputs
+    np.testing.assert_allclose(iv[cond], vol[cond], rtol=1e-10)
+    assert np.isnan(iv[err != IvError.OK]).all()
+
+
+def test_normalised_black_matches_lets_be_rational_reference() -> None:
+    rng = np.random.default_rng(2)
+    for _ in range(2000):
+        x = -abs(rng.uniform(-20, 20)) * rng.random() ** 3
+        sn = math.exp(rng.uniform(math.log(1e-3), math.log(10)))
+        ref = lbr_ref.normalised_black_call(x, sn)
+        assert normalised_black_call(x, sn) == pytest.approx(ref, rel=1e-13, abs=1e-300)
+
+
+def test_normalised_round_trip_extreme_grid() -> None:
+    for x in (-30.0, -5.0, -1.0, -0.1, -1e-4, 0.0):
+        for sn in (0.005, 0.05, 0.3, 1.0, 3.0, 8.0):
+            beta = normalised_black_call(x, sn)
+            if beta <= 1e-290:
+                continue
+            assert normalised_implied_vol(beta, x) == pytest.approx(sn, rel=1e-12), (x, sn)
+
+
+def test_agrees_with_lets_be_rational_and_quantlib_on_sample() -> None:
+    s, k, t, r, q, vol, cp = _grid(500, 3)
+    p = price(s, k, t, r, q, vol, cp)
+    iv, err = implied_vol(p, s, k, t, r, q, cp)
+    for i in np.flatnonzero(err == 0)[:300]:
+        f = s[i] * math.exp((r[i] - q[i]) * t[i])
+        undisc = p[i] * math.exp(r[i] * t[i])
+        ref = lbr_ref.implied_volatility_from_a_transformed_rational_guess(
+            undisc, f, k[i], t[i], cp[i])
+        assert iv[i] == pytest.approx(ref, rel=1e-9)
+        if vol[i] * math.sqrt(t[i]) > 0.05 and abs(math.log(f / k[i])) < 0.5:
+            ql_sd = ql.blackFormulaImpliedStdDev(
+                ql.Option.Call if cp[i] > 0 else ql.Option.Put, k[i], f, undisc, 1.0, 0.0,
+                0.3 * math.sqrt(t[i]), 1e-12, 200)
+            assert iv[i] * math.sqrt(t[i]) == pytest.approx(ql_sd, rel=1e-8)
+
+
+def test_error_codes_for_each_class() -> None:
+    s, k, t, r, q = 100.0, 100.0, 1.0, 0.05, 0.0
+    call_fwd_disc = s * math.exp(-q * t)
+    cases = [
+        (5.0, s, k, t, r, q, 1, IvError.OK),
+        (np.nan, s, k, t, r, q, 1, IvError.BAD_INPUT),
+        (5.0, -1.0, k, t, r, q, 1, IvError.BAD_INPUT),
+        (5.0, s, 0.0, t, r, q, 1, IvError.BAD_INPUT),
+        (5.0, s, k, 0.0, r, q, 1, IvError.BAD_INPUT),
+        (5.0, s, k, t, np.nan, q, 1, IvError.BAD_INPUT),
+        (5.0, s, k, t, r, q, 0, IvError.BAD_INPUT),
+        (-0.1, s, k, t, r, q, 1, IvError.BELOW_INTRINSIC),
+        (1.0, 150.0, k, t, r, q, 1, IvError.BELOW_INTRINSIC),
+        (call_fwd_disc, s, k, t, r, q, 1, IvError.ABOVE_MAX),
+        (120.0, s, k, t, r, q, -1, IvError.ABOVE_MAX),
+        (0.0, s, 150.0, t, r, q, 1, IvError.ZERO_TIME_VALUE),
+        (150.0 - 100.0 * math.exp(-r * t), 150.0, k, t, r, q, 1, IvError.ZERO_TIME_VALUE),
+    ]
+    cols = list(zip(*cases, strict=True))
+    iv, err = implied_vol(*[np.array(c, dtype=float) for c in cols[:7]])
+    assert err.dtype == np.int8
+    assert list(err) == [int(c) for c in cols[7]]
+    assert np.isfinite(iv[0]) and np.isnan(iv[1:]).all()
+
+
+def test_subnormal_premium_reports_no_convergence() -> None:
+    iv, err = implied_vol(5e-323, 100.0, 200.0, 0.01, 0.0, 0.0, 1)
+    assert err == IvError.NO_CONVERGENCE and np.isnan(iv)
+
+
+finite = {"allow_nan": False, "allow_infinity": False}
+
+
+@settings(max_examples=200, deadline=None)
+@given(s=st.floats(50, 200, **finite), t=st.floats(7 / 365, 5, **finite),
+       r=st.floats(0, 0.1, **finite), q=st.floats(0, 0.08, **finite),
+       vol=st.floats(0.03, 2.5, **finite), cp=st.sampled_from([1, -1]),
+       model=st.sampled_from(["black_scholes", "black76"]))
+def test_iv_round_trip_property(s: float, t: float, r: float, q: float, vol: float, cp: int,
+                                model: str) -> None:
+    p = price(s, 100.0, t, r, q, vol, cp, model=model)
+    iv, err = implied_vol(p, s, 100.0, t, r, q, cp, model=model)
+    if err == IvError.OK:
+        assert price(s, 100.0, t, r, q, iv, cp, model=model) == pytest.approx(p, rel=1e-9,
+                                                                              abs=1e-12)
+    else:  # only a premium with no resolvable time value may fail
+        assert err == IvError.ZERO_TIME_VALUE
