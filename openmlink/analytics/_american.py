@@ -199,7 +199,8 @@ def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
         add_on += pw[i] * 2.0 * z * (r * k * dr * norm_cdf(-dp + v) - q * s * dq * norm_cdf(-dp))
     add_on *= half
     euro = euro_price1(s, k, t_years, r, q, vol, -1.0)
-    return max(euro, 0.0) + max(add_on, 0.0)
+    # Floor at intrinsic: the quadrature can undershoot it by ~1e-9 deep in the money.
+    return max(max(euro, 0.0) + max(add_on, 0.0), k - s)
 
 
 @njit(**_JIT)
