@@ -1,0 +1,168 @@
+"""Benchmark openmlink.analytics on this machine against QuantLib / lets_be_rational loops.
+
+Run: PYTHONPATH=. python bench/bench_analytics.py  (pins itself to one core, NUMBA_NUM_THREADS=1)
+Reference loops are slow, so they are timed on small samples and reported as rates per second.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _cold_start_seconds(clear_cache: bool) -> float:
+    pkg = Path(__file__).resolve().parents[1] / "openmlink" / "analytics" / "__pycache__"
+    if clear_cache and pkg.exists():
+        for f in pkg.glob("*.nb[ic]"):
+            f.unlink()
+    code = ("import time; t=time.perf_counter(); import openmlink.analytics as a; "
+            "a.price_greeks_slides(100.,100.,1.,.05,.0,.2,1); a.implied_vol(5.,100.,100.,1.,.05,.0,1);"
+            "a.price(100.,100.,1.,.05,.0,.2,-1,exercise='american');"
+            "a.implied_vol(6.,100.,100.,1.,.05,.0,-1,exercise='american');"
+            "print(time.perf_counter()-t)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _rate(fn, n: int, repeat: int = 3) -> float:
+    best = min(_timed(fn) for _ in range(repeat))
+    return n / best
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    print(f"cold start (import + first call of each kernel), numba cache cleared: "
+          f"{_cold_start_seconds(True):.1f} s; warm cache: {_cold_start_seconds(False):.1f} s")
+
+    import lets_be_rational as lbr
+    import QuantLib as ql
+
+    import openmlink.analytics as a
+
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    s = 100.0 * np.exp(rng.uniform(-0.3, 0.3, n))
+    k = np.full(n, 100.0)
+    t = np.exp(rng.uniform(np.log(7 / 365), np.log(2.0), n))
+    r = rng.uniform(0.0, 0.06, n)
+    q = rng.uniform(0.0, 0.03, n)
+    vol = rng.uniform(0.1, 0.8, n)
+    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    p = a.price(s, k, t, r, q, vol, cp)
+    a.implied_vol(p[:10], s[:10], k[:10], t[:10], r[:10], q[:10], cp[:10])  # warm-up
+    a.price_greeks_slides(s[:10], k[:10], t[:10], r[:10], q[:10], vol[:10], cp[:10])
+
+    ours_iv = _rate(lambda: a.implied_vol(p, s, k, t, r, q, cp), n)
+    m = 2000
+    fwd = s[:m] * np.exp((r[:m] - q[:m]) * t[:m])
+    und = p[:m] * np.exp(r[:m] * t[:m])
+
+    def lbr_loop() -> None:
+        for i in range(m):
+            try:
+                lbr.implied_volatility_from_a_transformed_rational_guess(und[i], fwd[i], k[i],
+                                                                         t[i], cp[i])
+            except Exception:
+                pass
+
+    def ql_iv_loop() -> None:
+        for i in range(m):
+            try:
+                ql.blackFormulaImpliedStdDev(ql.Option.Call if cp[i] > 0 else ql.Option.Put,
+                                             k[i], fwd[i], und[i], 1.0, 0.0, 0.3, 1e-12, 100)
+            except RuntimeError:
+                pass
+
+    ref_lbr = _rate(lbr_loop, m, 1)
+    ref_qliv = _rate(ql_iv_loop, m, 1)
+    print(f"European implied vols/s (LBR, 1 core):  {ours_iv:12,.0f}   "
+          f"x{ours_iv / ref_lbr:,.0f} vs lets_be_rational loop ({ref_lbr:,.0f}/s), "
+          f"x{ours_iv / ref_qliv:,.0f} vs QuantLib blackFormulaImpliedStdDev ({ref_qliv:,.0f}/s)")
+
+    ours_rows = _rate(lambda: a.price_greeks_slides(s, k, t, r, q, vol, cp), n)
+    ql.Settings.instance().evaluationDate = ql.Date(15, 1, 2025)
+    today = ql.Date(15, 1, 2025)
+    dc = ql.Actual365Fixed()
+    sq, rq, qq, vq = (ql.SimpleQuote(100.0), ql.SimpleQuote(0.05), ql.SimpleQuote(0.0),
+                      ql.SimpleQuote(0.2))
+    proc = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(sq),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(qq), dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(rq), dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(),
+                                                           ql.QuoteHandle(vq), dc)))
+    days = np.maximum((t * 365).astype(int), 1)
+
+    def ql_rows(engine, american: bool, mm: int, slides: bool) -> None:
+        for i in range(mm):
+            sq.setValue(s[i])
+            rq.setValue(r[i])
+            qq.setValue(q[i])
+            vq.setValue(vol[i])
+            payoff = ql.PlainVanillaPayoff(ql.Option.Call if cp[i] > 0 else ql.Option.Put, 100.0)
+            ex = (ql.AmericanExercise(today, today + int(days[i])) if american
+                  else ql.EuropeanExercise(today + int(days[i])))
+            opt = ql.VanillaOption(payoff, ex)
+            opt.setPricingEngine(engine)
+            opt.NPV()
+            if slides:
+                opt.delta(), opt.gamma(), opt.vega(), opt.theta(), opt.rho(), opt.dividendRho()
+                for mv in a.SLIDE_MOVES:
+                    sq.setValue(s[i] * (1 + mv))
+                    opt.NPV()
+
+    ref_rows = _rate(lambda: ql_rows(ql.AnalyticEuropeanEngine(proc), False, m, True), m, 1)
+    print(f"European rows/s (price+9 greeks+6 slides): {ours_rows:12,.0f}   "
+          f"x{ours_rows / ref_rows:,.0f} vs QuantLib AnalyticEuropeanEngine loop "
+          f"({ref_rows:,.0f}/s; its 6 greeks + 6 re-priced slides)")
+
+    na = 2000
+    sl = slice(0, na)
+    pa = a.price(s[sl], k[sl], t[sl], r[sl], q[sl], vol[sl], cp[sl], exercise="american")
+    am_px = _rate(lambda: a.price(s[sl], k[sl], t[sl], r[sl], q[sl], vol[sl], cp[sl],
+                                  exercise="american"), na)
+    am_iv = _rate(lambda: a.implied_vol(pa, s[sl], k[sl], t[sl], r[sl], q[sl], cp[sl],
+                                        exercise="american"), na, 1)
+    qd = ql.QdFpAmericanEngine(proc, ql.QdFpAmericanEngine.accurateScheme())
+    ref_am = _rate(lambda: ql_rows(qd, True, 300, False), 300, 1)
+    print(f"American prices/s (ALO 16,4,10,48):      {am_px:12,.0f}   x{am_px / ref_am:,.1f} vs "
+          f"QuantLib QdFp accurateScheme loop ({ref_am:,.0f}/s)")
+
+    def ql_am_iv() -> None:
+        for i in range(100):
+            sq.setValue(s[i])
+            rq.setValue(r[i])
+            qq.setValue(q[i])
+            vq.setValue(vol[i])
+            payoff = ql.PlainVanillaPayoff(ql.Option.Call if cp[i] > 0 else ql.Option.Put, 100.0)
+            opt = ql.VanillaOption(payoff, ql.AmericanExercise(today, today + int(days[i])))
+            opt.setPricingEngine(qd)
+            opt.impliedVolatility(float(pa[i]), proc, 1e-8, 100, 1e-4, 4.0)
+
+    ref_am_iv = _rate(ql_am_iv, 100, 1)
+    print(f"American implied vols/s:                 {am_iv:12,.0f}   x{am_iv / ref_am_iv:,.1f} vs "
+          f"QuantLib QdFp accurate impliedVolatility loop ({ref_am_iv:,.0f}/s)")
+    if shutil.which("nproc"):
+        print("targets: EU IV >= 4,000,000/s; EU rows >= 3,000,000/s; US IV >= 100,000/s")
+
+
+if __name__ == "__main__":
+    main()
