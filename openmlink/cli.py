@@ -6,9 +6,13 @@ import argparse
 import logging
 import os
 import sys
+import time
 
+from .bus import InProcessBus
+from .clock import SimClock
 from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
-from .platform import build_platform
+from .market import ChainSource, MarketSimulator, Recorder, Replayer, SimConfig, Source
+from .platform import Platform, attach_sources, build_platform
 
 __all__ = ["main"]
 
@@ -25,16 +29,83 @@ def _keys(args: argparse.Namespace) -> tuple[ApiKeys, str | None]:
     return keys, dev
 
 
+def _sim_config(args: argparse.Namespace) -> SimConfig:
+    seed = args.seed if args.seed is not None else int(time.time_ns() % 2**31)
+    return SimConfig(seed=seed, universe=args.universe, quote_rate=args.quote_rate,
+                     tick_interval_ms=args.tick_ms, speed=args.speed)
+
+
+def _sources(args: argparse.Namespace) -> list[Source]:
+    if args.no_market:
+        return []
+    if args.chain:
+        return [ChainSource(args.chain)]
+    if args.replay:
+        return [Replayer(args.replay, None if args.fast else args.speed)]
+    return [MarketSimulator(_sim_config(args))]
+
+
+def _attach_recorder(plat: Platform, path: str) -> Recorder:
+    rec = Recorder(path, plat.clock, note="openmlink serve --record")
+    rec.attach(plat.bus)
+    return rec
+
+
 def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
     cfg = RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes)
-    plat = build_platform(keys, rest_config=cfg)
+    plat = build_platform(keys, rest_config=cfg, sources=_sources(args))
     app = make_app(plat.rest)
+    attach_sources(app, plat)
+    rec = _attach_recorder(plat, args.record) if args.record else None
     if dev:
         print(f"openmlink: development API key: {dev}", flush=True)
     print(f"openmlink: serving REST on http://{args.host}:{args.port}/rest/json", flush=True)
-    run_server(app, args.host, args.port)
+    try:
+        run_server(app, args.host, args.port)
+    finally:
+        if rec is not None:
+            rec.close()
     return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    """Run the simulator headless (as fast as it computes) and record what it publishes."""
+    cfg = _sim_config(args)
+    start = time.time_ns()
+    clock = SimClock(start)
+    bus = InProcessBus()
+    rec = Recorder(args.out, clock, note=f"openmlink record seed={cfg.seed} "
+                   f"universe={cfg.universe}")
+    rec.attach(bus)
+    sim = MarketSimulator(cfg, start_ns=start)
+    for msg in sim.snapshot():
+        bus.publish(msg)
+    step_ns = int(cfg.tick_interval_ms * 1e6 * cfg.speed)
+    end = start + int(args.seconds * 1e9)
+    while sim.now_ns + step_ns <= end:
+        msgs = sim.step(step_ns)
+        clock.advance_to(sim.now_ns)
+        for msg in msgs:
+            bus.publish(msg)
+    rec.close()
+    print(f"openmlink: recorded {rec.messages} messages ({rec.records} records, "
+          f"{sim.quotes_published} option quotes) to {args.out}: {rec.bytes_written} bytes",
+          flush=True)
+    return 0
+
+
+def _add_sim_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulator")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default: from time)")
+    g.add_argument("--universe", default="default",
+                   help="default, small, full (~1.5M series) or a series count")
+    g.add_argument("--quote-rate", type=float, default=SimConfig().quote_rate,
+                   help="fraction of all series requoted per tick")
+    g.add_argument("--tick-ms", type=int, default=SimConfig().tick_interval_ms,
+                   help="real milliseconds between simulator ticks")
+    g.add_argument("--speed", type=float, default=1.0,
+                   help="simulated (or replayed) seconds per real second")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,10 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--limit-cap", type=int, default=100_000, help="maximum getmsgs limit")
     s.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
     s.add_argument("--log-level", default="WARNING")
+    _add_sim_options(s)
+    m = s.add_argument_group("market source (default: the simulator)")
+    m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
+    m.add_argument("--replay", metavar="FILE", help="replay a recording")
+    m.add_argument("--fast", action="store_true", help="replay as fast as possible")
+    m.add_argument("--no-market", action="store_true", help="start no market source")
+    m.add_argument("--record", metavar="FILE", help="also record the bus to FILE")
+    r = sub.add_parser("record", help="run the simulator headless and record the bus")
+    r.add_argument("--out", required=True, help="recording file to write")
+    r.add_argument("--seconds", type=float, default=60.0, help="simulated seconds to record")
+    r.add_argument("--log-level", default="WARNING")
+    _add_sim_options(r)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     if args.command == "serve":
+        if args.chain and args.replay:
+            ap.error("--chain and --replay are exclusive")
         return _serve(args)
+    if args.command == "record":
+        return _record(args)
     return 2  # pragma: no cover
 
 

@@ -1,16 +1,18 @@
-"""Assembly of the embedded platform: registry, bus, live tables, gateway."""
+"""Assembly of the embedded platform: registry, bus, live tables, market sources, gateway."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from .bus import InProcessBus
 from .clock import Clock, LiveClock
 from .gateway import ApiKeys, RestApi, RestConfig
+from .market import Source, sources_context
 from .schema import Registry, registry
 from .store import Store
 
-__all__ = ["Platform", "build_platform"]
+__all__ = ["Platform", "attach_sources", "build_platform"]
 
 
 @dataclass
@@ -21,14 +23,23 @@ class Platform:
     clock: Clock
     keys: ApiKeys
     rest: RestApi
+    sources: list[Source] = field(default_factory=list)
 
 
 def build_platform(keys: ApiKeys, clock: Clock | None = None,
-                   rest_config: RestConfig | None = None) -> Platform:
+                   rest_config: RestConfig | None = None,
+                   sources: Sequence[Source] = ()) -> Platform:
     reg = registry()
     bus = InProcessBus()
     store = Store(reg)
     store.attach(bus)
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
-    return Platform(reg, bus, store, clk, keys, rest)
+    return Platform(reg, bus, store, clk, keys, rest, list(sources))
+
+
+def attach_sources(app: object, plat: Platform) -> None:
+    """Run the platform's market sources as asyncio tasks for the life of an aiohttp
+    application (started on startup, closed and cancelled on cleanup)."""
+    if plat.sources:
+        app.cleanup_ctx.append(sources_context(plat.sources, plat.bus, plat.clock))  # type: ignore[attr-defined]
