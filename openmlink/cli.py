@@ -7,11 +7,21 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 from .bus import InProcessBus
 from .clock import SimClock
 from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
-from .market import ChainSource, MarketSimulator, Recorder, Replayer, SimConfig, Source
+from .market import (
+    ChainSource,
+    MarketSimulator,
+    Recorder,
+    Replayer,
+    SimConfig,
+    Source,
+    trade_date_of,
+    write_chain_csv,
+)
 from .platform import Platform, attach_sources, build_platform
 
 __all__ = ["main"]
@@ -95,6 +105,20 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chain_demo(args: argparse.Namespace) -> int:
+    """Write simulator chains as Cboe-format CSV files (demo data for ``serve --chain``)."""
+    cfg = _sim_config(args)
+    sim = MarketSimulator(cfg, start_ns=time.time_ns())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    day = trade_date_of(sim.now_ns).isoformat()
+    for sym in args.symbols.split(","):
+        path = out / f"{sym.strip().lower()}_{day}.csv"
+        n = write_chain_csv(sim, sym.strip().upper(), path)
+        print(f"openmlink: wrote {n} series to {path}", flush=True)
+    return 0
+
+
 def _add_sim_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulator")
     g.add_argument("--seed", type=int, default=None, help="random seed (default: from time)")
@@ -131,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seconds", type=float, default=60.0, help="simulated seconds to record")
     r.add_argument("--log-level", default="WARNING")
     _add_sim_options(r)
+    c = sub.add_parser("chain-demo", help="write simulated chains as Cboe CSV files")
+    c.add_argument("--out", required=True, help="directory to write into")
+    c.add_argument("--symbols", default="SPX,SPY,AAPL", help="comma-separated underliers")
+    c.add_argument("--log-level", default="WARNING")
+    _add_sim_options(c)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     if args.command == "serve":
@@ -139,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "record":
         return _record(args)
+    if args.command == "chain-demo":
+        return _chain_demo(args)
     return 2  # pragma: no cover
 
 

@@ -9,8 +9,10 @@ from ._calendar import (
     last_close_at_or_before,
     monthly_expiry,
     third_friday,
+    trade_date_of,
 )
 from ._cboe import ChainSnapshot, ChainSource, load_chain, parse_osi
+from ._cboe_writer import osi_symbol, write_chain_csv
 from ._recorder import Recorder, Replayer, read_recording
 from ._securities import Dividend, OptionRoot, SecurityMaster, SeriesTable, Underlier
 from ._simulator import MarketSimulator, SimConfig
@@ -40,9 +42,12 @@ __all__ = [
     "last_close_at_or_before",
     "load_chain",
     "monthly_expiry",
+    "osi_symbol",
     "parse_osi",
     "read_recording",
     "run_sources",
     "sources_context",
     "third_friday",
+    "trade_date_of",
+    "write_chain_csv",
 ]
