@@ -23,6 +23,7 @@ from .market import (
     write_chain_csv,
 )
 from .platform import Platform, attach_sources, build_platform
+from .schema._values import datetime_from_text
 
 __all__ = ["main"]
 
@@ -52,7 +53,11 @@ def _sources(args: argparse.Namespace) -> list[Source]:
         return [ChainSource(args.chain)]
     if args.replay:
         return [Replayer(args.replay, None if args.fast else args.speed)]
-    return [MarketSimulator(_sim_config(args))]
+    return [MarketSimulator(_sim_config(args), start_ns=_start_ns(args))]
+
+
+def _start_ns(args: argparse.Namespace) -> int | None:
+    return datetime_from_text(args.start) if args.start else None
 
 
 def _attach_recorder(plat: Platform, path: str) -> Recorder:
@@ -82,7 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _record(args: argparse.Namespace) -> int:
     """Run the simulator headless (as fast as it computes) and record what it publishes."""
     cfg = _sim_config(args)
-    start = time.time_ns()
+    start = _start_ns(args) or time.time_ns()
     clock = SimClock(start)
     bus = InProcessBus()
     rec = Recorder(args.out, clock, note=f"openmlink record seed={cfg.seed} "
@@ -108,7 +113,7 @@ def _record(args: argparse.Namespace) -> int:
 def _chain_demo(args: argparse.Namespace) -> int:
     """Write simulator chains as Cboe-format CSV files (demo data for ``serve --chain``)."""
     cfg = _sim_config(args)
-    sim = MarketSimulator(cfg, start_ns=time.time_ns())
+    sim = MarketSimulator(cfg, start_ns=_start_ns(args) or time.time_ns())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     day = trade_date_of(sim.now_ns).isoformat()
@@ -130,6 +135,8 @@ def _add_sim_options(p: argparse.ArgumentParser) -> None:
                    help="real milliseconds between simulator ticks")
     g.add_argument("--speed", type=float, default=1.0,
                    help="simulated (or replayed) seconds per real second")
+    g.add_argument("--start", default=None,
+                   help="simulated start time, UTC 'YYYY-MM-DD HH:MM:SS' (default: now)")
 
 
 def main(argv: list[str] | None = None) -> int:

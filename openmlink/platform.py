@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .bus import InProcessBus
 from .clock import Clock, LiveClock
 from .gateway import ApiKeys, RestApi, RestConfig
-from .market import Source, sources_context
+from .market import MarketSimulator, SecurityMaster, Source, sources_context
 from .schema import Registry, registry
 from .store import Store
 
@@ -24,6 +24,13 @@ class Platform:
     keys: ApiKeys
     rest: RestApi
     sources: list[Source] = field(default_factory=list)
+
+    def security_master(self) -> SecurityMaster | None:
+        """The security master of the running simulator (after it started), if any."""
+        for s in self.sources:
+            if isinstance(s, MarketSimulator) and s.started:
+                return s.master
+        return None
 
 
 def build_platform(keys: ApiKeys, clock: Clock | None = None,

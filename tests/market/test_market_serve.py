@@ -101,3 +101,15 @@ def test_record_then_serve_the_replay(tmp_path):
         assert _count(s, "OptionNbboQuote", "okey.tk:eq:NVDA") == 0  # small universe
     finally:
         stop_server(s)
+
+
+def test_record_with_a_seed_and_start_is_reproducible(tmp_path):
+    outs = []
+    for name in ("a.oml", "b.oml"):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-m", "openmlink", "record", "--out", str(out),
+                        "--seconds", "1", "--seed", "5", "--universe", "small",
+                        "--start", "2026-11-23 15:00:00"],
+                       check=True, capture_output=True, timeout=60)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
