@@ -350,12 +350,15 @@ class MarketSimulator:
         return out
 
     def sample(self) -> np.ndarray:
-        """Series to requote this tick (sorted, distinct)."""
-        n = len(self.master.series)
+        """Series to requote this tick (sorted, distinct); expired series are not quoted."""
+        s = self.master.series
+        n = len(s)
         m = round(self.config.quote_rate * n)
         if m <= 0:
             return np.zeros(0, np.int64)
-        return np.unique(self.rng.integers(0, n, m))
+        idx = np.unique(self.rng.integers(0, n, m))
+        live = s.exp_ns > self.now_ns
+        return idx if live.all() else idx[live[s.exp_idx[idx]]]
 
     def step(self, dt_ns: int) -> list[Message]:
         """Advance ``dt_ns`` of simulated time; the messages of the step."""

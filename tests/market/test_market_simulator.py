@@ -205,3 +205,14 @@ def test_run_with_a_sim_clock_advances_it():
     asyncio.run(asyncio.wait_for(go(), 10))
     assert clock.time_ns() > START
     assert any(m.mt.name == "OptionNbboQuote" for m in bus.published)
+
+
+def test_expired_series_stop_quoting():
+    sim = MarketSimulator(SimConfig(seed=4, universe="small", quote_rate=0.2), start_ns=START)
+    s = sim.master.series
+    today = s.dt_days.min()  # SPXW lists today's expiry (PM, 16:00 New York)
+    assert np.any(s.dt_days == today)
+    sim.step(7 * 3600 * 10**9)  # past the close
+    q = _batches(sim.step(STEP), "OptionNbboQuote")[0]
+    assert not np.any(q.data["okey.dt"] == today)
+    assert len(q.data["okey.dt"]) > 0
