@@ -302,6 +302,10 @@ class RestApi:
         acks = [self._post_one(i, m, action, merge, who) for i, m in enumerate(msgs)]
         return [orjson.dumps(envelope("PostAck", a)) for a in acks], ""
 
+    def post_record(self, env: Any, who: Principal) -> dict[str, Any]:
+        """Insert one envelope as ``postmsgs`` with ``postaction=I`` would (WebSocket uploads)."""
+        return self._post_one(0, env, "I", False, who)
+
     def _ack(self, msg_type: int, result: str, detail: str = "", pkey: str = "",
              sent_ts: int = 0) -> dict[str, Any]:
         a = {"msgType": msg_type, "sendTs": sent_ts, "pkey": pkey, "result": result,

@@ -1,15 +1,22 @@
-"""The HTTP shell around the sans-I/O REST API (aiohttp; one port for REST and WebSocket)."""
+"""The I/O shell: aiohttp serving REST (``/rest/json``) and WebSocket (``/mlink/json``) on one
+port. It only moves bytes and owns timers; the protocol lives in ``_rest`` and ``_session``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
+from ._auth import AuthError
 from ._rest import RestApi
+from ._session import Hub, MLinkSession
 
-__all__ = ["make_app", "run_server"]
+__all__ = ["HUB", "make_app", "run_server"]
+
+#: the application's WebSocket hub
+HUB = web.AppKey("hub", Hub)
 
 log = logging.getLogger("openmlink.gateway")
 
@@ -28,28 +35,102 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def make_app(rest: RestApi) -> web.Application:
+def _bearer(request: web.Request) -> str | None:
+    v = request.headers.get("Authorization", "")
+    bits = v.strip().split(None, 1)
+    if len(bits) == 2 and bits[0].lower() == "bearer":
+        return bits[1].strip()
+    return None
+
+
+def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
     app = web.Application(client_max_size=rest.config.max_body_bytes + 1)
     limit = rest.config.max_body_bytes
+    if hub is None:
+        hub = Hub(rest.reg, rest.store, rest.keys, rest.clock, post=rest.post_record)
+    app[HUB] = hub
+    clock = hub.clock
 
     async def rest_json(request: web.Request) -> web.StreamResponse:
-        body = b""
+        body: bytes | None = b""
         if request.method == "POST":
-            got = await _read_body(request, limit)
-            if got is None:
-                # answered in the protocol's own error record; the body is not read further
-                status, out = rest.handle("POST", list(request.query.items()),
-                                          request.headers, None)
-                resp = web.Response(status=status, body=out, content_type="application/json")
-                resp.force_close()
-                return resp
-            body = got
-        status, out = rest.handle(request.method, list(request.query.items()),
-                                  request.headers, body)
-        return web.Response(status=status, body=out, content_type="application/json")
+            body = await _read_body(request, limit)
+        status, out = rest.handle(request.method, list(request.query.items()), request.headers, body)
+        resp = web.Response(status=status, body=out, content_type="application/json")
+        if body is None:
+            resp.force_close()  # the unread body is not drained
+        return resp
+
+    async def mlink_json(request: web.Request) -> web.StreamResponse:
+        token = _bearer(request) or request.query.get("apiKey") or request.query.get("apikey")
+        principal, err = None, None
+        if token:
+            try:
+                principal = hub.keys.authenticate(token, None)
+            except AuthError as e:
+                err = str(e)
+        ws = web.WebSocketResponse(max_msg_size=hub.config.max_frame_bytes, compress=False,
+                                   autoping=True)
+        await ws.prepare(request)
+        session = MLinkSession(hub, principal, err)
+        wake = asyncio.Event()
+        session.notify = wake.set
+        readable = asyncio.Event()
+        readable.set()
+
+        async def writer() -> None:
+            while True:
+                wake.clear()
+                now = clock.time_ns()
+                frames = session.pull(now)
+                for f in frames:
+                    await ws.send_frame(f, WSMsgType.TEXT)  # awaits drain: a slow client blocks here
+                if session.wants_input:
+                    readable.set()
+                if session.closed:
+                    await ws.close(message=session.close_reason.encode()[:120])
+                    return
+                if frames or session.has_work(clock.time_ns()):
+                    await asyncio.sleep(0)
+                    continue
+                due = session.next_due_ns()
+                timeout = None if due is None else max(0.0, (due - clock.time_ns()) / 1e9)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(hub.config.heartbeat_s)
+                session.heartbeat(clock.time_ns())
+                wake.set()
+
+        tasks = [asyncio.create_task(writer()), asyncio.create_task(heartbeat())]
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    session.receive(msg.data, clock.time_ns())
+                elif msg.type == WSMsgType.BINARY:
+                    session.receive(msg.data, clock.time_ns())
+                else:
+                    continue
+                wake.set()
+                if not session.wants_input:
+                    readable.clear()
+                    await readable.wait()  # stop reading until the outbox drains
+                if tasks[0].done():
+                    break
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            session.close()
+        return ws
 
     app.router.add_route("GET", "/rest/json", rest_json)
     app.router.add_route("POST", "/rest/json", rest_json)
+    app.router.add_route("GET", "/mlink/json", mlink_json)
     return app
 
 

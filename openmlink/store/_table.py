@@ -98,7 +98,7 @@ def _column_specs(mt: MsgType) -> list[tuple[str, Field, str | None, Any, Any]]:
 class Table:
     """Latest record per pkey of one message type (create/replace semantics)."""
 
-    def __init__(self, mt: MsgType, capacity: int = 256) -> None:
+    def __init__(self, mt: MsgType, capacity: int = 256, log_size: int = 1 << 18) -> None:
         self.mt = mt
         self.specs = _column_specs(mt)
         self._spec_by_col = {s[0]: s for s in self.specs}
@@ -118,6 +118,10 @@ class Table:
         self.index: dict[tuple[Any, ...], int] = {}
         self.free: list[int] = []
         self.listeners: list[Listener] = []
+        # change log: a ring of (row) written at each seq, for readers that poll for changes
+        self.log_size = log_size
+        self._log_rows = np.zeros(log_size, np.int64)
+        self.log_count = 0  # entries ever appended
         self._member_idx = {m: {n: i for i, n in enumerate(key_member_enum(m))}
                             for m in ("at", "ts", "cp")}
 
@@ -218,9 +222,9 @@ class Table:
     def row_of(self, pk: tuple[Any, ...]) -> int | None:
         return self.index.get(pk)
 
-    def record(self, row: int) -> dict[str, Any]:
-        """The stored record at ``row`` (every field, defaults included)."""
-        return {f.name: self._get(row, f) for f in self.mt.fields}
+    def record(self, row: int, fields: Iterable[Field] | None = None) -> dict[str, Any]:
+        """The stored record at ``row`` (every field, or the given ones; defaults included)."""
+        return {f.name: self._get(row, f) for f in (self.mt.fields if fields is None else fields)}
 
     def get(self, pk: tuple[Any, ...]) -> dict[str, Any] | None:
         row = self.index.get(pk)
@@ -370,17 +374,42 @@ class Table:
         xx = enc[f"{n}.xx"].astype(float).tolist()
         return [OptionKey(*t) for t in zip(at, ts, tk, dtext.tolist(), xx, cp, strict=True)]
 
-    def clear(self) -> None:
-        rows = self.live_rows()
-        self.index.clear()
-        self.alive[:] = False
-        self.count = 0
-        self.n = 0
-        self.free.clear()
-        self.seq += 1
-        if len(rows):
-            self._notify(rows, True)
+    def changed_since(self, log_cursor: int, seq: int) -> tuple[np.ndarray, int]:
+        """Rows changed (written or deleted) after a reader's position.
+
+        ``log_cursor`` is the reader's last ``log_count``, ``seq`` the table ``seq`` it had
+        then. Returns the distinct rows (ascending) and the new cursor. A reader that fell
+        out of the bounded log gets every row whose ``row_seq`` is newer (a column scan).
+        """
+        if log_cursor >= self.log_count:
+            return np.zeros(0, np.int64), self.log_count
+        if self.log_count - log_cursor > self.log_size:
+            rows = np.flatnonzero(self.row_seq[: self.n] > seq)
+            return rows.astype(np.int64), self.log_count
+        a = log_cursor % self.log_size
+        b = self.log_count % self.log_size
+        if a < b:
+            part = self._log_rows[a:b]
+        else:
+            part = np.concatenate((self._log_rows[a:], self._log_rows[:b]))
+        return np.unique(part), self.log_count
+
+    def _log(self, rows: np.ndarray) -> None:
+        k = len(rows)
+        if k >= self.log_size:
+            self.log_count += k  # readers will fall back to a scan
+            return
+        a = self.log_count % self.log_size
+        end = a + k
+        if end <= self.log_size:
+            self._log_rows[a:end] = rows
+        else:
+            cut = self.log_size - a
+            self._log_rows[a:] = rows[:cut]
+            self._log_rows[: end - self.log_size] = rows[cut:]
+        self.log_count += k
 
     def _notify(self, rows: np.ndarray, deleted: bool) -> None:
+        self._log(rows)
         for fn in self.listeners:
             fn(self, rows, deleted)
