@@ -189,7 +189,7 @@ class RestApi:
         view = parse_view(mt, p.get("view"))
         terms = parse_order(mt, p.get("order"))
         limit = parse_limit(p.get("limit"), self.config.limit_default, self.config.limit_cap)
-        t = self.store.table(mt)
+        t = self.store.prepare(mt)
         rows = self._select(t, mt, p.get("where"), p.get("pkey"))
         if terms:
             rows = order_rows(t, mt, rows, terms)
@@ -208,7 +208,7 @@ class RestApi:
         pk = self._parse_pkey(mt, text)
         view = parse_view(mt, p.get("view"))
         bound = compile_where(mt, p.get("where"))
-        t = self.store.table(mt)
+        t = self.store.prepare(mt)
         rec = t.get(pk)
         if rec is None or not compile_predicate(mt, bound)(rec):
             return [], 1 if rec is not None else 0, ""
@@ -240,7 +240,7 @@ class RestApi:
 
     def _getcount(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
         mt = self._msgtype(p, who)
-        t = self.store.table(mt)
+        t = self.store.prepare(mt)
         bound = compile_where(mt, p.get("where"))
         if bound is None:
             n = len(t)
@@ -253,7 +253,7 @@ class RestApi:
         measure = p.get("measure", "")
         if not measure.strip():
             raise _Fail("Error", "measure: required for getaggregate ('|' list of fields)")
-        t = self.store.table(mt)
+        t = self.store.prepare(mt)
         rows = self._select(t, mt, p.get("where"), None)
         out, detail = aggregate(t, mt, rows, measure, p.get("group"))
         return [orjson.dumps(envelope(name, body)) for name, body in out], len(t), detail

@@ -351,6 +351,7 @@ class MLinkSession:
         self.hub.watch(mt, self, True)
         self._queue(_env("MLinkStreamAck", {**base, "result": "OK"}))
         self._checkpoint(st, "Begin", timestamp=now_ns)
+        self.hub.store.prepare(mt)
         rows = np.zeros(0, np.int64) if hw == -1 else st.matching(table.live_rows())
         st.scans.append(_Scan(rows, started=time.perf_counter()))
 
@@ -589,6 +590,8 @@ class MLinkSession:
 
     def _start_batch(self, st: _Stream, now_ns: int, woke: bool) -> None:
         """Queue the next batch of a live stream: a signalled scan, or a due send cycle."""
+        if st.pending_signals or (st.latency_ms > 0 and woke and now_ns >= st.next_due_ns):
+            self.hub.store.prepare(st.mt)  # computed types are brought up to date first
         if st.pending_signals:
             signal_id, kind = st.pending_signals.popleft()
             if kind == "FullScan":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry
 from ..schema._codec import pkey_of
@@ -16,6 +18,21 @@ class Store:
     def __init__(self, reg: Registry) -> None:
         self.registry = reg
         self._tables: dict[str, Table] = {}
+        #: types computed as they are read (e.g. LiveImpliedQuoteAdj): name -> refresh hook
+        self._on_read: dict[str, Callable[[Table], None]] = {}
+
+    def computed_on_read(self, name: str, refresh: Callable[[Table], None]) -> None:
+        """Register ``refresh(table)``, called before every read of the type's table, so that
+        an engine can bring derived records up to date (to the latest underlier price, say)."""
+        self._on_read[name] = refresh
+
+    def prepare(self, mt: MsgType) -> Table:
+        """The table of ``mt``, refreshed first if its records are computed as they are read."""
+        t = self.table(mt)
+        hook = self._on_read.get(mt.name)
+        if hook is not None:
+            hook(t)
+        return t
 
     def table(self, mt: MsgType) -> Table:
         t = self._tables.get(mt.name)
