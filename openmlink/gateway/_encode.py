@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..schema import MsgType
-from ..schema._codec import encode_message
+from ..schema import Field, MsgType
+from ..schema._codec import encode_message, encode_value
+from ..schema._keys import key_member_names
+from ..schema._values import DATEKEY_NONE, idlong_to_text
 from ..store import Table
 
 __all__ = ["EncoderCache", "RowEncoder"]
@@ -33,21 +35,131 @@ class RowEncoder:
         return encode_message(self.mt, table.record(row, self.fields), self.view)
 
     def encode(self, table: Table, rows: np.ndarray) -> list[bytes]:
-        out = []
+        """Envelope bytes of ``rows`` (each row serialised once per change, across clients)."""
         cache = self._cache
         seqs = table.row_seq[rows].tolist()
-        for r, sq in zip(rows.tolist(), seqs, strict=True):
+        rlist = rows.tolist()
+        out: list[bytes | None] = [None] * len(rlist)
+        miss: list[int] = []
+        for i, (r, sq) in enumerate(zip(rlist, seqs, strict=True)):
             hit = cache.get(r)
             if hit is not None and hit[0] == sq:
-                out.append(hit[1])
-                continue
-            b = self._head + orjson.dumps(self.body(table, r)) + b"}"
-            self.encoded += 1
-            if len(cache) >= self._max:
+                out[i] = hit[1]
+            else:
+                miss.append(i)
+        if miss:
+            mrows = rows[np.asarray(miss, np.int64)] if len(miss) != len(rlist) else rows
+            bodies = self.bodies(table, mrows)
+            head = self._head
+            if len(cache) + len(miss) > self._max:
                 cache.clear()
-            cache[r] = (sq, b)
-            out.append(b)
+            for i, body in zip(miss, bodies, strict=True):
+                b = head + orjson.dumps(body) + b"}"
+                out[i] = b
+                cache[rlist[i]] = (seqs[i], b)
+            self.encoded += len(miss)
+        return out  # type: ignore[return-value]
+
+    def bodies(self, table: Table, rows: np.ndarray) -> list[dict[str, Any]]:
+        """JSON message bodies of ``rows``, built column by column (default values left out)."""
+        m = len(rows)
+        pk_cols = [(f.name, _json_column(table, f, rows)) for f in self.fields if f.is_pkey]
+        data_cols = [(f.name, _json_column(table, f, rows)) for f in self.fields if not f.is_pkey]
+        out = []
+        for i in range(m):
+            pk = {}
+            for name, vals in pk_cols:
+                v = vals[i]
+                if v is not None:
+                    pk[name] = v
+            body: dict[str, Any] = {"pkey": pk} if pk_cols else {}
+            for name, vals in data_cols:
+                v = vals[i]
+                if v is not None:
+                    body[name] = v
+            out.append(body)
         return out
+
+
+_KEY_MEMBERS = {"TickerKey": ("at", "ts", "tk"), "ExpiryKey": ("at", "ts", "tk", "dt"),
+                "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp")}
+
+
+def _json_column(table: Table, f: Field, rows: np.ndarray) -> list[Any]:
+    """JSON values of one field for ``rows``; None where the value is the default."""
+    k = f.kind
+    if k in _KEY_MEMBERS:
+        c = table.cols
+        n = f.name
+        tk_codes = c[f"{n}.tk"][rows]
+        words = table.vocabs[f"{n}.tk"].array()[tk_codes].tolist()
+        at = np.array(key_member_names("at"), dtype=object)[np.maximum(c[f"{n}.at"][rows], 0)].tolist()
+        ts = np.array(key_member_names("ts"), dtype=object)[np.maximum(c[f"{n}.ts"][rows], 0)].tolist()
+        has_dt = k != "TickerKey"
+        if has_dt:
+            days = c[f"{n}.dt"][rows]
+            dts = np.where(days == DATEKEY_NONE, 0, days).astype("datetime64[D]").astype(str)
+            dt_list = np.where(days == DATEKEY_NONE, "", dts).tolist()
+        if k == "OptionKey":
+            xx = c[f"{n}.xx"][rows]
+            cpi = c[f"{n}.cp"][rows]
+            cp = np.array(["Call", "Put", "Pair", ""], dtype=object)[np.where(cpi < 0, 3, cpi)].tolist()
+            xx_list = [int(x) if x.is_integer() and abs(x) < 2**53 else x for x in xx.tolist()]
+        out: list[Any] = []
+        for i, code in enumerate(tk_codes.tolist()):
+            if code == 0:
+                out.append(None)
+                continue
+            d: dict[str, Any] = {"at": at[i], "ts": ts[i], "tk": words[i]}
+            if has_dt and dt_list[i]:
+                d["dt"] = dt_list[i]
+                if k == "OptionKey" and cp[i]:
+                    d["xx"] = xx_list[i]
+                    d["cp"] = cp[i]
+            out.append(d)
+        return out
+    if k == "Repeater":
+        return [encode_value(f, v) if len(v) else None for v in table.cols[f.name][rows].tolist()]
+    x = table.cols[f.name][rows]
+    if k == "float":
+        bad = (x == 0.0) | ~np.isfinite(x)
+        vals = x.tolist()
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
+                vals[i] = None
+        return vals
+    if k == "string":
+        codes = x
+        vals = table.vocabs[f.name].array()[codes].tolist()
+        if (codes == 0).any():
+            for i in np.flatnonzero(codes == 0).tolist():
+                vals[i] = None
+        return vals
+    if k == "enum":
+        assert f.enum is not None
+        names = np.array([None, *f.enum.names[1:]], dtype=object)
+        idx = x.astype(np.int64)
+        if (idx < 0).any() or (idx >= len(names)).any():
+            return [encode_value(f, v) if v else None for v in idx.tolist()]
+        return names[idx].tolist()
+    if k == "DateKey":
+        return [None if v == DATEKEY_NONE else encode_value(f, v) for v in x.tolist()]
+    zero = x == 0
+    if k == "int" and not f.id_long:
+        vals = x.tolist()
+    elif k == "int":
+        vals = [idlong_to_text(v) for v in x.tolist()]
+    elif k == "DateTime":
+        txt = x.astype("datetime64[ns]").astype("datetime64[us]").astype(str)
+        vals = np.char.replace(txt.astype(str), "T", " ").tolist()
+    else:  # flag
+        vals = [encode_value(f, v) for v in x.tolist()]
+    if zero.any():
+        for i in np.flatnonzero(zero).tolist():
+            vals[i] = None
+    return vals
+
+
 
 
 class EncoderCache:

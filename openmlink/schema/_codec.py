@@ -265,7 +265,7 @@ def is_default(f: Field, v: Any) -> bool:
         return True
     kind = f.kind
     if kind == "float":
-        return v == 0.0 or v != v
+        return v == 0.0 or not math.isfinite(v)  # NaN/inf have no JSON form: left out
     if kind in ("int", "enum", "flag", "DateTime"):
         return v == 0
     if kind == "string":
