@@ -81,6 +81,14 @@ class RowEncoder:
         return out
 
 
+def _by_unique(x: np.ndarray, fn: Any) -> list[Any]:
+    """Apply ``fn`` once per distinct value and gather."""
+    uniq, inv = np.unique(x, return_inverse=True)
+    table = np.empty(len(uniq), dtype=object)
+    table[:] = [fn(v) for v in uniq.tolist()]
+    return table[inv.reshape(-1)].tolist()
+
+
 _KEY_MEMBERS = {"TickerKey": ("at", "ts", "tk"), "ExpiryKey": ("at", "ts", "tk", "dt"),
                 "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp")}
 
@@ -143,17 +151,17 @@ def _json_column(table: Table, f: Field, rows: np.ndarray) -> list[Any]:
             return [encode_value(f, v) if v else None for v in idx.tolist()]
         return names[idx].tolist()
     if k == "DateKey":
-        return [None if v == DATEKEY_NONE else encode_value(f, v) for v in x.tolist()]
+        return _by_unique(x, lambda v: None if v == DATEKEY_NONE else encode_value(f, v))
     zero = x == 0
     if k == "int" and not f.id_long:
         vals = x.tolist()
     elif k == "int":
-        vals = [idlong_to_text(v) for v in x.tolist()]
+        vals = _by_unique(x, idlong_to_text)
     elif k == "DateTime":
         txt = x.astype("datetime64[ns]").astype("datetime64[us]").astype(str)
         vals = np.char.replace(txt.astype(str), "T", " ").tolist()
     else:  # flag
-        vals = [encode_value(f, v) for v in x.tolist()]
+        vals = _by_unique(x, lambda v: encode_value(f, v))
     if zero.any():
         for i in np.flatnonzero(zero).tolist():
             vals[i] = None
