@@ -66,10 +66,21 @@ def _attach_recorder(plat: Platform, path: str) -> Recorder:
     return rec
 
 
+def _data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir:
+        return Path(args.data_dir)
+    env = os.environ.get("OPENMLINK_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "openmlink"
+
+
 def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
     cfg = RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes)
-    plat = build_platform(keys, rest_config=cfg, sources=_sources(args))
+    plat = build_platform(keys, rest_config=cfg, sources=_sources(args),
+                          data_dir=None if args.no_persist else _data_dir(args))
     app = make_app(plat.rest)
     attach_sources(app, plat)
     rec = _attach_recorder(plat, args.record) if args.record else None
@@ -149,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--keys-file", help="TOML file of API keys ([[key]] entries)")
     s.add_argument("--limit-cap", type=int, default=100_000, help="maximum getmsgs limit")
     s.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    s.add_argument("--data-dir", help="where client records persist (default $OPENMLINK_DATA_DIR "
+                                      "or ~/.local/share/openmlink)")
+    s.add_argument("--no-persist", action="store_true", help="keep client records in memory only")
     s.add_argument("--log-level", default="WARNING")
     _add_sim_options(s)
     m = s.add_argument_group("market source (default: the simulator)")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .bus import InProcessBus
 from .clock import Clock, LiveClock
 from .gateway import ApiKeys, RestApi, RestConfig
 from .market import MarketSimulator, SecurityMaster, Source, sources_context
-from .schema import Registry, registry
+from .schema import CLIENT_ACTIONS, Registry, registry
+from .srse import RecordStore
 from .store import Store
 
 __all__ = ["Platform", "attach_sources", "build_platform"]
@@ -35,11 +37,18 @@ class Platform:
 
 def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    rest_config: RestConfig | None = None,
-                   sources: Sequence[Source] = ()) -> Platform:
+                   sources: Sequence[Source] = (),
+                   data_dir: str | Path | None = None) -> Platform:
+    """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
+    calculator inputs, theo surfaces) persist there and are reloaded at start."""
     reg = registry()
     bus = InProcessBus()
     store = Store(reg)
     store.attach(bus)
+    if data_dir is not None:
+        srse = RecordStore(Path(data_dir) / "srse.sqlite3")
+        srse.load(reg, bus)
+        srse.attach(bus, store, [reg[name] for name in CLIENT_ACTIONS])
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
     return Platform(reg, bus, store, clk, keys, rest, list(sources))

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -39,8 +40,14 @@ class Server:
         return r.json()
 
 
-def start_server(*extra: str) -> Server:
+def start_server(*extra: str, data_dir: str | None = None) -> Server:
+    """Start ``openmlink serve``; client records persist in ``data_dir`` (a fresh temporary
+    directory unless given)."""
     port = free_port()
+    if data_dir is None and "--no-persist" not in extra and "--data-dir" not in extra:
+        data_dir = tempfile.mkdtemp(prefix="openmlink-test-")
+    if data_dir is not None:
+        extra = (*extra, "--data-dir", data_dir)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "openmlink", "serve", "--port", str(port), "--api-key", API_KEY,
