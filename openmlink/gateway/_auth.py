@@ -21,7 +21,7 @@ class Principal:
 
     key: str
     user_name: str = "dev"
-    client_firm: str = "OPENMLINK"
+    client_firm: str | None = None  # None: sees every firm's records (development keys)
     tokens: frozenset[str] = field(default_factory=lambda: frozenset({"*"}))
 
     def may_see(self, token: str) -> bool:
@@ -62,7 +62,7 @@ class ApiKeys:
             keys.add(Principal(
                 key=str(item["key"]),
                 user_name=str(item.get("userName", "user")),
-                client_firm=str(item.get("clientFirm", "OPENMLINK")),
+                client_firm=str(item["clientFirm"]) if item.get("clientFirm") else None,
                 tokens=frozenset(item.get("tokens", ["*"])),
             ))
         return keys

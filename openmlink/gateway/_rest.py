@@ -17,6 +17,7 @@ import orjson
 from ..bus import Bus, Event
 from ..clock import Clock
 from ..query import (
+    Bound,
     QueryError,
     WhereError,
     compile_predicate,
@@ -42,6 +43,7 @@ from ..schema._values import datetime_to_text
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._meta import field_desc_records, msg_desc_records
+from ._visibility import visible
 
 __all__ = ["RestApi", "RestConfig"]
 
@@ -161,8 +163,14 @@ class RestApi:
         return [orjson.dumps(envelope(mt.name, encode_message(mt, t.record(r), view)))
                 for r in rows.tolist()]
 
-    def _select(self, t: Table, mt: MsgType, where: str | None, pkey: str | None) -> np.ndarray:
-        bound = compile_where(mt, where)
+    def _where(self, mt: MsgType, text: str | None, who: Principal) -> tuple[Table, Bound | None]:
+        """Compile a where clause with the caller's visibility, and get the (refreshed) table."""
+        bound = visible(mt, compile_where(mt, text), who)
+        return self.store.prepare(mt, bound, who), bound
+
+    def _select(self, mt: MsgType, where: str | None, pkey: str | None, who: Principal
+                ) -> tuple[Table, np.ndarray]:
+        t, bound = self._where(mt, where, who)
         rows = t.live_rows()
         if pkey is not None and pkey.strip():
             bound_pk = self._pkey_bound(mt, pkey)
@@ -170,7 +178,7 @@ class RestApi:
                 rows = rows[where_mask(t, bound_pk, rows)]
         if bound is not None and len(rows):
             rows = rows[where_mask(t, bound, rows)]
-        return rows
+        return t, rows
 
     def _pkey_bound(self, mt: MsgType, text: str):  # type: ignore[no-untyped-def]
         """A pkey parameter on getmsgs as a where clause over the key fields (partial ok)."""
@@ -189,8 +197,7 @@ class RestApi:
         view = parse_view(mt, p.get("view"))
         terms = parse_order(mt, p.get("order"))
         limit = parse_limit(p.get("limit"), self.config.limit_default, self.config.limit_cap)
-        t = self.store.prepare(mt)
-        rows = self._select(t, mt, p.get("where"), p.get("pkey"))
+        t, rows = self._select(mt, p.get("where"), p.get("pkey"), who)
         if terms:
             rows = order_rows(t, mt, rows, terms)
         detail = ""
@@ -207,8 +214,7 @@ class RestApi:
             raise _Fail("Error", f"pkey: {mt.name} has no primary key")
         pk = self._parse_pkey(mt, text)
         view = parse_view(mt, p.get("view"))
-        bound = compile_where(mt, p.get("where"))
-        t = self.store.prepare(mt)
+        t, bound = self._where(mt, p.get("where"), who)
         rec = t.get(pk)
         if rec is None or not compile_predicate(mt, bound)(rec):
             return [], 1 if rec is not None else 0, ""
@@ -240,8 +246,7 @@ class RestApi:
 
     def _getcount(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
         mt = self._msgtype(p, who)
-        t = self.store.prepare(mt)
-        bound = compile_where(mt, p.get("where"))
+        t, bound = self._where(mt, p.get("where"), who)
         if bound is None:
             n = len(t)
         else:
@@ -253,8 +258,7 @@ class RestApi:
         measure = p.get("measure", "")
         if not measure.strip():
             raise _Fail("Error", "measure: required for getaggregate ('|' list of fields)")
-        t = self.store.prepare(mt)
-        rows = self._select(t, mt, p.get("where"), None)
+        t, rows = self._select(mt, p.get("where"), None, who)
         out, detail = aggregate(t, mt, rows, measure, p.get("group"))
         return [orjson.dumps(envelope(name, body)) for name, body in out], len(t), detail
 
@@ -338,6 +342,13 @@ class RestApi:
             rec = decode_record(mt, env["message"], path=f"{path}.message")
         except RecordError as e:
             return self._ack(mt.id, "ParseError", str(e))
+        cf = mt.field("clientFirm")
+        if cf is not None and who.client_firm is not None:
+            posted = rec.get(cf.name, "")
+            if posted and posted != who.client_firm:
+                return self._ack(mt.id, "AuthError",
+                                 f"{path}.message.clientFirm: '{posted}' is not your client firm")
+            rec[cf.name] = who.client_firm
         table = self.store.table(mt)
         if mt.auto_pkey and action == "I":
             f = mt.pkey_fields[0]

@@ -29,6 +29,7 @@ from ..schema._values import datetime_to_text
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._encode import EncoderCache, RowEncoder
+from ._visibility import visible
 
 __all__ = ["Hub", "MLinkSession", "SessionConfig"]
 
@@ -334,8 +335,9 @@ class MLinkSession:
                 self._checkpoint(old, "Terminated")
             return
         try:
-            bound = compile_where(mt, rec.get("where"))
+            bound = visible(mt, compile_where(mt, rec.get("where")), self.principal)
             view = parse_view(mt, rec.get("view"))
+            table = self.hub.store.prepare(mt, bound, self.principal)
         except (QueryError, WhereError, KeyError_) as err:
             self._queue(_env("MLinkStreamAck", {**base, "result": "Error", "detail": str(err)}))
             return
@@ -343,7 +345,7 @@ class MLinkSession:
         old = self._streams.pop(key, None)
         if old is not None:
             self._checkpoint(old, "Replaced")
-        table = self.hub.table(mt)
+        self.hub.table(mt)  # listen for its changes
         hw = int(rec.get("highwaterTs", 0))
         st = _Stream(mt, table, bound, self.hub.encoders.get(mt, view), latency, sid, qid, label,
                      table.log_count, table.seq, hw if hw > 0 else 0)
@@ -351,7 +353,6 @@ class MLinkSession:
         self.hub.watch(mt, self, True)
         self._queue(_env("MLinkStreamAck", {**base, "result": "OK"}))
         self._checkpoint(st, "Begin", timestamp=now_ns)
-        self.hub.store.prepare(mt)
         rows = np.zeros(0, np.int64) if hw == -1 else st.matching(table.live_rows())
         st.scans.append(_Scan(rows, started=time.perf_counter()))
 
@@ -511,6 +512,10 @@ class MLinkSession:
         row = t.index.get(pk)
         if row is None:
             return None
+        cf = sub.mt.field("clientFirm")
+        if cf is not None and self.principal is not None and self.principal.client_firm is not None \
+                and t.vocabs[cf.name].words[t.cols[cf.name][row]] != self.principal.client_firm:
+            return None  # another firm's record
         sq = int(t.row_seq[row])
         if not force and sub.keys.get(pk) == sq:
             return None
@@ -591,7 +596,12 @@ class MLinkSession:
     def _start_batch(self, st: _Stream, now_ns: int, woke: bool) -> None:
         """Queue the next batch of a live stream: a signalled scan, or a due send cycle."""
         if st.pending_signals or (st.latency_ms > 0 and woke and now_ns >= st.next_due_ns):
-            self.hub.store.prepare(st.mt)  # computed types are brought up to date first
+            try:  # computed types are brought up to date first
+                self.hub.store.prepare(st.mt, st.bound, self.principal)
+            except QueryError as e:
+                self._checkpoint(st, "Terminated", detail=str(e))
+                st.pending_signals.clear()
+                return
         if st.pending_signals:
             signal_id, kind = st.pending_signals.popleft()
             if kind == "FullScan":

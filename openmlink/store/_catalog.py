@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry
@@ -19,19 +20,22 @@ class Store:
         self.registry = reg
         self._tables: dict[str, Table] = {}
         #: types computed as they are read (e.g. LiveImpliedQuoteAdj): name -> refresh hook
-        self._on_read: dict[str, Callable[[Table], None]] = {}
+        self._on_read: dict[str, Callable[[Table, Any, Any], None]] = {}
 
-    def computed_on_read(self, name: str, refresh: Callable[[Table], None]) -> None:
-        """Register ``refresh(table)``, called before every read of the type's table, so that
-        an engine can bring derived records up to date (to the latest underlier price, say)."""
+    def computed_on_read(self, name: str, refresh: Callable[[Table, Any, Any], None]) -> None:
+        """Register ``refresh(table, where, who)``, called before every read of the type's
+        table, so that an engine can bring derived records up to date (to the latest underlier
+        price, say). ``where`` is the reader's bound where clause (``query.Bound`` or None) and
+        ``who`` the reader (``gateway.Principal``: ``user_name``, ``client_firm``). The hook
+        may raise ``query.QueryError`` to refuse a read (e.g. a required clause is missing)."""
         self._on_read[name] = refresh
 
-    def prepare(self, mt: MsgType) -> Table:
+    def prepare(self, mt: MsgType, where: Any = None, who: Any = None) -> Table:
         """The table of ``mt``, refreshed first if its records are computed as they are read."""
         t = self.table(mt)
         hook = self._on_read.get(mt.name)
         if hook is not None:
-            hook(t)
+            hook(t, where, who)
         return t
 
     def table(self, mt: MsgType) -> Table:
