@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,15 @@ class Store:
         price, say). ``where`` is the reader's bound where clause (``query.Bound`` or None) and
         ``who`` the reader (``gateway.Principal``: ``user_name``, ``client_firm``). The hook
         may raise ``query.QueryError`` to refuse a read (e.g. a required clause is missing)."""
-        self._on_read[name] = refresh
+        try:
+            n = len([p for p in inspect.signature(refresh).parameters.values()
+                     if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)])
+        except (TypeError, ValueError):
+            n = 3
+        if n < 3:  # a hook that only needs the table
+            self._on_read[name] = lambda t, where, who, fn=refresh: fn(t)
+        else:
+            self._on_read[name] = refresh
 
     def prepare(self, mt: MsgType, where: Any = None, who: Any = None) -> Table:
         """The table of ``mt``, refreshed first if its records are computed as they are read."""
