@@ -1,19 +1,60 @@
-"""Peter Jaeckel's "Let's Be Rational" implied volatility, vectorised with Numba.
+"""European implied volatility with Let's-Be-Rational-class accuracy (clean-room, Numba).
 
-Algorithm (P. Jaeckel, "Let's Be Rational", Wilmott 2015, and the reference code's revision of
-2016/2017): map the premium to the normalised out-of-the-money Black price
-beta = time_value / sqrt(F*K) at log-moneyness x = ln(F/K) <= 0; pick one of four segments
-(split at s_l, s_c = sqrt(2|x|), s_h) and build the initial guess from a shape-preserving rational
-cubic in a transformed variable (lower map f_l for the lowest segment, upper map f_u for the
-highest); then take at most two Householder(3) steps on an objective chosen per segment
-(1/ln(b) - 1/ln(beta) lowest, b - beta in the middle, ln((b_max-beta)/(b_max-b)) highest), with
-bracketing and bisection fallback.  The normalised Black function b(x, s) is evaluated in four
-regions (asymptotic expansion, small-t expansion, Phi difference, erfcx difference) so that it
-keeps full relative accuracy.  s is the normalised vol std_dev = vol*sqrt(t_years).
+Written from the mathematics only (no reference implementation was consulted); the derivation
+of every formula below is in this docstring and in tools/derive_lbr_series.py, which checks
+them against mpmath.
 
-The two series expansions below are those of Jaeckel's reference implementation, whose notice
-reads: "Copyright (c) 2013-2014 Peter Jaeckel. Permission to use, copy, modify, and distribute
-this software is freely granted, provided that this notice is preserved."
+Normalised coordinates.  With F the forward, K the strike, x = ln(F/K), s = vol*sqrt(T) the
+total standard deviation, the undiscounted Black price divided by sqrt(F*K) is
+    b(x, s) = e^{x/2} Phi(x/s + s/2) - e^{-x/2} Phi(x/s - s/2).
+Only the out-of-the-money branch x <= 0 is solved (the in-the-money time value equals the
+out-of-the-money call at -|x| by put-call parity), so 0 < b < b_max = e^{x/2}.
+
+Evaluation of b with full relative accuracy.  Let h = x/s, t = s/2, a = -h/sqrt2 >= 0,
+d = t/sqrt2.  Because e^{x/2} e^{-(h+t)^2/2} = e^{-x/2} e^{-(h-t)^2/2} = e^{-(h^2+t^2)/2},
+    b = 1/2 e^{-(h^2+t^2)/2} [erfcx(a - d) - erfcx(a + d)],          erfcx(y) = e^{y^2} erfc(y).
+  * Direct region: this difference, with erfcx from _normal.py (Cody's rational forms).
+  * Series region (d < 0.03 max(a, 1): the two erfcx nearly cancel; outside it the direct
+    difference loses at most about 4 bits).  From
+    erfcx(y) = 2/sqrt(pi) Int_0^inf e^{-u^2 - 2yu} du,
+        erfcx(a - d) - erfcx(a + d) = 4/sqrt(pi) Int_0^inf e^{-u^2-2au} sinh(2du) du
+                                    = 4/sqrt(pi) Sum_{k odd} (2d)^k/k! M_k(a),
+    with the moments M_k(a) = Int_0^inf u^k e^{-u^2-2au} du > 0: a sum of positive terms, no
+    cancellation.  Integrating d/du e^{-u^2-2au} by parts gives
+        2 M_1 + 2a M_0 = 1,      2 M_k + 2a M_{k-1} = (k-1) M_{k-2}   (k >= 2).
+    For a <= 3 the moments are run forwards from M_0 = sqrt(pi)/2 erfcx(a) (the amplification
+    of rounding errors, about 2a^2, stays below 20).  For a > 3 the forward direction cancels,
+    so the ratios r_k = M_k/M_{k-1} are run backwards, r_{k-1} = (k-1)/(2a + 2 r_k) (a
+    continued fraction with positive terms, started from the root of 2r^2 + 2ar = k), and
+    M_0 = 1/(2a + 2 r_1); the sum is accumulated in the same backward pass (Horner form).
+  * h + t > 1: b = e^{x/2} Phi(h+t) - e^{-x/2} Phi(h-t) directly (here the two terms differ
+    by at least a factor of a few, and the erfcx product e^{-(h^2+t^2)/2} erfcx(a - d) would
+    lose (h+t)^2/2 ulps to the separate exponentials).
+  * x = 0: b = erf(s/(2 sqrt2)).
+Derivatives in s (closed form): b' = e^{-(h^2+t^2)/2}/sqrt(2 pi) (vega), b''/b' = x^2/s^3 - s/4,
+b'''/b' = (x^2/s^3 - s/4)^2 - 3x^2/s^4 - 1/4.
+
+Inversion.  Two objectives, each well conditioned where it is used:
+  * beta <= b_max/2:  f(s) = ln b(s) - ln beta  (relative accuracy even for beta ~ 1e-300);
+  * beta >  b_max/2:  f(s) = ln(b_max - beta) - ln(b_max - b(s)), with
+    b_max - b = e^{x/2} Phi(-h-t) + e^{-x/2} Phi(h-t) evaluated without cancellation.
+Initial guess (own construction):
+  * low wing (beta below b_c = b(x, s_c) at the inflection point s_c = sqrt(2|x|), where
+    b'' = 0; bracket (0, s_c)): the leading term of the series,
+    b ~ 4d/sqrt(pi) e^{-(h^2+t^2)/2} M_1(a), solved for h by three fixed-point passes
+    h^2 = 2 ln(4d M_1(a) / (sqrt(pi) beta)) - t^2 (contracting for small beta, poor near s_c);
+  * b_c <= beta <= b_max/2 (bracket (s_c, inf)): the near-the-money expansion
+    b(x, s) ~ erf(s/(2 sqrt2)) + x/2 inverted with the inverse normal;
+  * beta > b_max/2: b_max - b ~ 2 cosh(x/2) Phi(-s/2) inverted;
+then Householder steps of order 3 (quartic convergence) on the chosen objective,
+    s <- s + n (1 + n f''/(2f')) / (1 + n (f''/f' + n f'''/(6 f'))),   n = -f/f',
+inside a bracket [s_lo, s_hi] that every evaluation tightens (b is increasing in s); a step
+leaving the bracket is replaced by bisection (geometric while the bracket spans decades), so
+convergence is guaranteed (the bracket must also halve every three evaluations).  The
+iteration stops once a step is below 1e-5 relative (the next error is then of order 1e-20 for
+quartic convergence) or the bracket is below 1e-15.  Typical inputs need 2-4 evaluations of b
+(test_lbr.py::test_solver_takes_few_evaluations_on_typical_inputs); a better low-wing guess
+would save about one.
 """
 
 from __future__ import annotations
@@ -24,35 +65,26 @@ import numpy as np
 from numba import njit
 
 from ._errors import IvError
-from ._normal import erfcx, inv_norm_cdf, norm_cdf, norm_pdf
+from ._normal import erfcx, inv_norm_cdf, norm_cdf
 
 __all__ = [
     "euro_iv_kernel",
     "normalised_black_call",
     "normalised_implied_vol",
     "normalised_vega",
+    "solve_normalised",
 ]
 
 _JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
-_DBL_EPS = 2.220446049250313e-16
+_SQRT2 = 1.4142135623730950488
+_INV_SQRT2 = 0.70710678118654752440
+_INV_SQRT_2PI = 0.39894228040143267794
+_TWO_OVER_SQRT_PI = 1.1283791670955125739
+_SQRT_PI_OVER_2 = 0.88622692545275801365
 _DBL_MIN = 2.2250738585072014e-308
-_DBL_MAX = 1.7976931348623157e308
-_SQRT_DBL_MIN = math.sqrt(_DBL_MIN)
-_MAX_ITER = 2
-_ASYMPTOTIC_THRESHOLD = -10.0
-_SMALL_T_THRESHOLD = 2.0 * _DBL_EPS ** (1.0 / 16.0)
-_INV_SQRT2 = 0.7071067811865475244008443621048490392848359376887
-_INV_SQRT_2PI = 0.3989422804014326779399460599343818684758586311649
-_SQRT_2PI = 2.506628274631000502415765284811045253006986740610
-_TWO_PI = 6.283185307179586476925286766559005768394338798750
-_SQRT_PI_OVER_2 = 1.253314137315500251207882642405522626503493370305
-_SQRT3 = 1.732050807568877293527446341505872366942805253810
-_SQRT_1_OVER_3 = 0.577350269189625764509148780501957455647601751270
-_TWO_PI_OVER_SQRT27 = 1.209199576156145233729385505094770488189377498728
-_PI_OVER_6 = 0.523598775598298873077107230546583814032861566563
-_RC_MIN = -(1.0 - math.sqrt(_DBL_EPS))
-_RC_MAX = 2.0 / (_DBL_EPS * _DBL_EPS)
+_MAX_ITER = 64
+_SERIES_D = 0.03  # series when d < 0.03 max(a, 1): the erfcx difference would lose > ~4 bits
 
 _OK = int(IvError.OK)
 _BAD_INPUT = int(IvError.BAD_INPUT)
@@ -62,368 +94,242 @@ _ZERO_TV = int(IvError.ZERO_TIME_VALUE)
 _NO_CONV = int(IvError.NO_CONVERGENCE)
 
 
-# ---------------------------------------------------------------- rational cubic interpolation
 @njit(inline="always", **_JIT)
-def _rc_interp(x, x_l, x_r, y_l, y_r, d_l, d_r, r):
-    h = x_r - x_l
-    if abs(h) <= 0.0:
-        return 0.5 * (y_l + y_r)
-    t = (x - x_l) / h
-    if r < _RC_MAX:
-        omt = 1.0 - t
-        t2 = t * t
-        omt2 = omt * omt
-        return ((y_r * t2 * t + (r * y_r - h * d_r) * t2 * omt + (r * y_l + h * d_l) * t * omt2
-                 + y_l * omt2 * omt) / (1.0 + (r - 3.0) * t * omt))
-    return y_r * t + y_l * (1.0 - t)
-
-
-@njit(inline="always", **_JIT)
-def _rc_min_param(d_l, d_r, s, prefer_shape):
-    monotonic = d_l * s >= 0.0 and d_r * s >= 0.0
-    convex = d_l <= s <= d_r
-    concave = d_l >= s >= d_r
-    if not monotonic and not convex and not concave:
-        return _RC_MIN
-    d_r_m_d_l = d_r - d_l
-    d_r_m_s = d_r - s
-    s_m_d_l = s - d_l
-    r1 = -_DBL_MAX
-    r2 = r1
-    if monotonic:
-        if abs(s) >= _DBL_MIN:
-            r1 = (d_r + d_l) / s
-        elif prefer_shape:
-            r1 = _RC_MAX
-    if convex or concave:
-        if not (abs(s_m_d_l) < _DBL_MIN or abs(d_r_m_s) < _DBL_MIN):
-            r2 = max(abs(d_r_m_d_l / d_r_m_s), abs(d_r_m_d_l / s_m_d_l))
-        elif prefer_shape:
-            r2 = _RC_MAX
-    elif monotonic and prefer_shape:
-        r2 = _RC_MAX
-    return max(_RC_MIN, max(r1, r2))
-
-
-@njit(inline="always", **_JIT)
-def _rc_param_left(x_l, x_r, y_l, y_r, d_l, d_r, d2_l, prefer_shape):
-    """Convex control parameter fitting the second derivative d2_l at the left end."""
-    h = x_r - x_l
-    num = 0.5 * h * d2_l + (d_r - d_l)
-    if abs(num) < _DBL_MIN:
-        r = 0.0
-    else:
-        den = (y_r - y_l) / h - d_l
-        if abs(den) < _DBL_MIN:
-            r = _RC_MAX if num > 0.0 else _RC_MIN
-        else:
-            r = num / den
-    return max(r, _rc_min_param(d_l, d_r, (y_r - y_l) / h, prefer_shape))
+def _sinh_moment_sum(a: float, d: float) -> float:
+    """Sum_{k odd} (2d)^k/k! M_k(a) = Int_0^inf e^{-u^2-2au} sinh(2du) du, for d < 0.1 max(a,1)."""
+    q = 4.0 * d * d
+    if a <= 3.0:
+        # Forward moments; stop when a term no longer changes the sum.
+        m_prev = _SQRT_PI_OVER_2 * erfcx(a)  # M_0
+        m_cur = 0.5 - a * m_prev  # M_1
+        term = 2.0 * d
+        acc = term * m_cur
+        k = 1
+        while k < 60:
+            m_even = (k * m_prev - 2.0 * a * m_cur) * 0.5  # M_{k+1}
+            m_odd = ((k + 1) * m_cur - 2.0 * a * m_even) * 0.5  # M_{k+2}
+            term *= q / ((k + 1) * (k + 2))
+            inc = term * m_odd
+            acc += inc
+            if inc <= 1e-17 * acc:
+                break
+            m_prev = m_even
+            m_cur = m_odd
+            k += 2
+        return acc
+    # Backward ratios r_k = M_k/M_{k-1}; terms decay at least like (d/a)^2 per odd step.
+    ratio = d / a
+    n_odd = 1
+    if ratio > 0.0:
+        n_odd = 1 + int(-39.2 / math.log(ratio * ratio))  # (d/a)^(2 n) < 1e-17
+    n_top = 2 * n_odd - 1  # highest odd k kept
+    kk = n_top + 2 + int(8.0 + 180.0 / (a * a))
+    r = kk / (a + math.sqrt(a * a + 2.0 * kk))  # root of 2r^2 + 2ar = k at k = kk
+    horner = 0.0
+    r_hi = 0.0  # r_{k+2} once r_{k+1} is known
+    for k in range(kk, 1, -1):
+        r_new = (k - 1) / (2.0 * a + 2.0 * r)  # r_{k-1}
+        j = k - 1
+        # When j is odd and <= n_top: A_j = 1 + r_{j+1} r_{j+2} q/((j+1)(j+2)) A_{j+2}
+        if j % 2 == 1 and j <= n_top:
+            horner = 1.0 + r * r_hi * q / ((j + 1) * (j + 2)) * horner
+        r_hi = r
+        r = r_new
+    # r now holds r_1 (and horner A_1).
+    m0 = 1.0 / (2.0 * a + 2.0 * r)
+    return m0 * r * 2.0 * d * horner
 
 
 @njit(inline="always", **_JIT)
-def _rc_param_right(x_l, x_r, y_l, y_r, d_l, d_r, d2_r, prefer_shape):
-    """Convex control parameter fitting the second derivative d2_r at the right end."""
-    h = x_r - x_l
-    num = 0.5 * h * d2_r + (d_r - d_l)
-    if abs(num) < _DBL_MIN:
-        r = 0.0
-    else:
-        den = d_r - (y_r - y_l) / h
-        if abs(den) < _DBL_MIN:
-            r = _RC_MAX if num > 0.0 else _RC_MIN
-        else:
-            r = num / den
-    return max(r, _rc_min_param(d_l, d_r, (y_r - y_l) / h, prefer_shape))
+def _b_otm(x: float, s: float) -> float:
+    """b(x, s) for x <= 0, s > 0 with full relative accuracy (regions in the module doc)."""
+    if x == 0.0:
+        return math.erf(s * (0.5 * _INV_SQRT2))
+    h = x / s
+    t = 0.5 * s
+    a = -h * _INV_SQRT2
+    d = t * _INV_SQRT2
+    if d < _SERIES_D * max(a, 1.0):
+        return _TWO_OVER_SQRT_PI * math.exp(-0.5 * (h * h + t * t)) * _sinh_moment_sum(a, d)
+    if h + t > 1.0:
+        return math.exp(0.5 * x) * norm_cdf(h + t) - math.exp(-0.5 * x) * norm_cdf(h - t)
+    return 0.5 * math.exp(-0.5 * (h * h + t * t)) * (erfcx(a - d) - erfcx(a + d))
 
 
-# ------------------------------------------------------------------ normalised Black function
 @njit(inline="always", **_JIT)
-def _normalised_intrinsic(x, theta):
-    if theta * x <= 0.0:
-        return 0.0
-    x2 = x * x
-    if x2 < 98.0 * _DBL_EPS ** 0.25:
-        v = x * (1.0 + x2 * (1.0 / 24.0 + x2 * (1.0 / 1920.0 + x2 * (1.0 / 322560.0
-                                                                     + x2 / 92897280.0))))
-        return abs(max(theta * v, 0.0))
-    b_max = math.exp(0.5 * x)
-    return abs(max(theta * (b_max - 1.0 / b_max), 0.0))
-
-
-@njit(**_JIT)
-def _asymptotic_black(h, t):
-    e = (t / h) * (t / h)
-    r = (h + t) * (h - t)
-    q = (h / r) * (h / r)
-    asum = (
-        2.0 +q* (-6.0E0-2.0* e +3.0* q* (1.0E1 +e* (2.0E1 +2.0* e) +5.0* q* (-1.4E1 +e* (-7.0E1
-        +e* (-4.2E1-2.0* e)) +7.0* q* (1.8E1 +e* (1.68E2 +e* (2.52E2 +e* (7.2E1 +2.0* e))) +9.0*
-        q* (-2.2E1 +e* (-3.3E2 +e* (-9.24E2 +e* (-6.6E2 +e* (-1.1E2-2.0* e)))) +1.1E1* q* (2.6E1
-        +e* (5.72E2 +e* (2.574E3 +e* (3.432E3 +e* (1.43E3 +e* (1.56E2 +2.0* e))))) +1.3E1* q*
-        (-3.0E1 +e* (-9.1E2 +e* (-6.006E3 +e* (-1.287E4 +e* (-1.001E4 +e* (-2.73E3 +e*
-        (-2.1E2-2.0* e)))))) +1.5E1* q* (3.4E1 +e* (1.36E3 +e* (1.2376E4 +e* (3.8896E4 +e*
-        (4.862E4 +e* (2.4752E4 +e* (4.76E3 +e* (2.72E2 +2.0* e))))))) +1.7E1* q* (-3.8E1 +e*
-        (-1.938E3 +e* (-2.3256E4 +e* (-1.00776E5 +e* (-1.84756E5 +e* (-1.51164E5 +e* (-5.4264E4
-        +e* (-7.752E3 +e* (-3.42E2-2.0* e)))))))) +1.9E1* q* (4.2E1 +e* (2.66E3 +e* (4.0698E4
-        +e* (2.3256E5 +e* (5.8786E5 +e* (7.05432E5 +e* (4.0698E5 +e* (1.08528E5 +e* (1.197E4 +e*
-        (4.2E2 +2.0* e))))))))) +2.1E1* q* (-4.6E1 +e* (-3.542E3 +e* (-6.7298E4 +e* (-4.90314E5
-        +e* (-1.63438E6 +e* (-2.704156E6 +e* (-2.288132E6 +e* (-9.80628E5 +e* (-2.01894E5 +e*
-        (-1.771E4 +e* (-5.06E2-2.0* e)))))))))) +2.3E1* q* (5.0E1 +e* (4.6E3 +e* (1.0626E5 +e*
-        (9.614E5 +e* (4.08595E6 +e* (8.9148E6 +e* (1.04006E7 +e* (6.53752E6 +e* (2.16315E6 +e*
-        (3.542E5 +e* (2.53E4 +e* (6.0E2 +2.0* e))))))))))) +2.5E1* q* (-5.4E1 +e* (-5.85E3 +e*
-        (-1.6146E5 +e* (-1.77606E6 +e* (-9.37365E6 +e* (-2.607579E7 +e* (-4.01166E7 +e*
-        (-3.476772E7 +e* (-1.687257E7 +e* (-4.44015E6 +e* (-5.9202E5 +e* (-3.51E4 +e*
-        (-7.02E2-2.0* e)))))))))))) +2.7E1* q* (5.8E1 +e* (7.308E3 +e* (2.3751E5 +e* (3.12156E6
-        +e* (2.003001E7 +e* (6.919458E7 +e* (1.3572783E8 +e* (1.5511752E8 +e* (1.0379187E8 +e*
-        (4.006002E7 +e* (8.58429E6 +e* (9.5004E5 +e* (4.7502E4 +e* (8.12E2 +2.0* e)))))))))))))
-        +2.9E1* q* (-6.2E1 +e* (-8.99E3 +e* (-3.39822E5 +e* (-5.25915E6 +e* (-4.032015E7 +e*
-        (-1.6934463E8 +e* (-4.1250615E8 +e* (-6.0108039E8 +e* (-5.3036505E8 +e* (-2.8224105E8
-        +e* (-8.870433E7 +e* (-1.577745E7 +e* (-1.472562E6 +e* (-6.293E4 +e* (-9.3E2-2.0*
-        e)))))))))))))) +3.1E1* q* (6.6E1 +e* (1.0912E4 +e* (4.74672E5 +e* (8.544096E6 +e*
-        (7.71342E7 +e* (3.8707344E8 +e* (1.14633288E9 +e* (2.07431664E9 +e* (2.33360622E9 +e*
-        (1.6376184E9 +e* (7.0963464E8 +e* (1.8512208E8 +e* (2.7768312E7 +e* (2.215136E6 +e*
-        (8.184E4 +e* (1.056E3 +2.0* e))))))))))))))) +3.3E1* (-7.0E1 +e* (-1.309E4 +e*
-        (-6.49264E5 +e* (-1.344904E7 +e* (-1.4121492E8 +e* (-8.344518E8 +e* (-2.9526756E9 +e*
-        (-6.49588632E9 +e* (-9.0751353E9 +e* (-8.1198579E9 +e* (-4.6399188E9 +e* (-1.6689036E9
-        +e* (-3.67158792E8 +e* (-4.707164E7 +e* (-3.24632E6 +e* (-1.0472E5 +e* (-1.19E3-2.0*
-        e)))))))))))))))))* q))))))))))))))))
-    )
-    b = _INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t)) * (t / r) * asum
-    return abs(max(b, 0.0))
-
-
-@njit(**_JIT)
-def _small_t_black(h, t):
-    a = 1.0 + h * (0.5 * _SQRT_2PI) * erfcx(-_INV_SQRT2 * h)
-    w = t * t
-    h2 = h * h
-    expansion = (
-        2* t* (a +w* ((-1 +3* a +a* h2)/6 +w* ((-7 +15* a +h2* (-1 +10* a +a* h2))/120 +w* ((-57
-        +105* a +h2* (-18 +105* a +h2* (-1 +21* a +a* h2)))/5040 +w* ((-561 +945* a +h2* (-285
-        +1260* a +h2* (-33 +378* a +h2* (-1 +36* a +a* h2))))/362880 +w* ((-6555 +10395* a +h2*
-        (-4680 +17325* a +h2* (-840 +6930* a +h2* (-52 +990* a +h2* (-1 +55* a +a*
-        h2)))))/39916800 +((-89055 +135135* a +h2* (-82845 +270270* a +h2* (-20370 +135135* a
-        +h2* (-1926 +25740* a +h2* (-75 +2145* a +h2* (-1 +78* a +a* h2))))))*
-        w)/6227020800.0))))))
-    )
-    b = _INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t)) * expansion
-    return abs(max(b, 0.0))
+def _b_complement(x: float, s: float) -> float:
+    """b_max - b(x, s) = e^{x/2} Phi(-h-t) + e^{-x/2} Phi(h-t) for x <= 0 (no cancellation)."""
+    h = x / s
+    t = 0.5 * s
+    return math.exp(0.5 * x) * norm_cdf(-h - t) + math.exp(-0.5 * x) * norm_cdf(h - t)
 
 
 @njit(inline="always", **_JIT)
 def normalised_black_call(x: float, s: float) -> float:
-    """b(x, s) = Phi(x/s + s/2) e^{x/2} - Phi(x/s - s/2) e^{-x/2}, full relative accuracy.
+    """Normalised Black call e^{x/2} Phi(x/s + s/2) - e^{-x/2} Phi(x/s - s/2) (any x, s >= 0).
 
-    Tested: test_lbr.py::test_normalised_black_matches_mpmath_free_reference.
+    Full relative accuracy for x <= 0; x > 0 adds the intrinsic e^{x/2} - e^{-x/2}.
     """
-    intrinsic = 0.0
-    if x > 0.0:
-        intrinsic = _normalised_intrinsic(x, 1.0)
-        x = -x
     if s <= 0.0:
-        return intrinsic
-    if x < s * _ASYMPTOTIC_THRESHOLD and (0.5 * s * s + x
-                                           < s * (_SMALL_T_THRESHOLD + _ASYMPTOTIC_THRESHOLD)):
-        return intrinsic + _asymptotic_black(x / s, 0.5 * s)
-    if 0.5 * s < _SMALL_T_THRESHOLD:
-        return intrinsic + _small_t_black(x / s, 0.5 * s)
-    if x + 0.5 * s * s > s * 0.85:
-        h = x / s
-        t = 0.5 * s
-        b_max = math.exp(0.5 * x)
-        b = norm_cdf(h + t) * b_max - norm_cdf(h - t) / b_max
-        return intrinsic + abs(max(b, 0.0))
-    h = x / s
-    t = 0.5 * s
-    b = 0.5 * math.exp(-0.5 * (h * h + t * t)) * (erfcx(-_INV_SQRT2 * (h + t))
-                                                   - erfcx(-_INV_SQRT2 * (h - t)))
-    return intrinsic + abs(max(b, 0.0))
+        return max(math.exp(0.5 * x) - math.exp(-0.5 * x), 0.0)
+    if x > 0.0:
+        return 2.0 * math.sinh(0.5 * x) + _b_otm(-x, s)
+    return _b_otm(x, s)
 
 
 @njit(inline="always", **_JIT)
 def normalised_vega(x: float, s: float) -> float:
-    """db/ds of the normalised Black function."""
-    ax = abs(x)
-    if ax <= 0.0:
-        return _INV_SQRT_2PI * math.exp(-0.125 * s * s)
-    if s <= 0.0 or s <= ax * _SQRT_DBL_MIN:
+    """d b / d s = e^{-(x^2/s^2 + s^2/4)/2} / sqrt(2 pi)."""
+    if s <= 0.0:
         return 0.0
-    return _INV_SQRT_2PI * math.exp(-0.5 * ((x / s) ** 2 + (0.5 * s) ** 2))
+    h = x / s
+    t = 0.5 * s
+    return _INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
 
 
 @njit(inline="always", **_JIT)
-def _householder(newton, halley, hh3):
-    return (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
+def _low_wing_guess(beta: float, x: float) -> float:
+    """Solve beta = 4d/sqrt(pi) e^{-(h^2+t^2)/2} M_1(a) for s by two fixed-point passes."""
+    ax = -x
+    lnb = math.log(beta)
+    s = ax / math.sqrt(max(-2.0 * lnb, 1e-300))
+    for _ in range(3):
+        t = 0.5 * s
+        a = ax / (s * _SQRT2)
+        if a > 4.0:
+            ia2 = 1.0 / (a * a)
+            m1 = 0.25 * ia2 * (1.0 - ia2 * (1.5 - ia2 * (3.75 - 13.125 * ia2)))
+        else:
+            m1 = 0.5 - a * _SQRT_PI_OVER_2 * erfcx(a)
+        arg = 2.0 * (math.log(4.0 * t * _INV_SQRT2 * m1 / 1.7724538509055160273) - lnb) - t * t
+        if not arg > 0.0:
+            break
+        s = ax / math.sqrt(arg)
+    return s
 
 
-@njit(inline="always", **_JIT)
-def _f_lower_map(x, s):
-    ax = abs(x)
-    z = _SQRT_1_OVER_3 * ax / s
-    y = z * z
-    s2 = s * s
-    phi_m = norm_cdf(-z)
-    phi = norm_pdf(z)
-    fpp = (_PI_OVER_6 * y / (s2 * s) * phi_m
-           * (8.0 * _SQRT3 * s * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x) * phi_m / phi)
-           * math.exp(2.0 * y + 0.25 * s2))
-    phi_m2 = phi_m * phi_m
-    fp = _TWO_PI * y * phi_m2 * math.exp(y + 0.125 * s * s)
-    f = _TWO_PI_OVER_SQRT27 * ax * (phi_m2 * phi_m)
-    return f, fp, fpp
+@njit(**_JIT)
+def _solve(beta: float, x: float) -> tuple[float, int]:
+    """(s, number of b evaluations) with b(x, s) = beta; x <= 0, DBL_MIN <= beta < e^{x/2}."""
+    bmax = math.exp(0.5 * x)
+    high = beta > 0.5 * bmax
+    ax = -x
+    s_c = math.sqrt(2.0 * ax)
+    s_lo = 0.0
+    s_hi = math.inf
+    # ---- initial guess and bracket ---------------------------------------------------------
+    if high:
+        s = -2.0 * inv_norm_cdf((bmax - beta) / (bmax + 1.0 / bmax))
+        s_lo = s_c  # b(s_c) < b_max/2 < beta
+        s = max(s, s_c)
+        ln_target = math.log(bmax - beta)
+    else:
+        b_c = _b_otm(x, s_c) if ax > 0.0 else 0.0
+        if beta < b_c:
+            s_hi = s_c
+            s = _low_wing_guess(beta, x)
+            if not (0.0 < s < s_c):
+                s = 0.5 * s_c
+        else:
+            s_lo = s_c
+            s = 2.0 * inv_norm_cdf(0.5 * (1.0 + beta - 0.5 * x))
+            if not s > s_c:
+                s = s_c * 1.5 + 1e-300
+        ln_target = math.log(beta)
+    x2 = x * x
+    width = s_hi - s_lo
+    for it in range(_MAX_ITER):
+        if not (s > s_lo and s < s_hi):
+            if s_hi == math.inf:
+                s = 2.0 * s_lo + 1.0
+            elif s_lo > 0.0 and s_hi > 4.0 * s_lo:
+                s = math.sqrt(s_lo * s_hi)
+            else:
+                s = 0.5 * (s_lo + s_hi)
+        h = x / s
+        t = 0.5 * s
+        vega = _INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
+        lp = x2 / (s * s * s) - 0.5 * t  # b''/b'
+        lpp = lp * lp - 3.0 * x2 / (s * s * s * s) - 0.25  # b'''/b'
+        if high:
+            cb = _b_complement(x, s)
+            if not cb > 0.0:
+                s_hi = s  # b rounds to b_max: s is above the root
+                continue
+            f = ln_target - math.log(cb)
+            g1 = vega / cb
+            # f' = b'/c, f'' = b''/c + (b'/c)^2, f''' = b'''/c + 3 b'' b'/c^2 + 2 (b'/c)^3
+            f2 = g1 * lp + g1 * g1
+            f3 = g1 * lpp + 3.0 * g1 * g1 * lp + 2.0 * g1 * g1 * g1
+        else:
+            bv = _b_otm(x, s)
+            if not bv > 0.0:
+                s_lo = s
+                continue
+            f = math.log(bv) - ln_target
+            g1 = vega / bv
+            # f' = b'/b, f'' = b''/b - (b'/b)^2, f''' = b'''/b - 3 b'' b'/b^2 + 2 (b'/b)^3
+            f2 = g1 * lp - g1 * g1
+            f3 = g1 * lpp - 3.0 * g1 * g1 * lp + 2.0 * g1 * g1 * g1
+        if f > 0.0:
+            s_hi = s
+        elif f < 0.0:
+            s_lo = s
+        else:
+            return s, it + 1
+        if s_hi - s_lo <= 1e-15 * s:
+            return s, it + 1
+        if not g1 > 0.0:
+            continue  # derivative underflow: bisect
+        n = -f / g1
+        h2 = f2 / g1
+        h3 = f3 / g1
+        step = n * (1.0 + 0.5 * n * h2) / (1.0 + n * (h2 + n * h3 / 6.0))
+        if not math.isfinite(step):
+            step = n
+        s_new = s + step
+        if abs(step) <= 1e-5 * s and s_lo < s_new < s_hi:
+            return s_new, it + 1
+        if it % 3 == 2:
+            # Safeguard: the bracket must at least halve every three evaluations.
+            new_width = s_hi - s_lo
+            if new_width > 0.5 * width:
+                s_new = math.nan  # forces a bisection
+            width = new_width
+        s = s_new
+    return math.nan, _MAX_ITER
 
 
-@njit(inline="always", **_JIT)
-def _inverse_f_lower_map(x, f):
-    if f <= 0.0:
-        return 0.0
-    return abs(x / (_SQRT3 * inv_norm_cdf((f / (_TWO_PI_OVER_SQRT27 * abs(x))) ** (1.0 / 3.0))))
-
-
-@njit(inline="always", **_JIT)
-def _f_upper_map(x, s):
-    f = norm_cdf(-0.5 * s)
-    if x == 0.0:
-        return f, -0.5, 0.0
-    w = (x / s) ** 2
-    fp = -0.5 * math.exp(0.5 * w)
-    fpp = _SQRT_PI_OVER_2 * math.exp(w + 0.125 * s * s) * w / s
-    return f, fp, fpp
+solve_normalised = _solve
 
 
 @njit(**_JIT)
 def normalised_implied_vol(beta: float, x: float) -> float:
-    """Normalised vol s with b(x, s) = beta for an out-of-the-money call (x <= 0).
+    """s = vol*sqrt(T) with b(x, s) = beta (any x; beta is the full normalised call value).
 
-    beta is the normalised time value in (0, e^{x/2}).  Returns 0 for beta <= 0 and +inf for
-    beta >= e^{x/2}.  Tested: test_lbr.py::test_normalised_round_trip_extreme_grid.
+    Returns 0 for beta at or below the intrinsic value (or a subnormal time value), inf for
+    beta >= e^{x/2}, NaN on NaN input.
     """
-    if beta <= 0.0:
+    if x > 0.0:
+        beta = beta - 2.0 * math.sinh(0.5 * x)
+        x = -x
+    if not (beta == beta and x == x):
+        return math.nan
+    if beta < _DBL_MIN:
         return 0.0
-    b_max = math.exp(0.5 * x)
-    if beta >= b_max:
+    if beta >= math.exp(0.5 * x):
         return math.inf
-    iterations = 0
-    reversals = 0
-    f = -_DBL_MAX
-    s = -_DBL_MAX
-    ds = s
-    ds_prev = 0.0
-    s_left = _DBL_MIN
-    s_right = _DBL_MAX
-    s_c = math.sqrt(abs(2.0 * x))
-    b_c = normalised_black_call(x, s_c)
-    v_c = normalised_vega(x, s_c)
-    segment = 1  # 0 lowest, 1 middle (objective b - beta), 2 highest
-    if beta < b_c:
-        s_l = s_c - b_c / v_c
-        b_l = normalised_black_call(x, s_l)
-        if beta < b_l:
-            f_l, df_l, d2f_l = _f_lower_map(x, s_l)
-            r_ll = _rc_param_right(0.0, b_l, 0.0, f_l, 1.0, df_l, d2f_l, True)
-            f = _rc_interp(beta, 0.0, b_l, 0.0, f_l, 1.0, df_l, r_ll)
-            if not f > 0.0:
-                t = beta / b_l
-                f = (f_l * t + b_l * (1.0 - t)) * t
-            s = _inverse_f_lower_map(x, f)
-            s_right = s_l
-            segment = 0
-        else:
-            v_l = normalised_vega(x, s_l)
-            r_lm = _rc_param_right(b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, 0.0, False)
-            s = _rc_interp(beta, b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, r_lm)
-            s_left = s_l
-            s_right = s_c
-    else:
-        s_h = s_c + (b_max - b_c) / v_c if v_c > _DBL_MIN else s_c
-        b_h = normalised_black_call(x, s_h)
-        if beta <= b_h:
-            v_h = normalised_vega(x, s_h)
-            r_hm = _rc_param_left(b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, 0.0, False)
-            s = _rc_interp(beta, b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, r_hm)
-            s_left = s_c
-            s_right = s_h
-        else:
-            f_h, df_h, d2f_h = _f_upper_map(x, s_h)
-            if d2f_h > -math.sqrt(_DBL_MAX) and d2f_h < math.sqrt(_DBL_MAX):
-                r_hh = _rc_param_left(b_h, b_max, f_h, 0.0, df_h, -0.5, d2f_h, True)
-                f = _rc_interp(beta, b_h, b_max, f_h, 0.0, df_h, -0.5, r_hh)
-            if f <= 0.0:
-                h = b_max - b_h
-                t = (beta - b_h) / h
-                f = (f_h * (1.0 - t) + 0.5 * h * t) * (1.0 - t)
-            s = -2.0 * inv_norm_cdf(f)
-            s_left = s_h
-            if beta > 0.5 * b_max:
-                segment = 2
-    ln_beta = math.log(beta)
-    while iterations < _MAX_ITER and abs(ds) > _DBL_EPS * s:
-        if ds * ds_prev < 0.0:
-            reversals += 1
-        if iterations > 0 and (reversals == 3 or not (s > s_left and s < s_right)):
-            # Inefficient looping or a step onto/outside the bracket: bisect instead.
-            s = 0.5 * (s_left + s_right)
-            if s_right - s_left <= _DBL_EPS * s:
-                break
-            reversals = 0
-            ds = 0.0
-        ds_prev = ds
-        b = normalised_black_call(x, s)
-        bp = normalised_vega(x, s)
-        if b > beta and s < s_right:
-            s_right = s
-        elif b < beta and s > s_left:
-            s_left = s
-        if segment == 0:
-            if b <= 0.0 or bp <= 0.0:
-                ds = 0.5 * (s_left + s_right) - s
-            else:
-                ln_b = math.log(b)
-                bpob = bp / b
-                h = x / s
-                b_halley = h * h / s - s / 4.0
-                newton = (ln_beta - ln_b) * ln_b / ln_beta / bpob
-                halley = b_halley - bpob * (1.0 + 2.0 / ln_b)
-                b_hh3 = b_halley * b_halley - 3.0 * (h / s) ** 2 - 0.25
-                hh3 = (b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 / ln_b * (1.0 + 1.0 / ln_b))
-                       - 3.0 * b_halley * bpob * (1.0 + 2.0 / ln_b))
-                ds = newton * _householder(newton, halley, hh3)
-        elif segment == 2:
-            if b >= b_max or bp <= _DBL_MIN:
-                ds = 0.5 * (s_left + s_right) - s
-            else:
-                b_max_minus_b = b_max - b
-                g = math.log((b_max - beta) / b_max_minus_b)
-                gp = bp / b_max_minus_b
-                b_halley = (x / s) ** 2 / s - s / 4.0
-                b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) ** 2 - 0.25
-                newton = -g / gp
-                halley = b_halley + gp
-                hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
-                ds = newton * _householder(newton, halley, hh3)
-        else:
-            if bp <= 0.0:
-                ds = 0.5 * (s_left + s_right) - s
-            else:
-                newton = (beta - b) / bp
-                halley = (x / s) ** 2 / s - s / 4.0
-                hh3 = halley * halley - 3.0 * (x / (s * s)) ** 2 - 0.25
-                ds = newton * _householder(newton, halley, hh3)
-        ds = max(-0.5 * s, ds)
-        s += ds
-        iterations += 1
-    return s
+    return _solve(beta, x)[0]
 
 
 @njit(**_JIT)
 def euro_iv_kernel(p: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
                    r: np.ndarray, q: np.ndarray, cp: np.ndarray, b76: bool,
                    vol_out: np.ndarray, err_out: np.ndarray) -> None:
-    """European implied vol (annualised) per row by Let's Be Rational; err per IvError.
+    """European implied vol (annualised) per row; err per IvError.
 
     Black-76 (b76) takes s as the futures price.  Tested: test_lbr.py (QuantLib and
-    lets_be_rational comparisons, round trips, error codes).
+    lets_be_rational comparisons, dense-grid and property round trips, error codes).
     """
     for i in range(p.shape[0]):
         pi, si, ki, ti, ri, c = p[i], s[i], k[i], t[i], r[i], cp[i]
@@ -442,7 +348,7 @@ def euro_iv_kernel(p: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
             err_out[i] = _ABOVE
             continue
         tv = undisc - intrinsic
-        tol = 8.0 * _DBL_EPS * intrinsic
+        tol = 8.0 * 2.220446049250313e-16 * intrinsic
         if tv < -tol:
             err_out[i] = _BELOW
             continue

@@ -8,11 +8,18 @@ import lets_be_rational as lbr_ref
 import numpy as np
 import pytest
 import QuantLib as ql
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from openmlink.analytics import IvError, implied_vol, price
-from openmlink.analytics._lbr import normalised_black_call, normalised_implied_vol
+from openmlink.analytics._lbr import (
+    normalised_black_call,
+    normalised_implied_vol,
+    normalised_vega,
+    solve_normalised,
+)
+
+finite = {"allow_nan": False, "allow_infinity": False}
 
 
 def _grid(n: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -107,8 +114,6 @@ def test_subnormal_premium_reports_no_convergence() -> None:
     assert err == IvError.NO_CONVERGENCE and np.isnan(iv)
 
 
-finite = {"allow_nan": False, "allow_infinity": False}
-
 
 @settings(max_examples=200, deadline=None)
 @given(s=st.floats(50, 200, **finite), t=st.floats(7 / 365, 5, **finite),
@@ -124,3 +129,56 @@ def test_iv_round_trip_property(s: float, t: float, r: float, q: float, vol: flo
                                                                               abs=1e-12)
     else:  # only a premium with no resolvable time value may fail
         assert err == IvError.ZERO_TIME_VALUE
+
+
+def test_dense_normalised_grid_round_trip_including_extreme_wings() -> None:
+    """|x| up to 10, s from 1e-4 to 10: 1e-10 round trip wherever b > 1e-300 and the
+    vega per unit premium s*b'/b exceeds 1e-5 (below that a one-ulp premium moves s by more)."""
+    xs = -np.concatenate([[0.0], np.geomspace(1e-8, 10.0, 140)])
+    ss = np.geomspace(1e-4, 10.0, 160)
+    checked = 0
+    for x in xs:
+        for sn in ss:
+            b = normalised_black_call(x, sn)
+            if not b > 1e-300 or sn * normalised_vega(x, sn) / b < 1e-5:
+                continue
+            checked += 1
+            assert normalised_implied_vol(b, x) == pytest.approx(sn, rel=1e-10), (x, sn)
+    assert checked > 15_000
+
+
+def test_normalised_black_matches_mpmath_in_every_region() -> None:
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        x = -10.0 ** rng.uniform(-8, 1)
+        sn = 10.0 ** rng.uniform(-4, 1)
+        ref = (mp.exp(x / 2) * mp.ncdf(mp.mpf(x) / sn + mp.mpf(sn) / 2)
+               - mp.exp(-x / 2) * mp.ncdf(mp.mpf(x) / sn - mp.mpf(sn) / 2))
+        if ref < 1e-300:
+            continue
+        # conditioning of b in its inputs: (h^2 + t^2) ulps from the exponent
+        tol = 4e-16 * (8.0 + (x / sn) ** 2 + sn * sn / 4.0)
+        assert float(abs(normalised_black_call(x, sn) / ref - 1)) < tol, (x, sn)
+
+
+def test_solver_takes_few_evaluations_on_typical_inputs() -> None:
+    rng = np.random.default_rng(8)
+    evals = []
+    for _ in range(3000):
+        x = -abs(rng.normal(0.0, 0.3))
+        sn = rng.uniform(0.02, 1.0)
+        b = normalised_black_call(x, sn)
+        s_found, n_eval = solve_normalised(b, x)
+        assert s_found == pytest.approx(sn, rel=1e-12)
+        evals.append(n_eval)
+    assert max(evals) <= 12 and np.mean(evals) < 4.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.floats(-12.0, 0.0, **finite), sn=st.floats(1e-4, 10.0, **finite))
+def test_normalised_round_trip_property(x: float, sn: float) -> None:
+    b = normalised_black_call(x, sn)
+    assume(b > 1e-300 and sn * normalised_vega(x, sn) / b > 1e-5)
+    assert normalised_implied_vol(b, x) == pytest.approx(sn, rel=1e-10)
