@@ -57,7 +57,7 @@ _params = st.fixed_dictionaries(
               "postaction": st.sampled_from(["I", "U", "R", "D", "X", ""]),
               "postmerge": st.sampled_from(["Y", "N", "maybe"])})
 _body = st.one_of(st.binary(max_size=60), st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _text),
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), _text),
     lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(_text, kids, max_size=3)),
     max_leaves=10).map(orjson.dumps), st.just(orjson.dumps(
         {"header": {"mTyp": "SpanRiskCalculator"}, "message": {"pkey": {"secKey": "x"}}})))
