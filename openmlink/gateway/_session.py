@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..query import Bound, QueryError, WhereError, compile_where, parse_view, where_mask
+from ..query import BAnd, Bound, QueryError, WhereError, compile_where, parse_view, where_mask
 from ..schema import KeyError_, MsgType, Registry, key_from_json
 from ..schema._codec import RecordError, decode_record, decode_value, pkey_of, pkey_text
 from ..schema._values import datetime_to_text
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._encode import EncoderCache, RowEncoder
+from ._stripes import stripe_bound
 from ._visibility import visible
 
 __all__ = ["Hub", "MLinkSession", "SessionConfig"]
@@ -336,6 +337,9 @@ class MLinkSession:
             return
         try:
             bound = visible(mt, compile_where(mt, rec.get("where")), self.principal)
+            if rec.get("stripeFilter"):
+                stripe = stripe_bound(mt, rec["stripeFilter"])
+                bound = stripe if bound is None else BAnd((bound, stripe))
             view = parse_view(mt, rec.get("view"))
             table = self.hub.store.prepare(mt, bound, self.principal)
         except (QueryError, WhereError, KeyError_) as err:
