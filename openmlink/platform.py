@@ -51,7 +51,18 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
         srse.attach(bus, store, [reg[name] for name in CLIENT_ACTIONS])
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
-    return Platform(reg, bus, store, clk, keys, rest, list(sources))
+    plat = Platform(reg, bus, store, clk, keys, rest, list(sources))
+    _attach_client_analytics(plat)
+    return plat
+
+
+def _attach_client_analytics(plat: Platform) -> None:
+    """SPAN calculator and client theo engines (react to client posts on the bus)."""
+    from .analytics.span import SpanEngine
+    from .analytics.theo import TheoEngine
+
+    SpanEngine(plat.bus, plat.store, plat.registry, plat.clock, plat.security_master).attach()
+    TheoEngine(plat.bus, plat.store, plat.registry, plat.clock, plat.security_master).attach()
 
 
 def attach_sources(app: object, plat: Platform) -> None:
