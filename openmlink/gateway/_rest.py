@@ -17,6 +17,7 @@ import orjson
 from ..bus import Bus, Event
 from ..clock import Clock
 from ..query import (
+    BAnd,
     Bound,
     QueryError,
     WhereError,
@@ -42,6 +43,7 @@ from ..schema._codec import (
 from ..schema._values import datetime_to_text
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
+from ._encode import EncoderCache
 from ._meta import field_desc_records, msg_desc_records
 from ._visibility import visible
 
@@ -79,6 +81,7 @@ class RestApi:
         self.keys = keys
         self.clock = clock
         self.config = config or RestConfig()
+        self.encoders = EncoderCache()  # shared with the WebSocket hub: encode once
         self._msgdesc = reg["MsgDesc"]
         self._fielddesc = reg["FieldDesc"]
         self._next_id = int.from_bytes(np.random.default_rng().bytes(6), "big") << 12
@@ -157,11 +160,9 @@ class RestApi:
         return mt
 
     # ---------------------------------------------------------------- reads
-    @staticmethod
-    def _encode_rows(t: Table, mt: MsgType, rows: np.ndarray, view: frozenset[str] | None
+    def _encode_rows(self, t: Table, mt: MsgType, rows: np.ndarray, view: frozenset[str] | None
                      ) -> list[bytes]:
-        return [orjson.dumps(envelope(mt.name, encode_message(mt, t.record(r), view)))
-                for r in rows.tolist()]
+        return self.encoders.get(mt, view).encode(t, rows)
 
     def _where(self, mt: MsgType, text: str | None, who: Principal) -> tuple[Table, Bound | None]:
         """Compile a where clause with the caller's visibility, and get the (refreshed) table."""
@@ -171,14 +172,16 @@ class RestApi:
     def _select(self, mt: MsgType, where: str | None, pkey: str | None, who: Principal
                 ) -> tuple[Table, np.ndarray]:
         t, bound = self._where(mt, where, who)
-        rows = t.live_rows()
         if pkey is not None and pkey.strip():
             bound_pk = self._pkey_bound(mt, pkey)
             if bound_pk is not None:
-                rows = rows[where_mask(t, bound_pk, rows)]
-        if bound is not None and len(rows):
-            rows = rows[where_mask(t, bound, rows)]
-        return t, rows
+                bound = bound_pk if bound is None else BAnd((bound_pk, bound))
+        if bound is None:
+            return t, t.live_rows()
+        # masks over whole columns (no gather), then the live rows among them
+        mask = where_mask(t, bound)
+        mask &= t.alive[: t.n]
+        return t, np.flatnonzero(mask)
 
     def _pkey_bound(self, mt: MsgType, text: str):  # type: ignore[no-untyped-def]
         """A pkey parameter on getmsgs as a where clause over the key fields (partial ok)."""

@@ -47,7 +47,8 @@ def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
     app = web.Application(client_max_size=rest.config.max_body_bytes + 1)
     limit = rest.config.max_body_bytes
     if hub is None:
-        hub = Hub(rest.reg, rest.store, rest.keys, rest.clock, post=rest.post_record)
+        hub = Hub(rest.reg, rest.store, rest.keys, rest.clock, post=rest.post_record,
+                  encoders=rest.encoders)
     app[HUB] = hub
     clock = hub.clock
 

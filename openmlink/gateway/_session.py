@@ -52,13 +52,14 @@ class Hub:
 
     def __init__(self, reg: Registry, store: Store, keys: ApiKeys,
                  clock: Any, config: SessionConfig | None = None,
-                 post: Callable[[dict[str, Any], Principal], dict[str, Any]] | None = None) -> None:
+                 post: Callable[[dict[str, Any], Principal], dict[str, Any]] | None = None,
+                 encoders: EncoderCache | None = None) -> None:
         self.reg = reg
         self.store = store
         self.keys = keys
         self.clock = clock
         self.config = config or SessionConfig()
-        self.encoders = EncoderCache()
+        self.encoders = encoders or EncoderCache()
         self.post = post
         self._watchers: dict[str, set[MLinkSession]] = {}
         self._listening: set[str] = set()

@@ -119,9 +119,15 @@ def where_mask(src: ColumnSource, bound: Bound | None, rows: np.ndarray | None =
     acc = where_mask(src, next(it), rows)
     if isinstance(bound, BAnd):
         for b in it:
-            if not acc.any():
+            hits = int(np.count_nonzero(acc))
+            if hits == 0:
                 break
-            acc &= where_mask(src, b, rows)
+            if hits * 8 < len(acc):
+                # selective so far: evaluate the rest only on the rows still in
+                idx = np.flatnonzero(acc)
+                acc[idx] = where_mask(src, b, idx if rows is None else rows[idx])
+            else:
+                acc &= where_mask(src, b, rows)
     else:
         assert isinstance(bound, BOr)
         for b in it:
