@@ -40,11 +40,35 @@ class Scheme(tuple):
 
 
 def make_scheme(l_fp: int = 16, m_iter: int = 4, n_nodes: int = 10, p_price: int = 48) -> tuple:
-    """Build an ALO scheme tuple (l, m, n, p) for the kernels."""
+    """Build an ALO scheme tuple for the kernels.
+
+    Everything that does not depend on the option is precomputed once here: the quadrature
+    rules, the Chebyshev fit matrix, the collocation nodes z_i, and the Chebyshev coordinate of
+    every point where the boundary is read (fixed-point integrand and price integral), which
+    only depend on the nodes because tau - u = tau (1 - (1+y)^2/4) scales with tau.
+    Layout: (n, m, fp_x, fp_w, pr_x, pr_w, fit (n+1, n+1), z_nodes (n+1), z_fp (n+1, l),
+    z_pr (p)).
+    """
     fx, fw = np.polynomial.legendre.leggauss(l_fp)
     px, pw = np.polynomial.legendre.leggauss(p_price)
+    n = n_nodes
+    fit = np.empty((n + 1, n + 1))
+    for k in range(n + 1):
+        for i in range(n + 1):
+            j = n - i  # node z_i = -cos(i pi/n) = cos(j pi/n)
+            w = 0.5 if (j == 0 or j == n) else 1.0
+            fit[k, i] = 2.0 * w * math.cos(k * j * math.pi / n) / n
+    fit[0] *= 0.5
+    fit[n] *= 0.5
+    z_nodes = -np.cos(np.arange(n + 1) * math.pi / n)
+    z_nodes[0] = -1.0
+    # boundary at tau_i - m with m = tau_i (1+y)^2/4: z = (1 + z_i) sqrt(1 - (1+y)^2/4) - 1
+    z_fp = (1.0 + z_nodes)[:, None] * np.sqrt(1.0 - 0.25 * (1.0 + fx[None, :]) ** 2) - 1.0
+    # price integral: elapsed t = T (px+1)^2/4, boundary at T - t: z = 2 sqrt(1 - (px+1)^2/4) - 1
+    z_pr = 2.0 * np.sqrt(1.0 - 0.25 * (1.0 + px) ** 2) - 1.0
     return (n_nodes, m_iter, fx.astype(np.float64), fw.astype(np.float64),
-            px.astype(np.float64), pw.astype(np.float64))
+            px.astype(np.float64), pw.astype(np.float64), fit, z_nodes,
+            np.ascontiguousarray(z_fp), z_pr)
 
 
 @njit(inline="always", **_JIT)
@@ -59,25 +83,21 @@ def _cheb_eval(c: np.ndarray, z: float) -> float:
     return c[0] + z * b1 - b2
 
 
-@njit(**_JIT)
-def _cheb_fit(h: np.ndarray, c: np.ndarray) -> None:
-    """Coefficients of the interpolant through h[i] at z_i = -cos(i*pi/n), i = 0..n."""
-    n = h.shape[0] - 1
-    for k in range(n + 1):
+@njit(inline="always", **_JIT)
+def _cheb_fit(h: np.ndarray, fit: np.ndarray, c: np.ndarray) -> None:
+    """Coefficients of the interpolant through h[i] at the nodes z_i (fit from make_scheme)."""
+    n1 = h.shape[0]
+    for k in range(n1):
         acc = 0.0
-        for j in range(n + 1):
-            # node z_i with i = n - j equals cos(j*pi/n)
-            w = 0.5 if (j == 0 or j == n) else 1.0
-            acc += w * h[n - j] * math.cos(k * j * math.pi / n)
-        c[k] = 2.0 * acc / n
-    c[0] *= 0.5
-    c[n] *= 0.5
+        for i in range(n1):
+            acc += fit[k, i] * h[i]
+        c[k] = acc
 
 
 @njit(inline="always", **_JIT)
-def _boundary(c: np.ndarray, tau: float, t_years: float, x_max: float) -> float:
-    z = 2.0 * math.sqrt(abs(tau) / t_years) - 1.0
-    return x_max * math.exp(-math.sqrt(max(0.0, _cheb_eval(c, z))))
+def _sqrt_h(c: np.ndarray, z: float) -> float:
+    """sqrt(H(z)) = -ln(B/X) at Chebyshev coordinate z."""
+    return math.sqrt(max(0.0, _cheb_eval(c, z)))
 
 
 @njit(**_JIT)
@@ -125,22 +145,25 @@ def _qdplus_boundary(k: float, r: float, q: float, vol: float, tau: float,
 
 
 @njit(**_JIT)
-def _fp_equation(tau: float, b: float, k: float, r: float, q: float, vol: float,
-                 c: np.ndarray, t_years: float, x_max: float, fx: np.ndarray,
-                 fw: np.ndarray):
-    """(N, D, f) of the smooth-pasting fixed point B = K e^{-(r-q)tau} N/D at boundary b."""
-    v = vol * math.sqrt(tau)
-    stv = math.sqrt(tau) / vol
+def _fp_equation(tau: float, lnbx: float, b: float, k: float, r: float, q: float, vol: float,
+                 c: np.ndarray, zrow: np.ndarray, fx: np.ndarray, fw: np.ndarray):
+    """(N, D, f) of the smooth-pasting fixed point B = K e^{-(r-q)tau} N/D at boundary b.
+
+    lnbx = ln(b/X); the boundary inside the integral is read at the precomputed coordinates
+    zrow, so ln(b/B(tau-m)) = lnbx + sqrt(H) needs no logarithm.
+    """
+    sq_tau = math.sqrt(tau)
+    v = vol * sq_tau
+    stv = sq_tau / vol
     k12 = 0.0
     k3 = 0.0
     for i in range(fx.shape[0]):
-        y = fx[i]
-        m = 0.25 * tau * (1.0 + y) ** 2
-        bm = _boundary(c, tau - m, t_years, x_max)
-        vm = vol * math.sqrt(m)
-        dp = (math.log(b / bm) + (r - q) * m) / vm + 0.5 * vm
+        y1 = 1.0 + fx[i]
+        m = 0.25 * tau * y1 * y1
+        vm = vol * 0.5 * sq_tau * y1
+        dp = (lnbx + _sqrt_h(c, zrow[i]) + (r - q) * m) / vm + 0.5 * vm
         dm = dp - vm
-        k12 += fw[i] * math.exp(q * (tau - m)) * (0.5 * tau * (y + 1.0) * norm_cdf(dp)
+        k12 += fw[i] * math.exp(q * (tau - m)) * (0.5 * tau * y1 * norm_cdf(dp)
                                                   + stv * norm_pdf(dp))
         k3 += fw[i] * stv * math.exp(r * (tau - m)) * norm_pdf(dm)
     dp0 = (math.log(b / k) + (r - q) * tau) / v + 0.5 * v
@@ -155,25 +178,27 @@ def _fp_equation(tau: float, b: float, k: float, r: float, q: float, vol: float,
 def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
              scheme: tuple) -> float:
     """American put for r > 0, vol > 0, t_years > 0 (ALO spectral collocation)."""
-    n_nodes, m_iter, fx, fw, px, pw = scheme
+    n_nodes, m_iter, fx, fw, px, pw, fit, z_nodes, z_fp, z_pr = scheme
     x_max = k * min(1.0, r / q) if q > 0.0 else k
+    ln_xk = math.log(x_max / k)
     nn = n_nodes + 1
     h = np.zeros(nn)
     c = np.zeros(nn)
     taus = np.empty(nn)
     for i in range(nn):
-        z = -math.cos(i * math.pi / n_nodes)
-        taus[i] = 0.25 * t_years * (1.0 + z) ** 2
+        z1 = 1.0 + z_nodes[i]
+        taus[i] = 0.25 * t_years * z1 * z1
     taus[0] = 0.0
     for i in range(1, nn):
         b = _qdplus_boundary(k, r, q, vol, taus[i], x_max)
         h[i] = math.log(b / x_max) ** 2
-    _cheb_fit(h, c)
+    _cheb_fit(h, fit, c)
     for it in range(m_iter):
         for i in range(1, nn):
             tau = taus[i]
-            b = _boundary(c, tau, t_years, x_max)
-            n_, d_, fv, dp0, dm0 = _fp_equation(tau, b, k, r, q, vol, c, t_years, x_max, fx, fw)
+            sh = _sqrt_h(c, z_nodes[i])
+            b = x_max * math.exp(-sh)
+            n_, d_, fv, dp0, dm0 = _fp_equation(tau, -sh, b, k, r, q, vol, c, z_fp[i], fx, fw)
             if it == 0:
                 # Jacobi-Newton step with the derivative of the non-integral terms only.
                 sv = vol * math.sqrt(tau)
@@ -184,18 +209,19 @@ def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
             if not (fv > 0.0 and math.isfinite(fv)):
                 fv = b
             h[i] = math.log(fv / x_max) ** 2
-        _cheb_fit(h, c)
+        _cheb_fit(h, fit, c)
     # Early-exercise premium: integral over sqrt(elapsed time) z in [0, sqrt(T)].
     half = 0.5 * math.sqrt(t_years)
+    ln_sk = math.log(s / k)
     add_on = 0.0
     for i in range(px.shape[0]):
         z = half * (px[i] + 1.0)
         t = z * z
-        bt = _boundary(c, t_years - t, t_years, x_max)
         dr = math.exp(-r * t)
         dq = math.exp(-q * t)
         v = vol * z
-        dp = math.log(s * dq / (bt * dr)) / v + 0.5 * v
+        # ln(s dq / (B dr)) with ln B = ln X - sqrt(H)
+        dp = (ln_sk - ln_xk + _sqrt_h(c, z_pr[i]) + (r - q) * t) / v + 0.5 * v
         add_on += pw[i] * 2.0 * z * (r * k * dr * norm_cdf(-dp + v) - q * s * dq * norm_cdf(-dp))
     add_on *= half
     euro = euro_price1(s, k, t_years, r, q, vol, -1.0)

@@ -38,6 +38,8 @@ Dividends = tuple[ArrayLike, ArrayLike] | None
 
 DEFAULT_SCHEME = make_scheme(16, 4, 10, 48)
 """ALO scheme (l, m, n, p) = (16, 4, 10, 48): see _american.py for its measured accuracy."""
+FAST_SCHEME = make_scheme(8, 2, 6, 24)
+"""Cheap ALO scheme for the early iterations of the American implied-vol root-finder."""
 FD_GRID = (401, 400)
 """Finite-difference grid (space nodes, time steps) for American options with cash dividends."""
 
@@ -134,7 +136,7 @@ def implied_vol(P: ArrayLike, S: ArrayLike, K: ArrayLike, t_years: ArrayLike, r:
         if b76:
             qq = rr
         engine = 1 if has_div else 0
-        root_iv_kernel(engine, p, s, k, t, rr, qq, c, DEFAULT_SCHEME, ex_t, amt, FD_GRID[0],
+        root_iv_kernel(engine, p, s, k, t, rr, qq, c, DEFAULT_SCHEME, FAST_SCHEME, ex_t, amt, FD_GRID[0],
                        FD_GRID[1], vol, err)
     else:
         if has_div:

@@ -98,13 +98,74 @@ def fd_greeks_kernel(engine: int, s: np.ndarray, k: np.ndarray, t: np.ndarray, r
 
 
 @njit(**_JIT)
+def _illinois(engine: int, pi: float, si: float, ki: float, ti: float, ri: float, qi: float,
+              c: float, scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
+              guess: float, vmin: float, f_lo0: float, vmax: float, tol_f: float,
+              tol_x: float) -> tuple[float, bool, float]:
+    """Bracketing secant (Illinois) for engine(vol) = pi from guess: (vol, ok, slope)."""
+    lo = vmin
+    flo = f_lo0
+    hi = vmax
+    fhi = math.nan
+    x0 = guess
+    f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
+    x1 = math.nan
+    f1 = math.nan
+    side = 0
+    for _it in range(60):
+        if f0 > 0.0:
+            hi = x0
+            fhi = f0
+        else:
+            lo = x0
+            flo = f0
+        if abs(f0) <= tol_f or (hi - lo) <= tol_x * x0:
+            slope = (f0 - f1) / (x0 - x1) if math.isfinite(f1) and x0 != x1 else math.nan
+            return x0, True, slope
+        if math.isfinite(fhi):
+            # Illinois regula falsi inside the bracket, preferring the secant step.
+            xn = math.nan
+            if math.isfinite(f1) and f0 != f1:
+                xn = x0 - f0 * (x0 - x1) / (f0 - f1)
+            if not (lo < xn < hi):
+                fl = flo
+                fh = fhi
+                if side == 1:
+                    fl *= 0.5
+                elif side == -1:
+                    fh *= 0.5
+                xn = lo - fl * (hi - lo) / (fh - fl)
+                if not (lo < xn < hi):
+                    xn = 0.5 * (lo + hi)
+                side = 1 if f0 > 0.0 else -1
+        else:
+            xn = x0 * 2.0 if f0 < 0.0 else 0.5 * x0
+            if math.isfinite(f1) and f0 != f1:
+                xs = x0 - f0 * (x0 - x1) / (f0 - f1)
+                if x0 < xs < 4.0 * x0:
+                    xn = xs
+            if xn >= vmax:
+                xn = vmax
+                if x0 >= vmax:
+                    break
+        x1 = x0
+        f1 = f0
+        x0 = xn
+        f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
+    return x0, False, math.nan
+
+
+@njit(**_JIT)
 def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
                    r: np.ndarray, q: np.ndarray, cp: np.ndarray, scheme: tuple,
-                   ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
+                   fast_scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
                    vol_out: np.ndarray, err_out: np.ndarray) -> None:
-    """Implied vol by a bracketing secant (Illinois) on the engine price; err per IvError.
+    """Implied vol on the engine price; err per IvError.
 
-    Start: the European (Let's Be Rational) vol of the premium where it exists.  The root is
+    Start: the European vol of the premium (an upper estimate for American).  ALO engine
+    (engine 0): a bracketing secant on the cheap fast_scheme to 1e-8 relative, then secant
+    steps on the accurate scheme from there (the two prices differ by ~1e-5, so 2-3 accurate
+    prices suffice), falling back to the bracketing secant on the accurate scheme.  The root is
     accepted when the bracket is narrower than 1e-10 relative or |price error| < 1e-11*K.
     Tested: test_american.py::test_american_iv_round_trip, test_american_iv_error_codes.
     """
@@ -130,11 +191,13 @@ def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: 
         if pi <= intrinsic + tol:
             err_out[i] = _ZERO_TV
             continue
-        f_lo0 = _engine(engine, si, ki, ti, ri, qi, vmin, c, scheme, ex_t, amt, n_x, n_t) - pi
+        # Lowest attainable value: the closed-form zero-vol value for ALO (no pricing run).
+        v_floor = 0.0 if engine == 0 else vmin
+        f_lo0 = _engine(engine, si, ki, ti, ri, qi, v_floor, c, scheme, ex_t, amt, n_x, n_t) - pi
         if f_lo0 >= 0.0:
             err_out[i] = _BELOW if f_lo0 > tol else _ZERO_TV
             continue
-        # Initial guess: European LBR vol of the premium (an upper estimate for American).
+        # Initial guess: European vol of the premium (an upper estimate for American).
         fwd = si * math.exp((ri - qi) * ti)
         und = pi * math.exp(ri * ti)
         tv = und - max(c * (fwd - ki), 0.0)
@@ -144,59 +207,40 @@ def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: 
             sn = normalised_implied_vol(tv / math.sqrt(fwd * ki), -abs(x))
             if sn > 0.0 and math.isfinite(sn):
                 guess = min(max(sn / math.sqrt(ti), 1e-3), 5.0)
-        lo = vmin
-        flo = f_lo0
-        hi = vmax
-        fhi = math.nan
-        x0 = guess
-        f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
-        x1 = math.nan
-        f1 = math.nan
-        side = 0
-        ok = False
-        for _it in range(60):
-            if f0 > 0.0:
-                hi = x0
-                fhi = f0
-            else:
-                lo = x0
-                flo = f0
-            if abs(f0) <= 1e-11 * ki or (hi - lo) <= 1e-10 * x0:
-                ok = True
-                break
-            if math.isfinite(fhi):
-                # Illinois regula falsi inside the bracket, preferring the secant step.
-                xn = math.nan
-                if math.isfinite(f1) and f0 != f1:
-                    xn = x0 - f0 * (x0 - x1) / (f0 - f1)
-                if not (lo < xn < hi):
-                    fl = flo
-                    fh = fhi
-                    if side == 1:
-                        fl *= 0.5
-                    elif side == -1:
-                        fh *= 0.5
-                    xn = lo - fl * (hi - lo) / (fh - fl)
-                    if not (lo < xn < hi):
-                        xn = 0.5 * (lo + hi)
-                    side = 1 if f0 > 0.0 else -1
-            else:
-                xn = x0 * 2.0 if f0 < 0.0 else 0.5 * x0
-                if math.isfinite(f1) and f0 != f1:
-                    xs = x0 - f0 * (x0 - x1) / (f0 - f1)
-                    if x0 < xs < 4.0 * x0:
-                        xn = xs
-                if xn >= vmax:
-                    xn = vmax
-                    if x0 >= vmax:
+        tol_f = 1e-11 * ki
+        done = False
+        if engine == 0:
+            xf, okf, slope = _illinois(engine, pi, si, ki, ti, ri, qi, c, fast_scheme, ex_t, amt,
+                                       n_x, n_t, guess, vmin, -1.0, vmax, 1e-3 * tol_f, 1e-8)
+            if okf and slope > 0.0:
+                x0 = xf
+                f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
+                x1 = x0 - f0 / slope
+                for _it in range(4):
+                    if abs(f0) <= tol_f:
+                        done = True
                         break
-            x1 = x0
-            f1 = f0
-            x0 = xn
-            f0 = _engine(engine, si, ki, ti, ri, qi, x0, c, scheme, ex_t, amt, n_x, n_t) - pi
-        if ok:
-            vol_out[i] = x0
+                    if not (vmin < x1 < vmax):
+                        break
+                    f1 = _engine(engine, si, ki, ti, ri, qi, x1, c, scheme, ex_t, amt, n_x,
+                                 n_t) - pi
+                    if f1 == f0:
+                        x0 = x1
+                        f0 = f1
+                        done = abs(f0) <= tol_f
+                        break
+                    x2 = x1 - f1 * (x1 - x0) / (f1 - f0)
+                    x0 = x1
+                    f0 = f1
+                    x1 = x2
+                if done:
+                    vol_out[i] = x0
+                    err_out[i] = _OK
+                    continue
+        xa, oka, _ = _illinois(engine, pi, si, ki, ti, ri, qi, c, scheme, ex_t, amt, n_x, n_t,
+                               guess, vmin, f_lo0, vmax, tol_f, 1e-10)
+        if oka:
+            vol_out[i] = xa
             err_out[i] = _OK
         else:
             err_out[i] = _NO_CONV
-

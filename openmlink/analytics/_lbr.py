@@ -82,8 +82,8 @@ _INV_SQRT2 = 0.70710678118654752440
 _INV_SQRT_2PI = 0.39894228040143267794
 _TWO_OVER_SQRT_PI = 1.1283791670955125739
 _SQRT_PI_OVER_2 = 0.88622692545275801365
-_DBL_MIN = 2.2250738585072014e-308
 _MAX_ITER = 64
+_DBL_MIN = 2.2250738585072014e-308
 _SERIES_D = 0.03  # series when d < 0.03 max(a, 1): the erfcx difference would lose > ~4 bits
 
 _OK = int(IvError.OK)
@@ -94,7 +94,7 @@ _ZERO_TV = int(IvError.ZERO_TIME_VALUE)
 _NO_CONV = int(IvError.NO_CONVERGENCE)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _sinh_moment_sum(a: float, d: float) -> float:
     """Sum_{k odd} (2d)^k/k! M_k(a) = Int_0^inf e^{-u^2-2au} sinh(2du) du, for d < 0.1 max(a,1)."""
     q = 4.0 * d * d
@@ -140,7 +140,7 @@ def _sinh_moment_sum(a: float, d: float) -> float:
     return m0 * r * 2.0 * d * horner
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _b_otm(x: float, s: float) -> float:
     """b(x, s) for x <= 0, s > 0 with full relative accuracy (regions in the module doc)."""
     if x == 0.0:
@@ -156,7 +156,7 @@ def _b_otm(x: float, s: float) -> float:
     return 0.5 * math.exp(-0.5 * (h * h + t * t)) * (erfcx(a - d) - erfcx(a + d))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _b_complement(x: float, s: float) -> float:
     """b_max - b(x, s) = e^{x/2} Phi(-h-t) + e^{-x/2} Phi(h-t) for x <= 0 (no cancellation)."""
     h = x / s
@@ -164,7 +164,7 @@ def _b_complement(x: float, s: float) -> float:
     return math.exp(0.5 * x) * norm_cdf(-h - t) + math.exp(-0.5 * x) * norm_cdf(h - t)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def normalised_black_call(x: float, s: float) -> float:
     """Normalised Black call e^{x/2} Phi(x/s + s/2) - e^{-x/2} Phi(x/s - s/2) (any x, s >= 0).
 
@@ -187,7 +187,7 @@ def normalised_vega(x: float, s: float) -> float:
     return _INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _low_wing_guess(beta: float, x: float) -> float:
     """Solve beta = 4d/sqrt(pi) e^{-(h^2+t^2)/2} M_1(a) for s by two fixed-point passes."""
     ax = -x
@@ -315,8 +315,8 @@ def normalised_implied_vol(beta: float, x: float) -> float:
         x = -x
     if not (beta == beta and x == x):
         return math.nan
-    if beta < _DBL_MIN:
-        return 0.0
+    if not beta >= _DBL_MIN:
+        return 0.0  # a subnormal time value has too few bits to carry a vol
     if beta >= math.exp(0.5 * x):
         return math.inf
     return _solve(beta, x)[0]

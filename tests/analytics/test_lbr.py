@@ -127,8 +127,10 @@ def test_iv_round_trip_property(s: float, t: float, r: float, q: float, vol: flo
     if err == IvError.OK:
         assert price(s, 100.0, t, r, q, iv, cp, model=model) == pytest.approx(p, rel=1e-9,
                                                                               abs=1e-12)
-    else:  # only a premium with no resolvable time value may fail
-        assert err == IvError.ZERO_TIME_VALUE
+    else:  # only a premium with no resolvable time value may fail; a subnormal premium
+        # reports NO_CONVERGENCE as in test_subnormal_premium_reports_no_convergence
+        assert err == IvError.ZERO_TIME_VALUE or (err == IvError.NO_CONVERGENCE
+                                                  and p < 2.2250738585072014e-308)
 
 
 def test_dense_normalised_grid_round_trip_including_extreme_wings() -> None:
