@@ -304,24 +304,22 @@ class Table:
         for s in keycols:
             if s[0] not in enc:
                 raise KeyError(f"upsert_columns: pkey column '{s[0]}' is missing")
-        rows = np.empty(m, np.int64)
-        new_rows: list[int] = []
-        pk_iter = self._pk_tuples(enc, m)
-        index = self.index
-        for i, pk in enumerate(pk_iter):
-            r = index.get(pk)
-            if r is None:
-                r = self._alloc_fast()
-                index[pk] = r
-                new_rows.append(r)
-            rows[i] = r
-        if new_rows:
-            nr = np.asarray(new_rows, np.int64)
+        pks = list(self._pk_tuples(enc, m))
+        get = self.index.get
+        rows = np.fromiter((get(pk, -1) for pk in pks), np.int64, m)
+        miss = np.flatnonzero(rows < 0)
+        if len(miss):
+            new_pks = [pks[i] for i in miss.tolist()]
+            distinct = list(dict.fromkeys(new_pks))  # a key may come twice in one batch
+            ids = self._alloc_many(len(distinct))
+            fresh = dict(zip(distinct, ids.tolist(), strict=True))
+            self.index.update(fresh)
+            rows[miss] = [fresh[pk] for pk in new_pks]
             for name, _f, _m, dtype, empty in self.specs:
                 if name not in enc:
-                    self.cols[name][nr] = () if dtype is object else empty
-            self.alive[nr] = True
-            self.count += len(new_rows)
+                    self.cols[name][ids] = () if dtype is object else empty
+            self.alive[ids] = True
+            self.count += len(distinct)
         for name, arr in enc.items():
             self.cols[name][rows] = arr
         self.seq += 1
@@ -330,13 +328,17 @@ class Table:
         self._notify(rows, False)
         return rows
 
-    def _alloc_fast(self) -> int:
-        if self.free:
-            return self.free.pop()
-        if self.n >= self.capacity:
-            self._grow(self.n + 1)
-        self.n += 1
-        return self.n - 1
+    def _alloc_many(self, k: int) -> np.ndarray:
+        """``k`` free rows: reused ones first, then new ones at the end."""
+        take = min(k, len(self.free))
+        reused = [self.free.pop() for _ in range(take)]
+        extra = k - take
+        if self.n + extra > self.capacity:
+            self._grow(self.n + extra)
+        ids = np.concatenate((np.asarray(reused, np.int64),
+                              np.arange(self.n, self.n + extra, dtype=np.int64)))
+        self.n += extra
+        return ids
 
     def _pk_tuples(self, enc: Mapping[str, np.ndarray], m: int) -> Iterable[tuple[Any, ...]]:
         parts: list[Iterable[Any]] = []
