@@ -411,7 +411,24 @@ class Table:
             self._log_rows[: end - self.log_size] = rows[cut:]
         self.log_count += k
 
+    def _compact_vocabs(self) -> None:
+        """Keep string vocabularies bounded: when a column's vocabulary has grown well past
+        the live rows (values churn), rebuild it from the codes still in use."""
+        limit = 2 * max(self.count, 1) + 4096
+        for name, v in list(self.vocabs.items()):
+            if len(v.words) <= limit:
+                continue
+            codes = self.cols[name][: self.n]
+            used = np.union1d(np.unique(codes[self.alive[: self.n]]), [0])
+            fresh = Vocab()
+            remap = np.zeros(len(v.words), np.int32)
+            for c in used.tolist():
+                remap[c] = fresh.code(v.words[c])
+            self.cols[name][: self.n] = remap[codes]
+            self.vocabs[name] = fresh
+
     def _notify(self, rows: np.ndarray, deleted: bool) -> None:
+        self._compact_vocabs()
         self._log(rows)
         for fn in self.listeners:
             fn(self, rows, deleted)

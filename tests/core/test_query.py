@@ -299,3 +299,15 @@ def test_order_sorts_by_terms_left_to_right_with_abs_and_desc():
     assert order("okey:DESC") == "CBADE"
     with pytest.raises(QueryError, match="not ASC or DESC"):
         parse_order(LIQ, "de:UP")
+
+
+def test_string_vocabularies_stay_bounded_when_values_churn():
+    t = Table(HEDGE)
+    base = dict(HEDGES["h1"])
+    for i in range(30_000):
+        base["hedgeText"] = f"update {i}"
+        t.upsert(base)
+    assert len(t.vocabs["hedgeText"].words) < 5_000
+    assert t.record(0)["hedgeText"] == "update 29999"
+    bound = compile_where(HEDGE, "hedgeText:eq:update 29999")
+    assert where_mask(t, bound).tolist() == [True]
