@@ -1,0 +1,32 @@
+"""Compile (or load from the Numba cache) every kernel the engine uses, on a tiny input, so
+that a server can do it in a background thread before the engine starts computing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import SLIDE_MOVES, implied_vol, price, price_greeks_slides
+from .._baw import baw_price, baw_rows
+from .._svi import fit_svi
+from ._calc import parity_forward
+
+__all__ = ["warm_up"]
+
+
+def warm_up() -> None:
+    s = np.array([100.0, 100.0])
+    k = np.array([95.0, 105.0])
+    t = np.array([0.1, 0.1])
+    r = np.array([0.04, 0.04])
+    v = np.array([0.2, 0.2])
+    c = np.array([1.0, -1.0])
+    p = price(s, k, t, r, r, v, c)
+    implied_vol(p, s, k, t, r, r, c)
+    implied_vol(p, s, k, t, r, r, c, model="black76")
+    price_greeks_slides(s, k, t, r, r, v, c, model="black76")
+    baw_price(s, k, t, r, r * 0, v, c)
+    baw_rows(s, k, t, r, r * 0, v, c, SLIDE_MOVES)
+    kk = np.linspace(-0.2, 0.2, 8)
+    fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(8), np.array([0, 8]))
+    parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
+                   np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]))
