@@ -127,30 +127,31 @@ def scenario_grid(S: ArrayLike, vol: ArrayLike, years: ArrayLike, prc_type: Arra
     s, v, t, pu, pd, vs = (np.atleast_1d(a).ravel() for a in (s, v, t, pu, pd, vs))
     pt = np.atleast_1d(pt).ravel().astype(np.int64)
     vt = np.atleast_1d(vt).ravel().astype(np.int64)
-    f = config.fractions()[None, :]
-    span = np.where(f >= 0, pu[:, None], pd[:, None])
-    sc = s[:, None]
-    sd1 = v[:, None] * np.sqrt(_SD1D_YEARS)
-    s_pct = sc * (1.0 + f * span)
-    s_log = sc * np.exp(f * span)
-    s_pts = sc + f * span
-    s_sd = sc * np.exp(f * span * sd1)
-    ptc = pt[:, None]
-    S_s = np.select([ptc == 1, ptc == 2, ptc == 3, ptc == 4, ptc == 5],
-                    [s_pct, s_log, s_pts, s_sd, s_pct], default=np.broadcast_to(sc, s_pct.shape))
-    S_s = np.maximum(S_s, 1e-9 * sc)
-    d = config.vol_dirs()[None, :]
-    vc = v[:, None]
-    w = vs[:, None]
-    t_safe = np.maximum(t, 1.0 / 365.0)[:, None]
-    v_pct = vc * (1.0 + d * w)
-    v_log = vc * np.exp(d * w)
-    v_pts = vc + d * w / 100.0
-    v_abs = vc + d * w
-    v_ann = vc + d * w * np.sqrt(_VANN_REF_YEARS / t_safe)
-    vtc = vt[:, None]
-    V_s = np.select([vtc == 1, vtc == 2, vtc == 3, vtc == 4, vtc == 5, vtc == 6],
-                    [v_pct, v_log, v_pts, v_abs, v_ann, v_pct],
-                    default=np.broadcast_to(vc, v_pct.shape))
-    V_s = np.where(d == 0, vc, np.maximum(V_s, 1e-4))
+    with np.errstate(over="ignore", invalid="ignore"):  # unused branches may overflow
+        f = config.fractions()[None, :]
+        span = np.where(f >= 0, pu[:, None], pd[:, None])
+        sc = s[:, None]
+        sd1 = v[:, None] * np.sqrt(_SD1D_YEARS)
+        s_pct = sc * (1.0 + f * span)
+        s_log = sc * np.exp(f * span)
+        s_pts = sc + f * span
+        s_sd = sc * np.exp(f * span * sd1)
+        ptc = pt[:, None]
+        S_s = np.select([ptc == 1, ptc == 2, ptc == 3, ptc == 4, ptc == 5],
+                        [s_pct, s_log, s_pts, s_sd, s_pct], default=np.broadcast_to(sc, s_pct.shape))
+        S_s = np.maximum(S_s, 1e-9 * sc)
+        d = config.vol_dirs()[None, :]
+        vc = v[:, None]
+        w = vs[:, None]
+        t_safe = np.maximum(t, 1.0 / 365.0)[:, None]
+        v_pct = vc * (1.0 + d * w)
+        v_log = vc * np.exp(d * w)
+        v_pts = vc + d * w / 100.0
+        v_abs = vc + d * w
+        v_ann = vc + d * w * np.sqrt(_VANN_REF_YEARS / t_safe)
+        vtc = vt[:, None]
+        V_s = np.select([vtc == 1, vtc == 2, vtc == 3, vtc == 4, vtc == 5, vtc == 6],
+                        [v_pct, v_log, v_pts, v_abs, v_ann, v_pct],
+                        default=np.broadcast_to(vc, v_pct.shape))
+        V_s = np.where(d == 0, vc, np.maximum(V_s, 1e-4))
     return np.ascontiguousarray(S_s), np.ascontiguousarray(V_s)
