@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from .analytics.engine import EngineConfig
 from .bus import InProcessBus
 from .clock import SimClock
 from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
@@ -80,7 +81,9 @@ def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
     cfg = RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes)
     plat = build_platform(keys, rest_config=cfg, sources=_sources(args),
-                          data_dir=None if args.no_persist else _data_dir(args))
+                          data_dir=None if args.no_persist else _data_dir(args),
+                          engine_config=EngineConfig(loop_interval_s=args.loop_seconds),
+                          analytics=not args.no_analytics)
     app = make_app(plat.rest)
     attach_sources(app, plat)
     rec = _attach_recorder(plat, args.record) if args.record else None
@@ -165,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--no-persist", action="store_true", help="keep client records in memory only")
     s.add_argument("--log-level", default="WARNING")
     _add_sim_options(s)
+    s.add_argument("--loop-seconds", type=float, default=EngineConfig().loop_interval_s,
+                   help="seconds between implied-quote Loop passes")
+    s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
     m = s.add_argument_group("market source (default: the simulator)")
     m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
     m.add_argument("--replay", metavar="FILE", help="replay a recording")

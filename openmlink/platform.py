@@ -6,6 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .analytics.engine import (
+    EngineConfig,
+    ImpliedQuoteAdjuster,
+    ImpliedQuoteEngine,
+    engine_context,
+    warm_up,
+)
 from .bus import InProcessBus
 from .clock import Clock, LiveClock
 from .gateway import ApiKeys, RestApi, RestConfig
@@ -26,6 +33,7 @@ class Platform:
     keys: ApiKeys
     rest: RestApi
     sources: list[Source] = field(default_factory=list)
+    engine: ImpliedQuoteEngine | None = None
 
     def security_master(self) -> SecurityMaster | None:
         """The security master of the running simulator (after it started), if any."""
@@ -38,7 +46,9 @@ class Platform:
 def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    rest_config: RestConfig | None = None,
                    sources: Sequence[Source] = (),
-                   data_dir: str | Path | None = None) -> Platform:
+                   data_dir: str | Path | None = None,
+                   engine_config: EngineConfig | None = None,
+                   analytics: bool = True) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
     calculator inputs, theo surfaces) persist there and are reloaded at start."""
     reg = registry()
@@ -53,6 +63,10 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
     plat = Platform(reg, bus, store, clk, keys, rest, list(sources))
     _attach_client_analytics(plat)
+    if analytics:  # the implied-quote engine and the computed-on-read Adj table
+        plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
+        plat.engine.attach()
+        ImpliedQuoteAdjuster(store, clk).register()
     return plat
 
 
@@ -70,3 +84,7 @@ def attach_sources(app: object, plat: Platform) -> None:
     application (started on startup, closed and cancelled on cleanup)."""
     if plat.sources:
         app.cleanup_ctx.append(sources_context(plat.sources, plat.bus, plat.clock))  # type: ignore[attr-defined]
+    if plat.engine is not None:
+        # kernels compile (or load from the Numba cache) in a thread; the engine stores quotes
+        # meanwhile and does a first Loop pass as soon as they are ready
+        app.cleanup_ctx.append(engine_context(plat.engine, warm_up))  # type: ignore[attr-defined]

@@ -184,7 +184,7 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
         svol = np.where((t > 0) & (w > 0), svol, np.nan)
         atm = np.where((t > 0) & (w0 > 0), atm, np.nan)
         x = k / (atm * np.sqrt(t))
-        a_, b_, rho, m_, sg = (p[:, i] for i in range(5))
+        _a, b_, rho, m_, sg = (p[:, i] for i in range(5))
         dwdk = b_ * (rho + (k - m_) / np.sqrt((k - m_) ** 2 + sg * sg))
         s_star = ctx.spot - ctx.ddiv
         dfds = np.where(ctx.american, ctx.fwd / s_star, ctx.fwd / ctx.spot)
