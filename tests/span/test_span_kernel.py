@@ -74,7 +74,8 @@ def test_normal_and_approx_models():
     S_s, V_s = scenario_grid(100, 0.3, 0.5, 1, 0.15, 0.15, 1, 0.25)
     n = span_values(100, 90, 0.5, 0.03, 0.0, 0.3, -1.0, S_s, V_s, 0, False,
                     SpanModel.from_model_type("NormalExact", False, False))[0]
-    want = [float(bachelier_price(s, 90, 0.5, 0.03, 0, v, -1.0) - bachelier_price(100, 90, 0.5, 0.03, 0, 0.3, -1.0))
+    b0 = bachelier_price(100, 90, 0.5, 0.03, 0, 0.3, -1.0)
+    want = [float(bachelier_price(s, 90, 0.5, 0.03, 0, v, -1.0) - b0)
             for s, v in zip(S_s[0], V_s[0], strict=True)]
     np.testing.assert_allclose(n, np.array(want) * SpanConfig().weights(), atol=1e-12)
     a = span_values(100, 130, 0.5, 0.05, 0.0, 0.3, -1.0, S_s, V_s, 0, False,

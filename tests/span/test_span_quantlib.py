@@ -29,7 +29,7 @@ def _ql_value(S: float, K: float, t: float, r: float, q: float, vol: float, cp: 
               american: bool) -> float:
     """QuantLib NPV (European analytic; American FD, fine grid)."""
     ql.Settings.instance().evaluationDate = TODAY
-    days = max(int(round(t * 365)), 1)
+    days = max(round(t * 365), 1)
     mat = TODAY + days
     tt = days / 365.0
     # rescale rates so that QuantLib's whole-day maturity has the same r*t, q*t, vol^2*t
