@@ -200,6 +200,7 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
     if len(am):
         out[:, am] = baw_rows(s_star[am], ctx.strike[am], t[am], ctx.rate[am], ctx.q[am],
                               svol[am], ctx.cpf[am], SLIDE_MOVES)
+    out[1] = np.clip(out[1], -1.0, 1.0)  # finite-difference noise at deep in-the-money
     sprc = out[0]
     with np.errstate(invalid="ignore"):
         two = (bid > 0) & (ask >= bid)
