@@ -147,22 +147,9 @@ class SpanEngine:
         recs = list(recs)
         outs: list[dict[str, Any]] = []
         inputs: list[SpanInputs | None] = []
-        for rec in recs:
-            out = {f.name: rec.get(f.name) for f in self.mt.pkey_fields}
-            out["timestamp"] = now
-            try:
-                inp = self.resolve(rec, now)
-                out.update(inp.resolved)
-                out["error"] = ""
-                inputs.append(inp)
-            except _SpanError as e:
-                out["error"] = str(e)[:32]
-                inputs.append(None)
-            except Exception as e:  # defensive: a bug must not break the batch
-                log.exception("SpanEngine resolve failed")
-                out["error"] = f"internal: {type(e).__name__}"[:32]
-                inputs.append(None)
-            outs.append(out)
+        with self.market.snapshot():
+            for rec in recs:
+                outs.append(self._resolve_one(rec, now, inputs))
         spans = self.span_matrix([i for i in inputs if i is not None])
         j = 0
         for out, inp in zip(outs, inputs, strict=True):
@@ -177,6 +164,24 @@ class SpanEngine:
                 out[name] = float(v)
             self._computed_ns[pkey_of(self.mt, out)] = now
         return outs
+
+    def _resolve_one(self, rec: dict[str, Any], now: int, inputs: list[SpanInputs | None]
+                     ) -> dict[str, Any]:
+        out = {f.name: rec.get(f.name) for f in self.mt.pkey_fields}
+        out["timestamp"] = now
+        try:
+            inp = self.resolve(rec, now)
+            out.update(inp.resolved)
+            out["error"] = ""
+            inputs.append(inp)
+        except _SpanError as e:
+            out["error"] = str(e)[:32]
+            inputs.append(None)
+        except Exception as e:  # defensive: a bug must not break the batch
+            log.exception("SpanEngine resolve failed")
+            out["error"] = f"internal: {type(e).__name__}"[:32]
+            inputs.append(None)
+        return out
 
     def span_matrix(self, inputs: list[SpanInputs]) -> np.ndarray:
         """(n, 16) span values (per contract: times pointValue) of resolved inputs."""

@@ -157,27 +157,32 @@ def span_values(S: ArrayLike, K: ArrayLike, t_years: ArrayLike, r: ArrayLike, q:
     calc_a = np.broadcast_to(np.asarray(calc, dtype=np.int64), (n,))
     hedge_a = np.broadcast_to(np.asarray(hedge, dtype=bool), (n,))
     m1 = N_SCENARIOS + 1
-    allS = np.concatenate([s[:, None], Ss], axis=1).ravel()
-    allV = np.concatenate([v[:, None], Vs], axis=1).ravel()
-    rep = (lambda a: np.repeat(a, m1))  # noqa: E731
-    K1, t1, r1, q1, c1 = rep(k), rep(t), rep(rr), rep(qq), rep(c)
-    out = np.empty((n, N_SCENARIOS))
-    need_g = bool(np.any(calc_a != 0) or np.any(hedge_a))
+    out = np.zeros((n, N_SCENARIOS))
     is_pnl = calc_a == 0
-    if np.any(is_pnl):
-        p = _price_group(allS, K1, t1, r1, q1, allV, c1, model).reshape(n, m1)
-        out[:] = (p[:, 1:] - p[:, :1]) * config.weights()[None, :]
-    if need_g:
-        g = {key: a.reshape(n, m1) for key, a in
-             _greeks_group(allS, K1, t1, r1, q1, allV, c1, model).items()}
+    need_g = (~is_pnl) | hedge_a
+    w = config.weights()[None, :]
+    for rows, greeks_pass in ((np.flatnonzero(is_pnl), False), (np.flatnonzero(need_g), True)):
+        if rows.size == 0:
+            continue
+        m = rows.size
+        allS = np.concatenate([s[rows, None], Ss[rows]], axis=1).ravel()
+        allV = np.concatenate([v[rows, None], Vs[rows]], axis=1).ravel()
+        args = [np.repeat(a[rows], m1) for a in (k, t, rr, qq)]
+        c1 = np.repeat(c[rows], m1)
+        if not greeks_pass:  # PnL rows: one pricing call
+            p = _price_group(allS, args[0], args[1], args[2], args[3], allV, c1, model).reshape(m, m1)
+            out[rows] = (p[:, 1:] - p[:, :1]) * w
+            continue
+        g = {key: a.reshape(m, m1) for key, a in
+             _greeks_group(allS, args[0], args[1], args[2], args[3], allV, c1, model).items()}
         de0 = g["de"][:, :1]
-        hedge_pnl = de0 * (Ss - s[:, None]) * config.weights()[None, :]
-        out[:] = np.where((is_pnl & hedge_a)[:, None], out - hedge_pnl, out)
-        tt = np.maximum(t, 1e-9)[:, None]
+        hd = hedge_a[rows][:, None]
+        cc = calc_a[rows][:, None]
+        tt = np.maximum(t[rows], 1e-9)[:, None]
         ve = g["ve"][:, 1:]
-        choices = [g["de"][:, 1:] - np.where(hedge_a[:, None], de0, 0.0), ve,
-                   ve * np.sqrt(_REF_YEARS / tt), ve / np.sqrt(tt), ve * (_REF_YEARS / tt),
-                   g["ga"][:, 1:], g["th"][:, 1:]]
-        cc = calc_a[:, None]
-        out[:] = np.where(cc == 0, out, np.select([cc == i for i in range(1, 8)], choices, np.nan))
+        choices = [g["de"][:, 1:] - np.where(hd, de0, 0.0), ve, ve * np.sqrt(_REF_YEARS / tt),
+                   ve / np.sqrt(tt), ve * (_REF_YEARS / tt), g["ga"][:, 1:], g["th"][:, 1:]]
+        hedge_pnl = de0 * (Ss[rows] - s[rows, None]) * w
+        out[rows] = np.where(cc == 0, out[rows] - np.where(hd, hedge_pnl, 0.0),
+                             np.select([cc == i for i in range(1, 8)], choices, np.nan))
     return out

@@ -21,7 +21,8 @@ symRatio    RootDefinition.symbolRatio                                          
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,12 +49,26 @@ class MarketView:
         self.store = store
         self.reg = reg
         self.master_fn = master_fn
+        self._memo: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] | None = None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Within the block, each (table, pkey) is read once (a batch sees one market)."""
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
 
     def _get(self, name: str, pk: tuple[Any, ...]) -> dict[str, Any] | None:
+        memo = self._memo
+        if memo is not None and (name, pk) in memo:
+            return memo[(name, pk)]
         mt = self.reg.get(name)
-        if mt is None:
-            return None
-        return self.store.table(mt).get(pk)
+        rec = None if mt is None else self.store.table(mt).get(pk)
+        if memo is not None:
+            memo[(name, pk)] = rec
+        return rec
 
     # ---------------------------------------------------------------- underlier
     def stock_quote(self, ticker: TickerKey) -> tuple[float, float, float]:
