@@ -145,20 +145,20 @@ def test_getaggregate_groups_and_measures(server):
 
 
 def test_post_actions_update_merge_and_delete(server):
-    base = _span("MSFT", 400, "Call", "dave", 0.3, uPrc=410.0)
+    # every input is User-sourced, so the SPAN engine keeps them as posted
+    base = _span("MSFT", 400, "Call", "dave", 0.3, uPrc=410.0, uPrcSrc="User")
     assert _records(server.post(base, postaction="I"), "PostAck")[0]["result"] == "OK"
     pk = "MSFT-NMS-EQT-2026-01-16-400-C|Option|dave"
-    # U merges by default: uPrc kept, vol changed
+    # U merges by default: uPrc and its source kept, vol changed
     upd = _span("MSFT", 400, "Call", "dave", 0.35)
-    del upd["message"]["volSrc"]
     ack = _records(server.post(upd, postaction="U"), "PostAck")[0]
     assert ack["result"] == "OK" and ack["pkey"] == pk and ack["msgType"] == 5060 and ack["sendTs"] > 0
     rec = _records(server.get(cmd="getmsg", msgType=SPAN, pkey=pk), SPAN)[0]
-    assert rec["vol"] == 0.35 and rec["uPrc"] == 410.0 and rec["volSrc"] == "User"
-    # R with postmerge=N writes the whole record: uPrc back to its default
+    assert rec["vol"] == 0.35 and rec["uPrc"] == 410.0 and rec["uPrcSrc"] == "User"
+    # R with postmerge=N writes the whole record: the fields it lacks are back to their defaults
     ack = _records(server.post(upd, postaction="R", postmerge="N"), "PostAck")[0]
     rec = _records(server.get(cmd="getmsg", msgType=SPAN, pkey=pk), SPAN)[0]
-    assert "uPrc" not in rec and rec["vol"] == 0.35
+    assert "uPrcSrc" not in rec and rec["vol"] == 0.35 and rec["volSrc"] == "User"
     # D removes it; a second D and an U of a missing record fail per message
     assert _records(server.post(upd, postaction="D"), "PostAck")[0]["result"] == "OK"
     assert _records(server.get(cmd="getmsg", msgType=SPAN, pkey=pk), SPAN) == []
