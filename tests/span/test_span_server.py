@@ -3,10 +3,21 @@ comes back with computed span01..span16."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from openmlink.analytics.span import SPAN_FIELDS
+from tests.conftest import Server, start_server, stop_server
 from tests.core.test_seeds import SEEDS, _fill_placeholders, _samples
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """A server of this module's own: its posts must not show in other modules' reads."""
+    s = start_server()
+    yield s
+    stop_server(s)
 
 pytestmark = pytest.mark.skipif(not SEEDS.exists(), reason="seed documents not beside the repo")
 

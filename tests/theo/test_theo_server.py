@@ -4,12 +4,21 @@ SpdrTheoExpSurface template with real values is stored and validated."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 
 from openmlink.analytics import price
 from openmlink.analytics.theo import svi_total_variance
+from tests.conftest import Server, start_server, stop_server
 
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """A server of this module's own: its posts must not show in other modules' reads."""
+    s = start_server()
+    yield s
+    stop_server(s)
 
 def _spx_expiry(server) -> dict:
     got = server.get(cmd="getmsgs", msgType="OptionNbboQuote", where="okey.tk:eq:SPX", limit=1)

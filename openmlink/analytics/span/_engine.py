@@ -6,8 +6,8 @@ resolves each ``...Src`` input (``Default`` = the platform's live value, see ``_
 publishes the completed record back on the bus as a merging upsert (resolved inputs, spans,
 ``error``, ``timestamp``).  Its own events are recognised (identical to what it last published
 for that pkey) and ignored.  Records are also recomputed on read when older than
-``refresh_ms`` so Default inputs follow the live market.  No exception escapes: a failure
-becomes ``error`` (at most 32 characters).
+``refresh_ms`` and some input is Default, so Default inputs follow the live market.  No
+exception escapes: a failure becomes ``error`` (at most 32 characters).
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ _PCT = PRC_SPAN_TYPES.index("Pct")
 _EXCH_P = PRC_SPAN_TYPES.index("Exch")
 _EXCH_V = VOL_SPAN_TYPES.index("Exch")
 _VPCT = VOL_SPAN_TYPES.index("Pct")
+#: the FieldSrc inputs; a record whose inputs are all User never needs recomputing
+_SRC_FIELDS = ("volSrc", "uPrcSrc", "yearsSrc", "sdivSrc", "rateSrc", "exTypeSrc", "effStrikeSrc",
+               "symRatioSrc", "divSrc", "modelTypeSrc", "pointValueSrc")
 
 
 class _SpanError(Exception):
@@ -131,7 +134,8 @@ class SpanEngine:
         now = self.clock.time_ns()
         stale = [table.record(int(row)) for row in table.live_rows()]
         stale = [r for r in stale if now - self._computed_ns.get(pkey_of(self.mt, r), 0)
-                 >= self.refresh_ns]
+                 >= self.refresh_ns and (pkey_of(self.mt, r) not in self._computed_ns
+                                         or any(r[s] == 0 for s in _SRC_FIELDS))]
         if not stale:
             return
         for out in self.compute(stale):
