@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
 from ._black import euro_price1
+from ._lbr import euro_iv_kernel
 from ._normal import norm_cdf, norm_pdf
 
-__all__ = ["baw_price", "baw_price1", "baw_rows"]
+__all__ = ["baw_deamericanised_iv", "baw_price", "baw_price1", "baw_rows"]
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 _DAY = 1.0 / 365.0
@@ -216,4 +218,49 @@ def baw_rows(s: NDArray[np.float64] | float, k: NDArray[np.float64] | float,
     mv = np.ascontiguousarray(moves, dtype=np.float64)
     out = np.empty((10 + len(mv), ss.shape[0]))
     _rows_kernel(ss, kk, tt, rr, qq, vv, cc, mv, out)
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def _deam_kernel(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
+                 t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
+                 cp: NDArray[np.float64], v: NDArray[np.float64], passes: int, n_chunks: int,
+                 padj: NDArray[np.float64], iv: NDArray[np.float64], err: NDArray[np.int8],
+                 out: NDArray[np.float64]) -> None:
+    n = p.shape[0]
+    for c in prange(n_chunks):
+        lo = n * c // n_chunks
+        hi = n * (c + 1) // n_chunks
+        for i in range(lo, hi):
+            out[i] = math.nan
+        for _ in range(passes):
+            for i in range(lo, hi):
+                eep = baw_price1(s[i], k[i], t[i], r[i], q[i], v[i], cp[i]) - euro_price1(
+                    s[i], k[i], t[i], r[i], q[i], v[i], cp[i])
+                if eep < 0.0:
+                    eep = 0.0
+                padj[i] = p[i] - eep  # NaN propagates (np.maximum semantics)
+            euro_iv_kernel(padj[lo:hi], s[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], q[lo:hi],
+                           cp[lo:hi], False, iv[lo:hi], err[lo:hi])
+            for i in range(lo, hi):
+                out[i] = iv[i] if err[i] == 0 else math.nan
+                if math.isfinite(out[i]):
+                    v[i] = out[i]
+
+
+def baw_deamericanised_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
+                          t_years: NDArray[np.float64], r: NDArray[np.float64],
+                          q: NDArray[np.float64], cp: NDArray[np.float64],
+                          guess: NDArray[np.float64], passes: int = 2) -> NDArray[np.float64]:
+    """European-equivalent implied vol of American premiums: iv = euro_iv(P - EEP) with
+    EEP = max(BAW(v) - euro(v), 0), ``passes`` times, v starting at ``guess`` and then the
+    previous pass's vol (where finite).  NaN where the European solve fails.  One fused pass
+    per row (no temporaries per pass), rows split over the Numba threads."""
+    pp, ss, kk, tt, rr, qq, cc, vv = _arrs(p, s, k, t_years, r, q, cp, guess)
+    n = pp.shape[0]
+    out = np.empty(n)
+    if n:
+        chunks = max(1, min(4 * numba.get_num_threads(), n // 512))
+        _deam_kernel(pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, chunks, np.empty(n),
+                     np.empty(n), np.empty(n, np.int8), out)
     return out

@@ -31,6 +31,12 @@ class RootInfo:
     settlement: str = "PM"  # AM or PM (ExerciseTime member)
 
 
+def _low32(x: int) -> int:
+    """The signed low 32 bits of x (a date key packed under a root code)."""
+    lo = x & 0xFFFFFFFF
+    return lo - (1 << 32) if lo >= 1 << 31 else lo
+
+
 def _grow(a: NDArray, n: int, fill: float | int) -> NDArray:
     out = np.full(n, fill, dtype=a.dtype)
     out[: len(a)] = a
@@ -139,6 +145,7 @@ class Book:
                 self._grow_exp(2 * len(self.exp_root))
             self.exp_code[(root, dt)] = e
             self.n_exp += 1
+            self._exp_order = None
             info = self.roots[root]
             self.exp_root[e] = root
             self.exp_dt[e] = dt
@@ -201,8 +208,13 @@ class Book:
             self.dt[r] = np.asarray(dt)[sel]
             self.strike[r] = np.asarray(strike)[sel]
             self.cp[r] = np.asarray(cp)[sel]
-            self.exp[r] = [self.expiry(int(a), int(b)) for a, b in
-                           zip(self.root[r].tolist(), self.dt[r].tolist(), strict=True)]
+            # one expiry lookup per distinct (root, date), not per row
+            pair = (self.root[r].astype(np.int64) << 32) | (self.dt[r].astype(np.int64)
+                                                            & 0xFFFFFFFF)
+            upair, inv = np.unique(pair, return_inverse=True)
+            codes = np.array([self.expiry(int(x >> 32), _low32(x))
+                              for x in upair.tolist()], np.int32)
+            self.exp[r] = codes[inv.reshape(-1)]
             self.n += m
             self.version += 1
             self._exp_order = None
@@ -222,13 +234,23 @@ class Book:
             setattr(self, name, _grow(getattr(self, name), cap, fill))
 
     def expiry_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """(rows sorted by expiry, strike, call/put; offsets of each expiry in that order)."""
-        if self._exp_order is None:
-            n = self.n
-            o = np.lexsort((self.cp[:n], self.strike[:n], self.exp[:n])).astype(np.int64)
-            off = np.searchsorted(self.exp[:n][o], np.arange(self.n_exp + 1)).astype(np.int64)
-            self._exp_order = (o, off)
-        return self._exp_order
+        """(rows sorted by expiry, strike, call/put; offsets of each expiry in that order).
+
+        One argsort of a composite key (expiry | strike in 1/1000 | put bit: unique per row,
+        as option keys are).  Safe to call from a worker thread: the result is kept only if
+        no row or expiry was added meanwhile."""
+        eo = self._exp_order
+        if eo is None:
+            v, n, ne = self.version, self.n, self.n_exp
+            ek = self.exp[:n].astype(np.uint64)
+            k = np.rint(self.strike[:n] * 1000.0).astype(np.uint64) & np.uint64(2**30 - 1)
+            key = (ek << np.uint64(31)) | (k << np.uint64(1)) | self.cp[:n].astype(np.uint64)
+            o = np.argsort(key).astype(np.int64)
+            off = np.searchsorted(self.exp[:n][o], np.arange(ne + 1)).astype(np.int64)
+            eo = (o, off)
+            if self.version == v and self.n_exp == ne:
+                self._exp_order = eo
+        return eo
 
     def rows_of_expiries(self, exps: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Rows of the given expiries grouped by expiry (sorted by strike, cp inside), and the

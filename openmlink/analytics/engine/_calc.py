@@ -19,13 +19,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from .. import SLIDE_KEYS, SLIDE_MOVES, implied_vol, price, price_greeks_slides
-from .._baw import baw_price, baw_rows
-from .._black import GREEK_KEYS
+from .. import SLIDE_KEYS, SLIDE_MOVES
+from .._baw import baw_deamericanised_iv, baw_rows
+from .._black import GREEK_KEYS, euro_rows_kernel
+from .._lbr import euro_iv_kernel
 from .._svi import svi_total_variance
 
 __all__ = ["RowContext", "implied_vols", "parity_forward", "smile_points", "surface_values"]
@@ -88,6 +90,65 @@ def parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArr
     return fwd, npairs
 
 
+@njit(parallel=True, **_JIT)
+def _b76_iv_par(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[np.float64],
+                t: NDArray[np.float64], r: NDArray[np.float64], cp: NDArray[np.float64],
+                n_chunks: int, vol: NDArray[np.float64], err: NDArray[np.int8]) -> None:
+    n = p.shape[0]
+    for c in prange(n_chunks):
+        lo = n * c // n_chunks
+        hi = n * (c + 1) // n_chunks
+        euro_iv_kernel(p[lo:hi], f[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], r[lo:hi], cp[lo:hi],
+                       True, vol[lo:hi], err[lo:hi])
+
+
+@njit(parallel=True, **_JIT)
+def _b76_rows_par(f: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                  r: NDArray[np.float64], v: NDArray[np.float64], cp: NDArray[np.float64],
+                  moves: NDArray[np.float64], n_chunks: int, out: NDArray[np.float64]) -> None:
+    n = f.shape[0]
+    for c in prange(n_chunks):
+        lo = n * c // n_chunks
+        hi = n * (c + 1) // n_chunks
+        euro_rows_kernel(f[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], r[lo:hi], v[lo:hi], cp[lo:hi],
+                         True, moves, out[:, lo:hi])
+
+
+def _chunks(n: int) -> int:
+    """Chunks of at least ~512 rows, a few per Numba thread (for prange wrappers)."""
+    return max(1, min(4 * numba.get_num_threads(), n // 512))
+
+
+def _f64(a: NDArray) -> NDArray[np.float64]:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def b76_implied_vol(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[np.float64],
+                    t: NDArray[np.float64], r: NDArray[np.float64],
+                    cp: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Black-76 implied vol per row (the Let's Be Rational kernel over the Numba threads);
+    NaN where the solver reports an error."""
+    n = len(p)
+    vol = np.empty(n)
+    err = np.empty(n, np.int8)
+    if n:
+        _b76_iv_par(_f64(p), _f64(f), _f64(k), _f64(t), _f64(r), _f64(cp), _chunks(n), vol, err)
+    return np.where(err == 0, vol, np.nan)
+
+
+def b76_rows(f: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+             r: NDArray[np.float64], v: NDArray[np.float64], cp: NDArray[np.float64],
+             moves: tuple[float, ...]) -> NDArray[np.float64]:
+    """(10 + len(moves), n) Black-76 price, greeks, slides (the ``_black`` fused kernel over
+    the Numba threads)."""
+    n = len(f)
+    mv = np.ascontiguousarray(moves, dtype=np.float64)
+    out = np.empty((10 + len(mv), n))
+    if n:
+        _b76_rows_par(_f64(f), _f64(k), _f64(t), _f64(r), _f64(v), _f64(cp), mv, _chunks(n), out)
+    return out
+
+
 @dataclass
 class RowContext:
     """Per-row pricing inputs (all 1-D arrays of one length)."""
@@ -108,23 +169,16 @@ class RowContext:
 
 
 def _euro_iv(p: NDArray, ctx: RowContext, sel: NDArray[np.int64]) -> NDArray[np.float64]:
-    v, err = implied_vol(p, ctx.fwd[sel], ctx.strike[sel], ctx.t_years[sel], ctx.rate[sel],
-                         ctx.rate[sel], ctx.cpf[sel], model="black76")
-    return np.where(err == 0, v, np.nan)
+    return b76_implied_vol(p, ctx.fwd[sel], ctx.strike[sel], ctx.t_years[sel], ctx.rate[sel],
+                           ctx.cpf[sel])
 
 
 def _amer_iv(p: NDArray, ctx: RowContext, sel: NDArray[np.int64],
              guess: NDArray[np.float64]) -> NDArray[np.float64]:
     s = ctx.spot[sel] - ctx.ddiv[sel]
-    k, t, r, q, c = ctx.strike[sel], ctx.t_years[sel], ctx.rate[sel], ctx.q[sel], ctx.cpf[sel]
     v = np.where(np.isfinite(guess) & (guess > 0), guess, 0.3)
-    out = np.full(len(sel), np.nan)
-    for _ in range(2):
-        eep = np.maximum(baw_price(s, k, t, r, q, v, c) - price(s, k, t, r, q, v, c), 0.0)
-        iv, err = implied_vol(p - eep, s, k, t, r, q, c)
-        out = np.where(err == 0, iv, np.nan)
-        v = np.where(np.isfinite(out), out, v)
-    return out
+    return baw_deamericanised_iv(p, s, ctx.strike[sel], ctx.t_years[sel], ctx.rate[sel],
+                                 ctx.q[sel], ctx.cpf[sel], v, passes=2)
 
 
 def implied_vols(prices: NDArray[np.float64], ctx: RowContext,
@@ -193,10 +247,8 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
     eu = np.flatnonzero(~ctx.american)
     am = np.flatnonzero(ctx.american)
     if len(eu):
-        res = price_greeks_slides(ctx.fwd[eu], ctx.strike[eu], t[eu], ctx.rate[eu], ctx.rate[eu],
-                                  svol[eu], ctx.cpf[eu], model="black76")
-        for j, key in enumerate(("price", *GREEK_KEYS, *SLIDE_KEYS)):
-            out[j, eu] = res[key]
+        out[:, eu] = b76_rows(ctx.fwd[eu], ctx.strike[eu], t[eu], ctx.rate[eu], svol[eu],
+                              ctx.cpf[eu], SLIDE_MOVES)
     if len(am):
         out[:, am] = baw_rows(s_star[am], ctx.strike[am], t[am], ctx.rate[am], ctx.q[am],
                               svol[am], ctx.cpf[am], SLIDE_MOVES)

@@ -95,6 +95,8 @@ class ImpliedQuoteEngine:
         self._mt = registry()[_LIQ]
         self._div_cache: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
         self._div_master: object = None
+        self._yields = np.zeros(0)
+        self._div_flat: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
 
     # ------------------------------------------------------------------ wiring
     def attach(self) -> None:
@@ -227,12 +229,36 @@ class ImpliedQuoteEngine:
         spots = b.mid()
         exps = np.unique(b.exp[rows]).astype(np.int64)
         unfit = exps[b.exp_fit_ns[exps] == 0]
+        ctx = None
         if len(unfit):
-            self.fit(unfit, spots, val)
-        ctx = self.context(rows, spots, val)
-        guess = np.full(len(rows), np.nan)
-        bid_iv = implied_vols(b.bid[rows], ctx, guess)
-        ask_iv = implied_vols(b.ask[rows], ctx, guess)
+            frows, fctx, fbid, fask = self.fit(unfit, spots, val)
+            if len(frows) == len(rows) and np.array_equal(np.sort(frows), rows):
+                # every ticked row was just fitted (a first load): the fit's vols are these
+                # rows' Tick vols, no second solve
+                order = np.argsort(frows, kind="stable")
+                ctx = fctx.subset(order)
+                bid_iv, ask_iv = fbid[order], fask[order]
+            else:
+                pos = np.full(b.n, -1, np.int64)
+                pos[frows] = np.arange(len(frows))
+                idx = pos[rows]
+                done = idx >= 0
+                ctx = self.context(rows, spots, val)
+                ctx.fwd[done] = fctx.fwd[idx[done]]  # exactly the fitted forward
+                bid_iv = np.full(len(rows), np.nan)
+                ask_iv = np.full(len(rows), np.nan)
+                bid_iv[done], ask_iv[done] = fbid[idx[done]], fask[idx[done]]
+                rest = np.flatnonzero(~done)
+                if len(rest):
+                    sub = ctx.subset(rest)
+                    guess = np.full(len(rest), np.nan)
+                    bid_iv[rest] = implied_vols(b.bid[rows[rest]], sub, guess)
+                    ask_iv[rest] = implied_vols(b.ask[rows[rest]], sub, guess)
+        if ctx is None:
+            ctx = self.context(rows, spots, val)
+            guess = np.full(len(rows), np.nan)
+            bid_iv = implied_vols(b.bid[rows], ctx, guess)
+            ask_iv = implied_vols(b.ask[rows], ctx, guess)
         self._publish(rows, ctx, bid_iv, ask_iv, "Tick", b.src_ts[rows])
 
     def context(self, rows: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> RowContext:
@@ -299,31 +325,40 @@ class ImpliedQuoteEngine:
                 self.bus.publish(batch)
         return rows, ctx, bid_iv, ask_iv
 
-    def _yield(self, exps: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Continuous dividend yield of the security master per expiry (0 without one)."""
+    def _master(self) -> Any:
+        """The security master, resetting the per-underlier caches when it changes."""
         m = self._master_fn()
-        b = self.book
-        if m is None:
-            return np.zeros(len(exps))
-        ys = np.zeros(len(b.und_names))
-        for i, name in enumerate(b.und_names):
-            with contextlib.suppress(KeyError):
-                ys[i] = float(m.dividend_yield(name))
-        return ys[b.exp_und[exps]]
-
-    def _ddiv(self, exps: NDArray[np.int64], val: int, r: NDArray[np.float64]) -> NDArray[np.float64]:
-        """PV (at the curve rate) of cash dividends with ex-date in (now, settlement]."""
-        out = np.zeros(len(exps))
-        m = self._master_fn()
-        if m is None:
-            return out
         if m is not self._div_master:
             self._div_cache.clear()
             self._div_master = m
+            self._yields = np.zeros(0)
+            self._div_flat = None
+        return m
+
+    def _yield(self, exps: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Continuous dividend yield of the security master per expiry (0 without one)."""
+        m = self._master()
         b = self.book
-        cash = np.zeros(len(exps))
-        for j, e in enumerate(exps.tolist()):
-            name = b.und_names[int(b.exp_und[e])]
+        if m is None:
+            return np.zeros(len(exps))
+        if len(self._yields) != len(b.und_names):  # new underliers: extend the cache
+            ys = np.zeros(len(b.und_names))
+            ys[: len(self._yields)] = self._yields
+            for i in range(len(self._yields), len(b.und_names)):
+                with contextlib.suppress(KeyError):
+                    ys[i] = float(m.dividend_yield(b.und_names[i]))
+            self._yields = ys
+        return self._yields[b.exp_und[exps]]
+
+    def _dividends(self, m: Any) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """(offsets by underlier code, ex-date instants, amounts) of the master's cash
+        dividends, flattened over the book's underliers (cached until new ones appear)."""
+        b = self.book
+        if self._div_flat is not None and len(self._div_flat[0]) == len(b.und_names) + 1:
+            return self._div_flat
+        exs: list[NDArray[np.int64]] = []
+        amts: list[NDArray[np.float64]] = []
+        for name in b.und_names:
             dv = self._div_cache.get(name)
             if dv is None:
                 try:
@@ -333,13 +368,36 @@ class ImpliedQuoteEngine:
                 dv = (np.array([local_ns(d.ex_date, OPEN_TIME) for d in lst], np.int64),
                       np.array([d.amount for d in lst], np.float64))
                 self._div_cache[name] = dv
-            ex_ns, amt = dv
-            live = (ex_ns > val) & (ex_ns <= b.exp_settle_ns[e])
-            if live.any():
-                ti = (ex_ns[live] - val) / YEAR_NS
-                out[j] = float(np.sum(amt[live] * np.exp(-r[j] * ti)))
-                cash[j] = float(np.sum(amt[live]))
-        b.exp_ddiv_cash[exps] = cash
+            exs.append(dv[0])
+            amts.append(dv[1])
+        off = np.concatenate(([0], np.cumsum([len(x) for x in exs]))).astype(np.int64)
+        self._div_flat = (off, np.concatenate([np.zeros(0, np.int64), *exs]),
+                          np.concatenate([np.zeros(0), *amts]))
+        return self._div_flat
+
+    def _ddiv(self, exps: NDArray[np.int64], val: int, r: NDArray[np.float64]) -> NDArray[np.float64]:
+        """PV (at the curve rate) of cash dividends with ex-date in (now, settlement]."""
+        out = np.zeros(len(exps))
+        m = self._master()
+        if m is None:
+            return out
+        b = self.book
+        off, ex_ns, amt = self._dividends(m)
+        u = b.exp_und[exps]
+        cnt = off[u + 1] - off[u]
+        if cnt.sum() == 0:
+            b.exp_ddiv_cash[exps] = 0.0
+            return out
+        # one (expiry, dividend) pair per dividend of the expiry's underlier
+        j = np.repeat(np.arange(len(exps)), cnt)
+        start = np.repeat(off[u] - np.concatenate(([0], np.cumsum(cnt)[:-1])), cnt)
+        d = start + np.arange(len(j))
+        ex = ex_ns[d]
+        live = (ex > val) & (ex <= b.exp_settle_ns[exps][j])
+        ti = (ex - val) / YEAR_NS
+        pv = np.where(live, amt[d] * np.exp(-r[j] * ti), 0.0)
+        out = np.bincount(j, pv, minlength=len(exps))
+        b.exp_ddiv_cash[exps] = np.bincount(j, np.where(live, amt[d], 0.0), minlength=len(exps))
         return out
 
     # ------------------------------------------------------------------ Loop
@@ -381,6 +439,8 @@ class ImpliedQuoteEngine:
 
     async def loop_once(self) -> int:
         """One Loop pass, yielding to the event loop between chunks."""
+        if self.book._exp_order is None:  # the row ordering (a sort) off the event loop
+            await asyncio.to_thread(self.book.expiry_order)
         spots = self.book.mid().copy()
         val = self.now_ns()
         n = 0

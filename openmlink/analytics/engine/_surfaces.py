@@ -101,15 +101,15 @@ def surface_batches(b: Book, exps: NDArray[np.int64], spot: NDArray[np.float64],
 
 
 def _k_range(b: Book, exps: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """ln(K/F) of the lowest and highest listed strike of each expiry."""
+    """ln(K/F) of the lowest and highest listed strike of each expiry (NaN without strikes).
+
+    Rows of an expiry are sorted by strike in ``expiry_order``, so these are its first and
+    last rows."""
     o, off = b.expiry_order()
-    lo = np.full(len(exps), np.nan)
-    hi = np.full(len(exps), np.nan)
-    for j, e in enumerate(exps.tolist()):
-        if off[e + 1] > off[e]:
-            ks = b.strike[o[off[e]:off[e + 1]]]
-            f = b.exp_fwd[e]
-            with np.errstate(all="ignore"):
-                lo[j] = np.log(ks.min() / f)
-                hi[j] = np.log(ks.max() / f)
-    return lo, hi
+    lo_i, hi_i = off[exps], off[exps + 1]
+    has = hi_i > lo_i
+    k_lo = np.where(has, b.strike[o[np.minimum(lo_i, len(o) - 1)]] if len(o) else np.nan, np.nan)
+    k_hi = np.where(has, b.strike[o[np.maximum(hi_i - 1, 0)]] if len(o) else np.nan, np.nan)
+    f = b.exp_fwd[exps]
+    with np.errstate(all="ignore"):
+        return np.log(k_lo / f), np.log(k_hi / f)

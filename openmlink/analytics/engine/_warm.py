@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import SLIDE_MOVES, implied_vol, price, price_greeks_slides
-from .._baw import baw_price, baw_rows
+from .._baw import baw_deamericanised_iv, baw_price, baw_rows
 from .._svi import fit_svi
-from ._calc import parity_forward
+from ._calc import b76_implied_vol, b76_rows, parity_forward
 
 __all__ = ["warm_up"]
 
@@ -26,6 +26,9 @@ def warm_up() -> None:
     price_greeks_slides(s, k, t, r, r, v, c, model="black76")
     baw_price(s, k, t, r, r * 0, v, c)
     baw_rows(s, k, t, r, r * 0, v, c, SLIDE_MOVES)
+    baw_deamericanised_iv(p, s, k, t, r, r * 0, c, v)
+    b76_implied_vol(p, s, k, t, r, c)
+    b76_rows(s, k, t, r, v, c, SLIDE_MOVES)
     kk = np.linspace(-0.2, 0.2, 8)
     fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(8), np.array([0, 8]))
     parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
