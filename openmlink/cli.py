@@ -57,6 +57,16 @@ def _sources(args: argparse.Namespace) -> list[Source]:
     return [MarketSimulator(_sim_config(args), start_ns=_start_ns(args))]
 
 
+def _platform_clock(args: argparse.Namespace) -> SimClock | None:
+    """Simulated time (``--start`` or ``--speed`` other than 1) drives the whole platform: the
+    simulator advances this clock and every engine and reply reads it."""
+    if args.no_market or args.chain or args.replay:
+        return None
+    if args.start is None and args.speed == 1.0:
+        return None
+    return SimClock(_start_ns(args) or time.time_ns(), unique=True)
+
+
 def _start_ns(args: argparse.Namespace) -> int | None:
     return datetime_from_text(args.start) if args.start else None
 
@@ -80,7 +90,7 @@ def _data_dir(args: argparse.Namespace) -> Path:
 def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
     cfg = RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes)
-    plat = build_platform(keys, rest_config=cfg, sources=_sources(args),
+    plat = build_platform(keys, clock=_platform_clock(args), rest_config=cfg, sources=_sources(args),
                           data_dir=None if args.no_persist else _data_dir(args),
                           engine_config=EngineConfig(loop_interval_s=args.loop_seconds),
                           analytics=not args.no_analytics)

@@ -29,13 +29,23 @@ class LiveClock:
 
 
 class SimClock:
-    """A clock that only moves when told to (tests, replays, the simulator)."""
+    """A clock that only moves when told to (tests, replays, the simulator).
 
-    def __init__(self, start_ns: int = 0) -> None:
+    With ``unique=True`` successive readings differ by at least 1 ns (for send timestamps that
+    must be unique), without ever running ahead of the next ``advance_to``'s target for long.
+    """
+
+    def __init__(self, start_ns: int = 0, *, unique: bool = False) -> None:
         self._now = start_ns
+        self._unique = unique
+        self._last = start_ns - 1
 
     def time_ns(self) -> int:
-        return self._now
+        if not self._unique:
+            return self._now
+        t = max(self._now, self._last + 1)
+        self._last = t
+        return t
 
     def advance_to(self, t_ns: int) -> None:
         if t_ns < self._now:

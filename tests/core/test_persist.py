@@ -58,3 +58,4 @@ def test_no_persist_keeps_nothing(tmp_path):
         assert got[0]["message"] == {}
     finally:
         stop_server(srv)
+
