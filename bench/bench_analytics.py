@@ -36,19 +36,67 @@ def _cold_start_seconds(cache_dir: str, body: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _eval_histogram(p, s, k, t, r, q) -> str:
+def _eval_histogram(p, s, k, t, r, q, cp) -> str:
+    """Evaluations of b per solve on the first 20,000 rows with a conditioned time value (the
+    out-of-the-money equivalent: tv = undiscounted premium - intrinsic for calls and puts)."""
     from openmlink.analytics._lbr import solve_normalised
 
     m = 20000
     fwd = s[:m] * np.exp((r[:m] - q[:m]) * t[:m])
     und = p[:m] * np.exp(r[:m] * t[:m])
     x = -np.abs(np.log(fwd / k[:m]))
-    tv = np.where(fwd > k[:m], und - (fwd - k[:m]), und)
+    tv = und - np.maximum(cp[:m] * (fwd - k[:m]), 0.0)
+    keep = (tv > 1e-4 * und) & (tv > 1e-300)
     counts = [solve_normalised(float(b), float(xx))[1]
-              for b, xx in zip(tv / np.sqrt(fwd * k[:m]), x, strict=True)]
+              for b, xx in zip((tv / np.sqrt(fwd * k[:m]))[keep], x[keep], strict=True)]
     hist = np.bincount(counts)
-    return f"mean {np.mean(counts):.2f}, " + ", ".join(
-        f"{j}:{c / m:.0%}" for j, c in enumerate(hist) if c)
+    return f"mean {np.mean(counts):.3f}, max {max(counts)}, " + ", ".join(
+        f"{j}:{c / len(counts):.2%}" for j, c in enumerate(hist) if c)
+
+
+def _iv_costs(p, s, k, t, r, q, cp) -> str:
+    """The IV kernel's cost split: per-row work outside the solver (kernel run on rows whose
+    premium is above the upper bound, which stop right after the transforms) and the cost of
+    one evaluation of ln b and b'/b, so that ns/solve ~ overhead + guess + evals x eval."""
+    from numba import njit
+
+    from openmlink.analytics._lbr import _ln_b_and_ratio, _table_guess, euro_iv_kernel
+
+    n = p.shape[0]
+    vol = np.empty(n)
+    err = np.empty(n, dtype=np.int8)
+    big = s * 10.0  # ABOVE_MAX rows: validation, forward, discounting, bound checks only
+    euro_iv_kernel(big[:10], s[:10], k[:10], t[:10], r[:10], q[:10], cp[:10], False, vol[:10],
+                   err[:10])
+    over = min(_timed(lambda: euro_iv_kernel(big, s, k, t, r, q, cp, False, vol, err))
+               for _ in range(3)) / n * 1e9
+    fwd = s * np.exp((r - q) * t)
+    x = -np.abs(np.log(fwd / k))
+    sn = np.abs(np.log(fwd / k)) * 0.0 + 0.3 * np.sqrt(t)
+    lnb = np.array([_ln_b_and_ratio(float(xx), float(ss))[0] for xx, ss in zip(x[:1000], sn[:1000],
+                                                                                strict=True)])
+    x1, s1, l1 = np.resize(x[:1000], n), np.resize(sn[:1000], n), np.resize(lnb, n)
+
+    @njit(cache=False)
+    def evals(xa, sa):
+        acc = 0.0
+        for i in range(xa.shape[0]):
+            acc += _ln_b_and_ratio(xa[i], sa[i])[0]
+        return acc
+
+    @njit(cache=False)
+    def guesses(la, xa):
+        acc = 0.0
+        for i in range(xa.shape[0]):
+            acc += _table_guess(la[i], -xa[i])
+        return acc
+
+    evals(x1[:10], s1[:10])
+    guesses(l1[:10], x1[:10])
+    ev = min(_timed(lambda: evals(x1, s1)) for _ in range(3)) / n * 1e9
+    gs = min(_timed(lambda: guesses(l1, x1)) for _ in range(3)) / n * 1e9
+    return (f"per row outside the solver {over:.0f} ns, table guess {gs:.0f} ns, one evaluation of "
+            f"(ln b, b'/b) {ev:.0f} ns (throughput, pipelined)")
 
 
 def _rate(fn, n: int, repeat: int = 3) -> float:
@@ -92,11 +140,21 @@ def main() -> None:
     a.implied_vol(p[:10], s[:10], k[:10], t[:10], r[:10], q[:10], cp[:10])  # warm-up
     a.price_greeks_slides(s[:10], k[:10], t[:10], r[:10], q[:10], vol[:10], cp[:10])
 
-    ours_iv = _rate(lambda: a.implied_vol(p, s, k, t, r, q, cp), n)
+    ours_iv = _rate(lambda: a.implied_vol(p, s, k, t, r, q, cp), n, 5)
     iv_chk, err_chk = a.implied_vol(p, s, k, t, r, q, cp)
-    print(f"European IV round trip on this sample: max |iv/vol - 1| = "
-          f"{np.max(np.abs(iv_chk / vol - 1)[err_chk == 0][:100000]):.1e}; "
-          f"evaluations of b per solve: {_eval_histogram(p, s, k, t, r, q)}")
+    tv_frac = 1.0 - np.maximum(cp * (s * np.exp(-q * t) - k * np.exp(-r * t)), 0.0) / p
+    cond = (err_chk == 0) & (tv_frac > 1e-4)
+    print(f"European IV round trip on this sample (time value > 1e-4 of the premium): max "
+          f"|iv/vol - 1| = {np.max(np.abs(iv_chk / vol - 1)[cond]):.1e}; evaluations of b per "
+          f"solve: {_eval_histogram(p, s, k, t, r, q, cp)}")
+    print(f"European IV cost split: {_iv_costs(p, s, k, t, r, q, cp)}; {1e9 / ours_iv:.0f} ns/solve")
+    # OTM-heavy sample: strikes up to e^{+-1} away, lower vols (deeper wings)
+    s_o = 100.0 * np.exp(rng.uniform(-1.0, 1.0, n))
+    vol_o = rng.uniform(0.05, 0.5, n)
+    p_o = a.price(s_o, k, t, r, q, vol_o, cp)
+    ours_iv_otm = _rate(lambda: a.implied_vol(p_o, s_o, k, t, r, q, cp), n, 5)
+    print(f"European IV, OTM-heavy sample (|ln S/K| <= 1, vol 5-50%): {ours_iv_otm:12,.0f}/s; "
+          f"evaluations of b per solve: {_eval_histogram(p_o, s_o, k, t, r, q, cp)}")
     m = 2000
     fwd = s[:m] * np.exp((r[:m] - q[:m]) * t[:m])
     und = p[:m] * np.exp(r[:m] * t[:m])
@@ -123,7 +181,7 @@ def main() -> None:
           f"x{ours_iv / ref_lbr:,.0f} vs lets_be_rational loop ({ref_lbr:,.0f}/s), "
           f"x{ours_iv / ref_qliv:,.0f} vs QuantLib blackFormulaImpliedStdDev ({ref_qliv:,.0f}/s)")
 
-    ours_rows = _rate(lambda: a.price_greeks_slides(s, k, t, r, q, vol, cp), n)
+    ours_rows = _rate(lambda: a.price_greeks_slides(s, k, t, r, q, vol, cp), n, 5)
     ql.Settings.instance().evaluationDate = ql.Date(15, 1, 2025)
     today = ql.Date(15, 1, 2025)
     dc = ql.Actual365Fixed()
