@@ -122,11 +122,25 @@ def baw_price1(s: float, k: float, t: float, r: float, q: float, v: float, cp: f
     return _value(s, k, t, r, q, v, cp, si, a, e)
 
 
+_PAR_MIN = 4096
+"""Rows below which the serial twin of a kernel runs: a parallel region costs ~10 us on an idle
+machine but up to a scheduler slice (~5 ms) when the other core is busy, more than it saves
+on a small batch (a Tick, a Loop chunk)."""
+
+
 @njit(parallel=True, **_JIT)
 def _price_kernel(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                   r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
                   cp: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     for i in prange(s.shape[0]):
+        out[i] = baw_price1(s[i], k[i], t[i], r[i], q[i], v[i], cp[i])
+
+
+@njit(**_JIT)
+def _price_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                  r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
+                  cp: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    for i in range(s.shape[0]):
         out[i] = baw_price1(s[i], k[i], t[i], r[i], q[i], v[i], cp[i])
 
 
@@ -193,6 +207,15 @@ def _rows_kernel(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
         _row(s[i], k[i], t[i], r[i], q[i], v[i], cp[i], moves, out, i)
 
 
+@njit(**_JIT)
+def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                 r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
+                 cp: NDArray[np.float64], moves: NDArray[np.float64],
+                 out: NDArray[np.float64]) -> None:
+    for i in range(s.shape[0]):
+        _row(s[i], k[i], t[i], r[i], q[i], v[i], cp[i], moves, out, i)
+
+
 def _arrs(*a: NDArray[np.float64] | float) -> list[NDArray[np.float64]]:
     b = np.broadcast_arrays(*[np.asarray(x, dtype=np.float64) for x in a])
     return [np.ascontiguousarray(x, dtype=np.float64).ravel() for x in b]
@@ -205,7 +228,7 @@ def baw_price(s: NDArray[np.float64] | float, k: NDArray[np.float64] | float,
     """BAW American price per share, per row (1-D result)."""
     ss, kk, tt, rr, qq, vv, cc = _arrs(s, k, t_years, r, q, vol, cp)
     out = np.empty(ss.shape[0])
-    _price_kernel(ss, kk, tt, rr, qq, vv, cc, out)
+    (_price_kernel if ss.shape[0] >= _PAR_MIN else _price_serial)(ss, kk, tt, rr, qq, vv, cc, out)
     return out
 
 
@@ -217,8 +240,31 @@ def baw_rows(s: NDArray[np.float64] | float, k: NDArray[np.float64] | float,
     ss, kk, tt, rr, qq, vv, cc = _arrs(s, k, t_years, r, q, vol, cp)
     mv = np.ascontiguousarray(moves, dtype=np.float64)
     out = np.empty((10 + len(mv), ss.shape[0]))
-    _rows_kernel(ss, kk, tt, rr, qq, vv, cc, mv, out)
+    (_rows_kernel if ss.shape[0] >= _PAR_MIN else _rows_serial)(ss, kk, tt, rr, qq, vv, cc, mv, out)
     return out
+
+
+@njit(**_JIT)
+def _deam_range(lo: int, hi: int, p: NDArray[np.float64], s: NDArray[np.float64],
+                k: NDArray[np.float64], t: NDArray[np.float64], r: NDArray[np.float64],
+                q: NDArray[np.float64], cp: NDArray[np.float64], v: NDArray[np.float64],
+                passes: int, padj: NDArray[np.float64], iv: NDArray[np.float64],
+                err: NDArray[np.int8], out: NDArray[np.float64]) -> None:
+    for i in range(lo, hi):
+        out[i] = math.nan
+    for _ in range(passes):
+        for i in range(lo, hi):
+            eep = baw_price1(s[i], k[i], t[i], r[i], q[i], v[i], cp[i]) - euro_price1(
+                s[i], k[i], t[i], r[i], q[i], v[i], cp[i])
+            if eep < 0.0:
+                eep = 0.0
+            padj[i] = p[i] - eep  # NaN propagates (np.maximum semantics)
+        euro_iv_kernel(padj[lo:hi], s[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], q[lo:hi],
+                       cp[lo:hi], False, iv[lo:hi], err[lo:hi])
+        for i in range(lo, hi):
+            out[i] = iv[i] if err[i] == 0 else math.nan
+            if math.isfinite(out[i]):
+                v[i] = out[i]
 
 
 @njit(parallel=True, **_JIT)
@@ -229,23 +275,8 @@ def _deam_kernel(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.f
                  out: NDArray[np.float64]) -> None:
     n = p.shape[0]
     for c in prange(n_chunks):
-        lo = n * c // n_chunks
-        hi = n * (c + 1) // n_chunks
-        for i in range(lo, hi):
-            out[i] = math.nan
-        for _ in range(passes):
-            for i in range(lo, hi):
-                eep = baw_price1(s[i], k[i], t[i], r[i], q[i], v[i], cp[i]) - euro_price1(
-                    s[i], k[i], t[i], r[i], q[i], v[i], cp[i])
-                if eep < 0.0:
-                    eep = 0.0
-                padj[i] = p[i] - eep  # NaN propagates (np.maximum semantics)
-            euro_iv_kernel(padj[lo:hi], s[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], q[lo:hi],
-                           cp[lo:hi], False, iv[lo:hi], err[lo:hi])
-            for i in range(lo, hi):
-                out[i] = iv[i] if err[i] == 0 else math.nan
-                if math.isfinite(out[i]):
-                    v[i] = out[i]
+        _deam_range(n * c // n_chunks, n * (c + 1) // n_chunks, p, s, k, t, r, q, cp, v, passes,
+                    padj, iv, err, out)
 
 
 def baw_deamericanised_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
@@ -260,7 +291,10 @@ def baw_deamericanised_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDA
     n = pp.shape[0]
     out = np.empty(n)
     if n:
-        chunks = max(1, min(4 * numba.get_num_threads(), n // 512))
-        _deam_kernel(pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, chunks, np.empty(n),
-                     np.empty(n), np.empty(n, np.int8), out)
+        tmp = (np.empty(n), np.empty(n), np.empty(n, np.int8), out)
+        if n >= _PAR_MIN:
+            chunks = max(1, min(4 * numba.get_num_threads(), n // 512))
+            _deam_kernel(pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, chunks, *tmp)
+        else:
+            _deam_range(0, n, pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, *tmp)
     return out

@@ -231,6 +231,19 @@ def _fit_all(k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[np.floa
         rmse[g] = _fit_group(k, w, wt, offsets[g], offsets[g + 1], params[g])
 
 
+@njit(**_JIT)
+def _fit_all_serial(k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[np.float64],
+                    offsets: NDArray[np.int64], params: NDArray[np.float64],
+                    rmse: NDArray[np.float64]) -> None:
+    for g in range(offsets.shape[0] - 1):
+        rmse[g] = _fit_group(k, w, wt, offsets[g], offsets[g + 1], params[g])
+
+
+_PAR_MIN_POINTS = 2048
+"""Fits over fewer points run serially: a parallel region can cost a scheduler slice (~5 ms)
+when the other core is busy, more than a few small fits take."""
+
+
 def fit_svi(k: NDArray[np.float64], w: NDArray[np.float64], weight: NDArray[np.float64],
             offsets: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fit one raw-SVI smile per group; rows ``offsets[g]:offsets[g+1]`` belong to group g.
@@ -246,7 +259,8 @@ def fit_svi(k: NDArray[np.float64], w: NDArray[np.float64], weight: NDArray[np.f
     params = np.empty((ng, 5))
     rmse = np.empty(ng)
     if ng:
-        _fit_all(kk, ww, wt, off, params, rmse)
+        par = ng > 1 and len(kk) >= _PAR_MIN_POINTS
+        (_fit_all if par else _fit_all_serial)(kk, ww, wt, off, params, rmse)
     return params, rmse
 
 

@@ -35,36 +35,57 @@ __all__ = ["RowContext", "implied_vols", "parity_forward", "smile_points", "surf
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
+@njit(**_JIT)
+def _parity_group(g: int, strike: NDArray[np.float64], cp: NDArray[np.int8],
+                  bid: NDArray[np.float64], ask: NDArray[np.float64], offsets: NDArray[np.int64],
+                  disc: NDArray[np.float64], n_best: int, fwd: NDArray[np.float64],
+                  npairs: NDArray[np.int64]) -> None:
+    lo, hi = offsets[g], offsets[g + 1]
+    fs = np.empty(hi - lo)
+    ds = np.empty(hi - lo)
+    m = 0
+    i = lo
+    while i < hi - 1:
+        if (strike[i] == strike[i + 1] and cp[i] == 0 and cp[i + 1] == 1
+                and bid[i] > 0.0 and ask[i] >= bid[i] and bid[i + 1] > 0.0
+                and ask[i + 1] >= bid[i + 1]):
+            c = 0.5 * (bid[i] + ask[i])
+            p = 0.5 * (bid[i + 1] + ask[i + 1])
+            fs[m] = strike[i] + (c - p) / disc[g]
+            # closeness to the money, penalised by the pair's combined spread
+            ds[m] = abs(c - p) + (ask[i] - bid[i]) + (ask[i + 1] - bid[i + 1])
+            m += 1
+            i += 2
+        else:
+            i += 1
+    npairs[g] = m
+    if m == 0:
+        fwd[g] = math.nan
+        return
+    order = np.argsort(ds[:m])
+    kk = min(n_best, m)
+    fwd[g] = np.median(fs[:m][order[:kk]])
+
+
 @njit(parallel=True, **_JIT)
 def _parity(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArray[np.float64],
             ask: NDArray[np.float64], offsets: NDArray[np.int64], disc: NDArray[np.float64],
             n_best: int, fwd: NDArray[np.float64], npairs: NDArray[np.int64]) -> None:
     for g in prange(offsets.shape[0] - 1):
-        lo, hi = offsets[g], offsets[g + 1]
-        fs = np.empty(hi - lo)
-        ds = np.empty(hi - lo)
-        m = 0
-        i = lo
-        while i < hi - 1:
-            if (strike[i] == strike[i + 1] and cp[i] == 0 and cp[i + 1] == 1
-                    and bid[i] > 0.0 and ask[i] >= bid[i] and bid[i + 1] > 0.0
-                    and ask[i + 1] >= bid[i + 1]):
-                c = 0.5 * (bid[i] + ask[i])
-                p = 0.5 * (bid[i + 1] + ask[i + 1])
-                fs[m] = strike[i] + (c - p) / disc[g]
-                # closeness to the money, penalised by the pair's combined spread
-                ds[m] = abs(c - p) + (ask[i] - bid[i]) + (ask[i + 1] - bid[i + 1])
-                m += 1
-                i += 2
-            else:
-                i += 1
-        npairs[g] = m
-        if m == 0:
-            fwd[g] = math.nan
-            continue
-        order = np.argsort(ds[:m])
-        kk = min(n_best, m)
-        fwd[g] = np.median(fs[:m][order[:kk]])
+        _parity_group(g, strike, cp, bid, ask, offsets, disc, n_best, fwd, npairs)
+
+
+@njit(**_JIT)
+def _parity_serial(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArray[np.float64],
+                   ask: NDArray[np.float64], offsets: NDArray[np.int64], disc: NDArray[np.float64],
+                   n_best: int, fwd: NDArray[np.float64], npairs: NDArray[np.int64]) -> None:
+    for g in range(offsets.shape[0] - 1):
+        _parity_group(g, strike, cp, bid, ask, offsets, disc, n_best, fwd, npairs)
+
+
+_PAR_MIN = 4096
+"""Rows below which the serial twin of a kernel runs (a parallel region can cost a scheduler
+slice, ~5 ms, when the other core is busy: more than a small batch takes)."""
 
 
 def parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArray[np.float64],
@@ -83,10 +104,11 @@ def parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArr
     fwd = np.empty(ng)
     npairs = np.zeros(ng, np.int64)
     if ng > 0:
-        _parity(np.ascontiguousarray(strike, np.float64), np.ascontiguousarray(cp, np.int8),
-                np.ascontiguousarray(bid, np.float64), np.ascontiguousarray(ask, np.float64),
-                np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(disc, np.float64),
-                n_best, fwd, npairs)
+        kernel = _parity if len(strike) >= _PAR_MIN else _parity_serial
+        kernel(np.ascontiguousarray(strike, np.float64), np.ascontiguousarray(cp, np.int8),
+               np.ascontiguousarray(bid, np.float64), np.ascontiguousarray(ask, np.float64),
+               np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(disc, np.float64),
+               n_best, fwd, npairs)
     return fwd, npairs
 
 
@@ -132,7 +154,11 @@ def b76_implied_vol(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[n
     vol = np.empty(n)
     err = np.empty(n, np.int8)
     if n:
-        _b76_iv_par(_f64(p), _f64(f), _f64(k), _f64(t), _f64(r), _f64(cp), _chunks(n), vol, err)
+        pp, ff, kk, tt, rr, cc = _f64(p), _f64(f), _f64(k), _f64(t), _f64(r), _f64(cp)
+        if n >= _PAR_MIN:
+            _b76_iv_par(pp, ff, kk, tt, rr, cc, _chunks(n), vol, err)
+        else:
+            euro_iv_kernel(pp, ff, kk, tt, rr, rr, cc, True, vol, err)
     return np.where(err == 0, vol, np.nan)
 
 
@@ -144,8 +170,10 @@ def b76_rows(f: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float
     n = len(f)
     mv = np.ascontiguousarray(moves, dtype=np.float64)
     out = np.empty((10 + len(mv), n))
-    if n:
+    if n >= _PAR_MIN:
         _b76_rows_par(_f64(f), _f64(k), _f64(t), _f64(r), _f64(v), _f64(cp), mv, _chunks(n), out)
+    elif n:
+        euro_rows_kernel(_f64(f), _f64(k), _f64(t), _f64(r), _f64(r), _f64(v), _f64(cp), True, mv, out)
     return out
 
 

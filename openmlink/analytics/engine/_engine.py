@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from typing import Any
@@ -61,13 +62,19 @@ _LIQ = "LiveImpliedQuote"
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Engine settings (units in the names).
 
-    ``loop_interval_s``: seconds between Loop passes; ``loop_chunk_rows``: options per chunk
-    between yields; ``parity_strikes``: near-the-money strikes whose parity forwards are
+    ``loop_interval_s``: seconds between Loop passes; ``loop_chunk_rows``: most options per
+    chunk between yields (``on_timer`` uses exactly this); ``loop_chunk_s``: the time a chunk of
+    the asyncio pass aims at (its size follows the measured rate, at least
+    ``loop_chunk_min_rows``) -- a quote arriving during a pass waits about one chunk, so this
+    bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``parity_strikes``:
+    near-the-money strikes whose parity forwards are
     medianed; ``flat_rate``: the default curve when none is given.
     """
 
     loop_interval_s: float = 60.0
     loop_chunk_rows: int = 20_000
+    loop_chunk_min_rows: int = 500
+    loop_chunk_s: float = 0.02
     parity_strikes: int = 7
     flat_rate: float = 0.045
     publish_surfaces: bool = True
@@ -401,26 +408,33 @@ class ImpliedQuoteEngine:
         return out
 
     # ------------------------------------------------------------------ Loop
-    def loop_chunks(self) -> list[NDArray[np.int64]]:
-        """Expiry groups of about ``loop_chunk_rows`` options, underlier by underlier."""
+    def _loop_expiries(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Expiries with options, underlier by underlier, and their cumulative option counts."""
         b = self.book
         if b.n_exp == 0:
-            return []
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         _, off = b.expiry_order()
         sizes = np.diff(off)
-        order = np.argsort(b.exp_und[: b.n_exp], kind="stable").astype(np.int64)
+        order = np.argsort(b.exp_und[: len(sizes)], kind="stable").astype(np.int64)
         order = order[sizes[order] > 0]
+        return order, np.cumsum(sizes[order])
+
+    @staticmethod
+    def _next_cut(csum: NDArray[np.int64], i: int, rows: int) -> int:
+        """End of the chunk starting at expiry i: the fewest expiries reaching ``rows``."""
+        start = int(csum[i - 1]) if i else 0
+        j = int(np.searchsorted(csum, start + rows, side="left")) + 1
+        return min(max(j, i + 1), len(csum))
+
+    def loop_chunks(self) -> list[NDArray[np.int64]]:
+        """Expiry groups of about ``loop_chunk_rows`` options, underlier by underlier."""
+        order, csum = self._loop_expiries()
         chunks: list[NDArray[np.int64]] = []
-        cur: list[int] = []
-        n = 0
-        for e in order.tolist():
-            cur.append(e)
-            n += int(sizes[e])
-            if n >= self.config.loop_chunk_rows:
-                chunks.append(np.array(cur, np.int64))
-                cur, n = [], 0
-        if cur:
-            chunks.append(np.array(cur, np.int64))
+        i = 0
+        while i < len(order):
+            j = self._next_cut(csum, i, self.config.loop_chunk_rows)
+            chunks.append(order[i:j])
+            i = j
         return chunks
 
     def loop_chunk(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> int:
@@ -438,15 +452,31 @@ class ImpliedQuoteEngine:
         return n
 
     async def loop_once(self) -> int:
-        """One Loop pass, yielding to the event loop between chunks."""
+        """One Loop pass, yielding to the event loop between chunks.
+
+        Chunks are sized to take about ``loop_chunk_s`` at the rate the previous chunks ran
+        (between ``loop_chunk_min_rows`` and ``loop_chunk_rows`` options), so the wait of a
+        quote that arrives meanwhile stays bounded on a slow or busy machine."""
         if self.book._exp_order is None:  # the row ordering (a sort) off the event loop
             await asyncio.to_thread(self.book.expiry_order)
         spots = self.book.mid().copy()
         val = self.now_ns()
+        cfg = self.config
+        order, csum = self._loop_expiries()
+        rows = min(cfg.loop_chunk_min_rows * 4, cfg.loop_chunk_rows)
         n = 0
-        for c in self.loop_chunks():
-            n += self.loop_chunk(c, spots, val)
-            await asyncio.sleep(0)
+        i = 0
+        while i < len(order):
+            j = self._next_cut(csum, i, rows)
+            t0 = time.perf_counter()
+            k = self.loop_chunk(order[i:j], spots, val)
+            dt = time.perf_counter() - t0
+            n += k
+            i = j
+            if k and dt > 0:
+                rows = int(min(max(k / dt * cfg.loop_chunk_s, cfg.loop_chunk_min_rows),
+                               cfg.loop_chunk_rows))
+            await _let_others_run()
         self.loops += 1
         return n
 
@@ -512,6 +542,17 @@ def surface_values_vol(ctx: RowContext) -> NDArray[np.float64]:
     with np.errstate(all="ignore"):
         w = svi_total_variance(np.log(ctx.strike / ctx.fwd), ctx.params)
         return np.where((ctx.t_years > 0) & (w > 0), np.sqrt(w / ctx.t_years), np.nan)
+
+
+async def _let_others_run(hops: int = 4) -> None:
+    """Yield to the event loop so that work waiting on it runs before the next Loop chunk.
+
+    One ``sleep(0)`` is not enough: the pass is queued again at once, ahead of the callbacks
+    that a due timer or a socket read only schedules (timer -> future -> task wake-up is two
+    hops), so a quote would wait two or three chunks.  A few zero sleeps let such chains
+    finish first; each costs a few microseconds."""
+    for _ in range(hops):
+        await asyncio.sleep(0)
 
 
 def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:

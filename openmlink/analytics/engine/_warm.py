@@ -29,6 +29,20 @@ def warm_up() -> None:
     baw_deamericanised_iv(p, s, k, t, r, r * 0, c, v)
     b76_implied_vol(p, s, k, t, r, c)
     b76_rows(s, k, t, r, v, c, SLIDE_MOVES)
+    # the parallel twins of the kernels above (batches of at least _PAR_MIN rows)
+    big = 5000
+    sb, kb, tb, rb, vb, cb = (np.resize(a, big) for a in (s, k, t, r, v, c))
+    pb = np.resize(p, big)
+    b76_implied_vol(pb, sb, kb, tb, rb, cb)
+    b76_rows(sb, kb, tb, rb, vb, cb, SLIDE_MOVES)
+    baw_price(sb, kb, tb, rb, rb * 0, vb, cb)
+    baw_rows(sb, kb, tb, rb, rb * 0, vb, cb, SLIDE_MOVES)
+    baw_deamericanised_iv(pb, sb, kb, tb, rb, rb * 0, cb, vb)
+    kk = np.tile(np.linspace(-0.2, 0.2, 8), 300)
+    fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(len(kk)), np.arange(0, len(kk) + 1, 8))
+    strikes = np.repeat(np.arange(big // 2, dtype=np.float64) + 50.0, 2)
+    parity_forward(strikes, np.tile(np.array([0, 1], np.int8), big // 2), np.full(big, 2.0),
+                   np.full(big, 2.1), np.array([0, big]), np.array([0.99]))
     kk = np.linspace(-0.2, 0.2, 8)
     fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(8), np.array([0, 8]))
     parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
