@@ -92,7 +92,8 @@ def test_upsert_columns_hints_keep_index_exact_through_deletes_and_single_upsert
         tks = [names[i] for i in rng.integers(0, len(names), m)]
         ks = (rng.integers(1, 60, m) * 5.0).tolist()
         rows = t.upsert_columns(_okey_batch(tks, ks, float(step)))
-        keys = [OptionKey("EQT", "NMS", a, "2024-03-18", float(k), "Call") for a, k in zip(tks, ks, strict=True)]
+        keys = [OptionKey("EQT", "NMS", a, "2024-03-18", float(k), "Call")
+                for a, k in zip(tks, ks, strict=True)]
         assert rows.tolist() == [t.index[(k,)] for k in keys]
         assert (t.column("bidPrice")[rows] == step).all()
         # deletes and single-record upserts between the batches
