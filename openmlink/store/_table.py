@@ -12,9 +12,11 @@ since a point; listeners are told which rows changed after each write.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,21 @@ _HINT_MIN = 256
 """``upsert_columns`` batches at least this long find known rows through the key-column hints
 (below) instead of building a pkey tuple per row."""
 _H_MUL = np.uint64(0xBF58476D1CE4E5B9)
+
+
+@contextlib.contextmanager
+def _no_gc(on: bool) -> Iterator[None]:
+    """No cyclic-GC passes while many key tuples are built (they would run every ~700
+    allocations, a full one scanning the whole heap); the first pass after re-enabling sees
+    the new tuples once and untracks them, as they hold only atoms."""
+    if not on or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _maker(cls: type) -> Callable[[tuple[Any, ...]], Any]:
@@ -338,7 +355,8 @@ class Table:
             todo = np.arange(m)
         if len(todo):
             sub = enc if len(todo) == m else {c: enc[c][todo] for c in self._pk_cols}
-            pks = list(self._pk_tuples(sub, len(todo)))
+            with _no_gc(len(todo) >= _HINT_MIN):
+                pks = list(self._pk_tuples(sub, len(todo)))
             get = self.index.get
             found = np.fromiter((get(pk, -1) for pk in pks), np.int64, len(todo))
             miss = np.flatnonzero(found < 0)
