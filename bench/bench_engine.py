@@ -21,6 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
+import msgspec
 import numba
 import numpy as np
 
@@ -83,11 +84,14 @@ def bench_chain(path: Path, reps: int) -> None:
               f"\n    steady state (all rows known, every quote moved): {_ms(steady)}")
 
 
-def _engine_over(sim: MarketSimulator, msgs: list, chunk_rows: int) -> ImpliedQuoteEngine:
+def _engine_over(sim: MarketSimulator, msgs: list, chunk_rows: int,
+                 chunk_s: float | None = None) -> ImpliedQuoteEngine:
     bus = InProcessBus()
     Store(registry()).attach(bus)
-    eng = ImpliedQuoteEngine(bus, SimClock(sim.now_ns), EngineConfig(loop_chunk_rows=chunk_rows),
-                             master=lambda: sim.master)
+    cfg = EngineConfig(loop_chunk_rows=chunk_rows)
+    if chunk_s is not None:
+        cfg = msgspec.structs.replace(cfg, loop_chunk_s=chunk_s)
+    eng = ImpliedQuoteEngine(bus, SimClock(sim.now_ns), cfg, master=lambda: sim.master)
     eng.ready = False
     eng.attach()
     for m in msgs:
@@ -119,7 +123,7 @@ def _async_pass(eng: ImpliedQuoteEngine) -> tuple[int, float, list[float]]:
     return n, time.perf_counter() - t0, gaps
 
 
-def bench_loop(universe: str, chunk_rows: int) -> None:
+def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
     t0 = time.perf_counter()
     sim = MarketSimulator(SimConfig(universe=universe), start_ns=1_760_000_000_000_000_000)
     msgs = sim.snapshot()
@@ -136,7 +140,7 @@ def bench_loop(universe: str, chunk_rows: int) -> None:
               f"({dt / max(n, 1) * 1e6:.1f} us per series; target 30 s for 1.5 M)")
     del eng
     gc.collect()  # the first engine, bus and store are a reference cycle: free them now
-    eng = _engine_over(sim, msgs, chunk_rows)  # a fresh store: the server's first pass
+    eng = _engine_over(sim, msgs, chunk_rows, chunk_s)  # a fresh store: the server's first pass
     for label in ("first pass", "steady-state pass"):
         n, dt, gaps = _async_pass(eng)
         print(f"Loop over {n:,} series, asyncio (chunks of ~{eng.config.loop_chunk_s * 1e3:.0f} ms), "
@@ -152,14 +156,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--chunk-rows", type=int, default=EngineConfig().loop_chunk_rows,
                     help="options per chunk of the synchronous passes")
+    ap.add_argument("--chunk-s", type=float, default=None,
+                    help="time budget of an asyncio chunk (default: EngineConfig's)")
+    ap.add_argument("--no-chain", action="store_true")
     a = ap.parse_args()
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} at start")
     warm_up()
     bench_fits()
-    if Path(a.chain).exists():
+    if Path(a.chain).exists() and not a.no_chain:
         bench_chain(Path(a.chain), a.reps)
-    bench_loop(a.universe, a.chunk_rows)
+    bench_loop(a.universe, a.chunk_rows, a.chunk_s)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_rest_getmsgs_live_implied_quote_for_aapl_is_sane(srv: Server) -> None:
     recs: list[dict] = []
     good: list[dict] = []
     # Tick records of the first quotes may come before the first Loop pass (spread over
-    # ~20 ms chunks) has reached AAPL: wait for the pass, not just for the first record
+    # ~50 ms chunks) has reached AAPL: wait for the pass, not just for the first record
     while time.time() < deadline and len(good) <= 20:
         recs = _records(srv.get(cmd="getmsgs", msgType="LiveImpliedQuote",
                                 where="ticker:eq:AAPL-NMS-EQT & years:gt:0.05 & xAxis:cb:-1$1",

@@ -74,7 +74,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     loop_interval_s: float = 60.0
     loop_chunk_rows: int = 20_000
     loop_chunk_min_rows: int = 500
-    loop_chunk_s: float = 0.02
+    loop_chunk_s: float = 0.05
     parity_strikes: int = 7
     flat_rate: float = 0.045
     publish_surfaces: bool = True
