@@ -219,10 +219,10 @@ def aggregate(
     out: list[tuple[str, dict[str, Any]]] = []
     for j, g in enumerate(groups):
         if g.ranges is not None and g.field is not None:
-            for lo, hi, cnt in g.ranges:
+            for lo, hi, n_in in g.ranges:
                 out.append(("BucketRange", _clean({"name": g.field.name, "fNum": g.field.num,
                                                     "key": f"key{j + 1}", "min": lo, "max": hi,
-                                                    "cnt": cnt})))
+                                                    "cnt": n_in})))
     for b in range(nb):
         out.append(("AggregateCount", _clean({**keys[b], "recCount": int(rec_count[b])})))
     for f, member in measures:

@@ -146,7 +146,7 @@ def _flatten(items: list[Node], kind: type) -> list[Node]:
     out: list[Node] = []
     for n in items:
         if isinstance(n, kind):
-            out.extend(n.items)  # type: ignore[attr-defined]
+            out.extend(n.items)  # type: ignore[union-attr]
         else:
             out.append(n)
     return out

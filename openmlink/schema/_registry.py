@@ -98,7 +98,7 @@ def _build_enums(raw: dict[str, Any]) -> dict[str, EnumType]:
             (m.get("protoCode") if m.get("protoCode") is not None else i)
             for i, m in enumerate(members)
         )
-        by_lower = {}
+        by_lower: dict[str, int] = {}
         for i, n in enumerate(names):
             by_lower.setdefault(n.lower(), i)
         out[name] = EnumType(name, names, codes, False, by_lower)

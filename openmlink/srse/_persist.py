@@ -73,7 +73,9 @@ class RecordStore:
     def attach(self, bus: Bus, store: Store, types: Iterable[MsgType]) -> None:
         """Persist every later change of ``types`` (as stored, after the store applied it)."""
         for mt in types:
-            bus.subscribe(mt.name, lambda m, mt=mt: self._on_message(store, mt, m))
+            def handler(m: Event | ColumnBatch, mt: MsgType = mt) -> None:
+                self._on_message(store, mt, m)
+            bus.subscribe(mt.name, handler)
 
     def _on_message(self, store: Store, mt: MsgType, msg: Event | ColumnBatch) -> None:
         if isinstance(msg, ColumnBatch):

@@ -35,7 +35,9 @@ class Store:
         except (TypeError, ValueError):
             n = 3
         if n < 3:  # a hook that only needs the table
-            self._on_read[name] = lambda t, where, who, fn=refresh: fn(t)
+            def table_only(t: Table, where: Any, who: Any, fn: Any = refresh) -> None:
+                fn(t)
+            self._on_read[name] = table_only
         else:
             self._on_read[name] = refresh
 
