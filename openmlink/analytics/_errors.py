@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["IvError"]
+__all__ = ["ABOVE", "BAD_INPUT", "BELOW", "NO_CONV", "OK", "ZERO_TV", "IvError"]
 
 
 class IvError(IntEnum):
@@ -27,3 +27,12 @@ class IvError(IntEnum):
     ABOVE_MAX = 3
     ZERO_TIME_VALUE = 4
     NO_CONVERGENCE = 5
+
+
+# The codes as plain ints, for Numba kernels (which cannot read an IntEnum).
+OK = int(IvError.OK)
+BAD_INPUT = int(IvError.BAD_INPUT)
+BELOW = int(IvError.BELOW_INTRINSIC)
+ABOVE = int(IvError.ABOVE_MAX)
+ZERO_TV = int(IvError.ZERO_TIME_VALUE)
+NO_CONV = int(IvError.NO_CONVERGENCE)

@@ -14,19 +14,18 @@ from numba import njit
 
 from ._american import amer_price1
 from ._dividends import fd_american_price1
-from ._errors import IvError
+from ._errors import ABOVE as _ABOVE
+from ._errors import BAD_INPUT as _BAD_INPUT
+from ._errors import BELOW as _BELOW
+from ._errors import NO_CONV as _NO_CONV
+from ._errors import OK as _OK
+from ._errors import ZERO_TV as _ZERO_TV
 from ._lbr import normalised_implied_vol
 
 __all__ = ["fd_greeks_kernel", "root_iv_kernel"]
 
 _JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _DAY = 1.0 / 365.0
-_OK = int(IvError.OK)
-_BAD_INPUT = int(IvError.BAD_INPUT)
-_BELOW = int(IvError.BELOW_INTRINSIC)
-_ABOVE = int(IvError.ABOVE_MAX)
-_ZERO_TV = int(IvError.ZERO_TIME_VALUE)
-_NO_CONV = int(IvError.NO_CONVERGENCE)
 
 
 @njit(inline="always", **_JIT)

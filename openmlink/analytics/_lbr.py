@@ -76,7 +76,12 @@ import math
 import numpy as np
 from numba import njit
 
-from ._errors import IvError
+from ._errors import ABOVE as _ABOVE
+from ._errors import BAD_INPUT as _BAD_INPUT
+from ._errors import BELOW as _BELOW
+from ._errors import NO_CONV as _NO_CONV
+from ._errors import OK as _OK
+from ._errors import ZERO_TV as _ZERO_TV
 from ._lbr_table import ETA0 as _T_ETA0
 from ._lbr_table import NETA as _T_NETA
 from ._lbr_table import NXI as _T_NXI
@@ -110,12 +115,6 @@ _SERIES_D = 0.03  # series when d < 0.03 max(a, 1): the erfcx difference would l
 # the Numba IR level, which is slow to compile at every call site.
 _erfcx = njit(**_JIT)(erfcx.py_func)
 
-_OK = int(IvError.OK)
-_BAD_INPUT = int(IvError.BAD_INPUT)
-_BELOW = int(IvError.BELOW_INTRINSIC)
-_ABOVE = int(IvError.ABOVE_MAX)
-_ZERO_TV = int(IvError.ZERO_TIME_VALUE)
-_NO_CONV = int(IvError.NO_CONVERGENCE)
 
 
 @njit(**_JIT)
