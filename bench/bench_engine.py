@@ -25,10 +25,11 @@ import msgspec
 import numba
 import numpy as np
 
+from openmlink.analytics import RateCurve
 from openmlink.analytics._svi import fit_svi, svi_total_variance
-from openmlink.analytics.engine import EngineConfig, ImpliedQuoteEngine, RateCurve, warm_up
 from openmlink.bus import ColumnBatch, InProcessBus
 from openmlink.clock import SimClock
+from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine, warm_up
 from openmlink.market import MarketSimulator, SimConfig, load_chain
 from openmlink.schema import registry
 from openmlink.store import Store

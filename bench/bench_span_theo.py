@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from openmlink.analytics.span import SpanEngine
-from openmlink.analytics.theo import TheoEngine
 from openmlink.bus import ColumnBatch, Event, InProcessBus
 from openmlink.clock import SimClock
+from openmlink.engines.span import SpanEngine
+from openmlink.engines.theo import TheoEngine
 from openmlink.market._columns import option_key_columns
 from openmlink.query import compile_where
 from openmlink.schema import OptionKey, registry

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from .analytics.engine import EngineConfig
 from .bus import InProcessBus
 from .clock import SimClock
+from .engines.implied import EngineConfig
 from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
 from .market import (
     ChainSource,
@@ -24,7 +24,7 @@ from .market import (
     write_chain_csv,
 )
 from .platform import Platform, attach_sources, build_platform
-from .schema._values import datetime_from_text
+from .schema import datetime_from_text
 
 __all__ = ["main"]
 

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .analytics.engine import (
+from .bus import InProcessBus
+from .clock import Clock, LiveClock
+from .engines.implied import (
     EngineConfig,
     ImpliedQuoteAdjuster,
     ImpliedQuoteEngine,
     engine_context,
     warm_up,
 )
-from .bus import InProcessBus
-from .clock import Clock, LiveClock
 from .gateway import ApiKeys, RestApi, RestConfig
 from .market import MarketSimulator, SecurityMaster, Source, sources_context
 from .schema import CLIENT_ACTIONS, Registry, registry
@@ -72,8 +72,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
 
 def _attach_client_analytics(plat: Platform) -> None:
     """SPAN calculator and client theo engines (react to client posts on the bus)."""
-    from .analytics.span import SpanEngine
-    from .analytics.theo import TheoEngine
+    from .engines.span import SpanEngine
+    from .engines.theo import TheoEngine
 
     SpanEngine(plat.bus, plat.store, plat.registry, plat.clock, plat.security_master).attach()
     TheoEngine(plat.bus, plat.store, plat.registry, plat.clock, plat.security_master).attach()

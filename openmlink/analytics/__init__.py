@@ -2,7 +2,9 @@
 
 Public API: price, implied_vol (+ IvError codes), greeks, slides, price_greeks_slides.
 Implementation: _black (European closed forms), _lbr (Let's Be Rational implied vol),
-_american (Andersen-Lake-Offengelda collocation), _dividends (escrowed spot, FD with cash
+_american (Andersen-Lake-Offengelda collocation), _baw (Barone-Adesi-Whaley rows),
+_quote_rows (parity forwards, quote vols and surface rows for whole chains), _rates (rate
+curve), _svi (raw-SVI fits), _dividends (escrowed spot, FD with cash
 dividends), _greeks (bump greeks / root-finder IV for engines without closed forms).
 """
 
@@ -19,17 +21,39 @@ from ._api import (
 )
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES
 from ._errors import IvError
+from ._quote_rows import (
+    RowContext,
+    b76_implied_vol,
+    b76_rows,
+    implied_vols,
+    parity_forward,
+    smile_points,
+    surface_values,
+)
+from ._rates import DEFAULT_RATE, RateCurve
+from ._svi import fit_svi, svi_total_variance
 
 __all__ = [
+    "DEFAULT_RATE",
     "DEFAULT_SCHEME",
     "GREEK_KEYS",
     "SLIDE_KEYS",
     "SLIDE_MOVES",
     "IvError",
+    "RateCurve",
+    "RowContext",
+    "b76_implied_vol",
+    "b76_rows",
+    "fit_svi",
     "greeks",
     "implied_vol",
+    "implied_vols",
+    "parity_forward",
     "price",
     "price_greeks_slides",
     "slide_keys",
     "slides",
+    "smile_points",
+    "surface_values",
+    "svi_total_variance",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-__all__ = ["main", "warm"]
+__all__ = ["main", "warm", "warm_up"]
 
 
 def warm(american: bool = True) -> float:
@@ -35,6 +35,51 @@ def warm(american: bool = True) -> float:
         a.greeks(100.0, 100.0, 1.0, 0.05, 0.0, 0.2, -1, exercise="american", dividends=divs)
         a.price_greeks_slides(100.0, 100.0, 1.0, 0.05, 0.0, 0.2, 1, dividends=divs)
     return time.perf_counter() - t0
+
+
+def warm_up() -> None:
+    """Compile (or load from the Numba cache) every kernel the implied-quote engine uses, on a
+    tiny input, so that a server can do it in a background thread before the engine computes."""
+    import numpy as np
+
+    from . import SLIDE_MOVES, implied_vol, price, price_greeks_slides
+    from ._baw import baw_deamericanised_iv, baw_price, baw_rows
+    from ._quote_rows import b76_implied_vol, b76_rows, parity_forward
+    from ._svi import fit_svi
+
+    s = np.array([100.0, 100.0])
+    k = np.array([95.0, 105.0])
+    t = np.array([0.1, 0.1])
+    r = np.array([0.04, 0.04])
+    v = np.array([0.2, 0.2])
+    c = np.array([1.0, -1.0])
+    p = price(s, k, t, r, r, v, c)
+    implied_vol(p, s, k, t, r, r, c)
+    implied_vol(p, s, k, t, r, r, c, model="black76")
+    price_greeks_slides(s, k, t, r, r, v, c, model="black76")
+    baw_price(s, k, t, r, r * 0, v, c)
+    baw_rows(s, k, t, r, r * 0, v, c, SLIDE_MOVES)
+    baw_deamericanised_iv(p, s, k, t, r, r * 0, c, v)
+    b76_implied_vol(p, s, k, t, r, c)
+    b76_rows(s, k, t, r, v, c, SLIDE_MOVES)
+    # the parallel twins of the kernels above (batches of at least _PAR_MIN rows)
+    big = 5000
+    sb, kb, tb, rb, vb, cb = (np.resize(a, big) for a in (s, k, t, r, v, c))
+    pb = np.resize(p, big)
+    b76_implied_vol(pb, sb, kb, tb, rb, cb)
+    b76_rows(sb, kb, tb, rb, vb, cb, SLIDE_MOVES)
+    baw_price(sb, kb, tb, rb, rb * 0, vb, cb)
+    baw_rows(sb, kb, tb, rb, rb * 0, vb, cb, SLIDE_MOVES)
+    baw_deamericanised_iv(pb, sb, kb, tb, rb, rb * 0, cb, vb)
+    kk = np.tile(np.linspace(-0.2, 0.2, 8), 300)
+    fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(len(kk)), np.arange(0, len(kk) + 1, 8))
+    strikes = np.repeat(np.arange(big // 2, dtype=np.float64) + 50.0, 2)
+    parity_forward(strikes, np.tile(np.array([0, 1], np.int8), big // 2), np.full(big, 2.0),
+                   np.full(big, 2.1), np.array([0, big]), np.array([0.99]))
+    kk = np.linspace(-0.2, 0.2, 8)
+    fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(8), np.array([0, 8]))
+    parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
+                   np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]))
 
 
 def main() -> int:

@@ -12,10 +12,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..schema import Field, MsgType
-from ..schema._codec import encode_message, encode_value
-from ..schema._keys import key_member_names
-from ..schema._values import DATEKEY_NONE, idlong_to_text
+from ..schema import (
+    DATEKEY_NONE,
+    Field,
+    MsgType,
+    encode_message,
+    encode_value,
+    idlong_to_text,
+    key_member_names,
+)
 from ..store import Table
 
 __all__ = ["EncoderCache", "RowEncoder"]

@@ -21,6 +21,7 @@ from ..query import (
     Bound,
     QueryError,
     WhereError,
+    aggregate,
     compile_predicate,
     compile_where,
     order_rows,
@@ -29,18 +30,20 @@ from ..query import (
     parse_view,
     where_mask,
 )
-from ..query._aggregate import aggregate
-from ..schema import KeyError_, MsgType, Registry, key_from_json
-from ..schema._codec import (
+from ..schema import (
+    KeyError_,
+    MsgType,
     RecordError,
+    Registry,
+    datetime_to_text,
     decode_record,
     decode_value,
     encode_message,
     envelope,
+    key_from_json,
     pkey_of,
     pkey_text,
 )
-from ..schema._values import datetime_to_text
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._encode import EncoderCache

@@ -23,9 +23,18 @@ import numpy as np
 import orjson
 
 from ..query import BAnd, Bound, QueryError, WhereError, compile_where, parse_view, where_mask
-from ..schema import KeyError_, MsgType, Registry, key_from_json
-from ..schema._codec import RecordError, decode_record, decode_value, pkey_of, pkey_text
-from ..schema._values import datetime_to_text
+from ..schema import (
+    KeyError_,
+    MsgType,
+    RecordError,
+    Registry,
+    datetime_to_text,
+    decode_record,
+    decode_value,
+    key_from_json,
+    pkey_of,
+    pkey_text,
+)
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._encode import EncoderCache, RowEncoder
@@ -274,7 +283,7 @@ class MLinkSession:
             v = header.get(k)
             if isinstance(v, str) and v:
                 try:
-                    from ..schema._values import datetime_from_text
+                    from ..schema import datetime_from_text
                     return datetime_from_text(v)
                 except ValueError:
                     pass

@@ -8,8 +8,7 @@ symbol is in exactly one stripe. Range ends are exclusive.
 from __future__ import annotations
 
 from ..query import BAnd, BNot, BOr, Bound, Leaf, QueryError
-from ..schema import Field, MsgType
-from ..schema._keys import key_member_names
+from ..schema import Field, MsgType, key_member_names
 
 __all__ = ["STRIPES", "stripe_bound"]
 

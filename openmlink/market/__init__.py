@@ -2,17 +2,34 @@
 the recorder and the replayer (ARCHITECTURE: market/)."""
 
 from ._calendar import (
+    CLOSE_TIME,
+    NEW_YORK,
+    OPEN_TIME,
     ExpiryCycle,
     expiry_dates,
     holidays,
     is_trading_day,
     last_close_at_or_before,
+    local_ns,
     monthly_expiry,
+    next_trading_day,
+    previous_trading_day,
+    session_state,
     third_friday,
     trade_date_of,
+    weekly_expiry,
 )
 from ._cboe import ChainSnapshot, ChainSource, load_chain, parse_osi
 from ._cboe_writer import osi_symbol, write_chain_csv
+from ._columns import (
+    expiry_key_columns,
+    key_ordinal,
+    ms_since_midnight,
+    msg_type,
+    option_key_columns,
+    ordinal,
+    ticker_key_columns,
+)
 from ._recorder import Recorder, Replayer, read_recording
 from ._securities import Dividend, OptionRoot, SecurityMaster, SeriesTable, Underlier
 from ._simulator import MarketSimulator, SimConfig
@@ -20,7 +37,10 @@ from ._source import Source, run_sources, sources_context
 from ._universe import FULL_MARKET_SERIES, build_universe, default_universe
 
 __all__ = [
+    "CLOSE_TIME",
     "FULL_MARKET_SERIES",
+    "NEW_YORK",
+    "OPEN_TIME",
     "ChainSnapshot",
     "ChainSource",
     "Dividend",
@@ -37,17 +57,29 @@ __all__ = [
     "build_universe",
     "default_universe",
     "expiry_dates",
+    "expiry_key_columns",
     "holidays",
     "is_trading_day",
+    "key_ordinal",
     "last_close_at_or_before",
     "load_chain",
+    "local_ns",
     "monthly_expiry",
+    "ms_since_midnight",
+    "msg_type",
+    "next_trading_day",
+    "option_key_columns",
+    "ordinal",
     "osi_symbol",
     "parse_osi",
+    "previous_trading_day",
     "read_recording",
     "run_sources",
+    "session_state",
     "sources_context",
     "third_friday",
+    "ticker_key_columns",
     "trade_date_of",
+    "weekly_expiry",
     "write_chain_csv",
 ]

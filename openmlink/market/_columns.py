@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from ..schema import MsgType, registry
-from ..schema._keys import key_member_names
+from ..schema import MsgType, key_member_names, registry
 from ._calendar import NEW_YORK
 
 __all__ = [

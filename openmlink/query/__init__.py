@@ -1,6 +1,7 @@
 """The MLink query language: ``where`` (parser, binder, record predicate, column mask),
 ``view``, ``order``, ``limit`` and aggregates."""
 
+from ._aggregate import aggregate
 from ._ast import OPERATORS, And, Cmp, Node, Or, to_text
 from ._bind import BAnd, BNot, BOr, Bound, Leaf, QueryError, bind, compile_where
 from ._mask import where_mask
@@ -22,6 +23,7 @@ __all__ = [
     "OrderTerm",
     "QueryError",
     "WhereError",
+    "aggregate",
     "bind",
     "compile_predicate",
     "compile_where",

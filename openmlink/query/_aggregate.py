@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..schema import Field, MsgType
-from ..schema._values import DATEKEY_NONE, datekey_to_text, datetime_from_text, datetime_to_text
+from ..schema import DATEKEY_NONE, Field, MsgType, datekey_to_text, datetime_from_text, datetime_to_text
 from ._bind import QueryError, resolve_column
 
 __all__ = ["MAX_GROUP_TERMS", "aggregate"]
@@ -54,7 +53,7 @@ def _labels(table: Any, f: Field, member: str | None, rows: np.ndarray) -> tuple
         return inv.reshape(-1), [words[c] for c in uniq.tolist()]
     uniq, inv = np.unique(x, return_inverse=True)
     if member in ("at", "ts", "cp"):
-        from ..schema._keys import key_member_names
+        from ..schema import key_member_names
         names = key_member_names(member)
         labels = [names[int(u)] if u >= 0 else "" for u in uniq.tolist()]
     elif member == "dt" or f.kind == "DateKey":

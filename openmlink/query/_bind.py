@@ -23,13 +23,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema import Field, KeyError_, MsgType, parse_any_key
-from ..schema._keys import _CP_SHORT, key_kind_of, key_member_names
-from ..schema._registry import registry
-from ..schema._values import (
+from ..schema import (
+    CP_SHORT,
+    Field,
+    KeyError_,
+    MsgType,
     datekey_from_text,
     datetime_from_text,
     idlong_from_text,
+    key_kind_of,
+    key_member_names,
+    parse_any_key,
+    registry,
 )
 from ._ast import And, Cmp, Node, Or
 from ._parser import parse_where
@@ -165,7 +170,7 @@ def _operand(f: Field, member: str | None, text: str, what: str) -> tuple[str, A
         if member == "xx":
             return "num", _num(text, what)
         if member == "cp":
-            t = _CP_SHORT.get(text.strip().lower()) or text
+            t = CP_SHORT.get(text.strip().lower()) or text
             return "num", _enum_index(key_member_enum("cp"), t, what, "CallPut")
         ename = "AssetType" if member == "at" else "TickerSrc"
         return "num", _enum_index(key_member_enum(member), text, what, ename)

@@ -13,8 +13,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from ..schema import MsgType
-from ..schema._values import DATEKEY_NONE, datekey_from_text
+from ..schema import DATEKEY_NONE, MsgType, datekey_from_text
 from ._bind import BAnd, BNot, BOr, Bound, Leaf, key_member_enum
 
 __all__ = ["Predicate", "compile_predicate", "record_value"]

@@ -41,7 +41,7 @@ class KeyError_(ValueError):
 ASSET_TYPES: dict[str, str] = {}
 TICKER_SRCS: dict[str, str] = {}
 CALL_PUT: dict[str, str] = {}
-_CP_SHORT = {"c": "Call", "p": "Put", "call": "Call", "put": "Put", "pair": "Pair", "both": "Pair"}
+CP_SHORT = {"c": "Call", "p": "Put", "call": "Call", "put": "Put", "pair": "Pair", "both": "Pair"}
 _CP_FLAT = {"Call": "C", "Put": "P", "Pair": "B"}
 TK_MAX_LEN = 12
 
@@ -96,7 +96,7 @@ def _xx(value: Any) -> float:
 
 
 def _cp(text: str) -> str:
-    v = _CP_SHORT.get(text.lower()) or CALL_PUT.get(text.lower())
+    v = CP_SHORT.get(text.lower()) or CALL_PUT.get(text.lower())
     if v is None:
         raise KeyError_(f"'{text}' is not a call/put flag (C, P, Call, Put)")
     return v

@@ -15,8 +15,7 @@ from pathlib import Path
 import orjson
 
 from ..bus import Bus, ColumnBatch, Event
-from ..schema import MsgType, Registry
-from ..schema._codec import decode_record, encode_message, pkey_of, pkey_text
+from ..schema import MsgType, Registry, decode_record, encode_message, pkey_of, pkey_text
 from ..store import Store
 
 __all__ = ["RecordStore"]

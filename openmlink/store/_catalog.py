@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bus import Bus, ColumnBatch, Event
-from ..schema import MsgType, Registry
-from ..schema._codec import pkey_of
+from ..schema import MsgType, Registry, pkey_of
 from ._table import Table
 
 __all__ = ["Store"]

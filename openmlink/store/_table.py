@@ -21,10 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from ..schema import ExpiryKey, Field, MsgType, OptionKey, TickerKey
-from ..schema._codec import pkey_of
-from ..schema._keys import key_member_names as key_member_enum
-from ..schema._values import DATEKEY_NONE, datekey_from_text, datekey_to_text
+from ..schema import (
+    DATEKEY_NONE,
+    ExpiryKey,
+    Field,
+    MsgType,
+    OptionKey,
+    TickerKey,
+    datekey_from_text,
+    datekey_to_text,
+    pkey_of,
+)
+from ..schema import key_member_names as key_member_enum
 
 __all__ = ["Listener", "Table", "Vocab"]
 

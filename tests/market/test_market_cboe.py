@@ -13,8 +13,8 @@ from openmlink.market import ChainSource, Source, load_chain, parse_osi
 from openmlink.schema import ExpiryKey, OptionKey, TickerKey, registry
 from openmlink.schema._values import datetime_to_text
 from openmlink.store import Store
+from tests.support.paths import CBOE as DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cboe"
 FILES = sorted(DATA.glob("*.csv")) if DATA.is_dir() else []
 pytestmark = pytest.mark.skipif(not FILES, reason="no Cboe sample files")
 REG = registry()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,8 @@ try:
 except ImportError:  # pragma: no cover - tests/ not a package
     from conftest import start_server, stop_server  # type: ignore[no-redef]
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cboe"
+from tests.support.paths import CBOE as DATA
+
 UNIVERSE = ("AAPL", "SPY", "CAKE", "SPX", "QQQ", "IWM", "NVDA", "TSLA")
 
 

@@ -1,15 +1,13 @@
-"""SPAN risk arrays: the 16-scenario kernel and the SpanRiskCalculator engine.
-
-Kernels (pure arrays): ``scenario_grid`` (scenario underlier prices and vols), ``span_values``
-(per-share values per ``spanCalcType``), ``bachelier_price``, ``parse_div_string``.
-Engine: ``SpanEngine`` (bus records in, completed records out).  Conventions: docs/span.md.
+"""SPAN risk arrays (pure kernels): ``scenario_grid`` (scenario underlier prices and vols),
+``span_values`` (per-share values per ``spanCalcType``), ``bachelier_price``,
+``parse_div_string``.  The SpanRiskCalculator engine is ``openmlink.engines.span``;
+conventions in docs/span.md.
 """
 
 from ._divstring import DivStringError, parse_div_string
-from ._engine import SpanEngine, SpanInputs
 from ._kernel import CALC_TYPES, MODEL_TYPES, SpanModel, bachelier_price, span_values
-from ._market import DEFAULT_RATE, MarketView
 from ._scenarios import (
+    DEFAULT_CONFIG,
     EXCH_DEFAULTS,
     N_SCENARIOS,
     PRC_SPAN_TYPES,
@@ -23,7 +21,7 @@ from ._scenarios import (
 
 __all__ = [
     "CALC_TYPES",
-    "DEFAULT_RATE",
+    "DEFAULT_CONFIG",
     "EXCH_DEFAULTS",
     "MODEL_TYPES",
     "N_SCENARIOS",
@@ -32,10 +30,7 @@ __all__ = [
     "VOL_SPAN_TYPES",
     "DivStringError",
     "ExchDefault",
-    "MarketView",
     "SpanConfig",
-    "SpanEngine",
-    "SpanInputs",
     "SpanModel",
     "bachelier_price",
     "exch_default",

@@ -1,8 +1,8 @@
-"""Client theo surfaces: skew curves and surface dynamics (pure arrays) and the engine that
-validates SpdrTheoExpSurface records and computes OptionTheoVol on read.  docs/theo.md."""
+"""Client theo surfaces: skew curves and surface dynamics (pure arrays).  The engine that
+validates SpdrTheoExpSurface records and computes OptionTheoVol is ``openmlink.engines.theo``;
+docs/theo.md."""
 
 from ._curves import X_AXIS_TYPES, curve_points, spline_eval, svi_problem, svi_total_variance, x_axis
-from ._engine import TheoEngine, surface_error
 from ._surface import (
     BUY_SELL_CONVENTIONS,
     SKEW_FUNCS,
@@ -17,11 +17,9 @@ __all__ = [
     "SKEW_FUNCS",
     "X_AXIS_TYPES",
     "SurfaceSpec",
-    "TheoEngine",
     "buy_sell_vols",
     "curve_points",
     "spline_eval",
-    "surface_error",
     "surface_problem",
     "svi_problem",
     "svi_total_variance",

@@ -1,0 +1,27 @@
+"""openmlink.engines.implied -- the implied-quote engine (LiveImpliedQuote, LiveAtmVol,
+LiveSurfaceCurve, LiveImpliedQuoteAdj): plain classes fed from a bus, no sockets or HTTP.
+
+Modules: _book (columnar market state), _engine (Tick and Loop), _surfaces (per-expiry
+records), _adj (LiveImpliedQuoteAdj from the stored rows), _enums (enum ordinals).  The array
+kernels they apply (parity forwards, quote vols, surface rows, SVI fits) are in
+``openmlink.analytics``.
+"""
+
+from __future__ import annotations
+
+from ...analytics.warm import warm_up
+from ._adj import ImpliedQuoteAdjuster, adjust
+from ._book import Book, RootInfo
+from ._engine import YEAR_NS, EngineConfig, ImpliedQuoteEngine, engine_context
+
+__all__ = [
+    "YEAR_NS",
+    "Book",
+    "EngineConfig",
+    "ImpliedQuoteAdjuster",
+    "ImpliedQuoteEngine",
+    "RootInfo",
+    "adjust",
+    "engine_context",
+    "warm_up",
+]

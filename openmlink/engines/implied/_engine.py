@@ -1,0 +1,587 @@
+"""The implied-quote engine: OptionNbboQuote + StockBookQuote in; LiveImpliedQuote,
+LiveAtmVol and LiveSurfaceCurve out (ARCHITECTURE: engines; no sockets, no HTTP).
+
+* Tick: every option NBBO change (bid or ask moved) publishes that option's LiveImpliedQuote
+  with ``calcSource = Tick``, the underlier mid of that moment and the quote's srcTimestamp.
+  An expiry seen for the first time is fitted first (forward + smile); later refits are the
+  Loop's job, so the Tick path stays proportional to the quotes that changed.
+* Loop: every ``loop_interval_s`` every expiry is refitted and every option republished with
+  ``calcSource = Loop`` and one uPrc per underlier (the mids snapshotted when the pass starts).
+  The pass runs in chunks of about ``loop_chunk_rows`` options and yields to the event loop
+  between chunks, so Tick processing is never starved.
+
+Clock (``years``): calendar time from the valuation instant to the series' settlement instant,
+Act/365 in nanoseconds: (settle_ns - now_ns) / (365 * 86400e9).  Settlement is 9:30 New York
+on the expiry date for AM-settled roots and 16:00 for PM-settled ones (or the
+OptExpiryDefinition ``expiration`` when one was published).  The valuation instant is the
+newest source timestamp seen on the market data (so chain snapshots and replays are valued at
+their own time), or the injected clock before any has been seen.
+
+Per expiry: rate from the ``RateCurve`` at t; ddiv = PV of the security master's cash
+dividends with ex-date before settlement (0 without a master); forward from put-call parity
+(``_calc.parity_forward``); sdiv (Equity) = r - ln(F / (S - ddiv)) / t; a raw-SVI fit of the
+out-of-the-money quote vols (``openmlink.analytics.fit_svi``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import date, timedelta
+from typing import Any
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+from ...analytics import (
+    RateCurve,
+    RowContext,
+    fit_svi,
+    implied_vols,
+    parity_forward,
+    smile_points,
+    surface_values,
+    svi_total_variance,
+)
+from ...bus import Bus, ColumnBatch, Event
+from ...clock import Clock
+from ...market import OPEN_TIME, key_ordinal, local_ns
+from ...schema import datekey_from_text, registry
+from ._book import Book, RootInfo
+from ._enums import ordinal
+from ._surfaces import surface_batches
+
+__all__ = ["EngineConfig", "ImpliedQuoteEngine", "engine_context"]
+
+log = logging.getLogger("openmlink.engines.implied")
+
+YEAR_NS = 365.0 * 86400e9
+_EPOCH = date(1970, 1, 1)
+_LIQ = "LiveImpliedQuote"
+
+
+class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Engine settings (units in the names).
+
+    ``loop_interval_s``: seconds between Loop passes; ``loop_chunk_rows``: most options per
+    chunk between yields (``on_timer`` uses exactly this); ``loop_chunk_s``: the time a chunk of
+    the asyncio pass aims at (its size follows the measured rate, at least
+    ``loop_chunk_min_rows``) -- a quote arriving during a pass waits about one chunk, so this
+    bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``parity_strikes``:
+    near-the-money strikes whose parity forwards are
+    medianed; ``flat_rate``: the default curve when none is given.
+    """
+
+    loop_interval_s: float = 60.0
+    loop_chunk_rows: int = 20_000
+    loop_chunk_min_rows: int = 500
+    loop_chunk_s: float = 0.05
+    parity_strikes: int = 7
+    flat_rate: float = 0.045
+    publish_surfaces: bool = True
+
+
+MasterFn = Callable[[], Any]
+
+
+class ImpliedQuoteEngine:
+    """Computes LiveImpliedQuote / LiveAtmVol / LiveSurfaceCurve from quotes on a bus."""
+
+    def __init__(self, bus: Bus, clock: Clock, config: EngineConfig | None = None,
+                 curve: RateCurve | None = None, master: MasterFn | None = None) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.config = config or EngineConfig()
+        self.curve = curve or RateCurve.flat(self.config.flat_rate)
+        self._master_fn = master or (lambda: None)
+        self.book = Book()
+        self.market_ns = 0
+        self.ready = True  # False while kernels compile: quotes are only stored
+        self.published = 0
+        self.loops = 0
+        self._unsub: list[Callable[[], None]] = []
+        self._mt = registry()[_LIQ]
+        self._div_cache: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
+        self._div_master: object = None
+        self._yields = np.zeros(0)
+        self._div_flat: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self) -> None:
+        """Subscribe to quotes and definitions on the bus."""
+        for name in ("OptionNbboQuote", "StockBookQuote", "RootDefinition",
+                     "OptExpiryDefinition"):
+            self._unsub.append(self.bus.subscribe(name, self.on_record))
+
+    def detach(self) -> None:
+        for u in self._unsub:
+            u()
+        self._unsub.clear()
+
+    def now_ns(self) -> int:
+        """The valuation instant (see the module docstring)."""
+        return self.market_ns or self.clock.time_ns()
+
+    # ------------------------------------------------------------------ inbound
+    def on_record(self, msg: Event | ColumnBatch) -> None:
+        name = msg.mt.name
+        if name == "OptionNbboQuote":
+            self._on_option_quotes(msg)
+        elif name == "StockBookQuote":
+            self._on_stock_quotes(msg)
+        elif name == "RootDefinition" and isinstance(msg, Event) and msg.kind == "upsert":
+            self._on_root(msg.rec)
+        elif name == "OptExpiryDefinition" and isinstance(msg, ColumnBatch):
+            self._on_expiries(msg.data)
+
+    def _on_root(self, rec: dict[str, Any]) -> None:
+        root = rec.get("root")
+        und = rec.get("ticker")
+        if root is None:
+            return
+        f = registry()["RootDefinition"]
+        ex = f.field("exerciseType").enum.names[int(rec.get("exerciseType", 0) or 0)]  # type: ignore[union-attr]
+        tm = f.field("exerciseTime").enum.names[int(rec.get("exerciseTime", 0) or 0)]  # type: ignore[union-attr]
+        self.book.set_root(RootInfo(root.tk, und.tk if und is not None else root.tk,
+                                    ex != "European", "AM" if tm == "AM" else "PM"))
+
+    def _on_expiries(self, data: Any) -> None:
+        if "ekey.tk" not in data or "expiration" not in data:
+            return
+        tks = np.asarray(data["ekey.tk"], dtype=object)
+        for tk, dt, ns in zip(tks.tolist(), np.asarray(data["ekey.dt"]).tolist(),
+                              np.asarray(data["expiration"]).tolist(), strict=True):
+            self.book.expiry(self.book.root_of(str(tk)), int(dt), int(ns))
+
+    def _on_stock_quotes(self, msg: Event | ColumnBatch) -> None:
+        b = self.book
+        if isinstance(msg, ColumnBatch):
+            d = msg.data
+            syms = np.asarray(d["ticker.tk"], dtype=object).tolist()
+            bid = np.asarray(d.get("bidPrice1", np.full(len(syms), np.nan)), np.float64)
+            ask = np.asarray(d.get("askPrice1", np.full(len(syms), np.nan)), np.float64)
+            ts = np.asarray(d.get("srcTimestamp", np.zeros(len(syms))), np.int64)
+        else:
+            rec = msg.rec
+            if msg.kind != "upsert" or rec.get("ticker") is None:
+                return
+            syms = [rec["ticker"].tk]
+            u0 = b.und_code.get(syms[0])
+            bid = np.array([rec.get("bidPrice1", b.und_bid[u0] if u0 is not None else np.nan)],
+                           np.float64)
+            ask = np.array([rec.get("askPrice1", b.und_ask[u0] if u0 is not None else np.nan)],
+                           np.float64)
+            ts = np.array([rec.get("srcTimestamp", 0) or 0], np.int64)
+        u = np.array([b.underlier(str(s)) for s in syms], np.int64)
+        b.und_bid[u] = bid
+        b.und_ask[u] = ask
+        b.und_ts[u] = ts
+        if len(ts):
+            self.market_ns = max(self.market_ns, int(ts.max()))
+
+    def _option_columns(self, msg: Event | ColumnBatch) -> tuple[NDArray, ...] | None:
+        b = self.book
+        if isinstance(msg, ColumnBatch):
+            d = msg.data
+            tk = np.asarray(d["okey.tk"], dtype=object)
+            uniq, inv = np.unique(tk.astype(str), return_inverse=True)
+            codes = np.array([b.root_of(str(w)) for w in uniq.tolist()], np.int32)[inv.reshape(-1)]
+            dt = np.asarray(d["okey.dt"], np.int32)
+            xx = np.asarray(d["okey.xx"], np.float64)
+            cp = np.asarray(d["okey.cp"], np.int8)
+            m = len(dt)
+            bid = np.asarray(d["bidPrice"], np.float64) if "bidPrice" in d else None
+            ask = np.asarray(d["askPrice"], np.float64) if "askPrice" in d else None
+            ts = np.asarray(d.get("srcTimestamp", np.zeros(m)), np.int64)
+            return codes, dt, xx, cp, bid, ask, ts
+        rec = msg.rec
+        k = rec.get("okey")
+        if msg.kind != "upsert" or k is None or k.dt is None or k.cp is None:
+            return None
+        codes = np.array([b.root_of(k.tk)], np.int32)
+        dt = np.array([datekey_from_text(k.dt)], np.int32)
+        xx = np.array([float(k.xx)])
+        cp = np.array([0 if k.cp == "Call" else 1], np.int8)
+        bid = np.array([rec["bidPrice"]], np.float64) if "bidPrice" in rec else None
+        ask = np.array([rec["askPrice"]], np.float64) if "askPrice" in rec else None
+        ts = np.array([rec.get("srcTimestamp", 0) or 0], np.int64)
+        return codes, dt, xx, cp, bid, ask, ts
+
+    def _on_option_quotes(self, msg: Event | ColumnBatch) -> None:
+        cols = self._option_columns(msg)
+        if cols is None:
+            return
+        codes, dt, xx, cp, bid, ask, ts = cols
+        b = self.book
+        rows = b.rows_for(codes, dt, xx, cp)
+        old_b, old_a = b.bid[rows].copy(), b.ask[rows].copy()
+        if bid is not None:
+            b.bid[rows] = bid
+        if ask is not None:
+            b.ask[rows] = ask
+        b.src_ts[rows] = ts
+        if len(ts):
+            self.market_ns = max(self.market_ns, int(ts.max()))
+        changed = ~(_same(old_b, b.bid[rows]) & _same(old_a, b.ask[rows]))
+        if not self.ready:
+            return
+        rows = np.unique(rows[changed])
+        if len(rows):
+            self.tick(rows)
+
+    # ------------------------------------------------------------------ computing
+    def tick(self, rows: NDArray[np.int64]) -> None:
+        """Publish Tick records for option rows (fitting never-fitted expiries first)."""
+        b = self.book
+        val = self.now_ns()
+        spots = b.mid()
+        exps = np.unique(b.exp[rows]).astype(np.int64)
+        unfit = exps[b.exp_fit_ns[exps] == 0]
+        ctx = None
+        if len(unfit):
+            frows, fctx, fbid, fask = self.fit(unfit, spots, val)
+            if len(frows) == len(rows) and np.array_equal(np.sort(frows), rows):
+                # every ticked row was just fitted (a first load): the fit's vols are these
+                # rows' Tick vols, no second solve
+                order = np.argsort(frows, kind="stable")
+                ctx = fctx.subset(order)
+                bid_iv, ask_iv = fbid[order], fask[order]
+            else:
+                pos = np.full(b.n, -1, np.int64)
+                pos[frows] = np.arange(len(frows))
+                idx = pos[rows]
+                done = idx >= 0
+                ctx = self.context(rows, spots, val)
+                ctx.fwd[done] = fctx.fwd[idx[done]]  # exactly the fitted forward
+                bid_iv = np.full(len(rows), np.nan)
+                ask_iv = np.full(len(rows), np.nan)
+                bid_iv[done], ask_iv[done] = fbid[idx[done]], fask[idx[done]]
+                rest = np.flatnonzero(~done)
+                if len(rest):
+                    sub = ctx.subset(rest)
+                    guess = np.full(len(rest), np.nan)
+                    bid_iv[rest] = implied_vols(b.bid[rows[rest]], sub, guess)
+                    ask_iv[rest] = implied_vols(b.ask[rows[rest]], sub, guess)
+        if ctx is None:
+            ctx = self.context(rows, spots, val)
+            guess = np.full(len(rows), np.nan)
+            bid_iv = implied_vols(b.bid[rows], ctx, guess)
+            ask_iv = implied_vols(b.ask[rows], ctx, guess)
+        self._publish(rows, ctx, bid_iv, ask_iv, "Tick", b.src_ts[rows])
+
+    def context(self, rows: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> RowContext:
+        b = self.book
+        e = b.exp[rows]
+        s = spots[b.exp_und[e]]
+        t = (b.exp_settle_ns[e] - val) / YEAR_NS
+        r = b.exp_rate[e]
+        r = np.where(np.isfinite(r), r, self.curve.rate(np.maximum(t, 0.0)))
+        q = b.exp_q[e]
+        ddiv = b.exp_ddiv[e]
+        with np.errstate(all="ignore"):
+            f_now = (s - ddiv) * np.exp((r - q) * t)
+        fwd = np.where(np.isfinite(f_now) & (s > 0), f_now, b.exp_fwd[e])
+        amer = np.array([ri.american for ri in b.roots], bool)[b.root[rows]] if b.roots else \
+            np.zeros(len(rows), bool)
+        return RowContext(s, fwd, b.strike[rows], np.where(b.cp[rows] == 0, 1.0, -1.0), t, r, q,
+                          ddiv, amer, b.exp_params[e])
+
+    def fit(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int
+            ) -> tuple[NDArray[np.int64], RowContext, NDArray[np.float64], NDArray[np.float64]]:
+        """Forward, carry and SVI smile of expiries ``exps``; returns (rows, their context
+        after the fit, bid vols, ask vols)."""
+        b = self.book
+        t = (b.exp_settle_ns[exps] - val) / YEAR_NS
+        r = self.curve.rate(np.maximum(t, 0.0))
+        ddiv = self._ddiv(exps, val, r)
+        s = spots[b.exp_und[exps]]
+        rows, goff = b.rows_of_expiries(exps)
+        with np.errstate(all="ignore"):
+            disc = np.exp(-r * np.maximum(t, 0.0))
+            fwd, npairs = parity_forward(b.strike[rows], b.cp[rows], b.bid[rows], b.ask[rows], goff,
+                                         disc, self.config.parity_strikes)
+            qd = self._yield(exps)
+            se = s - ddiv
+            fwd = np.where(np.isfinite(fwd), fwd, se * np.exp((r - qd) * t))
+            q = np.where((t > 0) & (se > 0) & (fwd > 0), r - np.log(fwd / se) / t, qd)
+        b.exp_fwd[exps] = fwd
+        b.exp_fit_spot[exps] = s
+        b.exp_rate[exps] = r
+        b.exp_q[exps] = q
+        b.exp_ddiv[exps] = ddiv
+        b.exp_years[exps] = t
+        ctx = self.context(rows, spots, val)
+        ctx.fwd = np.repeat(fwd, np.diff(goff))  # exactly the fitted forward
+        old = surface_values_vol(ctx)
+        bid_iv = implied_vols(b.bid[rows], ctx, old)
+        ask_iv = implied_vols(b.ask[rows], ctx, old)
+        use, k, w, wt = smile_points(ctx, bid_iv, ask_iv)
+        grp = np.repeat(np.arange(len(exps)), np.diff(goff))
+        counts = np.bincount(grp[use], minlength=len(exps))
+        poff = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        params, rmse = fit_svi(k[use], w[use], wt[use], poff)
+        b.exp_params[exps] = params
+        b.exp_rmse[exps] = rmse
+        b.exp_npts[exps] = counts
+        b.exp_ncall[exps] = np.bincount(grp[use & (ctx.cpf > 0)], minlength=len(exps))
+        b.exp_nput[exps] = np.bincount(grp[use & (ctx.cpf < 0)], minlength=len(exps))
+        b.exp_fit_ns[exps] = max(val, 1)
+        ctx.params = b.exp_params[b.exp[rows]]
+        if self.config.publish_surfaces and len(exps):
+            now = self.clock.time_ns()
+            for batch in surface_batches(b, exps, s, npairs, qd, now):
+                self.bus.publish(batch)
+        return rows, ctx, bid_iv, ask_iv
+
+    def _master(self) -> Any:
+        """The security master, resetting the per-underlier caches when it changes."""
+        m = self._master_fn()
+        if m is not self._div_master:
+            self._div_cache.clear()
+            self._div_master = m
+            self._yields = np.zeros(0)
+            self._div_flat = None
+        return m
+
+    def _yield(self, exps: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Continuous dividend yield of the security master per expiry (0 without one)."""
+        m = self._master()
+        b = self.book
+        if m is None:
+            return np.zeros(len(exps))
+        if len(self._yields) != len(b.und_names):  # new underliers: extend the cache
+            ys = np.zeros(len(b.und_names))
+            ys[: len(self._yields)] = self._yields
+            for i in range(len(self._yields), len(b.und_names)):
+                with contextlib.suppress(KeyError):
+                    ys[i] = float(m.dividend_yield(b.und_names[i]))
+            self._yields = ys
+        return self._yields[b.exp_und[exps]]
+
+    def _dividends(self, m: Any) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """(offsets by underlier code, ex-date instants, amounts) of the master's cash
+        dividends, flattened over the book's underliers (cached until new ones appear)."""
+        b = self.book
+        if self._div_flat is not None and len(self._div_flat[0]) == len(b.und_names) + 1:
+            return self._div_flat
+        exs: list[NDArray[np.int64]] = []
+        amts: list[NDArray[np.float64]] = []
+        for name in b.und_names:
+            dv = self._div_cache.get(name)
+            if dv is None:
+                try:
+                    lst = m.dividends(name, m.today - timedelta(days=7))
+                except KeyError:
+                    lst = []
+                dv = (np.array([local_ns(d.ex_date, OPEN_TIME) for d in lst], np.int64),
+                      np.array([d.amount for d in lst], np.float64))
+                self._div_cache[name] = dv
+            exs.append(dv[0])
+            amts.append(dv[1])
+        off = np.concatenate(([0], np.cumsum([len(x) for x in exs]))).astype(np.int64)
+        self._div_flat = (off, np.concatenate([np.zeros(0, np.int64), *exs]),
+                          np.concatenate([np.zeros(0), *amts]))
+        return self._div_flat
+
+    def _ddiv(self, exps: NDArray[np.int64], val: int, r: NDArray[np.float64]) -> NDArray[np.float64]:
+        """PV (at the curve rate) of cash dividends with ex-date in (now, settlement]."""
+        out = np.zeros(len(exps))
+        m = self._master()
+        if m is None:
+            return out
+        b = self.book
+        off, ex_ns, amt = self._dividends(m)
+        u = b.exp_und[exps]
+        cnt = off[u + 1] - off[u]
+        if cnt.sum() == 0:
+            b.exp_ddiv_cash[exps] = 0.0
+            return out
+        # one (expiry, dividend) pair per dividend of the expiry's underlier
+        j = np.repeat(np.arange(len(exps)), cnt)
+        start = np.repeat(off[u] - np.concatenate(([0], np.cumsum(cnt)[:-1])), cnt)
+        d = start + np.arange(len(j))
+        ex = ex_ns[d]
+        live = (ex > val) & (ex <= b.exp_settle_ns[exps][j])
+        ti = (ex - val) / YEAR_NS
+        pv = np.where(live, amt[d] * np.exp(-r[j] * ti), 0.0)
+        out = np.bincount(j, pv, minlength=len(exps))
+        b.exp_ddiv_cash[exps] = np.bincount(j, np.where(live, amt[d], 0.0), minlength=len(exps))
+        return out
+
+    # ------------------------------------------------------------------ Loop
+    def _loop_expiries(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Expiries with options, underlier by underlier, and their cumulative option counts."""
+        b = self.book
+        if b.n_exp == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        _, off = b.expiry_order()
+        sizes = np.diff(off)
+        order = np.argsort(b.exp_und[: len(sizes)], kind="stable").astype(np.int64)
+        order = order[sizes[order] > 0]
+        return order, np.cumsum(sizes[order])
+
+    @staticmethod
+    def _next_cut(csum: NDArray[np.int64], i: int, rows: int) -> int:
+        """End of the chunk starting at expiry i: the fewest expiries reaching ``rows``."""
+        start = int(csum[i - 1]) if i else 0
+        j = int(np.searchsorted(csum, start + rows, side="left")) + 1
+        return min(max(j, i + 1), len(csum))
+
+    def loop_chunks(self) -> list[NDArray[np.int64]]:
+        """Expiry groups of about ``loop_chunk_rows`` options, underlier by underlier."""
+        order, csum = self._loop_expiries()
+        chunks: list[NDArray[np.int64]] = []
+        i = 0
+        while i < len(order):
+            j = self._next_cut(csum, i, self.config.loop_chunk_rows)
+            chunks.append(order[i:j])
+            i = j
+        return chunks
+
+    def loop_chunk(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> int:
+        rows, ctx, bid_iv, ask_iv = self.fit(exps, spots, val)
+        if len(rows):
+            self._publish(rows, ctx, bid_iv, ask_iv, "Loop", np.zeros(len(rows), np.int64))
+        return len(rows)
+
+    def on_timer(self, now_ns: int | None = None) -> int:
+        """One complete Loop pass, synchronously (tests, benchmarks); returns options done."""
+        spots = self.book.mid().copy()
+        val = now_ns or self.now_ns()
+        n = sum(self.loop_chunk(c, spots, val) for c in self.loop_chunks())
+        self.loops += 1
+        return n
+
+    async def loop_once(self) -> int:
+        """One Loop pass, yielding to the event loop between chunks.
+
+        Chunks are sized to take about ``loop_chunk_s`` at the rate the previous chunks ran
+        (between ``loop_chunk_min_rows`` and ``loop_chunk_rows`` options), so the wait of a
+        quote that arrives meanwhile stays bounded on a slow or busy machine."""
+        if self.book._exp_order is None:  # the row ordering (a sort) off the event loop
+            await asyncio.to_thread(self.book.expiry_order)
+        spots = self.book.mid().copy()
+        val = self.now_ns()
+        cfg = self.config
+        order, csum = self._loop_expiries()
+        rows = min(cfg.loop_chunk_min_rows * 4, cfg.loop_chunk_rows)
+        n = 0
+        i = 0
+        while i < len(order):
+            j = self._next_cut(csum, i, rows)
+            t0 = time.perf_counter()
+            k = self.loop_chunk(order[i:j], spots, val)
+            dt = time.perf_counter() - t0
+            n += k
+            i = j
+            if k and dt > 0:
+                rows = int(min(max(k / dt * cfg.loop_chunk_s, cfg.loop_chunk_min_rows),
+                               cfg.loop_chunk_rows))
+            await _let_others_run()
+        self.loops += 1
+        return n
+
+    async def run(self, first_delay_s: float = 0.0) -> None:
+        """The Loop task: a pass every ``loop_interval_s`` (the first after ``first_delay_s``)."""
+        await asyncio.sleep(first_delay_s)
+        while True:
+            try:
+                await self.loop_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("implied-quote loop failed")
+            await asyncio.sleep(self.config.loop_interval_s)
+
+    # ------------------------------------------------------------------ outbound
+    def _publish(self, rows: NDArray[np.int64], ctx: RowContext, bid_iv: NDArray[np.float64],
+                 ask_iv: NDArray[np.float64], source: str, src_ts: NDArray[np.int64]) -> None:
+        b = self.book
+        bid, ask = b.bid[rows], b.ask[rows]
+        sv = surface_values(ctx, bid, ask)
+        n = len(rows)
+        now = self.clock.time_ns()
+        fut = ~ctx.american
+        with np.errstate(invalid="ignore"):
+            bad_u = ~(ctx.spot > 0)
+            bad_v = ~np.isfinite(sv["sVol"])
+            bad_p = ~np.isfinite(sv["sPrc"]) | ~(ctx.t_years > 0)
+        m = _LIQ
+        err = np.where(bad_u, ordinal(m, "calcErr", "InvalidUPrc"),
+                       np.where(bad_v, ordinal(m, "calcErr", "InvalidSVol"),
+                                np.where(bad_p, ordinal(m, "calcErr", "PricingError"),
+                                         ordinal(m, "calcErr", "None")))).astype(np.int16)
+        roots = np.array([r.root for r in b.roots], dtype=object)[b.root[rows]]
+        unds = np.array(b.und_names, dtype=object)[b.exp_und[b.exp[rows]]]
+        at, ts = key_ordinal("at", "EQT"), key_ordinal("ts", "NMS")
+        qm = self._yield(b.exp[rows].astype(np.int64))
+        with np.errstate(all="ignore"):
+            syn = np.where(fut, ctx.fwd * np.exp(-(ctx.rate - qm) * ctx.t_years), ctx.spot)
+        data: dict[str, Any] = {
+            "okey.at": np.full(n, at, np.int16), "okey.ts": np.full(n, ts, np.int16),
+            "okey.tk": roots, "okey.dt": b.dt[rows], "okey.xx": b.strike[rows],
+            "okey.cp": b.cp[rows],
+            "ticker.at": np.full(n, at, np.int16), "ticker.ts": np.full(n, ts, np.int16),
+            "ticker.tk": unds,
+            "uPrc": ctx.spot, "uOff": np.where(fut, ctx.fwd - ctx.spot, 0.0),
+            "years": ctx.t_years, "rate": ctx.rate, "sdiv": np.where(fut, ctx.rate, ctx.q),
+            "ddiv": ctx.ddiv, "oBid": bid, "oAsk": ask, "oBidIv": bid_iv, "oAskIv": ask_iv,
+            **sv, "synSpot": syn,
+            "priceType": np.where(fut, ordinal(m, "priceType", "Future"),
+                                  ordinal(m, "priceType", "Equity")).astype(np.int16),
+            "calcErr": err,
+            "calcSource": np.full(n, ordinal(m, "calcSource", source), np.int16),
+            "srcTimestamp": np.asarray(src_ts, np.int64),
+            "netTimestamp": np.full(n, now, np.int64), "timestamp": np.full(n, now, np.int64),
+        }
+        self.bus.publish(ColumnBatch(self._mt, data, now))
+        self.published += n
+
+
+def surface_values_vol(ctx: RowContext) -> NDArray[np.float64]:
+    """The current smile's vol per row (NaN where the expiry has no fit): the IV solver's guess."""
+    with np.errstate(all="ignore"):
+        w = svi_total_variance(np.log(ctx.strike / ctx.fwd), ctx.params)
+        return np.where((ctx.t_years > 0) & (w > 0), np.sqrt(w / ctx.t_years), np.nan)
+
+
+async def _let_others_run(hops: int = 4) -> None:
+    """Yield to the event loop so that work waiting on it runs before the next Loop chunk.
+
+    One ``sleep(0)`` is not enough: the pass is queued again at once, ahead of the callbacks
+    that a due timer or a socket read only schedules (timer -> future -> task wake-up is two
+    hops), so a quote would wait two or three chunks.  A few zero sleeps let such chains
+    finish first; each costs a few microseconds."""
+    for _ in range(hops):
+        await asyncio.sleep(0)
+
+
+def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
+def engine_context(engine: ImpliedQuoteEngine, warm: Callable[[], None] | None = None
+                   ) -> Callable[[object], AsyncIterator[None]]:
+    """An aiohttp ``cleanup_ctx`` entry: runs the engine's Loop as a task for the life of the
+    app.  With ``warm``, the engine only stores quotes until ``warm()`` (kernel compilation,
+    run in a thread) has finished, then does a first Loop pass at once."""
+
+    async def ctx(_app: object) -> AsyncIterator[None]:
+        async def main() -> None:
+            if warm is not None:
+                engine.ready = False
+                await asyncio.to_thread(warm)
+                engine.ready = True
+            await engine.run(0.0 if warm is not None else engine.config.loop_interval_s)
+
+        task = asyncio.create_task(main(), name="engine:implied-quotes")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx

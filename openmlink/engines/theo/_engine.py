@@ -1,0 +1,389 @@
+"""TheoEngine: validates client theo surfaces and computes OptionTheoVol as it is read.
+
+* SpdrTheoExpSurface / SpdrTheoExp2PtCurve posts are stored by the platform; the engine
+  validates each surface (with its linked curve) and publishes the outcome on the record's
+  ``comment`` (``ERR:<code>``, at most 16 characters; cleared when the record becomes valid).
+  The full reason is in every OptionTheoVol row of that surface (``err`` = 1, ``theoErr``).
+  ``surface_error(surface, curve)`` is the same check, for a PostAck validator hook.
+* ``refUPrc`` / ``refSRAtm`` <= 0 mean "the SR value at record insert": the engine captures
+  the live value the first time it sees (or evaluates) the record.
+* OptionTheoVol is computed on read (``Store.computed_on_read``): the where clause must name
+  ``theoModel`` (``theoModel:eq:NAME``); a caller with a client firm sees only its own models.
+  One row per option of every expiry with a visible client surface of that model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from ...analytics import greeks as _greeks
+from ...analytics import price as _price
+from ...analytics.theo import (
+    BUY_SELL_CONVENTIONS,
+    SKEW_FUNCS,
+    SurfaceSpec,
+    buy_sell_vols,
+    surface_problem,
+    theo_vols,
+)
+from ...bus import Bus, ColumnBatch, Event
+from ...clock import Clock
+from ...query import BAnd, BNot, BOr, Leaf, QueryError
+from ...schema import ExpiryKey, OptionKey, Registry, TickerKey, pkey_of
+from ...store import Store, Table
+from ..marketview import MarketView
+
+__all__ = ["TheoEngine", "surface_error"]
+
+log = logging.getLogger("openmlink.engines.theo")
+SURF = "SpdrTheoExpSurface"
+CURVE = "SpdrTheoExp2PtCurve"
+OTV = "OptionTheoVol"
+_PARAMS = tuple(f"param{c}" for c in "ABCDEFGHIJ")
+_X = tuple(f"x{i:02d}" for i in range(15))
+_Y = tuple(f"y{i:02d}" for i in range(15))
+_STATUS = ("Hold", "Auto", "Scanner", "Markup", "CloseOnly")
+_DIVRULES = ("UseSRImplied", "SDivValue", "SDivOffset", "MinMaxValue")
+_CODES = (("Weight", "ERR:weight [0,1]"), ("SVI", "ERR:SVI params"), ("needs a Spdr", "ERR:no 2pt curve"),
+          ("must increase", "ERR:curve x"), ("points", "ERR:curve pts"), ("SRDynCurve", "ERR:theoVol"),
+          ("skewFunc None", "ERR:skewFunc"), ("minUBid", "ERR:minUBid"))
+
+
+def _spec(surf: dict[str, Any], curve: dict[str, Any] | None, x_axis_names: tuple[str, ...]
+          ) -> SurfaceSpec:
+    return SurfaceSpec(
+        skew_func=SKEW_FUNCS[surf.get("skewFunc", 0)],
+        params=tuple(float(surf.get(p, 0.0)) for p in _PARAMS),
+        theo_vol=float(surf.get("theoVol", 0.0)),
+        ref_uprc=float(surf.get("refUPrc", 0.0)),
+        ref_uprc_weight=float(surf.get("refUPrcWeight", 0.0)),
+        ref_sr_atm=float(surf.get("refSRAtm", 0.0)),
+        ref_sr_atm_weight=float(surf.get("refSRAtmWeight", 0.0)),
+        tv_slope=float(surf.get("tvSlope", 0.0)),
+        curve_axis=x_axis_names[curve.get("xAxisType", 0)] if curve else "None",
+        axis_vol=float(curve.get("axisVol", 0.0)) if curve else 0.0,
+        curve_x=tuple(float(curve.get(x, 0.0)) for x in _X) if curve else (),
+        curve_y=tuple(float(curve.get(y, 0.0)) for y in _Y) if curve else (),
+    )
+
+
+def surface_error(surf: dict[str, Any], curve: dict[str, Any] | None,
+                  x_axis_names: tuple[str, ...] = ("None",)) -> str:
+    """'' when a SpdrTheoExpSurface record (internal form) with its linked curve is usable,
+    else a clear reason (the check a PostAck validator hook could run)."""
+    mn, mx = float(surf.get("minUBid", 0.0)), float(surf.get("maxUAsk", 0.0))
+    if mn > 0 and mx > 0 and mn > mx:
+        return "minUBid must be <= maxUAsk"
+    return surface_problem(_spec(surf, curve, x_axis_names), curve is not None)
+
+
+def _models_of(where: Any) -> set[str]:
+    """theoModel values named by eq/in comparisons of a bound where clause."""
+    out: set[str] = set()
+    stack = [where]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Leaf):
+            if n.field == "theoModel" and n.op == "eq":
+                out.add(str(n.a))
+            elif n.field == "theoModel" and n.op == "in":
+                out.update(str(x) for x in n.a)
+        elif isinstance(n, (BAnd, BOr)):
+            stack.extend(n.items)
+        elif isinstance(n, BNot):
+            pass  # theoModel:ne: does not name a model
+    return out
+
+
+class TheoEngine:
+    """Client theo surfaces; ``attach()`` subscribes it and registers OptionTheoVol."""
+
+    def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock,
+                 master_fn: Callable[[], Any] = lambda: None) -> None:
+        self.bus, self.store, self.reg, self.clock = bus, store, reg, clock
+        self.market = MarketView(store, reg, master_fn)
+        self.surf_mt = reg[SURF]
+        self.curve_mt = reg[CURVE]
+        self.otv_mt = reg[OTV]
+        self.x_axis_names: tuple[str, ...] = self.curve_mt.field("xAxisType").enum.names  # type: ignore[union-attr]
+        self._refs: dict[tuple[Any, ...], tuple[float, float]] = {}
+        self._last_out: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._chain: tuple[int, int, dict[ExpiryKey, list[tuple[OptionKey, int]]]] | None = None
+
+    def attach(self) -> None:
+        self.bus.subscribe(SURF, self.on_record)
+        self.bus.subscribe(CURVE, self.on_record)
+        self.store.computed_on_read(OTV, self.refresh)
+
+    # ---------------------------------------------------------------- validation
+    def on_record(self, msg: Event | ColumnBatch) -> None:
+        if not isinstance(msg, Event):
+            return
+        try:
+            mt = msg.mt
+            pk = pkey_of(mt, msg.rec)
+            if msg.kind == "delete":
+                if mt is self.surf_mt:
+                    self._refs.pop(pk, None)
+                    self._last_out.pop(pk, None)
+                else:
+                    self._validate(pk)
+                return
+            if mt is self.surf_mt and self._last_out.get(pk) == msg.rec:
+                return  # our own comment update
+            self._validate(pk)
+        except Exception:
+            log.exception("TheoEngine failed on %s", msg.mt.name)
+
+    def _validate(self, pk: tuple[Any, ...]) -> None:
+        surf = self.store.table(self.surf_mt).get(pk)
+        if surf is None:
+            return
+        self._capture_refs(pk, surf)
+        problem = surface_error(surf, self.store.table(self.curve_mt).get(pk), self.x_axis_names)
+        comment = str(surf.get("comment", ""))
+        new = comment
+        if problem:
+            new = next((c for key, c in _CODES if key in problem), "ERR:invalid")
+        elif comment.startswith("ERR:"):
+            new = ""
+        if new != comment:
+            out = {f.name: surf[f.name] for f in self.surf_mt.pkey_fields}
+            out["comment"] = new
+            self._last_out[pk] = out
+            self.bus.publish(Event(self.surf_mt, "upsert", out, self.clock.time_ns(), True))
+
+    def _capture_refs(self, pk: tuple[Any, ...], surf: dict[str, Any]) -> tuple[float, float]:
+        """refUPrc / refSRAtm, the live values at first sight when the record has <= 0."""
+        got = self._refs.get(pk)
+        ek = surf["ekey"]
+        if got is None or not (got[0] > 0) or not (got[1] > 0):
+            tick = surf.get("ticker") or self.market.underlier_of(ek)
+            u = self.market.stock_quote(TickerKey(*tick[:3]))[0]
+            atm = self._sr_atm(ek)
+            old = got or (math.nan, math.nan)
+            got = (old[0] if old[0] > 0 else u, old[1] if old[1] > 0 else atm)
+            self._refs[pk] = got
+        ru = float(surf.get("refUPrc", 0.0))
+        ra = float(surf.get("refSRAtm", 0.0))
+        return (ru if ru > 0 else got[0], ra if ra > 0 else got[1])
+
+    def _sr_atm(self, ek: ExpiryKey) -> float:
+        mt = self.reg.get("LiveAtmVol")
+        if mt is not None:
+            rec = self.store.table(mt).get((ek,))
+            for name in ("atmVol", "atmCen", "sVol"):
+                if rec and name in rec and rec[name] > 0:
+                    return float(rec[name])
+        for okey, _row in self._chain_of(ek)[:1]:
+            liq = self.market.live_quote(okey)
+            if liq and liq["atmVol"] > 0:
+                return float(liq["atmVol"])
+        return math.nan
+
+    # ---------------------------------------------------------------- chains
+    def _chain_of(self, ek: ExpiryKey) -> list[tuple[OptionKey, int]]:
+        nb = self.store.table(self.reg["OptionNbboQuote"])
+        if self._chain is None or self._chain[0] != nb.count or (self._chain[1] != nb.seq and \
+                nb.count != len(self._chain[2]) and False):
+            by: dict[ExpiryKey, list[tuple[OptionKey, int]]] = {}
+            for pk, row in nb.index.items():
+                o = pk[0]
+                by.setdefault(ExpiryKey(o.at, o.ts, o.tk, o.dt), []).append((o, row))
+            for lst in by.values():
+                lst.sort(key=lambda x: (x[0].xx, x[0].cp))
+            self._chain = (nb.count, nb.seq, by)
+        return self._chain[2].get(ek, [])
+
+    # ---------------------------------------------------------------- OptionTheoVol
+    def refresh(self, table: Table, where: Any = None, who: Any = None) -> None:
+        models = _models_of(where)
+        if not models:
+            raise QueryError("OptionTheoVol: the where clause must name the theo model "
+                             "(e.g. where=theoModel:eq:MyModel)")
+        firm = getattr(who, "client_firm", None)
+        st = self.store.table(self.surf_mt)
+        written: set[tuple[Any, ...]] = set()
+        for row in st.live_rows().tolist():
+            surf = st.record(row)
+            if surf["theoModel"] not in models or (firm is not None and surf["clientFirm"] != firm):
+                continue
+            cols = self.evaluate(surf)
+            if cols is None:
+                continue
+            okeys: list[OptionKey] = cols.pop("_okeys")
+            table.upsert_columns(cols, sent_ts=self.clock.time_ns())
+            written.update((o,) for o in okeys)
+        vocab = table.vocabs["theoModel"]
+        codes = [vocab.codes[m] for m in models if m in vocab.codes]
+        if codes:
+            rows = table.live_rows()
+            stale = rows[np.isin(table.cols["theoModel"][rows], codes)]
+            for r in stale.tolist():
+                o = table.record(r, [self.otv_mt.pkey_fields[0]])["okey"]
+                if (o,) not in written:
+                    table.delete((o,))
+
+    def evaluate(self, surf: dict[str, Any]) -> dict[str, Any] | None:
+        """OptionTheoVol columns (``upsert_columns`` form, plus ``_okeys``) of one surface."""
+        ek: ExpiryKey = surf["ekey"]
+        chain = self._chain_of(ek)
+        if not chain:
+            return None
+        pk = pkey_of(self.surf_mt, surf)
+        mk = self.market
+        n = len(chain)
+        okeys = [o for o, _ in chain]
+        nb = self.store.table(self.reg["OptionNbboQuote"])
+        nb_rows = np.fromiter((r for _, r in chain), np.int64, n)
+        K = np.fromiter((o.xx for o in okeys), np.float64, n)
+        cp = np.where(nb.cols["okey.cp"][nb_rows] == 0, 1.0, -1.0)
+        tick_t = surf.get("ticker") or mk.underlier_of(ek)
+        tick = TickerKey(*tick_t[:3])
+        u, ub, ua = mk.stock_quote(tick)
+        if not math.isfinite(u):
+            u = mk.uprc(okeys[0], tick)
+        now = self.clock.time_ns()
+        T = mk.years_between(now, mk.expiry_ns(ek))
+        t_vol = T if surf.get("volTimeUnits", 0) == 0 else self._v6_years(now, ek)
+        r, q = mk.rate_sdiv(okeys[0], ek)
+        b76 = mk.is_future_model(ek)
+        today = datetime.fromtimestamp(now / 1e9, UTC).date()
+        divs = () if b76 else mk.dividends(tick, today, date.fromisoformat(ek.dt))
+        div_t, div_a = (divs if divs else ((), ()))
+        live_div = [(t, a) for t, a in zip(div_t, div_a, strict=True) if 0 < t <= T]
+        ddiv = float(sum(a for _, a in live_div))
+        dividends = (np.array([t for t, _ in live_div]), np.array([a for _, a in live_div])) \
+            if live_div else None
+        american = mk.exercise(ek) == "American"
+        ex = "american" if american else "european"
+        model = "black76" if b76 else "black_scholes"
+        if b76:
+            carry = 1.0
+        else:
+            pv = sum(a * math.exp(-r * t) for t, a in live_div)
+            carry = (u - pv) / u * math.exp((r - q) * T) if u > 0 else 1.0
+        # SR surface values
+        liq_t = self.store.table(self.reg["LiveImpliedQuote"])
+        liq_rows = [liq_t.index.get((o,), -1) for o in okeys]
+        lr = np.asarray(liq_rows, np.int64)
+        has = lr >= 0
+
+        def liq(col: str) -> np.ndarray:
+            out = np.full(n, np.nan)
+            if has.any():
+                out[has] = liq_t.cols[col][lr[has]]
+            return out
+        svol, sprc, s_de, s_ve, iatm = liq("sVol"), liq("sPrc"), liq("de"), liq("ve"), liq("atmVol")
+        svol[svol <= 0] = np.nan
+        live_atm = self._sr_atm(ek)
+        ref_u, ref_atm = self._capture_refs(pk, surf)
+        spec = _spec(surf, self.store.table(self.curve_mt).get(pk), self.x_axis_names)
+        spec.ref_uprc = ref_u if ref_u > 0 else u
+        spec.ref_sr_atm = ref_atm if ref_atm > 0 else 0.0
+        problem = surface_error(surf, self.store.table(self.curve_mt).get(pk), self.x_axis_names)
+        if not (u > 0):
+            problem = problem or "no live underlier price"
+        status = _STATUS[surf.get("theoStatus", 0)]
+        mn, mxa = float(surf.get("minUBid", 0.0)), float(surf.get("maxUAsk", 0.0))
+        if status != "Hold" and u > 0 and ((mn > 0 and u < mn) or (mxa > 0 and u > mxa)):
+            status = "Markup"
+        cols: dict[str, Any] = {
+            "okey.at": nb.cols["okey.at"][nb_rows], "okey.ts": nb.cols["okey.ts"][nb_rows],
+            "okey.tk": np.array([o.tk for o in okeys], dtype=object),
+            "okey.dt": nb.cols["okey.dt"][nb_rows], "okey.xx": K,
+            "okey.cp": nb.cols["okey.cp"][nb_rows],
+            "theoModel": np.full(n, surf["theoModel"], dtype=object),
+            "clientFirmOut": np.full(n, surf["clientFirm"], dtype=object),
+            "ticker.at": np.full(n, nb.cols["okey.at"][nb_rows[0]], np.int16),
+            "ticker.ts": np.full(n, nb.cols["okey.ts"][nb_rows[0]], np.int16),
+            "ticker.tk": np.full(n, tick.tk, dtype=object),
+            "years": np.full(n, t_vol), "uprc": np.full(n, u), "ubid": np.full(n, ub),
+            "uask": np.full(n, ua), "obid": nb.cols["bidPrice"][nb_rows] * 1.0,
+            "oask": nb.cols["askPrice"][nb_rows] * 1.0,
+            "ivolAtm": iatm, "svol": svol, "sprc": sprc,
+            "sDe": s_de, "sVe": s_ve, "rate": np.full(n, r), "sdiv": np.full(n, q),
+            "ddiv": np.full(n, ddiv), "theoStatus": np.full(n, _STATUS.index(status), np.int16),
+            "timestamp": np.full(n, now, np.int64),
+        }
+        nan = np.full(n, np.nan)
+        if problem:
+            for c in ("tvol", "tvolBOpn", "tvolSOpn", "tprc", "tbPrc", "tsPrc", "tbClsPrc",
+                      "tsClsPrc", "veSlope", "de", "ga", "th", "ve", "vo", "va", "deDecay", "ro",
+                      "ph", "sdivB", "sdivS", "xAxis", "tvolAtm"):
+                cols[c] = nan
+            cols.update({"err": np.ones(n, np.int64), "theoErr": np.full(n, problem, dtype=object),
+                         "calcErr": np.full(n, "", dtype=object), "_okeys": okeys})
+            return cols
+        sr_skew = svol - (iatm if np.isfinite(iatm).any() else live_atm)
+        tvol, xax, tv_atm = theo_vols(spec, K, u, carry, t_vol, live_atm, sr_skew)
+        h = 1e-4 * u
+        tv_up = theo_vols(spec, K, u + h, carry, t_vol, live_atm, sr_skew)[0]
+        ve_slope = (tv_up - tvol) / h
+        scale = math.sqrt(t_vol / T) if T > 0 and t_vol > 0 else 1.0
+        conv = BUY_SELL_CONVENTIONS[surf.get("buySellConvention", 0)]
+        g = lambda name: float(surf.get(name, 0.0))  # noqa: E731
+        bo, so = buy_sell_vols(conv, tvol, g("bOpnVol"), g("sOpnVol"))
+        bc, sc = buy_sell_vols(conv, tvol, g("bClsVol"), g("sClsVol"))
+        q_b, q_s = self._sdiv_sides(surf, q)
+        vols = np.concatenate([tvol, bo, so, bc, sc]) * scale
+        qs = np.concatenate([np.full(n, q), np.full(n, q_b), np.full(n, q_s), np.full(n, q_b),
+                             np.full(n, q_s)])
+        K5, cp5 = np.tile(K, 5), np.tile(cp, 5)
+        p = _price(u, K5, T, r, qs, vols, cp5, ex, model, dividends).reshape(5, n)
+        gk = _greeks(u, K, T, r, q, tvol * scale, cp, ex, model, dividends)
+        tprc = p[0]
+        b_open, s_open, b_cls, s_cls = p[1], p[2], p[3], p[4]
+        if conv in ("BSOffsetPts", "BSOffsetPct"):
+            pct = conv == "BSOffsetPct"
+            off = {k: (tprc * g(k) if pct else np.full(n, g(k)))
+                   for k in ("bOpnVol", "sOpnVol", "bClsVol", "sClsVol")}
+            b_open, s_open = tprc - off["bOpnVol"], tprc + off["sOpnVol"]
+            b_cls, s_cls = tprc - off["bClsVol"], tprc + off["sClsVol"]
+            vega = np.where(gk["ve"] > 1e-12, gk["ve"] * 100.0, np.nan)  # per 1.00 of vol
+            bo = tvol - off["bOpnVol"] / vega
+            so = tvol + off["sOpnVol"] / vega
+        cols.update({
+            "tvol": tvol, "tvolBOpn": bo, "tvolSOpn": so, "tprc": tprc,
+            "tbPrc": np.maximum(b_open - g("bOpnEdge"), 0.0), "tsPrc": s_open + g("sOpnEdge"),
+            "tbClsPrc": np.maximum(b_cls - g("bClsEdge"), 0.0), "tsClsPrc": s_cls + g("sClsEdge"),
+            "veSlope": ve_slope, "sdivB": np.full(n, q_b), "sdivS": np.full(n, q_s),
+            "xAxis": xax, "tvolAtm": np.full(n, tv_atm),
+            "err": np.zeros(n, np.int64), "theoErr": np.full(n, "", dtype=object),
+            "calcErr": np.where(np.isfinite(tprc), "", "price failed").astype(object),
+            "_okeys": okeys,
+        })
+        for key in ("de", "ga", "th", "ve", "vo", "va", "deDecay", "ro", "ph"):
+            cols[key] = gk[key]
+        return cols
+
+    def _sdiv_sides(self, surf: dict[str, Any], q: float) -> tuple[float, float]:
+        """(buy, sell) sdiv by ``divRule``: UseSRImplied q; SDivValue lnSDiv/shSDiv; SDivOffset
+        q + lnSDiv / q + shSDiv; MinMaxValue min(q, lnSDiv) / max(q, shSDiv)."""
+        rule = _DIVRULES[surf.get("divRule", 0)]
+        ln, sh = float(surf.get("lnSDiv", 0.0)), float(surf.get("shSDiv", 0.0))
+        if rule == "SDivValue":
+            return ln, sh
+        if rule == "SDivOffset":
+            return q + ln, q + sh
+        if rule == "MinMaxValue":
+            return min(q, ln), max(q, sh)
+        return q, q
+
+    def _v6_years(self, now_ns: int, ek: ExpiryKey) -> float:
+        """V6 time: trading days after today up to the expiry date, / 252."""
+        from ...market import is_trading_day
+
+        today = datetime.fromtimestamp(now_ns / 1e9, UTC).date()
+        end = date.fromisoformat(ek.dt)
+        n, d = 0, today + timedelta(days=1)
+        while d <= end:
+            n += bool(is_trading_day(d))
+            d += timedelta(days=1)
+        return n / 252.0
