@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "engines": {"schema", "query", "store", "bus", "clock", "analytics", "market", "errors",
                 "timeutil"},
     "trading": {"schema", "query", "store", "bus", "clock", "analytics", "market", "engines",
-                "errors", "timeutil"},
+                "srse", "errors", "timeutil", "config"},
     "srse": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config"},
     "gateway": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config"},
     "runtime": {"*"},
