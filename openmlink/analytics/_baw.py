@@ -13,7 +13,7 @@ Conventions as in ``_black``: t_years Act/365, continuously compounded r and q, 
 cp = +1 call / -1 put, values per share.  The rows kernel writes the ``_black.OUT_KEYS`` rows
 (price, de, ga, th, ve, va, vo, ro, ph, deDecay, in LiveImpliedQuote units) then one row per
 slide move, all by central differences of the BAW price.
-Tested: tests/analytics/engine/test_baw.py (against ALO via the public API).
+Tested: tests/engines/implied/test_engine_units.py (against ALO via the public API).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ total-variance units: tight, high-vega quotes count most).  Groups with fewer th
 flat smile (b = 0, a = weighted mean of w); groups without points get NaN parameters.
 
 Parameters are returned as rows (a, b, rho, m, sigma); ``rmse`` is the weighted RMS error in
-total variance.  Tested: tests/analytics/engine/test_svi.py.
+total variance.  Tested: tests/engines/implied/test_engine_units.py.
 """
 
 from __future__ import annotations
