@@ -3,8 +3,8 @@ its series' market to the primary limit, the take/make effective limits, child p
 tick grid and public child sizes.  Pure: arrays in, arrays out (no bus, store or clock).
 """
 
-from ._children import DEFAULT_MKT_SIZE, child_prices, child_sizes, split_sizes
-from ._compute import DEFAULT_MODEL, compute_limits, model_price
+from ._children import DEFAULT_MKT_SIZE, SUPPORTED_BALANCE, child_prices, child_sizes, split_sizes
+from ._compute import DEFAULT_MODEL, SUPPORTED_TYPES, compute_limits, model_price
 from ._enums import (
     BALANCE,
     LIMIT_CLASS,
@@ -28,6 +28,8 @@ __all__ = [
     "PRICE_TYPE",
     "PUBLIC_SIZE",
     "STEP_PRICE",
+    "SUPPORTED_BALANCE",
+    "SUPPORTED_TYPES",
     "LimitModel",
     "LimitResult",
     "OrderLimits",
