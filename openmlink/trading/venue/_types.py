@@ -9,7 +9,8 @@ from typing import Literal
 
 __all__ = ["ChildOrder", "EventKind", "LiveChild", "Nbbo", "VenueEvent"]
 
-EventKind = Literal["ack", "fill", "cancelled", "rejected", "expired", "cancel_rejected"]
+EventKind = Literal["ack", "fill", "cancelled", "rejected", "expired", "cancel_rejected",
+                    "modified", "modify_rejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,8 @@ class VenueEvent:
     fill, positive = paid, negative = rebate; ``leaves`` after the fill), cancelled (by a
     cancel or a halt; ``leaves`` = quantity cancelled), rejected (child refused at arrival;
     ``reason``), expired (IOC remainder, ``leaves`` = quantity expired), cancel_rejected (the
-    cancel found nothing live to cancel; ``reason``)."""
+    cancel found nothing live to cancel; ``reason``), modified (``modify`` took effect:
+    new ``price``, ``leaves``), modify_rejected (``reason``; the child keeps its terms)."""
 
     kind: EventKind
     child_id: int
