@@ -160,6 +160,7 @@ class SimVenue:
         for s in series:
             if s not in self._series_count:
                 self._quotes.pop(s, None)
+                self._used.pop(s, None)
                 continue
             self._quotes[s] = self._book(s)
             self._match_resting(s, now_ns)
@@ -442,7 +443,9 @@ class SimVenue:
             return
         del self._series_count[s]
         self._quotes.pop(s, None)
-        self._used.pop(s, None)
+        # ``_used`` stays: a child arriving before the quote refreshes must not find the size
+        # consumed by this one displayed again (an entry per series traded; superseded as
+        # soon as the series' quote version changes, dropped at its next market_changed)
 
     def _emit(self, kind: EventKind, cid: int, t: int, **kw: object) -> None:
         self._events.append(VenueEvent(kind, cid, t, **kw))  # type: ignore[arg-type]
