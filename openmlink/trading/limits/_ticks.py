@@ -65,4 +65,4 @@ def round_to_tick(price: ArrayLike, side: ArrayLike, tick_below3: ArrayLike,
     go_down = (s > 0) if passive else (s < 0)
     with np.errstate(invalid="ignore"):
         out = np.where(go_down, _down(p, lo, hi), _up(p, lo, hi))
-    return np.round(np.maximum(out, 0.0), 8)
+    return np.asarray(np.round(np.maximum(out, 0.0), 8), dtype=np.float64)
