@@ -27,6 +27,7 @@ from ._quote_rows import (
     b76_rows,
     implied_vols,
     parity_forward,
+    row_prices,
     smile_points,
     surface_values,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "parity_forward",
     "price",
     "price_greeks_slides",
+    "row_prices",
     "slide_keys",
     "slides",
     "smile_points",

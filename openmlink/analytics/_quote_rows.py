@@ -24,12 +24,12 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ._baw import baw_deamericanised_iv, baw_rows
-from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_rows_kernel
+from ._baw import baw_deamericanised_iv, baw_price, baw_rows
+from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
 from ._lbr import euro_iv_kernel
 from ._svi import svi_total_variance
 
-__all__ = ["RowContext", "implied_vols", "parity_forward", "smile_points", "surface_values"]
+__all__ = ["RowContext", "implied_vols", "parity_forward", "row_prices", "smile_points", "surface_values"]
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -243,6 +243,29 @@ def smile_points(ctx: RowContext, bid_iv: NDArray[np.float64], ask_iv: NDArray[n
         spread = (ask_iv * ask_iv - bid_iv * bid_iv) * t
         weight = 1.0 / np.maximum(spread, 0.005 * w + 1e-10) ** 2
     return use, k, w, np.where(use, weight, 0.0)
+
+
+def row_prices(ctx: RowContext, vol: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Option value per share per row at ``vol`` (decimal), price only, with the model of
+    ``surface_values``' sPrc: Barone-Adesi-Whaley on the escrowed spot ``spot - ddiv`` with
+    carry ``q`` for American rows, Black-76 on ``fwd`` otherwise.  ``ctx.params`` is unused.
+    About three times cheaper than ``surface_values`` (no greeks, no slides)."""
+    n = len(vol)
+    out = np.full(n, np.nan)
+    v = _f64(vol)
+    eu = np.flatnonzero(~ctx.american)
+    am = np.flatnonzero(ctx.american)
+    if len(eu):
+        res = np.empty(len(eu))
+        r = _f64(ctx.rate[eu])
+        euro_price_kernel(_f64(ctx.fwd[eu]), _f64(ctx.strike[eu]), _f64(ctx.t_years[eu]), r, r,
+                          v[eu], _f64(ctx.cpf[eu]), True, res)
+        out[eu] = res
+    if len(am):
+        out[am] = baw_price(_f64(ctx.spot[am] - ctx.ddiv[am]), _f64(ctx.strike[am]),
+                            _f64(ctx.t_years[am]), _f64(ctx.rate[am]), _f64(ctx.q[am]), v[am],
+                            _f64(ctx.cpf[am]))
+    return out
 
 
 def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.float64]

@@ -1,10 +1,10 @@
 """compute_limits: primary limit P by orderLimitType, then take/make effective limits by
 limit class (Simple, Surface, Probability, SurfProb).  Pure, vectorised over orders.
 
-Model prices (Vol limits, surface limits) come from ``analytics.surface_values`` on a flat
-smile at the wanted vol: the very function the implied-quote engine uses to turn sVol into
-sPrc (Barone-Adesi-Whaley on the escrowed spot for American equity options, Black-76 on the
-forward for European/Future-priced ones), so a Vol limit equal to sVol gives sPrc exactly.
+Model prices (Vol limits, surface limits) come from ``analytics.row_prices``: the model the
+implied-quote engine's ``surface_values`` uses to turn sVol into sPrc (Barone-Adesi-Whaley on
+the escrowed spot for American equity options, Black-76 on the forward for European or
+Future-priced ones), so a Vol limit equal to sVol gives sPrc exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtri
 
-from ...analytics import RowContext, surface_values
+from ...analytics import RowContext, row_prices
 from ._enums import LIMIT_CLASS, LIMIT_ERR, LIMIT_TYPE, PRICE_TYPE
 from ._ticks import tick_at
 from ._types import LimitModel, LimitResult, OrderLimits, SeriesMarket
@@ -50,14 +50,10 @@ def _rows_price(vol: F64, u: F64, m: SeriesMarket, idx: NDArray[np.int64]) -> F6
     amer = m.american[idx] & ~fut
     with np.errstate(all="ignore"):
         fwd = np.where(fut, u + np.nan_to_num(m.u_off[idx]), (u - ddiv) * np.exp((r - q) * t))
-        params = np.zeros((n, 5))
-        params[:, 0] = vol * vol * t
-        params[:, 4] = 1.0
     ctx = RowContext(u, fwd, m.strike[idx], m.cp[idx].astype(np.float64), t, r, q, ddiv, amer,
-                     params)
-    nan = np.full(n, np.nan)
+                     np.zeros((n, 5)))  # params: the smile is not used for a price at a given vol
     with np.errstate(all="ignore"):
-        out = surface_values(ctx, nan, nan)["sPrc"]
+        out = row_prices(ctx, vol)
         ok = (vol > 0) & (t > 0) & (u > 0) & np.isfinite(fwd) & (fwd > 0)
     return np.where(ok, out, np.nan)
 

@@ -149,3 +149,27 @@ def test_nbbo_change_publishes_tick_records_and_loop_has_one_uprc_per_underlier(
     src = np.concatenate([b.data["calcSource"] for b in loop])
     assert (src == ordinal("LiveImpliedQuote", "calcSource", "Loop")).all()
     assert any(m.mt.name == "LiveSurfaceCurve" for m in bus.published[n1:])
+
+
+def test_row_prices_equal_surface_values_sprc_on_american_and_european_rows() -> None:
+    """The price-only path (trading limits) is the model of surface_values' sPrc."""
+    from openmlink.analytics import RowContext, row_prices, surface_values
+
+    rng = np.random.default_rng(7)
+    n = 400
+    spot = rng.uniform(50, 150, n)
+    strike = spot * rng.uniform(0.7, 1.3, n)
+    t = rng.uniform(0.01, 2.0, n)
+    r = rng.uniform(0.0, 0.06, n)
+    q = rng.uniform(0.0, 0.03, n)
+    ddiv = np.where(rng.random(n) < 0.3, rng.uniform(0, 2, n), 0.0)
+    fwd = (spot - ddiv) * np.exp((r - q) * t)
+    vol = rng.uniform(0.08, 0.9, n)
+    params = np.zeros((n, 5))
+    params[:, 0] = vol * vol * t  # a flat smile at vol: sVol == vol
+    params[:, 4] = 1.0
+    ctx = RowContext(spot, fwd, strike, np.where(rng.random(n) < 0.5, 1.0, -1.0), t, r, q, ddiv,
+                     rng.random(n) < 0.5, params)
+    nan = np.full(n, np.nan)
+    expected = surface_values(ctx, nan, nan)["sPrc"]
+    np.testing.assert_allclose(row_prices(ctx, vol), expected, rtol=1e-12, atol=1e-12)
