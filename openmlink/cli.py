@@ -12,6 +12,7 @@ from pathlib import Path
 from .bus import InProcessBus
 from .clock import SimClock
 from .engines.implied import EngineConfig
+from .errors import StartupError
 from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
 from .market import (
     ChainSource,
@@ -202,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         if args.chain and args.replay:
             ap.error("--chain and --replay are exclusive")
-        return _serve(args)
+        try:
+            return _serve(args)
+        except StartupError as e:  # a configuration the server cannot start with: one line
+            print(f"openmlink: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            return 2
     if args.command == "record":
         return _record(args)
     if args.command == "chain-demo":

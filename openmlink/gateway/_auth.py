@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import secrets
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ApiKeys", "AuthError", "Principal", "generate_key"]
+import msgspec
+
+from ..config import convert, did_you_mean, read_toml
+from ..errors import ConfigError
+from ..schema import registry
+
+__all__ = ["ApiKeys", "AuthError", "KeyEntry", "Principal", "bearer_token", "generate_key"]
 
 
 class AuthError(Exception):
@@ -27,11 +32,38 @@ class Principal:
     def may_see(self, token: str) -> bool:
         return "*" in self.tokens or token in self.tokens
 
+    @property
+    def origin(self) -> str:
+        """The poster's identity on the bus (``bus.Event.origin``): the user name, else the key."""
+        return self.user_name or self.key
+
+
+class KeyEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
+    """One ``[[key]]`` entry of a keys file (names as written: ``userName``, ``clientFirm``)."""
+
+    key: str
+    user_name: str = "user"
+    client_firm: str = ""  # empty: the key sees every firm's records
+    tokens: tuple[str, ...] = ("*",)
+
 
 def generate_key() -> str:
     """A fresh key of the MLink form XXXX-XXXX-XXXX-XXXX."""
     h = secrets.token_hex(8).upper()
     return "-".join(h[i:i + 4] for i in range(0, 16, 4))
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <key>`` header value (None otherwise).
+    REST and WebSocket requests both read their header through this."""
+    bits = (authorization or "").strip().split(None, 1)
+    if len(bits) == 2 and bits[0].lower() == "bearer":
+        return bits[1].strip() or None
+    return None
+
+
+def _known_tokens() -> frozenset[str]:
+    return frozenset(mt.token for mt in registry().types if mt.token)
 
 
 class ApiKeys:
@@ -44,6 +76,9 @@ class ApiKeys:
         userName = "trader1"
         clientFirm = "ACME"
         tokens = ["*"]          # or a list of MLink tokens, e.g. ["EqtMktData", "OptAnalytics"]
+
+    Unknown fields, wrong types, unknown tokens, empty or repeated keys are refused at start-up
+    with a ``ConfigError`` naming the file, the entry and the field.
     """
 
     def __init__(self, principals: Mapping[str, Principal] | None = None) -> None:
@@ -53,18 +88,29 @@ class ApiKeys:
         self._by_key[p.key] = p
 
     @classmethod
-    def from_file(cls, path: str | Path) -> ApiKeys:
-        data = tomllib.loads(Path(path).read_text("utf-8"))
+    def from_file(cls, path: str | Path, tokens: Iterable[str] | None = None) -> ApiKeys:
+        """The keys of a TOML keys file; ``tokens`` are the token names a key may list
+        (default: every token of the schema registry)."""
+        doc = read_toml(path)
+        known = frozenset(tokens) if tokens is not None else _known_tokens()
+        for name in doc:
+            if name != "key":
+                raise ConfigError(f"{path}: unknown table '{name}'{did_you_mean(name, ['key'])}; "
+                                  "a keys file holds [[key]] entries")
+        entries = doc.get("key", [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"{path}: 'key' must be an array of tables ([[key]] entries), "
+                              f"got {type(entries).__name__}")
         keys = cls()
-        for i, item in enumerate(data.get("key", [])):
-            if "key" not in item:
-                raise ValueError(f"{path}: [[key]] entry {i + 1} has no 'key'")
-            keys.add(Principal(
-                key=str(item["key"]),
-                user_name=str(item.get("userName", "user")),
-                client_firm=str(item["clientFirm"]) if item.get("clientFirm") else None,
-                tokens=frozenset(item.get("tokens", ["*"])),
-            ))
+        first: dict[str, int] = {}
+        for i, item in enumerate(entries, 1):
+            where = f"{path} [[key]] #{i}"
+            e = convert(item, KeyEntry, where)
+            p = _principal(e, where, known)
+            if e.key in first:
+                raise ConfigError(f"{where}: key '{e.key}' repeats [[key]] #{first[e.key]}")
+            first[e.key] = i
+            keys.add(p)
         return keys
 
     def __len__(self) -> int:
@@ -78,3 +124,22 @@ class ApiKeys:
         if p is None:
             raise AuthError("unknown API key")
         return p
+
+
+def _principal(e: KeyEntry, where: str, known: frozenset[str]) -> Principal:
+    if not e.key.strip():
+        raise ConfigError(f"{where}: field 'key': empty (give the API key, e.g. '{generate_key()}')")
+    if e.key != e.key.strip() or any(c.isspace() for c in e.key):
+        raise ConfigError(f"{where}: field 'key': '{e.key}' contains white space")
+    if not e.tokens:
+        raise ConfigError(f"{where}: field 'tokens': empty (list the tokens the key may see, "
+                          "or [\"*\"] for all)")
+    for t in e.tokens:
+        if t != "*" and t not in known:
+            raise ConfigError(f"{where}: field 'tokens': unknown token '{t}'"
+                              f"{did_you_mean(t, known)} (known: {', '.join(sorted(known))}, or *)")
+    if e.client_firm != e.client_firm.strip():
+        raise ConfigError(f"{where}: field 'clientFirm': '{e.client_firm}' has leading or "
+                          "trailing white space")
+    return Principal(key=e.key, user_name=e.user_name, client_firm=e.client_firm or None,
+                     tokens=frozenset(e.tokens))

@@ -45,7 +45,7 @@ from ..schema import (
     pkey_text,
 )
 from ..store import Store, Table
-from ._auth import ApiKeys, AuthError, Principal
+from ._auth import ApiKeys, AuthError, Principal, bearer_token
 from ._encode import EncoderCache
 from ._meta import field_desc_records, msg_desc_records
 from ._visibility import visible
@@ -143,9 +143,7 @@ class RestApi:
         bearer = None
         for k, v in headers.items():
             if k.lower() == "authorization":
-                bits = v.strip().split(None, 1)
-                if len(bits) == 2 and bits[0].lower() == "bearer":
-                    bearer = bits[1].strip()
+                bearer = bearer_token(v)
         try:
             return self.keys.authenticate(bearer, p.get("apikey"))
         except AuthError as e:

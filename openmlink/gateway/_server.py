@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from ._auth import AuthError
+from ._auth import AuthError, bearer_token
 from ._rest import RestApi
 from ._session import Hub, MLinkSession
 
@@ -35,14 +35,6 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _bearer(request: web.Request) -> str | None:
-    v = request.headers.get("Authorization", "")
-    bits = v.strip().split(None, 1)
-    if len(bits) == 2 and bits[0].lower() == "bearer":
-        return bits[1].strip()
-    return None
-
-
 def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
     app = web.Application(client_max_size=rest.config.max_body_bytes + 1)
     limit = rest.config.max_body_bytes
@@ -63,7 +55,8 @@ def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
         return resp
 
     async def mlink_json(request: web.Request) -> web.StreamResponse:
-        token = _bearer(request) or request.query.get("apiKey") or request.query.get("apikey")
+        token = (bearer_token(request.headers.get("Authorization")) or request.query.get("apiKey")
+                 or request.query.get("apikey"))
         principal, err = None, None
         if token:
             try:

@@ -1,0 +1,33 @@
+"""Errors shared across packages.
+
+``StartupError`` and its subclasses stop ``openmlink serve`` before it serves: the command line
+prints them as one line (``openmlink: <Class>: <message>``) and exits with status 2.
+``PostRejected`` is raised by a bus validator to refuse a posted record before anything is
+stored; the gateway answers it in the poster's ``PostAck``/``MLinkDataAck``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "PostRejected", "StartupError"]
+
+
+class StartupError(Exception):
+    """The platform cannot start; the message says what to fix."""
+
+
+class ConfigError(StartupError):
+    """A configuration file or value is invalid; the message names the file, the entry and
+    the field."""
+
+
+class PostRejected(Exception):
+    """A validator refused a posted record: nothing was stored and no handler ran.
+
+    ``detail`` goes to the client verbatim; ``result`` is the ``PostAckResult`` name the
+    acknowledgement carries (``OtherError`` unless the validator knows better, e.g.
+    ``AuthError`` for a firm check)."""
+
+    def __init__(self, detail: str, result: str = "OtherError") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.result = result
