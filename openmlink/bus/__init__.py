@@ -1,5 +1,20 @@
 """Publish/subscribe of MLink records (in-process by default)."""
 
-from ._bus import Bus, ColumnBatch, Event, Handler, InProcessBus, RecordingBus
+from ._bus import (
+    Bus,
+    ColumnBatch,
+    Event,
+    Failure,
+    Handler,
+    InProcessBus,
+    PublishFailed,
+    RecordingBus,
+    Supervisor,
+    Validator,
+    describe,
+    handler_name,
+    log_failure,
+)
 
-__all__ = ["Bus", "ColumnBatch", "Event", "Handler", "InProcessBus", "RecordingBus"]
+__all__ = ["Bus", "ColumnBatch", "Event", "Failure", "Handler", "InProcessBus", "PublishFailed",
+           "RecordingBus", "Supervisor", "Validator", "describe", "handler_name", "log_failure"]

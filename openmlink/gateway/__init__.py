@@ -2,7 +2,7 @@
 
 from ._auth import ApiKeys, AuthError, KeyEntry, Principal, bearer_token, generate_key
 from ._rest import RestApi, RestConfig
-from ._server import make_app, run_server
+from ._server import log_task_failure, make_app, run_server, spawn
 from ._session import Hub, MLinkSession, SessionConfig
 
 __all__ = [
@@ -17,6 +17,8 @@ __all__ = [
     "SessionConfig",
     "bearer_token",
     "generate_key",
+    "log_task_failure",
     "make_app",
     "run_server",
+    "spawn",
 ]

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..bus import Bus, Event
+from ..bus import Bus, Event, PublishFailed
 from ..clock import Clock
+from ..errors import PostRejected
 from ..query import (
     BAnd,
     Bound,
@@ -57,6 +58,8 @@ ALIASES = {"c": "cmd", "mt": "msgtype", "pk": "pkey", "l": "limit", "v": "view",
 COMMANDS = ("getmsgtypes", "getschema", "getmsg", "getmsgs", "getcount", "getaggregate",
             "postmsgs")
 _POST_ACTIONS = {"I": "Insert", "U": "Update", "R": "Replace", "D": "Delete"}
+#: PostAckResult names a validator may give (schema enum PostAckResult)
+_ACK_RESULTS = ("InvldMsgType", "AuthError", "Exception", "ParseError", "OtherError")
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,8 +376,13 @@ class RestApi:
             return self._ack(mt.id, "OtherError", f"no {mt.name} with pkey {pk_text} to delete",
                              pk_text)
         sent = self.clock.time_ns()
-        if action == "D":
-            self.bus.publish(Event(mt, "delete", rec, sent))
-        else:
-            self.bus.publish(Event(mt, "upsert", rec, sent, merge))
+        kind = "delete" if action == "D" else "upsert"
+        try:
+            self.bus.publish(Event(mt, kind, rec, sent, merge and kind == "upsert", who.origin))
+        except PostRejected as e:  # a validator refused it: nothing stored, no handler ran
+            result = e.result if e.result in _ACK_RESULTS else "OtherError"
+            return self._ack(mt.id, result, e.detail, pk_text, sent)
+        except PublishFailed as e:  # a handler failed (logged by the bus with its context)
+            state = "stored" if e.stored else "not stored"
+            return self._ack(mt.id, "Exception", f"{state}; {e}", pk_text, sent)
         return self._ack(mt.id, "OK", "", pk_text, sent)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ._auth import AuthError, bearer_token
 from ._rest import RestApi
 from ._session import Hub, MLinkSession
 
-__all__ = ["HUB", "make_app", "run_server"]
+__all__ = ["HUB", "log_task_failure", "make_app", "run_server", "spawn"]
 
 #: the application's WebSocket hub
 HUB = web.AppKey("hub", Hub)
@@ -33,6 +35,54 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def log_task_failure(task: asyncio.Task[Any]) -> None:
+    """Done-callback of every background task: a failure is logged with the task's name (a
+    client that went away is only worth an INFO line)."""
+    if task.cancelled():
+        return
+    e = task.exception()
+    if e is None:
+        return
+    if isinstance(e, ConnectionError):
+        log.info("%s: connection lost (%s: %s)", task.get_name(), type(e).__name__, e)
+    else:
+        log.error("%s failed: %s: %s", task.get_name(), type(e).__name__, e, exc_info=e)
+
+
+def spawn(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    """``asyncio.create_task`` whose failure is never silent (``log_task_failure``)."""
+    task = asyncio.create_task(coro, name=name)
+    task.add_done_callback(log_task_failure)
+    return task
+
+
+async def _closing_on_failure(coro: Coroutine[Any, Any, None], ws: web.WebSocketResponse,
+                              readable: asyncio.Event) -> None:
+    """Run a session task; if it fails, log the failure with the task's name and close the
+    socket (1011) so that the client learns of it and the reader stops. (Logged here, not by
+    the done-callback: the reader cancels this task while the close handshake runs.)"""
+    try:
+        await coro
+    except ConnectionError:
+        readable.set()
+        raise
+    except Exception as e:
+        task = asyncio.current_task()
+        name = task.get_name() if task is not None else "websocket task"
+        log.error("%s failed: %s: %s", name, type(e).__name__, e, exc_info=e)
+        readable.set()
+        if not ws.closed:
+            try:
+                await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+            except ConnectionError as ce:
+                log.info("%s: connection lost while closing (%s)", name, ce)
+
+
+def _who(request: web.Request, session: MLinkSession) -> str:
+    p = session.principal
+    return f"{request.remote or '?'} {p.user_name if p is not None else '(not logged on)'}"
 
 
 def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
@@ -98,7 +148,9 @@ def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
                 session.heartbeat(clock.time_ns())
                 wake.set()
 
-        tasks = [asyncio.create_task(writer()), asyncio.create_task(heartbeat())]
+        who = _who(request, session)
+        tasks = [spawn(_closing_on_failure(writer(), ws, readable), f"ws-writer {who}"),
+                 spawn(_closing_on_failure(heartbeat(), ws, readable), f"ws-heartbeat {who}")]
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -116,9 +168,8 @@ def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
         finally:
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            # failures were logged by the tasks' done-callbacks; cancellation is the normal end
+            await asyncio.gather(*tasks, return_exceptions=True)
             session.close()
         return ws
 

@@ -310,7 +310,8 @@ class MLinkSession:
             return
         assert self.principal is not None
         ack = self.hub.post(doc, self.principal)
-        result = {"OK": "OK", "InvldMsgType": "InvldMsgType", "AuthError": "AuthError"}.get(
+        result = {"OK": "OK", "InvldMsgType": "InvldMsgType", "AuthError": "AuthError",
+                  "Exception": "Exception"}.get(
             ack.get("result", ""), "OtherError")
         self._data_ack(mt.id, result, ack.get("detail", ""), ack.get("sendTs", sent_ts))
 

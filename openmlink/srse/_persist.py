@@ -74,7 +74,7 @@ class RecordStore:
         for mt in types:
             def handler(m: Event | ColumnBatch, mt: MsgType = mt) -> None:
                 self._on_message(store, mt, m)
-            bus.subscribe(mt.name, handler)
+            bus.subscribe(mt.name, handler, name="srse")
 
     def _on_message(self, store: Store, mt: MsgType, msg: Event | ColumnBatch) -> None:
         if isinstance(msg, ColumnBatch):

@@ -55,8 +55,9 @@ class Store:
         return t
 
     def attach(self, bus: Bus) -> None:
-        """Apply every record published on ``bus`` to its table."""
-        bus.subscribe(None, self.apply)
+        """Apply every record published on ``bus`` to its table. Attach the store first: it
+        is the bus's gate (a record it cannot apply reaches no later handler)."""
+        bus.subscribe(None, self.apply, name="store", gate=True)
 
     def apply(self, msg: Event | ColumnBatch) -> None:
         t = self.table(msg.mt)

@@ -106,7 +106,7 @@ class SpanEngine:
                        "spanCalcType", "hedgeDeltaNeutral", "volSrc")}
 
     def attach(self) -> None:
-        self.bus.subscribe(MSG, self.on_record)
+        self.bus.subscribe(MSG, self.on_record, name="SpanEngine")
         self.store.computed_on_read(MSG, self.refresh)
 
     # ---------------------------------------------------------------- bus
@@ -117,18 +117,16 @@ class SpanEngine:
                 self._last_out.pop(pk, None)
                 self._computed_ns.pop(pk, None)
             return
-        try:
-            pk = pkey_of(self.mt, msg.rec)
-            if self._last_out.get(pk) == msg.rec:
-                return  # our own output coming back
-            stored = self.store.table(self.mt).get(pk)
-            if stored is None:
-                return
-            out = self.compute([stored])[0]
-            self._last_out[pk] = out
-            self.bus.publish(Event(self.mt, "upsert", out, self.clock.time_ns(), True))
-        except Exception:  # never let an exception escape into the bus
-            log.exception("SpanEngine failed on %s", msg.rec.get("secKey"))
+        # a failure here reaches the bus, which names this handler in the poster's PostAck
+        pk = pkey_of(self.mt, msg.rec)
+        if self._last_out.get(pk) == msg.rec:
+            return  # our own output coming back
+        stored = self.store.table(self.mt).get(pk)
+        if stored is None:
+            return
+        out = self.compute([stored])[0]
+        self._last_out[pk] = out
+        self.bus.publish(Event(self.mt, "upsert", out, self.clock.time_ns(), True))
 
     def refresh(self, table: Table, where: Any = None, who: Any = None) -> None:
         """Recompute records older than ``refresh_ms`` (Default inputs follow the market);

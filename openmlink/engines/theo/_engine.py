@@ -117,29 +117,27 @@ class TheoEngine:
         self._chain: tuple[int, int, dict[ExpiryKey, list[tuple[OptionKey, int]]]] | None = None
 
     def attach(self) -> None:
-        self.bus.subscribe(SURF, self.on_record)
-        self.bus.subscribe(CURVE, self.on_record)
+        self.bus.subscribe(SURF, self.on_record, name="TheoEngine")
+        self.bus.subscribe(CURVE, self.on_record, name="TheoEngine")
         self.store.computed_on_read(OTV, self.refresh)
 
     # ---------------------------------------------------------------- validation
     def on_record(self, msg: Event | ColumnBatch) -> None:
         if not isinstance(msg, Event):
             return
-        try:
-            mt = msg.mt
-            pk = pkey_of(mt, msg.rec)
-            if msg.kind == "delete":
-                if mt is self.surf_mt:
-                    self._refs.pop(pk, None)
-                    self._last_out.pop(pk, None)
-                else:
-                    self._validate(pk)
-                return
-            if mt is self.surf_mt and self._last_out.get(pk) == msg.rec:
-                return  # our own comment update
-            self._validate(pk)
-        except Exception:
-            log.exception("TheoEngine failed on %s", msg.mt.name)
+        # a failure here reaches the bus, which names this handler in the poster's PostAck
+        mt = msg.mt
+        pk = pkey_of(mt, msg.rec)
+        if msg.kind == "delete":
+            if mt is self.surf_mt:
+                self._refs.pop(pk, None)
+                self._last_out.pop(pk, None)
+            else:
+                self._validate(pk)
+            return
+        if mt is self.surf_mt and self._last_out.get(pk) == msg.rec:
+            return  # our own comment update
+        self._validate(pk)
 
     def _validate(self, pk: tuple[Any, ...]) -> None:
         surf = self.store.table(self.surf_mt).get(pk)
