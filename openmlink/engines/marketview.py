@@ -23,20 +23,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time
+from datetime import date, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ..analytics import DEFAULT_RATE, implied_vol
 from ..schema import ExpiryKey, OptionKey, Registry, TickerKey
 from ..store import Store
+from ..timeutil import DAYS_PER_YEAR, NS_PER_YEAR, local_ns
 
 __all__ = ["DEFAULT_RATE", "MarketView"]
 
-_NY = ZoneInfo("America/New_York")
-_YEAR_NS = 365.0 * 86400e9
 
 
 class MarketView:
@@ -110,12 +108,11 @@ class MarketView:
         d = self._get("OptExpiryDefinition", (ek,))
         if d and d.get("expiration", 0) > 0:
             return int(d["expiration"])
-        dt = datetime.combine(date.fromisoformat(key.dt), time(16, 0), _NY)
-        return int(dt.astimezone(UTC).timestamp() * 1e9)
+        return local_ns(date.fromisoformat(key.dt), time(16, 0))
 
     @staticmethod
     def years_between(now_ns: int, then_ns: int) -> float:
-        return max(then_ns - now_ns, 0) / _YEAR_NS
+        return max(then_ns - now_ns, 0) / NS_PER_YEAR
 
     # ---------------------------------------------------------------- carry
     def rate_sdiv(self, okey: OptionKey | None, ekey: ExpiryKey | None) -> tuple[float, float]:
@@ -141,7 +138,7 @@ class MarketView:
             divs = m.dividends(ticker.tk, today, expiry)
         except KeyError:
             return (), ()
-        return (tuple((d.ex_date - today).days / 365.0 for d in divs),
+        return (tuple((d.ex_date - today).days / DAYS_PER_YEAR for d in divs),
                 tuple(float(d.amount) for d in divs))
 
     # ---------------------------------------------------------------- contract

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, time, timedelta
+
+from ..timeutil import NEW_YORK, local_ns, trade_date_of
 
 __all__ = [
     "CLOSE_TIME",
@@ -40,10 +41,8 @@ __all__ = [
     "weekly_expiry",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
 OPEN_TIME = time(9, 30)
 CLOSE_TIME = time(16, 0)
-_NS = 1_000_000_000
 
 
 def _easter(year: int) -> date:
@@ -116,17 +115,6 @@ def previous_trading_day(d: date) -> date:
     while not is_trading_day(d):
         d -= timedelta(days=1)
     return d
-
-
-def local_ns(d: date, t: time) -> int:
-    """New York local date and time -> ns since the epoch."""
-    dt = datetime.combine(d, t, tzinfo=NEW_YORK)
-    return int(dt.timestamp()) * _NS + dt.microsecond * 1000
-
-
-def trade_date_of(t_ns: int) -> date:
-    """New York calendar date of an instant."""
-    return datetime.fromtimestamp(t_ns / _NS, tz=UTC).astimezone(NEW_YORK).date()
 
 
 def last_close_at_or_before(t_ns: int) -> int:

@@ -23,6 +23,7 @@ from datetime import date, time, timedelta
 import numpy as np
 
 from ..schema import OptionKey, TickerKey
+from ..timeutil import NS_PER_DAY, NS_PER_YEAR
 from ._calendar import (
     CLOSE_TIME,
     OPEN_TIME,
@@ -246,9 +247,9 @@ class SecurityMaster:
             near_pct = near_strike_pct(u)
             for d in expiry_dates(r.cycle, self.today):
                 ens = r.expiration_ns(d)
-                if ens <= today_close - 86400 * 10**9:
+                if ens <= today_close - 10 * NS_PER_DAY:
                     continue
-                t = max(ens - today_close, 0) / (365.0 * 86400e9)
+                t = max(ens - today_close, 0) / NS_PER_YEAR
                 ks = strike_ladder(u.spot, u.vol, t, near_pct, r.strike_width, u.strike_step)
                 n = len(ks)
                 ei = len(exp_root)

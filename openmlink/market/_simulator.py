@@ -25,6 +25,7 @@ import numpy as np
 
 from ..bus import Bus, ColumnBatch, Event
 from ..clock import Clock, SimClock
+from ..timeutil import DAYS_PER_YEAR, NS_PER_YEAR
 from ._calendar import CLOSE_TIME, is_trading_day, local_ns, next_trading_day, session_state, trade_date_of
 from ._columns import ms_since_midnight, msg_type, option_key_columns, ordinal, ticker_key_columns
 from ._definitions import definition_messages
@@ -36,7 +37,6 @@ from ._universe import build_universe
 __all__ = ["MarketSimulator", "SimConfig", "simulation_date"]
 
 Message = Event | ColumnBatch
-_YEAR_NS = 365.0 * 86400e9
 _TRADING_YEAR_S = 252 * 6.5 * 3600.0
 _EPOCH = date(1970, 1, 1)
 _STOCK_EXCH = ("NSDQ", "NYSE", "ARCA", "BATS", "EDGX", "IEX", "MEMX", "EDGA", "NQBX", "PSX")
@@ -154,7 +154,7 @@ class MarketSimulator:
             for d in dl:
                 if d.ex_date > exp_day:
                     break
-                t = (d.ex_date - today).days / 365.0
+                t = (d.ex_date - today).days / DAYS_PER_YEAR
                 out[e] += d.amount * np.exp(-self.config.rate * t)
         return out
 
@@ -182,7 +182,7 @@ class MarketSimulator:
         """(theo, forward, ATM total variance) of series ``idx`` at the current state."""
         s = self.master.series
         r = self.config.rate
-        t_e = np.maximum(s.exp_ns - self.now_ns, 300e9) / _YEAR_NS
+        t_e = np.maximum(s.exp_ns - self.now_ns, 300e9) / NS_PER_YEAR
         ue = self.exp_und
         fwd_e = (self.spot[ue] - self.pv_div) * np.exp((r - self.q[ue]) * t_e)
         theta_e = t_e * heston_mean_variance(self.var[ue], self.vbar[ue], self.config.kappa, t_e)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+from ..timeutil import NS_PER_SECOND
+
 __all__ = [
     "DATEKEY_NONE",
     "datekey_from_text",
@@ -59,7 +61,7 @@ def datetime_from_text(text: str) -> int:
         )
     except ValueError as e:
         raise ValueError(f"'{text}' is not a valid DateTime ({e})") from None
-    ns = int(dt.timestamp()) * 1_000_000_000
+    ns = int(dt.timestamp()) * NS_PER_SECOND
     if frac:
         ns += int(frac.ljust(9, "0"))
     return ns
@@ -68,7 +70,7 @@ def datetime_from_text(text: str) -> int:
 def datetime_to_text(ns: int) -> str:
     """ns since the epoch -> ``yyyy-MM-dd HH:mm:ss.ffffff`` (UTC, microseconds)."""
     ns = int(ns)
-    secs, rem = divmod(ns, 1_000_000_000)
+    secs, rem = divmod(ns, NS_PER_SECOND)
     dt = datetime.fromtimestamp(secs, tz=UTC)
     return f"{dt:%Y-%m-%d %H:%M:%S}.{rem // 1000:06d}"
 

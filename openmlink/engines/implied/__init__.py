@@ -12,10 +12,9 @@ from __future__ import annotations
 from ...analytics.warm import warm_up
 from ._adj import ImpliedQuoteAdjuster, adjust
 from ._book import Book, RootInfo
-from ._engine import YEAR_NS, EngineConfig, ImpliedQuoteEngine, engine_context
+from ._engine import EngineConfig, ImpliedQuoteEngine, engine_context
 
 __all__ = [
-    "YEAR_NS",
     "Book",
     "EngineConfig",
     "ImpliedQuoteAdjuster",

@@ -51,6 +51,7 @@ from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...market import OPEN_TIME, key_ordinal, local_ns
 from ...schema import datekey_from_text, registry
+from ...timeutil import NS_PER_YEAR
 from ._book import Book, RootInfo
 from ._enums import ordinal
 from ._surfaces import surface_batches
@@ -59,7 +60,6 @@ __all__ = ["EngineConfig", "ImpliedQuoteEngine", "engine_context"]
 
 log = logging.getLogger("openmlink.engines.implied")
 
-YEAR_NS = 365.0 * 86400e9
 _EPOCH = date(1970, 1, 1)
 _LIQ = "LiveImpliedQuote"
 
@@ -277,7 +277,7 @@ class ImpliedQuoteEngine:
         b = self.book
         e = b.exp[rows]
         s = spots[b.exp_und[e]]
-        t = (b.exp_settle_ns[e] - val) / YEAR_NS
+        t = (b.exp_settle_ns[e] - val) / NS_PER_YEAR
         r = b.exp_rate[e]
         r = np.where(np.isfinite(r), r, self.curve.rate(np.maximum(t, 0.0)))
         q = b.exp_q[e]
@@ -295,7 +295,7 @@ class ImpliedQuoteEngine:
         """Forward, carry and SVI smile of expiries ``exps``; returns (rows, their context
         after the fit, bid vols, ask vols)."""
         b = self.book
-        t = (b.exp_settle_ns[exps] - val) / YEAR_NS
+        t = (b.exp_settle_ns[exps] - val) / NS_PER_YEAR
         r = self.curve.rate(np.maximum(t, 0.0))
         ddiv = self._ddiv(exps, val, r)
         s = spots[b.exp_und[exps]]
@@ -406,7 +406,7 @@ class ImpliedQuoteEngine:
         d = start + np.arange(len(j))
         ex = ex_ns[d]
         live = (ex > val) & (ex <= b.exp_settle_ns[exps][j])
-        ti = (ex - val) / YEAR_NS
+        ti = (ex - val) / NS_PER_YEAR
         pv = np.where(live, amt[d] * np.exp(-r[j] * ti), 0.0)
         out = np.bincount(j, pv, minlength=len(exps))
         b.exp_ddiv_cash[exps] = np.bincount(j, np.where(live, amt[d], 0.0), minlength=len(exps))

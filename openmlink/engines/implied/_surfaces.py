@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["surface_batches"]
 
-YEAR_NS = 365.0 * 86400e9
-
 
 def surface_batches(b: Book, exps: NDArray[np.int64], spot: NDArray[np.float64],
                     npairs: NDArray[np.int64], q_master: NDArray[np.float64],

@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...schema import ExpiryKey, OptionKey, Registry, TickerKey, pkey_of
 from ...store import Store, Table
+from ...timeutil import trade_date_of
 from ..marketview import MarketView
 
 __all__ = ["SpanEngine", "SpanInputs"]
@@ -311,7 +312,7 @@ class SpanEngine:
         if mt_name == "None":
             mt_name = "LogNormalExact"
         res["modelType"] = MODEL_TYPES.index(mt_name)
-        today = datetime.fromtimestamp(now_ns / 1e9, UTC).date()
+        today = trade_date_of(now_ns)
         divs = self._dividends(rec, user("div"), okey, today, b76)
         S = u * sym
         divs = (divs[0], tuple(a * sym for a in divs[1])) if divs[0] else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,11 @@ from ...analytics.theo import (
 )
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
+from ...market import is_trading_day
 from ...query import BAnd, BNot, BOr, Leaf, QueryError
 from ...schema import ExpiryKey, OptionKey, Registry, TickerKey, pkey_of
 from ...store import Store, Table
+from ...timeutil import trade_date_of
 from ..marketview import MarketView
 
 __all__ = ["TheoEngine", "surface_error"]
@@ -252,7 +254,7 @@ class TheoEngine:
         t_vol = T if surf.get("volTimeUnits", 0) == 0 else self._v6_years(now, ek)
         r, q = mk.rate_sdiv(okeys[0], ek)
         b76 = mk.is_future_model(ek)
-        today = datetime.fromtimestamp(now / 1e9, UTC).date()
+        today = trade_date_of(now)
         divs = () if b76 else mk.dividends(tick, today, date.fromisoformat(ek.dt))
         div_t, div_a = (divs if divs else ((), ()))
         live_div = [(t, a) for t, a in zip(div_t, div_a, strict=True) if 0 < t <= T]
@@ -376,9 +378,7 @@ class TheoEngine:
 
     def _v6_years(self, now_ns: int, ek: ExpiryKey) -> float:
         """V6 time: trading days after today up to the expiry date, / 252."""
-        from ...market import is_trading_day
-
-        today = datetime.fromtimestamp(now_ns / 1e9, UTC).date()
+        today = trade_date_of(now_ns)
         end = date.fromisoformat(ek.dt)
         n, d = 0, today + timedelta(days=1)
         while d <= end:
