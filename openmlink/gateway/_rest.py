@@ -38,12 +38,12 @@ from ..schema import (
     Registry,
     datetime_to_text,
     decode_record,
-    decode_value,
     encode_message,
     envelope,
-    key_from_json,
+    parse_pkey,
     pkey_of,
     pkey_text,
+    split_pkey,
 )
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal, bearer_token
@@ -191,10 +191,7 @@ class RestApi:
         """A pkey parameter on getmsgs as a where clause over the key fields (partial ok)."""
         if not mt.pkey:
             raise _Fail("Error", f"pkey: {mt.name} has no primary key")
-        parts = text.split("|")
-        if len(parts) > len(mt.pkey):
-            raise _Fail("Error", f"pkey: {mt.name} pkey has {len(mt.pkey)} parts "
-                                 f"({'|'.join(mt.pkey)}), got {len(parts)}")
+        parts = split_pkey(mt, text, "pkey", partial=True)
         clauses = [f"{f.name}:eq:{v}" for f, v in zip(mt.pkey_fields, parts, strict=False)
                    if v.strip()]
         return compile_where(mt, " & ".join(clauses)) if clauses else None
@@ -219,37 +216,13 @@ class RestApi:
             raise _Fail("Error", "pkey: required for getmsg")
         if not mt.pkey:
             raise _Fail("Error", f"pkey: {mt.name} has no primary key")
-        pk = self._parse_pkey(mt, text)
+        pk = parse_pkey(mt, text, "pkey")
         view = parse_view(mt, p.get("view"))
         t, bound = self._where(mt, p.get("where"), who)
         rec = t.get(pk)
         if rec is None or not compile_predicate(mt, bound)(rec):
             return [], 1 if rec is not None else 0, ""
         return [orjson.dumps(envelope(mt.name, encode_message(mt, rec, view)))], 1, ""
-
-    def _parse_pkey(self, mt: MsgType, text: str) -> tuple[Any, ...]:
-        if text.lstrip().startswith("{"):
-            try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError as e:
-                raise _Fail("Error", f"pkey: not valid JSON ({e})") from None
-            rec = decode_record(mt, {"pkey": obj}, path="pkey")
-            return pkey_of(mt, rec)
-        parts = text.split("|")
-        if len(parts) != len(mt.pkey):
-            raise _Fail("Error", f"pkey: {mt.name} pkey has {len(mt.pkey)} parts "
-                                 f"({'|'.join(mt.pkey)}), got {len(parts)} in '{text}'")
-        vals = []
-        for f, part in zip(mt.pkey_fields, parts, strict=True):
-            try:
-                if f.kind in ("TickerKey", "ExpiryKey", "OptionKey"):
-                    vals.append(key_from_json(f.kind, part.strip(),
-                                              exact=f.name in ("okey", "ekey", "ticker")))
-                else:
-                    vals.append(decode_value(f, part, f"pkey.{f.name}"))
-            except KeyError_ as e:
-                raise _Fail("Error", f"pkey.{f.name}: {e}") from None
-        return tuple(vals)
 
     def _getcount(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
         mt = self._msgtype(p, who)

@@ -30,9 +30,7 @@ from ..schema import (
     Registry,
     datetime_to_text,
     decode_record,
-    decode_value,
-    key_from_json,
-    pkey_of,
+    parse_pkey,
     pkey_text,
 )
 from ..store import Store, Table
@@ -448,7 +446,7 @@ class MLinkSession:
                 sub.keys.clear()
             else:
                 try:
-                    sub.keys.pop(_parse_pk(mt, pk_raw), None)
+                    sub.keys.pop(parse_pkey(mt, pk_raw, "msgPKey"), None)
                 except (RecordError, KeyError_, ValueError) as e:
                     unsub_acks.append({"msgName": mt.name, "msgPKey": _pk_echo(pk_raw),
                                        "result": "InvldPKey", "detail": str(e)})
@@ -473,7 +471,7 @@ class MLinkSession:
                 sub_acks.append({**echo, "result": "MissingPKey", "detail": "msgPKey: required"})
                 continue
             try:
-                pk = _parse_pk(mt, pk_raw)
+                pk = parse_pkey(mt, pk_raw, "msgPKey")
             except (RecordError, KeyError_, ValueError) as e:
                 sub_acks.append({**echo, "result": "InvldPKey", "detail": str(e)})
                 continue
@@ -685,23 +683,3 @@ def _pk_echo(raw: Any) -> str:
     if isinstance(raw, str):
         return raw
     return orjson.dumps(raw).decode() if raw is not None else ""
-
-
-def _parse_pk(mt: MsgType, raw: Any) -> tuple[Any, ...]:
-    """A msgPKey given as a flat string (parts joined by '|') or as a JSON object/string."""
-    if isinstance(raw, dict):
-        return pkey_of(mt, decode_record(mt, {"pkey": raw}, path="msgPKey"))
-    text = str(raw).strip()
-    if text.startswith("{"):
-        return pkey_of(mt, decode_record(mt, {"pkey": orjson.loads(text)}, path="msgPKey"))
-    parts = text.split("|")
-    if len(parts) != len(mt.pkey):
-        raise ValueError(f"msgPKey: {mt.name} pkey has {len(mt.pkey)} parts "
-                         f"({'|'.join(mt.pkey)}), got {len(parts)}")
-    vals = []
-    for f, part in zip(mt.pkey_fields, parts, strict=True):
-        if f.kind in ("TickerKey", "ExpiryKey", "OptionKey"):
-            vals.append(key_from_json(f.kind, part.strip(), exact=f.name in ("okey", "ekey", "ticker")))
-        else:
-            vals.append(decode_value(f, part, f"msgPKey.{f.name}"))
-    return tuple(vals)

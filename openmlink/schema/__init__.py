@@ -9,8 +9,10 @@ from ._codec import (
     encode_message,
     encode_value,
     envelope,
+    parse_pkey,
     pkey_of,
     pkey_text,
+    split_pkey,
 )
 from ._keys import (
     CP_SHORT,
@@ -73,7 +75,9 @@ __all__ = [
     "key_to_json",
     "parse_any_key",
     "parse_key",
+    "parse_pkey",
     "pkey_of",
     "pkey_text",
     "registry",
+    "split_pkey",
 ]

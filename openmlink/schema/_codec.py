@@ -35,8 +35,10 @@ __all__ = [
     "encode_value",
     "envelope",
     "is_default",
+    "parse_pkey",
     "pkey_of",
     "pkey_text",
+    "split_pkey",
 ]
 
 #: renamed fields between schema generations: old name (lower case) -> current name
@@ -214,7 +216,7 @@ def decode_record(mt: MsgType, message: Any, path: str = "$.message") -> dict[st
         elif isinstance(pk, str) and len(mt.pkey) == 1:
             items.append((mt.pkey[0], pk, f"{path}.pkey"))
         elif isinstance(pk, str):
-            items.extend(zip(mt.pkey, _split_pkey(mt, pk, f"{path}.pkey"),
+            items.extend(zip(mt.pkey, split_pkey(mt, pk, f"{path}.pkey"),
                              [f"{path}.pkey"] * len(mt.pkey), strict=True))
         else:
             raise RecordError(f"{path}.pkey", "pkey must be an object or a flat key string")
@@ -227,14 +229,46 @@ def decode_record(mt: MsgType, message: Any, path: str = "$.message") -> dict[st
     return rec
 
 
-def _split_pkey(mt: MsgType, text: str, path: str) -> list[str]:
+def split_pkey(mt: MsgType, text: str, path: str, partial: bool = False) -> list[str]:
+    """The parts of a flat pkey text (spec 2.3: fields in pkey order joined by ``|``); with
+    ``partial`` a leading subset of the parts is enough (a pkey filter)."""
     parts = text.split("|")
-    if len(parts) != len(mt.pkey):
+    if len(parts) > len(mt.pkey) or (not partial and len(parts) != len(mt.pkey)):
         raise RecordError(
             path,
-            f"{mt.name} pkey has {len(mt.pkey)} parts ({'|'.join(mt.pkey)}), got {len(parts)}",
+            f"{mt.name} pkey has {len(mt.pkey)} parts ({'|'.join(mt.pkey)}), got {len(parts)} "
+            f"in '{text}'",
         )
     return parts
+
+
+def parse_pkey(mt: MsgType, raw: Any, path: str = "pkey") -> tuple[Any, ...]:
+    """The pkey tuple of a pkey given as a flat text (``AAPL-NMS-EQT|1|alice``), as the text
+    of a JSON object, or as an object (REST ``pkey=``, WebSocket ``msgPKey``). Raises
+    ``RecordError`` naming ``path`` and the part at fault."""
+    if not mt.pkey:
+        raise RecordError(path, f"{mt.name} has no primary key")
+    if isinstance(raw, str) and raw.lstrip().startswith("{"):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise RecordError(path, f"not valid JSON ({e})") from None
+    if isinstance(raw, dict):
+        return pkey_of(mt, decode_record(mt, {"pkey": raw}, path=path))
+    if not isinstance(raw, str):
+        raise RecordError(path, f"expected a pkey text or object, got {type(raw).__name__}")
+    vals = []
+    for f, part in zip(mt.pkey_fields, split_pkey(mt, raw, path), strict=True):
+        fpath = f"{path}.{f.name}"
+        if f.kind in ("TickerKey", "ExpiryKey", "OptionKey"):
+            try:
+                vals.append(key_from_json(f.kind, part.strip(),
+                                          exact=f.name in ("okey", "ekey", "ticker")))
+            except KeyError_ as e:
+                raise RecordError(fpath, str(e)) from None
+        else:
+            vals.append(decode_value(f, part, fpath))
+    return tuple(vals)
 
 
 def pkey_of(mt: MsgType, rec: dict[str, Any]) -> tuple[Any, ...]:
