@@ -14,11 +14,12 @@ import orjson
 
 from ..schema import (
     DATEKEY_NONE,
+    KEY_MEMBERS,
     Field,
     MsgType,
     encode_message,
     encode_value,
-    idlong_to_text,
+    encode_values,
     key_member_names,
 )
 from ..store import Table
@@ -86,93 +87,58 @@ class RowEncoder:
         return out
 
 
-def _by_unique(x: np.ndarray, fn: Any) -> list[Any]:
-    """Apply ``fn`` once per distinct value and gather."""
-    uniq, inv = np.unique(x, return_inverse=True)
-    table = np.empty(len(uniq), dtype=object)
-    table[:] = [fn(v) for v in uniq.tolist()]
-    return table[inv.reshape(-1)].tolist()
-
-
-_KEY_MEMBERS = {"TickerKey": ("at", "ts", "tk"), "ExpiryKey": ("at", "ts", "tk", "dt"),
-                "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp")}
-
-
 def _json_column(table: Table, f: Field, rows: np.ndarray) -> list[Any]:
-    """JSON values of one field for ``rows``; None where the value is the default."""
+    """JSON values of one field for ``rows``; None where the value is the default. Values are
+    encoded by ``schema.encode_values``/``encode_value``; this only reads the table's layout
+    (string vocabularies, one column per key member)."""
     k = f.kind
-    if k in _KEY_MEMBERS:
-        c = table.cols
-        n = f.name
-        tk_codes = c[f"{n}.tk"][rows]
-        words = table.vocabs[f"{n}.tk"].array()[tk_codes].tolist()
-        at = np.array(key_member_names("at"), dtype=object)[np.maximum(c[f"{n}.at"][rows], 0)].tolist()
-        ts = np.array(key_member_names("ts"), dtype=object)[np.maximum(c[f"{n}.ts"][rows], 0)].tolist()
-        has_dt = k != "TickerKey"
-        if has_dt:
-            days = c[f"{n}.dt"][rows]
-            dts = np.where(days == DATEKEY_NONE, 0, days).astype("datetime64[D]").astype(str)
-            dt_list = np.where(days == DATEKEY_NONE, "", dts).tolist()
-        if k == "OptionKey":
-            xx = c[f"{n}.xx"][rows]
-            cpi = c[f"{n}.cp"][rows]
-            cp = np.array(["Call", "Put", "Pair", ""], dtype=object)[np.where(cpi < 0, 3, cpi)].tolist()
-            xx_list = [int(x) if x.is_integer() and abs(x) < 2**53 else x for x in xx.tolist()]
-        out: list[Any] = []
-        for i, code in enumerate(tk_codes.tolist()):
-            if code == 0:
-                out.append(None)
-                continue
-            d: dict[str, Any] = {"at": at[i], "ts": ts[i], "tk": words[i]}
-            if has_dt and dt_list[i]:
-                d["dt"] = dt_list[i]
-                if k == "OptionKey" and cp[i]:
-                    d["xx"] = xx_list[i]
-                    d["cp"] = cp[i]
-            out.append(d)
-        return out
+    if k in KEY_MEMBERS:
+        return _key_column(table, f, rows)
     if k == "Repeater":
         return [encode_value(f, v) if len(v) else None for v in table.cols[f.name][rows].tolist()]
     x = table.cols[f.name][rows]
-    if k == "float":
-        bad = (x == 0.0) | ~np.isfinite(x)
-        vals = x.tolist()
-        if bad.any():
-            for i in np.flatnonzero(bad).tolist():
-                vals[i] = None
-        return vals
     if k == "string":
-        codes = x
-        vals = table.vocabs[f.name].array()[codes].tolist()
-        if (codes == 0).any():
-            for i in np.flatnonzero(codes == 0).tolist():
+        vals = table.vocabs[f.name].array()[x].tolist()
+        if (x == 0).any():
+            for i in np.flatnonzero(x == 0).tolist():
                 vals[i] = None
         return vals
-    if k == "enum":
-        assert f.enum is not None
-        names = np.array([None, *f.enum.names[1:]], dtype=object)
-        idx = x.astype(np.int64)
-        if (idx < 0).any() or (idx >= len(names)).any():
-            return [encode_value(f, v) if v else None for v in idx.tolist()]
-        return names[idx].tolist()
-    if k == "DateKey":
-        return _by_unique(x, lambda v: None if v == DATEKEY_NONE else encode_value(f, v))
-    zero = x == 0
-    if k == "int" and not f.id_long:
-        vals = x.tolist()
-    elif k == "int":
-        vals = _by_unique(x, idlong_to_text)
-    elif k == "DateTime":
-        txt = x.astype("datetime64[ns]").astype("datetime64[us]").astype(str)
-        vals = np.char.replace(txt.astype(str), "T", " ").tolist()
-    else:  # flag
-        vals = _by_unique(x, lambda v: encode_value(f, v))
-    if zero.any():
-        for i in np.flatnonzero(zero).tolist():
-            vals[i] = None
-    return vals
+    return encode_values(f, x)
 
 
+def _key_column(table: Table, f: Field, rows: np.ndarray) -> list[Any]:
+    """Key objects (``key_to_json`` form) of a key field, from its member columns."""
+    k = f.kind
+    c = table.cols
+    n = f.name
+    tk_codes = c[f"{n}.tk"][rows]
+    words = table.vocabs[f"{n}.tk"].array()[tk_codes].tolist()
+    at = np.array(key_member_names("at"), dtype=object)[np.maximum(c[f"{n}.at"][rows], 0)].tolist()
+    ts = np.array(key_member_names("ts"), dtype=object)[np.maximum(c[f"{n}.ts"][rows], 0)].tolist()
+    has_dt = k != "TickerKey"
+    if has_dt:
+        days = c[f"{n}.dt"][rows]
+        dts = np.where(days == DATEKEY_NONE, 0, days).astype("datetime64[D]").astype(str)
+        dt_list = np.where(days == DATEKEY_NONE, "", dts).tolist()
+    if k == "OptionKey":
+        xx = c[f"{n}.xx"][rows]
+        cpi = c[f"{n}.cp"][rows]
+        cp_names = np.array([*key_member_names("cp"), ""], dtype=object)
+        cp = cp_names[np.where(cpi < 0, len(cp_names) - 1, cpi)].tolist()
+        xx_list = [int(x) if x.is_integer() and abs(x) < 2**53 else x for x in xx.tolist()]
+    out: list[Any] = []
+    for i, code in enumerate(tk_codes.tolist()):
+        if code == 0:
+            out.append(None)
+            continue
+        d: dict[str, Any] = {"at": at[i], "ts": ts[i], "tk": words[i]}
+        if has_dt and dt_list[i]:
+            d["dt"] = dt_list[i]
+            if k == "OptionKey" and cp[i]:
+                d["xx"] = xx_list[i]
+                d["cp"] = cp[i]
+        out.append(d)
+    return out
 
 
 class EncoderCache:

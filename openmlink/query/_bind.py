@@ -25,6 +25,7 @@ from typing import Any
 
 from ..schema import (
     CP_SHORT,
+    KEY_MEMBERS,
     Field,
     KeyError_,
     MsgType,
@@ -85,11 +86,6 @@ class BNot:
 
 Bound = Leaf | BAnd | BOr | BNot
 
-_KEY_MEMBERS = {
-    "TickerKey": ("at", "ts", "tk"),
-    "ExpiryKey": ("at", "ts", "tk", "dt"),
-    "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp"),
-}
 #: order of members when ordering keys (the flat string order, strike numeric)
 KEY_ORDER = ("tk", "ts", "at", "dt", "xx", "cp")
 _TEXT_OPS = ("sw", "ew", "cv", "nv")
@@ -121,14 +117,14 @@ def resolve_column(mt: MsgType, path: tuple[str, ...], what: str = "field") -> t
         raise QueryError(f"{what} '{'.'.join(path)}': repeating group {f.name} cannot be used here")
     if len(parts) == 1:
         return f, member
-    if len(parts) > 2 or f.kind not in _KEY_MEMBERS:
+    if len(parts) > 2 or f.kind not in KEY_MEMBERS:
         raise QueryError(f"unknown {what} '{'.'.join(path)}' for {mt.name}")
     sub = parts[1].lower()
-    members = _KEY_MEMBERS[f.kind]
+    members = KEY_MEMBERS[f.kind]
     if member == "ticker":
-        members = _KEY_MEMBERS["TickerKey"]
+        members = KEY_MEMBERS["TickerKey"]
     elif member == "expiry":
-        members = _KEY_MEMBERS["ExpiryKey"]
+        members = KEY_MEMBERS["ExpiryKey"]
     if sub not in members:
         raise QueryError(
             f"'{'.'.join(path)}': {f.name} has no member '{parts[1]}' (members: {', '.join(members)})"
@@ -216,7 +212,7 @@ def _key_members(f: Field, member: str | None, text: str, what: str) -> list[tup
     except KeyError_ as e:
         raise QueryError(f"{what}: {e}") from None
     cap = {"ticker": "TickerKey", "expiry": "ExpiryKey"}.get(member or "", f.kind)
-    kinds = list(_KEY_MEMBERS)
+    kinds = list(KEY_MEMBERS)
     if kinds.index(key_kind_of(key)) > kinds.index(cap):
         raise QueryError(f"{what}: '{text}' has more parts than a {cap}")
     out = []
@@ -254,7 +250,7 @@ def _lex(f: Field, members: list[tuple[str, Any]], strict: bool, greater: bool) 
 def _bind_cmp(mt: MsgType, c: Cmp) -> Bound:
     what = f"'{'.'.join(c.path)}:{c.op}:{c.value}{'' if c.high is None else '$' + c.high}'"
     f, member = resolve_column(mt, c.path)
-    whole_key = f.kind in _KEY_MEMBERS and member in (None, "ticker", "expiry")
+    whole_key = f.kind in KEY_MEMBERS and member in (None, "ticker", "expiry")
     if whole_key:
         if c.op in _TEXT_OPS:
             if member is not None:

@@ -8,6 +8,7 @@ from ._codec import (
     encode_envelope,
     encode_message,
     encode_value,
+    encode_values,
     envelope,
     parse_pkey,
     pkey_of,
@@ -16,6 +17,7 @@ from ._codec import (
 )
 from ._keys import (
     CP_SHORT,
+    KEY_MEMBERS,
     ExpiryKey,
     KeyError_,
     OptionKey,
@@ -45,6 +47,7 @@ __all__ = [
     "CP_SHORT",
     "DATEKEY_NONE",
     "FIELD_ALIASES",
+    "KEY_MEMBERS",
     "ID_LONG_FIELDS",
     "EnumType",
     "ExpiryKey",
@@ -65,6 +68,7 @@ __all__ = [
     "encode_envelope",
     "encode_message",
     "encode_value",
+    "encode_values",
     "envelope",
     "format_strike",
     "idlong_from_text",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ._keys import KeyError_, key_from_json, key_to_json
@@ -33,6 +34,7 @@ __all__ = [
     "encode_envelope",
     "encode_message",
     "encode_value",
+    "encode_values",
     "envelope",
     "is_default",
     "parse_pkey",
@@ -342,6 +344,53 @@ def encode_value(f: Field, v: Any) -> Any:
             for row in v
         ]
     raise ValueError(kind)  # pragma: no cover
+
+
+def _by_unique(x: np.ndarray, fn: Any) -> list[Any]:
+    """Apply ``fn`` once per distinct value and gather."""
+    uniq, inv = np.unique(x, return_inverse=True)
+    out = np.empty(len(uniq), dtype=object)
+    out[:] = [fn(v) for v in uniq.tolist()]
+    return out[inv.reshape(-1)].tolist()
+
+
+def encode_values(f: Field, x: np.ndarray) -> list[Any]:
+    """The column form of ``encode_value``: JSON values of an array of internal values of
+    ``f`` (numeric, enum, flag, DateTime, DateKey kinds), None where the value is the default
+    (left out on the wire). Same JSON as ``encode_value`` value by value, built per column."""
+    k = f.kind
+    if len(x) == 0:
+        return []
+    if k == "float":
+        bad = (x == 0.0) | ~np.isfinite(x)
+        vals = x.tolist()
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
+                vals[i] = None
+        return vals
+    if k == "enum":
+        assert f.enum is not None
+        names = np.array([None, *f.enum.names[1:]], dtype=object)
+        idx = x.astype(np.int64)
+        if (idx < 0).any() or (idx >= len(names)).any():
+            return [encode_value(f, v) if v else None for v in idx.tolist()]
+        return names[idx].tolist()
+    if k == "DateKey":
+        return _by_unique(x, lambda v: None if v == DATEKEY_NONE else encode_value(f, v))
+    if k not in ("int", "flag", "DateTime"):
+        raise ValueError(f"encode_values: field {f.name} of kind {k} is not a column of scalars")
+    zero = x == 0
+    if k == "int" and not f.id_long:
+        vals = x.tolist()
+    elif k == "DateTime":
+        txt = x.astype("datetime64[ns]").astype("datetime64[us]").astype(str)
+        vals = np.char.replace(txt.astype(str), "T", " ").tolist()
+    else:  # ID-style longs and flags: text per distinct value
+        vals = _by_unique(x, lambda v: encode_value(f, v))
+    if zero.any():
+        for i in np.flatnonzero(zero).tolist():
+            vals[i] = None
+    return vals
 
 
 def encode_message(

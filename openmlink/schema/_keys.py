@@ -20,6 +20,7 @@ __all__ = [
     "CALL_PUT",
     "TICKER_SRCS",
     "ExpiryKey",
+    "KEY_MEMBERS",
     "KeyError_",
     "OptionKey",
     "TickerKey",
@@ -257,6 +258,14 @@ def key_to_json(key: Key) -> dict[str, Any]:
         d["xx"] = int(x) if x.is_integer() and abs(x) < 2**53 else x
         d["cp"] = key.cp
     return d
+
+
+#: the members of each key kind, in flat-string order (the store keeps one column per member)
+KEY_MEMBERS: dict[str, tuple[str, ...]] = {
+    "TickerKey": ("at", "ts", "tk"),
+    "ExpiryKey": ("at", "ts", "tk", "dt"),
+    "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp"),
+}
 
 
 def key_member_names(member: str) -> tuple[str, ...]:

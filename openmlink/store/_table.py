@@ -23,6 +23,7 @@ import numpy as np
 
 from ..schema import (
     DATEKEY_NONE,
+    KEY_MEMBERS,
     ExpiryKey,
     Field,
     MsgType,
@@ -38,11 +39,6 @@ __all__ = ["Listener", "Table", "Vocab"]
 
 Listener = Callable[["Table", np.ndarray, bool], None]  # (table, rows, deleted)
 
-_KEY_MEMBERS = {
-    "TickerKey": ("at", "ts", "tk"),
-    "ExpiryKey": ("at", "ts", "tk", "dt"),
-    "OptionKey": ("at", "ts", "tk", "dt", "xx", "cp"),
-}
 _MEMBER_DTYPE = {"at": np.int16, "ts": np.int16, "tk": np.int32, "dt": np.int32,
                  "xx": np.float64, "cp": np.int8}
 _MEMBER_EMPTY = {"at": -1, "ts": -1, "tk": 0, "dt": DATEKEY_NONE, "xx": math.nan, "cp": -1}
@@ -114,8 +110,8 @@ def _column_specs(mt: MsgType) -> list[tuple[str, Field, str | None, Any, Any]]:
     specs: list[tuple[str, Field, str | None, Any, Any]] = []
     for f in mt.fields:
         k = f.kind
-        if k in _KEY_MEMBERS:
-            for m in _KEY_MEMBERS[k]:
+        if k in KEY_MEMBERS:
+            for m in KEY_MEMBERS[k]:
                 specs.append((f"{f.name}.{m}", f, m, _MEMBER_DTYPE[m], _MEMBER_EMPTY[m]))
         elif k == "float":
             specs.append((f.name, f, None, np.float64, f.default))
@@ -225,8 +221,8 @@ class Table:
     # ---------------------------------------------------------------- cell codecs
     def _put(self, row: int, f: Field, v: Any) -> None:
         k = f.kind
-        if k in _KEY_MEMBERS:
-            members = _KEY_MEMBERS[k]
+        if k in KEY_MEMBERS:
+            members = KEY_MEMBERS[k]
             for m in members:
                 col = self.cols[f"{f.name}.{m}"]
                 if v is None or m not in v._fields:
@@ -248,7 +244,7 @@ class Table:
 
     def _get(self, row: int, f: Field) -> Any:
         k = f.kind
-        if k in _KEY_MEMBERS:
+        if k in KEY_MEMBERS:
             c = self.cols
             n = f.name
             tk = c[f"{n}.tk"][row]
@@ -476,7 +472,7 @@ class Table:
     def _pk_tuples(self, enc: Mapping[str, np.ndarray], m: int) -> Iterable[tuple[Any, ...]]:
         parts: list[Iterable[Any]] = []
         for f in self.mt.pkey_fields:
-            if f.kind in _KEY_MEMBERS:
+            if f.kind in KEY_MEMBERS:
                 parts.append(self._keys_from_columns(f, enc, m))
             elif f.kind == "string":
                 words = self.vocabs[f.name].words
