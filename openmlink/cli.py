@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .bus import InProcessBus
 from .clock import SimClock
+from .config import validated
 from .engines.implied import EngineConfig
 from .errors import StartupError
 from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
@@ -90,7 +91,8 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
-    cfg = RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes)
+    cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
+                    "serve options")
     plat = build_platform(keys, clock=_platform_clock(args), rest_config=cfg, sources=_sources(args),
                           data_dir=None if args.no_persist else _data_dir(args),
                           engine_config=EngineConfig(loop_interval_s=args.loop_seconds),

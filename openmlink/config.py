@@ -19,7 +19,7 @@ import msgspec
 
 from .errors import ConfigError
 
-__all__ = ["convert", "did_you_mean", "encoded_names", "read_toml"]
+__all__ = ["convert", "did_you_mean", "encoded_names", "read_toml", "validated"]
 
 T = TypeVar("T")
 
@@ -81,7 +81,8 @@ def _reason(e: msgspec.ValidationError, typ: type, data: Any) -> str:
     m = _OTHER.match(text)
     assert m is not None  # the pattern matches any text
     field = _field_of(m["at"])
-    return f"field '{field}': {m['what']}" if field else m["what"]
+    what = m["what"].replace("`", "")
+    return f"field '{field}': {what}" if field else what
 
 
 def _list_item_word(typ: type, field: str) -> str:
@@ -102,6 +103,13 @@ def convert(data: Any, typ: type[T], where: str) -> T:
         return msgspec.convert(dict(data), typ)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{where}: {_reason(e, typ, data)}") from None
+
+
+def validated(obj: T, where: str = "") -> T:
+    """``obj`` (a Struct built in code, e.g. from command-line options) checked against its
+    type's declared bounds and types; a ``ConfigError`` starting with ``where`` otherwise."""
+    typ = type(obj)
+    return convert(msgspec.to_builtins(obj), typ, where or typ.__name__)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -62,12 +62,13 @@ _POST_ACTIONS = {"I": "Insert", "U": "Update", "R": "Replace", "D": "Delete"}
 _ACK_RESULTS = ("InvldMsgType", "AuthError", "Exception", "ParseError", "OtherError")
 
 
-@dataclass(frozen=True, slots=True)
-class RestConfig:
-    limit_default: int = 500
-    limit_cap: int = 100_000
-    max_body_bytes: int = 16 * 1024 * 1024
-    max_post_messages: int = 10_000
+class RestConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """REST limits (``config.validated`` checks the bounds)."""
+
+    limit_default: Annotated[int, msgspec.Meta(ge=1)] = 500
+    limit_cap: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 16 * 1024 * 1024
+    max_post_messages: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
 class _Fail(Exception):

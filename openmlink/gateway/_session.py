@@ -17,8 +17,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -45,13 +46,14 @@ _STREAM_STATE = {"Begin": "Begin", "Active": "Active", "Complete": "Complete",
                  "Replaced": "Replaced", "Terminated": "Terminated"}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    heartbeat_s: float = 10.0
-    max_outbox: int = 10_000  # control frames queued before the shell stops reading
-    chunk_rows: int = 2_000  # rows encoded per stream per pull (fairness between streams)
-    max_frame_bytes: int = 1 << 20  # no WebSocket message over 1 MiB
-    max_subscriptions: int = 100_000
+class SessionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """WebSocket session limits (``config.validated`` checks the bounds)."""
+
+    heartbeat_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    max_outbox: Annotated[int, msgspec.Meta(ge=1)] = 10_000  # control frames queued before reading stops
+    chunk_rows: Annotated[int, msgspec.Meta(ge=1)] = 2_000  # rows encoded per stream per pull (fairness)
+    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20  # no WebSocket message over 1 MiB
+    max_subscriptions: Annotated[int, msgspec.Meta(ge=1)] = 100_000
 
 
 class Hub:
