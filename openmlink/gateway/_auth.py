@@ -116,6 +116,10 @@ class ApiKeys:
     def __len__(self) -> int:
         return len(self._by_key)
 
+    def principals(self) -> list[Principal]:
+        """Every accepted key's principal (the SQL endpoint checks log-ins against them)."""
+        return list(self._by_key.values())
+
     def authenticate(self, bearer: str | None, api_key: str | None) -> Principal:
         token = bearer or api_key
         if not token:

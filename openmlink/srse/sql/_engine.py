@@ -1,0 +1,116 @@
+"""The SQL engine: DuckDB over the Arrow views of a query, in a bounded pool of worker threads,
+with a row cap and a time cap. DuckDB is locked down: no file, network or extension access,
+and its configuration cannot be changed by a query."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from ._errors import SqlError, codes
+
+__all__ = ["Engine", "EngineLimits"]
+
+log = logging.getLogger("openmlink.srse.sql")
+
+_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    row_cap: int = 1_000_000  # a result of more rows is refused
+    time_cap_s: float = 30.0  # a query running longer is stopped
+    workers: int = 4  # queries executing at once (more wait their turn)
+    threads: int = 2  # DuckDB threads per query
+    memory_limit: str = "4GB"  # DuckDB's working memory
+
+
+class Engine:
+    """Runs rewritten queries (``_statement.Plan``) over registered Arrow tables."""
+
+    def __init__(self, limits: EngineLimits | None = None) -> None:
+        self.limits = limits or EngineLimits()
+        self._db = duckdb.connect(":memory:", config={
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "threads": self.limits.threads,
+            "memory_limit": self.limits.memory_limit,
+        })
+        self._db.execute("SET lock_configuration = true")
+        self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="openmlink-sql")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._db.close()
+
+    async def run(self, sql: str, tables: dict[str, pa.Table]) -> pa.Table:
+        """The result of ``sql`` (at most ``row_cap`` rows), or ``SqlError``."""
+        cur = self._db.cursor()
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, self._execute, cur, sql, tables)
+        cap = self.limits.time_cap_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), cap)
+        except TimeoutError:
+            if not fut.cancel():  # running: stop DuckDB, then wait for the worker to return
+                cur.interrupt()
+                try:
+                    await fut
+                except SqlError as e:
+                    log.info("sql: query stopped at the time cap (%s)", e.msg)
+            raise SqlError(f"Query execution was interrupted: it ran longer than the time cap "
+                           f"of {cap:g} s; narrow it with WHERE or LIMIT", codes.TIMEOUT) from None
+        except asyncio.CancelledError:  # the connection went away: stop the query too
+            if not fut.cancel():
+                cur.interrupt()
+            raise
+        finally:
+            if fut.done():
+                cur.close()
+            else:
+                fut.add_done_callback(lambda _f: cur.close())
+
+    def _execute(self, cur: duckdb.DuckDBPyConnection, sql: str, tables: dict[str, pa.Table]) -> pa.Table:
+        cap = self.limits.row_cap
+        try:
+            for name, t in tables.items():
+                cur.register(name, t)
+            reader = cur.sql(sql).to_arrow_reader(_BATCH_ROWS)  # streams: the cap stops it early
+            batches: list[pa.RecordBatch] = []
+            n = 0
+            for b in reader:
+                n += b.num_rows
+                if n > cap:
+                    raise SqlError(f"the result has more than {cap} rows (the row cap); narrow "
+                                   "the query with WHERE or LIMIT", codes.ROW_CAP)
+                batches.append(b)
+            return pa.Table.from_batches(batches, schema=reader.schema)
+        except duckdb.Error as e:
+            raise _mysql_error(e) from None
+
+
+_VIEW = re.compile(r"__v\d+_")
+
+
+def _mysql_error(e: duckdb.Error) -> SqlError:
+    """DuckDB's error as the MySQL error a client expects (view names back to table names)."""
+    text = _VIEW.sub("", str(e)).strip()
+    first = re.sub(r"^[A-Za-z ]+ Error: ", "", text.split("\n")[0])
+    if isinstance(e, duckdb.ParserException):
+        return SqlError(f"You have an error in your SQL syntax: {first}", codes.PARSE)
+    if isinstance(e, duckdb.InterruptException):
+        return SqlError("Query execution was interrupted", codes.TIMEOUT)
+    if isinstance(e, duckdb.BinderException) and ("not found" in text or "does not have a column" in text):
+        return SqlError(f"Unknown column: {first}", codes.BAD_FIELD)
+    if isinstance(e, duckdb.CatalogException):
+        return SqlError(first, codes.NO_SUCH_TABLE if "Table" in first else codes.UNKNOWN)
+    return SqlError(first, codes.UNKNOWN)
+
+
