@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .bus import InProcessBus
@@ -99,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
                           analytics=not args.no_analytics)
     app = make_app(plat.rest)
     attach_sources(app, plat)
+    _attach_sql(app, plat, args)
     rec = _attach_recorder(plat, args.record) if args.record else None
     if dev:
         print(f"openmlink: development API key: {dev}", flush=True)
@@ -109,6 +111,55 @@ def _serve(args: argparse.Namespace) -> int:
         if rec is not None:
             rec.close()
     return 0
+
+
+# ---------------------------------------------------------------- SQL endpoint (srse.sql)
+SQL_DEFAULT_PORT = 3306
+
+
+def _add_sql_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("SQL endpoint (MySQL protocol; log in with a key's userName and "
+                             "the API key as password)")
+    g.add_argument("--sql-port", type=int, default=None,
+                   help=f"port of the SQL endpoint (default {SQL_DEFAULT_PORT}; if that port is "
+                        "taken the endpoint stays off with a notice; 0: any free port)")
+    g.add_argument("--no-sql", action="store_true", help="serve no SQL endpoint")
+    g.add_argument("--sql-row-cap", type=int, default=1_000_000,
+                   help="largest result (rows) a SQL query may return")
+    g.add_argument("--sql-time-cap", type=float, default=30.0,
+                   help="seconds a SQL query may run")
+
+
+def _attach_sql(app: object, plat: Platform, args: argparse.Namespace) -> None:
+    """Serve SQL for the life of the aiohttp application (started before REST listens)."""
+    if args.no_sql:
+        return
+    from .srse.sql import EngineLimits, SqlConfig, SqlServer
+
+    port = SQL_DEFAULT_PORT if args.sql_port is None else args.sql_port
+    limits = EngineLimits(row_cap=args.sql_row_cap, time_cap_s=args.sql_time_cap)
+    server = SqlServer(plat.registry, plat.store, plat.keys.principals, plat.history,
+                       SqlConfig(args.host, port, limits=limits))
+
+    async def serve_sql(_app: object) -> AsyncIterator[None]:
+        try:
+            bound = await server.start()
+        except OSError as e:
+            if args.sql_port is not None:
+                print(f"openmlink: cannot serve SQL on {args.host}:{port}: {e.strerror}",
+                      file=sys.stderr, flush=True)
+                raise SystemExit(2) from None
+            print(f"openmlink: SQL endpoint off: port {port} is taken ({e.strerror}); "
+                  "choose another with --sql-port", flush=True)
+            yield
+            return
+        print(f"openmlink: serving SQL (MySQL protocol) on {args.host}:{bound}", flush=True)
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    app.cleanup_ctx.append(serve_sql)  # type: ignore[attr-defined]
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -184,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--loop-seconds", type=float, default=EngineConfig().loop_interval_s,
                    help="seconds between implied-quote Loop passes")
     s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
+    _add_sql_options(s)
     m = s.add_argument_group("market source (default: the simulator)")
     m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
     m.add_argument("--replay", metavar="FILE", help="replay a recording")

@@ -18,7 +18,7 @@ from .engines.implied import (
 from .gateway import ApiKeys, RestApi, RestConfig
 from .market import MarketSimulator, SecurityMaster, Source, sources_context
 from .schema import CLIENT_ACTIONS, Registry, registry
-from .srse import RecordStore
+from .srse import TRADING_HISTORY, History, RecordStore
 from .store import Store
 
 __all__ = ["Platform", "attach_sources", "build_platform"]
@@ -34,6 +34,9 @@ class Platform:
     rest: RestApi
     sources: list[Source] = field(default_factory=list)
     engine: ImpliedQuoteEngine | None = None
+    #: every version of orders, broker states, executions... (SQL ``<table>_hist``); engines
+    #: may append versions of other records too
+    history: History | None = None
 
     def security_master(self) -> SecurityMaster | None:
         """The security master of the running simulator (after it started), if any."""
@@ -59,9 +62,11 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
         srse = RecordStore(Path(data_dir) / "srse.sqlite3")
         srse.load(reg, bus)
         srse.attach(bus, store, [reg[name] for name in CLIENT_ACTIONS])
+    history = History(None if data_dir is None else Path(data_dir) / "history.sqlite3", reg)
+    history.attach(bus, store, [reg[name] for name in TRADING_HISTORY])
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
-    plat = Platform(reg, bus, store, clk, keys, rest, list(sources))
+    plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history)
     _attach_client_analytics(plat)
     if analytics:  # the implied-quote engine and the computed-on-read Adj table
         plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)

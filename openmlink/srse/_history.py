@@ -23,7 +23,12 @@ from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry, decode_record, encode_message, pkey_of, pkey_text
 from ..store import Store
 
-__all__ = ["History", "Version"]
+__all__ = ["TRADING_HISTORY", "History", "Version"]
+
+#: the types whose every version the platform keeps: orders, limits, cancels, broker states and
+#: events, executions
+TRADING_HISTORY = ("SpdrParentOrder", "SpdrParentLimit", "SpdrParentCancel", "SpdrParentBrkrState",
+                   "SpdrParentBrkrEvent", "SpdrParentExecution")
 
 log = logging.getLogger("openmlink.srse")
 
@@ -53,12 +58,15 @@ class Version:
 class History:
     """An append-only SQLite journal of record versions, by message type."""
 
-    def __init__(self, path: str | Path, reg: Registry) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path | None, reg: Registry) -> None:
+        """``path``: the SQLite file (None: in memory, for a server that persists nothing)."""
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.registry = reg
         self._lock = threading.Lock()  # appends on the loop thread, reads from SQL workers
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path),
+                                   isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

@@ -52,14 +52,16 @@ class Engine:
 
     async def run(self, sql: str, tables: dict[str, pa.Table]) -> pa.Table:
         """The result of ``sql`` (at most ``row_cap`` rows), or ``SqlError``."""
-        cur = self._db.cursor()
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._pool, self._execute, cur, sql, tables)
+        cur = self._db.cursor()  # closed by the worker (or here if it never starts)
+        job = self._pool.submit(self._execute, cur, sql, tables)
+        fut = asyncio.wrap_future(job)
         cap = self.limits.time_cap_s
         try:
             return await asyncio.wait_for(asyncio.shield(fut), cap)
         except TimeoutError:
-            if not fut.cancel():  # running: stop DuckDB, then wait for the worker to return
+            if job.cancel():  # still waiting for a worker
+                cur.close()
+            else:  # running: stop DuckDB, then wait for the worker to return
                 cur.interrupt()
                 try:
                     await fut
@@ -68,17 +70,15 @@ class Engine:
             raise SqlError(f"Query execution was interrupted: it ran longer than the time cap "
                            f"of {cap:g} s; narrow it with WHERE or LIMIT", codes.TIMEOUT) from None
         except asyncio.CancelledError:  # the connection went away: stop the query too
-            if not fut.cancel():
-                cur.interrupt()
-            raise
-        finally:
-            if fut.done():
+            if job.cancel():
                 cur.close()
             else:
-                fut.add_done_callback(lambda _f: cur.close())
+                cur.interrupt()
+            raise
 
     def _execute(self, cur: duckdb.DuckDBPyConnection, sql: str, tables: dict[str, pa.Table]) -> pa.Table:
         cap = self.limits.row_cap
+        reader = None
         try:
             for name, t in tables.items():
                 cur.register(name, t)
@@ -94,6 +94,11 @@ class Engine:
             return pa.Table.from_batches(batches, schema=reader.schema)
         except duckdb.Error as e:
             raise _mysql_error(e) from None
+        finally:
+            if reader is not None:
+                reader.close()
+            del reader
+            cur.close()
 
 
 _VIEW = re.compile(r"__v\d+_")

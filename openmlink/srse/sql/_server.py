@@ -57,6 +57,14 @@ class _Connections(LocalControl):
         await super().remove(connection_id)
 
 
+class _MysqlServer(MysqlServer):
+    async def _client_connected_cb(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await super()._client_connected_cb(reader, writer)
+        except ConnectionError as e:  # the client went away while being answered
+            log.info("sql: connection lost: %s", e)
+
+
 class SqlServer:
     """Serves SQL over the MySQL protocol; runs on the asyncio loop that mutates ``store``."""
 
@@ -66,7 +74,7 @@ class SqlServer:
         self.catalog = Catalog(reg, store, history)
         self.engine = Engine(self.config.limits)
         self._connections = _Connections(self.config.max_connections)
-        self._mysql = MysqlServer(session_factory=lambda: SqlSession(self),
+        self._mysql = _MysqlServer(session_factory=lambda: SqlSession(self),
                                   identity_provider=ApiKeyIdentity(logins),
                                   control=self._connections)
         self.port: int | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlglot.errors
@@ -115,5 +115,10 @@ class SqlSession(Session):
     async def query(self, expression: exp.Expression, sql: str, attrs: dict[str, str]) -> AllowedResult:
         return await self.server.execute(self._who(), self.database, expression, self._drain)
 
-    def _drain(self) -> Awaitable[None]:
-        return self.connection.stream.drain()
+    async def _drain(self) -> None:
+        """Flush the result written so far. A client that went away stops the result (the
+        rest is never converted) and then the connection (``_server`` ends it quietly)."""
+        try:
+            await self.connection.stream.drain()
+        except ConnectionError as e:
+            raise SqlError(f"client {self.username} left mid-result ({e})", codes.UNKNOWN) from None
