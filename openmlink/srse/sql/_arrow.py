@@ -68,6 +68,12 @@ def _flags(values: np.ndarray, f: Any) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(inv.reshape(-1).astype(np.int32)), words)
 
 
+def _floats(x: np.ndarray) -> pa.Array:
+    """NaN is NULL (a view of ``x`` plus a validity mask only where NaNs occur)."""
+    nan = np.isnan(x)
+    return pa.array(x, pa.float64(), mask=nan) if nan.any() else pa.array(x, pa.float64())
+
+
 def _micros(ns: np.ndarray) -> pa.Array:
     return pa.array(ns // 1000, _MICROS, mask=ns == 0)
 
@@ -97,7 +103,7 @@ def live_table(t: Table, cols: Sequence[SqlColumn], rows: np.ndarray | None,
             elif c.member == "dt":
                 arr = _days(data)
             elif c.member == "xx":
-                arr = pa.array(data, pa.float64(), from_pandas=True)  # NaN -> NULL
+                arr = _floats(data)
             else:
                 arr = _dictionary(data, _names(key_member_names(c.member)))
         else:
@@ -116,7 +122,7 @@ def live_table(t: Table, cols: Sequence[SqlColumn], rows: np.ndarray | None,
             elif k == "int":
                 arr = pa.array(data, pa.int64())
             elif k == "float":
-                arr = pa.array(data, pa.float64(), from_pandas=True)  # NaN -> NULL
+                arr = _floats(data)
             elif k == "DateTime":
                 arr = _micros(data)
             elif k == "DateKey":
@@ -147,11 +153,11 @@ def records_table(mt: MsgType, recs: Sequence[dict[str, Any]], cols: Sequence[Sq
         if c.member is not None:
             m = c.member
             typ = {"dt": pa.date32(), "xx": pa.float64()}.get(m, pa.string())
-            arrays.append(pa.array([_member(v, m) for v in vals], typ))
+            arrays.append(pa.array([_member(v, m) for v in vals], typ, from_pandas=True))
             continue
         k = c.kind
         if k == "float":
-            arrays.append(pa.array(vals, pa.float64()))
+            arrays.append(pa.array(vals, pa.float64(), from_pandas=True))  # NaN is NULL
         elif k == "int" and f.id_long:
             arrays.append(pa.array([idlong_to_text(v) for v in vals], pa.string()))
         elif k == "int":
