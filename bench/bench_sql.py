@@ -7,7 +7,7 @@ Prints (median over repeated runs, client-side wall time including the wire):
   - a full-table export to pandas (rows/s; mysql.connector here is pure Python, so this is
     the client's rate) and to the mariadb command-line client (the server's rate)
   - 10 concurrent connections running both queries (queries/s)
-Usage: python bench/bench_sql.py [rows]
+Usage: python bench/bench_sql.py [rows] [--no-export]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def median_ms(cur: object, sql: str, reps: int) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_500_000
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 1_500_000
+    export = "--no-export" not in sys.argv
     reg = registry()
     bus = InProcessBus()
     store = Store(reg)
@@ -80,6 +83,16 @@ def main() -> None:
     print(f"select count(*) ... where: median {median_ms(cur, COUNT, 30):.1f} ms (target < 100)")
     print(f"select ... where ... limit 500: median {median_ms(cur, LIMIT, 30):.1f} ms (target < 50)")
 
+    if export:
+        export_figures(cnx, port)
+    cnx.close()  # type: ignore[attr-defined]
+    concurrent_figures(connect)
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
+    loop.call_soon_threadsafe(loop.stop)
+    th.join()
+
+
+def export_figures(cnx: object, port: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         t = time.perf_counter()
@@ -88,7 +101,6 @@ def main() -> None:
     print(f"full-table export to pandas: {len(df)} rows x {len(df.columns)} columns in {dt:.1f} s "
           f"= {len(df) / dt:,.0f} rows/s")
     del df
-    cnx.close()  # type: ignore[attr-defined]
     client = shutil.which("mariadb") or shutil.which("mysql")
     if client:  # the same export read by a C client: the server's own rate
         t = time.perf_counter()
@@ -101,6 +113,9 @@ def main() -> None:
         print(f"full-table export to the {Path(client).name} client (--quick): {rows} rows in "
               f"{dt:.1f} s = {rows / dt:,.0f} rows/s")
 
+
+
+def concurrent_figures(connect: Callable[[], object]) -> None:
     clients, seconds = 10, 10.0
     done = [0] * clients
 
@@ -120,9 +135,6 @@ def main() -> None:
     dt = time.perf_counter() - t
     print(f"{clients} concurrent connections (count and limit-500 queries alternating): "
           f"{sum(done) / dt:.0f} queries/s over {dt:.1f} s")
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
-    loop.call_soon_threadsafe(loop.stop)
-    th.join()
 
 
 if __name__ == "__main__":

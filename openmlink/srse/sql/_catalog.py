@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,7 +129,7 @@ class Catalog:
                     return h
         return None
 
-    def snapshot(self, src: Source, names: set[str] | None, who: Login) -> pa.Table:
+    def snapshot(self, src: Source, names: Set[str] | None, who: Login) -> pa.Table:
         """The rows of ``src`` that ``who`` may see, with the columns named in ``names``
         (lower case; None = all). Call on the thread that mutates the store."""
         cols = _pick(src.columns(), names)
@@ -158,7 +158,7 @@ class Catalog:
         return live_table(table, cols, rows, self._vocabs)
 
 
-def _pick(cols: Sequence[SqlColumn], names: set[str] | None) -> list[SqlColumn]:
+def _pick(cols: Sequence[SqlColumn], names: Set[str] | None) -> list[SqlColumn]:
     """The columns named (all if None); never none at all, so that a table keeps its row count
     (the first cheap numeric column stands in)."""
     if names is None:
