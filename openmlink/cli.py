@@ -137,6 +137,11 @@ def _attach_sql(app: object, plat: Platform, args: argparse.Namespace) -> None:
     from .srse.sql import EngineLimits, SqlConfig, SqlServer
 
     port = SQL_DEFAULT_PORT if args.sql_port is None else args.sql_port
+    if not 0 <= port <= 65535:
+        raise StartupError(f"--sql-port {port}: a port is 0..65535")
+    if args.sql_row_cap < 1 or not args.sql_time_cap > 0:
+        raise StartupError("--sql-row-cap must be at least 1 and --sql-time-cap above 0 "
+                           f"(got {args.sql_row_cap} and {args.sql_time_cap})")
     limits = EngineLimits(row_cap=args.sql_row_cap, time_cap_s=args.sql_time_cap)
     server = SqlServer(plat.registry, plat.store, plat.keys.principals, plat.history,
                        SqlConfig(args.host, port, limits=limits))
@@ -146,9 +151,7 @@ def _attach_sql(app: object, plat: Platform, args: argparse.Namespace) -> None:
             bound = await server.start()
         except OSError as e:
             if args.sql_port is not None:
-                print(f"openmlink: cannot serve SQL on {args.host}:{port}: {e.strerror}",
-                      file=sys.stderr, flush=True)
-                raise SystemExit(2) from None
+                raise StartupError(f"cannot serve SQL on {args.host}:{port}: {e.strerror}") from None
             print(f"openmlink: SQL endpoint off: port {port} is taken ({e.strerror}); "
                   "choose another with --sql-port", flush=True)
             yield

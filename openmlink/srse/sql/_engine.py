@@ -61,20 +61,32 @@ class Engine:
         except TimeoutError:
             if job.cancel():  # still waiting for a worker
                 cur.close()
-            else:  # running: stop DuckDB, then wait for the worker to return
-                cur.interrupt()
-                try:
-                    await fut
-                except SqlError as e:
-                    log.info("sql: query stopped at the time cap (%s)", e.msg)
+            else:
+                await self._stop(cur, fut)
             raise SqlError(f"Query execution was interrupted: it ran longer than the time cap "
                            f"of {cap:g} s; narrow it with WHERE or LIMIT", codes.TIMEOUT) from None
         except asyncio.CancelledError:  # the connection went away: stop the query too
             if job.cancel():
                 cur.close()
             else:
-                cur.interrupt()
+                self._interrupt(cur)
             raise
+
+    @staticmethod
+    def _interrupt(cur: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cur.interrupt()
+        except duckdb.Error as e:  # e.g. between two calls of the worker: tried again
+            log.info("sql: interrupt not taken yet (%s)", e)
+
+    async def _stop(self, cur: duckdb.DuckDBPyConnection, fut: asyncio.Future[pa.Table]) -> None:
+        """Interrupt a running query until its worker returns."""
+        while not fut.done():
+            self._interrupt(cur)
+            await asyncio.wait([fut], timeout=0.05)
+        exc = fut.exception()
+        if exc is not None:
+            log.info("sql: query stopped at the time cap (%s)", exc)
 
     def _execute(self, cur: duckdb.DuckDBPyConnection, sql: str, tables: dict[str, pa.Table]) -> pa.Table:
         cap = self.limits.row_cap
