@@ -78,6 +78,7 @@ class Hub:
         if mt.name not in self._listening:
             self._listening.add(mt.name)
             t.listeners.append(self._on_change)
+            t.stale_listeners.append(self._on_stale)
         return t
 
     def watch(self, mt: MsgType, s: MLinkSession, on: bool) -> None:
@@ -88,6 +89,11 @@ class Hub:
             w.discard(s)
 
     def _on_change(self, table: Table, rows: np.ndarray, deleted: bool) -> None:
+        for s in self._watchers.get(table.mt.name, ()):
+            s.on_change()
+
+    def _on_stale(self, table: Table) -> None:
+        """An input of a computed table changed: its readers' next cycle refreshes it."""
         for s in self._watchers.get(table.mt.name, ()):
             s.on_change()
 
@@ -455,6 +461,7 @@ class MLinkSession:
                     continue
             unsub_acks.append({"msgName": mt.name, "msgPKey": _pk_echo(pk_raw), "result": "OK"})
         total = sum(len(s.keys) for s in self._subs.values())
+        computed_ok: set[str] = set()
         for item in _items(low.get("subscribe")):
             name = str(item.get("msgName", ""))
             mt = self.hub.reg.get(name) if name else None
@@ -477,6 +484,13 @@ class MLinkSession:
             except (RecordError, KeyError_, ValueError) as e:
                 sub_acks.append({**echo, "result": "InvldPKey", "detail": str(e)})
                 continue
+            if mt.name not in computed_ok and self.hub.store.is_computed(mt):
+                try:  # a computed type must be computable without a where clause
+                    self.hub.store.prepare(mt, None, self.principal)
+                except QueryError as e:
+                    sub_acks.append({**echo, "result": "InvldMsgType", "detail": str(e)})
+                    continue
+                computed_ok.add(mt.name)
             if total >= self.hub.config.max_subscriptions:
                 sub_acks.append({**echo, "result": "InvldPKey",
                                  "detail": f"more than {self.hub.config.max_subscriptions} subscriptions"})
@@ -647,6 +661,9 @@ class MLinkSession:
     def _pull_subs(self, now_ns: int, woke: bool) -> None:
         out = self._sink
         assert out is not None
+        due = self._sub_latency_ms > 0 and (woke or self._sub_dirty) and now_ns >= self._sub_next_ns
+        if self._sub_signals or due:
+            self._refresh_computed_subs()
         while self._sub_signals:
             sig = self._sub_signals.popleft()
             for sub in self._subs.values():
@@ -667,6 +684,16 @@ class MLinkSession:
                         out.append(f)
             self._sub_dirty = False
             self._sub_next_ns = now_ns + self._sub_latency_ms * 1_000_000
+
+
+    def _refresh_computed_subs(self) -> None:
+        """Bring subscribed computed types up to date before their keys are read."""
+        for sub in self._subs.values():
+            if sub.keys and self.hub.store.is_computed(sub.mt):
+                try:
+                    self.hub.store.prepare(sub.mt, None, self.principal)
+                except QueryError as e:
+                    self._data_ack(sub.mt.id, "OtherError", f"{sub.mt.name}: {e}")
 
 
 def _items(v: Any) -> list[dict[str, Any]]:

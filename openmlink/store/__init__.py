@@ -1,6 +1,6 @@
 """Live tables: the latest record per pkey of every message type, stored by column."""
 
 from ._catalog import Store
-from ._table import Listener, Table, Vocab
+from ._table import Listener, StaleListener, Table, Vocab
 
-__all__ = ["Listener", "Store", "Table", "Vocab"]
+__all__ = ["Listener", "StaleListener", "Store", "Table", "Vocab"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..bus import Bus, ColumnBatch, Event
@@ -22,12 +22,23 @@ class Store:
         #: types computed as they are read (e.g. LiveImpliedQuoteAdj): name -> refresh hook
         self._on_read: dict[str, Callable[[Table, Any, Any], None]] = {}
 
-    def computed_on_read(self, name: str, refresh: Callable[[Table, Any, Any], None]) -> None:
+    def computed_on_read(self, name: str, refresh: Callable[..., None],
+                         inputs: Iterable[str] = ()) -> None:
         """Register ``refresh(table, where, who)``, called before every read of the type's
         table, so that an engine can bring derived records up to date (to the latest underlier
         price, say). ``where`` is the reader's bound where clause (``query.Bound`` or None) and
         ``who`` the reader (``gateway.Principal``: ``user_name``, ``client_firm``). The hook
-        may raise ``query.QueryError`` to refuse a read (e.g. a required clause is missing)."""
+        may raise ``query.QueryError`` to refuse a read (e.g. a required clause is missing).
+
+        ``inputs`` names the message types the records are computed from: a write to any of
+        them marks the computed table stale (``Table.stale_listeners`` are told), so that a
+        live reader (a stream) knows to read -- and so refresh -- it again.  The refresh should
+        rewrite only the rows whose values changed: those writes are the table's ordinary
+        change log, which is what streams send."""
+        t = self.table(self.registry[name])
+        for inp in inputs:
+            self.table(self.registry[inp]).listeners.append(
+                lambda _t, _rows, _deleted, t=t: t.mark_stale())
         try:
             n = len([p for p in inspect.signature(refresh).parameters.values()
                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)])
@@ -39,6 +50,10 @@ class Store:
             self._on_read[name] = table_only
         else:
             self._on_read[name] = refresh
+
+    def is_computed(self, mt: MsgType) -> bool:
+        """Whether ``mt``'s records are computed as they are read (see ``computed_on_read``)."""
+        return mt.name in self._on_read
 
     def prepare(self, mt: MsgType, where: Any = None, who: Any = None) -> Table:
         """The table of ``mt``, refreshed first if its records are computed as they are read."""

@@ -7,7 +7,9 @@ fields split into member columns ``<field>.at .ts .tk [.dt .xx .cp]``; repeating
 Python objects. A dict maps each pkey tuple to its row; deleted rows are reused.
 
 Every change bumps ``seq`` and stamps the row's ``row_seq``, so readers can ask what changed
-since a point; listeners are told which rows changed after each write.
+since a point; listeners are told which rows changed after each write.  A table computed as it
+is read (``Store.computed_on_read``) also tells its ``stale_listeners`` when one of its inputs
+changed: its rows may be out of date until the next read refreshes them.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from ..schema import (
 )
 from ..schema import key_member_names as key_member_enum
 
-__all__ = ["Listener", "Table", "Vocab"]
+__all__ = ["Listener", "StaleListener", "Table", "Vocab"]
 
 Listener = Callable[["Table", np.ndarray, bool], None]  # (table, rows, deleted)
+StaleListener = Callable[["Table"], None]
 
 _MEMBER_DTYPE = {"at": np.int16, "ts": np.int16, "tk": np.int32, "dt": np.int32,
                  "xx": np.float64, "cp": np.int8}
@@ -147,10 +150,12 @@ class Table:
         self.sent_ts = np.zeros(self.capacity, np.int64)
         self.n = 0  # rows in use, including deleted rows awaiting reuse
         self.count = 0  # live rows
+        self.deletes = 0  # rows ever deleted (readers that mirror rows notice deletions)
         self.seq = 0
         self.index: dict[tuple[Any, ...], int] = {}
         self.free: list[int] = []
         self.listeners: list[Listener] = []
+        self.stale_listeners: list[StaleListener] = []
         # change log: a ring of (row) written at each seq, for readers that poll for changes
         self.log_size = log_size
         self._log_rows = np.zeros(log_size, np.int64)
@@ -281,6 +286,30 @@ class Table:
         row = self.index.get(pk)
         return None if row is None else self.record(row)
 
+    def differs(self, rows: np.ndarray, data: Mapping[str, Any]) -> np.ndarray:
+        """Per row, whether any column of ``data`` (``upsert_columns`` form, one value per row
+        of ``rows``) differs from what ``rows`` hold; NaN equals NaN.  Rows not alive differ."""
+        rows = np.asarray(rows, np.int64)
+        out = ~self.alive[rows]
+        for name, v in data.items():
+            stored = self.cols[name][rows]
+            if name in self.vocabs:
+                words = self.vocabs[name].array()[stored]
+                out |= words != np.asarray(v, dtype=object)
+            elif stored.dtype.kind == "f":
+                new = np.asarray(v, np.float64)
+                out |= ~((stored == new) | (np.isnan(stored) & np.isnan(new)))
+            elif stored.dtype == object:
+                out |= np.fromiter((a != b for a, b in zip(stored, v, strict=True)), bool, len(rows))
+            else:
+                out |= stored != np.asarray(v)
+        return out
+
+    def mark_stale(self) -> None:
+        """An input of this computed table changed: tell the ``stale_listeners``."""
+        for fn in self.stale_listeners:
+            fn(self)
+
     def live_rows(self) -> np.ndarray:
         return np.flatnonzero(self.alive[: self.n])
 
@@ -322,6 +351,7 @@ class Table:
         self.alive[row] = False
         self._hint_ok[row] = False
         self.count -= 1
+        self.deletes += 1
         self.seq += 1
         self.row_seq[row] = self.seq
         self._notify(np.array([row], np.int64), True)

@@ -92,7 +92,13 @@ def adjust(parent: Mapping[str, NDArray[Any]], has_parent: NDArray[np.bool_],
 
 
 class ImpliedQuoteAdjuster:
-    """Keeps a store's LiveImpliedQuoteAdj table adjusted to the latest underlier mids."""
+    """Keeps a store's LiveImpliedQuoteAdj table adjusted to the latest underlier mids.
+
+    Registered as computed on read with LiveImpliedQuote and StockBookQuote as its inputs, so a
+    write to either marks the table stale and wakes its streams; each read then recomputes only
+    the rows whose parent changed or whose underlier mid moved, and rewrites only those whose
+    values changed (a stream sends exactly those).  With no reader, nothing is computed.
+    """
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
@@ -102,67 +108,118 @@ class ImpliedQuoteAdjuster:
         self.stock = store.table(reg["StockBookQuote"])
         self._cursor = 0
         self._seq = 0
+        self._stock_seq = -1
+        self._deletes = 0
         self._last_s1 = np.zeros(0)  # per parent row: the S1 used at its last adjustment
-        self.refreshed = 0
+        self._adj_row = np.zeros(0, np.int64)  # per parent row: its Adj row when last written
+        self._tk_map = np.zeros(0, np.int64)  # parent ticker code -> stock ticker code (-1: none)
+        self._tk_state: tuple[object, ...] = ()
+        self.refreshed = 0  # rows recomputed
+        self.written = 0  # rows rewritten (their values changed)
 
     def register(self) -> None:
-        self.store.computed_on_read("LiveImpliedQuoteAdj", self.refresh)
+        self.store.computed_on_read("LiveImpliedQuoteAdj", self.refresh,
+                                    inputs=("LiveImpliedQuote", "StockBookQuote"))
+
+    def _ticker_map(self) -> NDArray[np.int64]:
+        """Parent ticker vocabulary code -> stock ticker vocabulary code (-1 where none),
+        rebuilt when either vocabulary grows or is compacted (tickers are few)."""
+        pv, sv = self.parent.vocabs["ticker.tk"], self.stock.vocabs["ticker.tk"]
+        state = (pv, sv, len(pv.words), len(sv.words))
+        if self._tk_state != state:
+            self._tk_state = state
+            codes = sv.codes
+            self._tk_map = np.fromiter((codes.get(w, -1) for w in pv.words), np.int64, len(pv.words))
+        return self._tk_map
 
     def _live_spots(self) -> NDArray[np.float64]:
         """S1 per parent ticker vocabulary code (NaN where the ticker has no stock quote)."""
         st = self.stock
-        words = self.parent.vocabs["ticker.tk"].words
-        out = np.full(len(words), np.nan)
-        sw = st.vocabs["ticker.tk"].words
+        tk_map = self._ticker_map()
+        mids = np.full(len(st.vocabs["ticker.tk"].words) + 1, np.nan)  # last slot: no quote
         rows = st.live_rows()
-        if len(rows) == 0:
-            return out
-        codes = st.cols["ticker.tk"][rows]
-        b = st.cols["bidPrice1"][rows]
-        a = st.cols["askPrice1"][rows]
-        with np.errstate(invalid="ignore"):
-            mid = np.where((b > 0) & (a > 0), 0.5 * (b + a), np.where(b > 0, b, np.where(a > 0, a, 0.0)))
-        by_word = {sw[c]: float(x) for c, x in zip(codes.tolist(), mid.tolist(), strict=True)}
-        for i, w in enumerate(words):
-            v = by_word.get(w)
-            if v is not None:
-                out[i] = v
-        return out
+        if len(rows):
+            b = st.cols["bidPrice1"][rows]
+            a = st.cols["askPrice1"][rows]
+            with np.errstate(invalid="ignore"):
+                mid = np.where((b > 0) & (a > 0), 0.5 * (b + a),
+                               np.where(b > 0, b, np.where(a > 0, a, 0.0)))
+            mids[st.cols["ticker.tk"][rows]] = mid
+        return mids[np.where(tk_map >= 0, tk_map, len(mids) - 1)]
+
+    def _grow(self, n: int) -> None:
+        if len(self._last_s1) >= n:
+            return
+        size = max(n, 2 * len(self._last_s1))
+        s1 = np.full(size, np.nan)
+        s1[: len(self._last_s1)] = self._last_s1
+        adj_row = np.full(size, -1, np.int64)
+        adj_row[: len(self._adj_row)] = self._adj_row
+        self._last_s1, self._adj_row = s1, adj_row
 
     def refresh(self, adj: Table) -> None:
-        p = self.parent
+        p, stock = self.parent, self.stock
+        if p.seq == self._seq and stock.seq == self._stock_seq and p.deletes == self._deletes:
+            return  # no input changed since the last refresh
+        if p.deletes != self._deletes:
+            self._drop_orphans(adj)
         n = p.n
-        if len(self._last_s1) < n:
-            grown = np.full(max(n, 2 * len(self._last_s1)), np.nan)
-            grown[: len(self._last_s1)] = self._last_s1
-            self._last_s1 = grown
+        self._grow(n)
         changed, self._cursor = p.changed_since(self._cursor, self._seq)
         self._seq = p.seq
         alive = p.alive[:n]
-        s1_all = self._live_spots()[p.cols["ticker.tk"][:n]]
-        last = self._last_s1[:n]
-        moved = ~((s1_all == last) | (np.isnan(s1_all) & np.isnan(last)))
-        mask = moved & alive
-        mask[changed[changed < n]] = True
-        mask &= alive
-        rows = np.flatnonzero(mask)
+        codes = p.cols["ticker.tk"][:n]
+        if stock.seq != self._stock_seq:  # an underlier moved: every row of it is dirty
+            self._stock_seq = stock.seq
+            s1_all = self._live_spots()[codes]
+            last = self._last_s1[:n]
+            mask = ~((s1_all == last) | (np.isnan(s1_all) & np.isnan(last)))
+            mask[changed[changed < n]] = True
+            rows = np.flatnonzero(mask & alive)
+            s1 = s1_all[rows]
+        else:
+            rows = changed[changed < n]
+            rows = rows[alive[rows]]
+            s1 = self._live_spots()[codes[rows]]
         if len(rows) == 0:
             return
+        out = self._columns(rows, s1)
+        self._last_s1[rows] = s1
+        self.refreshed += len(rows)
+        # rewrite only the rows whose Adj values changed (the timestamp aside)
+        known = self._adj_row[rows]
+        write = known < 0
+        if not write.all():
+            k = np.flatnonzero(~write)
+            write[k] = adj.differs(known[k], {c: v[k] for c, v in out.items() if c != "timestamp"})
+        w = np.flatnonzero(write)
+        if len(w) == 0:
+            return
+        self._adj_row[rows[w]] = adj.upsert_columns({c: v[w] for c, v in out.items()},
+                                                     sent_ts=self.clock.time_ns())
+        self.written += len(w)
+
+    def _columns(self, rows: NDArray[np.int64], s1: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+        """The Adj columns (``upsert_columns`` form) of parent ``rows`` at underlier prices ``s1``."""
+        p = self.parent
         parent_cols = {f: p.cols[f][rows] for f in (*COPY, "de", "ga", "ve")}
-        s1 = s1_all[rows]
-        out = adjust(parent_cols, alive[rows], s1, self.clock.time_ns())
+        out = adjust(parent_cols, np.ones(len(rows), bool), s1, self.clock.time_ns())
         names = p.mt.field("calcErr").enum.names  # type: ignore[union-attr]
-        err = np.array(names, dtype=object)[np.clip(p.cols["calcErr"][rows], 0, len(names) - 1)]
-        keys: dict[str, Any] = {}
+        out["calcErr"] = np.array(names, dtype=object)[np.clip(p.cols["calcErr"][rows], 0, len(names) - 1)]
         for f in ("okey", "ticker"):
             for mbr in ("at", "ts", "tk", "dt", "xx", "cp"):
                 c = f"{f}.{mbr}"
                 if c in p.cols:
-                    keys[c] = p.cols[c][rows]
-        okw = np.array(p.vocabs["okey.tk"].words, dtype=object)
-        tkw = np.array(p.vocabs["ticker.tk"].words, dtype=object)
-        keys["okey.tk"] = okw[keys["okey.tk"]]
-        keys["ticker.tk"] = tkw[keys["ticker.tk"]]
-        adj.upsert_columns({**keys, **out, "calcErr": err})
-        self._last_s1[rows] = s1
-        self.refreshed += len(rows)
+                    out[c] = p.cols[c][rows]
+        out["okey.tk"] = p.vocabs["okey.tk"].array()[out["okey.tk"]]
+        out["ticker.tk"] = p.vocabs["ticker.tk"].array()[out["ticker.tk"]]
+        return out
+
+    def _drop_orphans(self, adj: Table) -> None:
+        """Parent records were deleted: delete their Adj records (and forget their rows)."""
+        self._deletes = self.parent.deletes
+        gone = [pk for pk in adj.index if pk not in self.parent.index]
+        for pk in gone:
+            adj.delete(pk)
+        if gone:
+            self._adj_row[:] = -1  # rows may have moved; the next writes find them again

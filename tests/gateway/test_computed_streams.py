@@ -1,0 +1,212 @@
+"""Computed-on-read types (LiveImpliedQuoteAdj, OptionTheoVol) stream like stored ones, sans I/O:
+a stream with activeLatency > 0 gets a fresh record when the record's inputs change (the parent
+LiveImpliedQuote row, the underlier price, the theo surface), conflated per cycle, without any
+MLinkSignalReady; REST reads see the same values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from openmlink.bus import Event
+from openmlink.clock import SimClock
+from openmlink.engines.implied import ImpliedQuoteAdjuster
+from openmlink.gateway import ApiKeys, Principal
+from openmlink.gateway._session import Hub, MLinkSession
+from openmlink.platform import build_platform
+from openmlink.schema._codec import decode_record
+from openmlink.schema._values import datetime_from_text
+
+KEY = "COMP-0000-0000-0003"
+MS = 1_000_000
+EXPIRY = "2025-03-21"
+
+
+class Rig:
+    """A platform without sources or the implied-quote engine, with the Adj table registered
+    as the platform does, and one logged-on session."""
+
+    def __init__(self, theo: bool = False) -> None:
+        keys = ApiKeys()
+        keys.add(Principal(KEY))
+        self.clock = SimClock(datetime_from_text("2025-01-02 15:00:00.000000"))
+        self.plat = build_platform(keys, clock=self.clock, analytics=False)
+        self.adjuster = ImpliedQuoteAdjuster(self.plat.store, self.clock)
+        self.adjuster.register()
+        self.hub = Hub(self.plat.registry, self.plat.store, keys, self.clock)
+        self.session = MLinkSession(self.hub, Principal(KEY))
+        self.pull()  # MLinkAdmin LoggedOn
+
+    def put(self, mtype: str, message: dict[str, Any]) -> None:
+        mt = self.plat.registry[mtype]
+        self.plat.bus.publish(Event(mt, "upsert", decode_record(mt, message), self.clock.time_ns(),
+                                    True))
+
+    def stock(self, tk: str, bid: float, ask: float) -> None:
+        self.put("StockBookQuote", {"pkey": {"ticker": f"{tk}-NMS-EQT"}, "bidPrice1": bid,
+                                    "askPrice1": ask})
+
+    def liq(self, tk: str, strike: float, u: float, **f: Any) -> None:
+        okey = f"{tk}-NMS-EQT-{EXPIRY}-{strike:g}-C"
+        self.put("LiveImpliedQuote", {"pkey": {"okey": okey}, "ticker": f"{tk}-NMS-EQT", "uPrc": u,
+                                      "oBid": 5.0, "oAsk": 5.4, "oBidIv": 0.25, "oAskIv": 0.27,
+                                      "sVol": 0.26, "sPrc": 5.2, "sMark": 5.2, "de": 0.5,
+                                      "ga": 0.02, "ve": 0.3, "years": 0.2, **f})
+
+    def send(self, mtype: str, **message: Any) -> None:
+        self.session.receive(orjson.dumps({"header": {"mTyp": mtype}, "message": message}),
+                             self.clock.time_ns())
+
+    def advance(self, ms: int) -> None:
+        self.clock.advance_to(self.clock.time_ns() + ms * MS)
+
+    def rest(self, **params: str) -> list[dict[str, Any]]:
+        """A REST getmsgs, in process."""
+        q = [("cmd", "getmsgs"), *params.items(), ("apiKey", KEY)]
+        status, out = self.plat.rest.handle("GET", q, {}, b"")
+        assert status == 200
+        return list(orjson.loads(out))
+
+    def pull(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        now = self.clock.time_ns()
+        while self.session.has_work(now):
+            frames = self.session.pull(now)
+            if not frames:
+                break
+            out += [orjson.loads(f) for f in frames]
+        return out
+
+
+def _data(msgs: list[dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
+    """Records of ``name`` by okey text (the last one of each key)."""
+    out = {}
+    for m in msgs:
+        if m["header"]["mTyp"] == name:
+            o = m["message"]["pkey"]["okey"]
+            out[f"{o['tk']}-{o['xx']:g}"] = m["message"]
+    return out
+
+
+def _kinds(msgs: list[dict[str, Any]]) -> list[str]:
+    return [m["message"].get("state", m["header"]["mTyp"]) if m["header"]["mTyp"].endswith("CheckPt")
+            else m["header"]["mTyp"] for m in msgs]
+
+
+@pytest.fixture
+def adj_rig() -> Rig:
+    r = Rig()
+    r.stock("AAPL", 199.9, 200.1)
+    r.stock("MSFT", 399.9, 400.1)
+    for k in (190, 200, 210):
+        r.liq("AAPL", k, 200.0)
+    r.liq("MSFT", 400, 400.0)
+    return r
+
+
+def _stream_adj(r: Rig, latency: int = 100) -> dict[str, dict[str, Any]]:
+    r.send("MLinkStream", msgName="LiveImpliedQuoteAdj", activeLatency=latency, queryID=7)
+    msgs = r.pull()
+    assert _kinds(msgs)[:2] == ["MLinkStreamAck", "Begin"] and _kinds(msgs)[-2:] == ["Active", "Complete"]
+    return _data(msgs, "LiveImpliedQuoteAdj")
+
+
+def test_adj_stream_follows_the_underlier_without_a_signal(adj_rig):
+    r = adj_rig
+    snap = _stream_adj(r)
+    assert set(snap) == {"AAPL-190", "AAPL-200", "AAPL-210", "MSFT-400"}
+    assert snap["AAPL-200"]["uprc"] == pytest.approx(200.0)
+    r.advance(100)
+    assert r.pull() == []  # nothing moved: nothing sent
+    r.stock("AAPL", 201.9, 202.1)  # +2
+    assert r.session.has_work(r.clock.time_ns())  # the input change wakes the stream
+    got = _data(r.pull(), "LiveImpliedQuoteAdj")
+    assert set(got) == {"AAPL-190", "AAPL-200", "AAPL-210"}  # every AAPL row, no MSFT row
+    rec = got["AAPL-200"]
+    assert rec["uprc"] == pytest.approx(202.0)
+    assert rec["de"] == pytest.approx(0.5 + 0.02 * 2)
+    move = 0.5 * 2 + 0.5 * 0.02 * 4
+    assert rec["sprc"] == pytest.approx(5.2 + move)
+    assert rec["obiv"] == pytest.approx(0.25 - move / 30.0)
+    assert rec["uPrcAdjResult"] == "OK"
+    # a REST read gives the same record
+    rest = _data(r.rest(msgType="LiveImpliedQuoteAdj", where="okey.tk:eq:AAPL"), "LiveImpliedQuoteAdj")
+    assert rest["AAPL-200"] == rec
+
+
+def test_adj_stream_conflates_moves_within_a_cycle_and_waits_for_the_cycle(adj_rig):
+    r = adj_rig
+    _stream_adj(r, latency=100)
+    r.stock("AAPL", 200.9, 201.1)
+    first = _data(r.pull(), "LiveImpliedQuoteAdj")  # the first change after the snapshot goes now
+    assert first["AAPL-200"]["uprc"] == pytest.approx(201.0)
+    r.advance(10)
+    r.stock("AAPL", 201.9, 202.1)
+    r.stock("AAPL", 202.9, 203.1)
+    assert r.pull() == []  # the next cycle is not due yet
+    r.advance(90)
+    got = r.pull()
+    assert [m["message"]["uprc"] for m in got if m["header"]["mTyp"] == "LiveImpliedQuoteAdj"
+            and m["message"]["pkey"]["okey"]["xx"] == 200] == [pytest.approx(203.0)]
+    assert len(got) == 3  # one record per key, its latest state
+
+
+def test_adj_stream_sends_a_changed_parent_row_only(adj_rig):
+    r = adj_rig
+    _stream_adj(r)
+    r.advance(100)
+    r.liq("AAPL", 210, 200.0, sVol=0.3, oBidIv=0.28)
+    got = _data(r.pull(), "LiveImpliedQuoteAdj")
+    assert list(got) == ["AAPL-210"]
+    assert got["AAPL-210"]["svol"] == pytest.approx(0.3)
+    # a parent rewritten with the same values sends nothing
+    r.advance(100)
+    r.liq("AAPL", 210, 200.0, sVol=0.3, oBidIv=0.28)
+    assert _data(r.pull(), "LiveImpliedQuoteAdj") == {}
+
+
+def test_adj_stream_with_a_where_clause_sees_only_its_rows(adj_rig):
+    r = adj_rig
+    r.send("MLinkStream", msgName="LiveImpliedQuoteAdj", activeLatency=100,
+           where="okey.tk:eq:MSFT")
+    assert set(_data(r.pull(), "LiveImpliedQuoteAdj")) == {"MSFT-400"}
+    r.advance(100)
+    r.stock("AAPL", 201.9, 202.1)
+    assert _data(r.pull(), "LiveImpliedQuoteAdj") == {}
+    r.advance(100)
+    r.stock("MSFT", 409.9, 410.1)
+    got = _data(r.pull(), "LiveImpliedQuoteAdj")
+    assert list(got) == ["MSFT-400"] and got["MSFT-400"]["uprc"] == pytest.approx(410.0)
+
+
+def test_adj_is_not_computed_while_nobody_reads_it(adj_rig):
+    r = adj_rig
+    for i in range(5):
+        r.stock("AAPL", 200.9 + i, 201.1 + i)
+    assert r.adjuster.refreshed == 0
+    _stream_adj(r)
+    assert r.adjuster.refreshed == 4
+
+
+def test_adj_subscription_by_key_follows_the_underlier(adj_rig):
+    r = adj_rig
+    r.send("MLinkSubscribe", activeLatency=100,
+           Subscribe=[{"msgName": "LiveImpliedQuoteAdj", "msgPKey": f"AAPL-NMS-EQT-{EXPIRY}-200-C"}])
+    first = _data(r.pull(), "LiveImpliedQuoteAdj")
+    assert first["AAPL-200"]["uprc"] == pytest.approx(200.0)
+    r.advance(100)
+    r.stock("AAPL", 204.9, 205.1)
+    got = _data(r.pull(), "LiveImpliedQuoteAdj")
+    assert list(got) == ["AAPL-200"] and got["AAPL-200"]["uprc"] == pytest.approx(205.0)
+
+
+def test_adj_record_goes_when_its_parent_is_deleted(adj_rig):
+    r = adj_rig
+    assert "AAPL-190" in _data(r.rest(msgType="LiveImpliedQuoteAdj"), "LiveImpliedQuoteAdj")
+    mt = r.plat.registry["LiveImpliedQuote"]
+    rec = decode_record(mt, {"pkey": {"okey": f"AAPL-NMS-EQT-{EXPIRY}-190-C"}})
+    r.plat.bus.publish(Event(mt, "delete", rec, r.clock.time_ns(), False))
+    got = _data(r.rest(msgType="LiveImpliedQuoteAdj"), "LiveImpliedQuoteAdj")
+    assert set(got) == {"AAPL-200", "AAPL-210", "MSFT-400"}
