@@ -210,3 +210,105 @@ def test_adj_record_goes_when_its_parent_is_deleted(adj_rig):
     r.plat.bus.publish(Event(mt, "delete", rec, r.clock.time_ns(), False))
     got = _data(r.rest(msgType="LiveImpliedQuoteAdj"), "LiveImpliedQuoteAdj")
     assert set(got) == {"AAPL-200", "AAPL-210", "MSFT-400"}
+
+
+# ---------------------------------------------------------------------------- OptionTheoVol
+SVI = {"paramA": 0.01, "paramB": 0.05, "paramC": -0.5, "paramD": 0.0, "paramE": 0.1}
+EKEY = f"AAPL-NMS-EQT-{EXPIRY}"
+
+
+@pytest.fixture
+def theo_rig() -> Rig:
+    r = Rig()
+    for tk, px in (("AAPL", 200.0), ("MSFT", 400.0)):
+        r.put("RootDefinition", {"pkey": {"root": f"{tk}-NMS-EQT"}, "ticker": f"{tk}-NMS-EQT",
+                                 "exerciseType": "European", "pointValue": 100.0, "symbolRatio": 1.0,
+                                 "pricingModel": "Equity"})
+        r.put("OptExpiryDefinition", {"pkey": {"ekey": f"{tk}-NMS-EQT-{EXPIRY}"},
+                                      "expiration": f"{EXPIRY} 21:00:00.000000"})
+        r.stock(tk, px - 0.1, px + 0.1)
+        for k in (0.9 * px, px, 1.1 * px):
+            for cp in ("C", "P"):
+                r.put("OptionNbboQuote", {"pkey": {"okey": f"{tk}-NMS-EQT-{EXPIRY}-{k:g}-{cp}"},
+                                          "bidPrice": 5.0, "askPrice": 5.4})
+    _surface(r)
+    return r
+
+
+def _surface(r: Rig, model: str = "M1", **fields: Any) -> None:
+    r.put("SpdrTheoExpSurface", {"pkey": {"ekey": EKEY, "theoModel": model, "clientFirm": "F1"},
+                                 "skewFunc": "SVI", "theoStatus": "Auto", "refUPrcWeight": 0.0,
+                                 **SVI, **fields})
+
+
+def _otv(msgs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for m in msgs:
+        if m["header"]["mTyp"] == "OptionTheoVol":
+            o = m["message"]["pkey"]["okey"]
+            out[f"{o['xx']:g}{o['cp'][0]}"] = m["message"]
+    return out
+
+
+def _stream_otv(r: Rig, where: str = "theoModel:eq:M1") -> dict[str, dict[str, Any]]:
+    r.send("MLinkStream", msgName="OptionTheoVol", activeLatency=100, where=where)
+    msgs = r.pull()
+    assert _kinds(msgs)[0] == "MLinkStreamAck" and msgs[0]["message"]["result"] == "OK"
+    assert _kinds(msgs)[-1] == "Complete"
+    return _otv(msgs)
+
+
+def test_theo_stream_follows_the_underlier_without_a_signal(theo_rig):
+    r = theo_rig
+    snap = _stream_otv(r)
+    assert len(snap) == 6 and all(m["uprc"] == pytest.approx(200.0) for m in snap.values())
+    r.advance(100)
+    assert r.pull() == []  # nothing moved: nothing sent
+    r.stock("MSFT", 409.9, 410.1)
+    r.advance(100)
+    assert r.pull() == []  # another underlier: not an input of M1's rows
+    r.stock("AAPL", 209.9, 210.1)
+    r.advance(100)
+    got = _otv(r.pull())
+    assert set(got) == set(snap)
+    for key, m in got.items():  # sticky delta: the smile moved with the underlier
+        assert m["uprc"] == pytest.approx(210.0)
+        assert m["tvol"] != pytest.approx(snap[key]["tvol"], abs=1e-6)
+    rest = _otv(r.rest(msgType="OptionTheoVol", where="theoModel:eq:M1"))
+    assert rest["200C"]["tvol"] == got["200C"]["tvol"] and rest["200C"]["uprc"] == got["200C"]["uprc"]
+
+
+def test_theo_stream_follows_the_surface_record(theo_rig):
+    r = theo_rig
+    snap = _stream_otv(r)
+    r.advance(100)
+    _surface(r, paramA=0.02)  # more variance everywhere
+    got = _otv(r.pull())
+    assert set(got) == set(snap)
+    assert all(got[k]["tvol"] > snap[k]["tvol"] for k in got)
+    # an option quote change refreshes its expiry: the new quote is sent
+    r.advance(100)
+    r.put("OptionNbboQuote", {"pkey": {"okey": f"{EKEY}-200-C"}, "bidPrice": 6.0, "askPrice": 6.2})
+    got = _otv(r.pull())
+    assert got["200C"]["obid"] == 6.0 and got["200C"]["oask"] == pytest.approx(6.2)
+
+
+def test_theo_stream_of_one_model_ignores_another_models_surface(theo_rig):
+    r = theo_rig
+    _stream_otv(r)
+    r.advance(100)
+    r.put("SpdrTheoExpSurface", {"pkey": {"ekey": f"MSFT-NMS-EQT-{EXPIRY}", "theoModel": "M2",
+                                          "clientFirm": "F1"}, "skewFunc": "SVI", **SVI})
+    assert _otv(r.pull()) == {}
+
+
+def test_theo_stream_and_subscription_need_the_model(theo_rig):
+    r = theo_rig
+    r.send("MLinkStream", msgName="OptionTheoVol", activeLatency=100)
+    ack = r.pull()[0]["message"]
+    assert ack["result"] == "Error" and "theoModel" in ack["detail"]
+    r.send("MLinkSubscribe", activeLatency=100,
+           Subscribe=[{"msgName": "OptionTheoVol", "msgPKey": f"{EKEY}-200-C"}])
+    ack = r.pull()[0]["message"]
+    assert ack["Subscribe"][0]["result"] == "InvldMsgType"
+    assert "theoModel" in ack["Subscribe"][0]["detail"]

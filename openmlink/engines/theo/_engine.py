@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...market import is_trading_day
 from ...query import BAnd, BNot, BOr, Leaf, QueryError
-from ...schema import ExpiryKey, OptionKey, Registry, TickerKey, pkey_of
+from ...schema import DATEKEY_NONE, ExpiryKey, OptionKey, Registry, TickerKey, datekey_from_text, pkey_of
 from ...store import Store, Table
 from ...timeutil import trade_date_of
 from ..marketview import MarketView
@@ -47,6 +48,9 @@ log = logging.getLogger("openmlink.engines.theo")
 SURF = "SpdrTheoExpSurface"
 CURVE = "SpdrTheoExp2PtCurve"
 OTV = "OptionTheoVol"
+#: market tables OptionTheoVol is computed from (their first pkey field is a key)
+_MARKET_INPUTS = ("StockBookQuote", "OptionNbboQuote", "LiveImpliedQuote", "LiveAtmVol",
+                  "LiveSurfaceCurve", "OptExpiryDefinition", "RootDefinition", "TickerDefinition")
 _PARAMS = tuple(f"param{c}" for c in "ABCDEFGHIJ")
 _X = tuple(f"x{i:02d}" for i in range(15))
 _Y = tuple(f"y{i:02d}" for i in range(15))
@@ -103,12 +107,33 @@ def _models_of(where: Any) -> set[str]:
     return out
 
 
+@dataclass(slots=True)
+class _Eval:
+    """What one surface's OptionTheoVol rows were computed from, and where they are."""
+
+    inputs: tuple[int, int]  # row_seq of the surface record and of its curve (-1: none)
+    epoch: int  # the market-change epoch they saw
+    at_ns: int  # clock time of the evaluation
+    underlier: str  # underlier ticker symbol
+    okeys: list[OptionKey]
+    rows: np.ndarray  # their OptionTheoVol rows
+    stamps: np.ndarray  # row_seq of those rows after our write (another writer changes it)
+
+
 class TheoEngine:
-    """Client theo surfaces; ``attach()`` subscribes it and registers OptionTheoVol."""
+    """Client theo surfaces; ``attach()`` subscribes it and registers OptionTheoVol.
+
+    OptionTheoVol is computed on read from the market tables in ``_MARKET_INPUTS`` and the
+    surface/curve records: a write to any of them marks the table stale (its streams wake), and
+    each read re-evaluates only the surfaces whose inputs changed since their last evaluation
+    -- per expiry for option and expiry records, per ticker for stock and root records -- or
+    that are older than ``refresh_s`` (time decay; applied at the next read).
+    """
 
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock,
-                 master_fn: Callable[[], Any] = lambda: None) -> None:
+                 master_fn: Callable[[], Any] = lambda: None, refresh_s: float = 60.0) -> None:
         self.bus, self.store, self.reg, self.clock = bus, store, reg, clock
+        self.refresh_ns = int(refresh_s * 1e9)
         self.market = MarketView(store, reg, master_fn)
         self.surf_mt = reg[SURF]
         self.curve_mt = reg[CURVE]
@@ -117,11 +142,17 @@ class TheoEngine:
         self._refs: dict[tuple[Any, ...], tuple[float, float]] = {}
         self._last_out: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._chain: tuple[int, int, dict[ExpiryKey, list[tuple[OptionKey, int]]]] | None = None
+        self._evals: dict[tuple[Any, ...], _Eval] = {}
+        self._cursors: dict[str, tuple[int, int]] = {}  # market input -> (log cursor, seq)
+        self._touched: dict[tuple[str, int], int] = {}  # (ticker, expiry day | NONE) -> epoch
+        self._epoch = 0
+        self._all_epoch = 0
+        self._clean_key: tuple[Any, ...] | None = None
 
     def attach(self) -> None:
         self.bus.subscribe(SURF, self.on_record, name="TheoEngine")
         self.bus.subscribe(CURVE, self.on_record, name="TheoEngine")
-        self.store.computed_on_read(OTV, self.refresh)
+        self.store.computed_on_read(OTV, self.refresh, inputs=(SURF, CURVE, *_MARKET_INPUTS))
 
     # ---------------------------------------------------------------- validation
     def on_record(self, msg: Event | ColumnBatch) -> None:
@@ -134,6 +165,7 @@ class TheoEngine:
             if mt is self.surf_mt:
                 self._refs.pop(pk, None)
                 self._last_out.pop(pk, None)
+                self._evals.pop(pk, None)
             else:
                 self._validate(pk)
             return
@@ -203,32 +235,128 @@ class TheoEngine:
 
     # ---------------------------------------------------------------- OptionTheoVol
     def refresh(self, table: Table, where: Any = None, who: Any = None) -> None:
+        """Bring the OptionTheoVol rows of the reader's models up to date: re-evaluate the
+        surfaces whose inputs changed (or whose rows another reader overwrote, or older than
+        ``refresh_s``), rewrite only the rows whose values changed, and delete rows of these
+        models that no visible surface owns."""
         models = _models_of(where)
         if not models:
             raise QueryError("OptionTheoVol: the where clause must name the theo model "
                              "(e.g. where=theoModel:eq:MyModel)")
         firm = getattr(who, "client_firm", None)
+        self._scan_inputs()
         st = self.store.table(self.surf_mt)
-        written: set[tuple[Any, ...]] = set()
+        curves = self.store.table(self.curve_mt)
+        now = self.clock.time_ns()
+        owned: list[np.ndarray] = []
+        wrote = False
         for row in st.live_rows().tolist():
             surf = st.record(row)
             if surf["theoModel"] not in models or (firm is not None and surf["clientFirm"] != firm):
                 continue
-            cols = self.evaluate(surf)
-            if cols is None:
+            pk = pkey_of(self.surf_mt, surf)
+            crow = curves.index.get(pk)
+            inputs = (int(st.row_seq[row]), -1 if crow is None else int(curves.row_seq[crow]))
+            ev = self._evals.get(pk)
+            if ev is None or self._dirty(ev, surf, inputs, table, now):
+                ev, n = self._write(table, surf, ev, inputs, now)
+                wrote |= n > 0
+            owned.append(ev.rows)
+        for pk in [pk for pk in self._evals if pk not in st.index]:
+            del self._evals[pk]  # surfaces deleted
+        clean_key = (frozenset(models), firm, table.seq, st.seq)
+        if wrote or clean_key != self._clean_key:
+            self._delete_unowned(table, models, owned)
+            self._clean_key = (frozenset(models), firm, table.seq, st.seq)
+
+    def _scan_inputs(self) -> None:
+        """Note, per (ticker, expiry day) and per ticker, the epoch of the latest change of the
+        market tables OptionTheoVol reads (their change logs since the last scan)."""
+        bumped = False
+        for name in _MARKET_INPUTS:
+            mt = self.reg.get(name)
+            if mt is None:
                 continue
-            okeys: list[OptionKey] = cols.pop("_okeys")
-            table.upsert_columns(cols, sent_ts=self.clock.time_ns())
-            written.update((o,) for o in okeys)
+            t = self.store.table(mt)
+            cur, seq = self._cursors.get(name, (0, 0))
+            if cur >= t.log_count:
+                continue
+            rows, cur = t.changed_since(cur, seq)
+            self._cursors[name] = (cur, t.seq)
+            if len(rows) == 0:
+                continue
+            if not bumped:
+                self._epoch += 1
+                bumped = True
+            live = t.alive[rows]
+            if not live.all():  # a deletion: its key is gone, so every surface is dirty
+                self._all_epoch = self._epoch
+            rows = rows[live]
+            key = t.mt.pkey_fields[0]
+            tk = t.cols[f"{key.name}.tk"][rows].astype(np.int64)
+            dt = (t.cols[f"{key.name}.dt"][rows].astype(np.int64) if f"{key.name}.dt" in t.cols
+                  else np.full(len(rows), DATEKEY_NONE, np.int64))
+            words = t.vocabs[f"{key.name}.tk"].words
+            pairs = np.unique((tk << 32) | (dt & 0xFFFFFFFF))
+            for code, day in zip((pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist(), strict=True):
+                d = day - (1 << 32) if day >= 1 << 31 else day
+                self._touched[(words[code], d)] = self._epoch
+
+    def _dirty(self, ev: _Eval, surf: dict[str, Any], inputs: tuple[int, int], table: Table,
+               now: int) -> bool:
+        if ev.inputs != inputs or now - ev.at_ns >= self.refresh_ns or self._all_epoch > ev.epoch:
+            return True
+        ek: ExpiryKey = surf["ekey"]
+        touched = self._touched
+        for key in ((ek.tk, datekey_from_text(ek.dt)), (ek.tk, DATEKEY_NONE),
+                    (ev.underlier, DATEKEY_NONE)):
+            if touched.get(key, 0) > ev.epoch:
+                return True
+        # rows another reader overwrote or deleted since (another model or firm on the okeys)
+        return bool(len(ev.rows)) and not np.array_equal(table.row_seq[ev.rows], ev.stamps)
+
+    def _write(self, table: Table, surf: dict[str, Any], ev: _Eval | None, inputs: tuple[int, int],
+               now: int) -> tuple[_Eval, int]:
+        """Evaluate one surface and write its rows whose values changed; its new state and the
+        number of rows written."""
+        pk = pkey_of(self.surf_mt, surf)
+        tick = surf.get("ticker") or self.market.underlier_of(surf["ekey"])
+        cols = self.evaluate(surf)
+        if cols is None:
+            new = _Eval(inputs, self._epoch, now, str(tick[2]), [], np.zeros(0, np.int64),
+                        np.zeros(0, np.int64))
+            self._evals[pk] = new
+            return new, 0
+        okeys: list[OptionKey] = cols.pop("_okeys")
+        sent = self.clock.time_ns()
+        if ev is not None and ev.okeys == okeys and len(ev.rows) and \
+                np.array_equal(table.row_seq[ev.rows], ev.stamps):
+            rows = ev.rows
+            change = table.differs(rows, {c: v for c, v in cols.items() if c != "timestamp"})
+            idx = np.flatnonzero(change)
+            if len(idx):
+                table.upsert_columns({c: np.asarray(v)[idx] for c, v in cols.items()}, sent_ts=sent)
+        else:
+            rows = table.upsert_columns(cols, sent_ts=sent)
+            idx = np.arange(len(rows))
+        new = _Eval(inputs, self._epoch, now, str(tick[2]), okeys, rows, table.row_seq[rows].copy())
+        self._evals[pk] = new
+        return new, len(idx)
+
+    def _delete_unowned(self, table: Table, models: set[str], owned: list[np.ndarray]) -> None:
+        """Delete rows of ``models`` that no surface visible to this reader owns (surfaces
+        deleted, or another firm's: a reader never sees another firm's theo values)."""
         vocab = table.vocabs["theoModel"]
         codes = [vocab.codes[m] for m in models if m in vocab.codes]
-        if codes:
-            rows = table.live_rows()
-            stale = rows[np.isin(table.cols["theoModel"][rows], codes)]
-            for r in stale.tolist():
-                o = table.record(r, [self.otv_mt.pkey_fields[0]])["okey"]
-                if (o,) not in written:
-                    table.delete((o,))
+        if not codes:
+            return
+        rows = table.live_rows()
+        stale = rows[np.isin(table.cols["theoModel"][rows], codes)]
+        if owned:
+            stale = stale[~np.isin(stale, np.concatenate(owned))]
+        okey = [self.otv_mt.pkey_fields[0]]
+        for r in stale.tolist():
+            table.delete((table.record(r, okey)["okey"],))
 
     def evaluate(self, surf: dict[str, Any]) -> dict[str, Any] | None:
         """OptionTheoVol columns (``upsert_columns`` form, plus ``_okeys``) of one surface."""
