@@ -1,6 +1,7 @@
 """Engine benchmark: SVI fits/s, one full SPX chain NBBO -> LiveImpliedQuote, Loop over a universe.
 
     python bench/bench_engine.py [--universe full|default|N] [--chain PATH] [--reps N]
+    python bench/bench_engine.py --tick-delay 150000
 
 The chain is timed engine-to-bus and again with a live ``Store`` attached (as in the server,
 where the store also writes the NBBO batch itself); the Loop always publishes into a store.
@@ -30,7 +31,9 @@ from openmlink.analytics._svi import fit_svi, svi_total_variance
 from openmlink.bus import ColumnBatch, InProcessBus
 from openmlink.clock import SimClock
 from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine, warm_up
+from openmlink.engines.implied._enums import ordinal
 from openmlink.market import MarketSimulator, SimConfig, load_chain
+from openmlink.market._columns import option_key_columns
 from openmlink.schema import registry
 from openmlink.store import Store
 
@@ -149,6 +152,58 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
               f"(median {statistics.median(gaps) * 1e3:.0f} ms over {len(gaps)} wake-ups of a 10 ms timer)")
 
 
+def bench_tick_delay(universe: str) -> None:
+    """How long an NBBO change waits for its Tick record while an asyncio Loop pass runs: a
+    quote arrives from a source task every 20 ms during the pass (was a 200 ms assertion in
+    the unit suite; a starved Tick path would wait for the whole pass)."""
+    sim = MarketSimulator(SimConfig(universe=universe), start_ns=1_760_000_000_000_000_000)
+    eng = _engine_over(sim, sim.snapshot(), EngineConfig().loop_chunk_rows)
+    b, bus = eng.book, eng.bus
+    tick = ordinal("LiveImpliedQuote", "calcSource", "Tick")
+    seen: list[float] = []
+
+    def on_liq(msg: object) -> None:
+        if isinstance(msg, ColumnBatch) and (np.asarray(msg.data["calcSource"]) == tick).any():
+            seen.append(time.perf_counter())
+
+    bus.subscribe("LiveImpliedQuote", on_liq)
+    row = int(np.flatnonzero(b.bid[: b.n] > 0.5)[0])
+    root = np.array([b.roots[int(b.root[row])].root], dtype=object)
+    nbbo = registry()["OptionNbboQuote"]
+
+    async def main() -> tuple[int, list[float]]:
+        task = asyncio.create_task(eng.loop_once())
+        await asyncio.sleep(0)
+        delays: list[float] = []
+        k = 0
+        while not task.done():
+            due = time.perf_counter() + 0.02
+            await asyncio.sleep(0.02)
+            if task.done():
+                break
+            k += 1
+            bid = float(b.bid[row]) + 0.01 * (1 + k % 5)
+            bus.publish(ColumnBatch(nbbo, {
+                **option_key_columns("okey", root, b.dt[row: row + 1].copy(),
+                                     b.strike[row: row + 1].copy(), b.cp[row: row + 1].copy()),
+                "bidPrice": np.array([bid]), "askPrice": np.array([bid + 0.2]),
+                "srcTimestamp": np.array([sim.now_ns + k], np.int64)}, sim.now_ns + k))
+            if seen:
+                delays.append(seen[-1] - due)
+            seen.clear()
+        return await task, delays
+
+    gc.collect()
+    gc.freeze()
+    try:
+        n, delays = asyncio.run(main())
+    finally:
+        gc.unfreeze()
+    if delays:
+        print(f"Tick delay during an asyncio Loop over {n:,} series ({len(delays)} NBBO changes): "
+              f"median {statistics.median(delays) * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--universe", default="full")
@@ -160,10 +215,15 @@ def main() -> None:
     ap.add_argument("--chunk-s", type=float, default=None,
                     help="time budget of an asyncio chunk (default: EngineConfig's)")
     ap.add_argument("--no-chain", action="store_true")
+    ap.add_argument("--tick-delay", default=None, metavar="UNIVERSE",
+                    help="only measure the Tick delay during a Loop pass over UNIVERSE (e.g. 150000)")
     a = ap.parse_args()
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.2f} at start")
     warm_up()
+    if a.tick_delay:
+        bench_tick_delay(a.tick_delay)
+        return
     bench_fits()
     if Path(a.chain).exists() and not a.no_chain:
         bench_chain(Path(a.chain), a.reps)

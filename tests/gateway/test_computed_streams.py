@@ -7,46 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
-from openmlink.bus import Event
-from openmlink.clock import SimClock
-from openmlink.engines.implied import ImpliedQuoteAdjuster
-from openmlink.gateway import ApiKeys, Principal
-from openmlink.gateway._session import Hub, MLinkSession
-from openmlink.platform import build_platform
-from openmlink.schema._codec import decode_record
-from openmlink.schema._values import datetime_from_text
+from tests.support.sansio import Client, SansIO, kinds
 
-KEY = "COMP-0000-0000-0003"
-MS = 1_000_000
 EXPIRY = "2025-03-21"
 
 
-class Rig:
-    """A platform without sources or the implied-quote engine, with the Adj table registered
-    as the platform does, and one logged-on session."""
+class Rig(SansIO):
+    """The sans-I/O platform with one logged-on session."""
 
-    def __init__(self, theo: bool = False) -> None:
-        keys = ApiKeys()
-        keys.add(Principal(KEY))
-        self.clock = SimClock(datetime_from_text("2025-01-02 15:00:00.000000"))
-        self.plat = build_platform(keys, clock=self.clock, analytics=False)
-        self.adjuster = ImpliedQuoteAdjuster(self.plat.store, self.clock)
-        self.adjuster.register()
-        self.hub = Hub(self.plat.registry, self.plat.store, keys, self.clock)
-        self.session = MLinkSession(self.hub, Principal(KEY))
-        self.pull()  # MLinkAdmin LoggedOn
-
-    def put(self, mtype: str, message: dict[str, Any]) -> None:
-        mt = self.plat.registry[mtype]
-        self.plat.bus.publish(Event(mt, "upsert", decode_record(mt, message), self.clock.time_ns(),
-                                    True))
-
-    def stock(self, tk: str, bid: float, ask: float) -> None:
-        self.put("StockBookQuote", {"pkey": {"ticker": f"{tk}-NMS-EQT"}, "bidPrice1": bid,
-                                    "askPrice1": ask})
+    def __init__(self) -> None:
+        super().__init__()
+        self.c: Client = self.client()
 
     def liq(self, tk: str, strike: float, u: float, **f: Any) -> None:
         okey = f"{tk}-NMS-EQT-{EXPIRY}-{strike:g}-C"
@@ -56,28 +29,17 @@ class Rig:
                                       "ga": 0.02, "ve": 0.3, "years": 0.2, **f})
 
     def send(self, mtype: str, **message: Any) -> None:
-        self.session.receive(orjson.dumps({"header": {"mTyp": mtype}, "message": message}),
-                             self.clock.time_ns())
-
-    def advance(self, ms: int) -> None:
-        self.clock.advance_to(self.clock.time_ns() + ms * MS)
-
-    def rest(self, **params: str) -> list[dict[str, Any]]:
-        """A REST getmsgs, in process."""
-        q = [("cmd", "getmsgs"), *params.items(), ("apiKey", KEY)]
-        status, out = self.plat.rest.handle("GET", q, {}, b"")
-        assert status == 200
-        return list(orjson.loads(out))
+        self.c.send(mtype, **message)
 
     def pull(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        now = self.clock.time_ns()
-        while self.session.has_work(now):
-            frames = self.session.pull(now)
-            if not frames:
-                break
-            out += [orjson.loads(f) for f in frames]
-        return out
+        return self.c.pull()
+
+    @property
+    def session(self) -> Any:
+        return self.c.session
+
+    def rest(self, **params: str) -> list[dict[str, Any]]:
+        return self.get(cmd="getmsgs", **params)
 
 
 def _data(msgs: list[dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
@@ -88,11 +50,6 @@ def _data(msgs: list[dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
             o = m["message"]["pkey"]["okey"]
             out[f"{o['tk']}-{o['xx']:g}"] = m["message"]
     return out
-
-
-def _kinds(msgs: list[dict[str, Any]]) -> list[str]:
-    return [m["message"].get("state", m["header"]["mTyp"]) if m["header"]["mTyp"].endswith("CheckPt")
-            else m["header"]["mTyp"] for m in msgs]
 
 
 @pytest.fixture
@@ -109,7 +66,7 @@ def adj_rig() -> Rig:
 def _stream_adj(r: Rig, latency: int = 100) -> dict[str, dict[str, Any]]:
     r.send("MLinkStream", msgName="LiveImpliedQuoteAdj", activeLatency=latency, queryID=7)
     msgs = r.pull()
-    assert _kinds(msgs)[:2] == ["MLinkStreamAck", "Begin"] and _kinds(msgs)[-2:] == ["Active", "Complete"]
+    assert kinds(msgs)[:2] == ["MLinkStreamAck", "Begin"] and kinds(msgs)[-2:] == ["Active", "Complete"]
     return _data(msgs, "LiveImpliedQuoteAdj")
 
 
@@ -205,9 +162,7 @@ def test_adj_subscription_by_key_follows_the_underlier(adj_rig):
 def test_adj_record_goes_when_its_parent_is_deleted(adj_rig):
     r = adj_rig
     assert "AAPL-190" in _data(r.rest(msgType="LiveImpliedQuoteAdj"), "LiveImpliedQuoteAdj")
-    mt = r.plat.registry["LiveImpliedQuote"]
-    rec = decode_record(mt, {"pkey": {"okey": f"AAPL-NMS-EQT-{EXPIRY}-190-C"}})
-    r.plat.bus.publish(Event(mt, "delete", rec, r.clock.time_ns(), False))
+    r.delete("LiveImpliedQuote", {"pkey": {"okey": f"AAPL-NMS-EQT-{EXPIRY}-190-C"}})
     got = _data(r.rest(msgType="LiveImpliedQuoteAdj"), "LiveImpliedQuoteAdj")
     assert set(got) == {"AAPL-200", "AAPL-210", "MSFT-400"}
 
@@ -253,8 +208,8 @@ def _otv(msgs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _stream_otv(r: Rig, where: str = "theoModel:eq:M1") -> dict[str, dict[str, Any]]:
     r.send("MLinkStream", msgName="OptionTheoVol", activeLatency=100, where=where)
     msgs = r.pull()
-    assert _kinds(msgs)[0] == "MLinkStreamAck" and msgs[0]["message"]["result"] == "OK"
-    assert _kinds(msgs)[-1] == "Complete"
+    assert kinds(msgs)[0] == "MLinkStreamAck" and msgs[0]["message"]["result"] == "OK"
+    assert kinds(msgs)[-1] == "Complete"
     return _otv(msgs)
 
 

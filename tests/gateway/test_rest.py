@@ -1,12 +1,23 @@
-"""The REST API driven through a real ``openmlink serve`` process over HTTP."""
+"""The REST API in process (``RestApi.handle``, no socket): every command, post actions,
+errors.  What needs HTTP (status codes on the wire, the body-size limit of the HTTP layer) is
+in test_rest_e2e.py."""
 
 from __future__ import annotations
 
-import requests
+from collections.abc import Iterator
+
+import pytest
 
 from tests.conftest import API_KEY
+from tests.support.sansio import SansIO
 
 SPAN = "SpanRiskCalculator"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SansIO]:
+    """The platform the server runs (SPAN and theo engines, live tables), without sockets."""
+    yield SansIO()
 
 
 def _span(tk: str, xx: float, cp: str, user: str, vol: float, **f: object) -> dict:
@@ -40,19 +51,16 @@ def _seed_spans(server) -> None:
 
 
 def test_every_reply_ends_with_query_result_and_auth_is_required(server):
-    r = requests.get(server.rest, params={"cmd": "getcount", "msgType": SPAN}, timeout=10)
-    assert r.status_code == 401
-    assert _result(r.json())["result"] == "AuthError"
-    r = requests.get(server.rest, params={"cmd": "getcount", "msgType": SPAN, "apiKey": "NOPE"},
-                     timeout=10)
-    assert _result(r.json()) | {} and _result(r.json())["detail"] == "unknown API key"
-    ok = requests.get(server.rest, params={"c": "getcount", "mt": SPAN},
-                      headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
-    assert ok.status_code == 200 and _result(ok.json())["result"] == "Ok"
+    status, reply = server.rest_raw("GET", {"cmd": "getcount", "msgType": SPAN})
+    assert status == 401 and _result(reply)["result"] == "AuthError"
+    status, reply = server.rest_raw("GET", {"cmd": "getcount", "msgType": SPAN, "apiKey": "NOPE"})
+    assert _result(reply)["detail"] == "unknown API key"
+    status, reply = server.rest_raw("GET", {"c": "getcount", "mt": SPAN},
+                                    {"Authorization": f"Bearer {API_KEY}"})
+    assert status == 200 and _result(reply)["result"] == "Ok"
     # parameter names are case-insensitive
-    ok2 = requests.get(server.rest, params={"CMD": "getcount", "MsgType": SPAN, "APIKEY": API_KEY},
-                       timeout=10)
-    assert _result(ok2.json())["result"] == "Ok"
+    status, reply = server.rest_raw("GET", {"CMD": "getcount", "MsgType": SPAN, "APIKEY": API_KEY})
+    assert _result(reply)["result"] == "Ok"
 
 
 def test_getmsgtypes_lists_every_type_with_its_number(server):
@@ -223,15 +231,14 @@ def test_malformed_input_gets_a_clear_error_and_changes_nothing(server):
         assert res["result"] == "Error", (params, res)
         assert words in res["detail"], (params, res)
 
-    def post_raw(data: bytes, **params: str) -> dict:
+    def post_raw(data: bytes | None, **params: str) -> list[dict]:
         params = {"cmd": "postmsgs", "postaction": "I", "apiKey": API_KEY, **params}
-        r = requests.post(server.rest, params=params, data=data, timeout=30)
-        return r.json()
+        return server.rest_raw("POST", params, {}, data)[1]
 
     assert "invalid JSON" in _result(post_raw(b"[{not json"))["detail"]
     assert "postaction: required" in _result(post_raw(b"[]", postaction=""))["detail"]
     assert "not I, U, R or D" in _result(post_raw(b"[]", postaction="X"))["detail"]
-    big = post_raw(b"[" + b" " * (17 * 1024 * 1024) + b"]")
+    big = post_raw(None)  # the HTTP layer refused to read a body over the limit
     assert "exceeds the limit" in _result(big)["detail"]
 
     bad_posts = [

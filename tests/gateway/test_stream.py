@@ -1,5 +1,6 @@
-"""The WebSocket API through a real socket: sessions, MLinkStream, MLinkSignalReady,
-MLinkSubscribe, malformed frames and back-pressure."""
+"""The WebSocket API end to end through a real socket: the seed notebook's firehose stream,
+the heartbeat timer and logon (a refused key closes the socket), and a client sending garbage
+not disturbing another.  The protocol itself is tested in process (test_session.py)."""
 
 from __future__ import annotations
 
@@ -117,130 +118,6 @@ def test_admin_first_then_firehose_stream_as_in_the_seed_notebook(srv):
     run(go())
 
 
-def test_stream_matching_nothing_completes_its_empty_snapshot_and_stays_open(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkStream", msgName="SpdrParentBrkrState", activeLatency=900,
-                              where="accnt:eq:T.MTL.VEN & spdrBrokerStatus:eq:ACTIVE"))
-            msgs = await recv_until(ws, complete)
-            assert [state(m) for m in msgs[1:]] == ["Begin", "Active", "Complete"]
-            assert "numMessagesSent" not in msgs[2]["message"]
-            await ws.send(env("MLinkSignalReady", readyScan="FullScan"))
-            again = await recv_until(ws, complete)
-            assert data(again, "SpdrParentBrkrState") == []
-            # the socket is still serving: a second stream works
-            await ws.send(env("MLinkStream", msgName="SymbolRiskSummaryV5", activeLatency=2500,
-                              where="accnt:eq:T.TJ.VEN3 & tradeDate:eq:2025-06-05"))
-            assert complete((await recv_until(ws, complete))[-1])
-    run(go())
-
-
-def test_two_streams_on_one_socket_and_replacement(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", activeLatency=1, queryID=1,
-                              where="ticker.tk:eq:SPY"))
-            await recv_until(ws, complete)
-            await ws.send(env("MLinkStream", msgName="SpanRiskCalculator", activeLatency=1, queryID=2))
-            msgs = await recv_until(ws, complete)
-            assert msgs[0]["message"]["queryID"] == 2
-            # replacing the StockBookQuote stream: the old one gets Replaced
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", activeLatency=1, queryID=3,
-                              where="ticker.tk:eq:QQQ"))
-            msgs = await recv_until(ws, complete)
-            assert state(msgs[0]) == "Replaced" and msgs[0]["message"]["queryID"] == 1
-            assert [r["pkey"]["ticker"]["tk"] for r in data(msgs)] == ["QQQ"]
-            srv.publish("StockBookQuote", quote("SPY", 1, 2))
-            srv.publish("StockBookQuote", quote("QQQ", 3, 4))
-            m = await recv(ws)
-            assert m["message"]["pkey"]["ticker"]["tk"] == "QQQ"
-            # unsubscribe: ack echoing Yes, then Terminated
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", unsubscribe="Yes"))
-            msgs = await recv_until(ws, lambda m: state(m) == "Terminated")
-            assert msgs[0]["message"]["unsubscribe"] == "Yes"
-            srv.publish("StockBookQuote", quote("QQQ", 5, 6))
-            assert await nothing_for(ws, 0.4)
-    run(go())
-
-
-def test_active_latency_zero_waits_for_signals_incremental_vs_fullscan(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", activeLatency=0))
-            snap = await recv_until(ws, complete)
-            n_all = len(data(snap))
-            assert n_all >= 4
-            srv.publish("StockBookQuote", quote("MSFT", 10, 11))
-            srv.publish("StockBookQuote", quote("MSFT", 12, 13))
-            assert await nothing_for(ws, 0.3)  # nothing until signalled
-            await ws.send(env("MLinkSignalReady", signalID=7, readyScan="Incremental"))
-            batch = await recv_until(ws, complete)
-            assert [r["bidPrice1"] for r in data(batch)] == [12]  # conflated: latest only
-            assert batch[-1]["message"]["signalID"] == 7
-            await ws.send(env("MLinkSignalReady", signalID=8))  # default: Incremental
-            batch = await recv_until(ws, complete)
-            assert data(batch) == [] and batch[-1]["message"]["signalID"] == 8
-            await ws.send(env("MLinkSignalReady", signalID=9, readyScan="FullScan", sesionID=""))
-            batch = await recv_until(ws, complete)
-            assert len(data(batch)) == n_all and batch[-1]["message"]["signalID"] == 9
-    run(go())
-
-
-def test_timed_stream_conflates_to_one_record_per_pkey_per_cycle(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", activeLatency=400,
-                              where="ticker.tk:eq:MSFT"))
-            await recv_until(ws, complete)
-            for i in range(50):
-                srv.publish("StockBookQuote", quote("MSFT", 200 + i, 300 + i))
-            got = []
-            while True:
-                try:
-                    m = await recv(ws, 0.8)
-                except TimeoutError:
-                    break
-                if mtyp(m) == "StockBookQuote":
-                    got.append(m["message"]["bidPrice1"])
-            assert got[-1] == 249
-            assert len(got) <= 3  # at most one per 400 ms cycle
-            # a FullScan on a timed stream re-sends the matching set once
-            await ws.send(env("MLinkSignalReady", readyScan="FullScan", signalID=3))
-            batch = await recv_until(ws, complete)
-            assert [r["bidPrice1"] for r in data(batch)] == [249]
-    run(go())
-
-
-def test_stream_errors_are_acked_without_checkpoints(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            cases = [
-                ({"msgName": "NoSuchType"}, "UnkwnMsgType", "unknown message type"),
-                ({"msgName": "StockBookQuote", "where": "ticker:zz:1"}, "Error", "unknown operator"),
-                ({"msgName": "StockBookQuote", "where": "(bidPrice1:gt:1"}, "Error", "unbalanced"),
-                ({"msgName": "StockBookQuote", "view": "ticker|nope"}, "Error", "view: unknown field"),
-                ({"msgName": "StockBookQuote", "where": "bidPrice1:gt:x"}, "Error", "not a number"),
-            ]
-            for msg, result, words in cases:
-                await ws.send(env("MLinkStream", **msg))
-                ack = await recv(ws)
-                assert mtyp(ack) == "MLinkStreamAck"
-                assert ack["message"]["result"] == result and words in ack["message"]["detail"], ack
-            assert await nothing_for(ws, 0.3)
-        async with connect(srv, "LIMITED-KEY") as ws:
-            await recv(ws)
-            await ws.send(env("MLinkStream", msgName="SpanRiskCalculator"))
-            assert (await recv(ws))["message"]["result"] == "UnauthMsgType"
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", where="ticker.tk:eq:AAPL"))
-            assert complete((await recv_until(ws, complete))[-1])
-    run(go())
-
-
 def test_malformed_frames_get_a_data_ack_and_do_not_disturb_other_clients(srv):
     async def go():
         async with connect(srv) as good, connect(srv) as bad:
@@ -270,21 +147,6 @@ def test_malformed_frames_get_a_data_ack_and_do_not_disturb_other_clients(srv):
     run(go())
 
 
-def test_highwater_minus_one_skips_the_snapshot(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkStream", msgName="StockBookQuote", activeLatency=1, highwaterTs=-1))
-            msgs = await recv_until(ws, complete)
-            assert data(msgs) == []
-            srv.publish("StockBookQuote", quote("SPY", 7, 8))
-            m = await recv(ws)
-            while mtyp(m) == "MLinkHeartbeat":
-                m = await recv(ws)
-            assert m["message"]["bidPrice1"] == 7
-    run(go())
-
-
 def test_heartbeats_and_logon(srv):
     async def go():
         async with connect(srv) as ws:
@@ -309,78 +171,3 @@ def test_heartbeats_and_logon(srv):
                 await recv(ws)
     run(go())
 
-
-def test_subscribe_by_pkey_with_views_compression_reset_and_unknown_keys(srv):
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkSubscribe", activeLatency=1, doReset="No", subscribeID=5,
-                              View=[{"msgName": "StockBookQuote", "view": "bidPrice1|askPrice1"}],
-                              Subscribe=[{"msgName": "StockBookQuote", "msgPKey": "AAPL-NMS-EQT"},
-                                         {"msgName": "StockBookQuote",
-                                          "msgPKey": {"ticker": {"at": "EQT", "ts": "NMS", "tk": "NEWCO"}}},
-                                         {"msgName": "StockBookQuote", "msgPKey": "garbage"},
-                                         {"msgName": "StockBookQuote"},
-                                         {"msgName": "Nope", "msgPKey": "x"}]))
-            ack = await recv(ws)
-            assert mtyp(ack) == "MLinkSubscribeAck"
-            a = ack["message"]
-            assert a["subscribeID"] == 5 and a["numActiveSubscriptions"] == 2
-            assert [s["result"] for s in a["Subscribe"]] == ["OK", "OK", "InvldPKey", "MissingPKey",
-                                                            "UnkwnMsgType"]
-            assert a["succeeded"] == "No" and a["View"][0]["result"] == "OK"
-            msgs = await recv_until(ws, lambda m: state(m) == "Active")
-            assert state(msgs[0]) == "Begin"
-            recs = data(msgs)
-            assert [r["pkey"]["ticker"]["tk"] for r in recs] == ["AAPL"]  # NEWCO does not exist yet
-            assert set(recs[0]) == {"pkey", "bidPrice1", "askPrice1"}
-            # a key that did not exist starts flowing when its record appears
-            srv.publish("StockBookQuote", quote("NEWCO", 5, 6))
-            m = await recv(ws)
-            assert m["message"]["pkey"]["ticker"]["tk"] == "NEWCO" and m["message"]["bidPrice1"] == 5
-            # FieldChangesOnly: unchanged fields are left out
-            await ws.send(env("MLinkSubscribe", activeLatency=1, compression="FieldChangesOnly",
-                              Subscribe=[{"msgName": "StockBookQuote", "msgPKey": "NEWCO-NMS-EQT"}]))
-            await recv_until(ws, lambda m: state(m) == "Active")
-            srv.publish("StockBookQuote", quote("NEWCO", 5, 7))
-            m = await recv(ws)
-            assert m["message"] == {"pkey": {"ticker": {"at": "EQT", "ts": "NMS", "tk": "NEWCO"}},
-                                    "askPrice1": 7}
-            # unsubscribe one key, then doReset drops everything
-            await ws.send(env("MLinkSubscribe", Unsubscribe=[{"msgName": "StockBookQuote",
-                                                              "msgPKey": "NEWCO-NMS-EQT"}]))
-            ack = await recv(ws)
-            assert ack["message"]["numActiveSubscriptions"] == 1
-            await recv_until(ws, lambda m: state(m) == "Active")
-            await ws.send(env("MLinkSubscribe", doReset="Yes"))
-            ack = await recv(ws)
-            assert ack["message"]["didReset"] == "Yes" and "numActiveSubscriptions" not in ack["message"]
-            await recv_until(ws, lambda m: state(m) == "Active")
-            srv.publish("StockBookQuote", quote("AAPL", 1, 2))
-            assert await nothing_for(ws, 0.3)
-    run(go())
-
-
-def test_auction_subscribe_as_in_the_seed_notebook(srv):
-    srv.publish("AuctionState", {"noticeNumber": "1A2B-3C4D-5E6F-7081", "tradeDate": "2026-02-04",
-                                 "auctionType": 1, "custQty": 100,
-                                 "BidSolution": [{"numResponders": 2, "matchPrice": 4.75, "matchSize": 50}]})
-
-    async def go():
-        async with connect(srv) as ws:
-            await recv(ws)
-            await ws.send(env("MLinkSubscribe", activeLatency=1, doReset="No",
-                              View=[{"msgName": "AuctionState",
-                                     "view": "noticeNumber|BidSolution|tradeDate|auctionType|"
-                                             "atsAuctionStatus|custSide|custQty|custPrc|uBid|uAsk|"
-                                             "nbboBid|nbboAsk|surfacePrc|surfaceVol"}],
-                              Subscribe=[{"msgName": "AuctionState", "msgPKey": "1A2B-3C4D-5E6F-7081"}]))
-            await recv(ws)
-            msgs = await recv_until(ws, lambda m: state(m) == "Active")
-            rec = data(msgs, "AuctionState")[0]
-            assert rec["pkey"]["noticeNumber"] == "1A2B-3C4D-5E6F-7081"
-            assert rec["BidSolution"][0] == {"numResponders": 2, "matchPrice": 4.75, "matchSize": 50}
-            await ws.send(env("MLinkSignalReady", readyScan="FullScan", signalID=4))
-            msgs = await recv_until(ws, lambda m: state(m) == "Active")
-            assert msgs[-1]["message"]["signalID"] == 4
-    run(go())

@@ -1,4 +1,5 @@
-"""The SPAN/theo benchmark runs (small sizes) so that it cannot rot."""
+"""The SPAN/theo benchmark runs (small sizes) so that it cannot rot: its results are checked,
+not its speed."""
 
 from __future__ import annotations
 
@@ -15,4 +16,4 @@ def test_bench_span_theo_runs_small():
     spec.loader.exec_module(mod)
     r = mod.run(200, 2, 20)
     assert r["span_single_errors"] == 0
-    assert r["span_batch_per_s"] > 100 and r["theo_rows"] == 80
+    assert r["span_batch_per_s"] > 0 and r["theo_rows"] == 80
