@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from ._api import (
     DEFAULT_SCHEME,
+    Exercise,
+    Model,
     greeks,
     implied_vol,
     price,
@@ -37,10 +39,12 @@ from ._svi import fit_svi, svi_total_variance
 __all__ = [
     "DEFAULT_RATE",
     "DEFAULT_SCHEME",
+    "Exercise",
     "GREEK_KEYS",
     "SLIDE_KEYS",
     "SLIDE_MOVES",
     "IvError",
+    "Model",
     "RateCurve",
     "RowContext",
     "b76_implied_vol",

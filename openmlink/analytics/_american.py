@@ -26,11 +26,13 @@ import numpy as np
 from numba import njit
 
 from ._black import euro_price1
+from ._jit import JitOptions
 from ._normal import norm_cdf, norm_pdf
 
 __all__ = ["Scheme", "amer_price1", "amer_price_kernel", "make_scheme"]
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
 _EPS = 2.220446049250313e-16
 
 
@@ -71,7 +73,7 @@ def make_scheme(l_fp: int = 16, m_iter: int = 4, n_nodes: int = 10, p_price: int
             np.ascontiguousarray(z_fp), z_pr)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def _cheb_eval(c: np.ndarray, z: float) -> float:
     """Clenshaw sum of c[0..n] T_k(z) (c[0], c[n] already halved)."""
     b1 = 0.0
@@ -83,7 +85,7 @@ def _cheb_eval(c: np.ndarray, z: float) -> float:
     return c[0] + z * b1 - b2
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def _cheb_fit(h: np.ndarray, fit: np.ndarray, c: np.ndarray) -> None:
     """Coefficients of the interpolant through h[i] at the nodes z_i (fit from make_scheme)."""
     n1 = h.shape[0]
@@ -94,7 +96,7 @@ def _cheb_fit(h: np.ndarray, fit: np.ndarray, c: np.ndarray) -> None:
         c[k] = acc
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def _sqrt_h(c: np.ndarray, z: float) -> float:
     """sqrt(H(z)) = -ln(B/X) at Chebyshev coordinate z."""
     return math.sqrt(max(0.0, _cheb_eval(c, z)))

@@ -26,12 +26,14 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from ._black import euro_price1
+from ._jit import JitOptions
 from ._lbr import euro_iv_kernel
 from ._normal import norm_cdf, norm_pdf
 
 __all__ = ["baw_deamericanised_iv", "baw_price", "baw_price1", "baw_rows"]
 
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "error_model": "numpy"}
+_PJIT: JitOptions = {**_JIT, "parallel": True}
 _DAY = 1.0 / 365.0
 
 
@@ -141,7 +143,7 @@ machine but up to a scheduler slice (~5 ms) when the other core is busy, more th
 on a small batch (a Tick, a Loop chunk)."""
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _price_kernel(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                   r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
                   cp: NDArray[np.float64], out: NDArray[np.float64]) -> None:
@@ -212,7 +214,7 @@ def _row(s: float, k: float, t: float, r: float, q: float, v: float, c: float,
         out[10 + j, i] = _value(s * (1.0 + moves[j]), k, t, r, q, v, c, si, a, e) - p0
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _rows_kernel(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                  r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
                  cp: NDArray[np.float64], moves: NDArray[np.float64],
@@ -281,7 +283,7 @@ def _deam_range(lo: int, hi: int, p: NDArray[np.float64], s: NDArray[np.float64]
                 v[i] = out[i]
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _deam_kernel(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
                  t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
                  cp: NDArray[np.float64], v: NDArray[np.float64], passes: int, n_chunks: int,

@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ._jit import JitOptions
 from ._normal import norm_cdf, norm_pdf
 
 __all__ = [
@@ -33,18 +34,19 @@ SLIDE_KEYS: tuple[str, ...] = ("up50", "dn50", "up15", "dn15", "up06", "dn08")
 SLIDE_MOVES: tuple[float, ...] = (0.50, -0.50, 0.15, -0.15, 0.06, -0.08)
 OUT_KEYS: tuple[str, ...] = ("price", *GREEK_KEYS)
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
 _DAYS_PER_YEAR = 365.0
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def _bad(s: float, k: float, t: float, r: float, q: float, vol: float, cp: float) -> bool:
     return not (s > 0.0 and k > 0.0 and t >= 0.0 and vol >= 0.0 and math.isfinite(s)
                 and math.isfinite(k) and math.isfinite(t) and math.isfinite(vol)
                 and math.isfinite(r) and math.isfinite(q) and (cp == 1.0 or cp == -1.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def euro_price1(s: float, k: float, t: float, r: float, q: float, vol: float,
                 cp: float) -> float:
     """Black-Scholes-Merton price of one European option (q = r gives Black-76)."""

@@ -19,9 +19,12 @@ import math
 import numpy as np
 from numba import njit
 
+from ._jit import JitOptions
+
 __all__ = ["escrowed_spot", "fd_american_price1", "fd_price_kernel"]
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
 
 
 @njit(**_JIT)
@@ -38,7 +41,7 @@ def escrowed_spot(s: float, t_years: float, r: float, ex_t: np.ndarray,
     return s - pv, pv, tpv
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def _payoff(sx: float, k: float, cp: float) -> float:
     return max(cp * (sx - k), 0.0)
 

@@ -20,15 +20,17 @@ from ._errors import BELOW as _BELOW
 from ._errors import NO_CONV as _NO_CONV
 from ._errors import OK as _OK
 from ._errors import ZERO_TV as _ZERO_TV
+from ._jit import JitOptions
 from ._lbr import normalised_implied_vol
 
 __all__ = ["fd_greeks_kernel", "root_iv_kernel"]
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
 _DAY = 1.0 / 365.0
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def _engine(engine: int, s: float, k: float, t: float, r: float, q: float, vol: float,
             cp: float, scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int,
             n_t: int) -> float:

@@ -82,6 +82,7 @@ from ._errors import BELOW as _BELOW
 from ._errors import NO_CONV as _NO_CONV
 from ._errors import OK as _OK
 from ._errors import ZERO_TV as _ZERO_TV
+from ._jit import JitOptions
 from ._lbr_table import ETA0 as _T_ETA0
 from ._lbr_table import NETA as _T_NETA
 from ._lbr_table import NXI as _T_NXI
@@ -98,7 +99,8 @@ __all__ = [
     "solve_normalised",
 ]
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
 
 _SQRT2 = 1.4142135623730950488
 _INV_SQRT2 = 0.70710678118654752440
@@ -200,7 +202,7 @@ def normalised_black_call(x: float, s: float) -> float:
     return _b_otm(x, s)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_IJIT)
 def normalised_vega(x: float, s: float) -> float:
     """d b / d s = e^{-(x^2/s^2 + s^2/4)/2} / sqrt(2 pi)."""
     if s <= 0.0:

@@ -10,11 +10,14 @@ import math
 
 from numba import njit
 
+from ._jit import JitOptions
+
 __all__ = ["erfcx", "inv_norm_cdf", "norm_cdf", "norm_pdf"]
 
 _INV_SQRT_2PI = 0.3989422804014326779399460599343818684758586311649
 _INV_SQRT2 = 0.7071067811865475244008443621048490392848359376887
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy", "inline": "always"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy",
+                    "inline": "always"}
 
 
 @njit(**_JIT)

@@ -26,12 +26,14 @@ from numpy.typing import NDArray
 
 from ._baw import baw_deamericanised_iv, baw_price, baw_rows
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
+from ._jit import JitOptions
 from ._lbr import euro_iv_kernel
 from ._svi import svi_total_variance
 
 __all__ = ["RowContext", "implied_vols", "parity_forward", "row_prices", "smile_points", "surface_values"]
 
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "error_model": "numpy"}
+_PJIT: JitOptions = {**_JIT, "parallel": True}
 
 
 @njit(**_JIT)
@@ -66,7 +68,7 @@ def _parity_group(g: int, strike: NDArray[np.float64], cp: NDArray[np.int8],
     fwd[g] = np.median(fs[:m][order[:kk]])
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _parity(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArray[np.float64],
             ask: NDArray[np.float64], offsets: NDArray[np.int64], disc: NDArray[np.float64],
             n_best: int, fwd: NDArray[np.float64], npairs: NDArray[np.int64]) -> None:
@@ -111,7 +113,7 @@ def parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArr
     return fwd, npairs
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _b76_iv_par(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[np.float64],
                 t: NDArray[np.float64], r: NDArray[np.float64], cp: NDArray[np.float64],
                 n_chunks: int, vol: NDArray[np.float64], err: NDArray[np.int8]) -> None:
@@ -123,7 +125,7 @@ def _b76_iv_par(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[np.fl
                        True, vol[lo:hi], err[lo:hi])
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _b76_rows_par(f: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                   r: NDArray[np.float64], v: NDArray[np.float64], cp: NDArray[np.float64],
                   moves: NDArray[np.float64], n_chunks: int, out: NDArray[np.float64]) -> None:

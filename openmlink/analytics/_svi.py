@@ -32,6 +32,8 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
+from ._jit import JitOptions
+
 __all__ = [
     "SVI_PARAMS",
     "fit_svi",
@@ -41,7 +43,8 @@ __all__ = [
 ]
 
 SVI_PARAMS: tuple[str, ...] = ("a", "b", "rho", "m", "sigma")
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "error_model": "numpy"}
+_PJIT: JitOptions = {**_JIT, "parallel": True}
 _SIG_MIN = 1e-3
 _SIG_MAX = 2.0
 
@@ -223,7 +226,7 @@ def _fit_group(k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[np.fl
     return math.sqrt(err / wsum)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _fit_all(k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[np.float64],
              offsets: NDArray[np.int64], params: NDArray[np.float64],
              rmse: NDArray[np.float64]) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +222,7 @@ def load_chain(path: str | Path) -> ChainSnapshot:
     t = index_root_terms(und)
     if t is not None:
         und = t[1]
-    cols = list(zip(*recs, strict=True)) if recs else [[]] * 9
+    cols: list[tuple[Any, ...]] = list(zip(*recs, strict=True)) if recs else [()] * 9
     root_arr = np.empty(len(recs), dtype=object)
     root_arr[:] = list(cols[0])
     return ChainSnapshot(

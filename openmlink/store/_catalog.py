@@ -36,9 +36,12 @@ class Store:
         rewrite only the rows whose values changed: those writes are the table's ordinary
         change log, which is what streams send."""
         t = self.table(self.registry[name])
+
+        def mark(_t: Table, _rows: Any, _deleted: bool) -> None:
+            t.mark_stale()
+
         for inp in inputs:
-            self.table(self.registry[inp]).listeners.append(
-                lambda _t, _rows, _deleted, t=t: t.mark_stale())
+            self.table(self.registry[inp]).listeners.append(mark)
         try:
             n = len([p for p in inspect.signature(refresh).parameters.values()
                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)])

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import Exercise, Model
 from .. import greeks as _greeks
 from .. import price as _price
 from ._scenarios import DEFAULT_CONFIG, N_SCENARIOS, SpanConfig
@@ -125,9 +126,9 @@ def _greeks_group(S: NDArray[np.float64], K: NDArray[np.float64], t: NDArray[np.
                   cp: NDArray[np.float64], m: SpanModel) -> dict[str, NDArray[np.float64]]:
     """de, ga (per 1 of underlier), ve (per vol point), th (per calendar day)."""
     if not m.normal:
-        ex = "american" if (m.american and not m.approx) else "european"
-        g = _greeks(S, K, t, r, q, vol, cp, ex, "black76" if m.black76 else "black_scholes",
-                    _divs(m))
+        ex: Exercise = "american" if (m.american and not m.approx) else "european"
+        model: Model = "black76" if m.black76 else "black_scholes"
+        g = _greeks(S, K, t, r, q, vol, cp, ex, model, _divs(m))
         return {k: g[k] for k in ("de", "ga", "ve", "th")}
     h = 1e-4 * S
     stack = np.concatenate([S, S + h, S - h, S, S])

@@ -88,6 +88,12 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 MasterFn = Callable[[], Any]
 
 
+_OptionColumns = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64], NDArray[np.int8],
+                       NDArray[np.float64] | None, NDArray[np.float64] | None, NDArray[np.int64]]
+"""An OptionNbboQuote batch as book columns: root codes, expiry days, strikes, call/put, bids and
+asks (None when the batch has none), source timestamps."""
+
+
 class ImpliedQuoteEngine:
     """Computes LiveImpliedQuote / LiveAtmVol / LiveSurfaceCurve from quotes on a bus."""
 
@@ -183,7 +189,7 @@ class ImpliedQuoteEngine:
         if len(ts):
             self.market_ns = max(self.market_ns, int(ts.max()))
 
-    def _option_columns(self, msg: Event | ColumnBatch) -> tuple[NDArray, ...] | None:
+    def _option_columns(self, msg: Event | ColumnBatch) -> _OptionColumns | None:
         b = self.book
         if isinstance(msg, ColumnBatch):
             d = msg.data
@@ -408,7 +414,7 @@ class ImpliedQuoteEngine:
         live = (ex > val) & (ex <= b.exp_settle_ns[exps][j])
         ti = (ex - val) / NS_PER_YEAR
         pv = np.where(live, amt[d] * np.exp(-r[j] * ti), 0.0)
-        out = np.bincount(j, pv, minlength=len(exps))
+        out = np.asarray(np.bincount(j, pv, minlength=len(exps)), np.float64)
         b.exp_ddiv_cash[exps] = np.bincount(j, np.where(live, amt[d], 0.0), minlength=len(exps))
         return out
 

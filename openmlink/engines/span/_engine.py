@@ -313,9 +313,9 @@ class SpanEngine:
             mt_name = "LogNormalExact"
         res["modelType"] = MODEL_TYPES.index(mt_name)
         today = trade_date_of(now_ns)
-        divs = self._dividends(rec, user("div"), okey, today, b76)
+        div_t, div_a = self._dividends(rec, user("div"), okey, today, b76)
         S = u * sym
-        divs = (divs[0], tuple(a * sym for a in divs[1])) if divs[0] else None
+        divs = (div_t, tuple(a * sym for a in div_a)) if div_t else None
         if user("vol"):
             vol = float(rec["vol"])
         else:

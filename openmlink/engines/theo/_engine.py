@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ...analytics import Exercise, Model
 from ...analytics import greeks as _greeks
 from ...analytics import price as _price
 from ...analytics.theo import (
@@ -390,8 +391,8 @@ class TheoEngine:
         dividends = (np.array([t for t, _ in live_div]), np.array([a for _, a in live_div])) \
             if live_div else None
         american = mk.exercise(ek) == "American"
-        ex = "american" if american else "european"
-        model = "black76" if b76 else "black_scholes"
+        ex: Exercise = "american" if american else "european"
+        model: Model = "black76" if b76 else "black_scholes"
         if b76:
             carry = 1.0
         else:
