@@ -23,17 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ...analytics import Exercise, Model
-from ...analytics import greeks as _greeks
-from ...analytics import price as _price
-from ...analytics.theo import (
-    BUY_SELL_CONVENTIONS,
-    SKEW_FUNCS,
-    SurfaceSpec,
-    buy_sell_vols,
-    surface_problem,
-    theo_vols,
-)
+from ...analytics.theo import BUY_SELL_CONVENTIONS, SKEW_FUNCS, SurfaceSpec, surface_problem
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...market import is_trading_day
@@ -42,6 +32,7 @@ from ...schema import DATEKEY_NONE, ExpiryKey, OptionKey, Registry, TickerKey, d
 from ...store import Store, Table
 from ...timeutil import trade_date_of
 from ..marketview import MarketView
+from ._compute import OFFSET_FIELDS, VALUE_COLUMNS, TheoInputs, theo_values
 
 __all__ = ["TheoEngine", "surface_error"]
 
@@ -106,6 +97,23 @@ def _models_of(where: Any) -> set[str]:
         elif isinstance(n, BNot):
             pass  # theoModel:ne: does not name a model
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    """One surface's inputs (``TheoInputs``) and what its rows carry besides the values."""
+
+    inputs: TheoInputs
+    okeys: list[OptionKey]
+    nb_rows: np.ndarray  # the options' OptionNbboQuote rows
+    ticker: TickerKey
+    ubid: float
+    uask: float
+    ddiv: float  # cash dividends before expiry
+    sr: dict[str, np.ndarray]  # SR surface columns per option
+    status: str  # theoStatus name
+    problem: str  # why the surface cannot be evaluated ('' when it can)
+    now: int
 
 
 @dataclass(slots=True)
@@ -360,7 +368,17 @@ class TheoEngine:
             table.delete((table.record(r, okey)["okey"],))
 
     def evaluate(self, surf: dict[str, Any]) -> dict[str, Any] | None:
-        """OptionTheoVol columns (``upsert_columns`` form, plus ``_okeys``) of one surface."""
+        """OptionTheoVol columns (``upsert_columns`` form, plus ``_okeys``) of one surface:
+        inputs gathered from the live tables, values computed (``theo_values``, pure), columns
+        assembled; None when the expiry has no options."""
+        got = self._gather(surf)
+        if got is None:
+            return None
+        values = None if got.problem else theo_values(got.inputs)
+        return self._assemble(surf, got, values)
+
+    def _gather(self, surf: dict[str, Any]) -> _Gathered | None:
+        """Everything one surface's rows need, read from the live tables and the market view."""
         ek: ExpiryKey = surf["ekey"]
         chain = self._chain_of(ek)
         if not chain:
@@ -387,109 +405,86 @@ class TheoEngine:
         divs = () if b76 else mk.dividends(tick, today, date.fromisoformat(ek.dt))
         div_t, div_a = (divs if divs else ((), ()))
         live_div = [(t, a) for t, a in zip(div_t, div_a, strict=True) if 0 < t <= T]
-        ddiv = float(sum(a for _, a in live_div))
         dividends = (np.array([t for t, _ in live_div]), np.array([a for _, a in live_div])) \
             if live_div else None
-        american = mk.exercise(ek) == "American"
-        ex: Exercise = "american" if american else "european"
-        model: Model = "black76" if b76 else "black_scholes"
         if b76:
             carry = 1.0
         else:
             pv = sum(a * math.exp(-r * t) for t, a in live_div)
             carry = (u - pv) / u * math.exp((r - q) * T) if u > 0 else 1.0
-        # SR surface values
-        liq_t = self.store.table(self.reg["LiveImpliedQuote"])
-        liq_rows = [liq_t.index.get((o,), -1) for o in okeys]
-        lr = np.asarray(liq_rows, np.int64)
-        has = lr >= 0
-
-        def liq(col: str) -> np.ndarray:
-            out = np.full(n, np.nan)
-            if has.any():
-                out[has] = liq_t.cols[col][lr[has]]
-            return out
-        svol, sprc, s_de, s_ve, iatm = liq("sVol"), liq("sPrc"), liq("de"), liq("ve"), liq("atmVol")
-        svol[svol <= 0] = np.nan
-        live_atm = self._sr_atm(ek)
+        sr = self._sr_columns(okeys)
+        sr["sVol"][sr["sVol"] <= 0] = np.nan
         ref_u, ref_atm = self._capture_refs(pk, surf)
-        spec = _spec(surf, self.store.table(self.curve_mt).get(pk), self.x_axis_names)
+        curve = self.store.table(self.curve_mt).get(pk)
+        spec = _spec(surf, curve, self.x_axis_names)
         spec.ref_uprc = ref_u if ref_u > 0 else u
         spec.ref_sr_atm = ref_atm if ref_atm > 0 else 0.0
-        problem = surface_error(surf, self.store.table(self.curve_mt).get(pk), self.x_axis_names)
+        problem = surface_error(surf, curve, self.x_axis_names)
         if not (u > 0):
             problem = problem or "no live underlier price"
         status = _STATUS[surf.get("theoStatus", 0)]
         mn, mxa = float(surf.get("minUBid", 0.0)), float(surf.get("maxUAsk", 0.0))
         if status != "Hold" and u > 0 and ((mn > 0 and u < mn) or (mxa > 0 and u > mxa)):
             status = "Markup"
+        q_b, q_s = self._sdiv_sides(surf, q)
+        inputs = TheoInputs(
+            K=K, cp=cp, u=u, T=T, t_vol=t_vol, r=r, q=q, q_buy=q_b, q_sell=q_s,
+            exercise="american" if mk.exercise(ek) == "American" else "european",
+            model="black76" if b76 else "black_scholes", dividends=dividends, carry=carry,
+            svol=sr["sVol"], iatm=sr["atmVol"], live_atm=self._sr_atm(ek), spec=spec,
+            convention=BUY_SELL_CONVENTIONS[surf.get("buySellConvention", 0)],
+            offsets={f: float(surf.get(f, 0.0)) for f in OFFSET_FIELDS})
+        return _Gathered(inputs, okeys, nb_rows, tick, ub, ua, float(sum(a for _, a in live_div)),
+                         sr, status, problem, now)
+
+    def _sr_columns(self, okeys: list[OptionKey]) -> dict[str, np.ndarray]:
+        """The SR surface's sVol, sPrc, de, ve, atmVol per option (NaN where it has none)."""
+        liq_t = self.store.table(self.reg["LiveImpliedQuote"])
+        lr = np.fromiter((liq_t.index.get((o,), -1) for o in okeys), np.int64, len(okeys))
+        has = lr >= 0
+        out = {}
+        for col in ("sVol", "sPrc", "de", "ve", "atmVol"):
+            v = np.full(len(okeys), np.nan)
+            if has.any():
+                v[has] = liq_t.cols[col][lr[has]]
+            out[col] = v
+        return out
+
+    def _assemble(self, surf: dict[str, Any], got: _Gathered, values: dict[str, Any] | None
+                  ) -> dict[str, Any]:
+        """The ``upsert_columns`` form of the rows: keys, market context and the values (NaN
+        and the problem in ``theoErr`` when the surface cannot be evaluated)."""
+        nb = self.store.table(self.reg["OptionNbboQuote"])
+        inp, rows, okeys = got.inputs, got.nb_rows, got.okeys
+        n = len(okeys)
+        sr = got.sr
         cols: dict[str, Any] = {
-            "okey.at": nb.cols["okey.at"][nb_rows], "okey.ts": nb.cols["okey.ts"][nb_rows],
+            "okey.at": nb.cols["okey.at"][rows], "okey.ts": nb.cols["okey.ts"][rows],
             "okey.tk": np.array([o.tk for o in okeys], dtype=object),
-            "okey.dt": nb.cols["okey.dt"][nb_rows], "okey.xx": K,
-            "okey.cp": nb.cols["okey.cp"][nb_rows],
+            "okey.dt": nb.cols["okey.dt"][rows], "okey.xx": inp.K,
+            "okey.cp": nb.cols["okey.cp"][rows],
             "theoModel": np.full(n, surf["theoModel"], dtype=object),
             "clientFirmOut": np.full(n, surf["clientFirm"], dtype=object),
-            "ticker.at": np.full(n, nb.cols["okey.at"][nb_rows[0]], np.int16),
-            "ticker.ts": np.full(n, nb.cols["okey.ts"][nb_rows[0]], np.int16),
-            "ticker.tk": np.full(n, tick.tk, dtype=object),
-            "years": np.full(n, t_vol), "uprc": np.full(n, u), "ubid": np.full(n, ub),
-            "uask": np.full(n, ua), "obid": nb.cols["bidPrice"][nb_rows] * 1.0,
-            "oask": nb.cols["askPrice"][nb_rows] * 1.0,
-            "ivolAtm": iatm, "svol": svol, "sprc": sprc,
-            "sDe": s_de, "sVe": s_ve, "rate": np.full(n, r), "sdiv": np.full(n, q),
-            "ddiv": np.full(n, ddiv), "theoStatus": np.full(n, _STATUS.index(status), np.int16),
-            "timestamp": np.full(n, now, np.int64),
+            "ticker.at": np.full(n, nb.cols["okey.at"][rows[0]], np.int16),
+            "ticker.ts": np.full(n, nb.cols["okey.ts"][rows[0]], np.int16),
+            "ticker.tk": np.full(n, got.ticker.tk, dtype=object),
+            "years": np.full(n, inp.t_vol), "uprc": np.full(n, inp.u), "ubid": np.full(n, got.ubid),
+            "uask": np.full(n, got.uask), "obid": nb.cols["bidPrice"][rows] * 1.0,
+            "oask": nb.cols["askPrice"][rows] * 1.0,
+            "ivolAtm": sr["atmVol"], "svol": sr["sVol"], "sprc": sr["sPrc"],
+            "sDe": sr["de"], "sVe": sr["ve"], "rate": np.full(n, inp.r), "sdiv": np.full(n, inp.q),
+            "ddiv": np.full(n, got.ddiv), "theoStatus": np.full(n, _STATUS.index(got.status), np.int16),
+            "timestamp": np.full(n, got.now, np.int64),
         }
-        nan = np.full(n, np.nan)
-        if problem:
-            for c in ("tvol", "tvolBOpn", "tvolSOpn", "tprc", "tbPrc", "tsPrc", "tbClsPrc",
-                      "tsClsPrc", "veSlope", "de", "ga", "th", "ve", "vo", "va", "deDecay", "ro",
-                      "ph", "sdivB", "sdivS", "xAxis", "tvolAtm"):
-                cols[c] = nan
-            cols.update({"err": np.ones(n, np.int64), "theoErr": np.full(n, problem, dtype=object),
-                         "calcErr": np.full(n, "", dtype=object), "_okeys": okeys})
-            return cols
-        sr_skew = svol - (iatm if np.isfinite(iatm).any() else live_atm)
-        tvol, xax, tv_atm = theo_vols(spec, K, u, carry, t_vol, live_atm, sr_skew)
-        h = 1e-4 * u
-        tv_up = theo_vols(spec, K, u + h, carry, t_vol, live_atm, sr_skew)[0]
-        ve_slope = (tv_up - tvol) / h
-        scale = math.sqrt(t_vol / T) if T > 0 and t_vol > 0 else 1.0
-        conv = BUY_SELL_CONVENTIONS[surf.get("buySellConvention", 0)]
-        g = lambda name: float(surf.get(name, 0.0))  # noqa: E731
-        bo, so = buy_sell_vols(conv, tvol, g("bOpnVol"), g("sOpnVol"))
-        bc, sc = buy_sell_vols(conv, tvol, g("bClsVol"), g("sClsVol"))
-        q_b, q_s = self._sdiv_sides(surf, q)
-        vols = np.concatenate([tvol, bo, so, bc, sc]) * scale
-        qs = np.concatenate([np.full(n, q), np.full(n, q_b), np.full(n, q_s), np.full(n, q_b),
-                             np.full(n, q_s)])
-        K5, cp5 = np.tile(K, 5), np.tile(cp, 5)
-        p = _price(u, K5, T, r, qs, vols, cp5, ex, model, dividends).reshape(5, n)
-        gk = _greeks(u, K, T, r, q, tvol * scale, cp, ex, model, dividends)
-        tprc = p[0]
-        b_open, s_open, b_cls, s_cls = p[1], p[2], p[3], p[4]
-        if conv in ("BSOffsetPts", "BSOffsetPct"):
-            pct = conv == "BSOffsetPct"
-            off = {k: (tprc * g(k) if pct else np.full(n, g(k)))
-                   for k in ("bOpnVol", "sOpnVol", "bClsVol", "sClsVol")}
-            b_open, s_open = tprc - off["bOpnVol"], tprc + off["sOpnVol"]
-            b_cls, s_cls = tprc - off["bClsVol"], tprc + off["sClsVol"]
-            vega = np.where(gk["ve"] > 1e-12, gk["ve"] * 100.0, np.nan)  # per 1.00 of vol
-            bo = tvol - off["bOpnVol"] / vega
-            so = tvol + off["sOpnVol"] / vega
-        cols.update({
-            "tvol": tvol, "tvolBOpn": bo, "tvolSOpn": so, "tprc": tprc,
-            "tbPrc": np.maximum(b_open - g("bOpnEdge"), 0.0), "tsPrc": s_open + g("sOpnEdge"),
-            "tbClsPrc": np.maximum(b_cls - g("bClsEdge"), 0.0), "tsClsPrc": s_cls + g("sClsEdge"),
-            "veSlope": ve_slope, "sdivB": np.full(n, q_b), "sdivS": np.full(n, q_s),
-            "xAxis": xax, "tvolAtm": np.full(n, tv_atm),
-            "err": np.zeros(n, np.int64), "theoErr": np.full(n, "", dtype=object),
-            "calcErr": np.where(np.isfinite(tprc), "", "price failed").astype(object),
-            "_okeys": okeys,
-        })
-        for key in ("de", "ga", "th", "ve", "vo", "va", "deDecay", "ro", "ph"):
-            cols[key] = gk[key]
+        if values is None:
+            nan = np.full(n, np.nan)
+            cols.update({c: nan for c in VALUE_COLUMNS})
+            cols.update({"err": np.ones(n, np.int64), "theoErr": np.full(n, got.problem, dtype=object),
+                         "calcErr": np.full(n, "", dtype=object)})
+        else:
+            cols.update(values)
+            cols.update({"err": np.zeros(n, np.int64), "theoErr": np.full(n, "", dtype=object)})
+        cols["_okeys"] = okeys
         return cols
 
     def _sdiv_sides(self, surf: dict[str, Any], q: float) -> tuple[float, float]:
