@@ -13,9 +13,7 @@ exception escapes: a failure becomes ``error`` (at most 32 characters).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -23,15 +21,10 @@ import numpy as np
 
 from ...analytics.span import (
     DEFAULT_CONFIG,
-    MODEL_TYPES,
-    PRC_SPAN_TYPES,
     SPAN_FIELDS,
-    VOL_SPAN_TYPES,
-    DivStringError,
     SpanConfig,
     SpanModel,
     exch_default,
-    parse_div_string,
     scenario_grid,
     span_values,
 )
@@ -41,48 +34,23 @@ from ...schema import ExpiryKey, OptionKey, Registry, TickerKey, pkey_of
 from ...store import Store, Table
 from ...timeutil import trade_date_of
 from ..marketview import MarketView
+from ._resolve import (
+    SpanInputError,
+    SpanInputs,
+    SpanLive,
+    finish_inputs,
+    is_user,
+    resolve_terms,
+    span_settings,
+)
 
 __all__ = ["SpanEngine", "SpanInputs"]
 
 log = logging.getLogger("openmlink.engines.span")
 MSG = "SpanRiskCalculator"
-_SECTYPES = ("None", "Stock", "Future", "Option", "MLeg")
-_EXTYPES = ("None", "American", "European", "Asian", "Cliquet")
-_PCT = PRC_SPAN_TYPES.index("Pct")
-_EXCH_P = PRC_SPAN_TYPES.index("Exch")
-_EXCH_V = VOL_SPAN_TYPES.index("Exch")
-_VPCT = VOL_SPAN_TYPES.index("Pct")
 #: the FieldSrc inputs; a record whose inputs are all User never needs recomputing
 _SRC_FIELDS = ("volSrc", "uPrcSrc", "yearsSrc", "sdivSrc", "rateSrc", "exTypeSrc", "effStrikeSrc",
                "symRatioSrc", "divSrc", "modelTypeSrc", "pointValueSrc")
-
-
-class _SpanError(Exception):
-    """A record-level input error; the message goes to ``error`` (<= 32 characters)."""
-
-
-@dataclass(slots=True)
-class SpanInputs:
-    """The resolved inputs of one record (per share; ``S`` already times symRatio)."""
-
-    is_option: bool
-    S: float
-    K: float
-    t: float
-    r: float
-    q: float
-    vol: float
-    cp: float
-    model: SpanModel
-    prc_type: int
-    prc_up: float
-    prc_dn: float
-    vol_type: int
-    vol_span: float
-    calc: int
-    hedge: bool
-    point_value: float
-    resolved: dict[str, Any]
 
 
 class SpanEngine:
@@ -179,7 +147,7 @@ class SpanEngine:
             out.update(inp.resolved)
             out["error"] = ""
             inputs.append(inp)
-        except _SpanError as e:
+        except SpanInputError as e:
             out["error"] = str(e)[:32]
             inputs.append(None)
         except Exception as e:  # defensive: a bug must not break the batch
@@ -224,135 +192,59 @@ class SpanEngine:
 
     # ---------------------------------------------------------------- inputs
     def resolve(self, rec: dict[str, Any], now_ns: int) -> SpanInputs:
-        """Resolve Default/User inputs of one stored record; raises _SpanError."""
+        """Resolve Default/User inputs of one stored record (raises ``SpanInputError``): the
+        live values of its Default inputs are gathered from the market view, then combined
+        with the posted ones (``resolve_terms``/``finish_inputs``, pure); an option's live vol
+        is read at its resolved terms."""
         e = self._enum
         sec = rec.get("secKey")
         sec_type = e["secType"][rec.get("secType", 0)]
         if sec is None:
-            raise _SpanError("secKey: required")
+            raise SpanInputError("secKey: required")
         if sec_type not in ("Stock", "Future", "Option"):
-            raise _SpanError(f"secType {sec_type} not supported")
-        user = (lambda name: rec.get(name + "Src", 0) == 1)  # noqa: E731  FieldSrc User = 1
+            raise SpanInputError(f"secType {sec_type} not supported")
         is_opt = sec_type == "Option"
         if is_opt and not isinstance(sec, OptionKey):
-            raise _SpanError("secKey: need an option key")
+            raise SpanInputError("secKey: need an option key")
+        live = self._gather(rec, sec, is_opt, now_ns)
+        hedge = e["hedgeDeltaNeutral"][rec.get("hedgeDeltaNeutral", 0)] == "Yes"
+        terms = resolve_terms(rec, sec, is_opt, live, hedge)
+        if isinstance(terms, SpanInputs):
+            return terms
+        live_vol = None
+        if not is_user(rec)("vol"):
+            live_vol = self.market.surface_vol(sec, terms.u, terms.t, terms.r, terms.q,
+                                               terms.exercise == "American")
+        return finish_inputs(rec, sec, terms, live.b76, live_vol)
+
+    def _gather(self, rec: dict[str, Any], sec: Any, is_opt: bool, now_ns: int) -> SpanLive:
+        """The market's values for the record's Default inputs (only those)."""
+        user = is_user(rec)
         mk = self.market
         okey = sec if isinstance(sec, OptionKey) else None
         known = (okey is None or mk.root_def(okey) is not None
                  or mk._get("OptionNbboQuote", (okey,)) is not None
                  or (mk.master_fn() is not None and mk.master_fn().has_root(sec.tk)))
-        res: dict[str, Any] = {}
-        # underlier price
-        if user("uPrc"):
-            u = float(rec["uPrc"])
-        else:
-            if not known:
-                raise _SpanError("unknown security")
+        today = trade_date_of(now_ns)
+        if not known and not user("uPrc"):
+            return SpanLive(False, today)  # refused as an unknown security
+        u = None
+        if not user("uPrc"):
             tick = mk.underlier_of(sec) if is_opt else TickerKey(sec.at, sec.ts, sec.tk)
             u = mk.uprc(okey, tick)
-            if not math.isfinite(u):
-                raise _SpanError("no live uPrc")
-        if not (u > 0 and math.isfinite(u)):
-            raise _SpanError("uPrc must be > 0")
-        res["uPrc"] = u
-        # contract terms
-        if user("pointValue"):
-            pv = float(rec["pointValue"])
-        else:
-            pv = mk.point_value(sec) if is_opt else 1.0
-        if not (pv > 0 and math.isfinite(pv)):
-            raise _SpanError("pointValue must be > 0")
-        res["pointValue"] = pv
-        prc_type, prc_up, prc_dn, vol_type, vol_span = self._spans(rec, sec)
-        calc = int(rec.get("spanCalcType", 0))
-        hedge = e["hedgeDeltaNeutral"][rec.get("hedgeDeltaNeutral", 0)] == "Yes"
-        if not is_opt:
-            return SpanInputs(False, u, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, SpanModel(), prc_type,
-                              prc_up, prc_dn, vol_type, vol_span, calc, hedge, pv, res)
-        assert okey is not None
-        sym = float(rec["symRatio"]) if user("symRatio") else mk.sym_ratio(okey)
-        if not (sym > 0 and math.isfinite(sym)):
-            raise _SpanError("symRatio must be > 0")
-        res["symRatio"] = sym
-        K = float(rec["effStrike"]) if user("effStrike") else float(okey.xx)
-        if not (K > 0 and math.isfinite(K)):
-            raise _SpanError("effStrike must be > 0")
-        res["effStrike"] = K
-        if user("exType"):
-            ex = _EXTYPES[rec.get("exType", 0)]
-            if ex not in ("American", "European"):
-                raise _SpanError("exType: American or European")
-        else:
-            ex = mk.exercise(okey)
-        res["exType"] = _EXTYPES.index(ex)
-        if user("years"):
-            years = float(rec["years"])
-        else:
-            years = mk.years_between(now_ns, mk.expiry_ns(okey))
-        if not (years >= 0 and math.isfinite(years)):
-            raise _SpanError("years must be >= 0")
-        res["years"] = years
-        t = years
-        adj = float(rec.get("adjYears", -1.0))
-        if adj != -1.0:
-            t += adj
-        mx = float(rec.get("maxYears", -1.0))
-        if mx != -1.0 and mx >= 0:
-            t = min(t, mx)
-        t = max(t, 0.0)
+        pv = None if user("pointValue") else (mk.point_value(sec) if is_opt else 1.0)
+        exch = exch_default(mk.product_class(sec)) if span_settings(rec)[4] else None
+        if okey is None:
+            return SpanLive(known, today, u=u, point_value=pv, exch=exch)
         ekey = ExpiryKey(okey.at, okey.ts, okey.tk, okey.dt)
-        r_def, q_def = mk.rate_sdiv(okey, ekey)
-        r = float(rec["rate"]) if user("rate") else r_def
-        q = float(rec["sdiv"]) if user("sdiv") else q_def
-        if not (math.isfinite(r) and math.isfinite(q)):
-            raise _SpanError("rate/sdiv must be finite")
-        res["rate"], res["sdiv"] = r, q
+        r, q = mk.rate_sdiv(okey, ekey)
         b76 = mk.is_future_model(okey)
-        mt_name = MODEL_TYPES[rec.get("modelType", 0)] if user("modelType") else "None"
-        if mt_name == "None":
-            mt_name = "LogNormalExact"
-        res["modelType"] = MODEL_TYPES.index(mt_name)
-        today = trade_date_of(now_ns)
-        div_t, div_a = self._dividends(rec, user("div"), okey, today, b76)
-        S = u * sym
-        divs = (div_t, tuple(a * sym for a in div_a)) if div_t else None
-        if user("vol"):
-            vol = float(rec["vol"])
-        else:
-            vol = mk.surface_vol(okey, u, t, r, q, ex == "American")
-            if not math.isfinite(vol):
-                raise _SpanError("no live vol")
-        if not math.isfinite(vol) or vol < 0:
-            raise _SpanError("vol must be >= 0")
-        res["vol"] = vol
-        model = SpanModel.from_model_type(mt_name, ex == "American", b76, divs)
-        cp = 1.0 if okey.cp == "Call" else -1.0
-        return SpanInputs(True, S, K, t, r, q, vol, cp, model, prc_type, prc_up, prc_dn,
-                          vol_type, vol_span, calc, hedge, pv, res)
-
-    def _dividends(self, rec: dict[str, Any], user: bool, okey: OptionKey, today: date,
-                   b76: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        if b76:
-            return (), ()
-        if user:
-            try:
-                return parse_div_string(str(rec.get("divString", "")), today)
-            except DivStringError as e:
-                raise _SpanError(str(e)) from None
-        und = self.market.underlier_of(okey)
-        return self.market.dividends(und, today, date.fromisoformat(okey.dt))
-
-    def _spans(self, rec: dict[str, Any], sec: Any) -> tuple[int, float, float, int, float]:
-        pt = int(rec.get("prcSpanType", _EXCH_P))
-        vt = int(rec.get("volSpanType", _EXCH_V))
-        up, dn, vs = float(rec.get("prcSpanUp", 0)), float(rec.get("prcSpanDn", 0)), \
-            float(rec.get("volSpan", 0))
-        if not all(math.isfinite(x) and x >= 0 for x in (up, dn, vs)):
-            raise _SpanError("spans must be >= 0")
-        if pt == _EXCH_P or vt == _EXCH_V:
-            d = exch_default(self.market.product_class(sec))
-            if pt == _EXCH_P:
-                pt, up, dn = _PCT, d.prc_up, d.prc_dn
-            if vt == _EXCH_V:
-                vt, vs = _VPCT, d.vol_span
-        return pt, up, dn, vt, vs
+        divs = None
+        if not b76 and not user("div"):
+            divs = mk.dividends(mk.underlier_of(okey), today, date.fromisoformat(okey.dt))
+        return SpanLive(
+            known, today, u=u, point_value=pv, exch=exch,
+            sym_ratio=None if user("symRatio") else mk.sym_ratio(okey),
+            exercise=None if user("exType") else mk.exercise(okey),
+            years=None if user("years") else mk.years_between(now_ns, mk.expiry_ns(okey)),
+            rate=r, sdiv=q, b76=b76, dividends=divs)
