@@ -40,12 +40,8 @@ from numpy.typing import NDArray
 from ...analytics import (
     RateCurve,
     RowContext,
-    fit_svi,
     implied_vols,
-    parity_forward,
-    smile_points,
     surface_values,
-    svi_total_variance,
 )
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
@@ -54,6 +50,7 @@ from ...schema import datekey_from_text, registry
 from ...timeutil import NS_PER_YEAR
 from ._book import Book, RootInfo
 from ._enums import ordinal
+from ._fit import FitInputs, fit_expiries
 from ._surfaces import surface_batches
 
 __all__ = ["EngineConfig", "ImpliedQuoteEngine", "engine_context"]
@@ -298,50 +295,44 @@ class ImpliedQuoteEngine:
 
     def fit(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int
             ) -> tuple[NDArray[np.int64], RowContext, NDArray[np.float64], NDArray[np.float64]]:
-        """Forward, carry and SVI smile of expiries ``exps``; returns (rows, their context
-        after the fit, bid vols, ask vols)."""
+        """Forward, carry and SVI smile of expiries ``exps`` (inputs gathered from the book,
+        ``fit_expiries`` pure, results written back to the book and the surface records
+        published); returns (rows, their context after the fit, bid vols, ask vols)."""
+        b = self.book
+        rows, inp = self._fit_inputs(exps, spots, val)
+        res = fit_expiries(inp)
+        b.exp_fwd[exps] = res.fwd
+        b.exp_fit_spot[exps] = inp.s
+        b.exp_rate[exps] = inp.r
+        b.exp_q[exps] = res.q
+        b.exp_ddiv[exps] = inp.ddiv
+        b.exp_years[exps] = inp.t
+        b.exp_params[exps] = res.params
+        b.exp_rmse[exps] = res.rmse
+        b.exp_npts[exps] = res.npts
+        b.exp_ncall[exps] = res.ncall
+        b.exp_nput[exps] = res.nput
+        b.exp_fit_ns[exps] = max(val, 1)
+        if self.config.publish_surfaces and len(exps):
+            now = self.clock.time_ns()
+            for batch in surface_batches(b, exps, inp.s, res.npairs, inp.qd, now):
+                self.bus.publish(batch)
+        return rows, res.ctx, res.bid_iv, res.ask_iv
+
+    def _fit_inputs(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int
+                    ) -> tuple[NDArray[np.int64], FitInputs]:
+        """The option rows of ``exps`` (grouped by expiry) and what their fit needs."""
         b = self.book
         t = (b.exp_settle_ns[exps] - val) / NS_PER_YEAR
         r = self.curve.rate(np.maximum(t, 0.0))
-        ddiv = self._ddiv(exps, val, r)
-        s = spots[b.exp_und[exps]]
         rows, goff = b.rows_of_expiries(exps)
-        with np.errstate(all="ignore"):
-            disc = np.exp(-r * np.maximum(t, 0.0))
-            fwd, npairs = parity_forward(b.strike[rows], b.cp[rows], b.bid[rows], b.ask[rows], goff,
-                                         disc, self.config.parity_strikes)
-            qd = self._yield(exps)
-            se = s - ddiv
-            fwd = np.where(np.isfinite(fwd), fwd, se * np.exp((r - qd) * t))
-            q = np.where((t > 0) & (se > 0) & (fwd > 0), r - np.log(fwd / se) / t, qd)
-        b.exp_fwd[exps] = fwd
-        b.exp_fit_spot[exps] = s
-        b.exp_rate[exps] = r
-        b.exp_q[exps] = q
-        b.exp_ddiv[exps] = ddiv
-        b.exp_years[exps] = t
-        ctx = self.context(rows, spots, val)
-        ctx.fwd = np.repeat(fwd, np.diff(goff))  # exactly the fitted forward
-        old = surface_values_vol(ctx)
-        bid_iv = implied_vols(b.bid[rows], ctx, old)
-        ask_iv = implied_vols(b.ask[rows], ctx, old)
-        use, k, w, wt = smile_points(ctx, bid_iv, ask_iv)
-        grp = np.repeat(np.arange(len(exps)), np.diff(goff))
-        counts = np.bincount(grp[use], minlength=len(exps))
-        poff = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        params, rmse = fit_svi(k[use], w[use], wt[use], poff)
-        b.exp_params[exps] = params
-        b.exp_rmse[exps] = rmse
-        b.exp_npts[exps] = counts
-        b.exp_ncall[exps] = np.bincount(grp[use & (ctx.cpf > 0)], minlength=len(exps))
-        b.exp_nput[exps] = np.bincount(grp[use & (ctx.cpf < 0)], minlength=len(exps))
-        b.exp_fit_ns[exps] = max(val, 1)
-        ctx.params = b.exp_params[b.exp[rows]]
-        if self.config.publish_surfaces and len(exps):
-            now = self.clock.time_ns()
-            for batch in surface_batches(b, exps, s, npairs, qd, now):
-                self.bus.publish(batch)
-        return rows, ctx, bid_iv, ask_iv
+        amer = np.array([ri.american for ri in b.roots], bool)[b.root[rows]] if b.roots else \
+            np.zeros(len(rows), bool)
+        return rows, FitInputs(t=t, r=r, ddiv=self._ddiv(exps, val, r), s=spots[b.exp_und[exps]],
+                               qd=self._yield(exps), params=b.exp_params[exps], goff=goff,
+                               strike=b.strike[rows], cp=b.cp[rows], bid=b.bid[rows],
+                               ask=b.ask[rows], american=amer,
+                               parity_strikes=self.config.parity_strikes)
 
     def _master(self) -> Any:
         """The security master, resetting the per-underlier caches when it changes."""
@@ -546,13 +537,6 @@ class ImpliedQuoteEngine:
         }
         self.bus.publish(ColumnBatch(self._mt, data, now))
         self.published += n
-
-
-def surface_values_vol(ctx: RowContext) -> NDArray[np.float64]:
-    """The current smile's vol per row (NaN where the expiry has no fit): the IV solver's guess."""
-    with np.errstate(all="ignore"):
-        w = svi_total_variance(np.log(ctx.strike / ctx.fwd), ctx.params)
-        return np.where((ctx.t_years > 0) & (w > 0), np.sqrt(w / ctx.t_years), np.nan)
 
 
 async def _let_others_run(hops: int = 4) -> None:
