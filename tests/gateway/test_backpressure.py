@@ -88,7 +88,7 @@ def test_slow_client_is_conflated_memory_stays_flat_and_it_gets_the_latest_value
                 assert sessions
                 for s in sessions:
                     assert len(s._out) < 100
-                    for st in s._streams.values():
+                    for st in s.streams.by_key.values():
                         assert sum(len(sc.rows) - sc.pos for sc in st.scans) <= N_KEYS
                 assert peak - rss0 < 60, (rss0, peak)  # flat: no per-update backlog
                 # resume reading: every key arrives with its latest value
