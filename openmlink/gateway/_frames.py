@@ -9,7 +9,7 @@ import orjson
 
 from ._auth import Principal
 
-__all__ = ["SessionOwner", "control"]
+__all__ = ["SessionOwner", "Watcher", "control"]
 
 
 def control(name: str, body: dict[str, Any]) -> bytes:
@@ -31,6 +31,13 @@ class SessionOwner(Protocol):
 
     def data_ack(self, msg_type: int, result: str, detail: str, sent_ts: int = 0) -> None:
         """An MLinkDataAck."""
+
+    def on_change(self) -> None:
+        """A watched table changed."""
+
+
+class Watcher(Protocol):
+    """What ``Hub.watch`` registers: told when a watched table changes (or goes stale)."""
 
     def on_change(self) -> None:
         """A watched table changed."""

@@ -24,7 +24,7 @@ from ..schema import MsgType, RecordError, Registry, datetime_from_text, datetim
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._encode import EncoderCache
-from ._frames import SessionOwner, control
+from ._frames import Watcher, control
 from ._streams import Streams
 from ._subscriptions import Subscriptions
 
@@ -54,7 +54,7 @@ class Hub:
         self.config = config or SessionConfig()
         self.encoders = encoders or EncoderCache()
         self.post = post
-        self._watchers: dict[str, set[SessionOwner]] = {}
+        self._watchers: dict[str, set[Watcher]] = {}
         self._listening: set[str] = set()
 
     def table(self, mt: MsgType) -> Table:
@@ -65,7 +65,7 @@ class Hub:
             t.stale_listeners.append(self._on_stale)
         return t
 
-    def watch(self, mt: MsgType, s: SessionOwner, on: bool) -> None:
+    def watch(self, mt: MsgType, s: Watcher, on: bool) -> None:
         w = self._watchers.setdefault(mt.name, set())
         if on:
             w.add(s)

@@ -97,8 +97,17 @@ class Streams:
 
     def close(self) -> None:
         for st in self.by_key.values():
-            self.hub.watch(st.mt, self.owner, False)
+            self.hub.watch(st.mt, self, False)
         self.by_key.clear()
+
+    def on_change(self) -> None:
+        """A table one of the streams reads changed (``Hub.watch``)."""
+        self.owner.on_change()
+
+    def _unwatch(self, mt: MsgType) -> None:
+        """Stop watching ``mt`` unless another stream still reads it."""
+        if all(st.mt.name != mt.name for st in self.by_key.values()):
+            self.hub.watch(mt, self, False)
 
     def signal(self, sid: int | None, signal_id: int, kind: str) -> None:
         """MLinkSignalReady: a FullScan or Incremental batch for the streams of ``sid`` (all
@@ -143,7 +152,7 @@ class Streams:
             self.owner.queue(control("MLinkStreamAck", {**base, "result": "OK",
                                                 "detail": "" if old else "no such stream"}))
             if old is not None:
-                self.hub.watch(mt, self.owner, False)
+                self._unwatch(mt)
                 self.checkpoint(old, "Terminated")
             return
         try:
@@ -165,7 +174,7 @@ class Streams:
         st = _Stream(mt, table, bound, self.hub.encoders.get(mt, view), latency, sid, qid, label,
                      table.log_count, table.seq, hw if hw > 0 else 0)
         self.by_key[key] = st
-        self.hub.watch(mt, self.owner, True)
+        self.hub.watch(mt, self, True)
         self.owner.queue(control("MLinkStreamAck", {**base, "result": "OK"}))
         self.checkpoint(st, "Begin", timestamp=now_ns)
         rows = np.zeros(0, np.int64) if hw == -1 else st.matching(table.live_rows())

@@ -64,8 +64,12 @@ class Subscriptions:
 
     def close(self) -> None:
         for sub in self.by_type.values():
-            self.hub.watch(sub.mt, self.owner, False)
+            self.hub.watch(sub.mt, self, False)
         self.by_type.clear()
+
+    def on_change(self) -> None:
+        """A table of a subscribed type changed (``Hub.watch``)."""
+        self.owner.on_change()
 
     def signal(self, sid: int | None, signal_id: int) -> None:
         """MLinkSignalReady for ``sid`` (all when None): re-send what changed."""
@@ -86,7 +90,7 @@ class Subscriptions:
         self.ids = (sid, sub_id)
         if did_reset:
             for sub in self.by_type.values():
-                self.hub.watch(sub.mt, self.owner, False)
+                self.hub.watch(sub.mt, self, False)
             self.by_type.clear()
         for sub in self.by_type.values():
             sub.last_fields.clear()  # compression restarts with every request
@@ -194,7 +198,7 @@ class Subscriptions:
         sub = self.by_type.get(mt.name)
         if sub is None:
             sub = self.by_type[mt.name] = _Sub(mt, self.hub.table(mt))
-            self.hub.watch(mt, self.owner, True)
+            self.hub.watch(mt, self, True)
         return sub
 
     def checkpoint(self, state: str, signal_id: int = 0) -> None:

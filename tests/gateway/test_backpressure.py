@@ -84,7 +84,7 @@ def test_slow_client_is_conflated_memory_stays_flat_and_it_gets_the_latest_value
                         fast_seen.append(m["message"].get("bidPrice1", 0.0))
                 assert fast_seen[-1] == ROUNDS
                 # server-side state of the slow session is bounded
-                sessions = [s for ws_set in srv.hub._watchers.values() for s in ws_set]
+                sessions = {w.owner for ws_set in srv.hub._watchers.values() for w in ws_set}
                 assert sessions
                 for s in sessions:
                     assert len(s._out) < 100

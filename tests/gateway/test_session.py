@@ -253,3 +253,25 @@ def test_auction_subscribe_as_in_the_seed_notebook(rig):
     c.send("MLinkSignalReady", readyScan="FullScan", signalID=4)
     msgs = c.pull()
     assert kinds(msgs)[-1] == "Active" and msgs[-1]["message"]["signalID"] == 4
+
+
+def test_ending_one_stream_keeps_the_others_on_the_same_type_live(rig):
+    c = rig.client()
+    c.send("MLinkStream", msgName="StockBookQuote", activeLatency=1, sessionID=1, where="ticker.tk:eq:AAPL")
+    c.send("MLinkStream", msgName="StockBookQuote", activeLatency=1, sessionID=2, where="ticker.tk:eq:MSFT")
+    c.send("MLinkSubscribe", activeLatency=1, Subscribe=[{"msgName": "StockBookQuote",
+                                                          "msgPKey": "SPY-NMS-EQT"}])
+    c.pull()
+    c.send("MLinkStream", msgName="StockBookQuote", sessionID=1, unsubscribe="Yes")
+    assert kinds(c.pull()) == ["MLinkStreamAck", "Terminated"]
+    rig.advance(1)
+    rig.stock("MSFT", 50, 51)
+    rig.stock("SPY", 60, 61)
+    rig.advance(1)
+    assert sorted(_tks(c.pull())) == ["MSFT", "SPY"]  # the other stream and the subscription
+    c.send("MLinkStream", msgName="StockBookQuote", sessionID=2, unsubscribe="Yes")
+    c.pull()
+    rig.advance(1)
+    rig.stock("SPY", 62, 63)
+    rig.advance(1)
+    assert _tks(c.pull()) == ["SPY"]  # the subscription still
