@@ -63,7 +63,7 @@ def start_server(*extra: str, data_dir: str | None = None) -> Server:
         try:
             requests.get(f"{base}/rest/json", timeout=1)
             return Server(base, proc)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or its loop is busy starting
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("server did not start within 30 s")
