@@ -20,6 +20,7 @@ from .market import MarketSimulator, SecurityMaster, Source, sources_context
 from .schema import CLIENT_ACTIONS, Registry, registry
 from .srse import TRADING_HISTORY, History, RecordStore
 from .store import Store
+from .trading import OrderEngine, TradingConfig
 
 __all__ = ["Platform", "attach_sources", "build_platform"]
 
@@ -37,6 +38,7 @@ class Platform:
     #: every version of orders, broker states, executions... (SQL ``<table>_hist``); engines
     #: may append versions of other records too
     history: History | None = None
+    orders: OrderEngine | None = None
 
     def security_master(self) -> SecurityMaster | None:
         """The security master of the running simulator (after it started), if any."""
@@ -51,7 +53,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    sources: Sequence[Source] = (),
                    data_dir: str | Path | None = None,
                    engine_config: EngineConfig | None = None,
-                   analytics: bool = True) -> Platform:
+                   analytics: bool = True,
+                   trading_config: TradingConfig | None = None) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
     calculator inputs, theo surfaces) persist there and are reloaded at start."""
     reg = registry()
@@ -68,6 +71,9 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
     plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history)
     _attach_client_analytics(plat)
+    plat.orders = OrderEngine(bus, store, reg, clk, data_dir=data_dir, config=trading_config,
+                              master_fn=plat.security_master)
+    plat.orders.attach()
     if analytics:  # the implied-quote engine and the computed-on-read Adj table
         plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
         plat.engine.attach()
@@ -89,7 +95,18 @@ def attach_sources(app: object, plat: Platform) -> None:
     application (started on startup, closed and cancelled on cleanup)."""
     if plat.sources:
         app.cleanup_ctx.append(sources_context(plat.sources, plat.bus, plat.clock))  # type: ignore[attr-defined]
+    if plat.orders is not None:
+        app.cleanup_ctx.append(_orders_context(plat.orders))  # type: ignore[attr-defined]
     if plat.engine is not None:
         # kernels compile (or load from the Numba cache) in a thread; the engine stores quotes
         # meanwhile and does a first Loop pass as soon as they are ready
         app.cleanup_ctx.append(engine_context(plat.engine, warm_up))  # type: ignore[attr-defined]
+
+
+def _orders_context(orders: OrderEngine):  # type: ignore[no-untyped-def]
+    """aiohttp cleanup context: the order manager's timer runs while the app runs."""
+    async def ctx(app: object):  # type: ignore[no-untyped-def]
+        async with orders.running():
+            yield
+        orders.close()
+    return ctx

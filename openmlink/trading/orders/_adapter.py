@@ -1,0 +1,178 @@
+"""The order manager on the bus: client posts in, market changes conflated per timer tick,
+records out; order-rate limits as a bus validator (a post over the limit gets a PostAck error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ...bus import Bus, ColumnBatch, Event
+from ...clock import Clock
+from ...errors import PostRejected
+from ...schema import MsgType, Registry, pkey_of
+from ...srse import Journal
+from ...store import Store
+from ..venue import VenueConfig
+from ._config import TradingConfig
+from ._manager import OrderManager
+from ._ratelimit import RateLimiter
+
+__all__ = ["OrderEngine"]
+
+log = logging.getLogger("openmlink.trading.orders")
+
+_POSTED = ("SpdrParentOrder", "SpdrParentLimit", "SpdrParentCancel")
+_MARKET = ("OptionNbboQuote", "LiveImpliedQuote", "StockBookQuote")
+
+
+class OrderEngine:
+    """Wires an ``OrderManager`` to a bus and store.  ``attach()`` restores the journal (when
+    ``data_dir`` is given) and subscribes; ``tick()`` is the timer (the runtime calls it every
+    ``config.timer_s``; tests call it after moving their SimClock)."""
+
+    def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, *,
+                 data_dir: str | Path | None = None, config: TradingConfig | None = None,
+                 venue_config: VenueConfig | None = None,
+                 master_fn: Callable[[], Any] = lambda: None) -> None:
+        self.bus = bus
+        self.store = store
+        self.reg = reg
+        self.clock = clock
+        self.config = config or TradingConfig()
+        self.journal = (Journal(Path(data_dir) / "trading.sqlite3", fsync=self.config.fsync)
+                        if data_dir is not None else None)
+        self.manager = OrderManager(reg, store, clock, self._publish, journal=self.journal,
+                                    config=self.config, venue_config=venue_config,
+                                    master_fn=master_fn)
+        self.limiter = RateLimiter(self.config.key_rate, self.config.key_burst,
+                                   self.config.accnt_rate, self.config.accnt_burst)
+        self._mt = {n: reg[n] for n in (*_POSTED, *_MARKET)}
+        self._market_dirty = False
+        self._seen: dict[Any, tuple[int, int, int]] = {}
+        self._unsub: list[Callable[[], None]] = []
+
+    # ---------------------------------------------------------------- wiring
+    def attach(self) -> None:
+        self.manager.restore()
+        self._adopt_unknown_orders()
+        for name in _POSTED:
+            self.bus.add_validator(name, self._validate)
+        self._unsub.append(self.bus.subscribe("SpdrParentOrder", self._on_order))
+        self._unsub.append(self.bus.subscribe("SpdrParentLimit", self._on_limit))
+        self._unsub.append(self.bus.subscribe("SpdrParentCancel", self._on_cancel))
+        for name in _MARKET:
+            self._unsub.append(self.bus.subscribe(name, self._on_market))
+
+    def close(self) -> None:
+        for u in self._unsub:
+            u()
+        self._unsub.clear()
+        if self.journal is not None:
+            self.journal.close()
+
+    def _publish(self, mt: MsgType, rec: dict[str, Any]) -> None:
+        self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns()))
+
+    def _adopt_unknown_orders(self) -> None:
+        """Orders the record store replayed that the journal never saw (a crash between the
+        two writes): work them now, in parentNumber order."""
+        t = self.store.table(self._mt["SpdrParentOrder"])
+        recs = [t.record(int(r)) for r in t.live_rows()]
+        for rec in sorted(recs, key=lambda r: r["parentNumber"]):
+            if rec["parentNumber"] not in self.manager.parents:
+                sent = {f.name for f in t.mt.fields if rec.get(f.name) != f.default}
+                self.manager.on_order(rec, sent)
+
+    # ---------------------------------------------------------------- validators
+    def _validate(self, ev: Event | ColumnBatch) -> None:
+        if not isinstance(ev, Event) or not ev.origin or ev.kind != "upsert":
+            return  # the platform's own records and replays are not rate-limited
+        why = self.limiter.check(ev.origin, str(ev.rec.get("accnt", "")), self.clock.time_ns())
+        if why is not None:
+            raise PostRejected(why)
+
+    # ---------------------------------------------------------------- client posts
+    def _stored(self, mt: MsgType, ev: Event) -> dict[str, Any] | None:
+        return self.store.table(mt).get(pkey_of(mt, ev.rec))
+
+    def _on_order(self, msg: Event | ColumnBatch) -> None:
+        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
+            return
+        rec = self._stored(msg.mt, msg)
+        if rec is not None:
+            self.manager.on_order(rec, msg.rec.keys())
+
+    def _on_limit(self, msg: Event | ColumnBatch) -> None:
+        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
+            return
+        rec = self._stored(msg.mt, msg)
+        if rec is not None:
+            self.manager.on_limit(rec, msg.rec.keys(), insert=not msg.merge)
+
+    def _on_cancel(self, msg: Event | ColumnBatch) -> None:
+        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
+            return
+        rec = self._stored(msg.mt, msg)
+        if rec is not None:
+            self.manager.on_cancel(rec)
+
+    # ---------------------------------------------------------------- market
+    def _on_market(self, msg: Event | ColumnBatch) -> None:
+        self._market_dirty = True
+
+    def changed_series(self) -> list[Any]:
+        """Series of working brokers whose quote, surface point or underlier changed since
+        the last call (row versions of the three tables)."""
+        m = self.manager.market
+        series = list(self.manager.by_series)
+        if not series:
+            return []
+        nb, lq, st = m._nbbo, m._liq, m._stk
+        out = []
+        for s in series:
+            rn, rl = nb.index.get((s,)), lq.index.get((s,))
+            rs = st.index.get((m.info(s).ticker,))
+            v = (-1 if rn is None else int(nb.row_seq[rn]), -1 if rl is None else int(lq.row_seq[rl]),
+                 -1 if rs is None else int(st.row_seq[rs]))
+            if self._seen.get(s) != v:
+                self._seen[s] = v
+                out.append(s)
+        if len(self._seen) > 4 * len(series) + 1024:
+            self._seen = {s: self._seen[s] for s in series if s in self._seen}
+        return out
+
+    def tick(self) -> None:
+        """One timer tick: re-price the series whose market moved, then venue events due."""
+        try:
+            if self._market_dirty:
+                self._market_dirty = False
+                ch = self.changed_series()
+                if ch:
+                    self.manager.on_market(ch)
+            self.manager.on_timer()
+        except Exception:
+            log.exception("order manager tick failed")
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run ``tick`` every ``config.timer_s`` for the life of the block."""
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(self.config.timer_s)
+                self.tick()
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+

@@ -1,0 +1,149 @@
+"""The broker: the long-lived working object behind one broker key (trading.md §1.2).
+
+A broker holds the current parent order (the effective SpdrParentOrder record, overlaid by its
+SpdrParentLimit record where one exists), its status pair, fill totals, live child orders and
+what it last published.  It is plain data; the order manager moves it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...schema import OptionKey
+from ._states import START, Status
+
+__all__ = ["Broker", "Child", "LimitView"]
+
+
+@dataclass(slots=True)
+class Child:
+    """One child order at the venue (not persisted: a restart starts with none)."""
+
+    child_id: int
+    parent_number: int
+    price: float
+    size: int
+    exch: str
+    tif: str  # "IOC" or "Day"
+    maker: bool
+    post_only: bool
+    sent_ns: int
+    limit: float  # the effective limit the price was checked against
+    bid: float
+    ask: float
+    risk: tuple[float, float, float] = (0.0, 0.0, 0.0)  # per-contract (dd, vega, qty) signed
+    filled: int = 0
+    cancelling: bool = False
+
+    @property
+    def leaves(self) -> int:
+        return self.size - self.filled
+
+
+@dataclass(slots=True)
+class LimitView:
+    """What the limit kernels last said for the broker (for its records)."""
+
+    limit_price: float = math.nan
+    take_limit: float = math.nan
+    make_limit: float = math.nan
+    limit_err: int = 0
+    take_err: int = 0
+    make_err: int = 0
+    take_prob: float = math.nan
+    make_prob: float = math.nan
+    take_surf: float = math.nan
+    make_surf: float = math.nan
+
+
+@dataclass(slots=True)
+class Broker:
+    key: tuple[Any, ...]  # SpdrParentBrkrState pkey
+    okey: OptionKey
+    side: int  # +1 buy, -1 sell
+    parent: dict[str, Any]  # the current parent's stored SpdrParentOrder record
+    sent: frozenset[str] = frozenset()  # fields the client sent on the current parent
+    status: Status = START
+    parent_number: int = 0
+    base_parent: int = 0
+    modify_number: int = 0
+    # fill totals: broker (whole chain) and the current parent
+    cum: int = 0
+    notional: float = 0.0
+    u_notional: float = 0.0
+    vol_notional: float = 0.0
+    cum_vega: float = 0.0
+    cum_dd: float = 0.0
+    cum_fee: float = 0.0
+    parent_cum: int = 0
+    parent_notional: float = 0.0
+    last_fill_ns: int = 0
+    # the SpdrParentLimit record in effect (None: none yet) and the fields its posts carried
+    limit: dict[str, Any] | None = None
+    limit_sent: frozenset[str] = frozenset()
+    # outcome texts
+    close_reason: str = "None"
+    reject_reason: str = "None"
+    comment: str = ""
+    hold: str = ""
+    # counters
+    num_updates: int = 0
+    num_new_orders: int = 0
+    num_parent_limits: int = 0
+    max_progress: int = 0
+    event_number: int = 0
+    # pending action while closing: ("replace", record, sent) or ("cancel", reason)
+    pending: tuple[Any, ...] | None = None
+    start_ns: int = 0
+    expire_ns: int = 0
+    arrive_bid: float = math.nan
+    arrive_ask: float = math.nan
+    # live children and the last market/limit view
+    children: dict[int, Child] = field(default_factory=dict)
+    lim: LimitView = field(default_factory=LimitView)
+    mkt: dict[str, float] = field(default_factory=dict)
+    risk_size: int = -1
+    risk_desc: str = "None"
+    risk_detail: str = ""
+    last_child_reject: str = ""
+    last_child_reject_ns: int = 0
+    last_take_qv: int = -2
+    update_src: str = "New"
+
+    # ---------------------------------------------------------------- effective values
+    def value(self, name: str) -> Any:
+        """The effective value of a limit field: the limit record's when it sent the field,
+        else the parent's."""
+        if self.limit is not None and name in self.limit_sent:
+            return self.limit[name]
+        return self.parent[name]
+
+    def sent_or(self, name: str, default: Any) -> Any:
+        """The effective value, or ``default`` when neither record carried the field."""
+        if self.limit is not None and name in self.limit_sent:
+            return self.limit[name]
+        return self.parent[name] if name in self.sent else default
+
+    @property
+    def order_size(self) -> int:
+        return int(self.parent["orderSize"])
+
+    @property
+    def active_size(self) -> int:
+        """``orderActiveSize`` in effect (-1 = all)."""
+        return int(self.sent_or("orderActiveSize", -1))
+
+    def workable(self) -> int:
+        """W of §1.6: size released for execution less what is filled (never below 0)."""
+        a = self.active_size
+        cap = self.order_size if a < 0 else min(self.order_size, a)
+        return max(0, cap - self.cum)
+
+    def live_leaves(self) -> int:
+        return sum(c.leaves for c in self.children.values())
+
+    @property
+    def avg_price(self) -> float:
+        return self.notional / self.cum if self.cum else 0.0

@@ -1,0 +1,32 @@
+"""Order-manager settings (all have working defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TradingConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    #: seed of the venue and of every random child-size draw (deterministic runs)
+    seed: int = 1
+    #: order-rate limits (posts of SpdrParentOrder/SpdrParentLimit/SpdrParentCancel):
+    #: sustained posts per second and burst, per API key and per account (inferred defaults;
+    #: MLink throttles clients, the seed paces itself to a few orders a second)
+    key_rate: float = 200.0
+    key_burst: int = 400
+    accnt_rate: float = 100.0
+    accnt_burst: int = 200
+    #: period of the order manager's timer (venue latencies, expiries, progress), seconds
+    timer_s: float = 0.02
+    #: journal commits call fsync (power-loss safe) when True; otherwise WAL writes reach the
+    #: OS before the commit returns (safe against kill -9, not against power loss)
+    fsync: bool = False
+    #: an order whose limit leaves the venue nothing to work re-checks at most this often (s)
+    reprice_min_s: float = 0.0
+    #: most children a broker keeps live (per exchange one child)
+    max_make_exchanges: int = 4
+    #: exchanges a maker child may be posted on, in preference order (OptExch names)
+    make_exchanges: tuple[str, ...] = ("CBOE", "ISE", "PHLX", "AMEX", "BOX", "MIAX", "NSDQ",
+                                       "BATS", "C2", "GMNI", "EDGO", "MPRL", "MEMX", "EMLD")

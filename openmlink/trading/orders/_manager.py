@@ -1,0 +1,855 @@
+"""The order manager (trading.md §1-§2, §6): works SpdrParentOrder posts through the
+transition table of ``_states``, prices children with the limit kernels, sends them to the
+simulated venue and publishes SpdrParentBrkrState / SpdrParentBrkrEvent / SpdrParentExecution
+/ RiskGroupCounter.
+
+Sans-I/O: the caller (``_adapter``) feeds it stored records, market changes and timer ticks;
+records go out through ``publish``.  Each input is one *step*: the step's state changes are
+journaled in one atomic commit, and only then are its records published (durable before
+visible).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ...clock import Clock
+from ...schema import MsgType, OptionKey, Registry, decode_record, encode_message
+from ...srse import Journal
+from ...store import Store
+from ..limits import (
+    LIMIT_ERR,
+    LIMIT_TYPE,
+    OrderLimits,
+    child_prices,
+    child_sizes,
+    compute_limits,
+    split_sizes,
+)
+from ..venue import ChildOrder, SimVenue, VenueConfig, VenueEvent, exchanges_of
+from ._broker import Broker, Child, LimitView
+from ._config import TradingConfig
+from ._market import MarketReader
+from ._records import counter_record, event_record, execution_record, name_of, state_record
+from ._risk import RiskBook, risk_limit_size
+from ._states import (
+    CLOSED,
+    CLOSING,
+    NEW_ACTIVE,
+    NEW_HOLD,
+    PEND_NEW,
+    REJECTED,
+    Status,
+    check_transition,
+    is_open,
+)
+from ._validate import validate_order
+
+__all__ = ["OrderManager"]
+
+log = logging.getLogger("openmlink.trading.orders")
+
+PO, PL, PC = "SpdrParentOrder", "SpdrParentLimit", "SpdrParentCancel"
+BS, BE, EX, RGC = "SpdrParentBrkrState", "SpdrParentBrkrEvent", "SpdrParentExecution", \
+    "RiskGroupCounter"
+_AUX = LIMIT_TYPE["Aux"]
+_POSTONLY = "PostOnly"
+_PROGRESS = ("None", "Initialize", "Rejected", "PreOpen", "RiskHold", "Working", "ChkRte",
+             "RteRej", "WaitAction", "InMarket", "Filling", "Filled", "PendingClose", "Closed",
+             "HedgeHold")
+_LIMIT_FIELDS = ("orderLimitType", "orderPrcLimit", "orderVolLimit", "orderPrcOffset",
+                 "orderRefUPrc", "orderRefDelta", "orderRefGamma", "takeLimitClass",
+                 "makeLimitClass", "takeProbability", "makeProbability", "takeSurfVolOffset",
+                 "makeSurfVolOffset", "takeSurfPrcOffset", "makeSurfPrcOffset",
+                 "takeSurfWidthOffset", "makeSurfWidthOffset")
+
+
+class OrderManager:
+    def __init__(self, reg: Registry, store: Store, clock: Clock,
+                 publish: Callable[[MsgType, dict[str, Any]], None], *,
+                 journal: Journal | None = None, config: TradingConfig | None = None,
+                 venue_config: VenueConfig | None = None,
+                 master_fn: Callable[[], Any] = lambda: None) -> None:
+        self.reg = reg
+        self.store = store
+        self.clock = clock
+        self.publish = publish
+        self.journal = journal
+        self.config = config or TradingConfig()
+        self.mt = {n: reg[n] for n in (PO, PL, PC, BS, BE, EX, RGC)}
+        self.market = MarketReader(store, reg, clock, master_fn)
+        self.venue = SimVenue(self.market.nbbo, venue_config or VenueConfig(
+            ticks=lambda s: (self.market.info(s).tick_below3, self.market.info(s).tick_above3)),
+            self.config.seed)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.risk = RiskBook()
+        self.brokers: dict[tuple[Any, ...], Broker] = {}
+        self.parents: dict[int, tuple[Any, ...]] = {}  # every parentNumber seen -> broker key
+        self.by_series: dict[OptionKey, set[tuple[Any, ...]]] = {}
+        self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
+        self.fill_seq = 0
+        self.child_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 20
+        self.fills_published = 0
+        self._out: list[tuple[str, dict[str, Any]]] = []
+        self._puts: list[tuple[str, str, bytes]] = []
+        self._dirty: set[tuple[Any, ...]] = set()
+        self._groups_dirty: set[tuple[str, str, int]] = set()
+        self._reprice: set[tuple[Any, ...]] = set()
+        self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        #: limit records that arrived before their order (a limit may precede the order)
+        self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
+
+    # ================================================================= inputs
+    def on_order(self, rec: dict[str, Any], sent: Iterable[str]) -> None:
+        """A stored SpdrParentOrder (``sent`` = the fields the client posted)."""
+        pn = int(rec["parentNumber"])
+        if pn in self.parents:
+            return  # a replay of an order this manager already worked
+        now = self.clock.time_ns()
+        sent = frozenset(sent)
+        key = self._key(rec)
+        self.parents[pn] = key
+        self._puts.append(("parent", _hex(pn), orjson.dumps(encode_message(self.mt[PO], rec))))
+        self._puts.append(("sent", _hex(pn), orjson.dumps(sorted(sent))))
+        action = name_of(PO, "spdrActionType", rec["spdrActionType"])
+        b = self.brokers.get(key)
+        is_open_ = b is not None and is_open(b.status)
+        if action == "Cancel":
+            if b is not None and is_open_:
+                self._cancel(b, "UserCxl", now)
+            else:
+                self._reject_parent(b, key, rec, sent, "InvldCxl",
+                                    "Cancel: no open order with this broker key", now,
+                                    may_own=False)
+        elif action == "Modify":
+            if b is None or not is_open_:
+                self._reject_parent(b, key, rec, sent, "InvldCxlRepl",
+                                    "Modify: no open order with this broker key", now, may_own=False)
+            else:
+                self._modify(b, rec, sent, now)
+        else:
+            rej = validate_order(self.mt[PO], rec, sent, now, self.market.known, self._bid_ask)
+            if rej is None and action == "Add" and is_open_:
+                rej = ("DupOrdNum", "Add: an order with this broker key (accnt, secKey, side, "
+                                    "groupingCode) is still open; use Replace or AddReplace")
+            if rej is None and action == "Replace" and not is_open_:
+                rej = ("InvldCxlRepl", "Replace: no open order with this broker key")
+            if rej is None and is_open_ and b is not None:
+                if b.pending is not None and name_of(PO, "canOverlapCxlRepl",
+                                                     rec["canOverlapCxlRepl"]) != "Yes":
+                    rej = ("PendCxlRepl", "Replace: a cancel/replace of this order is still "
+                                          "pending (canOverlapCxlRepl No)")
+                elif int(rec["orderSize"]) < b.cum:
+                    rej = ("TooLateToReduce", f"Replace: orderSize {int(rec['orderSize'])} is "
+                                              f"below the {b.cum} contracts already filled")
+            if rej is not None:
+                self._reject_parent(b, key, rec, sent, rej[0], rej[1], now, may_own=not is_open_)
+            elif is_open_ and b is not None:
+                b.pending = ("replace", rec, sent)
+                self._close(b, "Replaced", now)
+            else:
+                self._open(b, key, rec, sent, now)
+        self._flush()
+
+    def on_limit(self, rec: dict[str, Any], sent: Iterable[str], insert: bool) -> None:
+        """A stored SpdrParentLimit record (after the store merged it); ``insert`` = postaction
+        I (the record's sent fields replace the previous set) rather than U (they add)."""
+        now = self.clock.time_ns()
+        key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
+        sent = frozenset(sent) - {f.name for f in self.mt[PL].pkey_fields}
+        b = self.brokers.get(key)
+        rec = dict(rec)
+        self._puts.append(("limit", _bkey(key), orjson.dumps(
+            [encode_message(self.mt[PL], rec), sorted(sent), insert])))
+        if b is None:
+            self._pending_limits[key] = (rec, sent)
+            self._flush()
+            return
+        self._apply_limit(b, rec, sent, insert, now)
+        self._flush()
+
+    def on_cancel(self, rec: dict[str, Any]) -> None:
+        """A SpdrParentCancel: cancel the parent if it is the working one of an open broker of
+        the same client firm (a key bound to a firm cannot cancel another firm's orders)."""
+        now = self.clock.time_ns()
+        pn = int(rec["parentNumber"])
+        key = self.parents.get(pn)
+        b = self.brokers.get(key) if key is not None else None
+        if (b is None or b.parent_number != pn or not is_open(b.status)
+                or b.parent["accnt"] != rec["accnt"]
+                or (rec["clientFirm"] and rec["clientFirm"] != b.parent["clientFirm"])):
+            log.info("SpdrParentCancel of %X: no open order of that account and firm", pn)
+            return
+        if b.status[0] != "PendClose":
+            self._cancel(b, "UserCxl", now)
+        self._flush()
+
+    def on_market(self, series: Iterable[Any]) -> None:
+        """Quotes or surface points of ``series`` changed: venue fills, then re-price."""
+        now = self.clock.time_ns()
+        touched = [s for s in series if s in self.by_series]
+        if not touched:
+            return
+        live = self.venue.live_series()
+        self.venue.market_changed([s for s in touched if s in live], now)
+        self._apply_events(self.venue.advance(now), now)
+        for s in touched:
+            self._reprice.update(self.by_series.get(s, ()))
+        self._do_reprice(now)
+        self._flush()
+
+    def on_timer(self) -> None:
+        """Venue events due, expiries, brokers waiting for a re-price."""
+        now = self.clock.time_ns()
+        self._apply_events(self.venue.advance(now), now)
+        for b in list(self.brokers.values()):
+            if b.expire_ns and now >= b.expire_ns and b.status in (NEW_ACTIVE, NEW_HOLD):
+                self._cancel(b, "Expired", now)
+        self._do_reprice(now)
+        self._flush()
+
+    # ================================================================= order lifecycle
+    def _key(self, rec: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
+
+    def _bid_ask(self, okey: OptionKey) -> tuple[float, float]:
+        q = self.market.nbbo(okey)
+        return (q.bid, q.ask) if q is not None else (0.0, 0.0)
+
+    def _new_broker(self, key: tuple[Any, ...], rec: dict[str, Any]) -> Broker:
+        side = 1 if name_of(PO, "orderSide", rec["orderSide"]) == "Buy" else -1
+        b = Broker(key=key, okey=rec["secKey"], side=side, parent=rec)
+        pend = self._pending_limits.pop(key, None)
+        if pend is not None:
+            b.limit, b.limit_sent = pend
+        self.brokers[key] = b
+        return b
+
+    def _set_parent(self, b: Broker, rec: dict[str, Any], sent: frozenset[str], now: int) -> None:
+        prev = b.parent_number
+        b.parent, b.sent = rec, sent
+        b.parent_number = int(rec["parentNumber"])
+        if prev == 0 or not b.base_parent:
+            b.base_parent = b.parent_number
+        b.parent_cum, b.parent_notional = 0, 0.0
+        b.close_reason, b.reject_reason, b.comment, b.hold = "None", "None", "", ""
+        b.start_ns = now
+        dur = int(rec["orderDuration"]) if "orderDuration" in sent else -1
+        b.expire_ns = now + dur * 1_000_000_000 if dur > 0 else 0
+        gtd = int(rec["goodTillDttm"])
+        if gtd > 0:
+            b.expire_ns = min(b.expire_ns, gtd) if b.expire_ns else gtd
+        b.last_take_qv = -2
+
+    def _open(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
+              sent: frozenset[str], now: int, prev: int = 0) -> None:
+        """A new parent takes over the broker (new, closed or rejected) and starts working."""
+        if b is None:
+            b = self._new_broker(key, rec)
+        self._set_parent(b, rec, sent, now)
+        if not prev:  # a new chain on this broker key: fill totals start again
+            b.base_parent = b.parent_number
+            b.cum, b.notional, b.u_notional, b.vol_notional = 0, 0.0, 0.0, 0.0
+            b.cum_vega = b.cum_dd = b.cum_fee = 0.0
+            b.max_progress = 0
+        self._status(b, PEND_NEW, "New", now)
+        self._progress(b, "Initialize")
+        q = self.market.nbbo(b.okey)
+        if q is not None:
+            b.arrive_bid, b.arrive_ask = (q.bid or math.nan), (q.ask or math.nan)
+        self.by_series.setdefault(b.okey, set()).add(b.key)
+        self._work([b], now, first=True)
+        self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
+
+    def _reject_parent(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
+                       sent: frozenset[str], reason: str, text: str, now: int, *,
+                       may_own: bool) -> None:
+        """Reject a parent.  When it may own the broker (no open parent there) the broker
+        record shows PendNew -> Rejected; otherwise only a Reject event is published and the
+        working parent is untouched."""
+        if may_own:
+            if b is None:
+                b = self._new_broker(key, rec)
+            self._set_parent(b, rec, sent, now)
+            b.base_parent = b.parent_number
+            self._status(b, PEND_NEW, "New", now)
+            b.reject_reason, b.comment = reason, text
+            self._progress(b, "Rejected")
+            self._status(b, REJECTED, "Reject", now)
+            self._out.append((BE, event_record(b, "Reject", now, reject=reason, comment=text)))
+            self._dirty.add(b.key)
+            return
+        holder = b if b is not None else Broker(key=key, okey=rec["secKey"], side=1, parent=rec)
+        self._out.append((BE, event_record(holder, "Reject", now, parent=rec, status=REJECTED,
+                                           reject=reason, comment=text)))
+        if b is not None:
+            self._dirty.add(b.key)
+
+    def _modify(self, b: Broker, rec: dict[str, Any], sent: frozenset[str], now: int) -> None:
+        """Modify: the working parent takes the new record's size and limit fields in place."""
+        merged = dict(b.parent)
+        rej = validate_order(self.mt[PO], {**merged, **{k: rec[k] for k in sent if k in rec},
+                                           "parentNumber": b.parent_number},
+                             b.sent | sent, now, self.market.known, self._bid_ask)
+        if rej is None and int(rec.get("orderSize", merged["orderSize"])) < b.cum:
+            rej = ("TooLateToReduce", f"Modify: orderSize below the {b.cum} contracts filled")
+        if rej is not None:
+            self._reject_parent(b, b.key, rec, sent, rej[0], rej[1], now, may_own=False)
+            return
+        for k in sent:
+            if k in rec and k not in ("parentNumber", "spdrActionType"):
+                merged[k] = rec[k]
+        b.parent, b.sent = merged, b.sent | sent
+        b.modify_number = int(rec["parentNumber"])
+        self._out.append((BE, event_record(b, "Modify", now, parent={**rec,
+                                                                     "secKey": b.parent["secKey"]},
+                                           prev=b.parent_number)))
+        b.update_src = "OrderStatus"
+        self._reprice.add(b.key)
+        self._do_reprice(now)
+        if b.cum >= b.order_size and b.status in (NEW_ACTIVE, NEW_HOLD):
+            self._close(b, "Filled", now)
+        self._dirty.add(b.key)
+
+    def _apply_limit(self, b: Broker, rec: dict[str, Any], sent: frozenset[str], insert: bool,
+                     now: int) -> None:
+        if insert or b.limit is None:
+            b.limit_sent = sent
+        else:
+            b.limit_sent = b.limit_sent | sent
+        if name_of(PL, "addCumFillQuantity", rec["addCumFillQuantity"]) == "Yes" \
+                and "orderActiveSize" in sent and rec["orderActiveSize"] >= 0:
+            rec["orderActiveSize"] = int(rec["orderActiveSize"]) + b.cum
+        b.limit = rec
+        b.num_parent_limits += 1
+        b.update_src = "ParentLimit"
+        self._dirty.add(b.key)
+        if is_open(b.status) and b.status != CLOSING:
+            self._reprice.add(b.key)
+            self._do_reprice(now, force_publish=True)
+
+    def _cancel(self, b: Broker, reason: str, now: int) -> None:
+        if b.status[0] == "PendClose":
+            return  # already closing: a repeated cancel changes nothing
+        b.pending = None
+        self._close(b, reason, now)
+
+    def _close(self, b: Broker, reason: str, now: int) -> None:
+        """Open broker -> PendClose/Closing; children pulled; Closed once all are done."""
+        b.close_reason = reason
+        self._progress(b, "PendingClose")
+        self._status(b, CLOSING, "OrderStatus", now)
+        for c in b.children.values():
+            if not c.cancelling:
+                c.cancelling = True
+                self.venue.cancel(c.child_id, now)
+        if not b.children:
+            self._finish_close(b, now)
+
+    def _finish_close(self, b: Broker, now: int) -> None:
+        self._progress(b, "Closed")
+        self._status(b, CLOSED, "Done", now)
+        self._out.append((BE, event_record(b, "Close", now)))
+        ks = self.by_series.get(b.okey)
+        if ks is not None:
+            ks.discard(b.key)
+            if not ks:
+                del self.by_series[b.okey]
+        pend, b.pending = b.pending, None
+        if pend is not None and pend[0] == "replace":
+            prev = b.parent_number
+            self._open(b, b.key, pend[1], pend[2], now, prev=prev)
+
+    # ================================================================= status and records
+    def _status(self, b: Broker, st: Status, src: str, now: int) -> None:
+        """Move ``b`` to ``st`` along the transition table and publish its state."""
+        check_transition(b.status, self._published_sig.get(b.key, (0,))[0], st, b.parent_number)
+        b.status = st
+        b.update_src = src
+        self._publish_state(b, now)
+
+    def _publish_state(self, b: Broker, now: int) -> None:
+        b.num_updates += 1
+        rec = state_record(b, now)
+        self._published_sig[b.key] = (b.parent_number, self._sig(b))
+        self._out.append((BS, rec))
+        self._dirty.add(b.key)
+
+    def _sig(self, b: Broker) -> tuple[Any, ...]:
+        lim = b.lim
+        kids = tuple(sorted((c.price, c.leaves, c.exch) for c in b.children.values()
+                            if not c.cancelling))
+        return (b.status, b.cum, kids, _r(lim.limit_price), _r(lim.take_limit),
+                _r(lim.make_limit), lim.limit_err, lim.take_err, lim.make_err, b.risk_size,
+                b.hold, b.num_parent_limits, b.active_size, b.last_child_reject)
+
+    def _progress(self, b: Broker, name: str) -> None:
+        b.max_progress = max(b.max_progress, _PROGRESS.index(name))
+
+    # ================================================================= pricing and children
+    def _do_reprice(self, now: int, force_publish: bool = False) -> None:
+        keys, self._reprice = self._reprice, set()
+        bs = [self.brokers[k] for k in keys if k in self.brokers]
+        bs = [b for b in bs if b.status in (NEW_ACTIVE, NEW_HOLD)]
+        if bs:
+            self._work(bs, now, force_publish=force_publish)
+
+    def _order_rows(self, bs: list[Broker]) -> OrderLimits:
+        n = len(bs)
+        o = OrderLimits.blank(n)
+        cols = np.array([[b.side, b.value("orderLimitType"), b.value("orderPrcLimit"),
+                          b.value("orderVolLimit"), b.value("orderPrcOffset"),
+                          b.value("orderRefUPrc"), b.value("orderRefDelta"),
+                          b.value("orderRefGamma"), b.value("takeLimitClass"),
+                          b.value("makeLimitClass"), b.value("takeProbability"),
+                          b.value("makeProbability"), b.value("takeSurfVolOffset"),
+                          b.value("makeSurfVolOffset"), b.value("takeSurfPrcOffset"),
+                          b.value("makeSurfPrcOffset"), b.value("takeSurfWidthOffset"),
+                          b.value("makeSurfWidthOffset"), b.limit is not None,
+                          b.arrive_bid, b.arrive_ask] for b in bs], np.float64).reshape(n, 21)
+        o.side[:] = cols[:, 0]
+        o.limit_type[:] = cols[:, 1]
+        for j, name in enumerate(("prc_limit", "vol_limit", "prc_offset", "ref_uprc",
+                                  "ref_delta", "ref_gamma"), start=2):
+            getattr(o, name)[:] = cols[:, j]
+        o.take_class[:] = cols[:, 8]
+        o.make_class[:] = cols[:, 9]
+        for j, name in enumerate(("take_prob", "make_prob", "take_surf_vol_off",
+                                  "make_surf_vol_off", "take_surf_prc_off", "make_surf_prc_off",
+                                  "take_surf_width_off", "make_surf_width_off"), start=10):
+            getattr(o, name)[:] = cols[:, j]
+        o.has_aux[:] = cols[:, 18] > 0
+        o.arrive_bid[:] = cols[:, 19]
+        o.arrive_ask[:] = cols[:, 20]
+        for name in ("ref_uprc", "ref_delta", "ref_gamma"):
+            a = getattr(o, name)
+            a[a == 0] = np.nan  # 0 = not given: the kernels' defaults
+        return o
+
+    def _work(self, bs: list[Broker], now: int, *, first: bool = False,
+              force_publish: bool = False) -> None:
+        """Compute limits for ``bs`` (vectorised) and bring each broker's children in line."""
+        orders = self._order_rows(bs)
+        mkt, extra = self.market.series_market([b.okey for b in bs])
+        res = compute_limits(orders, mkt)
+        balance = np.array([b.parent["parentBalanceHandling"] for b in bs], np.int64)
+        make_px = child_prices(res.make_limit, orders.side, mkt.bid, mkt.ask, balance,
+                               mkt.tick_below3, mkt.tick_above3)
+        for i, b in enumerate(bs):
+            b.lim = LimitView(float(res.limit_price[i]), float(res.take_limit[i]),
+                              float(res.make_limit[i]), int(res.limit_err[i]),
+                              int(res.take_err[i]), int(res.make_err[i]),
+                              float(res.take_prob_limit[i]), float(res.make_prob_limit[i]),
+                              float(res.take_surf[i]), float(res.make_surf[i]))
+            info = self.market.info(b.okey)
+            b.mkt = {"bid": float(mkt.bid[i]), "ask": float(mkt.ask[i]),
+                     "bid_size": float(mkt.bid_size[i]), "ask_size": float(mkt.ask_size[i]),
+                     "u_bid": float(mkt.u_bid[i]), "u_ask": float(mkt.u_ask[i]),
+                     "u_prc": float(mkt.u_prc[i]), "s_vol": float(mkt.s_vol[i]),
+                     "s_prc": float(mkt.s_prc[i]), "s_mark": float(mkt.s_mark[i]),
+                     "de": float(mkt.de[i]), "ga": float(mkt.ga[i]), "ve": float(extra["ve"][i]),
+                     "years": float(mkt.years[i]), "point_value": info.point_value,
+                     "qv": float(extra["qv"][i])}
+            try:
+                self._work_one(b, float(make_px[i]), now, first)
+            except Exception:
+                log.exception("order manager: working %X failed", b.parent_number)
+                raise
+            if force_publish or self._published_sig.get(b.key, (0, None))[1] != self._sig(b):
+                if b.status in (NEW_ACTIVE, NEW_HOLD, CLOSING):
+                    self._publish_state(b, now)
+
+    def _work_one(self, b: Broker, make_px: float, now: int, first: bool) -> None:
+        m, lim = b.mkt, b.lim
+        pv = m["point_value"] or 100.0
+        per = (m["de"] * m["u_prc"] * pv * b.side, m["ve"] * pv * b.side, float(b.side))
+        gkey = self._group_key(b)
+        W = b.workable()
+        size, desc, detail = risk_limit_size(lambda f: self._risk_value(b, f), per,
+                                             self.risk.group(gkey).net())
+        b.risk_size, b.risk_desc, b.risk_detail = size, desc, detail
+        cap = W if size < 0 else min(W, size)
+        hold = ""
+        if lim.limit_err == LIMIT_ERR["AuxLimit"]:
+            hold = "Aux limit: no SpdrParentLimit record for this broker yet"
+        elif size == 0 and W > 0:
+            hold = f"risk hold: {detail}"
+        elif W > 0 and not _fin(lim.take_limit) and not _fin(make_px) and lim.limit_err:
+            hold = f"limit error: {name_of(BS, 'limitErr', lim.limit_err)}"
+        b.hold = hold
+        target = NEW_HOLD if hold else NEW_ACTIVE
+        if b.status != target:
+            if target == NEW_HOLD:
+                self._progress(b, "RiskHold" if size == 0 else "Working")
+            else:
+                self._progress(b, "Working")
+            self._status(b, target, "BrokerStatus", now)
+        if hold:
+            self._pull(b, now)
+            return
+        handling = name_of(PO, "parentOrderHandling", b.parent["parentOrderHandling"])
+        bid, ask = m["bid"], m["ask"]
+        qv = int(m["qv"])
+        take = _fin(lim.take_limit) and handling != _POSTONLY and (
+            (b.side > 0 and _fin(ask) and ask <= lim.take_limit + 1e-9)
+            or (b.side < 0 and _fin(bid) and bid >= lim.take_limit - 1e-9))
+        makers = [c for c in b.children.values() if c.maker and not c.cancelling]
+        if take and qv != b.last_take_qv:
+            for c in makers:
+                c.cancelling = True
+                self.venue.cancel(c.child_id, now)
+            room = cap - b.live_leaves()
+            opp_sz = int(m["ask_size"] if b.side > 0 else m["bid_size"])
+            q = min(room, opp_sz)
+            if q > 0:
+                b.last_take_qv = qv
+                px = ask if b.side > 0 else bid
+                self._send(b, px, q, "", "IOC", False, lim.take_limit, per, now)
+            return
+        if not _fin(make_px) or cap <= 0:
+            self._pull(b, now, makers_only=False)
+            return
+        live = sum(c.leaves for c in makers)
+        if makers and all(abs(c.price - make_px) < 1e-9 for c in makers) and live <= cap:
+            return  # children already where they belong
+        for c in makers:
+            c.cancelling = True
+            self.venue.cancel(c.child_id, now)
+        if any(c.cancelling or c.tif == "IOC" for c in b.children.values()):
+            self._reprice.add(b.key)  # new children once the pulls are confirmed
+            return
+        room = cap - b.live_leaves()
+        if room <= 0:
+            return
+        ps = int(b.parent["publicSize"])
+        avg = m["bid_size"] if b.side > 0 else m["ask_size"]
+        total = int(child_sizes(np.array([room]), np.array([ps]),
+                                np.array([avg if _fin(avg) and avg > 0 else np.nan]),
+                                self.rng)[0])
+        if total <= 0:
+            return
+        nex = int(b.parent["numMakeExchanges"]) or 1
+        nex = max(1, min(nex, self.config.max_make_exchanges))
+        parts = split_sizes(np.array([total]), np.array([nex]))[0]
+        exchs = self._make_exchanges(b, nex)
+        for q, ex in zip(parts.tolist(), exchs, strict=False):
+            if q > 0:
+                self._send(b, make_px, int(q), ex, "Day", handling == _POSTONLY, lim.make_limit,
+                           per, now)
+
+    def _make_exchanges(self, b: Broker, n: int) -> list[str]:
+        mask = int(b.value("exchMask"))
+        allowed = set(exchanges_of(mask)) if mask else None
+        out = [x for x in self.config.make_exchanges if allowed is None or x in allowed]
+        return (out or list(self.config.make_exchanges))[:n]
+
+    def _pull(self, b: Broker, now: int, makers_only: bool = False) -> None:
+        for c in b.children.values():
+            if not c.cancelling and (c.maker or not makers_only) and c.tif != "IOC":
+                c.cancelling = True
+                self.venue.cancel(c.child_id, now)
+
+    def _send(self, b: Broker, price: float, size: int, exch: str, tif: str, post_only: bool,
+              limit: float, per: tuple[float, float, float], now: int) -> None:
+        self.child_seq += 1
+        cid = self.child_seq
+        maker = tif != "IOC"
+        c = Child(cid, b.parent_number, float(price), int(size), exch, tif, maker, post_only, now,
+                  float(limit), b.mkt["bid"], b.mkt["ask"], per)
+        b.children[cid] = c
+        self.owner[cid] = b.key
+        b.num_new_orders += 1
+        self._progress(b, "InMarket")
+        if not maker:  # IOC leaves count against the group while live
+            g = self._group_key(b)
+            self.risk.group(g).add(b.side, per, size)
+            self._groups_dirty.add(g)
+        self.venue.submit(ChildOrder(cid, b.parent_number, b.okey, b.side, float(price),
+                                     int(size), exch, tif, post_only), now)
+
+    # ================================================================= venue events
+    def _apply_events(self, events: list[VenueEvent], now: int) -> None:
+        for ev in events:
+            key = self.owner.get(ev.child_id)
+            b = self.brokers.get(key) if key is not None else None
+            if b is None:
+                continue
+            c = b.children.get(ev.child_id)
+            if c is None:
+                continue
+            if ev.kind == "fill":
+                self._fill(b, c, ev, now)
+            elif ev.kind in ("cancelled", "expired", "rejected"):
+                if ev.kind == "rejected":
+                    b.last_child_reject, b.last_child_reject_ns = ev.reason[:255], ev.ts_ns
+                if not c.maker and c.leaves > 0:  # IOC leaves no longer count
+                    g = self._group_key(b)
+                    self.risk.group(g).add(b.side, c.risk, -c.leaves)
+                    self._groups_dirty.add(g)
+                del b.children[ev.child_id]
+                self.owner.pop(ev.child_id, None)
+                self._child_done(b, now)
+
+    def _child_done(self, b: Broker, now: int) -> None:
+        if b.status == CLOSING:
+            if not b.children:
+                self._finish_close(b, now)
+            else:
+                self._publish_if_changed(b, now)
+        else:
+            self._reprice.add(b.key)
+
+    def _publish_if_changed(self, b: Broker, now: int) -> None:
+        if self._published_sig.get(b.key, (0, None))[1] != self._sig(b):
+            self._publish_state(b, now)
+
+    def _fill(self, b: Broker, c: Child, ev: VenueEvent, now: int) -> None:
+        q, px = int(ev.qty), float(ev.price)
+        if q <= 0:
+            return
+        q = min(q, c.leaves)  # never more than the child's leaves (venue guarantees it too)
+        c.filled += q
+        m = b.mkt
+        b.cum += q
+        b.notional += px * q
+        b.parent_cum += q
+        b.parent_notional += px * q
+        if _fin(m.get("u_prc", math.nan)):
+            b.u_notional += m["u_prc"] * q
+        if _fin(m.get("s_vol", math.nan)):
+            b.vol_notional += m["s_vol"] * q
+        b.cum_dd += c.risk[0] * q
+        b.cum_vega += c.risk[1] * q
+        b.cum_fee += float(ev.fee)
+        b.last_fill_ns = ev.ts_ns
+        self._progress(b, "Filling")
+        if c.maker:  # IOC children were charged when sent
+            g = self._group_key(b)
+            self.risk.group(g).add(b.side, c.risk, q)
+            self._groups_dirty.add(g)
+        else:
+            self._groups_dirty.add(self._group_key(b))
+        if c.leaves <= 0:
+            del b.children[c.child_id]
+            self.owner.pop(c.child_id, None)
+        self.fill_seq += 1
+        fn = self.fill_seq
+        rec = execution_record(b, c, fn, q, px, ev.exch or c.exch, ev.maker_taker, float(ev.fee),
+                               ev.ts_ns)
+        self._puts.append(("fill", _hex(fn), orjson.dumps(encode_message(self.mt[EX], rec))))
+        self._out.append((EX, rec))
+        b.update_src = "CumFillQty"
+        if b.cum >= b.order_size:
+            self._progress(b, "Filled")
+            if b.status in (NEW_ACTIVE, NEW_HOLD):
+                self._cancel(b, "Filled", now)
+            elif b.status == CLOSING and not b.children:
+                self._finish_close(b, now)
+            else:
+                self._publish_state(b, now)
+        elif b.status == CLOSING and not b.children:
+            self._finish_close(b, now)
+        else:
+            self._publish_state(b, now)
+            if b.status != CLOSING:
+                self._reprice.add(b.key)
+
+    # ================================================================= risk
+    def _group_key(self, b: Broker) -> tuple[str, str, int]:
+        p = b.parent
+        return (p["accnt"], p["clientFirm"], int(p["riskGroupId"]))
+
+    def _risk_value(self, b: Broker, f: str) -> Any:
+        v = b.sent_or(f, None)
+        if b.limit is not None and f in b.limit_sent and not b.limit[f] > 0:
+            v = b.parent[f] if f in b.sent else None  # 0 in a limit record = keep the order's
+        return v
+
+    # ================================================================= journal and publish
+    def _flush(self) -> None:
+        now = self.clock.time_ns()
+        for g in self._groups_dirty:
+            self._out.append((RGC, counter_record(self.mt[RGC], g, self.risk.group(g),
+                                                  "RiskExec", now)))
+            self._puts.append(("group", orjson.dumps(list(g)).decode(),
+                               orjson.dumps(_group_body(self.risk.group(g)))))
+        self._groups_dirty.clear()
+        for k in self._dirty:
+            b = self.brokers[k]
+            self._puts.append(("broker", _bkey(k), self._broker_body(b)))
+        self._dirty.clear()
+        if self._puts:
+            self._puts.append(("meta", "fill_seq", str(self.fill_seq).encode()))
+            if self.journal is not None:
+                self.journal.commit(self._puts)
+            self._puts = []
+        out, self._out = self._out, []
+        for name, rec in out:
+            if name == EX:
+                self.fills_published += 1
+            self.publish(self.mt[name], rec)
+
+    def _broker_body(self, b: Broker) -> bytes:
+        state = state_record(b, self.clock.time_ns())
+        return orjson.dumps({
+            "parent": encode_message(self.mt[PO], b.parent), "sent": sorted(b.sent),
+            "limit": None if b.limit is None else encode_message(self.mt[PL], b.limit),
+            "limitSent": sorted(b.limit_sent), "state": encode_message(self.mt[BS], state),
+            "status": list(b.status), "parentNumber": b.parent_number,
+            "baseParent": b.base_parent, "modifyNumber": b.modify_number, "cum": b.cum,
+            "notional": b.notional, "uNotional": b.u_notional, "volNotional": b.vol_notional,
+            "cumVega": b.cum_vega, "cumDd": b.cum_dd, "cumFee": b.cum_fee,
+            "parentCum": b.parent_cum, "parentNotional": b.parent_notional,
+            "lastFill": b.last_fill_ns, "closeReason": b.close_reason,
+            "rejectReason": b.reject_reason, "comment": b.comment,
+            "numUpdates": b.num_updates, "numNewOrders": b.num_new_orders,
+            "numParentLimits": b.num_parent_limits, "maxProgress": b.max_progress,
+            "eventNumber": b.event_number, "startNs": b.start_ns, "expireNs": b.expire_ns,
+            "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
+            "pending": None if b.pending is None else (
+                [b.pending[0], encode_message(self.mt[PO], b.pending[1]), sorted(b.pending[2])]
+                if b.pending[0] == "replace" else list(b.pending)),
+        })
+
+    # ================================================================= restart
+    def restore(self) -> int:
+        """Rebuild from the journal (brokers, fills, groups, parents) and republish the live
+        records; returns the number of brokers.  Children do not survive a restart (the venue
+        is in-process): working brokers send new ones at their next re-price."""
+        if self.journal is None:
+            return 0
+        j = self.journal
+        now = self.clock.time_ns()
+        po, pl = self.mt[PO], self.mt[PL]
+        for k, body in j.items("meta"):
+            if k == "fill_seq":
+                self.fill_seq = int(body)
+        for _k, body in j.items("parent"):
+            rec = _full(po, decode_record(po, orjson.loads(body)))
+            self.parents[int(rec["parentNumber"])] = self._key(rec)
+        for k, body in j.items("group"):
+            a, f, g = orjson.loads(k)
+            self.risk.groups[(a, f, int(g))] = _group_from(orjson.loads(body))
+        fills = []
+        for _k, body in j.items("fill"):
+            fills.append(_full(self.mt[EX], decode_record(self.mt[EX], orjson.loads(body))))
+        fills.sort(key=lambda r: r["fillNumber"])
+        self.fill_seq = max([self.fill_seq, *(int(r["fillNumber"]) for r in fills)])
+        n = 0
+        for _k, body in j.items("broker"):
+            d = orjson.loads(body)
+            b = self._broker_from(d)
+            self.brokers[b.key] = b
+            self._published_sig[b.key] = (b.parent_number, None)
+            if is_open(b.status):
+                self.by_series.setdefault(b.okey, set()).add(b.key)
+                self._reprice.add(b.key)
+            n += 1
+        self._pending_limits = {}
+        for k, body in j.items("limit"):
+            lrec, lsent, _ins = orjson.loads(body)
+            rec = _full(pl, decode_record(pl, lrec))
+            key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
+            if key not in self.brokers:
+                self._pending_limits[key] = (rec, frozenset(lsent))
+        # republish what clients read: executions, then each broker's last state
+        for r in fills:
+            self.publish(self.mt[EX], r)
+        for b in self.brokers.values():
+            st = state_record(b, now)
+            st["numUpdates"] = b.num_updates
+            self.publish(self.mt[BS], st)
+        for g, cnt in self.risk.groups.items():
+            self.publish(self.mt[RGC], counter_record(self.mt[RGC], g, cnt, "RiskExec", now))
+        # brokers closing when the process died: their children are gone with it
+        for b in list(self.brokers.values()):
+            if b.status == CLOSING:
+                self._finish_close(b, now)
+        self._flush()
+        return n
+
+    def _broker_from(self, d: dict[str, Any]) -> Broker:
+        po, pl = self.mt[PO], self.mt[PL]
+        parent = _full(po, decode_record(po, d["parent"]))
+        key = self._key(parent)
+        side = 1 if name_of(PO, "orderSide", parent["orderSide"]) == "Buy" else -1
+        b = Broker(key=key, okey=parent["secKey"], side=side, parent=parent,
+                   sent=frozenset(d["sent"]))
+        if d["limit"] is not None:
+            b.limit = _full(pl, decode_record(pl, d["limit"]))
+            b.limit_sent = frozenset(d["limitSent"])
+        b.status = (d["status"][0], d["status"][1])
+        b.parent_number, b.base_parent = d["parentNumber"], d["baseParent"]
+        b.modify_number, b.cum, b.notional = d["modifyNumber"], d["cum"], d["notional"]
+        b.u_notional, b.vol_notional = d["uNotional"], d["volNotional"]
+        b.cum_vega, b.cum_dd, b.cum_fee = d["cumVega"], d["cumDd"], d["cumFee"]
+        b.parent_cum, b.parent_notional = d["parentCum"], d["parentNotional"]
+        b.last_fill_ns, b.close_reason = d["lastFill"], d["closeReason"]
+        b.reject_reason, b.comment = d["rejectReason"], d["comment"]
+        b.num_updates, b.num_new_orders = d["numUpdates"], d["numNewOrders"]
+        b.num_parent_limits, b.max_progress = d["numParentLimits"], d["maxProgress"]
+        b.event_number, b.start_ns, b.expire_ns = d["eventNumber"], d["startNs"], d["expireNs"]
+        b.arrive_bid = math.nan if d["arriveBid"] is None else d["arriveBid"]
+        b.arrive_ask = math.nan if d["arriveAsk"] is None else d["arriveAsk"]
+        st = _full(self.mt[BS], decode_record(self.mt[BS], d["state"]))
+        b.mkt = {"bid": st["nbboBid"], "ask": st["nbboAsk"], "bid_size": st["nbboBidSz"],
+                 "ask_size": st["nbboAskSz"], "u_prc": st["uPrc"], "s_vol": st["surfaceVol"],
+                 "s_prc": st["surfacePrc"], "de": st["cnDe"], "ga": st["cnGa"], "ve": st["cnVe"],
+                 "years": st["cnYrs"], "point_value": st["pointValue"] or 100.0,
+                 "u_bid": math.nan, "u_ask": math.nan, "s_mark": math.nan, "qv": -1.0}
+        b.lim = LimitView(st["limitPrice"] or math.nan, st["takeLimitPrice"] or math.nan,
+                          st["makeLimitPrice"] or math.nan, st["limitErr"], st["takeLimitErr"],
+                          st["makeLimitErr"])
+        b.risk_size = st["riskLimitSize"]
+        b.risk_desc = name_of(BS, "riskLimitDesc", st["riskLimitDesc"])
+        b.risk_detail = st["riskLimitDetail"]
+        pend = d.get("pending")
+        if pend is not None and pend[0] == "replace":
+            b.pending = ("replace", _full(po, decode_record(po, pend[1])), frozenset(pend[2]))
+        elif pend is not None:
+            b.pending = tuple(pend)
+        return b
+
+
+# ===================================================================== helpers
+def _fin(x: float) -> bool:
+    return x == x and not math.isinf(x)
+
+
+def _r(x: float) -> float:
+    return round(x, 6) if _fin(x) else -1.0
+
+
+def _nn(x: float) -> float | None:
+    return x if _fin(x) else None
+
+
+def _hex(n: int) -> str:
+    return f"{n & ((1 << 64) - 1):016X}"
+
+
+def _bkey(key: tuple[Any, ...]) -> str:
+    return "|".join(str(x) for x in key)
+
+
+def _full(mt: MsgType, rec: dict[str, Any]) -> dict[str, Any]:
+    out = {f.name: f.default for f in mt.fields}
+    out.update(rec)
+    return out
+
+
+def _group_body(g: Any) -> dict[str, float]:
+    return {"dd_bot": g.dd_bot, "dd_sld": g.dd_sld, "ve_bot": g.ve_bot, "ve_sld": g.ve_sld,
+            "qty_bot": g.qty_bot, "qty_sld": g.qty_sld, "counter": g.counter}
+
+
+def _group_from(d: dict[str, float]) -> Any:
+    from ._risk import GroupCounter
+    return GroupCounter(**{k: (int(v) if k == "counter" else float(v)) for k, v in d.items()})
+

@@ -1,0 +1,258 @@
+"""Assembly of the published records (trading.md §1.5): SpdrParentBrkrState,
+SpdrParentBrkrEvent, SpdrParentExecution and RiskGroupCounter, as internal records."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ...schema import MsgType, TickerKey, registry
+from ..limits import LIMIT_ERR_NAMES
+from ..venue import exchange_bit
+from ._broker import Broker, Child
+from ._risk import GroupCounter
+
+__all__ = ["enum_of", "event_record", "execution_record", "ladder", "name_of", "state_record",
+           "counter_record"]
+
+
+@functools.cache
+def _enum(msg: str, field: str) -> tuple[dict[str, int], tuple[str, ...]]:
+    f = registry()[msg].field(field)
+    assert f is not None and f.enum is not None, (msg, field)
+    return {n: i for i, n in enumerate(f.enum.names)}, f.enum.names
+
+
+def enum_of(msg: str, field: str, name: str) -> int:
+    """Ordinal of enum member ``name`` of ``msg.field`` (KeyError names a typo at once)."""
+    return _enum(msg, field)[0][name]
+
+
+def name_of(msg: str, field: str, ordinal: int) -> str:
+    names = _enum(msg, field)[1]
+    return names[ordinal] if 0 <= ordinal < len(names) else str(ordinal)
+
+
+def _f(x: float) -> float:
+    return float(x) if x == x and not math.isinf(x) else 0.0
+
+
+def ladder(b: Broker) -> dict[str, Any]:
+    """cpx1/csz1/cex1/cnt1, cpx2.., cMore: live children grouped by price, best first."""
+    levels: dict[float, list[Child]] = {}
+    for c in b.children.values():
+        if c.leaves > 0 and not c.cancelling:
+            levels.setdefault(round(c.price, 8), []).append(c)
+    order = sorted(levels, reverse=b.side > 0)
+    out: dict[str, Any] = {}
+    for i, px in enumerate(order[:2], start=1):
+        cs = levels[px]
+        mask = 0
+        for c in cs:
+            if c.exch:
+                mask |= exchange_bit(c.exch)
+        out.update({f"cpx{i}": px, f"csz{i}": sum(c.leaves for c in cs), f"cex{i}": mask,
+                    f"cnt{i}": min(len(cs), 255)})
+    out["cMore"] = min(sum(len(levels[p]) for p in order[2:]), 255)
+    return out
+
+
+def _common(b: Broker) -> dict[str, Any]:
+    p = b.parent
+    return {"accnt": p["accnt"], "secKey": p["secKey"], "secType": p["secType"],
+            "spdrSource": p["spdrSource"], "groupingCode": p["groupingCode"],
+            "orderSide": p["orderSide"], "clientFirm": p["clientFirm"]}
+
+
+def _ticker(b: Broker) -> TickerKey:
+    k = b.okey
+    return TickerKey(k.at, k.ts, k.tk)
+
+
+def state_record(b: Broker, now_ns: int) -> dict[str, Any]:
+    p, lim, m = b.parent, b.lim, b.mkt
+    S = "SpdrParentBrkrState"
+    rec = _common(b)
+    rec.update({
+        "userName": p["userName"], "parentNumber": b.parent_number,
+        "baseParentNumber": b.base_parent, "modifyNumber": b.modify_number,
+        "noticeNumber": p["noticeNumber"], "riskGroupId": p["riskGroupId"],
+        "strategy": p["strategy"], "ticker": _ticker(b),
+        "uPrc": _f(m.get("u_prc", math.nan)), "nbboBid": _f(m.get("bid", math.nan)),
+        "nbboAsk": _f(m.get("ask", math.nan)), "nbboBidSz": int(_f(m.get("bid_size", 0))),
+        "nbboAskSz": int(_f(m.get("ask_size", 0))), "surfacePrc": _f(m.get("s_prc", math.nan)),
+        "surfaceVol": _f(m.get("s_vol", math.nan)),
+        "spdrBrokerStatus": enum_of(S, "spdrBrokerStatus", b.status[1]),
+        "spdrOrderStatus": enum_of(S, "spdrOrderStatus", b.status[0]),
+        "spdrCloseReason": enum_of(S, "spdrCloseReason", b.close_reason),
+        "spdrRejectReason": enum_of(S, "spdrRejectReason", b.reject_reason),
+        "spdrComment": (b.comment or b.hold)[:255],
+        "orderSize": b.order_size, "orderActiveSize": b.active_size,
+        "activeDuration": p["activeDuration"],
+        "updateDttm": now_ns, "leavesQuantity": b.live_leaves(),
+        "avgFillPrice": b.avg_price, "cumFillQuantity": b.cum,
+        "avgFillUPrice": b.u_notional / b.cum if b.cum else 0.0,
+        "avgFillVol": b.vol_notional / b.cum if b.cum else 0.0,
+        "cumFillVega": b.cum_vega, "cumFillDDelta": b.cum_dd, "cumExchFee": b.cum_fee,
+        "lastFillDttm": b.last_fill_ns,
+        "riskLimitSize": b.risk_size, "riskLimitDesc": enum_of(S, "riskLimitDesc", b.risk_desc),
+        "riskLimitLevel": enum_of(S, "riskLimitLevel", "RiskGroup" if b.risk_desc != "None"
+                                  else "None"),
+        "riskLimitDetail": b.risk_detail,
+        "limitPrice": _f(lim.limit_price), "limitErr": lim.limit_err,
+        "limitErrDesc": limit_err_text(b),
+        "makeProbLimit": _f(lim.make_prob), "makeLimitPrice": _f(lim.make_limit),
+        "makeLimitErr": lim.make_err,
+        "makeSurfOffset": _f(b.value("makeSurfVolOffset")),
+        "takeProbLimit": _f(lim.take_prob), "takeLimitPrice": _f(lim.take_limit),
+        "takeLimitErr": lim.take_err,
+        "takeSurfOffset": _f(b.value("takeSurfVolOffset")),
+        "userData1": p["userData1"], "userData2": p["userData2"],
+        "maxProgress": b.max_progress,
+        "brokerState": enum_of(S, "brokerState", _broker_state(b)),
+        "lastChildRejectDttm": b.last_child_reject_ns,
+        "lastChildRejectText": b.last_child_reject,
+        "cnVol": _f(m.get("s_vol", math.nan)), "cnYrs": _f(m.get("years", math.nan)),
+        "cnUPrc": _f(m.get("u_prc", math.nan)), "cnDe": _f(m.get("de", math.nan)),
+        "cnGa": _f(m.get("ga", math.nan)), "cnVe": _f(m.get("ve", math.nan)),
+        "pointValue": _f(m.get("point_value", 100.0)),
+        "underliersPerCn": int(_f(m.get("point_value", 100.0))),
+        "numNewOrders": b.num_new_orders, "numParentLimits": min(b.num_parent_limits, 65535),
+        "updateSrc": enum_of(S, "updateSrc", b.update_src), "numUpdates": b.num_updates,
+        "timestamp": now_ns,
+    })
+    rec.update({"cpx1": 0.0, "csz1": 0, "cex1": 0, "cnt1": 0, "cpx2": 0.0, "csz2": 0, "cex2": 0,
+                "cnt2": 0})
+    rec.update(ladder(b))
+    return rec
+
+
+def limit_err_text(b: Broker) -> str:
+    lim = b.lim
+    if lim.limit_err == 0 and lim.make_err == 0 and lim.take_err == 0:
+        return ""
+    parts = []
+    for what, e in (("limit", lim.limit_err), ("make", lim.make_err), ("take", lim.take_err)):
+        if e:
+            parts.append(f"{what}: {LIMIT_ERR_NAMES[e]}")
+    if lim.limit_err == enum_of("SpdrParentBrkrState", "limitErr", "AuxLimit"):
+        parts.append("waiting for a SpdrParentLimit record for this broker key")
+    return "; ".join(parts)[:255]
+
+
+def _broker_state(b: Broker) -> str:
+    st = b.status
+    if st == ("PendNew", "Updating"):
+        return "BrkrPendNew"
+    if st[1] == "ActiveHold":
+        return "RiskHold" if b.risk_size == 0 else "LimitErr" if b.lim.limit_err else "ActiveHold"
+    if st[1] == "Active":
+        return "AlgoWorking"
+    if st[1] == "Closing":
+        return "BrkrClosing"
+    if st[1] == "Closed":
+        return "BrkrClosed"
+    if st[1] == "Rejected":
+        return "BrkrRejected"
+    return "None"
+
+
+def event_record(b: Broker, rec_type: str, now_ns: int, *, parent: Mapping[str, Any] | None = None,
+                 status: tuple[str, str] | None = None, reject: str = "", comment: str = "",
+                 prev: int = 0) -> dict[str, Any]:
+    """A SpdrParentBrkrEvent of ``b``'s current parent, or of ``parent`` (a parent that never
+    took over the broker, e.g. a rejected Add on an open broker key)."""
+    E = "SpdrParentBrkrEvent"
+    p = parent if parent is not None else b.parent
+    st = status or b.status
+    lim, m = b.lim, b.mkt
+    b.event_number += 1
+    rec = {"accnt": p["accnt"], "secKey": p["secKey"], "secType": p["secType"],
+           "spdrSource": p["spdrSource"], "groupingCode": p["groupingCode"],
+           "orderSide": p["orderSide"], "clientFirm": p["clientFirm"]}
+    rec.update({
+        "parentNumber": p["parentNumber"], "recType": enum_of(E, "recType", rec_type),
+        "eventNumber": min(b.event_number, 65535),
+        "baseParentNumber": b.base_parent or p["parentNumber"], "prevParentNumber": prev,
+        "ticker": _ticker(b),
+        "spdrBrokerStatus": enum_of(E, "spdrBrokerStatus", st[1]),
+        "spdrOrderStatus": enum_of(E, "spdrOrderStatus", st[0]),
+        "spdrCloseReason": enum_of(E, "spdrCloseReason", b.close_reason if parent is None
+                                   else "None"),
+        "spdrRejectReason": enum_of(E, "spdrRejectReason", reject or "None"),
+        "spdrComment": (comment or b.comment or b.hold)[:255],
+        "bidPrc": _f(m.get("bid", math.nan)), "askPrc": _f(m.get("ask", math.nan)),
+        "bidSize": int(_f(m.get("bid_size", 0))), "askSize": int(_f(m.get("ask_size", 0))),
+        "uBid": _f(m.get("u_bid", math.nan)), "uAsk": _f(m.get("u_ask", math.nan)),
+        "surfacePrc": _f(m.get("s_prc", math.nan)), "surfaceVol": _f(m.get("s_vol", math.nan)),
+        "surfaceYrs": _f(m.get("years", math.nan)), "surfaceUPrc": _f(m.get("u_prc", math.nan)),
+        "surfaceDe": _f(m.get("de", math.nan)), "surfaceGa": _f(m.get("ga", math.nan)),
+        "surfaceVe": _f(m.get("ve", math.nan)),
+        "avgFillPrc": b.avg_price, "cumFillQuan": b.cum,
+        "numChildOrders": min(len(b.children), 65535),
+        "numDayChildOrders": min(b.num_new_orders, 65535),
+        "openOrderSize": b.workable(), "actionOrderSize": int(p["orderSize"]),
+        "riskLimitSize": b.risk_size,
+        "riskLimitDesc": enum_of(E, "riskLimitDesc", b.risk_desc), "riskLimitDetail": b.risk_detail,
+        "limitPrice": _f(lim.limit_price), "limitVol": _f(float(b.value("orderVolLimit"))),
+        "makeLimitPrice": _f(lim.make_limit), "makeLimitErr": lim.make_err,
+        "makeLimitErrDesc": LIMIT_ERR_NAMES[lim.make_err] if lim.make_err else "",
+        "takeLimitPrice": _f(lim.take_limit), "takeLimitErr": lim.take_err,
+        "takeLimitErrDesc": LIMIT_ERR_NAMES[lim.take_err] if lim.take_err else "",
+        "leavesQty": b.live_leaves(), "childOrderLeaves": b.live_leaves(),
+        "userName": p["userName"], "timestamp": now_ns,
+    })
+    return rec
+
+
+def execution_record(b: Broker, c: Child, fill_number: int, qty: int, price: float, exch: str,
+                     maker_taker: str, fee: float, now_ns: int) -> dict[str, Any]:
+    X = "SpdrParentExecution"
+    p, m = b.parent, b.mkt
+    pv = _f(m.get("point_value", 100.0)) or 100.0
+    dd, ve, _n = c.risk
+    rec = {
+        "fillNumber": fill_number, "version": 1, "execStatus": enum_of(X, "execStatus", "Fill"),
+        "parentNumber": b.parent_number, "baseParentNumber": b.base_parent,
+        "clOrdId": c.child_id, "riskGroupId": p["riskGroupId"], "parentShape": p["parentShape"],
+        "secKey": p["secKey"], "secType": p["secType"], "ticker": _ticker(b),
+        "accnt": p["accnt"], "clientFirm": p["clientFirm"], "spdrSource": p["spdrSource"],
+        "groupingCode": p["groupingCode"], "orderSide": p["orderSide"],
+        "spdrOrderStatus": enum_of(X, "spdrOrderStatus", b.status[0]),
+        "spdrCloseReason": enum_of(X, "spdrCloseReason", b.close_reason),
+        "cumFillQuantity": b.cum, "avgFillPrice": b.avg_price, "leavesQty": b.live_leaves(),
+        "childSize": c.size, "childPrice": c.price, "childDttm": c.sent_ns, "childExch": c.exch,
+        "childMakerTaker": enum_of(X, "childMakerTaker", maker_taker or "None"),
+        "childBid": _f(c.bid), "childAsk": _f(c.ask), "childLimitPrc": _f(c.limit),
+        "timeInForce": enum_of(X, "timeInForce", c.tif),
+        "fillDttm": now_ns, "fillExch": exch, "fillExchFee": fee, "fillPrice": price,
+        "fillQuantity": qty, "fillBid": _f(m.get("bid", math.nan)),
+        "fillAsk": _f(m.get("ask", math.nan)), "fillMark": _f(m.get("s_mark", math.nan)),
+        "fillUMark": _f(m.get("u_prc", math.nan)), "fillUBid": _f(m.get("u_bid", math.nan)),
+        "fillUAsk": _f(m.get("u_ask", math.nan)), "fillVol": _f(m.get("s_vol", math.nan)),
+        "fillDe": _f(m.get("de", math.nan)), "fillGa": _f(m.get("ga", math.nan)),
+        "fillVe": _f(m.get("ve", math.nan)),
+        "riskDDelta": dd * qty, "riskVega": ve * qty,
+        "parentDttm": b.start_ns, "parentOrderSize": b.order_size,
+        "parentOrderHandling": p["parentOrderHandling"],
+        "parentBalanceHandling": p["parentBalanceHandling"],
+        "orderLimitType": b.value("orderLimitType"), "publicSize": p["publicSize"],
+        "numMakeExchanges": p["numMakeExchanges"], "userName": p["userName"],
+        "userData1": p["userData1"], "userData2": p["userData2"],
+        "years": _f(m.get("years", math.nan)), "underliersPerCn": int(pv), "pointValue": pv,
+        "nbboBid": _f(m.get("bid", math.nan)), "nbboAsk": _f(m.get("ask", math.nan)),
+        "timestamp": now_ns,
+    }
+    return rec
+
+
+def counter_record(mt: MsgType, key: tuple[str, str, int], g: GroupCounter, reason: str,
+                   now_ns: int) -> dict[str, Any]:
+    return {"accnt": key[0], "riskFirm": key[1], "riskGroupId": key[2],
+            "changeReason": enum_of(mt.name, "changeReason", reason),
+            "optQtyBotIocFilled": g.qty_bot, "optQtySldIocFilled": g.qty_sld,
+            "ddBotIocFilled": g.dd_bot, "ddSldIocFilled": g.dd_sld,
+            "veBotIocFilled": g.ve_bot, "veSldIocFilled": g.ve_sld,
+            "counter": g.counter, "timestamp": now_ns}
