@@ -752,7 +752,7 @@ class OrderManager:
                 self._reprice.add(b.key)
             n += 1
         self._pending_limits = {}
-        for k, body in j.items("limit"):
+        for _k, body in j.items("limit"):
             lrec, lsent, _ins = orjson.loads(body)
             rec = _full(pl, decode_record(pl, lrec))
             key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
