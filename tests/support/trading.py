@@ -113,3 +113,103 @@ class TradingRig:
         f = self.reg[mtype].field(field)
         assert f is not None and f.enum is not None
         return f.enum.names[v]
+
+
+# ===================================================================== invariants (§6.2)
+def _n(reg: Any, mtype: str, field: str, v: int) -> str:
+    f = reg[mtype].field(field)
+    return f.enum.names[v]
+
+
+def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
+    """Assert trading.md §6.2 invariants 1-10 over everything the rig's bus carried, in
+    publication order.  ``quiescent``: no child is live (IOC leaves settled), so group counters
+    must equal the fills exactly."""
+    from openmlink.trading.orders import START, check_transition
+
+    reg = rig.reg
+    BS, EX = "SpdrParentBrkrState", "SpdrParentExecution"
+    last: dict[Any, tuple[tuple[str, str], int, int, int]] = {}  # key -> (status, pn, nupd, maxprog)
+    closed_parents: set[int] = set()
+    fills_by_chain: dict[Any, list[dict[str, Any]]] = {}
+    state_by_chain: dict[Any, dict[str, Any]] = {}
+    fill_numbers: set[int] = set()
+    parents: set[int] = set()
+    postonly: set[int] = set()
+    for m in rig.bus.published:
+        if not isinstance(m, Event):
+            continue
+        name, rec = m.mt.name, m.rec
+        if name == "SpdrParentOrder":
+            parents.add(rec["parentNumber"])
+            if rec.get("parentOrderHandling") == 2:  # PostOnly
+                postonly.add(rec["parentNumber"])
+        elif name == BS:
+            key = tuple(rec[f.name] for f in m.mt.pkey_fields)
+            st = (_n(reg, BS, "spdrOrderStatus", rec["spdrOrderStatus"]),
+                  _n(reg, BS, "spdrBrokerStatus", rec["spdrBrokerStatus"]))
+            pn = rec["parentNumber"]
+            prev = last.get(key, (START, 0, -1, 0))
+            if not (prev[0] == st and prev[1] == pn):  # (4) legal transitions only
+                check_transition(prev[0], prev[1], st, pn)
+            assert rec["numUpdates"] > prev[2], (key, rec["numUpdates"], prev[2])  # (4)
+            new_chain = prev[1] != pn and rec["baseParentNumber"] == pn
+            if not new_chain:
+                assert rec["maxProgress"] >= prev[3], "maxProgress went back"  # (4)
+            assert pn not in closed_parents or st[0] in ("Closed", "Rejected"), \
+                f"parent {pn:X} worked after it closed"  # (5)
+            if st[0] in ("Closed", "Rejected"):
+                closed_parents.add(pn)
+            assert rec["cumFillQuantity"] <= rec["orderSize"], "overfill"  # (1)
+            act = rec["orderActiveSize"]
+            cap = rec["orderSize"] if act < 0 else min(act, rec["orderSize"])
+            # (1) working children (the ladder; children being pulled after the client cut
+            # the active size are not in it) within W
+            assert rec["csz1"] + rec["csz2"] <= max(0, cap - rec["cumFillQuantity"]), \
+                (rec["csz1"], rec["csz2"], cap, rec["cumFillQuantity"])
+            if rec["limitErr"] == _n_idx(reg, BS, "limitErr", "AuxLimit"):
+                assert rec["leavesQuantity"] == 0, "Aux without a limit has live children"  # (10)
+            if act == 0 and st[0] == "New":
+                assert rec["csz1"] == 0  # (10) no working children at active size 0
+            last[key] = (st, pn, rec["numUpdates"], rec["maxProgress"])
+            state_by_chain[(key, rec["baseParentNumber"])] = rec
+        elif name == EX:
+            fn = rec["fillNumber"]
+            assert fn not in fill_numbers, "fillNumber reused"  # (3)
+            fill_numbers.add(fn)
+            assert rec["leavesQty"] >= 0  # (3)
+            assert rec["parentNumber"] in parents, "fill of an unknown parent"  # (3)
+            assert rec["parentNumber"] not in closed_parents, "fill after the Closed record"  # (5)
+            side = 1 if _n(reg, EX, "orderSide", rec["orderSide"]) == "Buy" else -1
+            # (8) the child's price within its effective limit at send; the fill no worse
+            assert side * (rec["childPrice"] - rec["childLimitPrc"]) <= 1e-9, rec
+            assert side * (rec["fillPrice"] - rec["childPrice"]) <= 1e-9, rec
+            if rec["parentNumber"] in postonly:
+                assert _n(reg, EX, "childMakerTaker", rec["childMakerTaker"]) != "Taker"  # (8)
+            key = tuple(rec[f] for f in ("accnt", "secKey", "secType", "spdrSource",
+                                         "groupingCode", "orderSide", "clientFirm"))
+            fills_by_chain.setdefault((key, rec["baseParentNumber"]), []).append(rec)
+    # (2) fill conservation against each chain's last state
+    for chain, st in state_by_chain.items():
+        fs = fills_by_chain.get(chain, [])
+        q = sum(f["fillQuantity"] for f in fs)
+        assert st["cumFillQuantity"] == q, (chain, st["cumFillQuantity"], q)
+        if q:
+            avg = sum(f["fillQuantity"] * f["fillPrice"] for f in fs) / q
+            assert abs(st["avgFillPrice"] - avg) < 1e-9, (st["avgFillPrice"], avg)
+    # (9) group counters equal the fills' contributions (once no IOC child is live)
+    if quiescent:
+        groups: dict[Any, float] = {}
+        for fs in fills_by_chain.values():
+            for f in fs:
+                g = (f["accnt"], f["clientFirm"], f["riskGroupId"])
+                groups[g] = groups.get(g, 0.0) + f["riskDDelta"]
+        t = rig.store.table(reg["RiskGroupCounter"])
+        for g, dd in groups.items():
+            c = t.get(g)
+            assert c is not None
+            assert abs((c["ddBotIocFilled"] - c["ddSldIocFilled"]) - dd) < 1e-6 * max(1, abs(dd))
+
+
+def _n_idx(reg: Any, mtype: str, field: str, name: str) -> int:
+    return reg[mtype].field(field).enum.names.index(name)

@@ -385,7 +385,7 @@ class OrderManager:
         lim = b.lim
         kids = tuple(sorted((c.price, c.leaves, c.exch) for c in b.children.values()
                             if not c.cancelling))
-        return (b.status, b.cum, kids, _r(lim.limit_price), _r(lim.take_limit),
+        return (b.status, b.cum, b.live_leaves(), kids, _r(lim.limit_price), _r(lim.take_limit),
                 _r(lim.make_limit), lim.limit_err, lim.take_err, lim.make_err, b.risk_size,
                 b.hold, b.num_parent_limits, b.active_size, b.last_child_reject)
 
