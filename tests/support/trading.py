@@ -135,15 +135,12 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
     state_by_chain: dict[Any, dict[str, Any]] = {}
     fill_numbers: set[int] = set()
     parents: set[int] = set()
-    postonly: set[int] = set()
     for m in rig.bus.published:
         if not isinstance(m, Event):
             continue
         name, rec = m.mt.name, m.rec
         if name == "SpdrParentOrder":
             parents.add(rec["parentNumber"])
-            if rec.get("parentOrderHandling") == 2:  # PostOnly
-                postonly.add(rec["parentNumber"])
         elif name == BS:
             key = tuple(rec[f.name] for f in m.mt.pkey_fields)
             st = (_n(reg, BS, "spdrOrderStatus", rec["spdrOrderStatus"]),
@@ -160,7 +157,7 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
                 f"parent {pn:X} worked after it closed"  # (5)
             if st[0] in ("Closed", "Rejected"):
                 closed_parents.add(pn)
-            assert rec["cumFillQuantity"] <= rec["orderSize"], "overfill"  # (1)
+            assert rec["cumFillQuantity"] <= max(rec["orderSize"], 0), "overfill"  # (1)
             act = rec["orderActiveSize"]
             cap = rec["orderSize"] if act < 0 else min(act, rec["orderSize"])
             # (1) working children (the ladder; children being pulled after the client cut
@@ -184,7 +181,7 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
             # (8) the child's price within its effective limit at send; the fill no worse
             assert side * (rec["childPrice"] - rec["childLimitPrc"]) <= 1e-9, rec
             assert side * (rec["fillPrice"] - rec["childPrice"]) <= 1e-9, rec
-            if rec["parentNumber"] in postonly:
+            if _n(reg, EX, "parentOrderHandling", rec["parentOrderHandling"]) == "PostOnly":
                 assert _n(reg, EX, "childMakerTaker", rec["childMakerTaker"]) != "Taker"  # (8)
             key = tuple(rec[f] for f in ("accnt", "secKey", "secType", "spdrSource",
                                          "groupingCode", "orderSide", "clientFirm"))

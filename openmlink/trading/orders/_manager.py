@@ -269,7 +269,7 @@ class OrderManager:
 
     def _reject_parent(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
                        sent: frozenset[str], reason: str, text: str, now: int, *,
-                       may_own: bool) -> None:
+                       may_own: bool, keep_totals: bool = False) -> None:
         """Reject a parent.  When it may own the broker (no open parent there) the broker
         record shows PendNew -> Rejected; otherwise only a Reject event is published and the
         working parent is untouched."""
@@ -277,7 +277,10 @@ class OrderManager:
             if b is None:
                 b = self._new_broker(key, rec)
             self._set_parent(b, rec, sent, now)
-            b.base_parent = b.parent_number
+            if not keep_totals:
+                b.base_parent = b.parent_number
+                b.cum, b.notional, b.u_notional, b.vol_notional = 0, 0.0, 0.0, 0.0
+                b.cum_vega = b.cum_dd = b.cum_fee = 0.0
             self._status(b, PEND_NEW, "New", now)
             b.reject_reason, b.comment = reason, text
             self._progress(b, "Rejected")
@@ -305,6 +308,24 @@ class OrderManager:
         for k in sent:
             if k in rec and k not in ("parentNumber", "spdrActionType"):
                 merged[k] = rec[k]
+        if int(merged["orderSize"]) < b.cum + b.live_leaves():
+            # a cut below what is filled plus what is out: pull the children first (fills
+            # racing the pull count), then apply the new size if it is still above the fills
+            b.pending = ("modify", rec, sent, merged)
+            self._pull(b, now)
+            self._dirty.add(b.key)
+            return
+        self._apply_modify(b, rec, sent, merged, now)
+
+    def _apply_modify(self, b: Broker, rec: dict[str, Any], sent: frozenset[str],
+                      merged: dict[str, Any], now: int) -> None:
+        if int(merged["orderSize"]) < b.cum:
+            self._reject_parent(b, b.key, rec, sent, "TooLateToReduce",
+                                f"Modify: orderSize {int(merged['orderSize'])} is below the "
+                                f"{b.cum} contracts filled while the children were pulled", now,
+                                may_own=False)
+            self._reprice.add(b.key)
+            return
         b.parent, b.sent = merged, b.sent | sent
         b.modify_number = int(rec["parentNumber"])
         self._out.append((BE, event_record(b, "Modify", now, parent={**rec,
@@ -336,7 +357,10 @@ class OrderManager:
 
     def _cancel(self, b: Broker, reason: str, now: int) -> None:
         if b.status[0] == "PendClose":
-            return  # already closing: a repeated cancel changes nothing
+            b.pending = None  # a replace still waiting for its pull is cancelled with it
+            if b.close_reason == "Replaced":
+                b.close_reason = reason
+            return  # already closing: a repeated cancel changes nothing more
         b.pending = None
         self._close(b, reason, now)
 
@@ -364,6 +388,12 @@ class OrderManager:
         pend, b.pending = b.pending, None
         if pend is not None and pend[0] == "replace":
             prev = b.parent_number
+            if int(pend[1]["orderSize"]) < b.cum:  # fills raced the pull
+                self._reject_parent(b, b.key, pend[1], pend[2], "TooLateToReduce",
+                                    f"Replace: orderSize {int(pend[1]['orderSize'])} is below the "
+                                    f"{b.cum} contracts filled while the children were pulled",
+                                    now, may_own=True, keep_totals=True)
+                return
             self._open(b, b.key, pend[1], pend[2], now, prev=prev)
 
     # ================================================================= status and records
@@ -493,6 +523,12 @@ class OrderManager:
         if hold:
             self._pull(b, now)
             return
+        if b.pending is not None and b.pending[0] == "modify":
+            return  # children are being pulled for a Modify
+        if sum(c.leaves for c in b.children.values() if not c.cancelling) > cap:
+            self._pull(b, now)  # the client cut the size below what is out: pull, then re-send
+            self._reprice.add(b.key)
+            return
         handling = name_of(PO, "parentOrderHandling", b.parent["parentOrderHandling"])
         bid, ask = m["bid"], m["ask"]
         qv = int(m["qv"])
@@ -513,7 +549,7 @@ class OrderManager:
                 self._send(b, px, q, "", "IOC", False, lim.take_limit, per, now)
             return
         if not _fin(make_px) or cap <= 0:
-            self._pull(b, now, makers_only=False)
+            self._pull(b, now, makers_only=True)
             return
         live = sum(c.leaves for c in makers)
         if makers and all(abs(c.price - make_px) < 1e-9 for c in makers) and live <= cap:
@@ -551,7 +587,7 @@ class OrderManager:
 
     def _pull(self, b: Broker, now: int, makers_only: bool = False) -> None:
         for c in b.children.values():
-            if not c.cancelling and (c.maker or not makers_only) and c.tif != "IOC":
+            if not c.cancelling and (c.maker or not makers_only):
                 c.cancelling = True
                 self.venue.cancel(c.child_id, now)
 
@@ -602,6 +638,11 @@ class OrderManager:
                 self._finish_close(b, now)
             else:
                 self._publish_if_changed(b, now)
+        elif b.pending is not None and b.pending[0] == "modify":
+            if not b.children:
+                _, rec, sent, merged = b.pending
+                b.pending = None
+                self._apply_modify(b, rec, sent, merged, now)
         else:
             self._reprice.add(b.key)
 
@@ -714,7 +755,7 @@ class OrderManager:
             "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
             "pending": None if b.pending is None else (
                 [b.pending[0], encode_message(self.mt[PO], b.pending[1]), sorted(b.pending[2])]
-                if b.pending[0] == "replace" else list(b.pending)),
+                if b.pending[0] == "replace" else None),
         })
 
     # ================================================================= restart
@@ -812,8 +853,6 @@ class OrderManager:
         pend = d.get("pending")
         if pend is not None and pend[0] == "replace":
             b.pending = ("replace", _full(po, decode_record(po, pend[1])), frozenset(pend[2]))
-        elif pend is not None:
-            b.pending = tuple(pend)
         return b
 
 
