@@ -28,6 +28,7 @@ from .market import (
 )
 from .platform import Platform, attach_sources, build_platform
 from .schema import datetime_from_text
+from .trading import TradingConfig
 
 __all__ = ["main"]
 
@@ -97,7 +98,12 @@ def _serve(args: argparse.Namespace) -> int:
     plat = build_platform(keys, clock=_platform_clock(args), rest_config=cfg, sources=_sources(args),
                           data_dir=None if args.no_persist else _data_dir(args),
                           engine_config=EngineConfig(loop_interval_s=args.loop_seconds),
-                          analytics=not args.no_analytics)
+                          analytics=not args.no_analytics,
+                          trading_config=TradingConfig(key_rate=args.order_rate,
+                                                       key_burst=max(1, int(2 * args.order_rate)),
+                                                       accnt_rate=args.accnt_order_rate,
+                                                       accnt_burst=max(1, int(2 * args.accnt_order_rate)),
+                                                       seed=args.seed or 1))
     app = make_app(plat.rest)
     attach_sources(app, plat)
     _attach_sql(app, plat, args)
@@ -239,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds between implied-quote Loop passes")
     s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
     _add_sql_options(s)
+    s.add_argument("--order-rate", type=float, default=TradingConfig().key_rate,
+                   help="order posts per second per API key (burst twice that; 0 = no limit)")
+    s.add_argument("--accnt-order-rate", type=float, default=TradingConfig().accnt_rate,
+                   help="order posts per second per account (burst twice that; 0 = no limit)")
     m = s.add_argument_group("market source (default: the simulator)")
     m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
     m.add_argument("--replay", metavar="FILE", help="replay a recording")

@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from ...clock import Clock
-from ...schema import MsgType, OptionKey, Registry, decode_record, encode_message
+from ...schema import MsgType, OptionKey, Registry, decode_record, encode_message, registry
 from ...srse import Journal
 from ...store import Store
 from ..limits import (
@@ -111,6 +111,7 @@ class OrderManager:
         pn = int(rec["parentNumber"])
         if pn in self.parents:
             return  # a replay of an order this manager already worked
+        rec = _with_source(rec)
         now = self.clock.time_ns()
         sent = frozenset(sent)
         key = self._key(rec)
@@ -161,10 +162,10 @@ class OrderManager:
         """A stored SpdrParentLimit record (after the store merged it); ``insert`` = postaction
         I (the record's sent fields replace the previous set) rather than U (they add)."""
         now = self.clock.time_ns()
+        rec = _with_source(rec)
         key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
         sent = frozenset(sent) - {f.name for f in self.mt[PL].pkey_fields}
         b = self.brokers.get(key)
-        rec = dict(rec)
         self._puts.append(("limit", _bkey(key), orjson.dumps(
             [encode_message(self.mt[PL], rec), sorted(sent), insert])))
         if b is None:
@@ -857,6 +858,17 @@ class OrderManager:
 
 
 # ===================================================================== helpers
+_MLINK = registry()[PO].field("spdrSource").enum.names.index("MLink")  # type: ignore[union-attr]
+
+
+def _with_source(rec: dict[str, Any]) -> dict[str, Any]:
+    """(inferred) a record posted without ``spdrSource`` came in through MLink: orders and
+    their limit records then share the broker key whether or not the client sent it (the
+    seed's orders omit it, its limit records send ``MLink``)."""
+    rec = dict(rec)
+    if not rec.get("spdrSource"):
+        rec["spdrSource"] = _MLINK
+    return rec
 def _fin(x: float) -> bool:
     return x == x and not math.isinf(x)
 

@@ -75,8 +75,8 @@ class OrderMachine(RuleBasedStateMachine):
         for _ in range(3):  # a replace pending at the first cancel opens, so cancel again
             for b in m.brokers.values():
                 if b.status[0] in ("New", "PendClose"):
-                    m._cancel(b, "UserCxl", self.rig.clock.time_ns())  # noqa: SLF001
-            m._flush()  # noqa: SLF001
+                    m._cancel(b, "UserCxl", self.rig.clock.time_ns())
+            m._flush()
             self.rig.advance(50, 10)
         check_invariants(self.rig, quiescent=True)
         assert not self.rig.engine.manager.venue.live_series()

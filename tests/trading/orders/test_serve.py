@@ -1,0 +1,223 @@
+"""Through a real ``openmlink serve``: seed example 5 (Parent Limit Order, three steps) with a
+listed expiry, example 3's child-orders stream, order-rate limits, and kill -9 / restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import tempfile
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import API_KEY, Server, start_server, stop_server
+
+ACCNT = "T.MTL.VEN"
+
+
+def _msgs(reply: list[dict], mtype: str) -> list[dict]:
+    return [m["message"] for m in reply if m["header"]["mTyp"] == mtype]
+
+
+def _listed_put(s: Server) -> dict[str, Any]:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        qs = _msgs(s.get(cmd="getmsgs", msgType="LiveImpliedQuote",
+                         where="okey:eq:AAPL-NMS-EQT & sVol:gt:0", limit=5000), "LiveImpliedQuote")
+        puts = [q for q in qs if q["pkey"]["okey"]["cp"] == "Put" and q.get("oBid", 0) > 0.5
+                and q.get("years", 0) > 0.05]
+        if puts:
+            return min(puts, key=lambda q: abs(q["pkey"]["okey"]["xx"] - q["uPrc"]))["pkey"]["okey"]
+        time.sleep(1)
+    raise AssertionError("no AAPL surface within 60 s")
+
+
+def _seed_order(okey: dict, i: int) -> dict:
+    # seed example 5, step one, unchanged except the listed expiry/strike
+    return {"header": {"mTyp": "SpdrParentOrder"}, "message": {
+        "secKey": okey, "positionType": "Auto", "parentShape": "Single", "secType": "Option",
+        "accnt": ACCNT, "orderSide": "Sell", "clientFirm": "SRCORE", "spdrActionType": "Add",
+        "startType": 0, "orderSize": 50, "orderActiveSize": 7, "marketSession": "RegMkt",
+        "parentOrderHandling": "PostOnly", "parentBalanceHandling": "PostLimit",
+        "orderLimitType": "Aux", "takeLimitClass": "SurfProb", "makeLimitClass": "SurfProb",
+        "takeProbability": 0.1, "makeProbability": 0.3, "takeAlphaType": "Static",
+        "makeAlphaType": "Static", "takeReachRule": "None", "publicSize": "FullSizeR",
+        "numMakeExchanges": 1, "autohedge": "None", "userName": "matt.leli",
+        "maxGrpDayDDeltaLn": 100000.0, "maxGrpDayDDeltaSh": 100000.0,
+        "maxGrpDayVegaLn": 100000.0, "maxGrpDayVegaSh": 100000.0, "orderDuration": -1,
+        "maxExposureSize": -1, "spdrStageType": "None", "progressExposeTime": 0,
+        "userData1": "Default", "userData2": "EXAMPLE_STRATEGY", "orderVolLimit": 0.24,
+        "groupingCode": f"2137-1312-3867-{5309 + i}", "riskGroupId": f"4124-3534-5867-{5309 + i}"}}
+
+
+def _seed_limit(okey: dict, code: str, active: int, vol: float) -> dict:
+    return {"header": {"mTyp": "SpdrParentLimit"}, "message": {
+        "secKey": okey, "positionType": "Auto", "parentShape": "Single", "secType": "Option",
+        "accnt": ACCNT, "orderSide": "Sell", "groupingCode": code, "clientFirm": "SRCORE",
+        "spdrActionType": "Replace", "orderLimitType": "Vol", "takeLimitClass": "SurfProb",
+        "makeLimitClass": "SurfProb", "orderActiveSize": active, "orderVolLimit": vol,
+        "takeAlphaType": "Static", "makeAlphaType": "Static", "takeProbability": 0.1,
+        "makeProbability": 0.3, "takeSurfVolOffset": 0.1, "makeSurfVolOffset": 0.1,
+        "maxGrpDayDDeltaLn": 100000.0, "maxGrpDayDDeltaSh": 100000.0,
+        "maxGrpDayVegaLn": 100000.0, "maxGrpDayVegaSh": 100000.0, "addCumFillQuantity": "No",
+        "spdrSource": "MLink"}}
+
+
+def _states(s: Server) -> dict[str, dict]:
+    return {m["parentNumber"]: m for m in _msgs(
+        s.get(cmd="getmsgs", msgType="SpdrParentBrkrState", where=f"accnt:eq:{ACCNT}"),
+        "SpdrParentBrkrState")}
+
+
+def _wait(pred, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.3)
+    return pred()
+
+
+async def _child_stream(base: str) -> list[dict]:
+    url = base.replace("http", "ws") + "/mlink/json"
+    out: list[dict] = []
+    async with aiohttp.ClientSession() as sess, sess.ws_connect(
+            url, headers={"Authorization": f"Bearer {API_KEY}"}) as ws:
+        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
+            "queryLabel": "ExampleSymbolRiskSummary", "activeLatency": 900,
+            "msgName": "SpdrParentBrkrState",
+            "where": f"accnt:eq:{ACCNT} & spdrBrokerStatus:eq:ACTIVE"}}))
+        end = time.time() + 10
+        while time.time() < end and len(out) < 10:
+            try:
+                m = await ws.receive(timeout=2)
+            except TimeoutError:
+                break
+            if m.type != aiohttp.WSMsgType.TEXT:
+                break
+            d = json.loads(m.data)
+            for env in d if isinstance(d, list) else [d]:
+                if env.get("header", {}).get("mTyp") == "SpdrParentBrkrState":
+                    out.append(env["message"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def srv():  # type: ignore[no-untyped-def]
+    d = tempfile.mkdtemp(prefix="openmlink-trading-")
+    s = start_server("--seed", "11", "--order-rate", "50", data_dir=d)
+    s.data_dir = d  # type: ignore[attr-defined]
+    yield s
+    stop_server(s)
+
+
+def test_seed_example_5_parent_limit_order_three_steps(srv: Server) -> None:
+    okey = _listed_put(srv)
+    pns = []
+    for i in range(10):
+        acks = _msgs(srv.post([_seed_order(okey, i)], postaction="I"), "PostAck")
+        assert acks[0]["result"] == "OK", acks
+        assert len(acks[0]["pkey"]) == 19 and acks[0]["pkey"].count("-") == 3  # XXXX-XXXX-...
+        pns.append(acks[0]["pkey"])
+    st = _wait(lambda: (lambda x: x if all(p in x for p in pns) else None)(_states(srv)))
+    for p in pns:  # Aux: nothing works before the limit record
+        assert st[p]["spdrBrokerStatus"] == "ActiveHold" and st[p]["limitErr"] == "AuxLimit"
+        assert "cpx1" not in st[p]
+    codes = [f"2137-1312-3867-{5309 + i}" for i in range(10)]
+    for c in codes:  # step two: postaction I
+        a = _msgs(srv.post([_seed_limit(okey, c, 27, 0.275)], postaction="I"), "PostAck")
+        assert a[0]["result"] == "OK", a
+    st = _wait(lambda: (lambda x: x if all(x[p].get("orderActiveSize") == 27 and x[p].get("cpx1")
+                                           for p in pns) else None)(_states(srv)))
+    assert st, _states(srv)
+    for p in pns:
+        r = st[p]
+        assert r["spdrBrokerStatus"] == "Active" and r["parentNumber"] == p
+        assert r["numParentLimits"] == 1 and r["limitPrice"] > 0
+        assert r["cpx1"] >= r["makeLimitPrice"] - 1e-9 and 0 < r["csz1"] <= 27 and r["cex1"] > 0
+    vol1 = st[pns[0]]["limitPrice"]
+    for c in codes:  # step three: postaction U
+        a = _msgs(srv.post([_seed_limit(okey, c, 44, 0.25)], postaction="U"), "PostAck")
+        assert a[0]["result"] == "OK", a
+    st = _wait(lambda: (lambda x: x if all(x[p].get("orderActiveSize") == 44 for p in pns)
+                        else None)(_states(srv)))
+    assert st and st[pns[0]]["limitPrice"] < vol1 and st[pns[0]]["numParentLimits"] == 2
+    # example 3: the child-orders stream shows them
+    recs = asyncio.run(_child_stream(srv.base))
+    assert recs and all(r.get("cpx1") and r.get("csz1") and r.get("cex1") for r in recs)
+
+
+def test_order_rate_limit_answers_a_postack_error(srv: Server) -> None:
+    okey = _listed_put(srv)
+    body = [{"header": {"mTyp": "SpdrParentOrder"}, "message": {
+        "secKey": okey, "secType": "Option", "accnt": "T.RATE", "orderSide": "Buy",
+        "spdrActionType": "Cancel", "orderSize": 1, "groupingCode": f"0000-0000-0000-{i:04X}"}}
+        for i in range(200)]
+    acks = _msgs(srv.post(body, postaction="I"), "PostAck")
+    bad = [a for a in acks if a["result"] != "OK"]
+    assert bad and "order rate limit" in bad[0]["detail"]
+    assert len(acks) - len(bad) <= 101  # burst of 100 (+ refill while posting)
+
+
+def test_kill_9_and_restart_keeps_every_order_and_fill() -> None:
+    d = tempfile.mkdtemp(prefix="openmlink-kill-")
+    s = start_server("--seed", "5", data_dir=d)
+    try:
+        okey = _listed_put(s)
+        q = _msgs(s.get(cmd="getmsg", msgType="OptionNbboQuote",
+                        pkey=f"AAPL-NMS-EQT-{okey['dt']}-{okey['xx']:g}-{okey['cp'][0]}"),
+                  "OptionNbboQuote")[0]
+        pns = []
+        for i, (side, px) in enumerate((("Buy", q["askPrice"] + 0.5), ("Sell", q["bidPrice"] - 0.5),
+                                        ("Buy", max(q["bidPrice"] - 0.3, 0.05)))):
+            m = {"header": {"mTyp": "SpdrParentOrder"}, "message": {
+                "secKey": okey, "secType": "Option", "accnt": ACCNT, "orderSide": side,
+                "spdrActionType": "Add", "orderSize": 40, "orderLimitType": "Prc",
+                "orderPrcLimit": round(px, 2), "groupingCode": f"0000-0000-0001-{i:04X}",
+                "clientFirm": "F"}}
+            pns.append(_msgs(s.post([m], postaction="I"), "PostAck")[0]["pkey"])
+        _wait(lambda: _msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
+                            "SpdrParentExecution"), 20)
+        time.sleep(1.0)
+        os.kill(s.proc.pid, signal.SIGKILL)
+        s.proc.wait(10)
+        before_fills = {f["pkey"]["fillNumber"]: f for f in _msgs(
+            _snapshot(d, "SpdrParentExecution"), "SpdrParentExecution")}
+    finally:
+        stop_server(s)
+    s2 = start_server("--seed", "5", data_dir=d)
+    try:
+        fills = {f["pkey"]["fillNumber"]: f for f in _msgs(
+            s2.get(cmd="getmsgs", msgType="SpdrParentExecution", limit=10000), "SpdrParentExecution")}
+        assert before_fills and set(before_fills) <= set(fills)
+        for fn, f in before_fills.items():
+            assert fills[fn]["fillQuantity"] == f["fillQuantity"]
+            assert fills[fn]["fillPrice"] == f["fillPrice"]
+        st = _states(s2)
+        for p in pns:
+            assert p in st
+            mine = [f for f in fills.values() if f["parentNumber"] == p]
+            assert st[p].get("cumFillQuantity", 0) == sum(f["fillQuantity"] for f in mine)
+        assert len(fills) == len({(f["clOrdId"], f["fillDttm"], f["fillQuantity"])
+                                  for f in fills.values()})
+    finally:
+        stop_server(s2)
+
+
+def _snapshot(data_dir: str, mtype: str) -> list[dict]:
+    """The executions in the journal of a dead server (read straight from SQLite)."""
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(data_dir, "trading.sqlite3"))
+    try:
+        rows = db.execute("SELECT body FROM journal WHERE ns = 'fill'").fetchall()
+    finally:
+        db.close()
+    return [{"header": {"mTyp": mtype}, "message": json.loads(b)} for (b,) in rows]
+
+
