@@ -17,9 +17,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openmlink.gateway import ApiKeys, Principal, RestApi  # noqa: E402
-from openmlink.trading import TradingConfig  # noqa: E402
-from tests.support.trading import EXPIRY, TradingRig  # noqa: E402
+from openmlink.gateway import ApiKeys, Principal, RestApi
+from openmlink.trading import TradingConfig
+from tests.support.trading import EXPIRY, TradingRig
 
 KEY = "BENCH-0000-0000-0001"
 
@@ -43,13 +43,13 @@ def _order(i: int, px: float = 4.8) -> bytes:
 
 
 def bench_posts(n: int, data_dir: str | None) -> None:
-    rig, api = _rig(data_dir)
+    _, api = _rig(data_dir)
     lat = []
     t0 = time.perf_counter()
     for i in range(n):
         body = _order(i)
         t = time.perf_counter()
-        st, out = api.handle("POST", [("cmd", "postmsgs"), ("postaction", "I")],
+        _st, out = api.handle("POST", [("cmd", "postmsgs"), ("postaction", "I")],
                              {"Authorization": f"Bearer {KEY}"}, body)
         lat.append(time.perf_counter() - t)
         assert b'"OK"' in out, out
