@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -85,7 +85,7 @@ class OrderManager:
         self.mt = {n: reg[n] for n in (PO, PL, PC, BS, BE, EX, RGC)}
         self.market = MarketReader(store, reg, clock, master_fn)
         self.venue = SimVenue(self.market.nbbo, venue_config or VenueConfig(
-            ticks=lambda s: (self.market.info(s).tick_below3, self.market.info(s).tick_above3)),
+            ticks=self._ticks),
             self.config.seed)
         self.rng = np.random.default_rng(self.config.seed)
         self.risk = RiskBook()
@@ -106,6 +106,11 @@ class OrderManager:
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
 
     # ================================================================= inputs
+
+    def _ticks(self, series: Hashable) -> tuple[float, float]:
+        """Tick sizes below/above 3.00 of a series (the venue's tick table)."""
+        info = self.market.info(cast(OptionKey, series))
+        return info.tick_below3, info.tick_above3
     def on_order(self, rec: dict[str, Any], sent: Iterable[str]) -> None:
         """A stored SpdrParentOrder (``sent`` = the fields the client posted)."""
         pn = int(rec["parentNumber"])
@@ -902,5 +907,8 @@ def _group_body(g: Any) -> dict[str, float]:
 
 def _group_from(d: dict[str, float]) -> Any:
     from ._risk import GroupCounter
-    return GroupCounter(**{k: (int(v) if k == "counter" else float(v)) for k, v in d.items()})
+    g = GroupCounter(counter=int(d.get("counter", 0)))
+    for k in ("dd_bot", "dd_sld", "ve_bot", "ve_sld", "qty_bot", "qty_sld"):
+        setattr(g, k, float(d.get(k, 0.0)))
+    return g
 
