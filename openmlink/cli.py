@@ -10,12 +10,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .bus import InProcessBus
-from .clock import SimClock
+from .bus import Bus, InProcessBus
+from .clock import Clock, LiveClock, SimClock
 from .config import validated
-from .engines.implied import EngineConfig
+from .engines.implied import EngineConfig, warm_up
 from .errors import StartupError
-from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app, run_server
+from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app
 from .market import (
     ChainSource,
     MarketSimulator,
@@ -26,7 +26,8 @@ from .market import (
     trade_date_of,
     write_chain_csv,
 )
-from .platform import Platform, attach_sources, build_platform
+from .platform import Platform
+from .runtime import Runtime, say_stderr
 from .schema import datetime_from_text
 from .trading import TradingConfig
 
@@ -72,12 +73,20 @@ def _platform_clock(args: argparse.Namespace) -> SimClock | None:
 
 
 def _start_ns(args: argparse.Namespace) -> int | None:
-    return datetime_from_text(args.start) if args.start else None
+    if not args.start:
+        return None
+    try:
+        return datetime_from_text(args.start)
+    except ValueError as e:
+        raise StartupError(f"--start {args.start!r}: {e}") from None
 
 
-def _attach_recorder(plat: Platform, path: str) -> Recorder:
-    rec = Recorder(path, plat.clock, note="openmlink serve --record")
-    rec.attach(plat.bus)
+def _attach_recorder(bus: Bus, clock: Clock, path: str, note: str) -> Recorder:
+    try:
+        rec = Recorder(path, clock, note=note)
+    except OSError as e:
+        raise StartupError(f"{path}: cannot write the recording: {e.strerror or e}") from None
+    rec.attach(bus)
     return rec
 
 
@@ -92,31 +101,30 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    clock = _platform_clock(args) or LiveClock()
+    rt = Runtime(clock, _sources(args), keep_serving=args.keep_serving,
+                 warm=None if args.no_analytics else warm_up)
+    rt.prepare()  # before keys, data dir or port: a bad source stops here
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")
-    plat = build_platform(keys, clock=_platform_clock(args), rest_config=cfg, sources=_sources(args),
-                          data_dir=None if args.no_persist else _data_dir(args),
-                          engine_config=EngineConfig(loop_interval_s=args.loop_seconds),
-                          analytics=not args.no_analytics,
-                          trading_config=TradingConfig(key_rate=args.order_rate,
-                                                       key_burst=max(1, int(2 * args.order_rate)),
-                                                       accnt_rate=args.accnt_order_rate,
-                                                       accnt_burst=max(1, int(2 * args.accnt_order_rate)),
-                                                       seed=args.seed or 1))
+    trading = TradingConfig(key_rate=args.order_rate, key_burst=max(1, int(2 * args.order_rate)),
+                            accnt_rate=args.accnt_order_rate,
+                            accnt_burst=max(1, int(2 * args.accnt_order_rate)), seed=args.seed or 1)
+    plat = rt.build(keys, rest_config=cfg, data_dir=None if args.no_persist else _data_dir(args),
+                    engine_config=EngineConfig(loop_interval_s=args.loop_seconds),
+                    analytics=not args.no_analytics, trading_config=trading)
     app = make_app(plat.rest)
-    attach_sources(app, plat)
     _attach_sql(app, plat, args)
-    rec = _attach_recorder(plat, args.record) if args.record else None
+    rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
+           if args.record else None)
     if dev:
-        print(f"openmlink: development API key: {dev}", flush=True)
-    print(f"openmlink: serving REST on http://{args.host}:{args.port}/rest/json", flush=True)
+        say_stderr(f"development API key: {dev}")
     try:
-        run_server(app, args.host, args.port)
+        return rt.serve(app, args.host, args.port)
     finally:
         if rec is not None:
             rec.close()
-    return 0
 
 
 # ---------------------------------------------------------------- SQL endpoint (srse.sql)
@@ -158,11 +166,11 @@ def _attach_sql(app: object, plat: Platform, args: argparse.Namespace) -> None:
         except OSError as e:
             if args.sql_port is not None:
                 raise StartupError(f"cannot serve SQL on {args.host}:{port}: {e.strerror}") from None
-            print(f"openmlink: SQL endpoint off: port {port} is taken ({e.strerror}); "
-                  "choose another with --sql-port", flush=True)
+            say_stderr(f"SQL endpoint off: port {port} is taken ({e.strerror}); "
+                       "choose another with --sql-port")
             yield
             return
-        print(f"openmlink: serving SQL (MySQL protocol) on {args.host}:{bound}", flush=True)
+        say_stderr(f"serving SQL (MySQL protocol) on {args.host}:{bound}")
         try:
             yield
         finally:
@@ -177,10 +185,10 @@ def _record(args: argparse.Namespace) -> int:
     start = _start_ns(args) or time.time_ns()
     clock = SimClock(start)
     bus = InProcessBus()
-    rec = Recorder(args.out, clock, note=f"openmlink record seed={cfg.seed} "
-                   f"universe={cfg.universe}")
-    rec.attach(bus)
-    sim = MarketSimulator(cfg, start_ns=start)
+    sim = MarketSimulator(cfg)
+    sim.prepare(clock)
+    rec = _attach_recorder(bus, clock, args.out,
+                           f"openmlink record seed={cfg.seed} universe={cfg.universe}")
     for msg in sim.snapshot():
         bus.publish(msg)
     step_ns = int(cfg.tick_interval_ms * 1e6 * cfg.speed)
@@ -200,7 +208,8 @@ def _record(args: argparse.Namespace) -> int:
 def _chain_demo(args: argparse.Namespace) -> int:
     """Write simulator chains as Cboe-format CSV files (demo data for ``serve --chain``)."""
     cfg = _sim_config(args)
-    sim = MarketSimulator(cfg, start_ns=_start_ns(args) or time.time_ns())
+    sim = MarketSimulator(cfg)
+    sim.prepare(SimClock(_start_ns(args) or time.time_ns()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     day = trade_date_of(sim.now_ns).isoformat()
@@ -255,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--fast", action="store_true", help="replay as fast as possible")
     m.add_argument("--no-market", action="store_true", help="start no market source")
     m.add_argument("--record", metavar="FILE", help="also record the bus to FILE")
+    m.add_argument("--keep-serving", action="store_true",
+                   help="keep serving when a market source fails while running (a replay "
+                        "corrupt in the middle); default: report it and exit 1")
     r = sub.add_parser("record", help="run the simulator headless and record the bus")
     r.add_argument("--out", required=True, help="recording file to write")
     r.add_argument("--seconds", type=float, default=60.0, help="simulated seconds to record")
@@ -267,19 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_sim_options(c)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-    if args.command == "serve":
-        if args.chain and args.replay:
-            ap.error("--chain and --replay are exclusive")
-        try:
-            return _serve(args)
-        except StartupError as e:  # a configuration the server cannot start with: one line
-            print(f"openmlink: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-            return 2
-    if args.command == "record":
-        return _record(args)
-    if args.command == "chain-demo":
-        return _chain_demo(args)
-    return 2  # pragma: no cover
+    if args.command == "serve" and args.chain and args.replay:
+        ap.error("--chain and --replay are exclusive")
+    commands = {"serve": _serve, "record": _record, "chain-demo": _chain_demo}
+    try:
+        return commands[args.command](args)
+    except StartupError as e:  # a bad file, option or port: one line, no traceback
+        print(f"openmlink: {e.one_line()}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Errors shared across packages.
 
 ``StartupError`` and its subclasses stop ``openmlink serve`` before it serves: the command line
-prints them as one line (``openmlink: <Class>: <message>``) and exits with status 2.
+prints them as one line (``openmlink: <Class>: <message>``) and exits with status 2.  Market
+sources raise the subclasses ``SourceError``, ``ChainFormatError`` and ``RecordingError``
+(``openmlink.market``); a finite source failing while the server runs is reported the same way
+(status 1).
 ``PostRejected`` is raised by a bus validator to refuse a posted record before anything is
 stored; the gateway answers it in the poster's ``PostAck``/``MLinkDataAck``.
 """
@@ -13,6 +16,11 @@ __all__ = ["ConfigError", "PostRejected", "StartupError"]
 
 class StartupError(Exception):
     """The platform cannot start; the message says what to fix."""
+
+    def one_line(self) -> str:
+        """``ClassName: message`` on one line (newlines in the message folded)."""
+        text = " ".join(str(self).split("\n"))
+        return f"{type(self).__name__}: {text}"
 
 
 class ConfigError(StartupError):

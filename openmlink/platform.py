@@ -1,4 +1,6 @@
-"""Assembly of the embedded platform: registry, bus, live tables, market sources, gateway."""
+"""Assembly of the embedded platform: registry, bus, live tables, market sources, engines,
+gateway.  Running it (sources prepared and started, engines' timers, serving) is
+``openmlink.runtime``."""
 
 from __future__ import annotations
 
@@ -8,21 +10,15 @@ from pathlib import Path
 
 from .bus import InProcessBus
 from .clock import Clock, LiveClock
-from .engines.implied import (
-    EngineConfig,
-    ImpliedQuoteAdjuster,
-    ImpliedQuoteEngine,
-    engine_context,
-    warm_up,
-)
+from .engines.implied import EngineConfig, ImpliedQuoteAdjuster, ImpliedQuoteEngine
 from .gateway import ApiKeys, RestApi, RestConfig
-from .market import MarketSimulator, SecurityMaster, Source, sources_context
+from .market import MarketSimulator, SecurityMaster, Source
 from .schema import CLIENT_ACTIONS, Registry, registry
 from .srse import TRADING_HISTORY, History, RecordStore
 from .store import Store
 from .trading import OrderEngine, TradingConfig
 
-__all__ = ["Platform", "attach_sources", "build_platform"]
+__all__ = ["Platform", "build_platform"]
 
 
 @dataclass
@@ -88,25 +84,3 @@ def _attach_client_analytics(plat: Platform) -> None:
 
     SpanEngine(plat.bus, plat.store, plat.registry, plat.clock, plat.security_master).attach()
     TheoEngine(plat.bus, plat.store, plat.registry, plat.clock, plat.security_master).attach()
-
-
-def attach_sources(app: object, plat: Platform) -> None:
-    """Run the platform's market sources as asyncio tasks for the life of an aiohttp
-    application (started on startup, closed and cancelled on cleanup)."""
-    if plat.sources:
-        app.cleanup_ctx.append(sources_context(plat.sources, plat.bus, plat.clock))  # type: ignore[attr-defined]
-    if plat.orders is not None:
-        app.cleanup_ctx.append(_orders_context(plat.orders))  # type: ignore[attr-defined]
-    if plat.engine is not None:
-        # kernels compile (or load from the Numba cache) in a thread; the engine stores quotes
-        # meanwhile and does a first Loop pass as soon as they are ready
-        app.cleanup_ctx.append(engine_context(plat.engine, warm_up))  # type: ignore[attr-defined]
-
-
-def _orders_context(orders: OrderEngine):  # type: ignore[no-untyped-def]
-    """aiohttp cleanup context: the order manager's timer runs while the app runs."""
-    async def ctx(app: object):  # type: ignore[no-untyped-def]
-        async with orders.running():
-            yield
-        orders.close()
-    return ctx

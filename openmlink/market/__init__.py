@@ -19,7 +19,8 @@ from ._calendar import (
     trade_date_of,
     weekly_expiry,
 )
-from ._cboe import ChainSnapshot, ChainSource, load_chain, parse_osi
+from ._cboe import ChainSnapshot, ChainSource, load_chain
+from ._cboe_parse import parse_osi, parse_quote_time
 from ._cboe_writer import osi_symbol, write_chain_csv
 from ._columns import (
     expiry_key_columns,
@@ -30,10 +31,11 @@ from ._columns import (
     ordinal,
     ticker_key_columns,
 )
-from ._recorder import Recorder, Replayer, read_recording
+from ._errors import ChainFormatError, RecordingError, SourceError
+from ._recorder import Recorder, Replayer, read_header, read_recording
 from ._securities import Dividend, OptionRoot, SecurityMaster, SeriesTable, Underlier
 from ._simulator import MarketSimulator, SimConfig
-from ._source import Source, run_sources, sources_context
+from ._source import Source
 from ._universe import FULL_MARKET_SERIES, build_universe, default_universe
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "FULL_MARKET_SERIES",
     "NEW_YORK",
     "OPEN_TIME",
+    "ChainFormatError",
     "ChainSnapshot",
     "ChainSource",
     "Dividend",
@@ -48,11 +51,13 @@ __all__ = [
     "MarketSimulator",
     "OptionRoot",
     "Recorder",
+    "RecordingError",
     "Replayer",
     "SecurityMaster",
     "SeriesTable",
     "SimConfig",
     "Source",
+    "SourceError",
     "Underlier",
     "build_universe",
     "default_universe",
@@ -72,11 +77,11 @@ __all__ = [
     "ordinal",
     "osi_symbol",
     "parse_osi",
+    "parse_quote_time",
     "previous_trading_day",
+    "read_header",
     "read_recording",
-    "run_sources",
     "session_state",
-    "sources_context",
     "third_friday",
     "ticker_key_columns",
     "trade_date_of",

@@ -1,45 +1,35 @@
-"""Loader for Cboe delayed-quote option chain CSV files (the "download CSV" of the Cboe
-delayed quotes page).
+"""Cboe delayed-quote option chains as a market source: a parsed file (``ChainSnapshot``) as
+MLink records, and ``ChainSource`` publishing one or more files once.
 
-Layout: a two-line preamble — ``NAME,Last: 4505.1001,Change: 37.66`` and
-``"Date: September 14, 2023 at 4:31 PM EDT",Bid: 4483.25,Ask: 4526.27,Size: 1*1,Volume: 0`` —
-then a header and one row per (expiry, strike) with the call and the put side by side::
-
-    Expiration Date,Calls,Last Sale,Net,Bid,Ask,Volume,IV,Delta,Gamma,Open Interest,Strike,
-    Puts,Last Sale,Net,Bid,Ask,Volume,IV,Delta,Gamma,Open Interest
-
-Option symbols are OSI style without padding: ``SPXW230914C01200000`` = root SPXW, expiry
-2023-09-14, call, strike 1200.000. Each series becomes an ``OptionNbboQuote`` keyed by its
-root (``SPXW-NMS-EQT-2023-09-14-1200-C``; see ``_securities`` for why the root), the
-underlier a ``StockBookQuote`` (an index with no quote gets bid = ask = last), series that
-traded an ``OptionPrint``, and the roots and expiries their definitions. Every timestamp is
-the valuation time: the last regular close at or before the file's quote time.
+The file layouts and date forms accepted are described in ``_cboe_parse``. Each series becomes
+an ``OptionNbboQuote`` keyed by its root (``SPXW-NMS-EQT-2023-09-14-1200-C``; see
+``_securities`` for why the root), the underlier a ``StockBookQuote`` (an index with no quote
+gets bid = ask = last), series that traded an ``OptionPrint``, and the roots and expiries their
+definitions. Every timestamp is the valuation time: the last regular close at or before the
+file's quote time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..bus import Bus, ColumnBatch, Event
 from ..clock import Clock
-from ._calendar import NEW_YORK, ExpiryCycle, last_close_at_or_before
+from ._calendar import ExpiryCycle, last_close_at_or_before
+from ._cboe_parse import parse_osi, read_chain_columns
 from ._columns import msg_type, option_key_columns, ordinal, ticker_key_columns
 from ._definitions import root_definition, ticker_definition
+from ._errors import SourceError
 from ._securities import OptionRoot, Underlier
 
 __all__ = ["ChainSnapshot", "ChainSource", "index_root_terms", "load_chain", "parse_osi"]
 
-_OSI = re.compile(r"^([A-Z0-9.]{1,6}?)(\d{6})([CP])(\d{8})$")
-_DATE = re.compile(r"Date:\s*(.+?)\s+(E[DS]T|C[DS]T|UTC)?\s*$")
 _EPOCH = date(1970, 1, 1)
 
 #: Cash-settled, European index roots: settlement (AM/PM) and underlier symbol.
@@ -54,28 +44,6 @@ def index_root_terms(root: str) -> tuple[str, str, str] | None:
     """(settlement, underlier, exercise) of a known index root, else None."""
     t = _INDEX_ROOTS.get(root)
     return None if t is None else (t[0], t[1], "European")
-
-
-def parse_osi(symbol: str) -> tuple[str, date, str, float]:
-    """``SPXW230914C01200000`` -> (``SPXW``, 2023-09-14, ``Call``, 1200.0)."""
-    m = _OSI.match(symbol.strip())
-    if m is None:
-        raise ValueError(f"{symbol!r} is not an OSI option symbol")
-    root, ymd, cp, strike = m.groups()
-    d = date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:]))
-    return root, d, "Call" if cp == "C" else "Put", int(strike) / 1000.0
-
-
-def _num(text: str) -> float:
-    t = text.strip().replace(",", "")
-    return float(t) if t not in ("", "-", "N/A") else 0.0
-
-
-def _field(cells: Sequence[str], label: str) -> str:
-    for c in cells:
-        if c.strip().lower().startswith(label.lower() + ":"):
-            return c.split(":", 1)[1].strip()
-    return ""
 
 
 @dataclass
@@ -100,6 +68,7 @@ class ChainSnapshot:
     last_px: np.ndarray
     volume_ct: np.ndarray
     open_interest: np.ndarray
+    iv: np.ndarray  # Cboe's own IV column (NaN when the layout has none)
 
     def __len__(self) -> int:
         return len(self.strike)
@@ -182,58 +151,22 @@ class ChainSnapshot:
         return out
 
 
-def _quote_time(text: str) -> int:
-    m = _DATE.search(text)
-    if m is None:
-        raise ValueError(f"no quote date in {text!r}")
-    dt = datetime.strptime(m.group(1).strip(), "%B %d, %Y at %I:%M %p")
-    return int(dt.replace(tzinfo=NEW_YORK).timestamp()) * 1_000_000_000
-
-
 def load_chain(path: str | Path) -> ChainSnapshot:
-    """Parse one Cboe chain CSV file."""
+    """Parse one Cboe chain CSV file (``ChainFormatError`` naming file, line and column for
+    anything not understood)."""
     p = Path(path)
-    with open(p, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if len(rows) < 3:
-        raise ValueError(f"{p}: not a Cboe chain file (too short)")
-    line1, line2, header = rows[0], rows[1], rows[2]
-    if not header or header[0].strip() != "Expiration Date":
-        raise ValueError(f"{p}: third line is not the chain header")
-    quote_ns = _quote_time(line2[0])
-    strike_i = header.index("Strike")
-    call = {"sym": 1, "last": 2, "bid": 4, "ask": 5, "vol": 6, "oi": 10}
-    put = {k: v + strike_i for k, v in call.items()}
-    recs: list[tuple[str, int, float, int, float, float, float, int, int]] = []
-    for r in rows[3:]:
-        if len(r) <= put["oi"]:
-            continue
-        for side, cpv in ((call, 0), (put, 1)):
-            sym = r[side["sym"]].strip()
-            if not sym:
-                continue
-            root, d, _cp, k = parse_osi(sym)
-            recs.append((root, (d - _EPOCH).days, k, cpv, _num(r[side["bid"]]),
-                         _num(r[side["ask"]]), _num(r[side["last"]]), int(_num(r[side["vol"]])),
-                         int(_num(r[side["oi"]]))))
-    roots = sorted({x[0] for x in recs}, key=len)
-    und = roots[0] if roots else p.stem.split("_")[0].upper()
+    c = read_chain_columns(p)
+    und = min(c.root, key=len)
     t = index_root_terms(und)
     if t is not None:
         und = t[1]
-    cols: list[tuple[Any, ...]] = list(zip(*recs, strict=True)) if recs else [()] * 9
-    root_arr = np.empty(len(recs), dtype=object)
-    root_arr[:] = list(cols[0])
+    root_arr = np.empty(len(c.root), dtype=object)
+    root_arr[:] = c.root
     return ChainSnapshot(
-        path=p, name=line1[0].strip(), underlier=und,
-        last=_num(_field(line1, "Last")), bid=_num(_field(line2, "Bid")),
-        ask=_num(_field(line2, "Ask")), volume=int(_num(_field(line2, "Volume"))),
-        quote_ns=quote_ns, valuation_ns=last_close_at_or_before(quote_ns),
-        root=root_arr, expiry=np.array(cols[1], np.int32), strike=np.array(cols[2], np.float64),
-        cp=np.array(cols[3], np.int8), bid_px=np.array(cols[4], np.float64),
-        ask_px=np.array(cols[5], np.float64), last_px=np.array(cols[6], np.float64),
-        volume_ct=np.array(cols[7], np.int64), open_interest=np.array(cols[8], np.int64),
+        path=p, name=c.name, underlier=und, last=c.last, bid=c.bid, ask=c.ask, volume=c.volume,
+        quote_ns=c.quote_ns, valuation_ns=last_close_at_or_before(c.quote_ns), root=root_arr,
+        expiry=c.expiry, strike=c.strike, cp=c.cp, bid_px=c.bid_px, ask_px=c.ask_px,
+        last_px=c.last_px, volume_ct=c.volume_ct, open_interest=c.open_interest, iv=c.iv,
     )
 
 
@@ -251,6 +184,18 @@ class ChainSource:
         if not self.snapshots:
             self.snapshots = [load_chain(p) for p in self.paths]
         return self.snapshots
+
+    def prepare(self, clock: Clock) -> str:
+        """Read and check every file (``ChainFormatError`` on the first that is not a chain)."""
+        if not self.paths:
+            raise SourceError("cboe-chain: no chain file given")
+        snaps = self.load()
+        n = sum(len(s) for s in snaps)
+        unds = ", ".join(s.underlier for s in snaps)
+        val = max(s.valuation_ns for s in snaps)
+        when = datetime.fromtimestamp(val / 1e9, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (f"Cboe chains: {len(snaps)} file{'s' if len(snaps) > 1 else ''} ({unds}), "
+                f"{n} series, valued at {when}")
 
     @property
     def valuation_ns(self) -> int:

@@ -38,8 +38,9 @@ import zstandard
 from ..bus import Bus, ColumnBatch, Event
 from ..clock import Clock, SimClock
 from ..schema import ExpiryKey, OptionKey, TickerKey, registry
+from ._errors import RecordingError, SourceError
 
-__all__ = ["MAGIC", "Recorder", "Replayer", "read_recording"]
+__all__ = ["MAGIC", "Recorder", "Replayer", "read_header", "read_recording"]
 
 MAGIC = b"OMLREC01"
 _FRAME_BYTES = 1 << 20
@@ -122,6 +123,8 @@ class _Reader:
         self.pos = 0
 
     def take(self, n: int) -> memoryview:
+        if self.pos + n > len(self.mv):
+            raise ValueError(f"payload ends {self.pos + n - len(self.mv)} bytes early")
         out = self.mv[self.pos:self.pos + n]
         self.pos += n
         return out
@@ -155,6 +158,8 @@ def decode_messages(payload: bytes) -> Iterator[tuple[int, Message]]:
     r = _Reader(payload)
     while r.pos < len(payload):
         kind, t_ns, sent_ts = r.unpack("<Bqq")
+        if kind not in _KINDS:
+            raise ValueError(f"message kind {kind} unknown")
         mt = reg[r.str()]
         if kind == 1:
             rows, ncols = r.unpack("<IH")
@@ -221,21 +226,67 @@ class Recorder:
         return self.path.stat().st_size
 
 
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a recording (``RecordingError`` if the file is missing or is not a
+    recording of a version this reader knows)."""
+    try:
+        with open(path, "rb") as f:
+            return _header(path, f)
+    except OSError as e:
+        raise RecordingError(path, None, f"cannot read: {e.strerror or e}") from None
+
+
+def _header(path: str | Path, f: BinaryIO) -> dict[str, Any]:
+    if f.read(len(MAGIC)) != MAGIC:
+        raise RecordingError(path, 0, "not an openmlink recording (no OMLREC01 signature)")
+    raw = f.read(4)
+    if len(raw) < 4:
+        raise RecordingError(path, len(MAGIC), "truncated in the header")
+    (hlen,) = struct.unpack("<I", raw)
+    body = f.read(hlen)
+    if len(body) < hlen:
+        raise RecordingError(path, len(MAGIC) + 4, f"truncated in the header ({len(body)} of "
+                             f"{hlen} bytes)")
+    try:
+        head = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise RecordingError(path, len(MAGIC) + 4, f"header is not JSON: {e}") from None
+    if not isinstance(head, dict) or head.get("version") != 1:
+        got = head.get("version") if isinstance(head, dict) else head
+        raise RecordingError(path, len(MAGIC) + 4, f"recording version {got!r} not supported "
+                             f"(this reader knows version 1)")
+    return head
+
+
 def read_recording(path: str | Path) -> Iterator[tuple[int, Message]]:
-    """Every (t_ns, message) of a recording, in recorded order."""
+    """Every (t_ns, message) of a recording, in recorded order; ``RecordingError`` (file, byte
+    offset of the bad frame, reason) where the file is truncated or corrupt."""
     d = zstandard.ZstdDecompressor()
-    with open(path, "rb") as f:
-        if f.read(len(MAGIC)) != MAGIC:
-            raise ValueError(f"{path} is not an openmlink recording")
-        (hlen,) = struct.unpack("<I", f.read(4))
-        orjson.loads(f.read(hlen))
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise RecordingError(path, None, f"cannot read: {e.strerror or e}") from None
+    with f:
+        _header(path, f)
         while True:
+            at = f.tell()
             head = f.read(4)
-            if len(head) < 4:
+            if not head:
                 return
+            if len(head) < 4:
+                raise RecordingError(path, at, "truncated (a frame length cut short)")
             (n,) = struct.unpack("<I", head)
-            payload = d.decompress(f.read(n))
-            yield from decode_messages(payload)
+            comp = f.read(n)
+            if len(comp) < n:
+                raise RecordingError(path, at, f"truncated (frame of {n} bytes, "
+                                     f"{len(comp)} present)")
+            try:
+                msgs = list(decode_messages(d.decompress(comp)))
+            except (zstandard.ZstdError, struct.error, KeyError, ValueError, UnicodeDecodeError,
+                    orjson.JSONDecodeError, TypeError) as e:
+                raise RecordingError(path, at, f"corrupt frame: {type(e).__name__}: {e}"
+                                     ) from None
+            yield from msgs
 
 
 class Replayer:
@@ -250,6 +301,17 @@ class Replayer:
         self.speed = speed
         self._closed = False
         self.published = 0
+
+    def prepare(self, clock: Clock) -> str:
+        """Check the speed and the file's header (``RecordingError`` if missing or not a
+        recording); frames are checked as they are replayed."""
+        if self.speed is not None and not (self.speed > 0 and math.isfinite(self.speed)):
+            raise SourceError(f"replay: speed must be a positive number, not {self.speed}")
+        head = read_header(self.path)
+        size = self.path.stat().st_size
+        note = f" ({head['note']})" if head.get("note") else ""
+        pace = "as fast as possible" if self.speed is None else f"at {self.speed:g}x"
+        return f"replay of {self.path}: {size / 1e6:.1f} MB{note}, {pace}"
 
     async def run(self, bus: Bus, clock: Clock) -> None:
         loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ second, and advances the clock when it is a ``SimClock``. Every random draw come
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import date, timedelta
 
 import msgspec
@@ -29,6 +30,7 @@ from ..timeutil import DAYS_PER_YEAR, NS_PER_YEAR
 from ._calendar import CLOSE_TIME, is_trading_day, local_ns, next_trading_day, session_state, trade_date_of
 from ._columns import ms_since_midnight, msg_type, option_key_columns, ordinal, ticker_key_columns
 from ._definitions import definition_messages
+from ._errors import SourceError
 from ._pricing import black76, heston_mean_variance, ssvi_total_variance
 from ._quoting import quote_prices, quote_sizes, round_ask, round_bid
 from ._securities import SecurityMaster
@@ -378,6 +380,34 @@ class MarketSimulator:
         return out
 
     # ------------------------------------------------------------------ Source
+    def check_config(self) -> None:
+        """``SourceError`` naming the first setting that cannot work."""
+        c = self.config
+        if not (c.speed > 0 and math.isfinite(c.speed)):
+            raise SourceError(f"simulator: speed must be a positive number, not {c.speed}")
+        if c.tick_interval_ms <= 0:
+            raise SourceError(f"simulator: tick interval must be > 0 ms, not {c.tick_interval_ms}")
+        if not 0.0 <= c.quote_rate <= 1.0:
+            raise SourceError(f"simulator: quote rate must be a fraction in [0, 1], not "
+                              f"{c.quote_rate}")
+
+    def prepare(self, clock: Clock) -> str:
+        """Check the settings and build the universe as of the clock's time."""
+        self.check_config()
+        if not self.started:
+            now = clock.time_ns()
+            if self._master is None:
+                try:
+                    self._master = build_universe(self.config.universe, simulation_date(now),
+                                                  self.config.seed)
+                except ValueError as e:  # the one thing build_universe refuses: the name
+                    raise SourceError(f"simulator: {e}") from None
+            self.start(now)
+        m = self.master
+        c = self.config
+        return (f"simulator: universe {c.universe}, {len(m.series)} series on "
+                f"{len(m.underliers)} underliers, seed {c.seed}, speed {c.speed:g}x")
+
     async def run(self, bus: Bus, clock: Clock) -> None:
         if not self.started:
             self.start(clock.time_ns())

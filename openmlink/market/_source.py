@@ -1,10 +1,14 @@
 """The market-source interface: what a feed adapter implements.
 
 A source turns some market (a simulator, snapshot files, a recording, a vendor feed) into
-MLink records on the bus. Adding a vendor feed is writing one class with two methods::
+MLink records on the bus. Adding a vendor feed is writing one class with three methods::
 
     class MyVendorFeed:
         name = "myvendor"
+
+        def prepare(self, clock: Clock) -> str:
+            self._session = self._login()                # fails here, before the port is bound
+            return f"myvendor: {len(self._symbols)} symbols subscribed"
 
         async def run(self, bus: Bus, clock: Clock) -> None:
             async for tick in self._connect():           # the vendor's own I/O
@@ -15,6 +19,12 @@ MLink records on the bus. Adding a vendor feed is writing one class with two met
 
 Contract:
 
+* ``prepare`` runs once, before the server binds its port (``openmlink.runtime``): it opens
+  and parses files, checks its arguments (names, speeds, headers) and may do the heavy set-up
+  (building a universe), and returns a one-line summary of what is loaded for the start-up
+  message. A source that cannot start raises ``SourceError`` (or a subclass:
+  ``ChainFormatError``, ``RecordingError``) with one line naming the file, the place and the
+  reason; the server then exits non-zero without binding.
 * ``run`` publishes records in the store's internal representation (see
   ``openmlink.store._table``): bulk quotes as ``ColumnBatch`` (key member columns
   ``okey.at/.ts/.tk/.dt/.xx/.cp``; ``_columns`` has helpers), occasional records as ``Event``.
@@ -25,24 +35,20 @@ Contract:
   that owns simulated time may advance a ``SimClock`` it is given.
 * ``run`` never blocks the event loop for long: publish in chunks and ``await`` between
   them. It returns when the source is exhausted (a snapshot or a recording at its end) or
-  runs until ``close()`` is called or the task is cancelled.
+  runs until ``close()`` is called or the task is cancelled. A failure while running is raised
+  (``SourceError`` for a known cause, e.g. a recording corrupt in the middle); the runtime
+  reports it and ends the process unless told to keep serving.
 * ``close`` is idempotent, may be called from any point, and releases files or sockets.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from ..bus import Bus
 from ..clock import Clock
 
-__all__ = ["Source", "run_sources", "sources_context"]
-
-log = logging.getLogger("openmlink.market")
+__all__ = ["Source"]
 
 
 @runtime_checkable
@@ -51,6 +57,11 @@ class Source(Protocol):
 
     name: str
 
+    def prepare(self, clock: Clock) -> str:
+        """Open, parse and check everything ``run`` needs; a one-line summary of it.
+        Raises ``SourceError`` when the source cannot start."""
+        ...
+
     async def run(self, bus: Bus, clock: Clock) -> None:
         """Publish records onto ``bus`` until exhausted, closed or cancelled."""
         ...
@@ -58,37 +69,3 @@ class Source(Protocol):
     def close(self) -> None:
         """Stop ``run`` soon and release resources (idempotent)."""
         ...
-
-
-async def _guarded(src: Source, bus: Bus, clock: Clock) -> None:
-    try:
-        await src.run(bus, clock)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("market source %s failed", src.name)
-
-
-async def run_sources(sources: Sequence[Source], bus: Bus, clock: Clock) -> None:
-    """Run sources concurrently until all are done (a failing source is logged)."""
-    await asyncio.gather(*(_guarded(s, bus, clock) for s in sources))
-
-
-def sources_context(sources: Sequence[Source], bus: Bus,
-                    clock: Clock) -> Callable[[object], AsyncIterator[None]]:
-    """An aiohttp ``cleanup_ctx`` entry: starts each source as a task on startup, closes and
-    cancels them on shutdown."""
-
-    async def ctx(_app: object) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_guarded(s, bus, clock), name=f"source:{s.name}")
-                 for s in sources]
-        yield
-        for s in sources:
-            s.close()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-
-    return ctx

@@ -1,0 +1,288 @@
+"""Running the platform: sources prepared before the port is bound, the platform built, REST
+and WebSocket served, sources and engines started and stopped, engine timers driven by the
+platform clock, and each start-up phase reported on one line.
+
+Order of ``openmlink serve`` (``cli``)::
+
+    rt = Runtime(clock, sources, keep_serving=...)
+    rt.prepare()                      # files parsed, arguments checked: StartupError -> exit 2
+    plat = rt.build(keys, ...)        # registry, bus, store, engines (openmlink.platform)
+    rt.serve(make_app(plat.rest), host, port)   # bind, start, run until a signal
+
+Start-up lines (stderr, ``openmlink: `` prefix): one per prepared source (its summary), the
+listening URLs, the kernels compiling and ready (seconds), the first Loop pass (series,
+seconds).  A source that fails while running (a recording corrupt in the middle) is reported
+on one line and ends the process with status 1, unless ``keep_serving``.
+
+Timers (``Runtime.every``) run on *clock* time: with the simulator's ``--speed 10`` a 60 s Loop
+interval passes in 6 real seconds; a timer whose callback is still running is not started again
+(the next run is ``seconds`` after the previous one ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock
+from .engines.implied import EngineConfig, ImpliedQuoteEngine
+from .errors import StartupError
+from .gateway import ApiKeys, RestConfig
+from .market import Source, SourceError
+from .platform import Platform, build_platform
+
+__all__ = ["Runtime", "Timers", "say_stderr"]
+
+log = logging.getLogger("openmlink.runtime")
+
+Say = Callable[[str], None]
+TimerFn = Callable[[], Awaitable[Any] | Any]
+
+
+def say_stderr(line: str) -> None:
+    """One start-up line on stderr."""
+    print(f"openmlink: {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Timer:
+    name: str
+    interval_ns: int
+    fn: TimerFn
+    due_ns: int
+    runs: int = 0
+
+
+class Timers:
+    """Periodic callbacks on the platform clock's time (``every``); started by ``start`` in a
+    running event loop, stopped by ``stop``.  ``resolution_s`` is the longest real sleep
+    between looks at the clock (a simulated clock moves on its own, so it is polled)."""
+
+    def __init__(self, clock: Clock, resolution_s: float = 0.05) -> None:
+        self.clock = clock
+        self.resolution_s = resolution_s
+        self._timers: list[_Timer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+
+    def every(self, seconds: float, fn: TimerFn, *, name: str, first_in: float | None = None
+              ) -> None:
+        """Call ``fn`` (plain or async) every ``seconds`` of clock time, the first time after
+        ``first_in`` seconds (default ``seconds``)."""
+        if not seconds > 0:
+            raise ValueError(f"timer {name}: interval must be > 0 s, not {seconds}")
+        first = seconds if first_in is None else first_in
+        t = _Timer(name, int(seconds * 1e9), fn, self.clock.time_ns() + int(first * 1e9))
+        self._timers.append(t)
+        if self._running:  # already started: start this one too
+            self._tasks.append(asyncio.create_task(self._run(t), name=f"timer:{name}"))
+
+    @property
+    def timers(self) -> list[tuple[str, int]]:
+        """(name, runs so far) of each timer."""
+        return [(t.name, t.runs) for t in self._timers]
+
+    def start(self) -> None:
+        self._running = True
+        self._tasks = [asyncio.create_task(self._run(t), name=f"timer:{t.name}")
+                       for t in self._timers]
+
+    async def stop(self) -> None:
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _until(self, due_ns: int) -> None:
+        while (left := due_ns - self.clock.time_ns()) > 0:
+            await asyncio.sleep(min(left / 1e9, self.resolution_s))
+
+    async def _run(self, t: _Timer) -> None:
+        while True:
+            await self._until(t.due_ns)
+            try:
+                r = t.fn()
+                if inspect.isawaitable(r):
+                    await r
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("timer %s failed", t.name)
+            t.runs += 1
+            t.due_ns = self.clock.time_ns() + t.interval_ns
+
+
+class Runtime:
+    """Prepares, builds, serves and stops one platform (see the module docstring)."""
+
+    def __init__(self, clock: Clock, sources: Sequence[Source], *, keep_serving: bool = False,
+                 say: Say = say_stderr, warm: Callable[[], None] | None = None) -> None:
+        self.clock = clock
+        self.sources = list(sources)
+        self.keep_serving = keep_serving
+        self.say = say
+        self.warm = warm
+        self.timers = Timers(clock)
+        self.platform: Platform | None = None
+        self.exit_code = 0
+        self.failures: list[str] = []
+        self._prepared = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ phases
+    def prepare(self) -> None:
+        """Prepare every source (files parsed, arguments checked, universes built); raises the
+        first source's ``StartupError``.  Runs before anything is bound or written."""
+        for s in self.sources:
+            try:
+                line = s.prepare(self.clock)
+            except StartupError:
+                raise
+            except OSError as e:
+                raise SourceError(f"{s.name}: {e}") from None
+            self.say(f"market: {line}")
+        self._prepared = True
+
+    def build(self, keys: ApiKeys, *, rest_config: RestConfig | None = None,
+              data_dir: str | Path | None = None, engine_config: EngineConfig | None = None,
+              analytics: bool = True, trading_config: Any = None) -> Platform:
+        """Assemble the platform on this runtime's clock and sources."""
+        self.platform = build_platform(keys, clock=self.clock, rest_config=rest_config,
+                                       sources=self.sources, data_dir=data_dir,
+                                       engine_config=engine_config, analytics=analytics,
+                                       trading_config=trading_config)
+        return self.platform
+
+    def every(self, seconds: float, fn: TimerFn, *, name: str,
+              first_in: float | None = None) -> None:
+        """A periodic callback on clock time (see ``Timers.every``)."""
+        self.timers.every(seconds, fn, name=name, first_in=first_in)
+
+    async def start(self) -> None:
+        """Start the sources and the engines (in a running event loop)."""
+        if not self._prepared:
+            self.prepare()
+        plat = self._platform()
+        self._stop = self._stop or asyncio.Event()
+        for s in self.sources:
+            self._tasks.append(asyncio.create_task(self._run_source(s, plat),
+                                                   name=f"source:{s.name}"))
+        if plat.engine is not None:
+            self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
+                                                   name="engine:implied-quotes"))
+        self.timers.start()
+
+    async def stop(self) -> None:
+        """Close the sources, cancel their tasks, the engine task and the timers."""
+        for s in self.sources:
+            s.close()
+        await self.timers.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    def serve(self, app: Any, host: str, port: int) -> int:
+        """Bind, start, serve until SIGINT/SIGTERM (or a source failure); the exit status."""
+        if not self._prepared:
+            self.prepare()
+        try:
+            import uvloop
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:  # pragma: no cover - uvloop is a dependency, but stay runnable
+            pass
+        return asyncio.run(self._serve(app, host, port))
+
+    # ------------------------------------------------------------------ internals
+    def _platform(self) -> Platform:
+        if self.platform is None:
+            raise RuntimeError("Runtime.build() has not been called")
+        return self.platform
+
+    async def _serve(self, app: Any, host: str, port: int) -> int:
+        from aiohttp import web
+
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            try:
+                await site.start()
+            except OSError as e:
+                raise StartupError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+            self.say(f"listening: REST http://{host}:{port}/rest/json, "
+                     f"WebSocket ws://{host}:{port}/mlink/json")
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):  # not on Windows
+                    loop.add_signal_handler(sig, self._stop.set)
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+            await runner.cleanup()
+        return self.exit_code
+
+    async def _run_source(self, s: Source, plat: Platform) -> None:
+        t0 = time.perf_counter()
+        try:
+            await s.run(plat.bus, plat.clock)
+        except asyncio.CancelledError:
+            raise
+        except StartupError as e:
+            self._source_failed(s, e.one_line())
+        except Exception as e:  # a bug, not a known bad input: keep the traceback
+            log.exception("market source %s failed", s.name)
+            self._source_failed(s, f"{type(e).__name__}: {s.name} failed: {e}")
+        else:
+            self.say(f"market: {s.name} finished in {time.perf_counter() - t0:.1f} s")
+
+    def _source_failed(self, s: Source, line: str) -> None:
+        self.failures.append(line)
+        self.say(line)
+        if self.keep_serving:
+            self.say(f"market: {s.name} stopped; still serving (--keep-serving)")
+            return
+        self.exit_code = 1
+        self.request_stop()
+
+    async def _run_engine(self, engine: ImpliedQuoteEngine) -> None:
+        if self.warm is not None:
+            engine.ready = False  # quotes are only stored meanwhile
+            self.say("analytics: compiling kernels (or loading them from the Numba cache); "
+                     "LiveImpliedQuote follows when they are ready")
+            t0 = time.perf_counter()
+            await asyncio.to_thread(self.warm)
+            engine.ready = True
+            self.say(f"analytics: kernels ready in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        try:
+            n = await engine.loop_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("implied-quote Loop failed")
+        else:
+            self.say(f"analytics: first Loop pass done: {n} series in "
+                     f"{time.perf_counter() - t0:.1f} s")
+        self.every(engine.config.loop_interval_s, engine.loop_once, name="implied-quote Loop")
