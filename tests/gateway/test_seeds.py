@@ -1,5 +1,6 @@
 """The REST samples of the seed schema pages, replayed unchanged (except URL and key) against a
-running server. The samples are read from the seed documents themselves."""
+running server. The samples are read from the pages' sample sections shipped in
+tests/fixtures/seeds (checked against the seed documents themselves when ../shared is there)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,12 @@ import requests
 from openmlink.schema import registry
 from tests.conftest import API_KEY
 from tests.support.paths import SEEDS
-
-PAGES = ["001_6d837a5de6d424b7.txt", "002_439b89820a4b8385.txt", "003_22c068a661168229.txt",
-         "004_e34a2ddef7fef608.txt"]
+from tests.support.seeds import PAGES, api_sections, page_text
 
 
 def _samples(page: str) -> list[tuple[str, dict, object]]:
     """(call name, params, json payload or None) for every 'API Call' section of a page."""
-    text = (SEEDS / page).read_text()
+    text = page_text(page)
     sections = re.split(r"\n(?=[A-Za-z ]+ API Call\n)", text)[1:]
     out = []
     for sec in sections:
@@ -46,7 +45,13 @@ def _samples(page: str) -> list[tuple[str, dict, object]]:
     return out
 
 
-pytestmark = pytest.mark.skipif(not SEEDS.exists(), reason="seed documents not beside the repo")
+@pytest.mark.parametrize("page", PAGES)
+def test_shipped_copy_is_the_seed_pages_sample_sections(page):
+    copy = page_text(page)
+    assert api_sections(copy) == copy  # only sample sections, no comment lines
+    assert len(_samples(page)) >= 5
+    if (SEEDS / page).exists():  # and exactly the vendor's text where ../shared has it
+        assert api_sections((SEEDS / page).read_text()) == copy
 
 
 @pytest.mark.parametrize("page", PAGES)

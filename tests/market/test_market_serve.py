@@ -13,7 +13,15 @@ try:
 except ImportError:  # pragma: no cover - tests/ not a package
     from conftest import start_server, stop_server  # type: ignore[no-redef]
 
-from tests.support.paths import CBOE as DATA
+from tests.support.paths import CBOE, FIXTURES
+
+#: (chain files, series they list, underliers): the fixtures of every layout always, the real
+#: downloads when present
+_FIX = ["spx_2023-09-14", "spy_2023-09-14", "xsp_2023-09-14", "spy_2022-02-04",
+        "aapl_2021-06-04_old_layout"]
+CHAIN_SETS = [([FIXTURES / "cboe" / f"{n}.csv" for n in _FIX], 98 + 66 + 64 + 64 + 64, 4)]
+if CBOE.is_dir():
+    CHAIN_SETS.append((sorted(CBOE.glob("*.csv")), 19920 + 7292 + 10882, 3))
 
 UNIVERSE = ("AAPL", "SPY", "CAKE", "SPX", "QQQ", "IWM", "NVDA", "TSLA")
 
@@ -72,18 +80,23 @@ def test_serve_has_option_chains_for_every_universe_ticker(live):
     assert _count(live, "OptionNbboQuote", "bidPrice:gt:askPrice") == 0
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="no Cboe sample files")
-def test_serve_chain_files():
-    files = [str(p) for p in sorted(DATA.glob("*.csv"))]
-    s = start_server("--chain", *files)
+@pytest.mark.parametrize(("files", "series", "underliers"), CHAIN_SETS,
+                         ids=["fixtures", "shared"][:len(CHAIN_SETS)])
+def test_serve_chain_files(files, series, underliers):
+    s = start_server("--chain", *map(str, files), "--no-analytics")
     try:
-        n = _wait_for(lambda: _count(s, "OptionNbboQuote") >= 38_000 and
+        n = _wait_for(lambda: _count(s, "OptionNbboQuote") >= series and
                       _count(s, "OptionNbboQuote"), 20)
-        assert n == 19920 + 7292 + 10882
-        assert _count(s, "StockBookQuote") == 3
-        rec = _recs(s.get(cmd="getmsgs", msgType="OptionNbboQuote",
-                          pkey="SPXW-NMS-EQT-2023-09-14-1200-C"), "OptionNbboQuote")[0]
-        assert (rec["bidPrice"], rec["askPrice"]) == (3300.1, 3319.8)
+        assert n == series
+        assert _count(s, "StockBookQuote") == underliers
+        cells = {"SPXW-NMS-EQT-2023-09-14-1200-C": (3300.1, 3319.8),
+                 "SPY-NMS-EQT-2022-03-18-420-C": (32.04, 32.65),
+                 "AAPL-NMS-EQT-2021-07-16-140-P": (8.5, 8.68)}
+        for pkey, quote in cells.items():
+            if pkey.startswith("SPXW") or len(files) == len(_FIX):
+                rec = _recs(s.get(cmd="getmsgs", msgType="OptionNbboQuote", pkey=pkey),
+                            "OptionNbboQuote")[0]
+                assert (rec["bidPrice"], rec["askPrice"]) == quote, pkey
     finally:
         stop_server(s)
 

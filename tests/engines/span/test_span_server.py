@@ -9,7 +9,7 @@ import pytest
 
 from openmlink.analytics.span import SPAN_FIELDS
 from tests.conftest import Server, start_server, stop_server
-from tests.gateway.test_seeds import SEEDS, _fill_placeholders, _samples
+from tests.gateway.test_seeds import _fill_placeholders, _samples
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,6 @@ def server() -> Iterator[Server]:
     s = start_server()
     yield s
     stop_server(s)
-
-pytestmark = pytest.mark.skipif(not SEEDS.exists(), reason="seed documents not beside the repo")
 
 
 def _live_option(server) -> dict:
