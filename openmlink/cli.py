@@ -9,13 +9,11 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bus import Bus, InProcessBus
 from .clock import Clock, LiveClock, SimClock
-from .config import validated
-from .engines.implied import EngineConfig, warm_up
 from .errors import StartupError
-from .gateway import ApiKeys, Principal, RestConfig, generate_key, make_app
 from .market import (
     ChainSource,
     MarketSimulator,
@@ -31,10 +29,15 @@ from .runtime import Runtime, say_stderr
 from .schema import datetime_from_text
 from .trading import TradingConfig
 
+if TYPE_CHECKING:
+    from .gateway import ApiKeys
+
 __all__ = ["main"]
 
 
 def _keys(args: argparse.Namespace) -> tuple[ApiKeys, str | None]:
+    from .gateway import ApiKeys, Principal, generate_key
+
     keys = ApiKeys.from_file(args.keys_file) if args.keys_file else ApiKeys()
     one = args.api_key or os.environ.get("OPENMLINK_API_KEY")
     dev = None
@@ -101,10 +104,17 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.loop_seconds is not None and not args.loop_seconds > 0:
+        raise StartupError(f"--loop-seconds must be > 0, not {args.loop_seconds}")
     clock = _platform_clock(args) or LiveClock()
-    rt = Runtime(clock, _sources(args), keep_serving=args.keep_serving,
-                 warm=None if args.no_analytics else warm_up)
-    rt.prepare()  # before keys, data dir or port: a bad source stops here
+    rt = Runtime(clock, _sources(args), keep_serving=args.keep_serving)
+    rt.prepare()  # before keys, data dir, port or kernels: a bad source stops here, at once
+    from .config import validated
+    from .engines.implied import EngineConfig, warm_up
+    from .gateway import RestConfig, make_app
+
+    if not args.no_analytics:
+        rt.warm = warm_up
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")
@@ -112,7 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
                             accnt_rate=args.accnt_order_rate,
                             accnt_burst=max(1, int(2 * args.accnt_order_rate)), seed=args.seed or 1)
     plat = rt.build(keys, rest_config=cfg, data_dir=None if args.no_persist else _data_dir(args),
-                    engine_config=EngineConfig(loop_interval_s=args.loop_seconds),
+                    engine_config=(EngineConfig() if args.loop_seconds is None
+                                   else EngineConfig(loop_interval_s=args.loop_seconds)),
                     analytics=not args.no_analytics, trading_config=trading)
     app = make_app(plat.rest)
     _attach_sql(app, plat, args)
@@ -250,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--no-persist", action="store_true", help="keep client records in memory only")
     s.add_argument("--log-level", default="WARNING")
     _add_sim_options(s)
-    s.add_argument("--loop-seconds", type=float, default=EngineConfig().loop_interval_s,
-                   help="seconds between implied-quote Loop passes")
+    s.add_argument("--loop-seconds", type=float, default=None,
+                   help="seconds of (simulated) clock time between implied-quote Loop passes "
+                        "(default 60)")
     s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
     _add_sql_options(s)
     s.add_argument("--order-rate", type=float, default=TradingConfig().key_rate,

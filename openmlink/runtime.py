@@ -31,14 +31,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock
-from .engines.implied import EngineConfig, ImpliedQuoteEngine
 from .errors import StartupError
-from .gateway import ApiKeys, RestConfig
 from .market import Source, SourceError
-from .platform import Platform, build_platform
+
+if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are prepared
+    from .engines.implied import EngineConfig, ImpliedQuoteEngine
+    from .gateway import ApiKeys, RestConfig
+    from .platform import Platform
 
 __all__ = ["Runtime", "Timers", "say_stderr"]
 
@@ -160,6 +162,8 @@ class Runtime:
               data_dir: str | Path | None = None, engine_config: EngineConfig | None = None,
               analytics: bool = True, trading_config: Any = None) -> Platform:
         """Assemble the platform on this runtime's clock and sources."""
+        from .platform import build_platform
+
         self.platform = build_platform(keys, clock=self.clock, rest_config=rest_config,
                                        sources=self.sources, data_dir=data_dir,
                                        engine_config=engine_config, analytics=analytics,

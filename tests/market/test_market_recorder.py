@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import tempfile
+from pathlib import Path
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openmlink.bus import ColumnBatch, Event, InProcessBus, RecordingBus
 from openmlink.clock import SimClock
-from openmlink.market import MarketSimulator, Recorder, Replayer, SimConfig, read_recording
+from openmlink.market import (
+    MarketSimulator,
+    Recorder,
+    RecordingError,
+    Replayer,
+    SimConfig,
+    SourceError,
+    read_recording,
+)
 from openmlink.schema import registry
 from openmlink.schema._values import datetime_from_text
 from openmlink.store import Store
@@ -107,3 +121,78 @@ def test_recording_is_compact(tmp_path):
     quotes = sum(len(m.data["bidPrice"]) for m in published
                  if isinstance(m, ColumnBatch) and m.mt.name == "OptionNbboQuote")
     assert path.stat().st_size / quotes < 40
+
+
+# ---------------------------------------------------------------------- bad recordings
+@functools.cache
+def _recording() -> tuple[bytes, int]:
+    """A recording (bytes) and its message count, made once."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "rec.oml"
+        n = len(_record(path, steps=40))
+        return path.read_bytes(), n
+
+
+def _read_all(path) -> tuple[int, RecordingError | None]:
+    n = 0
+    try:
+        for _ in read_recording(path):
+            n += 1
+    except RecordingError as e:
+        return n, e
+    return n, None
+
+
+def test_missing_or_foreign_files_are_refused_by_prepare(tmp_path):
+    with pytest.raises(RecordingError, match="cannot read: No such file"):
+        Replayer(tmp_path / "missing.oml").prepare(SimClock(0))
+    (tmp_path / "x.oml").write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(RecordingError, match="not an openmlink recording"):
+        Replayer(tmp_path / "x.oml").prepare(SimClock(0))
+    with pytest.raises(SourceError, match="speed must be a positive number"):
+        Replayer(tmp_path / "x.oml", speed=-2).prepare(SimClock(0))
+    data, _n = _recording()
+    (tmp_path / "ok.oml").write_bytes(data)
+    summary = Replayer(tmp_path / "ok.oml", speed=None).prepare(SimClock(0))
+    assert "ok.oml" in summary and "as fast as possible" in summary
+
+
+@given(st.floats(0.0, 1.0, exclude_max=True))
+@settings(max_examples=60, deadline=None)
+def test_a_truncated_recording_replays_a_prefix_then_says_where_it_ends(tmp_path_factory, frac):
+    data, total = _recording()
+    path = tmp_path_factory.mktemp("rec") / "cut.oml"
+    cut = int(len(data) * frac)
+    path.write_bytes(data[:cut])
+    n, err = _read_all(path)
+    assert err is not None  # the cut never falls at the very end
+    assert n < total
+    assert str(path) in str(err)
+    assert "truncated" in err.reason or "not an openmlink recording" in err.reason
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_corrupt_bytes_give_a_recording_error_or_a_clean_read_never_a_crash(tmp_path_factory,
+                                                                           data):
+    raw, _total = _recording()
+    buf = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(buf) - 1))
+        buf[at] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("rec") / "bad.oml"
+    path.write_bytes(bytes(buf))
+    _n, err = _read_all(path)
+    if err is not None:
+        assert err.offset is None or 0 <= err.offset < len(buf)
+
+
+def test_replayer_run_raises_the_recording_error_of_a_corrupt_middle(tmp_path):
+    data, total = _recording()
+    path = tmp_path / "half.oml"
+    path.write_bytes(data[: len(data) // 2])
+    rp = Replayer(path, speed=None)
+    rp.prepare(SimClock(0))  # the header is fine: the damage shows while replaying
+    with pytest.raises(RecordingError, match="truncated"):
+        asyncio.run(rp.run(InProcessBus(), SimClock(0)))
+    assert 0 <= rp.published < total
