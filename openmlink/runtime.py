@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import signal
 import sys
 import time
@@ -233,7 +234,8 @@ class Runtime:
             try:
                 await site.start()
             except OSError as e:
-                raise StartupError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+                why = os.strerror(e.errno) if e.errno else str(e)
+                raise StartupError(f"cannot listen on {host}:{port}: {why}") from None
             self.say(f"listening: REST http://{host}:{port}/rest/json, "
                      f"WebSocket ws://{host}:{port}/mlink/json")
             loop = asyncio.get_running_loop()
