@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...analytics.warm import warm_up
 from ._adj import ImpliedQuoteAdjuster, adjust
 from ._book import Book, RootInfo
-from ._engine import EngineConfig, ImpliedQuoteEngine, engine_context
+from ._engine import EngineConfig, ImpliedQuoteEngine
 
 __all__ = [
     "Book",
@@ -21,6 +21,5 @@ __all__ = [
     "ImpliedQuoteEngine",
     "RootInfo",
     "adjust",
-    "engine_context",
     "warm_up",
 ]

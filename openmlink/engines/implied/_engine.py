@@ -7,8 +7,9 @@ LiveAtmVol and LiveSurfaceCurve out (ARCHITECTURE: engines; no sockets, no HTTP)
   Loop's job, so the Tick path stays proportional to the quotes that changed.
 * Loop: every ``loop_interval_s`` every expiry is refitted and every option republished with
   ``calcSource = Loop`` and one uPrc per underlier (the mids snapshotted when the pass starts).
-  The pass runs in chunks of about ``loop_chunk_rows`` options and yields to the event loop
-  between chunks, so Tick processing is never starved.
+  The pass (``loop_once``) runs in chunks of about ``loop_chunk_rows`` options and yields to
+  the event loop between chunks, so Tick processing is never starved.  ``openmlink.runtime``
+  calls it on the platform clock's time (simulated seconds under ``--speed``).
 
 Clock (``years``): calendar time from the valuation instant to the series' settlement instant,
 Act/365 in nanoseconds: (settle_ns - now_ns) / (365 * 86400e9).  Settlement is 9:30 New York
@@ -27,9 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -53,9 +53,7 @@ from ._enums import ordinal
 from ._fit import FitInputs, fit_expiries
 from ._surfaces import surface_batches
 
-__all__ = ["EngineConfig", "ImpliedQuoteEngine", "engine_context"]
-
-log = logging.getLogger("openmlink.engines.implied")
+__all__ = ["EngineConfig", "ImpliedQuoteEngine"]
 
 _EPOCH = date(1970, 1, 1)
 _LIQ = "LiveImpliedQuote"
@@ -482,18 +480,6 @@ class ImpliedQuoteEngine:
         self.loops += 1
         return n
 
-    async def run(self, first_delay_s: float = 0.0) -> None:
-        """The Loop task: a pass every ``loop_interval_s`` (the first after ``first_delay_s``)."""
-        await asyncio.sleep(first_delay_s)
-        while True:
-            try:
-                await self.loop_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("implied-quote loop failed")
-            await asyncio.sleep(self.config.loop_interval_s)
-
     # ------------------------------------------------------------------ outbound
     def _publish(self, rows: NDArray[np.int64], ctx: RowContext, bid_iv: NDArray[np.float64],
                  ask_iv: NDArray[np.float64], source: str, src_ts: NDArray[np.int64]) -> None:
@@ -552,26 +538,3 @@ async def _let_others_run(hops: int = 4) -> None:
 
 def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
     return (a == b) | (np.isnan(a) & np.isnan(b))
-
-
-def engine_context(engine: ImpliedQuoteEngine, warm: Callable[[], None] | None = None
-                   ) -> Callable[[object], AsyncIterator[None]]:
-    """An aiohttp ``cleanup_ctx`` entry: runs the engine's Loop as a task for the life of the
-    app.  With ``warm``, the engine only stores quotes until ``warm()`` (kernel compilation,
-    run in a thread) has finished, then does a first Loop pass at once."""
-
-    async def ctx(_app: object) -> AsyncIterator[None]:
-        async def main() -> None:
-            if warm is not None:
-                engine.ready = False
-                await asyncio.to_thread(warm)
-                engine.ready = True
-            await engine.run(0.0 if warm is not None else engine.config.loop_interval_s)
-
-        task = asyncio.create_task(main(), name="engine:implied-quotes")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return ctx
