@@ -7,7 +7,7 @@ Order of ``openmlink serve`` (``cli``)::
     rt = Runtime(clock, sources, keep_serving=...)
     rt.prepare()                      # files parsed, arguments checked: StartupError -> exit 2
     plat = rt.build(keys, ...)        # registry, bus, store, engines (openmlink.platform)
-    rt.serve(make_app(plat.rest), host, port)   # bind, start, run until a signal
+    rt.serve(make_app(plat.rest), host, port)   # sources, bind, engines, run until a signal
 
 Start-up lines (stderr, ``openmlink: `` prefix): one per prepared source (its summary), the
 listening URLs, the kernels compiling and ready (seconds), the first Loop pass (series,
@@ -178,6 +178,11 @@ class Runtime:
 
     async def start(self) -> None:
         """Start the sources and the engines (in a running event loop)."""
+        self.start_sources()
+        self.start_engines()
+
+    def start_sources(self) -> None:
+        """Start each prepared source as a task (in a running event loop)."""
         if not self._prepared:
             self.prepare()
         plat = self._platform()
@@ -185,6 +190,11 @@ class Runtime:
         for s in self.sources:
             self._tasks.append(asyncio.create_task(self._run_source(s, plat),
                                                    name=f"source:{s.name}"))
+
+    def start_engines(self) -> None:
+        """Start the engines' tasks (kernels, first Loop pass) and the timers."""
+        plat = self._platform()
+        self._stop = self._stop or asyncio.Event()
         if plat.engine is not None:
             self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
                                                    name="engine:implied-quotes"))
@@ -230,6 +240,8 @@ class Runtime:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         try:
+            # sources first, so that quotes are on their way when the first client connects
+            self.start_sources()
             site = web.TCPSite(runner, host, port)
             try:
                 await site.start()
@@ -242,7 +254,7 @@ class Runtime:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):  # not on Windows
                     loop.add_signal_handler(sig, self._stop.set)
-            await self.start()
+            self.start_engines()
             await self._stop.wait()
         finally:
             await self.stop()

@@ -121,6 +121,7 @@ def test_keep_serving_keeps_serving_after_the_replay_fails(truncated_recording):
     try:
         srv.wait_for(r"^openmlink: RecordingError: .* truncated", 30)
         srv.wait_for(r"^openmlink: market: replay stopped; still serving \(--keep-serving\)$", 10)
+        srv.wait_for(r"^openmlink: listening: ", 30)
         got = requests.get(f"{srv.base}/rest/json", params={
             "apiKey": "K", "cmd": "getcount", "msgType": "OptionNbboQuote"}, timeout=10).json()
         assert got[0]["message"]["count"] > 0  # what was replayed before the damage is served
