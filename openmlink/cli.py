@@ -24,13 +24,13 @@ from .market import (
     trade_date_of,
     write_chain_csv,
 )
-from .platform import Platform
 from .runtime import Runtime, say_stderr
 from .schema import datetime_from_text
 from .trading import TradingConfig
 
 if TYPE_CHECKING:
     from .gateway import ApiKeys
+    from .platform import Platform
 
 __all__ = ["main"]
 
