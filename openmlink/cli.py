@@ -26,11 +26,11 @@ from .market import (
 )
 from .runtime import Runtime, say_stderr
 from .schema import datetime_from_text
-from .trading import TradingConfig
 
 if TYPE_CHECKING:
     from .gateway import ApiKeys
     from .platform import Platform
+    from .trading import TradingConfig
 
 __all__ = ["main"]
 
@@ -103,6 +103,16 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return Path(base) / "openmlink"
 
 
+def _trading_config(args: argparse.Namespace) -> TradingConfig:
+    from .trading import TradingConfig
+
+    d = TradingConfig()
+    rate = d.key_rate if args.order_rate is None else args.order_rate
+    arate = d.accnt_rate if args.accnt_order_rate is None else args.accnt_order_rate
+    return TradingConfig(key_rate=rate, key_burst=max(1, int(2 * rate)), accnt_rate=arate,
+                         accnt_burst=max(1, int(2 * arate)), seed=args.seed or 1)
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.loop_seconds is not None and not args.loop_seconds > 0:
         raise StartupError(f"--loop-seconds must be > 0, not {args.loop_seconds}")
@@ -118,9 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")
-    trading = TradingConfig(key_rate=args.order_rate, key_burst=max(1, int(2 * args.order_rate)),
-                            accnt_rate=args.accnt_order_rate,
-                            accnt_burst=max(1, int(2 * args.accnt_order_rate)), seed=args.seed or 1)
+    trading = _trading_config(args)
     plat = rt.build(keys, rest_config=cfg, data_dir=None if args.no_persist else _data_dir(args),
                     engine_config=(EngineConfig() if args.loop_seconds is None
                                    else EngineConfig(loop_interval_s=args.loop_seconds)),
@@ -266,10 +274,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 60)")
     s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
     _add_sql_options(s)
-    s.add_argument("--order-rate", type=float, default=TradingConfig().key_rate,
-                   help="order posts per second per API key (burst twice that; 0 = no limit)")
-    s.add_argument("--accnt-order-rate", type=float, default=TradingConfig().accnt_rate,
-                   help="order posts per second per account (burst twice that; 0 = no limit)")
+    s.add_argument("--order-rate", type=float, default=None,
+                   help="order posts per second per API key (burst twice that; 0 = no limit; "
+                        "default TradingConfig.key_rate)")
+    s.add_argument("--accnt-order-rate", type=float, default=None,
+                   help="order posts per second per account (burst twice that; 0 = no limit; "
+                        "default TradingConfig.accnt_rate)")
     m = s.add_argument_group("market source (default: the simulator)")
     m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
     m.add_argument("--replay", metavar="FILE", help="replay a recording")

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are 
     from .engines.implied import EngineConfig, ImpliedQuoteEngine
     from .gateway import ApiKeys, RestConfig
     from .platform import Platform
+    from .trading import TradingConfig
 
 __all__ = ["Runtime", "Timers", "say_stderr"]
 
@@ -143,6 +144,7 @@ class Runtime:
         self.failures: list[str] = []
         self._prepared = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._blocks = contextlib.AsyncExitStack()  # run-blocks of engines (order manager)
         self._stop: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ phases
@@ -161,7 +163,7 @@ class Runtime:
 
     def build(self, keys: ApiKeys, *, rest_config: RestConfig | None = None,
               data_dir: str | Path | None = None, engine_config: EngineConfig | None = None,
-              analytics: bool = True, trading_config: Any = None) -> Platform:
+              analytics: bool = True, trading_config: TradingConfig | None = None) -> Platform:
         """Assemble the platform on this runtime's clock and sources."""
         from .platform import build_platform
 
@@ -179,7 +181,7 @@ class Runtime:
     async def start(self) -> None:
         """Start the sources and the engines (in a running event loop)."""
         self.start_sources()
-        self.start_engines()
+        await self.start_engines()
 
     def start_sources(self) -> None:
         """Start each prepared source as a task (in a running event loop)."""
@@ -191,20 +193,27 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._run_source(s, plat),
                                                    name=f"source:{s.name}"))
 
-    def start_engines(self) -> None:
-        """Start the engines' tasks (kernels, first Loop pass) and the timers."""
+    async def start_engines(self) -> None:
+        """Start the engines: the order manager's timer, the implied-quote engine (kernels,
+        first Loop pass, then its Loop timer) and the timers."""
         plat = self._platform()
         self._stop = self._stop or asyncio.Event()
+        if plat.orders is not None:
+            await self._blocks.enter_async_context(plat.orders.running())
         if plat.engine is not None:
             self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
                                                    name="engine:implied-quotes"))
         self.timers.start()
 
     async def stop(self) -> None:
-        """Close the sources, cancel their tasks, the engine task and the timers."""
+        """Close the sources, cancel their tasks, the engine task and the timers, end the
+        engines' run-blocks and close the order manager."""
         for s in self.sources:
             s.close()
         await self.timers.stop()
+        await self._blocks.aclose()
+        if self.platform is not None and self.platform.orders is not None:
+            self.platform.orders.close()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -254,7 +263,7 @@ class Runtime:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):  # not on Windows
                     loop.add_signal_handler(sig, self._stop.set)
-            self.start_engines()
+            await self.start_engines()
             await self._stop.wait()
         finally:
             await self.stop()
