@@ -16,7 +16,7 @@ from .market import MarketSimulator, SecurityMaster, Source
 from .schema import CLIENT_ACTIONS, Registry, registry
 from .srse import TRADING_HISTORY, History, RecordStore
 from .store import Store
-from .trading import OrderEngine, TradingConfig
+from .trading import AuctionConfig, AuctionEngine, OrderEngine, TradingConfig
 
 __all__ = ["Platform", "build_platform"]
 
@@ -35,6 +35,7 @@ class Platform:
     #: may append versions of other records too
     history: History | None = None
     orders: OrderEngine | None = None
+    auctions: AuctionEngine | None = None
 
     def security_master(self) -> SecurityMaster | None:
         """The security master of the running simulator (after it started), if any."""
@@ -50,7 +51,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    data_dir: str | Path | None = None,
                    engine_config: EngineConfig | None = None,
                    analytics: bool = True,
-                   trading_config: TradingConfig | None = None) -> Platform:
+                   trading_config: TradingConfig | None = None,
+                   auction_config: AuctionConfig | None = None) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
     calculator inputs, theo surfaces) persist there and are reloaded at start."""
     reg = registry()
@@ -70,6 +72,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     plat.orders = OrderEngine(bus, store, reg, clk, data_dir=data_dir, config=trading_config,
                               master_fn=plat.security_master)
     plat.orders.attach()
+    plat.auctions = AuctionEngine(bus, store, reg, clk, plat.orders, auction_config)
+    plat.auctions.attach()
     if analytics:  # the implied-quote engine and the computed-on-read Adj table
         plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
         plat.engine.attach()

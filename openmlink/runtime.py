@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are 
     from .engines.implied import EngineConfig, ImpliedQuoteEngine
     from .gateway import ApiKeys, RestConfig
     from .platform import Platform
-    from .trading import TradingConfig
+    from .trading import AuctionConfig, TradingConfig
 
 __all__ = ["Runtime", "Timers", "say_stderr"]
 
@@ -163,14 +163,16 @@ class Runtime:
 
     def build(self, keys: ApiKeys, *, rest_config: RestConfig | None = None,
               data_dir: str | Path | None = None, engine_config: EngineConfig | None = None,
-              analytics: bool = True, trading_config: TradingConfig | None = None) -> Platform:
+              analytics: bool = True, trading_config: TradingConfig | None = None,
+              auction_config: AuctionConfig | None = None) -> Platform:
         """Assemble the platform on this runtime's clock and sources."""
         from .platform import build_platform
 
         self.platform = build_platform(keys, clock=self.clock, rest_config=rest_config,
                                        sources=self.sources, data_dir=data_dir,
                                        engine_config=engine_config, analytics=analytics,
-                                       trading_config=trading_config)
+                                       trading_config=trading_config,
+                                       auction_config=auction_config)
         return self.platform
 
     def every(self, seconds: float, fn: TimerFn, *, name: str,
@@ -200,6 +202,8 @@ class Runtime:
         self._stop = self._stop or asyncio.Event()
         if plat.orders is not None:
             await self._blocks.enter_async_context(plat.orders.running())
+        if plat.auctions is not None:  # auction trials (flash windows, 1 s block trials)
+            await self._blocks.enter_async_context(plat.auctions.running())
         if plat.engine is not None:
             self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
                                                    name="engine:implied-quotes"))
@@ -212,6 +216,8 @@ class Runtime:
             s.close()
         await self.timers.stop()
         await self._blocks.aclose()
+        if self.platform is not None and self.platform.auctions is not None:
+            self.platform.auctions.close()
         if self.platform is not None and self.platform.orders is not None:
             self.platform.orders.close()
         for t in self._tasks:

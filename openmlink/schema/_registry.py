@@ -25,6 +25,7 @@ CLIENT_ACTIONS: dict[str, str] = {
     "SpdrParentOrder": "SI",  # orders are immutable once stored; changes come as new parents
     "SpdrParentLimit": "SIUR",  # limit replaces of a working broker (seed posts I and U)
     "SpdrParentCancel": "SI",
+    "NoticeResponse": "SIUD",  # auction responses: replace by responseId chain, cancel by delete
     "SpanRiskCalculator": "SIURD",  # calculator inputs
     "SpdrTheoExpSurface": "SIURD",  # client theo surfaces
     "SpdrTheoExp2PtCurve": "SIURD",

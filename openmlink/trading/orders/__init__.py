@@ -5,6 +5,7 @@ SpdrParentBrkrState, SpdrParentBrkrEvent, SpdrParentExecution and RiskGroupCount
 """
 
 from ._adapter import OrderEngine
+from ._auctions import AUCTION_HANDLINGS, AuctionHook
 from ._broker import Broker, Child
 from ._config import TradingConfig
 from ._manager import OrderManager
@@ -23,12 +24,14 @@ from ._states import (
 from ._validate import SUPPORTED_HANDLING, SUPPORTED_LIMIT_TYPES, validate_order
 
 __all__ = [
+    "AUCTION_HANDLINGS",
     "NEW_PARENT",
     "START",
     "SUPPORTED_HANDLING",
     "SUPPORTED_LIMIT_TYPES",
     "TERMINAL_ORDER",
     "TRANSITIONS",
+    "AuctionHook",
     "Broker",
     "Child",
     "GroupCounter",

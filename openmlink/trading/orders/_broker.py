@@ -111,6 +111,8 @@ class Broker:
     last_child_reject_ns: int = 0
     last_take_qv: int = -2
     update_src: str = "New"
+    #: live auction's noticeNumber (-1 while starting or orphaned by a restart; 0: none)
+    auction: int = 0
 
     # ---------------------------------------------------------------- effective values
     def value(self, name: str) -> Any:

@@ -33,6 +33,15 @@ from ..limits import (
     split_sizes,
 )
 from ..venue import ChildOrder, SimVenue, VenueConfig, VenueEvent, exchanges_of
+from ._auctions import (
+    AuctionHook,
+    auction_cross,
+    auction_end,
+    is_auction,
+    open_auction,
+    restored_auction,
+    start_auction,
+)
 from ._broker import Broker, Child, LimitView
 from ._config import TradingConfig
 from ._market import MarketReader
@@ -104,6 +113,8 @@ class OrderManager:
         self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: limit records that arrived before their order (a limit may precede the order)
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
+        #: the auction engine orders with parentOrderHandling Block/FlashAuction go to
+        self.auctions: AuctionHook | None = None
 
     # ================================================================= inputs
 
@@ -266,11 +277,15 @@ class OrderManager:
             b.max_progress = 0
         self._status(b, PEND_NEW, "New", now)
         self._progress(b, "Initialize")
+        if is_auction(rec) and not open_auction(self, b, now):
+            return
         q = self.market.nbbo(b.okey)
         if q is not None:
             b.arrive_bid, b.arrive_ask = (q.bid or math.nan), (q.ask or math.nan)
         self.by_series.setdefault(b.okey, set()).add(b.key)
         self._work([b], now, first=True)
+        if b.auction == -1:
+            start_auction(self, b, now)
         self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
 
     def _reject_parent(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
@@ -502,6 +517,11 @@ class OrderManager:
                     self._publish_state(b, now)
 
     def _work_one(self, b: Broker, make_px: float, now: int, first: bool) -> None:
+        if b.auction:  # the auction engine works it: no children
+            if b.status == PEND_NEW:
+                self._progress(b, "Working")
+                self._status(b, NEW_ACTIVE, "BrokerStatus", now)
+            return
         m, lim = b.mkt, b.lim
         pv = m["point_value"] or 100.0
         per = (m["de"] * m["u_prc"] * pv * b.side, m["ve"] * pv * b.side, float(b.side))
@@ -614,6 +634,17 @@ class OrderManager:
             self._groups_dirty.add(g)
         self.venue.submit(ChildOrder(cid, b.parent_number, b.okey, b.side, float(price),
                                      int(size), exch, tif, post_only), now)
+
+    # ================================================================= auctions
+    def auction_cross(self, key: tuple[Any, ...], notice: int, qty: int, price: float,
+                      now: int) -> None:
+        """The auction engine crossed ``qty`` at ``price`` for broker ``key``."""
+        auction_cross(self, key, notice, qty, price, now)
+
+    def auction_end(self, key: tuple[Any, ...], notice: int, reason: str | None,
+                    now: int) -> None:
+        """The auction engine finished the auction of broker ``key``."""
+        auction_end(self, key, notice, reason, now)
 
     # ================================================================= venue events
     def _apply_events(self, events: list[VenueEvent], now: int) -> None:
@@ -792,6 +823,7 @@ class OrderManager:
         for _k, body in j.items("broker"):
             d = orjson.loads(body)
             b = self._broker_from(d)
+            restored_auction(b)
             self.brokers[b.key] = b
             self._published_sig[b.key] = (b.parent_number, None)
             if is_open(b.status):

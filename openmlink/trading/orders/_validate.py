@@ -14,7 +14,8 @@ __all__ = ["SUPPORTED_HANDLING", "SUPPORTED_LIMIT_TYPES", "Reject", "validate_or
 Reject = tuple[str, str]  # (SpdrRejectReason name, text)
 
 #: parentOrderHandling values this order manager works (others: BadOrdType)
-SUPPORTED_HANDLING = frozenset({"None", "ActiveTaker", "PostOnly"})
+SUPPORTED_HANDLING = frozenset({"None", "ActiveTaker", "PostOnly", "BlockAuction", "BlockAuctionDAC",
+                                "BlockAuctionPOC", "BlockAuctionPCV", "FlashAuction"})
 #: orderLimitType values the limit kernels price (others: BadLmtType, §2.2 "reject in v1")
 SUPPORTED_LIMIT_TYPES = frozenset({"Market", "MarketArrival", "Prc", "PrcDe", "PrcDeX", "Vol",
                                    "VolX", "RelMid", "RelJoin", "RelCross", "Aux"})

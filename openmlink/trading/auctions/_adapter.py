@@ -1,0 +1,110 @@
+"""The auction manager on the bus: NoticeResponse posts checked by a validator (a response the
+auction cannot take gets a PostAck error naming the field) and then worked; trials run on a
+timer that wakes at the next trial due (flash windows end on time, block trials every second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ...bus import Bus, ColumnBatch, Event
+from ...clock import Clock
+from ...errors import PostRejected
+from ...schema import MsgType, Registry, pkey_of
+from ...store import Store
+from ..orders import OrderEngine
+from ._config import AuctionConfig
+from ._manager import AuctionManager
+
+__all__ = ["AuctionEngine"]
+
+log = logging.getLogger("openmlink.trading.auctions")
+
+NR = "NoticeResponse"
+
+
+class AuctionEngine:
+    """Wires an ``AuctionManager`` to the bus and to the order engine's manager (the hook
+    auction orders go to).  ``tick()`` runs the trials due (tests call it after moving their
+    SimClock); ``running()`` calls it whenever a trial is due, at least every ``max_sleep_s``."""
+
+    def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, orders: OrderEngine,
+                 config: AuctionConfig | None = None, *, max_sleep_s: float = 0.02) -> None:
+        self.bus = bus
+        self.store = store
+        self.clock = clock
+        self.orders = orders
+        self.manager = AuctionManager(reg, orders.manager, clock, self._publish, config)
+        self.max_sleep_s = max_sleep_s
+        self._mt = reg[NR]
+        self._unsub: list[Callable[[], None]] = []
+
+    def attach(self) -> None:
+        om = self.orders.manager
+        om.auctions = self.manager
+        now = self.clock.time_ns()
+        for b in list(om.brokers.values()):
+            if b.auction == -1:  # its auction died with the previous process
+                om.auction_end(b.key, -1, "CrossFailed", now)
+        self._unsub.append(self.bus.add_validator(NR, self._validate))
+        self._unsub.append(self.bus.subscribe(NR, self._on_response))
+
+    def close(self) -> None:
+        for u in self._unsub:
+            u()
+        self._unsub.clear()
+        if self.orders.manager.auctions is self.manager:
+            self.orders.manager.auctions = None
+
+    def _publish(self, mt: MsgType, rec: dict[str, Any]) -> None:
+        self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns()))
+
+    def _validate(self, ev: Event | ColumnBatch) -> None:
+        if not isinstance(ev, Event) or not ev.origin or ev.kind != "upsert":
+            return
+        rec = ev.rec
+        if ev.merge:  # an update: the fields it lacks keep the stored response's values
+            old = self.store.table(self._mt).get(pkey_of(self._mt, rec))
+            rec = {**(old or {}), **rec}
+        why = self.manager.response_error(rec, self.clock.time_ns())
+        if why is not None:
+            raise PostRejected(why)
+
+    def _on_response(self, msg: Event | ColumnBatch) -> None:
+        if not isinstance(msg, Event) or not msg.origin:
+            return
+        if msg.kind == "delete":
+            self.manager.on_response(msg.rec, self.clock.time_ns(), deleted=True)
+            return
+        rec = self.store.table(self._mt).get(pkey_of(self._mt, msg.rec))
+        if rec is not None:
+            self.manager.on_response(rec, self.clock.time_ns())
+
+    def tick(self) -> None:
+        try:
+            self.manager.on_timer(self.clock.time_ns())
+        except Exception:
+            log.exception("auction tick failed")
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                due = self.manager.next_due()
+                now = self.clock.time_ns()
+                wait = self.max_sleep_s if due is None else (due - now) / 1e9
+                await asyncio.sleep(min(max(wait, 0.0), self.max_sleep_s))
+                self.tick()
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

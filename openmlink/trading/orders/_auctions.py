@@ -1,0 +1,131 @@
+"""The order manager's side of auctions (trading.md §3): an order with parentOrderHandling
+BlockAuction / FlashAuction is handed to an auction engine (``AuctionHook``) instead of
+sending child orders; the engine's crosses come back as executions on the manager's fill path.
+
+Kept apart from ``_manager`` so the manager only calls in at three places (opening a broker,
+working it, restoring it).  ``Broker.auction`` holds the live noticeNumber (-1 while one is
+being started; 0 when none).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..venue import VenueEvent
+from ._broker import Broker, Child
+from ._records import event_record, name_of
+from ._states import CLOSING, NEW_ACTIVE, NEW_HOLD, REJECTED, is_open
+
+if TYPE_CHECKING:
+    from ._manager import OrderManager
+
+__all__ = ["AUCTION_HANDLINGS", "AuctionHook", "auction_cross", "auction_end", "is_auction",
+           "open_auction", "start_auction"]
+
+PO, BE = "SpdrParentOrder", "SpdrParentBrkrEvent"
+AUCTION_HANDLINGS = frozenset({"BlockAuction", "BlockAuctionDAC", "BlockAuctionPOC",
+                               "BlockAuctionPCV", "FlashAuction"})
+#: the exchange code auction fills carry (SpiderRock ATS) (inferred)
+ATS_EXCH = "SRATS"
+
+
+class AuctionHook(Protocol):
+    def check(self, b: Broker) -> tuple[str, str] | None:
+        """None when ``b``'s parent may start an auction, else (SpdrRejectReason, text)."""
+
+    def start(self, b: Broker, now: int) -> int:
+        """Start the auction; returns its noticeNumber."""
+
+
+def is_auction(rec: dict[str, Any]) -> bool:
+    return name_of(PO, "parentOrderHandling", rec["parentOrderHandling"]) in AUCTION_HANDLINGS
+
+
+def open_auction(m: OrderManager, b: Broker, now: int) -> bool:
+    """A new auction parent (broker PendNew): False after rejecting it (no engine, or the
+    engine's check failed), else True with ``b.auction = -1`` (no children are ever sent)."""
+    hook = m.auctions
+    rej = (("BadOrdType", "parentOrderHandling: auctions are not running on this server")
+           if hook is None else hook.check(b))
+    if rej is not None:
+        b.reject_reason, b.comment = rej
+        m._progress(b, "Rejected")
+        m._status(b, REJECTED, "Reject", now)
+        m._out.append((BE, event_record(b, "Reject", now, reject=rej[0], comment=rej[1])))
+        return False
+    b.auction = -1
+    return True
+
+
+def start_auction(m: OrderManager, b: Broker, now: int) -> None:
+    """After the broker went Active: start the auction and show its noticeNumber."""
+    assert m.auctions is not None
+    nn = m.auctions.start(b, now)
+    b.auction = nn
+    b.parent = {**b.parent, "noticeNumber": nn}
+    m._publish_state(b, now)
+
+
+def auction_cross(m: OrderManager, key: tuple[Any, ...], notice: int, qty: int, price: float,
+                  now: int) -> None:
+    """The auction crossed ``qty`` at ``price`` for the broker: one execution through the
+    fill path (a child at the ATS standing for the cross)."""
+    b = m.brokers.get(key)
+    if b is None or b.auction != notice or qty <= 0:
+        return
+    qty = min(qty, b.workable())
+    if qty <= 0:
+        return
+    mk = b.mkt
+    pv = mk.get("point_value", 100.0) or 100.0
+    per = (_z(mk.get("de")) * _z(mk.get("u_prc")) * pv * b.side, _z(mk.get("ve")) * pv * b.side,
+           float(b.side))
+    m.child_seq += 1
+    c = Child(m.child_seq, b.parent_number, float(price), int(qty), ATS_EXCH, "Day", True,
+              False, now, float(b.value("orderPrcLimit")), mk.get("bid", math.nan),
+              mk.get("ask", math.nan), per)
+    b.children[c.child_id] = c
+    m.owner[c.child_id] = b.key
+    b.num_new_orders += 1
+    m._progress(b, "InMarket")
+    m._fill(b, c, VenueEvent("fill", c.child_id, now, int(qty), float(price), ATS_EXCH), now)
+    m._flush()
+
+
+def auction_end(m: OrderManager, key: tuple[Any, ...], notice: int, reason: str | None,
+                now: int) -> None:
+    """The auction is over.  ``reason`` (a close reason: CrossFailed, UPrcRange) closes the
+    broker; None (crossed) closes what is left AlgoClose.  A flash order whose
+    parentBalanceHandling names a balance style keeps working its residual as a normal order
+    (trading.md §3.3 v1)."""
+    b = m.brokers.get(key)
+    if b is None or b.auction != notice:
+        return
+    b.auction = 0
+    if b.status in (NEW_ACTIVE, NEW_HOLD):
+        handling = name_of(PO, "parentOrderHandling", b.parent["parentOrderHandling"])
+        balance = name_of(PO, "parentBalanceHandling", b.parent["parentBalanceHandling"])
+        if b.workable() <= 0:
+            m._cancel(b, "Filled", now)
+        elif handling == "FlashAuction" and balance != "None" and reason != "UPrcRange":
+            m._reprice.add(b.key)
+            m._do_reprice(now)
+        else:
+            m._cancel(b, reason or "AlgoClose", now)
+    m._flush()
+
+
+def restored_auction(b: Broker) -> None:
+    """A broker restored from the journal whose auction died with the process: it must not
+    start working as a plain order (the auction engine closes it, CrossFailed)."""
+    if is_open(b.status) and b.status != CLOSING and is_auction(b.parent):
+        b.auction = -1
+
+
+def _z(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
