@@ -30,7 +30,7 @@ from .schema import datetime_from_text
 if TYPE_CHECKING:
     from .gateway import ApiKeys
     from .platform import Platform
-    from .trading import TradingConfig
+    from .trading import AuctionConfig, TradingConfig
 
 __all__ = ["main"]
 
@@ -113,6 +113,18 @@ def _trading_config(args: argparse.Namespace) -> TradingConfig:
                          accnt_burst=max(1, int(2 * arate)), seed=args.seed or 1)
 
 
+def _auction_config(args: argparse.Namespace) -> AuctionConfig:
+    from .trading import AuctionConfig
+
+    d = AuctionConfig()
+    n = d.sim_responders if args.sim_responders is None else args.sim_responders
+    window = d.flash_window_ms if args.flash_window_ms is None else args.flash_window_ms
+    if n < 0 or not 0 < window <= 100:
+        raise StartupError("--sim-responders must be 0 or more and --flash-window-ms in (0, 100] "
+                           f"(got {n} and {window:g})")
+    return AuctionConfig(seed=args.seed or 1, sim_responders=n, flash_window_ms=window)
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.loop_seconds is not None and not args.loop_seconds > 0:
         raise StartupError(f"--loop-seconds must be > 0, not {args.loop_seconds}")
@@ -128,11 +140,12 @@ def _serve(args: argparse.Namespace) -> int:
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")
-    trading = _trading_config(args)
+    trading, auctions = _trading_config(args), _auction_config(args)
     plat = rt.build(keys, rest_config=cfg, data_dir=None if args.no_persist else _data_dir(args),
                     engine_config=(EngineConfig() if args.loop_seconds is None
                                    else EngineConfig(loop_interval_s=args.loop_seconds)),
-                    analytics=not args.no_analytics, trading_config=trading)
+                    analytics=not args.no_analytics, trading_config=trading,
+                    auction_config=auctions)
     app = make_app(plat.rest)
     _attach_sql(app, plat, args)
     rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
@@ -280,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--accnt-order-rate", type=float, default=None,
                    help="order posts per second per account (burst twice that; 0 = no limit; "
                         "default TradingConfig.accnt_rate)")
+    s.add_argument("--sim-responders", type=int, default=None,
+                   help="simulated responders answering each auction (0 = none; default 8)")
+    s.add_argument("--flash-window-ms", type=float, default=None,
+                   help="flash auction window in ms (at most 100; default 20)")
     m = s.add_argument_group("market source (default: the simulator)")
     m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
     m.add_argument("--replay", metavar="FILE", help="replay a recording")

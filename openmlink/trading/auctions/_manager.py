@@ -303,6 +303,11 @@ class AuctionManager:
 
     def on_timer(self, now: int) -> None:
         for a in [a for a in self.live.values() if a.next_ns <= now]:
+            if a.status != "Active":  # a block auction's Closed record, one period after
+                self._publish_state(a, self.manager.brokers.get(a.key), "Closed", now)
+                a.status = "Closed"
+                self._retire(a)
+                continue
             try:
                 self._trial(a, now)
             except Exception:
@@ -311,7 +316,8 @@ class AuctionManager:
 
     def _trial(self, a: Auction, now: int) -> None:
         b = self.manager.brokers.get(a.key)
-        if b is None or b.parent_number != a.parent_number or b.auction != a.notice:
+        if b is None or b.parent_number != a.parent_number or b.auction != a.notice \
+                or b.status[1] not in ("Active", "ActiveHold"):
             self._end(a, "CrossFailed", now, reason=None)  # the order was cancelled/replaced
             return
         m = b.mkt
@@ -430,17 +436,18 @@ class AuctionManager:
     def _end(self, a: Auction, outcome: str, now: int, *, reason: str | None,
              crossed: int = 0) -> None:
         """Finish: final AuctionState(s), every live response answered, the initiator's
-        broker told (its residual closes or continues), the auction moved to ``finished``."""
+        broker told (its residual closes or continues).  A flash auction publishes its one
+        AuctionState and retires; a block auction publishes Crossed | CrossFailed now and
+        Closed one trial period later (so a conflating subscriber sees the outcome)."""
         b = self.manager.brokers.get(a.key)
         if a.kind == "Flash":
-            a.status = outcome
             self._publish_state(a, b, outcome, now)  # one AuctionState, at the end (§3.3)
         else:
             if outcome == "CrossFailed" and a.status == "Active":
                 self._publish_state(a, b, "FinalTrial", now)
             self._publish_state(a, b, outcome, now)
-            self._publish_state(a, b, "Closed", now)
-            a.status = "Closed"
+            a.next_ns = now + int(self.config.block_trial_s * 1e9)
+        a.status = outcome
         for r in a.responses.values():
             if not r.live:
                 continue
@@ -457,11 +464,15 @@ class AuctionManager:
             self.publish(self.mt[NX], self._exec_report(a, r, now))
         if b is not None:
             self.publish(self.mt[AN], self._notice(a, b, "End", now))
+        if a.kind == "Flash":
+            self._retire(a)
+        self.manager.auction_end(a.key, a.notice, reason, now)
+
+    def _retire(self, a: Auction) -> None:
         del self.live[a.notice]
         self.finished[a.notice] = a
         while len(self.finished) > self.config.keep_finished:
             self.finished.popitem(last=False)
-        self.manager.auction_end(a.key, a.notice, reason, now)
 
     # ================================================================= records
     def _cust(self, a: Auction, limit: float) -> dict[str, Any]:

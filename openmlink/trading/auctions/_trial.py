@@ -80,7 +80,7 @@ def solve(init_side: int, qty: int, limit: float, cond: str, prices: F64, sizes:
     x = s * prices
     x_cap = s * cap if math.isfinite(cap) else math.inf
     x = np.minimum(x, x_cap)  # a responder willing beyond the cap is willing at the cap
-    x_lim = _ceil_tick(s * limit, tick)
+    x_lim = _ceil_tick(s * limit, tick) if math.isfinite(limit) else -math.inf
     order = np.argsort(-x, kind="stable")
     xs = x[order]
     cum = np.cumsum(sizes[order])
