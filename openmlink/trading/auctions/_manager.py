@@ -354,7 +354,9 @@ class AuctionManager:
             else:
                 self._end(a, "CrossFailed", now, reason="CrossFailed")
             return
-        a.next_ns = min(now + int(self.config.block_trial_s * 1e9), a.end_ns)
+        period = int(self.config.block_trial_s * 1e9)
+        nxt = a.next_ns + period  # on the auction's own 1 s grid (a late timer does not drift)
+        a.next_ns = min(nxt if nxt > now else now + period, a.end_ns)
         self._publish_state(a, b, "Active", now)
 
     def _cap(self, a: Auction, m: dict[str, float]) -> float:
