@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from openmlink.bus import Event
+from openmlink.clock import Clock
 from openmlink.errors import PostRejected
 from openmlink.schema import decode_record
 from openmlink.trading import AuctionConfig, AuctionEngine, TradingConfig
@@ -17,8 +18,8 @@ __all__ = ["AuctionRig"]
 
 class AuctionRig(TradingRig):
     def __init__(self, config: AuctionConfig | None = None,
-                 trading: TradingConfig | None = None) -> None:
-        super().__init__(config=trading)
+                 trading: TradingConfig | None = None, clock: Clock | None = None) -> None:
+        super().__init__(config=trading, clock=clock)
         self.auctions = AuctionEngine(self.bus, self.store, self.reg, self.clock, self.engine,
                                       config or AuctionConfig())
         self.auctions.attach()

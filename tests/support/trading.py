@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from openmlink.bus import Event, RecordingBus
-from openmlink.clock import SimClock
+from openmlink.clock import Clock, SimClock
 from openmlink.schema import decode_record, registry
 from openmlink.schema._values import datetime_from_text
 from openmlink.store import Store
@@ -25,12 +25,12 @@ class TradingRig:
     """A bus, store and SimClock with an order engine attached."""
 
     def __init__(self, data_dir: str | Path | None = None, config: TradingConfig | None = None,
-                 venue: VenueConfig | None = None) -> None:
+                 venue: VenueConfig | None = None, clock: Clock | None = None) -> None:
         self.reg = registry()
         self.bus = RecordingBus()
         self.store = Store(self.reg)
         self.store.attach(self.bus)
-        self.clock = SimClock(datetime_from_text(NOW))
+        self.clock: Clock = clock or SimClock(datetime_from_text(NOW))
         self.engine = OrderEngine(self.bus, self.store, self.reg, self.clock, data_dir=data_dir,
                                   config=config or TradingConfig(key_rate=0, accnt_rate=0),
                                   venue_config=venue)
@@ -50,8 +50,9 @@ class TradingRig:
 
     def option(self, tk: str, strike: float, cp: str, bid: float, ask: float, bsz: int = 20,
                asz: int = 20, *, svol: float = 0.25, uprc: float = 200.0, de: float = -0.4,
-               ve: float = 0.3, spx: float | None = None, surface: bool = True) -> str:
-        okey = f"{tk}-NMS-EQT-{EXPIRY}-{strike:g}-{cp[0]}"
+               ve: float = 0.3, spx: float | None = None, surface: bool = True,
+               expiry: str = EXPIRY) -> str:
+        okey = f"{tk}-NMS-EQT-{expiry}-{strike:g}-{cp[0]}"
         self.put("OptionNbboQuote", {"pkey": {"okey": okey}, "bidPrice": bid, "askPrice": ask,
                                      "bidSize": bsz, "askSize": asz, "bidMask": 1 << 3,
                                      "askMask": 1 << 3})
