@@ -3,6 +3,7 @@ helpers to post NoticeResponse records and read auction records."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from openmlink.bus import Event
@@ -18,8 +19,9 @@ __all__ = ["AuctionRig"]
 
 class AuctionRig(TradingRig):
     def __init__(self, config: AuctionConfig | None = None,
-                 trading: TradingConfig | None = None, clock: Clock | None = None) -> None:
-        super().__init__(config=trading, clock=clock)
+                 trading: TradingConfig | None = None, clock: Clock | None = None,
+                 data_dir: str | Path | None = None) -> None:
+        super().__init__(data_dir=data_dir, config=trading, clock=clock)
         self.auctions = AuctionEngine(self.bus, self.store, self.reg, self.clock, self.engine,
                                       config or AuctionConfig())
         self.auctions.attach()
