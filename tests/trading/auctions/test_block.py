@@ -253,3 +253,14 @@ def test_block_duration_is_capped_at_five_minutes() -> None:
     r = rig()
     _, _nn = block(r, activeDuration=900)
     assert r.published(AN)[0]["auctionDuration"] == 300_000
+
+
+def test_deleting_a_response_cancels_it() -> None:
+    r = rig()
+    _, nn = block(r, activeDuration=2)
+    assert r.respond(nn, size=100, price=5.0) is None
+    assert r.respond(nn, delete=True) is None
+    rep = r.published(NX)[-1]
+    assert r.name(NX, "respStatus", rep["respStatus"]) == "Closed" and rep["respActiveSize"] == 0
+    secs(r, 3)
+    assert "Crossed" not in r.status_names(nn) and r.published(EX) == []
