@@ -42,22 +42,56 @@ def _order(i: int, px: float = 4.8) -> bytes:
         "groupingCode": "-".join(f"{i:016X}"[j:j + 4] for j in range(0, 16, 4)), "parentShape": "Single"}}])
 
 
-def bench_posts(n: int, data_dir: str | None) -> None:
-    _, api = _rig(data_dir)
-    lat = []
+def _post(api: RestApi, body: bytes) -> None:
+    _st, out = api.handle("POST", [("cmd", "postmsgs"), ("postaction", "I")],
+                          {"Authorization": f"Bearer {KEY}"}, body)
+    assert b'"OK"' in out, out
+
+
+def bench_posts(n: int, data_dir: str | None, rate: float) -> None:
+    """Open loop: post ``i`` is due at ``i / rate`` s and the order manager's timer ticks every
+    ``timer_s`` on the same thread (as on the server's event loop), so a post that arrives
+    while a tick runs waits for it.  Latency = PostAck time - due time.  ``rate`` 0 = back to
+    back (sustained posts/s, ticks still every ``timer_s`` of elapsed time)."""
+    rig, api = _rig(data_dir)
+    bodies = [_order(i) for i in range(n)]
+    timer_s = rig.engine.config.timer_s
+    clock0 = rig.clock.time_ns()
+    lat, ticks = [], []
     t0 = time.perf_counter()
-    for i in range(n):
-        body = _order(i)
-        t = time.perf_counter()
-        _st, out = api.handle("POST", [("cmd", "postmsgs"), ("postaction", "I")],
-                             {"Authorization": f"Bearer {KEY}"}, body)
-        lat.append(time.perf_counter() - t)
-        assert b'"OK"' in out, out
+    next_tick = t0 + timer_s
+    i = 0
+    while i < n:
+        due = t0 + i / rate if rate > 0 else time.perf_counter()
+        now = time.perf_counter()
+        if next_tick <= due and next_tick <= now:
+            rig.clock.advance_to(clock0 + int((now - t0) * 1e9))
+            t = time.perf_counter()
+            rig.engine.tick()
+            ticks.append(time.perf_counter() - t)
+            next_tick += timer_s
+            continue
+        wake = min(due, next_tick)
+        if wake > now:
+            time.sleep(wake - now)
+            continue
+        rig.clock.advance_to(clock0 + int((now - t0) * 1e9))
+        _post(api, bodies[i])
+        lat.append(time.perf_counter() - due)
+        i += 1
     dt = time.perf_counter() - t0
+    rig.clock.advance_to(clock0 + int((dt + 1) * 1e9))
+    rig.engine.tick()
+    m = rig.engine.manager
+    working = sum(1 for b in m.brokers.values() if b.status[0] == "New")
     a = np.array(lat) * 1e3
-    print(f"post->PostAck ({'journal ' + data_dir if data_dir else 'no journal'}): "
-          f"n={n} p50={np.percentile(a, 50):.3f} ms p99={np.percentile(a, 99):.3f} ms "
-          f"max={a.max():.2f} ms; sustained {n / dt:,.0f} posts/s")
+    tk = np.array(ticks or [0.0]) * 1e3
+    what = "journal" if data_dir else "no journal"
+    how = f"at {rate:,.0f} posts/s" if rate > 0 else "back to back"
+    print(f"post->PostAck ({what}, {how}): n={n} p50={np.percentile(a, 50):.3f} ms "
+          f"p99={np.percentile(a, 99):.3f} ms max={a.max():.2f} ms; {n / dt:,.0f} posts/s "
+          f"sustained; timer ticks {len(ticks)} (p50 {np.percentile(tk, 50):.2f} ms, "
+          f"max {tk.max():.2f} ms); {working} orders working")
 
 
 def bench_reprice(n: int) -> None:
@@ -100,12 +134,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--posts", type=int, default=3_000)
+    ap.add_argument("--rate", type=float, default=1_000.0, help="paced posts per second")
+    ap.add_argument("--only", choices=("posts", "reprice", "fills"), default=None)
     args = ap.parse_args()
-    bench_posts(args.posts, None)
-    with tempfile.TemporaryDirectory() as d:
-        bench_posts(args.posts, d)
-    bench_reprice(args.orders)
-    bench_fills(min(args.orders, 2000))
+    if args.only in (None, "posts"):
+        for rate in (args.rate, 0.0):
+            bench_posts(args.posts, None, rate)
+            with tempfile.TemporaryDirectory() as d:
+                bench_posts(args.posts, d, rate)
+    if args.only in (None, "reprice"):
+        bench_reprice(args.orders)
+    if args.only in (None, "fills"):
+        bench_fills(min(args.orders, 2000))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,9 @@ class Broker:
     update_src: str = "New"
     #: live auction's noticeNumber (-1 while starting or orphaned by a restart; 0: none)
     auction: int = 0
+    #: journal encodings of ``parent`` / ``limit``, each as (the record encoded, its encoding):
+    #: reused while the broker still holds that very record
+    enc: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- effective values
     def value(self, name: str) -> Any:

@@ -110,6 +110,8 @@ class OrderManager:
         self._dirty: set[tuple[Any, ...]] = set()
         self._groups_dirty: set[tuple[str, str, int]] = set()
         self._reprice: set[tuple[Any, ...]] = set()
+        #: brokers accepted (PendNew) and not yet worked: priced together on the next tick
+        self._new: set[tuple[Any, ...]] = set()
         self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: limit records that arrived before their order (a limit may precede the order)
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
@@ -132,10 +134,13 @@ class OrderManager:
         sent = frozenset(sent)
         key = self._key(rec)
         self.parents[pn] = key
-        self._puts.append(("parent", _hex(pn), orjson.dumps(encode_message(self.mt[PO], rec))))
+        enc = encode_message(self.mt[PO], rec)
+        self._puts.append(("parent", _hex(pn), orjson.dumps(enc)))
         self._puts.append(("sent", _hex(pn), orjson.dumps(sorted(sent))))
         action = name_of(PO, "spdrActionType", rec["spdrActionType"])
         b = self.brokers.get(key)
+        if b is not None:
+            self._start_now(b, now)
         is_open_ = b is not None and is_open(b.status)
         if action == "Cancel":
             if b is not None and is_open_:
@@ -172,6 +177,9 @@ class OrderManager:
                 self._close(b, "Replaced", now)
             else:
                 self._open(b, key, rec, sent, now)
+        b = self.brokers.get(key)
+        if b is not None and b.parent is rec:
+            b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
         self._flush()
 
     def on_limit(self, rec: dict[str, Any], sent: Iterable[str], insert: bool) -> None:
@@ -203,6 +211,7 @@ class OrderManager:
                 or (rec["clientFirm"] and rec["clientFirm"] != b.parent["clientFirm"])):
             log.info("SpdrParentCancel of %X: no open order of that account and firm", pn)
             return
+        self._start_now(b, now)
         if b.status[0] != "PendClose":
             self._cancel(b, "UserCxl", now)
         self._flush()
@@ -222,8 +231,10 @@ class OrderManager:
         self._flush()
 
     def on_timer(self) -> None:
-        """Venue events due, expiries, brokers waiting for a re-price."""
+        """Orders accepted since the last tick (priced in one batch), venue events due,
+        expiries, brokers waiting for a re-price."""
         now = self.clock.time_ns()
+        self._start_new(now)
         self._apply_events(self.venue.advance(now), now)
         for b in list(self.brokers.values()):
             if b.expire_ns and now >= b.expire_ns and b.status in (NEW_ACTIVE, NEW_HOLD):
@@ -283,10 +294,32 @@ class OrderManager:
         if q is not None:
             b.arrive_bid, b.arrive_ask = (q.bid or math.nan), (q.ask or math.nan)
         self.by_series.setdefault(b.okey, set()).add(b.key)
-        self._work([b], now, first=True)
-        if b.auction == -1:
-            start_auction(self, b, now)
+        self._new.add(b.key)  # worked (priced, children sent) in one batch on the next tick
         self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
+
+    def _start_new(self, now: int) -> None:
+        """Work every broker accepted since the last tick in one ``compute_limits`` call."""
+        if not self._new:
+            return
+        keys, self._new = self._new, set()
+        bs = [self.brokers[k] for k in keys if k in self.brokers]
+        bs = [b for b in bs if b.status == PEND_NEW]
+        if bs:
+            bs.sort(key=lambda b: b.parent_number)  # deterministic child ids and size draws
+            self._work(bs, now, first=True)
+            for b in bs:
+                if b.auction == -1:  # an auction parent, Active now: its auction starts
+                    start_auction(self, b, now)
+
+    def _start_now(self, b: Broker, now: int) -> None:
+        """An action on a broker still waiting for its first tick: work it first (a cancel,
+        replace or modify then moves it from New, as the transition table requires)."""
+        if b.key in self._new:
+            self._new.discard(b.key)
+            if b.status == PEND_NEW:
+                self._work([b], now, first=True)
+                if b.auction == -1:
+                    start_auction(self, b, now)
 
     def _reject_parent(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
                        sent: frozenset[str], reason: str, text: str, now: int, *,
@@ -418,12 +451,16 @@ class OrderManager:
             self._open(b, b.key, pend[1], pend[2], now, prev=prev)
 
     # ================================================================= status and records
-    def _status(self, b: Broker, st: Status, src: str, now: int) -> None:
-        """Move ``b`` to ``st`` along the transition table and publish its state."""
+    def _status(self, b: Broker, st: Status, src: str, now: int, *, publish: bool = True) -> None:
+        """Move ``b`` to ``st`` along the transition table and publish its state (``publish``
+        False: the caller publishes once it is done with the broker)."""
         check_transition(b.status, self._published_sig.get(b.key, (0,))[0], st, b.parent_number)
         b.status = st
         b.update_src = src
-        self._publish_state(b, now)
+        if publish:
+            self._publish_state(b, now)
+        else:
+            self._dirty.add(b.key)
 
     def _publish_state(self, b: Broker, now: int) -> None:
         b.num_updates += 1
@@ -545,7 +582,9 @@ class OrderManager:
                 self._progress(b, "RiskHold" if size == 0 else "Working")
             else:
                 self._progress(b, "Working")
-            self._status(b, target, "BrokerStatus", now)
+            # published once by ``_work`` with the children this pass sends (the status is
+            # part of the signature, so the change is never lost)
+            self._status(b, target, "BrokerStatus", now, publish=False)
         if hold:
             self._pull(b, now)
             return
@@ -773,12 +812,26 @@ class OrderManager:
                 self.fills_published += 1
             self.publish(self.mt[name], rec)
 
+    def _encoded(self, b: Broker, what: str, rec: dict[str, Any]) -> Any:
+        hit = b.enc.get(what)
+        if hit is not None and hit[0] is rec:
+            return hit[1]
+        enc = encode_message(self.mt[PO if what == "parent" else PL], rec)
+        b.enc[what] = (rec, enc)
+        return enc
+
     def _broker_body(self, b: Broker) -> bytes:
-        state = state_record(b, self.clock.time_ns())
+        """The broker's journal body: its records (encoded once per record) and raw fields;
+        no published record is rebuilt for it."""
+        lim = b.lim
         return orjson.dumps({
-            "parent": encode_message(self.mt[PO], b.parent), "sent": sorted(b.sent),
-            "limit": None if b.limit is None else encode_message(self.mt[PL], b.limit),
-            "limitSent": sorted(b.limit_sent), "state": encode_message(self.mt[BS], state),
+            "parent": self._encoded(b, "parent", b.parent), "sent": sorted(b.sent),
+            "limit": None if b.limit is None else self._encoded(b, "limit", b.limit),
+            "limitSent": sorted(b.limit_sent),
+            "mkt": {k: _nn(v) for k, v in b.mkt.items()},
+            "lim": [_nn(lim.limit_price), _nn(lim.take_limit), _nn(lim.make_limit),
+                    lim.limit_err, lim.take_err, lim.make_err],
+            "risk": [b.risk_size, b.risk_desc, b.risk_detail],
             "status": list(b.status), "parentNumber": b.parent_number,
             "baseParent": b.base_parent, "modifyNumber": b.modify_number, "cum": b.cum,
             "notional": b.notional, "uNotional": b.u_notional, "volNotional": b.vol_notional,
@@ -829,6 +882,8 @@ class OrderManager:
             if is_open(b.status):
                 self.by_series.setdefault(b.okey, set()).add(b.key)
                 self._reprice.add(b.key)
+                if b.status == PEND_NEW:
+                    self._new.add(b.key)
             n += 1
         self._pending_limits = {}
         for _k, body in j.items("limit"):
@@ -876,6 +931,21 @@ class OrderManager:
         b.event_number, b.start_ns, b.expire_ns = d["eventNumber"], d["startNs"], d["expireNs"]
         b.arrive_bid = math.nan if d["arriveBid"] is None else d["arriveBid"]
         b.arrive_ask = math.nan if d["arriveAsk"] is None else d["arriveAsk"]
+        if "mkt" in d:
+            b.mkt = {k: math.nan if v is None else v for k, v in d["mkt"].items()}
+            lp, tl, ml, le, te, me = d["lim"]
+            b.lim = LimitView(math.nan if lp is None else lp, math.nan if tl is None else tl,
+                              math.nan if ml is None else ml, le, te, me)
+            b.risk_size, b.risk_desc, b.risk_detail = d["risk"]
+            b.mkt["qv"] = -1.0
+        else:  # a journal written before the raw fields: the state record
+            self._restore_from_state(b, d)
+        pend = d.get("pending")
+        if pend is not None and pend[0] == "replace":
+            b.pending = ("replace", _full(po, decode_record(po, pend[1])), frozenset(pend[2]))
+        return b
+
+    def _restore_from_state(self, b: Broker, d: dict[str, Any]) -> None:
         st = _full(self.mt[BS], decode_record(self.mt[BS], d["state"]))
         b.mkt = {"bid": st["nbboBid"], "ask": st["nbboAsk"], "bid_size": st["nbboBidSz"],
                  "ask_size": st["nbboAskSz"], "u_prc": st["uPrc"], "s_vol": st["surfaceVol"],
@@ -888,10 +958,6 @@ class OrderManager:
         b.risk_size = st["riskLimitSize"]
         b.risk_desc = name_of(BS, "riskLimitDesc", st["riskLimitDesc"])
         b.risk_detail = st["riskLimitDetail"]
-        pend = d.get("pending")
-        if pend is not None and pend[0] == "replace":
-            b.pending = ("replace", _full(po, decode_record(po, pend[1])), frozenset(pend[2]))
-        return b
 
 
 # ===================================================================== helpers
