@@ -8,13 +8,37 @@ what it last published.  It is plain data; the order manager moves it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...schema import OptionKey
+from ._slots import MKT_NAMES
 from ._states import START, Status
 
-__all__ = ["Broker", "Child", "LimitView"]
+_MKT_INDEX = {k: i for i, k in enumerate(MKT_NAMES)}
+
+__all__ = ["Broker", "Child", "LimitView", "MarketRow"]
+
+
+class MarketRow(Mapping[str, float]):
+    """A broker's row of the manager's market matrix (``BrokerColumns.mkt``), read on demand:
+    a re-pricing pass writes the market of 10,000 brokers in one vectorised assignment."""
+
+    __slots__ = ("_cols", "_slot")
+
+    def __init__(self, cols: Any, slot: int) -> None:
+        self._cols = cols
+        self._slot = slot
+
+    def __getitem__(self, k: str) -> float:
+        return float(self._cols.mkt[self._slot, _MKT_INDEX[k]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MKT_NAMES)
+
+    def __len__(self) -> int:
+        return len(MKT_NAMES)
 
 
 @dataclass(slots=True)
@@ -103,7 +127,7 @@ class Broker:
     # live children and the last market/limit view
     children: dict[int, Child] = field(default_factory=dict)
     lim: LimitView = field(default_factory=LimitView)
-    mkt: dict[str, float] = field(default_factory=dict)
+    mkt: Mapping[str, float] = field(default_factory=dict)
     risk_size: int = -1
     risk_desc: str = "None"
     risk_detail: str = ""
@@ -116,6 +140,8 @@ class Broker:
     #: journal encodings of ``parent`` / ``limit``, each as (the record encoded, its encoding):
     #: reused while the broker still holds that very record
     enc: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: row of the manager's BrokerColumns (-1: none yet)
+    slot: int = -1
 
     # ---------------------------------------------------------------- effective values
     def value(self, name: str) -> Any:

@@ -42,11 +42,12 @@ from ._auctions import (
     restored_auction,
     start_auction,
 )
-from ._broker import Broker, Child, LimitView
+from ._broker import Broker, Child, LimitView, MarketRow
 from ._config import TradingConfig
 from ._market import MarketReader
 from ._records import counter_record, event_record, execution_record, name_of, state_record
 from ._risk import RiskBook, risk_limit_size
+from ._slots import BrokerColumns
 from ._states import (
     CLOSED,
     CLOSING,
@@ -100,7 +101,8 @@ class OrderManager:
         self.risk = RiskBook()
         self.brokers: dict[tuple[Any, ...], Broker] = {}
         self.parents: dict[int, tuple[Any, ...]] = {}  # every parentNumber seen -> broker key
-        self.by_series: dict[OptionKey, set[tuple[Any, ...]]] = {}
+        #: open brokers by series (insertion order: a re-pricing pass works them in it)
+        self.by_series: dict[OptionKey, dict[tuple[Any, ...], Broker]] = {}
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
         self.fill_seq = 0
         self.child_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 20
@@ -112,6 +114,9 @@ class OrderManager:
         self._reprice: set[tuple[Any, ...]] = set()
         #: brokers accepted (PendNew) and not yet worked: priced together on the next tick
         self._new: set[tuple[Any, ...]] = set()
+        self.cols = BrokerColumns()
+        self._series: list[OptionKey] = []  # every series a broker was worked on, by id
+        self._series_id: dict[OptionKey, int] = {}
         self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: limit records that arrived before their order (a limit may precede the order)
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
@@ -139,7 +144,9 @@ class OrderManager:
         self._puts.append(("sent", _hex(pn), orjson.dumps(sorted(sent))))
         action = name_of(PO, "spdrActionType", rec["spdrActionType"])
         b = self.brokers.get(key)
-        if b is not None:
+        self._touched(b, records=True)
+        if b is not None and action != "Modify":
+            # a Modify of an order not yet worked only changes what the next tick works
             self._start_now(b, now)
         is_open_ = b is not None and is_open(b.status)
         if action == "Cancel":
@@ -190,6 +197,7 @@ class OrderManager:
         key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
         sent = frozenset(sent) - {f.name for f in self.mt[PL].pkey_fields}
         b = self.brokers.get(key)
+        self._touched(b, records=True)
         self._puts.append(("limit", _bkey(key), orjson.dumps(
             [encode_message(self.mt[PL], rec), sorted(sent), insert])))
         if b is None:
@@ -206,6 +214,7 @@ class OrderManager:
         pn = int(rec["parentNumber"])
         key = self.parents.get(pn)
         b = self.brokers.get(key) if key is not None else None
+        self._touched(b, records=True)
         if (b is None or b.parent_number != pn or not is_open(b.status)
                 or b.parent["accnt"] != rec["accnt"]
                 or (rec["clientFirm"] and rec["clientFirm"] != b.parent["clientFirm"])):
@@ -225,9 +234,8 @@ class OrderManager:
         live = self.venue.live_series()
         self.venue.market_changed([s for s in touched if s in live], now)
         self._apply_events(self.venue.advance(now), now)
-        for s in touched:
-            self._reprice.update(self.by_series.get(s, ()))
-        self._do_reprice(now)
+        moved = [b for s in touched for b in self.by_series.get(s, {}).values()]
+        self._do_reprice(now, moved=moved)
         self._flush()
 
     def on_timer(self) -> None:
@@ -293,7 +301,7 @@ class OrderManager:
         q = self.market.nbbo(b.okey)
         if q is not None:
             b.arrive_bid, b.arrive_ask = (q.bid or math.nan), (q.ask or math.nan)
-        self.by_series.setdefault(b.okey, set()).add(b.key)
+        self.by_series.setdefault(b.okey, {})[b.key] = b
         self._new.add(b.key)  # worked (priced, children sent) in one batch on the next tick
         self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
 
@@ -436,7 +444,7 @@ class OrderManager:
         self._out.append((BE, event_record(b, "Close", now)))
         ks = self.by_series.get(b.okey)
         if ks is not None:
-            ks.discard(b.key)
+            ks.pop(b.key, None)
             if not ks:
                 del self.by_series[b.okey]
         pend, b.pending = b.pending, None
@@ -455,6 +463,7 @@ class OrderManager:
         """Move ``b`` to ``st`` along the transition table and publish its state (``publish``
         False: the caller publishes once it is done with the broker)."""
         check_transition(b.status, self._published_sig.get(b.key, (0,))[0], st, b.parent_number)
+        self._touched(b)
         b.status = st
         b.update_src = src
         if publish:
@@ -481,26 +490,54 @@ class OrderManager:
         b.max_progress = max(b.max_progress, _PROGRESS.index(name))
 
     # ================================================================= pricing and children
-    def _do_reprice(self, now: int, force_publish: bool = False) -> None:
+    def _do_reprice(self, now: int, force_publish: bool = False,
+                    moved: Iterable[Broker] = ()) -> None:
+        """Work the brokers waiting for a re-price and ``moved`` (the open brokers of series
+        whose market moved: passed as objects, a 10,000-broker move hashes no keys)."""
         keys, self._reprice = self._reprice, set()
-        bs = [self.brokers[k] for k in keys if k in self.brokers]
-        bs = [b for b in bs if b.status in (NEW_ACTIVE, NEW_HOLD)]
+        bs = [b for b in moved if b.status == NEW_ACTIVE or b.status == NEW_HOLD]
+        if keys:
+            brokers, seen = self.brokers, {id(b) for b in bs}
+            bs.extend(b for k in keys if (b := brokers.get(k)) is not None
+                      and (b.status == NEW_ACTIVE or b.status == NEW_HOLD) and id(b) not in seen)
         if bs:
             self._work(bs, now, force_publish=force_publish)
 
-    def _order_rows(self, bs: list[Broker]) -> OrderLimits:
+    def _order_row(self, b: Broker) -> int:
+        """The broker's slot, its row of limit inputs (and, last, whether it has a group risk
+        limit) brought up to date: rewritten only after something touched the broker (its
+        records change only then, see ``_touched``)."""
+        if b.slot < 0:
+            b.slot = self.cols.new_slot()
+            sid = self._series_id.get(b.okey)
+            if sid is None:
+                sid = self._series_id[b.okey] = len(self._series)
+                self._series.append(b.okey)
+            self.cols.series[b.slot] = sid
+        elif self.cols.row_ok[b.slot]:
+            return b.slot
+        risk = any((x := self._risk_value(b, f)) is not None and x > 0 for f in _RISK_FIELDS)
+        self.cols.rows[b.slot] = (
+            b.side, b.value("orderLimitType"), b.value("orderPrcLimit"),
+            b.value("orderVolLimit"), b.value("orderPrcOffset"), b.value("orderRefUPrc"),
+            b.value("orderRefDelta"), b.value("orderRefGamma"), b.value("takeLimitClass"),
+            b.value("makeLimitClass"), b.value("takeProbability"), b.value("makeProbability"),
+            b.value("takeSurfVolOffset"), b.value("makeSurfVolOffset"),
+            b.value("takeSurfPrcOffset"), b.value("makeSurfPrcOffset"),
+            b.value("takeSurfWidthOffset"), b.value("makeSurfWidthOffset"),
+            b.limit is not None, b.arrive_bid, b.arrive_ask, risk,
+            b.parent["parentBalanceHandling"])
+        self.cols.row_ok[b.slot] = True
+        return b.slot
+
+    def _order_rows(self, bs: list[Broker]
+                    ) -> tuple[OrderLimits, np.ndarray, np.ndarray, np.ndarray]:
+        """The kernels' order columns, per broker whether it has a group risk limit, the
+        brokers' slots and their parentBalanceHandling."""
         n = len(bs)
         o = OrderLimits.blank(n)
-        cols = np.array([[b.side, b.value("orderLimitType"), b.value("orderPrcLimit"),
-                          b.value("orderVolLimit"), b.value("orderPrcOffset"),
-                          b.value("orderRefUPrc"), b.value("orderRefDelta"),
-                          b.value("orderRefGamma"), b.value("takeLimitClass"),
-                          b.value("makeLimitClass"), b.value("takeProbability"),
-                          b.value("makeProbability"), b.value("takeSurfVolOffset"),
-                          b.value("makeSurfVolOffset"), b.value("takeSurfPrcOffset"),
-                          b.value("makeSurfPrcOffset"), b.value("takeSurfWidthOffset"),
-                          b.value("makeSurfWidthOffset"), b.limit is not None,
-                          b.arrive_bid, b.arrive_ask] for b in bs], np.float64).reshape(n, 21)
+        slots = np.fromiter((self._order_row(b) for b in bs), np.int64, n)
+        cols = self.cols.rows[slots]
         o.side[:] = cols[:, 0]
         o.limit_type[:] = cols[:, 1]
         for j, name in enumerate(("prc_limit", "vol_limit", "prc_offset", "ref_uprc",
@@ -518,32 +555,83 @@ class OrderManager:
         for name in ("ref_uprc", "ref_delta", "ref_gamma"):
             a = getattr(o, name)
             a[a == 0] = np.nan  # 0 = not given: the kernels' defaults
-        return o
+        return o, cols[:, 21] > 0, slots, cols[:, 22].astype(np.int64)
+
+    def _market_rows(self, bs: list[Broker], slots: np.ndarray) -> Any:
+        """The kernels' market columns for ``bs``, read once per distinct series, and written
+        to the brokers' market rows (``Broker.mkt``)."""
+        sids, inv = np.unique(self.cols.series[slots], return_inverse=True)
+        uniq = [self._series[i] for i in sids.tolist()]
+        mkt_u, extra_u = self.market.series_market(uniq)
+        pv_u = np.array([self.market.info(k).point_value for k in uniq], np.float64)
+        mkt = mkt_u.take(inv)
+        self.cols.mkt[slots] = np.stack(
+            [mkt.bid, mkt.ask, mkt.bid_size, mkt.ask_size, mkt.u_bid, mkt.u_ask, mkt.u_prc,
+             mkt.s_vol, mkt.s_prc, mkt.s_mark, mkt.de, mkt.ga, extra_u["ve"][inv], mkt.years,
+             pv_u[inv], extra_u["qv"][inv].astype(np.float64)], axis=1)
+        return mkt
+
+    def _unchanged(self, slots: np.ndarray, res: Any, make_px: np.ndarray, mkt: Any,
+                   orders: OrderLimits, risk: np.ndarray) -> np.ndarray:
+        """Brokers a re-price leaves exactly as they are, vectorised: quiet (see
+        ``BrokerColumns``) with their children at the new make price, no group risk limit,
+        limits equal to the ones in effect (as the published record rounds them), and
+        nothing to take."""
+        new = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
+                        res.take_err, res.make_err], axis=1).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            pr, nr = np.round(self.cols.lims[slots], 6), np.round(new, 6)
+            same = ((pr == nr) | (~np.isfinite(pr) & ~np.isfinite(nr))).all(axis=1)
+            tl = res.take_limit
+            take = np.isfinite(tl) & (((orders.side > 0) & (mkt.ask <= tl + 1e-9))
+                                      | ((orders.side < 0) & (mkt.bid >= tl - 1e-9)))
+            at = np.abs(self.cols.rest[slots] - make_px) < 1e-9
+        return same & ~take & ~risk & at
+
+    def _quiet_price(self, b: Broker) -> float:
+        """The price every live child rests at when ``b`` is quiet, else NaN."""
+        if b.status != NEW_ACTIVE or b.hold or b.pending is not None or not b.children:
+            return math.nan
+        px, live = math.nan, 0
+        for c in b.children.values():
+            if c.cancelling or not c.maker or (px == px and abs(c.price - px) >= 1e-9):
+                return math.nan
+            px = c.price
+            live += c.leaves
+        return px if live <= b.workable() else math.nan
+
+    def _touched(self, b: Broker | None, records: bool = False) -> None:
+        """Something other than a re-price touched ``b``: it is not quiet until worked;
+        ``records``: its order or limit records may have changed (a post, or a venue event
+        that completes a pending replace/modify), so its row of limit inputs is re-read."""
+        if b is not None and b.slot >= 0:
+            self.cols.rest[b.slot] = math.nan
+            if records:
+                self.cols.row_ok[b.slot] = False
 
     def _work(self, bs: list[Broker], now: int, *, first: bool = False,
               force_publish: bool = False) -> None:
-        """Compute limits for ``bs`` (vectorised) and bring each broker's children in line."""
-        orders = self._order_rows(bs)
-        mkt, extra = self.market.series_market([b.okey for b in bs])
+        """Compute limits for ``bs`` (vectorised) and bring each broker's children in line;
+        brokers the new market leaves unchanged only take the new market row."""
+        orders, risk, slots, balance = self._order_rows(bs)
+        mkt = self._market_rows(bs, slots)
         res = compute_limits(orders, mkt)
-        balance = np.array([b.parent["parentBalanceHandling"] for b in bs], np.int64)
         make_px = child_prices(res.make_limit, orders.side, mkt.bid, mkt.ask, balance,
                                mkt.tick_below3, mkt.tick_above3)
-        for i, b in enumerate(bs):
+        skip = (np.zeros(len(bs), np.bool_) if first or force_publish
+                else self._unchanged(slots, res, make_px, mkt, orders, risk))
+        lims = self.cols.lims
+        lims[slots] = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
+                                res.take_err, res.make_err], axis=1)
+        for i in np.flatnonzero(~skip).tolist():
+            b = bs[i]
+            if not isinstance(b.mkt, MarketRow):
+                b.mkt = MarketRow(self.cols, b.slot)
             b.lim = LimitView(float(res.limit_price[i]), float(res.take_limit[i]),
                               float(res.make_limit[i]), int(res.limit_err[i]),
                               int(res.take_err[i]), int(res.make_err[i]),
                               float(res.take_prob_limit[i]), float(res.make_prob_limit[i]),
                               float(res.take_surf[i]), float(res.make_surf[i]))
-            info = self.market.info(b.okey)
-            b.mkt = {"bid": float(mkt.bid[i]), "ask": float(mkt.ask[i]),
-                     "bid_size": float(mkt.bid_size[i]), "ask_size": float(mkt.ask_size[i]),
-                     "u_bid": float(mkt.u_bid[i]), "u_ask": float(mkt.u_ask[i]),
-                     "u_prc": float(mkt.u_prc[i]), "s_vol": float(mkt.s_vol[i]),
-                     "s_prc": float(mkt.s_prc[i]), "s_mark": float(mkt.s_mark[i]),
-                     "de": float(mkt.de[i]), "ga": float(mkt.ga[i]), "ve": float(extra["ve"][i]),
-                     "years": float(mkt.years[i]), "point_value": info.point_value,
-                     "qv": float(extra["qv"][i])}
             try:
                 self._work_one(b, float(make_px[i]), now, first)
             except Exception:
@@ -552,6 +640,7 @@ class OrderManager:
             if force_publish or self._published_sig.get(b.key, (0, None))[1] != self._sig(b):
                 if b.status in (NEW_ACTIVE, NEW_HOLD, CLOSING):
                     self._publish_state(b, now)
+            self.cols.rest[b.slot] = self._quiet_price(b)
 
     def _work_one(self, b: Broker, make_px: float, now: int, first: bool) -> None:
         if b.auction:  # the auction engine works it: no children
@@ -651,6 +740,7 @@ class OrderManager:
         return (out or list(self.config.make_exchanges))[:n]
 
     def _pull(self, b: Broker, now: int, makers_only: bool = False) -> None:
+        self._touched(b)
         for c in b.children.values():
             if not c.cancelling and (c.maker or not makers_only):
                 c.cancelling = True
@@ -658,6 +748,7 @@ class OrderManager:
 
     def _send(self, b: Broker, price: float, size: int, exch: str, tif: str, post_only: bool,
               limit: float, per: tuple[float, float, float], now: int) -> None:
+        self._touched(b)
         self.child_seq += 1
         cid = self.child_seq
         maker = tif != "IOC"
@@ -692,6 +783,8 @@ class OrderManager:
             b = self.brokers.get(key) if key is not None else None
             if b is None:
                 continue
+            if ev.kind in _CHANGING:
+                self._touched(b, records=True)
             c = b.children.get(ev.child_id)
             if c is None:
                 continue
@@ -880,7 +973,7 @@ class OrderManager:
             self.brokers[b.key] = b
             self._published_sig[b.key] = (b.parent_number, None)
             if is_open(b.status):
-                self.by_series.setdefault(b.okey, set()).add(b.key)
+                self.by_series.setdefault(b.okey, {})[b.key] = b
                 self._reprice.add(b.key)
                 if b.status == PEND_NEW:
                     self._new.add(b.key)
@@ -972,6 +1065,13 @@ def _with_source(rec: dict[str, Any]) -> dict[str, Any]:
     if not rec.get("spdrSource"):
         rec["spdrSource"] = _MLINK
     return rec
+#: venue events that change a broker (an ack or a refused cancel leaves it as it was)
+_CHANGING = frozenset({"fill", "cancelled", "expired", "rejected", "modified"})
+_RISK_FIELDS = ("maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "maxGrpDayVegaLn", "maxGrpDayVegaSh",
+                "maxGrpDayVegaAbs", "maxGrpDayContractsLn", "maxGrpDayContractsSh",
+                "maxGrpDayContractsAbs")
+
+
 def _fin(x: float) -> bool:
     return x == x and not math.isinf(x)
 
