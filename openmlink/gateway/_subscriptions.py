@@ -21,6 +21,7 @@ from ..schema import (
 )
 from ..store import Table
 from ._frames import SessionOwner, control
+from ._visibility import firm_field
 
 if TYPE_CHECKING:
     from ._session import Hub
@@ -212,7 +213,7 @@ class Subscriptions:
         row = t.index.get(pk)
         if row is None:
             return None
-        cf = sub.mt.field("clientFirm")
+        cf = firm_field(sub.mt)
         who = self.owner.principal
         if cf is not None and who is not None and who.client_firm is not None \
                 and t.vocabs[cf.name].words[t.cols[cf.name][row]] != who.client_firm:
