@@ -94,23 +94,24 @@ def bench_posts(n: int, data_dir: str | None, rate: float) -> None:
           f"max {tk.max():.2f} ms); {working} orders working")
 
 
-def bench_reprice(n: int) -> None:
+def bench_reprice(n: int, px: float, what: str) -> None:
     rig, api = _rig(None)
     for i in range(n):
-        api.handle("POST", [("cmd", "postmsgs"), ("postaction", "I")],
-                   {"Authorization": f"Bearer {KEY}"}, _order(i))
+        _post(api, _order(i, px))
     rig.advance(5, 5)
     m = rig.engine.manager
-    print(f"working orders: {sum(1 for b in m.brokers.values() if b.status[0] == 'New')}")
-    for move in (0.5, -0.5):
+    print(f"working orders: {sum(1 for b in m.brokers.values() if b.status[0] == 'New')} "
+          f"(buy limit {px}, PostWith, bid 4.90)")
+    for move in (0.5, -0.5, 0.3):
         for k in range(40):  # the underlier moves: every surface point and quote changes
             rig.option("AAPL", 180 + k, "Put", 4.9 + move / 10, 5.1 + move / 10,
                        uprc=200 + move)
+        sent = m.child_seq
         t = time.perf_counter()
         rig.engine.tick()
         dt = time.perf_counter() - t
-        print(f"re-price {n} working orders after an underlier move: {dt * 1e3:.1f} ms "
-              "(limits, child decisions, cancels/sends, records)")
+        print(f"re-price {n} working orders after an underlier move ({what}): {dt * 1e3:.1f} ms; "
+              f"{m.child_seq - sent} children sent")
 
 
 def bench_fills(n: int) -> None:
@@ -143,7 +144,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as d:
                 bench_posts(args.posts, d, rate)
     if args.only in (None, "reprice"):
-        bench_reprice(args.orders)
+        bench_reprice(args.orders, 4.8, "limit binds: no price changes")
+        bench_reprice(args.orders, 5.0, "every child follows the bid")
     if args.only in (None, "fills"):
         bench_fills(min(args.orders, 2000))
 
