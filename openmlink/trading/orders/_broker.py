@@ -134,6 +134,9 @@ class Broker:
     last_child_reject: str = ""
     last_child_reject_ns: int = 0
     last_take_qv: int = -2
+    #: when the current exposure began (first maker child sent since the parent or its
+    #: progressExposeTime last changed); 0 = not exposed yet
+    expose_ns: int = 0
     update_src: str = "New"
     #: live auction's noticeNumber (-1 while starting or orphaned by a restart; 0: none)
     auction: int = 0

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from ...clock import Clock
+from ...market import session_state
 from ...schema import MsgType, OptionKey, Registry, decode_record, encode_message, registry
 from ...srse import Journal
 from ...store import Store
@@ -115,6 +116,10 @@ class OrderManager:
         #: brokers accepted (PendNew) and not yet worked: priced together on the next tick
         self._new: set[tuple[Any, ...]] = set()
         self.cols = BrokerColumns()
+        #: the market session at the last tick (a change re-works session-bound brokers)
+        self._session = ""
+        #: brokers to re-work at a time (progressExposeTime ends): key -> ns
+        self._wake: dict[tuple[Any, ...], int] = {}
         self._series: list[OptionKey] = []  # every series a broker was worked on, by id
         self._series_id: dict[OptionKey, int] = {}
         self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -244,6 +249,14 @@ class OrderManager:
         now = self.clock.time_ns()
         self._start_new(now)
         self._apply_events(self.venue.advance(now), now)
+        self._session_changes(now)
+        if self._wake:
+            for k in [k for k, due in self._wake.items() if due <= now]:
+                del self._wake[k]
+                b = self.brokers.get(k)
+                if b is not None:
+                    self._touched(b)
+                    self._reprice.add(k)
         for b in list(self.brokers.values()):
             if b.expire_ns and now >= b.expire_ns and b.status in (NEW_ACTIVE, NEW_HOLD):
                 self._cancel(b, "Expired", now)
@@ -282,6 +295,7 @@ class OrderManager:
         if gtd > 0:
             b.expire_ns = min(b.expire_ns, gtd) if b.expire_ns else gtd
         b.last_take_qv = -2
+        b.expose_ns = 0
 
     def _open(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
               sent: frozenset[str], now: int, prev: int = 0) -> None:
@@ -318,6 +332,18 @@ class OrderManager:
             for b in bs:
                 if b.auction == -1:  # an auction parent, Active now: its auction starts
                     start_auction(self, b, now)
+
+    def _session_changes(self, now: int) -> None:
+        """The market session changed since the last tick: re-work the brokers whose
+        ``marketSession`` limits when they may have children."""
+        sess = session_state(now)
+        if sess == self._session:
+            return
+        self._session = sess
+        for b in self.brokers.values():
+            if is_open(b.status) and _allowed_sessions(b) is not None:
+                self._touched(b)
+                self._reprice.add(b.key)
 
     def _start_now(self, b: Broker, now: int) -> None:
         """An action on a broker still waiting for its first tick: work it first (a cancel,
@@ -410,6 +436,8 @@ class OrderManager:
                 and "orderActiveSize" in sent and rec["orderActiveSize"] >= 0:
             rec["orderActiveSize"] = int(rec["orderActiveSize"]) + b.cum
         b.limit = rec
+        if "progressExposeTime" in sent:
+            b.expose_ns = 0  # (inferred) a new exposure time starts the exposure again
         b.num_parent_limits += 1
         b.update_src = "ParentLimit"
         self._dirty.add(b.key)
@@ -664,6 +692,8 @@ class OrderManager:
             hold = f"risk hold: {detail}"
         elif W > 0 and not _fin(lim.take_limit) and not _fin(make_px) and lim.limit_err:
             hold = f"limit error: {name_of(BS, 'limitErr', lim.limit_err)}"
+        else:
+            hold = _session_hold(b, now)
         b.hold = hold
         target = NEW_HOLD if hold else NEW_ACTIVE
         if b.status != target:
@@ -689,6 +719,8 @@ class OrderManager:
         take = _fin(lim.take_limit) and handling != _POSTONLY and (
             (b.side > 0 and _fin(ask) and ask <= lim.take_limit + 1e-9)
             or (b.side < 0 and _fin(bid) and bid >= lim.take_limit - 1e-9))
+        if take and not self._exposed(b, now):
+            take = False  # progressExposeTime: post (make) first, take once exposed long enough
         makers = [c for c in b.children.values() if c.maker and not c.cancelling]
         if take and qv != b.last_take_qv:
             for c in makers:
@@ -733,6 +765,18 @@ class OrderManager:
                 self._send(b, make_px, int(q), ex, "Day", handling == _POSTONLY, lim.make_limit,
                            per, now)
 
+    def _exposed(self, b: Broker, now: int) -> bool:
+        """``progressExposeTime`` (seconds; inferred: any posted maker child counts as
+        exposure) has passed since the broker's exposure began; if not, wake it then."""
+        pet = int(b.sent_or("progressExposeTime", 0) or 0)
+        if pet <= 0:
+            return True
+        if b.expose_ns and now - b.expose_ns >= pet * 1_000_000_000:
+            return True
+        if b.expose_ns:
+            self._wake[b.key] = b.expose_ns + pet * 1_000_000_000
+        return False
+
     def _make_exchanges(self, b: Broker, n: int) -> list[str]:
         mask = int(b.value("exchMask"))
         allowed = set(exchanges_of(mask)) if mask else None
@@ -757,6 +801,10 @@ class OrderManager:
         b.children[cid] = c
         self.owner[cid] = b.key
         b.num_new_orders += 1
+        if maker and not b.expose_ns:
+            b.expose_ns = now
+            if int(b.sent_or("progressExposeTime", 0) or 0) > 0:
+                self._wake[b.key] = now + int(b.sent_or("progressExposeTime", 0)) * 1_000_000_000
         self._progress(b, "InMarket")
         if not maker:  # IOC leaves count against the group while live
             g = self._group_key(b)
@@ -1067,6 +1115,31 @@ def _with_source(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 #: venue events that change a broker (an ack or a refused cancel leaves it as it was)
 _CHANGING = frozenset({"fill", "cancelled", "expired", "rejected", "modified"})
+#: marketSession -> the session_state values in which children may be live (None and
+#: AllDay: no restriction, inferred)
+_SESSIONS: dict[str, frozenset[str]] = {
+    "PreMkt": frozenset({"PreOpen"}), "RegMkt": frozenset({"Open"}),
+    "PostMkt": frozenset({"AfterHours"}), "PreRegMkt": frozenset({"PreOpen", "Open"}),
+    "RegPostMkt": frozenset({"Open", "AfterHours"})}
+
+
+def _allowed_sessions(b: Broker) -> frozenset[str] | None:
+    return _SESSIONS.get(name_of(PO, "marketSession", int(b.parent["marketSession"])))
+
+
+def _session_hold(b: Broker, now: int) -> str:
+    """The hold text when the market session is not one ``marketSession`` allows."""
+    allowed = _allowed_sessions(b)
+    if allowed is None:
+        return ""
+    sess = session_state(now)
+    if sess in allowed:
+        return ""
+    name = name_of(PO, "marketSession", int(b.parent["marketSession"]))
+    return (f"market session {sess}: marketSession {name} has children only in "
+            f"{'/'.join(sorted(allowed))}")
+
+
 _RISK_FIELDS = ("maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "maxGrpDayVegaLn", "maxGrpDayVegaSh",
                 "maxGrpDayVegaAbs", "maxGrpDayContractsLn", "maxGrpDayContractsSh",
                 "maxGrpDayContractsAbs")
