@@ -94,7 +94,7 @@ async def _child_stream(base: str) -> list[dict]:
             "msgName": "SpdrParentBrkrState",
             "where": f"accnt:eq:{ACCNT} & spdrBrokerStatus:eq:ACTIVE"}}))
         end = time.time() + 10
-        while time.time() < end and len(out) < 10:
+        while time.time() < end and len(out) < 40:  # the snapshot, then updates
             try:
                 m = await ws.receive(timeout=2)
             except TimeoutError:
@@ -111,7 +111,10 @@ async def _child_stream(base: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def srv():  # type: ignore[no-untyped-def]
     d = tempfile.mkdtemp(prefix="openmlink-trading-")
-    s = start_server("--seed", "11", "--order-rate", "50", data_dir=d)
+    # the seed's orders say marketSession RegMkt: a simulated market in the regular session
+    # (10:00 New York on a Monday), whatever the time of day the test runs
+    s = start_server("--seed", "11", "--order-rate", "50", "--start", "2026-11-23 15:00:00",
+                     data_dir=d)
     s.data_dir = d  # type: ignore[attr-defined]
     yield s
     stop_server(s)
@@ -125,7 +128,9 @@ def test_seed_example_5_parent_limit_order_three_steps(srv: Server) -> None:
         assert acks[0]["result"] == "OK", acks
         assert len(acks[0]["pkey"]) == 19 and acks[0]["pkey"].count("-") == 3  # XXXX-XXXX-...
         pns.append(acks[0]["pkey"])
-    st = _wait(lambda: (lambda x: x if all(p in x for p in pns) else None)(_states(srv)))
+    # accepted orders are PendNew until the order manager's next tick works them
+    st = _wait(lambda: (lambda x: x if all(p in x and x[p]["spdrBrokerStatus"] != "Updating"
+                                           for p in pns) else None)(_states(srv)))
     for p in pns:  # Aux: nothing works before the limit record
         assert st[p]["spdrBrokerStatus"] == "ActiveHold" and st[p]["limitErr"] == "AuxLimit"
         assert "cpx1" not in st[p]
