@@ -953,6 +953,16 @@ class OrderManager:
                 self.fills_published += 1
             self.publish(self.mt[name], rec)
 
+    def _pending_body(self, b: Broker) -> list[Any] | None:
+        """A replace or a Modify waiting for the children to be pulled, for the journal."""
+        p = b.pending
+        if p is None:
+            return None
+        body = [p[0], encode_message(self.mt[PO], p[1]), sorted(p[2])]
+        if p[0] == "modify":
+            body.append(encode_message(self.mt[PO], p[3]))  # the merged parent
+        return body
+
     def _encoded(self, b: Broker, what: str, rec: dict[str, Any]) -> Any:
         hit = b.enc.get(what)
         if hit is not None and hit[0] is rec:
@@ -984,9 +994,7 @@ class OrderManager:
             "numParentLimits": b.num_parent_limits, "maxProgress": b.max_progress,
             "eventNumber": b.event_number, "startNs": b.start_ns, "expireNs": b.expire_ns,
             "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
-            "pending": None if b.pending is None else (
-                [b.pending[0], encode_message(self.mt[PO], b.pending[1]), sorted(b.pending[2])]
-                if b.pending[0] == "replace" else None),
+            "pending": self._pending_body(b),
         })
 
     # ================================================================= restart
@@ -1042,10 +1050,15 @@ class OrderManager:
             self.publish(self.mt[BS], st)
         for g, cnt in self.risk.groups.items():
             self.publish(self.mt[RGC], counter_record(self.mt[RGC], g, cnt, "RiskExec", now))
-        # brokers closing when the process died: their children are gone with it
+        # brokers closing when the process died: their children are gone with it; so are
+        # those a journaled Modify was waiting to see pulled -- it applies now
         for b in list(self.brokers.values()):
             if b.status == CLOSING:
                 self._finish_close(b, now)
+            elif b.pending is not None and b.pending[0] == "modify" and is_open(b.status):
+                _, rec, sent, merged = b.pending
+                b.pending = None
+                self._apply_modify(b, rec, sent, merged, now)
         self._flush()
         return n
 
@@ -1084,6 +1097,9 @@ class OrderManager:
         pend = d.get("pending")
         if pend is not None and pend[0] == "replace":
             b.pending = ("replace", _full(po, decode_record(po, pend[1])), frozenset(pend[2]))
+        elif pend is not None and pend[0] == "modify":
+            b.pending = ("modify", _full(po, decode_record(po, pend[1])), frozenset(pend[2]),
+                         _full(po, decode_record(po, pend[3])))
         return b
 
     def _restore_from_state(self, b: Broker, d: dict[str, Any]) -> None:

@@ -77,3 +77,27 @@ def test_replayed_orders_are_not_worked_twice(tmp_path: Path) -> None:
     r2.advance(5, 5)
     assert len(_table(r2, EX, "fillNumber")) == len(_table(r1, EX, "fillNumber"))
     assert r2.state(a["parentNumber"])["cumFillQuantity"] == 3
+
+
+def test_a_modify_waiting_for_its_pull_survives_a_restart(tmp_path: Path) -> None:
+    r1 = TradingRig(data_dir=tmp_path)
+    _market(r1)
+    o = r1.order(orderPrcLimit=4.95, orderSize=6, parentBalanceHandling="PostWith")
+    r1.advance(5, 5)
+    pn = o["parentNumber"]
+    assert r1.state(pn)["csz1"] == 6
+    # a cut below what is out: the children are pulled first, the Modify waits for that
+    r1.order(spdrActionType="Modify", orderPrcLimit=4.95, orderSize=2,
+             parentBalanceHandling="PostWith")
+    m1 = r1.engine.manager
+    assert m1.brokers[m1.parents[pn]].pending is not None
+    # the process dies before the venue confirms the pull
+    r2 = TradingRig(data_dir=tmp_path)
+    _market(r2)
+    r2.advance(5, 5)
+    s = r2.state(pn)
+    assert s["orderSize"] == 2 and s["cumFillQuantity"] == 0
+    assert s["csz1"] + s["csz2"] <= 2 and s["csz1"] > 0
+    modifies = [e for e in r2.published("SpdrParentBrkrEvent")
+                if r2.name("SpdrParentBrkrEvent", "recType", e["recType"]) == "Modify"]
+    assert len(modifies) == 1
