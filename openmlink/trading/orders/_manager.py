@@ -316,7 +316,11 @@ class OrderManager:
         if q is not None:
             b.arrive_bid, b.arrive_ask = (q.bid or math.nan), (q.ask or math.nan)
         self.by_series.setdefault(b.okey, {})[b.key] = b
-        self._new.add(b.key)  # worked (priced, children sent) in one batch on the next tick
+        if b.auction == -1:  # an auction parent starts its auction at once (no children)
+            self._work([b], now, first=True)
+            start_auction(self, b, now)
+        else:
+            self._new.add(b.key)  # worked (priced, children sent) in one batch on the next tick
         self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
 
     def _start_new(self, now: int) -> None:
