@@ -12,7 +12,7 @@ import functools
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,7 +359,7 @@ class AuctionManager:
         a.next_ns = min(nxt if nxt > now else now + period, a.end_ns)
         self._publish_state(a, b, "Active", now)
 
-    def _cap(self, a: Auction, m: dict[str, float]) -> float:
+    def _cap(self, a: Auction, m: Mapping[str, float]) -> float:
         pennies = NBBO_CAP_PENNIES.get(a.cap)
         if pennies is None:
             return math.inf if a.init_side < 0 else -math.inf
@@ -587,7 +587,7 @@ def _f(x: Any) -> float:
     return v if math.isfinite(v) else 0.0
 
 
-def _u_mid(m: dict[str, float]) -> float:
+def _u_mid(m: Mapping[str, float]) -> float:
     ub, ua = m.get("u_bid", math.nan), m.get("u_ask", math.nan)
     if math.isfinite(ub) and math.isfinite(ua) and ub > 0 and ua > 0:
         return 0.5 * (ub + ua)
