@@ -2,7 +2,8 @@
 
 Public API: price, implied_vol (+ IvError codes), greeks, slides, price_greeks_slides.
 Implementation: _black (European closed forms), _lbr (Let's Be Rational implied vol),
-_american (Andersen-Lake-Offengelda collocation), _baw (Barone-Adesi-Whaley rows),
+_american (Andersen-Lake-Offengelda collocation), _american_grouped (whole expiries
+over one boundary table per side), _baw (Barone-Adesi-Whaley rows),
 _quote_rows (parity forwards, quote vols and surface rows for whole chains), _rates (rate
 curve), _svi (raw-SVI fits), _dividends (escrowed spot, FD with cash
 dividends), _greeks (bump greeks / root-finder IV for engines without closed forms).
@@ -10,6 +11,7 @@ dividends), _greeks (bump greeks / root-finder IV for engines without closed for
 
 from __future__ import annotations
 
+from ._american_grouped import BoundaryTables, american_prices
 from ._api import (
     DEFAULT_SCHEME,
     Exercise,
@@ -25,6 +27,7 @@ from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES
 from ._errors import IvError
 from ._quote_rows import (
     RowContext,
+    american_parity_forward,
     b76_implied_vol,
     b76_rows,
     implied_vols,
@@ -37,6 +40,7 @@ from ._rates import DEFAULT_RATE, RateCurve
 from ._svi import fit_svi, svi_total_variance
 
 __all__ = [
+    "BoundaryTables",
     "DEFAULT_RATE",
     "DEFAULT_SCHEME",
     "Exercise",
@@ -47,6 +51,8 @@ __all__ = [
     "Model",
     "RateCurve",
     "RowContext",
+    "american_parity_forward",
+    "american_prices",
     "b76_implied_vol",
     "b76_rows",
     "fit_svi",

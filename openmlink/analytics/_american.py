@@ -29,7 +29,8 @@ from ._black import euro_price1
 from ._jit import JitOptions
 from ._normal import norm_cdf, norm_pdf
 
-__all__ = ["Scheme", "amer_price1", "amer_price_kernel", "make_scheme"]
+__all__ = ["Scheme", "amer_price1", "amer_price_kernel", "make_scheme", "put_boundary",
+           "put_from_boundary"]
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _IJIT: JitOptions = {**_JIT, "inline": "always"}
@@ -177,15 +178,16 @@ def _fp_equation(tau: float, lnbx: float, b: float, k: float, r: float, q: float
 
 
 @njit(**_JIT)
-def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
-             scheme: tuple) -> float:
-    """American put for r > 0, vol > 0, t_years > 0 (ALO spectral collocation)."""
-    n_nodes, m_iter, fx, fw, px, pw, fit, z_nodes, z_fp, z_pr = scheme
-    x_max = k * min(1.0, r / q) if q > 0.0 else k
-    ln_xk = math.log(x_max / k)
+def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
+                 c: np.ndarray) -> None:
+    """Chebyshev coefficients c (n+1) of H(z) = ln(B/X)^2 of the put exercise boundary for a
+    strike of 1 (r > 0, vol > 0, t_years > 0).  The boundary scales with the strike, so c
+    serves every strike (and spot) of one (r, q, vol, t_years)."""
+    n_nodes, m_iter, fx, fw, _px, _pw, fit, z_nodes, z_fp, _z_pr = scheme
+    k = 1.0
+    x_max = min(1.0, r / q) if q > 0.0 else 1.0
     nn = n_nodes + 1
     h = np.zeros(nn)
-    c = np.zeros(nn)
     taus = np.empty(nn)
     for i in range(nn):
         z1 = 1.0 + z_nodes[i]
@@ -212,6 +214,19 @@ def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
                 fv = b
             h[i] = math.log(fv / x_max) ** 2
         _cheb_fit(h, fit, c)
+
+
+@njit(**_JIT)
+def put_from_boundary(s: float, k: float, t_years: float, r: float, q: float, vol: float,
+                      c: np.ndarray, scheme: tuple) -> float:
+    """American put = European + early-exercise premium integral over the boundary c of
+    ``put_boundary`` (same r, q, vol, t_years; any s, k)."""
+    px = scheme[4]
+    pw = scheme[5]
+    z_pr = scheme[9]
+    ln_xk = math.log(min(1.0, r / q)) if q > 0.0 else 0.0
+    if math.log(s / k) <= ln_xk - _sqrt_h(c, 1.0):
+        return k - s  # at or beyond today's exercise boundary: exercise now
     # Early-exercise premium: integral over sqrt(elapsed time) z in [0, sqrt(T)].
     half = 0.5 * math.sqrt(t_years)
     ln_sk = math.log(s / k)
@@ -229,6 +244,15 @@ def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
     euro = euro_price1(s, k, t_years, r, q, vol, -1.0)
     # Floor at intrinsic: the quadrature can undershoot it by ~1e-9 deep in the money.
     return max(max(euro, 0.0) + max(add_on, 0.0), k - s)
+
+
+@njit(**_JIT)
+def _put_alo(s: float, k: float, t_years: float, r: float, q: float, vol: float,
+             scheme: tuple) -> float:
+    """American put for r > 0, vol > 0, t_years > 0 (ALO spectral collocation)."""
+    c = np.zeros(scheme[0] + 1)
+    put_boundary(r, q, vol, t_years, scheme, c)
+    return put_from_boundary(s, k, t_years, r, q, vol, c, scheme)
 
 
 @njit(**_JIT)

@@ -7,11 +7,13 @@ Pricing frameworks (``priceType``):
   at the curve rate r.  Published ``sdiv`` = r (the spec's rule for Future), ``uOff`` = F - uPrc,
   so PRICE(uPrc + uOff) is the Black-76 price; de/ga are per 1.00 of F (= of uPrc with uOff
   held), slides move F by the stated relative amount.
-* ``Equity`` -- American (stock/ETF) options: Barone-Adesi-Whaley on the escrowed spot
-  S* = uPrc - ddiv with the implied carry yield ``sdiv`` (from the parity forward:
-  F = S* e^{(r - sdiv) t}); ``uOff`` = 0; slides move S* by the stated relative amount.
-  Implied vols are de-Americanised: iv = euro_iv(P - EEP), EEP = BAW(iv0) - euro(iv0), two
-  passes starting from the surface vol (0.3 when there is none).
+* ``Equity`` -- American (stock/ETF) options: ALO collocation (``american_value``: one
+  exercise-boundary table per expiry and side) on the escrowed spot S* = uPrc - ddiv with the
+  implied carry yield ``sdiv`` (from the American parity forward: F = S* e^{(r - sdiv) t});
+  ``uOff`` = 0.  sPrc is the ALO value; greeks and slides are still Barone-Adesi-Whaley bump
+  differences (slides move S* by the stated relative amount).  Implied vols are
+  de-Americanised: iv = euro_iv(P - EEP), EEP = ALO(v) - euro(v), two passes from the BAW
+  de-Americanised vol (started at the surface vol, 0.3 when there is none).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ._baw import baw_deamericanised_iv, baw_price, baw_rows
+from ._american_grouped import BoundaryTables
+from ._baw import baw_deamericanised_iv, baw_rows
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
 from ._jit import JitOptions
 from ._lbr import euro_iv_kernel
 from ._svi import svi_total_variance
 
-__all__ = ["RowContext", "implied_vols", "parity_forward", "row_prices", "smile_points", "surface_values"]
+__all__ = ["RowContext", "amer_deam_iv", "american_eep", "american_parity_forward", "american_value",
+           "implied_vols", "parity_forward", "row_prices", "smile_points", "surface_values"]
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "error_model": "numpy"}
 _PJIT: JitOptions = {**_JIT, "parallel": True}
@@ -111,6 +115,136 @@ def parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArr
                np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(disc, np.float64),
                n_best, fwd, npairs)
     return fwd, npairs
+
+
+IV_STEPS = -1
+"""Secant steps of the engine's American IVs (``amer_deam_iv``): -1 = one de-Americanisation
+pass with the ALO premium from the BAW vol (vol error ~1e-7 near the money, up to ~1 vol pt on
+deep in-the-money rows whose vega is nearly nil); 2 = within ~1e-3 cents of repricing."""
+
+_TABLES = BoundaryTables()
+"""The engine's boundary tables (bounded memo, see ``BoundaryTables``)."""
+
+
+def american_value(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                   r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
+                   cp: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The engine's American value per row: ALO on spot ``s`` (the escrowed spot) with carry
+    ``q``, rows of equal (t, r, q) sharing one boundary table (``BoundaryTables``; within
+    ~1e-8 of row-by-row ALO)."""
+    return _TABLES.prices(_f64(s), _f64(k), _f64(t), _f64(r), _f64(q), _f64(v), _f64(cp))
+
+
+def american_eep(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                 r: NDArray[np.float64], q: NDArray[np.float64], v: NDArray[np.float64],
+                 cp: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Early-exercise premium (>= 0) of the engine's American model at vol ``v``."""
+    euro = np.empty(len(s))
+    if len(s):
+        euro_price_kernel(_f64(s), _f64(k), _f64(t), _f64(r), _f64(q), _f64(v), _f64(cp), False, euro)
+    with np.errstate(invalid="ignore"):
+        return np.maximum(american_value(s, k, t, r, q, v, cp) - euro, 0.0)
+
+
+def amer_deam_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
+                 t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
+                 cp: NDArray[np.float64], guess: NDArray[np.float64],
+                 steps: int = 2) -> NDArray[np.float64]:
+    """Implied vol of American premiums ``p`` under the engine's American model (ALO,
+    ``american_value``): v0 = the Barone-Adesi-Whaley de-Americanised vol (started at
+    ``guess``, 0.3 where NaN); v1 = euro_iv(p - EEP(v0)) (the de-Americanised vol with the
+    accurate premium; returned as is when ``steps`` < 0: one American evaluation per row); then
+    ``steps`` secant steps on A(v) - p, keeping the vol with the smallest residual: 2 + ``steps``
+    evaluations per row.  NaN where no vol
+    reprices the premium within max(1e-6 p, 0.001) (below the European bound, early-exercised,
+    or no vega).  Tested:
+    tests/analytics/test_american_grouped.py::test_amer_deam_iv_recovers_the_vol."""
+    n = len(p)
+    v0 = np.where(np.isfinite(guess) & (guess > 0), guess, 0.3)
+    with np.errstate(all="ignore"):
+        va = baw_deamericanised_iv(p, s, k, t, r, q, cp, v0, passes=2)
+        va = np.where(np.isfinite(va), va, v0)
+        fa = american_value(s, k, t, r, q, va, cp) - p
+        euro = np.empty(n)
+        if n:
+            euro_price_kernel(_f64(s), _f64(k), _f64(t), _f64(r), _f64(q), _f64(va), _f64(cp), False,
+                              euro)
+        padj = p - np.maximum(fa + p - euro, 0.0)
+        iv = np.empty(n)
+        err = np.empty(n, np.int8)
+        if n:
+            euro_iv_kernel(_f64(padj), _f64(s), _f64(k), _f64(t), _f64(r), _f64(q), _f64(cp), False,
+                           iv, err)
+        if steps < 0:  # the de-Americanised vol with the accurate premium, no secant
+            return np.where((err == 0) & np.isfinite(iv), iv, np.nan)
+        vb = np.where((err == 0) & np.isfinite(iv), iv, va)
+        best_v = va.copy()
+        best_f = np.abs(fa)
+        for _ in range(steps + 1):
+            fb = american_value(s, k, t, r, q, vb, cp) - p
+            better = np.abs(fb) < best_f
+            best_v = np.where(better, vb, best_v)
+            best_f = np.where(better, np.abs(fb), best_f)
+            den = fb - fa
+            step = np.where((den != 0) & np.isfinite(den), fb * (vb - va) / den, 0.0)
+            vn = np.clip(vb - step, 0.5 * vb, 2.0 * vb)
+            va, fa, vb = vb, fb, np.clip(vn, 1e-4, 10.0)
+        # a premium at or below the European bound (or intrinsic) has no vol
+        ok = best_f <= np.maximum(1e-6 * p, 1e-3)  # reprices within a tenth of a cent
+    return np.where(ok & np.isfinite(best_v), best_v, np.nan)
+
+
+def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
+                            bid: NDArray[np.float64], ask: NDArray[np.float64],
+                            offsets: NDArray[np.int64], disc: NDArray[np.float64],
+                            s_star: NDArray[np.float64], t_years: NDArray[np.float64],
+                            fwd0: NDArray[np.float64], n_best: int = 7, iters: int = 2,
+                            band: float = 0.25) -> NDArray[np.float64]:
+    """Implied forward per expiry group of American options: parity on European-equivalent
+    premiums.
+
+    Put-call parity F = K + (C - P)/D holds for European values; American mids carry the
+    early-exercise premium (EEP, mostly the puts'), which biases F low and the implied yield
+    high.  Starting from ``fwd0`` (e.g. ``parity_forward`` of the American mids), each of
+    ``iters`` rounds takes the carry yield q = r - ln(F / S*)/t of the current F (S* = spot -
+    PV of cash dividends, r = -ln(D)/t), de-Americanises the quotes of strikes within ``band``
+    (log) of F (vol = the European-equivalent IV of the mid, EEP of the engine's American
+    model at that vol, subtracted from bid and ask) and takes ``parity_forward`` of those
+    European-equivalent quotes.  De-Americanised call and put IVs then agree at the money.
+    Groups without a usable pair keep ``fwd0``.  Tested:
+    tests/engines/implied/test_engine_american_forward.py.
+    """
+    ng = len(offsets) - 1
+    fwd = np.asarray(fwd0, np.float64).copy()
+    if ng == 0 or len(strike) == 0:
+        return fwd
+    sizes = np.diff(offsets)
+    grp = np.repeat(np.arange(ng), sizes)
+    cpf = np.where(np.asarray(cp) == 0, 1.0, -1.0)
+    with np.errstate(all="ignore"):
+        r_g = -np.log(disc) / t_years
+        for _ in range(iters):
+            ok_g = np.isfinite(fwd) & (fwd > 0) & (s_star > 0) & (t_years > 0)
+            q_g = np.where(ok_g, r_g - np.log(fwd / s_star) / t_years, 0.0)
+            f_row = fwd[grp]
+            two = (bid > 0) & (ask >= bid) & ok_g[grp] & (np.abs(np.log(strike / f_row)) < band)
+            sel = np.flatnonzero(two)
+            if len(sel) == 0:
+                break
+            g = grp[sel]
+            mid = 0.5 * (bid[sel] + ask[sel])
+            args = (s_star[g], strike[sel], t_years[g], r_g[g], q_g[g])
+            iv = amer_deam_iv(mid, *args, cpf[sel], np.full(len(sel), np.nan), steps=-1)
+            eep = american_eep(*args, np.nan_to_num(iv, nan=0.3), cpf[sel])
+            eep = np.where(np.isfinite(iv) & np.isfinite(eep), np.maximum(eep, 0.0), np.nan)
+            b_e = np.full(len(strike), np.nan)
+            a_e = np.full(len(strike), np.nan)
+            b_e[sel] = bid[sel] - eep
+            a_e[sel] = ask[sel] - eep
+            new, npairs = parity_forward(strike, cp, np.nan_to_num(b_e, nan=-1.0),
+                                         np.nan_to_num(a_e, nan=-1.0), offsets, disc, n_best)
+            fwd = np.where(np.isfinite(new) & (npairs > 0) & ok_g, new, fwd)
+    return fwd
 
 
 @njit(**_PJIT)
@@ -206,8 +340,8 @@ def _amer_iv(p: NDArray, ctx: RowContext, sel: NDArray[np.int64],
              guess: NDArray[np.float64]) -> NDArray[np.float64]:
     s = ctx.spot[sel] - ctx.ddiv[sel]
     v = np.where(np.isfinite(guess) & (guess > 0), guess, 0.3)
-    return baw_deamericanised_iv(p, s, ctx.strike[sel], ctx.t_years[sel], ctx.rate[sel],
-                                 ctx.q[sel], ctx.cpf[sel], v, passes=2)
+    return amer_deam_iv(p, s, ctx.strike[sel], ctx.t_years[sel], ctx.rate[sel], ctx.q[sel],
+                        ctx.cpf[sel], v, steps=IV_STEPS)
 
 
 def implied_vols(prices: NDArray[np.float64], ctx: RowContext,
@@ -249,8 +383,8 @@ def smile_points(ctx: RowContext, bid_iv: NDArray[np.float64], ask_iv: NDArray[n
 
 def row_prices(ctx: RowContext, vol: NDArray[np.float64]) -> NDArray[np.float64]:
     """Option value per share per row at ``vol`` (decimal), price only, with the model of
-    ``surface_values``' sPrc: Barone-Adesi-Whaley on the escrowed spot ``spot - ddiv`` with
-    carry ``q`` for American rows, Black-76 on ``fwd`` otherwise.  ``ctx.params`` is unused.
+    ``surface_values``' sPrc: ALO (``american_value``) on the escrowed spot ``spot - ddiv``
+    with carry ``q`` for American rows, Black-76 on ``fwd`` otherwise.  ``ctx.params`` is unused.
     About three times cheaper than ``surface_values`` (no greeks, no slides)."""
     n = len(vol)
     out = np.full(n, np.nan)
@@ -264,9 +398,9 @@ def row_prices(ctx: RowContext, vol: NDArray[np.float64]) -> NDArray[np.float64]
                           v[eu], _f64(ctx.cpf[eu]), True, res)
         out[eu] = res
     if len(am):
-        out[am] = baw_price(_f64(ctx.spot[am] - ctx.ddiv[am]), _f64(ctx.strike[am]),
-                            _f64(ctx.t_years[am]), _f64(ctx.rate[am]), _f64(ctx.q[am]), v[am],
-                            _f64(ctx.cpf[am]))
+        out[am] = american_value(_f64(ctx.spot[am] - ctx.ddiv[am]), _f64(ctx.strike[am]),
+                                 _f64(ctx.t_years[am]), _f64(ctx.rate[am]), _f64(ctx.q[am]), v[am],
+                                 _f64(ctx.cpf[am]))
     return out
 
 
@@ -304,6 +438,9 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
     if len(am):
         out[:, am] = baw_rows(s_star[am], ctx.strike[am], t[am], ctx.rate[am], ctx.q[am],
                               svol[am], ctx.cpf[am], SLIDE_MOVES)
+        # price from ALO (greeks and slides are still BAW bump differences)
+        out[0, am] = american_value(s_star[am], ctx.strike[am], t[am], ctx.rate[am], ctx.q[am],
+                                    svol[am], ctx.cpf[am])
     out[1] = np.clip(out[1], -1.0, 1.0)  # finite-difference noise at deep in-the-money
     sprc = out[0]
     with np.errstate(invalid="ignore"):

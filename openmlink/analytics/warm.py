@@ -43,8 +43,9 @@ def warm_up() -> None:
     import numpy as np
 
     from . import SLIDE_MOVES, implied_vol, price, price_greeks_slides
+    from ._american_grouped import BoundaryTables, american_prices
     from ._baw import baw_deamericanised_iv, baw_price, baw_rows
-    from ._quote_rows import b76_implied_vol, b76_rows, parity_forward
+    from ._quote_rows import amer_deam_iv, american_parity_forward, b76_implied_vol, b76_rows, parity_forward
     from ._svi import fit_svi
 
     s = np.array([100.0, 100.0])
@@ -71,6 +72,18 @@ def warm_up() -> None:
     baw_price(sb, kb, tb, rb, rb * 0, vb, cb)
     baw_rows(sb, kb, tb, rb, rb * 0, vb, cb, SLIDE_MOVES)
     baw_deamericanised_iv(pb, sb, kb, tb, rb, rb * 0, cb, vb)
+    # American values of the engine (boundary tables, the row-by-row twin for small groups)
+    american_prices(s, k, t, r, r * 0, v, c, np.zeros(2, np.int64))
+    for m in (40, 2100):  # serial and parallel twins
+        many = np.linspace(90.0, 110.0, m)
+        tt = np.repeat([0.1, 0.2, 0.3], m // 3 + 1)[:m]
+        BoundaryTables(max_tables=8).prices(np.full(m, 100.0), many, tt, np.full(m, 0.04),
+                                            np.full(m, 0.01), np.linspace(0.2, 0.3, m),
+                                            np.where(many > 100.0, 1.0, -1.0))
+    amer_deam_iv(p, s, k, t, r, r * 0, c, v)
+    american_parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
+                            np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]), np.array([100.0]),
+                            np.array([0.25]), np.array([100.5]))
     kk = np.tile(np.linspace(-0.2, 0.2, 8), 300)
     fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(len(kk)), np.arange(0, len(kk) + 1, 8))
     strikes = np.repeat(np.arange(big // 2, dtype=np.float64) + 50.0, 2)

@@ -1,0 +1,457 @@
+"""American prices of whole expiries: one ALO exercise boundary per (expiry, side, vol node).
+
+The ALO boundary of a put does not depend on the spot or the strike (it scales with the
+strike), only on (r, q, vol, t).  Within one expiry group (same t, r, q) the rows differ by
+strike and vol, so the boundary's Chebyshev coefficients are computed at ``n_vol`` Chebyshev
+nodes in ln(vol) spanning the group's vols and interpolated (barycentric) at each row's vol;
+each row then only costs the premium integral (``put_from_boundary``).  Calls use put-call
+symmetry C(S, K, r, q) = P(K, S, q, r), i.e. a boundary of their own per group.  A side with
+no more rows than ``n_vol`` is priced row by row (``amer_price1``), so small groups cost no
+more than before.  Error of the interpolation: see tests/analytics/test_american_grouped.py
+(below 1e-6 per 100 of strike against row-by-row ALO on the test grid).
+
+Units as in ``_american``: t_years Act/365, r/q continuous, vol annualised, cp +1/-1, prices
+per share.  Rows of a group must share t_years, r and q (only the first row's are read).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numpy.typing import ArrayLike, NDArray
+
+from ._american import _cheb_eval, amer_price1, put_boundary, put_from_boundary
+from ._api import DEFAULT_SCHEME
+from ._black import euro_price1
+from ._normal import norm_cdf
+
+__all__ = ["EEP_TOL", "N_VOL", "BoundaryTables", "amer_grouped_kernel", "amer_grouped_prices",
+           "american_prices"]
+
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+N_VOL = 12
+"""Vol nodes per (group, side) boundary table."""
+EEP_TOL = 1e-10
+"""Rows whose early-exercise premium is provably below this fraction of the strike are priced
+European (out-of-the-money short-dated puts, mostly)."""
+
+
+@njit(**_JIT)
+def _plain_row(s: float, k: float, t: float, r: float, q: float, v: float, cp: float) -> int:
+    """0: price by the table; 1: European (no early exercise); 2: row by row (edge cases)."""
+    if not (s > 0.0 and k > 0.0 and t > 0.0 and v > 0.0 and math.isfinite(s) and math.isfinite(k)
+            and math.isfinite(t) and math.isfinite(v) and math.isfinite(r) and math.isfinite(q)):
+        return 2
+    rr = r if cp < 0.0 else q  # the rate of the (symmetric) put
+    qq = q if cp < 0.0 else r
+    if rr <= 0.0 and rr <= qq:
+        return 1
+    if rr <= 0.0:
+        return 2
+    # Upper bound of the premium: EEP <= r K int_0^T P(S_u < K) du <= r K T max_u N(f(u)),
+    # f(u) = (ln(K/S) - mu u) / (vol sqrt(u)) in put terms; negligible -> European.
+    sp = s if cp < 0.0 else k
+    kp = k if cp < 0.0 else s
+    a = math.log(kp / sp)
+    if a < 0.0:
+        mu = rr - qq - 0.5 * v * v
+        u = t if mu <= 0.0 else min(t, -a / mu)
+        if rr * kp * t * norm_cdf((a - mu * u) / (v * math.sqrt(u))) < EEP_TOL * kp:
+            return 1
+    return 0
+
+
+@njit(**_JIT)
+def _side(lo: int, hi: int, side: float, s: NDArray[np.float64], k: NDArray[np.float64],
+          t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
+          vol: NDArray[np.float64], cp: NDArray[np.float64], scheme: tuple, n_vol: int,
+          out: NDArray[np.float64]) -> None:
+    tt, rr0, qq0 = t[lo], r[lo], q[lo]
+    rp = rr0 if side < 0.0 else qq0  # put-equivalent rate and yield
+    qp = qq0 if side < 0.0 else rr0
+    m = 0
+    vmin = math.inf
+    vmax = 0.0
+    for i in range(lo, hi):
+        if cp[i] != side:
+            continue
+        kind = _plain_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i])
+        if kind == 1:
+            out[i] = max(0.0, euro_price1(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]))
+        elif kind == 2 or t[i] != tt or r[i] != rr0 or q[i] != qq0:
+            out[i] = amer_price1(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i], scheme)
+        else:
+            m += 1
+            vmin = min(vmin, vol[i])
+            vmax = max(vmax, vol[i])
+    if m == 0:
+        return
+    nn = scheme[0] + 1
+    if m <= n_vol:
+        c = np.zeros(nn)
+        for i in range(lo, hi):
+            if cp[i] == side and _plain_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]) == 0 \
+                    and t[i] == tt and r[i] == rr0 and q[i] == qq0:
+                put_boundary(rp, qp, vol[i], tt, scheme, c)
+                if side < 0.0:
+                    out[i] = put_from_boundary(s[i], k[i], tt, rp, qp, vol[i], c, scheme)
+                else:
+                    out[i] = put_from_boundary(k[i], s[i], tt, rp, qp, vol[i], c, scheme)
+        return
+    a = math.log(vmin)
+    b = math.log(vmax)
+    nv = n_vol if b - a > 1e-12 else 1
+    tab = np.zeros((nv, nn))
+    xs = np.empty(nv)
+    wts = np.empty(nv)
+    for j in range(nv):
+        x = math.cos(j * math.pi / (nv - 1)) if nv > 1 else 0.0
+        xs[j] = x
+        wts[j] = (-1.0) ** j * (0.5 if (j == 0 or j == nv - 1) else 1.0)
+        put_boundary(rp, qp, math.exp(0.5 * (a + b) + 0.5 * (b - a) * x), tt, scheme, tab[j])
+    c = np.empty(nn)
+    for i in range(lo, hi):
+        if not (cp[i] == side and _plain_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]) == 0
+                and t[i] == tt and r[i] == rr0 and q[i] == qq0):
+            continue
+        if nv == 1:
+            c[:] = tab[0]
+        else:
+            x = (2.0 * math.log(vol[i]) - a - b) / (b - a)
+            hit = -1
+            for j in range(nv):
+                if x == xs[j]:
+                    hit = j
+            if hit >= 0:
+                c[:] = tab[hit]
+            else:
+                c[:] = 0.0
+                den = 0.0
+                for j in range(nv):
+                    w = wts[j] / (x - xs[j])
+                    den += w
+                    for u in range(nn):
+                        c[u] += w * tab[j, u]
+                for u in range(nn):
+                    c[u] /= den
+        if side < 0.0:
+            out[i] = put_from_boundary(s[i], k[i], tt, rp, qp, vol[i], c, scheme)
+        else:
+            out[i] = put_from_boundary(k[i], s[i], tt, rp, qp, vol[i], c, scheme)
+
+
+@njit(**_JIT)
+def _group(g: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+           r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+           cp: NDArray[np.float64], offsets: NDArray[np.int64], scheme: tuple, n_vol: int,
+           out: NDArray[np.float64]) -> None:
+    lo, hi = offsets[g], offsets[g + 1]
+    for i in range(lo, hi):
+        if not (cp[i] == 1.0 or cp[i] == -1.0):
+            out[i] = math.nan
+    _side(lo, hi, -1.0, s, k, t, r, q, vol, cp, scheme, n_vol, out)
+    _side(lo, hi, 1.0, s, k, t, r, q, vol, cp, scheme, n_vol, out)
+
+
+@njit(parallel=True, **_JIT)
+def amer_grouped_kernel(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                        r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+                        cp: NDArray[np.float64], offsets: NDArray[np.int64], scheme: tuple,
+                        n_vol: int, out: NDArray[np.float64]) -> None:
+    """American price per row, groups [offsets[g], offsets[g+1]) sharing (t, r, q)."""
+    for g in prange(offsets.shape[0] - 1):
+        _group(g, s, k, t, r, q, vol, cp, offsets, scheme, n_vol, out)
+
+
+@njit(**_JIT)
+def _grouped_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                    r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+                    cp: NDArray[np.float64], offsets: NDArray[np.int64], scheme: tuple,
+                    n_vol: int, out: NDArray[np.float64]) -> None:
+    for g in range(offsets.shape[0] - 1):
+        _group(g, s, k, t, r, q, vol, cp, offsets, scheme, n_vol, out)
+
+
+def amer_grouped_prices(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                        r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+                        cp: NDArray[np.float64], offsets: NDArray[np.int64], scheme: tuple,
+                        n_vol: int = N_VOL) -> NDArray[np.float64]:
+    """American prices of rows grouped by expiry (``offsets``: group starts and the end)."""
+    a = [np.ascontiguousarray(x, dtype=np.float64) for x in (s, k, t, r, q, vol, cp)]
+    off = np.ascontiguousarray(offsets, dtype=np.int64)
+    out = np.full(len(a[0]), np.nan)
+    if len(out) == 0:
+        return out
+    if len(off) > 2 and numba.get_num_threads() > 1:
+        amer_grouped_kernel(*a, off, scheme, n_vol, out)
+    else:
+        _grouped_serial(*a, off, scheme, n_vol, out)
+    return out
+
+
+def american_prices(s: ArrayLike, k: ArrayLike, t: ArrayLike, r: ArrayLike, q: ArrayLike,
+                    vol: ArrayLike, cp: ArrayLike, group: ArrayLike) -> NDArray[np.float64]:
+    """ALO American value per row (per share; NaN on invalid input), rows of one ``group`` id
+    sharing (t, r, q) -- e.g. the expiry index -- priced over one exercise-boundary table per
+    group and side (1-D result; arguments broadcast).  Any row order.  Accuracy: row-by-row
+    ALO (``price(..., "american")``) within ~1e-8 per 100 of strike.
+    Tested: tests/analytics/test_american_grouped.py."""
+    *vals, g = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (s, k, t, r, q, vol, cp)),
+                                   np.asarray(group, dtype=np.int64))
+    g = g.ravel()
+    order = np.argsort(g, kind="stable")
+    gs = g[order]
+    cuts = np.flatnonzero(np.diff(gs)) + 1
+    off = np.concatenate(([0], cuts, [len(gs)])).astype(np.int64)
+    cols = [x.ravel()[order] for x in vals]
+    res = amer_grouped_prices(*cols, off, DEFAULT_SCHEME)
+    out = np.empty_like(res)
+    out[order] = res
+    return out
+
+
+@njit(**_JIT)
+def _table_node(jn: int, rp: NDArray[np.float64], qp: NDArray[np.float64],
+                tt: NDArray[np.float64], vlo: NDArray[np.float64], vhi: NDArray[np.float64],
+                scheme: tuple, hz: NDArray[np.float64]) -> None:
+    """hz[j, node, i] = H = ln(B/X)^2 of the put boundary at the price-integral point i,
+    for the Chebyshev vol nodes of [vlo_j, vhi_j]: all a row's premium integral reads."""
+    nv = hz.shape[1]
+    z_pr = scheme[9]
+    j = jn // nv
+    node = jn % nv
+    a = math.log(vlo[j])
+    b = math.log(vhi[j])
+    x = math.cos(node * math.pi / (nv - 1))
+    c = np.zeros(scheme[0] + 1)
+    put_boundary(rp[j], qp[j], math.exp(0.5 * (a + b) + 0.5 * (b - a) * x), tt[j], scheme, c)
+    for i in range(z_pr.shape[0]):
+        hz[j, node, i] = _cheb_eval(c, z_pr[i])
+    hz[j, node, z_pr.shape[0]] = _cheb_eval(c, 1.0)  # at tau = T: the boundary today
+
+
+@njit(parallel=True, **_JIT)
+def _build_tables(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+                  vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
+                  hz: NDArray[np.float64]) -> None:
+    for jn in prange(hz.shape[0] * hz.shape[1]):
+        _table_node(jn, rp, qp, tt, vlo, vhi, scheme, hz)
+
+
+@njit(**_JIT)
+def _build_tables_serial(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+                         vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
+                         hz: NDArray[np.float64]) -> None:
+    for jn in range(hz.shape[0] * hz.shape[1]):
+        _table_node(jn, rp, qp, tt, vlo, vhi, scheme, hz)
+
+
+@njit(**_JIT)
+def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+              r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+              cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
+              vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
+              w: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    kind = _plain_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]) if (
+        cp[i] == 1.0 or cp[i] == -1.0) else 2
+    j = which[i]
+    if kind == 1:
+        out[i] = max(0.0, euro_price1(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]))
+        return
+    if kind == 2 or j < 0 or not (vlo[j] <= vol[i] <= vhi[j]):
+        out[i] = amer_price1(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i], scheme)
+        return
+    nv = hz.shape[1]
+    a = math.log(vlo[j])
+    b = math.log(vhi[j])
+    x = (2.0 * math.log(vol[i]) - a - b) / (b - a)
+    hit = -1
+    for u in range(nv):
+        w[u] = 0.0
+        if x == math.cos(u * math.pi / (nv - 1)):
+            hit = u
+    if hit >= 0:
+        w[hit] = 1.0
+    else:
+        den = 0.0
+        for u in range(nv):
+            w[u] = (-1.0) ** u * (0.5 if (u == 0 or u == nv - 1) else 1.0) / (
+                x - math.cos(u * math.pi / (nv - 1)))
+            den += w[u]
+        for u in range(nv):
+            w[u] /= den
+    put = cp[i] < 0.0
+    rp = r[i] if put else q[i]
+    qp = q[i] if put else r[i]
+    sp = s[i] if put else k[i]
+    kp = k[i] if put else s[i]
+    v = vol[i]
+    tt = t[i]
+    px = scheme[4]
+    pw = scheme[5]
+    ln_xk = math.log(min(1.0, rp / qp)) if qp > 0.0 else 0.0
+    np_ = px.shape[0]
+    h_now = 0.0
+    for u in range(nv):
+        h_now += w[u] * hz[j, u, np_]
+    if math.log(sp / kp) <= ln_xk - math.sqrt(max(h_now, 0.0)):
+        out[i] = kp - sp  # at or beyond today's exercise boundary: exercise now
+        return
+    half = 0.5 * math.sqrt(tt)
+    base = math.log(sp / kp) - ln_xk
+    add_on = 0.0
+    for p in range(px.shape[0]):
+        sh = 0.0
+        for u in range(nv):
+            sh += w[u] * hz[j, u, p]
+        sh = math.sqrt(max(sh, 0.0))
+        z = half * (px[p] + 1.0)
+        tp = z * z
+        vz = v * z
+        dp = (base + sh + (rp - qp) * tp) / vz + 0.5 * vz
+        term = rp * kp * math.exp(-rp * tp) * norm_cdf(vz - dp)
+        if qp != 0.0:
+            term -= qp * sp * math.exp(-qp * tp) * norm_cdf(-dp)
+        add_on += pw[p] * 2.0 * z * term
+    add_on *= half
+    euro = euro_price1(sp, kp, tt, rp, qp, v, -1.0)
+    out[i] = max(max(euro, 0.0) + max(add_on, 0.0), kp - sp)
+
+
+@njit(parallel=True, **_JIT)
+def _eval_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+               cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
+               vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
+               n_chunks: int, out: NDArray[np.float64]) -> None:
+    n = s.shape[0]
+    for ch in prange(n_chunks):
+        w = np.empty(hz.shape[1])
+        for i in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
+            _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
+
+
+@njit(**_JIT)
+def _eval_rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                      r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+                      cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
+                      vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
+                      out: NDArray[np.float64]) -> None:
+    w = np.empty(hz.shape[1])
+    for i in range(s.shape[0]):
+        _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
+
+
+_PAR_ROWS = 2048
+"""Rows (or boundary nodes x 40) below which the serial twins run: a parallel region can wait a
+scheduler slice (~5 ms) for the other core when the machine is busy, more than a Tick takes."""
+
+
+class BoundaryTables:
+    """A bounded memo of exercise-boundary tables keyed by the put-equivalent (t, r, q) of a
+    (group, side) and a vol bucket (one per doubling of the vol; the table spans it and 25%
+    beyond each side, so 12 Chebyshev nodes interpolate to ~1e-8): repeated evaluations at
+    nearby vols (the passes of a de-Americanised IV, bid then ask then the surface price) build
+    each table once.  Keys are exact floats, so a changed rate, yield or time builds a new
+    table; the oldest are dropped beyond ``max_tables``.  A new key with fewer than
+    ``min_rows`` rows is priced row by row instead."""
+
+    PER_OCTAVE = 1.0  # vol buckets per doubling: a table covers one bucket
+    PAD = 1.25  # and this ratio beyond it each side (a vol ratio of 3.1 in all)
+
+    def __init__(self, max_tables: int = 50_000, n_vol: int = N_VOL, min_rows: int = N_VOL + 1
+                 ) -> None:
+        from collections import OrderedDict
+
+        self.min_rows = min_rows  # fewer rows of a new (t, r, q) side: priced row by row
+        self.max_tables = max_tables
+        self.n_vol = n_vol
+        self._tabs: OrderedDict[tuple[float, float, float, float],
+                                tuple[float, float, NDArray[np.float64]]] = OrderedDict()
+        self.built = 0  # tables built
+        self.evaluated = 0  # rows that needed a boundary
+        self.direct = 0  # of which priced row by row (small group or vol outside the table)
+
+    def prices(self, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+               cp: NDArray[np.float64]) -> NDArray[np.float64]:
+        """American value per row (float64 1-D inputs of one length), as ``american_prices``."""
+        n = len(s)
+        out = np.full(n, np.nan)
+        if n == 0:
+            return out
+        put = cp < 0.0
+        rp = np.where(put, r, q)
+        qp = np.where(put, q, r)
+        with np.errstate(all="ignore"):
+            needs = (rp > 0.0) & (vol > 0.0) & (t > 0.0) & np.isfinite(vol) & (s > 0) & (k > 0)
+        idx = np.flatnonzero(needs)
+        which = np.full(n, -1, np.int64)
+        if len(idx):
+            ti, ri, qi = t[idx], rp[idx], qp[idx]
+            bi = np.floor(np.log2(vol[idx]) * self.PER_OCTAVE)  # vol bucket of the row
+            order = np.lexsort((bi, qi, ri, ti))
+            ts, rs, qs, bs_ = ti[order], ri[order], qi[order], bi[order]
+            new_key = np.ones(len(order), bool)
+            new_key[1:] = ((np.diff(ts) != 0) | (np.diff(rs) != 0) | (np.diff(qs) != 0)
+                           | (np.diff(bs_) != 0))
+            inv = np.empty(len(order), np.int64)
+            inv[order] = np.cumsum(new_key) - 1
+            first = order[new_key]
+            uk = np.stack([ti[first], ri[first], qi[first], bi[first]], axis=1)
+            cnt = np.bincount(inv, minlength=len(uk))
+            slot = np.full(len(uk), -1, np.int64)
+            tabs: list[NDArray[np.float64]] = []
+            lo: list[float] = []
+            hi: list[float] = []
+            build: list[int] = []
+            for g in range(len(uk)):
+                kk = (float(uk[g, 0]), float(uk[g, 1]), float(uk[g, 2]), float(uk[g, 3]))
+                hit = self._tabs.get(kk)
+                if hit is not None:
+                    self._tabs.move_to_end(kk)
+                    slot[g] = len(tabs)
+                    tabs.append(hit[2])
+                    lo.append(hit[0])
+                    hi.append(hit[1])
+                elif cnt[g] >= self.min_rows:
+                    slot[g] = len(tabs)
+                    tabs.append(np.empty(0))
+                    lo.append(2.0 ** (uk[g, 3] / self.PER_OCTAVE) / self.PAD)
+                    hi.append(2.0 ** ((uk[g, 3] + 1.0) / self.PER_OCTAVE) * self.PAD)
+                    build.append(g)
+            nn = DEFAULT_SCHEME[4].shape[0] + 1
+            if build:
+                bs = np.array([slot[g] for g in build])
+                new = np.zeros((len(build), self.n_vol, nn))
+                kern = _build_tables if len(build) * self.n_vol * 40 >= _PAR_ROWS else _build_tables_serial
+                kern(uk[build, 1].copy(), uk[build, 2].copy(), uk[build, 0].copy(),
+                              np.array(lo)[bs], np.array(hi)[bs], DEFAULT_SCHEME, new)
+                self.built += len(build)
+                for j, g in enumerate(build):
+                    tabs[bs[j]] = new[j]
+                    kk = (float(uk[g, 0]), float(uk[g, 1]), float(uk[g, 2]), float(uk[g, 3]))
+                    self._tabs[kk] = (lo[bs[j]], hi[bs[j]], new[j])
+                    self._tabs.move_to_end(kk)
+                while len(self._tabs) > self.max_tables:
+                    self._tabs.popitem(last=False)
+            which[idx] = slot[inv]
+            tab = np.stack(tabs) if tabs else np.zeros((1, self.n_vol, nn))
+            vlo = np.array(lo) if lo else np.zeros(1)
+            vhi = np.array(hi) if hi else np.zeros(1)
+        else:
+            tab = np.zeros((1, self.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
+            vlo = vhi = np.zeros(1)
+        with np.errstate(invalid="ignore"):
+            w = np.maximum(which, 0)
+            self.direct += int((needs & ((which < 0) | ~((vlo[w] <= vol) & (vol <= vhi[w])))).sum())
+        self.evaluated += int(needs.sum())
+        if n >= _PAR_ROWS:
+            chunks = max(1, min(4 * numba.get_num_threads(), n // 64))
+            _eval_rows(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, chunks, out)
+        else:
+            _eval_rows_serial(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, out)
+        return out
