@@ -5,7 +5,10 @@ Model. Each underlier follows a Heston stochastic-volatility process with Merton
 time (252 days of 6.5 hours a year). Option theoretical values come from an SSVI surface
 per underlier whose ATM total variance is the Heston expected variance to each expiry (so
 the term structure follows the current variance and is free of calendar arbitrage), priced
-with Black-76 on the dividend-adjusted forward; American classes are floored at intrinsic.
+with Black-76 on the dividend-adjusted forward (European classes) or at American values
+(American classes: ALO collocation on the escrowed spot S - PV(cash dividends), the same
+rate, yield and surface vol; ``analytics.BoundaryTables``), floored at intrinsic.
+``truth(idx)`` returns those model inputs and values for tests.
 Quotes are rounded to the class's tick grid around the theo (``_quoting``).
 
 Time. ``step(dt_ns)`` advances simulated time and returns the messages of that step
@@ -24,6 +27,7 @@ from datetime import date, timedelta
 import msgspec
 import numpy as np
 
+from ..analytics import BoundaryTables, price
 from ..bus import Bus, ColumnBatch, Event
 from ..clock import Clock, SimClock
 from ..timeutil import DAYS_PER_YEAR, NS_PER_YEAR
@@ -40,6 +44,9 @@ __all__ = ["MarketSimulator", "SimConfig", "simulation_date"]
 
 Message = Event | ColumnBatch
 _TRADING_YEAR_S = 252 * 6.5 * 3600.0
+AMER_T_STEP_S = 60.0
+"""The early-exercise premium of American series is valued at the time to expiry rounded up to
+this many seconds (see ``truth``)."""
 _EPOCH = date(1970, 1, 1)
 _STOCK_EXCH = ("NSDQ", "NYSE", "ARCA", "BATS", "EDGX", "IEX", "MEMX", "EDGA", "NQBX", "PSX")
 
@@ -139,6 +146,8 @@ class MarketSimulator:
         self.opt_volume = np.zeros(len(s), np.int64)
         self.stk_volume = np.zeros(len(us), np.int64)
         self.cluster = 0
+        # boundary tables of the American values: built once per expiry and minute, any row count
+        self._tables = BoundaryTables(max_tables=4 * len(s.exp_ns) + 16, min_rows=1)
 
     def _pv_dividends(self) -> np.ndarray:
         """Present value (at the start) of cash dividends before each expiry."""
@@ -182,6 +191,18 @@ class MarketSimulator:
     # ------------------------------------------------------------------ theo values
     def theo(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(theo, forward, ATM total variance) of series ``idx`` at the current state."""
+        tr = self.truth(idx)
+        return tr["theo"], tr["fwd"], tr["atm_w"]
+
+    def truth(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The model behind the quotes of series ``idx`` at the current state (per row):
+        ``spot``, ``ddiv`` (PV of cash dividends to expiry), ``rate``, ``q`` (continuous
+        yield), ``t`` (years to expiry), ``fwd`` = (spot - ddiv) e^{(rate - q) t}, ``vol`` (the
+        surface vol at the strike), ``atm_w`` (ATM total variance), ``american`` (exercise
+        style), ``value`` (Black-76 on fwd; American series: the Black-Scholes value on the
+        escrowed spot spot - ddiv plus the ALO early-exercise premium at ``t`` rounded up to
+        ``AMER_T_STEP_S``, within ~1e-5 per share of ALO at ``t``) and ``theo`` (value
+        floored at intrinsic on the spot: what is quoted around)."""
         s = self.master.series
         r = self.config.rate
         t_e = np.maximum(s.exp_ns - self.now_ns, 300e9) / NS_PER_YEAR
@@ -194,13 +215,30 @@ class MarketSimulator:
         k_strike = s.strike[idx]
         fwd = fwd_e[e]
         th = theta_e[e]
+        t = t_e[e]
         w = ssvi_total_variance(np.log(k_strike / fwd), th, self.rho[u], self.eta[u])
+        vol = np.sqrt(w / t)
         is_put = s.cp[idx] == 1
-        euro = black76(is_put, fwd, k_strike, np.sqrt(w), disc_e[e])
+        value = black76(is_put, fwd, k_strike, np.sqrt(w), disc_e[e])
         spot = self.spot[u]
-        intrinsic = np.maximum(np.where(is_put, k_strike - spot, spot - k_strike), 0.0)
+        ddiv = self.pv_div[e]
         amer = self.root_amer[s.root_idx[idx]]
-        return np.where(amer, np.maximum(euro, intrinsic), euro), fwd, th
+        a = np.flatnonzero(amer)
+        if len(a):
+            # early-exercise premium at the expiry time rounded up to AMER_T_STEP_S (its boundary
+            # tables then serve every requote for that long): value = euro(t) + EEP(t_q)
+            step = AMER_T_STEP_S / (NS_PER_YEAR / 1e9)
+            tq = np.ceil(t[a] / step) * step
+            sa, ka, ra, qa = spot[a] - ddiv[a], k_strike[a], np.full(len(a), r), self.q[u[a]]
+            cpa = np.where(is_put[a], -1.0, 1.0)
+            am_val = self._tables.prices(sa, ka, tq, ra, qa, vol[a], cpa)
+            eep = np.maximum(am_val - price(sa, ka, tq, ra, qa, vol[a], cpa), 0.0)
+            value[a] = price(sa, ka, t[a], ra, qa, vol[a], cpa) + eep
+        intrinsic = np.maximum(np.where(is_put, k_strike - spot, spot - k_strike), 0.0)
+        theo = np.where(amer, np.maximum(value, intrinsic), value)
+        return {"spot": spot, "ddiv": ddiv, "rate": np.full(len(idx), r), "q": self.q[u],
+                "t": t, "fwd": fwd, "vol": vol, "atm_w": th, "american": amer, "value": value,
+                "theo": theo}
 
     # ------------------------------------------------------------------ messages
     def option_quotes(self, idx: np.ndarray) -> ColumnBatch:

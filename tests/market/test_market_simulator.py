@@ -216,3 +216,32 @@ def test_expired_series_stop_quoting():
     q = _batches(sim.step(STEP), "OptionNbboQuote")[0]
     assert not np.any(q.data["okey.dt"] == today)
     assert len(q.data["okey.dt"]) > 0
+
+
+def test_american_series_are_quoted_at_american_values_of_the_known_model():
+    from openmlink.analytics import price
+
+    s = MarketSimulator(SimConfig(seed=3, universe="small"), start_ns=START)
+    ser = s.master.series
+    idx = np.arange(len(ser))
+    tr = s.truth(idx)
+    am = np.flatnonzero(tr["american"])
+    assert len(am) and (~tr["american"]).any()
+    cp = np.where(ser.cp[idx] == 1, -1.0, 1.0)
+    # the truth is the ALO value on the escrowed spot with the model's rate, yield and vol (its
+    # early-exercise premium taken at the time to expiry rounded up to a minute)
+    ref = price(tr["spot"][am] - tr["ddiv"][am], ser.strike[am], tr["t"][am], tr["rate"][am],
+                tr["q"][am], tr["vol"][am], cp[am], exercise="american")
+    np.testing.assert_allclose(tr["value"][am], ref, rtol=0, atol=1e-4)  # the target
+    # ... which puts deep in-the-money American puts at or above exercise value
+    put = am[cp[am] < 0]
+    assert (tr["theo"][put] >= ser.strike[put] - tr["spot"][put] - 1e-9).all()
+    euro = price(tr["spot"][put] - tr["ddiv"][put], ser.strike[put], tr["t"][put],
+                 tr["rate"][put], tr["q"][put], tr["vol"][put], -1.0)
+    assert (tr["value"][put] - euro).max() > 0.5  # the early-exercise premium is quoted
+    # European series stay Black-76 on the forward; theo() is the truth's theo
+    eu = np.flatnonzero(~tr["american"])
+    b76 = black76(ser.cp[eu] == 1, tr["fwd"][eu], ser.strike[eu], tr["vol"][eu] * np.sqrt(tr["t"][eu]),
+                  np.exp(-tr["rate"][eu] * tr["t"][eu]))
+    np.testing.assert_allclose(tr["value"][eu], b76, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(s.theo(idx)[0], tr["theo"])
