@@ -20,8 +20,10 @@ their own time), or the injected clock before any has been seen.
 
 Per expiry: rate from the ``RateCurve`` at t; ddiv = PV of the security master's cash
 dividends with ex-date before settlement (0 without a master); forward from put-call parity
-(``_calc.parity_forward``); sdiv (Equity) = r - ln(F / (S - ddiv)) / t; a raw-SVI fit of the
-out-of-the-money quote vols (``openmlink.analytics.fit_svi``).
+(``analytics.parity_forward``; American roots: ``analytics.american_parity_forward``, parity of
+the de-Americanised quotes, so that call and put IVs agree); sdiv (Equity) =
+r - ln(F / (S - ddiv)) / t; a raw-SVI fit of the out-of-the-money quote vols
+(``openmlink.analytics.fit_svi``).
 """
 
 from __future__ import annotations

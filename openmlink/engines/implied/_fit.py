@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from ...analytics import (
     RowContext,
+    american_parity_forward,
     fit_svi,
     implied_vols,
     parity_forward,
@@ -63,7 +64,9 @@ class FitResult:
 
 
 def fit_expiries(inp: FitInputs) -> FitResult:
-    """Forward from put-call parity (else carried from the spot at the master's yield), carry
+    """Forward from put-call parity (American roots: ``american_parity_forward``, parity of the
+    de-Americanised quotes, so that call and put IVs agree; else carried from the spot at the
+    master's yield), carry
     yield q = r - ln(F / (S - ddiv)) / t, quote vols (the current smile as the solver's guess),
     and a raw-SVI fit of the out-of-the-money quote vols, per expiry."""
     t, r, s, ddiv = inp.t, inp.r, inp.s, inp.ddiv
@@ -75,6 +78,11 @@ def fit_expiries(inp: FitInputs) -> FitResult:
                                      inp.parity_strikes)
         se = s - ddiv
         fwd = np.where(np.isfinite(fwd), fwd, se * np.exp((r - inp.qd) * t))
+        amer_e = np.bincount(np.repeat(np.arange(n_exp), sizes), inp.american, minlength=n_exp) > 0
+        if amer_e.any():  # American roots: parity of the de-Americanised quotes
+            fwd = np.where(amer_e, american_parity_forward(inp.strike, inp.cp, inp.bid, inp.ask,
+                                                           inp.goff, disc, se, t, fwd,
+                                                           inp.parity_strikes), fwd)
         q = np.where((t > 0) & (se > 0) & (fwd > 0), r - np.log(fwd / se) / t, inp.qd)
     rep = (lambda a: np.repeat(a, sizes, axis=0))  # noqa: E731  per expiry -> per row
     ctx = RowContext(rep(s), rep(fwd), inp.strike, np.where(inp.cp == 0, 1.0, -1.0), rep(t), rep(r),
