@@ -2,8 +2,8 @@
 limit class (Simple, Surface, Probability, SurfProb).  Pure, vectorised over orders.
 
 Model prices (Vol limits, surface limits) come from ``analytics.row_prices``: the model the
-implied-quote engine's ``surface_values`` uses to turn sVol into sPrc (Barone-Adesi-Whaley on
-the escrowed spot for American equity options, Black-76 on the forward for European or
+implied-quote engine's ``surface_values`` uses to turn sVol into sPrc (the ALO American value
+on the escrowed spot for American equity options, Black-76 on the forward for European or
 Future-priced ones), so a Vol limit equal to sVol gives sPrc exactly.
 """
 
