@@ -26,6 +26,7 @@ from ._api import (
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES
 from ._errors import IvError
 from ._quote_rows import (
+    AmericanModel,
     RowContext,
     american_parity_forward,
     b76_implied_vol,
@@ -40,6 +41,7 @@ from ._rates import DEFAULT_RATE, RateCurve
 from ._svi import fit_svi, svi_total_variance
 
 __all__ = [
+    "AmericanModel",
     "BoundaryTables",
     "DEFAULT_RATE",
     "DEFAULT_SCHEME",

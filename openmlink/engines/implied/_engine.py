@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...analytics import (
+    AmericanModel,
     RateCurve,
     RowContext,
     implied_vols,
@@ -70,7 +71,8 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ``loop_chunk_min_rows``) -- a quote arriving during a pass waits about one chunk, so this
     bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``parity_strikes``:
     near-the-money strikes whose parity forwards are
-    medianed; ``flat_rate``: the default curve when none is given.
+    medianed; ``flat_rate``: the default curve when none is given; ``american_model``: ``alo``
+    (accurate American IVs, forwards and sPrc) or ``baw`` (Barone-Adesi-Whaley, ~4x cheaper).
     """
 
     loop_interval_s: float = 60.0
@@ -80,6 +82,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     parity_strikes: int = 7
     flat_rate: float = 0.045
     publish_surfaces: bool = True
+    american_model: AmericanModel = "alo"
 
 
 MasterFn = Callable[[], Any]
@@ -240,6 +243,7 @@ class ImpliedQuoteEngine:
     def tick(self, rows: NDArray[np.int64]) -> None:
         """Publish Tick records for option rows (fitting never-fitted expiries first)."""
         b = self.book
+        am = self.config.american_model
         val = self.now_ns()
         spots = b.mid()
         exps = np.unique(b.exp[rows]).astype(np.int64)
@@ -267,13 +271,13 @@ class ImpliedQuoteEngine:
                 if len(rest):
                     sub = ctx.subset(rest)
                     guess = np.full(len(rest), np.nan)
-                    bid_iv[rest] = implied_vols(b.bid[rows[rest]], sub, guess)
-                    ask_iv[rest] = implied_vols(b.ask[rows[rest]], sub, guess)
+                    bid_iv[rest] = implied_vols(b.bid[rows[rest]], sub, guess, am)
+                    ask_iv[rest] = implied_vols(b.ask[rows[rest]], sub, guess, am)
         if ctx is None:
             ctx = self.context(rows, spots, val)
             guess = np.full(len(rows), np.nan)
-            bid_iv = implied_vols(b.bid[rows], ctx, guess)
-            ask_iv = implied_vols(b.ask[rows], ctx, guess)
+            bid_iv = implied_vols(b.bid[rows], ctx, guess, am)
+            ask_iv = implied_vols(b.ask[rows], ctx, guess, am)
         self._publish(rows, ctx, bid_iv, ask_iv, "Tick", b.src_ts[rows])
 
     def context(self, rows: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> RowContext:
@@ -332,7 +336,8 @@ class ImpliedQuoteEngine:
                                qd=self._yield(exps), params=b.exp_params[exps], goff=goff,
                                strike=b.strike[rows], cp=b.cp[rows], bid=b.bid[rows],
                                ask=b.ask[rows], american=amer,
-                               parity_strikes=self.config.parity_strikes)
+                               parity_strikes=self.config.parity_strikes,
+                               american_model=self.config.american_model)
 
     def _master(self) -> Any:
         """The security master, resetting the per-underlier caches when it changes."""
@@ -487,7 +492,7 @@ class ImpliedQuoteEngine:
                  ask_iv: NDArray[np.float64], source: str, src_ts: NDArray[np.int64]) -> None:
         b = self.book
         bid, ask = b.bid[rows], b.ask[rows]
-        sv = surface_values(ctx, bid, ask)
+        sv = surface_values(ctx, bid, ask, self.config.american_model)
         n = len(rows)
         now = self.clock.time_ns()
         fut = ~ctx.american

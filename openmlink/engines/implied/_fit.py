@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...analytics import (
+    AmericanModel,
     RowContext,
     american_parity_forward,
     fit_svi,
@@ -27,7 +28,7 @@ class FitInputs:
     underlier mid ``s``, the security master's yield ``qd``, the current SVI ``params`` (n, 5).
     Per option row, grouped by expiry (group ``i`` is rows ``goff[i]:goff[i+1]``): strike,
     cp (0 call, 1 put), bid, ask, American flag.  ``parity_strikes``: strikes used per parity
-    forward."""
+    forward; ``american_model``: the American pricing model (``analytics.AmericanModel``)."""
 
     t: NDArray[np.float64]
     r: NDArray[np.float64]
@@ -42,6 +43,7 @@ class FitInputs:
     ask: NDArray[np.float64]
     american: NDArray[np.bool_]
     parity_strikes: int
+    american_model: AmericanModel = "alo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +84,15 @@ def fit_expiries(inp: FitInputs) -> FitResult:
         if amer_e.any():  # American roots: parity of the de-Americanised quotes
             fwd = np.where(amer_e, american_parity_forward(inp.strike, inp.cp, inp.bid, inp.ask,
                                                            inp.goff, disc, se, t, fwd,
-                                                           inp.parity_strikes), fwd)
+                                                           inp.parity_strikes,
+                                                           model=inp.american_model), fwd)
         q = np.where((t > 0) & (se > 0) & (fwd > 0), r - np.log(fwd / se) / t, inp.qd)
     rep = (lambda a: np.repeat(a, sizes, axis=0))  # noqa: E731  per expiry -> per row
     ctx = RowContext(rep(s), rep(fwd), inp.strike, np.where(inp.cp == 0, 1.0, -1.0), rep(t), rep(r),
                      rep(q), rep(ddiv), inp.american, rep(inp.params))
     old = surface_values_vol(ctx)
-    bid_iv = implied_vols(inp.bid, ctx, old)
-    ask_iv = implied_vols(inp.ask, ctx, old)
+    bid_iv = implied_vols(inp.bid, ctx, old, inp.american_model)
+    ask_iv = implied_vols(inp.ask, ctx, old, inp.american_model)
     use, k, w, wt = smile_points(ctx, bid_iv, ask_iv)
     grp = np.repeat(np.arange(n_exp), sizes)
     counts = np.bincount(grp[use], minlength=n_exp)

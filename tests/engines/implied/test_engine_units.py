@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from openmlink.analytics import parity_forward, price
 from openmlink.analytics._svi import fit_svi, svi_constraints_ok, svi_durrleman_g, svi_total_variance
@@ -151,9 +152,10 @@ def test_nbbo_change_publishes_tick_records_and_loop_has_one_uprc_per_underlier(
     assert any(m.mt.name == "LiveSurfaceCurve" for m in bus.published[n1:])
 
 
-def test_row_prices_equal_surface_values_sprc_on_american_and_european_rows() -> None:
+@pytest.mark.parametrize("model", ["alo", "baw"])
+def test_row_prices_equal_surface_values_sprc_on_american_and_european_rows(model: str) -> None:
     """The price-only path (trading limits) is the model of surface_values' sPrc."""
-    from openmlink.analytics import RowContext, row_prices, surface_values
+    from openmlink.analytics import RowContext, price, row_prices, surface_values
 
     rng = np.random.default_rng(7)
     n = 400
@@ -171,5 +173,13 @@ def test_row_prices_equal_surface_values_sprc_on_american_and_european_rows() ->
     ctx = RowContext(spot, fwd, strike, np.where(rng.random(n) < 0.5, 1.0, -1.0), t, r, q, ddiv,
                      rng.random(n) < 0.5, params)
     nan = np.full(n, np.nan)
-    expected = surface_values(ctx, nan, nan)["sPrc"]
-    np.testing.assert_allclose(row_prices(ctx, vol), expected, rtol=1e-12, atol=1e-12)
+    expected = surface_values(ctx, nan, nan, model)["sPrc"]
+    np.testing.assert_allclose(row_prices(ctx, vol, model), expected, rtol=1e-12, atol=1e-12)
+    # American rows: the ALO value (BAW for "baw", cents away on some rows)
+    am = ctx.american
+    ref = price(spot - ddiv, strike, t, r, q, vol, ctx.cpf, exercise="american")
+    err = np.abs(expected[am] - ref[am])
+    if model == "alo":
+        assert err.max() < 1e-4
+    else:
+        assert 1e-3 < err.max() < 0.5
