@@ -26,12 +26,14 @@ from numpy.typing import ArrayLike, NDArray
 from ._american import _cheb_eval, amer_price1, put_boundary, put_from_boundary
 from ._api import DEFAULT_SCHEME
 from ._black import euro_price1
+from ._jit import JitOptions
 from ._normal import norm_cdf
 
 __all__ = ["EEP_TOL", "N_VOL", "BoundaryTables", "amer_grouped_kernel", "amer_grouped_prices",
            "american_prices"]
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_PJIT: JitOptions = {**_JIT, "parallel": True}
 N_VOL = 12
 """Vol nodes per (group, side) boundary table."""
 EEP_TOL = 1e-10
@@ -156,7 +158,7 @@ def _group(g: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np
     _side(lo, hi, 1.0, s, k, t, r, q, vol, cp, scheme, n_vol, out)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def amer_grouped_kernel(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                         r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                         cp: NDArray[np.float64], offsets: NDArray[np.int64], scheme: tuple,
@@ -180,15 +182,14 @@ def amer_grouped_prices(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArr
                         cp: NDArray[np.float64], offsets: NDArray[np.int64], scheme: tuple,
                         n_vol: int = N_VOL) -> NDArray[np.float64]:
     """American prices of rows grouped by expiry (``offsets``: group starts and the end)."""
-    a = [np.ascontiguousarray(x, dtype=np.float64) for x in (s, k, t, r, q, vol, cp)]
+    ss, kk, tt, rr, qq, vv, cc = (np.ascontiguousarray(x, dtype=np.float64)
+                                  for x in (s, k, t, r, q, vol, cp))
     off = np.ascontiguousarray(offsets, dtype=np.int64)
-    out = np.full(len(a[0]), np.nan)
+    out = np.full(len(ss), np.nan)
     if len(out) == 0:
         return out
-    if len(off) > 2 and numba.get_num_threads() > 1:
-        amer_grouped_kernel(*a, off, scheme, n_vol, out)
-    else:
-        _grouped_serial(*a, off, scheme, n_vol, out)
+    kernel = amer_grouped_kernel if len(off) > 2 and numba.get_num_threads() > 1 else _grouped_serial
+    kernel(ss, kk, tt, rr, qq, vv, cc, off, scheme, n_vol, out)
     return out
 
 
@@ -206,8 +207,8 @@ def american_prices(s: ArrayLike, k: ArrayLike, t: ArrayLike, r: ArrayLike, q: A
     gs = g[order]
     cuts = np.flatnonzero(np.diff(gs)) + 1
     off = np.concatenate(([0], cuts, [len(gs)])).astype(np.int64)
-    cols = [x.ravel()[order] for x in vals]
-    res = amer_grouped_prices(*cols, off, DEFAULT_SCHEME)
+    s_, k_, t_, r_, q_, v_, c_ = (x.ravel()[order] for x in vals)
+    res = amer_grouped_prices(s_, k_, t_, r_, q_, v_, c_, off, DEFAULT_SCHEME)
     out = np.empty_like(res)
     out[order] = res
     return out
@@ -233,7 +234,7 @@ def _table_node(jn: int, rp: NDArray[np.float64], qp: NDArray[np.float64],
     hz[j, node, z_pr.shape[0]] = _cheb_eval(c, 1.0)  # at tau = T: the boundary today
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _build_tables(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
                   vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
                   hz: NDArray[np.float64]) -> None:
@@ -321,7 +322,7 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
     out[i] = max(max(euro, 0.0) + max(add_on, 0.0), kp - sp)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_PJIT)
 def _eval_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
