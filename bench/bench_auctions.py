@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from openmlink.runtime import Timers
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmlink.bus import Event
@@ -61,7 +63,11 @@ def bench_flash(n: int, responders: int) -> None:
     r.bus.subscribe("AuctionState", on_state)
 
     async def run() -> None:
-        async with r.engine.running(), r.auctions.running():
+        timers = Timers(r.clock)  # the runtime's timers, as openmlink serve drives the engines
+        timers.every(r.engine.config.timer_s, r.engine.tick, name="order manager")
+        timers.every(r.auctions.max_sleep_s, r.auctions.tick, name="auction trials")
+        timers.start()
+        try:
             for i in range(n):
                 t = time.perf_counter()
                 o = _auction_order(r, i, "FlashAuction")
@@ -69,6 +75,8 @@ def bench_flash(n: int, responders: int) -> None:
                 pn_of[r.notice_of(o["parentNumber"])] = o["parentNumber"]
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.3)
+        finally:
+            await timers.stop()
     asyncio.run(run())
     a = np.array(lat) * 1e3
     print(f"flash post -> AuctionState ({responders} simulated responders, window "

@@ -144,7 +144,6 @@ class Runtime:
         self.failures: list[str] = []
         self._prepared = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._blocks = contextlib.AsyncExitStack()  # run-blocks of engines (order manager)
         self._stop: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ phases
@@ -200,10 +199,10 @@ class Runtime:
         first Loop pass, then its Loop timer) and the timers."""
         plat = self._platform()
         self._stop = self._stop or asyncio.Event()
-        if plat.orders is not None:
-            await self._blocks.enter_async_context(plat.orders.running())
+        if plat.orders is not None:  # children, venue events and re-pricing on clock time
+            self.every(plat.orders.config.timer_s, plat.orders.tick, name="order manager")
         if plat.auctions is not None:  # auction trials (flash windows, 1 s block trials)
-            await self._blocks.enter_async_context(plat.auctions.running())
+            self.every(plat.auctions.max_sleep_s, plat.auctions.tick, name="auction trials")
         if plat.engine is not None:
             self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
                                                    name="engine:implied-quotes"))
@@ -215,7 +214,6 @@ class Runtime:
         for s in self.sources:
             s.close()
         await self.timers.stop()
-        await self._blocks.aclose()
         if self.platform is not None and self.platform.auctions is not None:
             self.platform.auctions.close()
         if self.platform is not None and self.platform.orders is not None:

@@ -5,10 +5,8 @@ timer that wakes at the next trial due (flash windows end on time, block trials 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from ...bus import Bus, ColumnBatch, Event
@@ -30,7 +28,7 @@ NR = "NoticeResponse"
 class AuctionEngine:
     """Wires an ``AuctionManager`` to the bus and to the order engine's manager (the hook
     auction orders go to).  ``tick()`` runs the trials due (tests call it after moving their
-    SimClock); ``running()`` calls it whenever a trial is due, at least every ``max_sleep_s``."""
+    SimClock); the runtime's timers call it every ``max_sleep_s`` of clock time."""
 
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, orders: OrderEngine,
                  config: AuctionConfig | None = None, *, max_sleep_s: float = 0.02) -> None:
@@ -90,21 +88,3 @@ class AuctionEngine:
         except Exception:
             log.exception("auction tick failed")
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                due = self.manager.next_due()
-                now = self.clock.time_ns()
-                wait = self.max_sleep_s if due is None else (due - now) / 1e9
-                await asyncio.sleep(min(max(wait, 0.0), self.max_sleep_s))
-                self.tick()
-        task = asyncio.create_task(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass

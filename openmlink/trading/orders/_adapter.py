@@ -4,10 +4,8 @@ records out; order-rate limits as a bus validator (a post over the limit gets a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,22 +155,4 @@ class OrderEngine:
             self.manager.on_timer()
         except Exception:
             log.exception("order manager tick failed")
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Run ``tick`` every ``config.timer_s`` for the life of the block."""
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(self.config.timer_s)
-                self.tick()
-        task = asyncio.create_task(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
 
