@@ -128,6 +128,8 @@ def _auction_config(args: argparse.Namespace) -> AuctionConfig:
 def _serve(args: argparse.Namespace) -> int:
     if args.loop_seconds is not None and not args.loop_seconds > 0:
         raise StartupError(f"--loop-seconds must be > 0, not {args.loop_seconds}")
+    if args.risk_loop_seconds is not None and not args.risk_loop_seconds > 0:
+        raise StartupError(f"--risk-loop-seconds must be > 0, not {args.risk_loop_seconds}")
     clock = _platform_clock(args) or LiveClock()
     rt = Runtime(clock, _sources(args), keep_serving=args.keep_serving)
     rt.prepare()  # before keys, data dir, port or kernels: a bad source stops here, at once
@@ -141,11 +143,15 @@ def _serve(args: argparse.Namespace) -> int:
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")
     trading, auctions = _trading_config(args), _auction_config(args)
+    from .trading import RiskConfig, load_positions
+
+    positions = load_positions(args.positions) if args.positions else ()
+    risk = RiskConfig() if args.risk_loop_seconds is None else RiskConfig(args.risk_loop_seconds)
     plat = rt.build(keys, rest_config=cfg, data_dir=None if args.no_persist else _data_dir(args),
                     engine_config=(EngineConfig() if args.loop_seconds is None
                                    else EngineConfig(loop_interval_s=args.loop_seconds)),
                     analytics=not args.no_analytics, trading_config=trading,
-                    auction_config=auctions)
+                    auction_config=auctions, risk_config=risk, positions=positions)
     app = make_app(plat.rest)
     _attach_sql(app, plat, args)
     rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
@@ -287,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 60)")
     s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
     _add_sql_options(s)
+    s.add_argument("--positions", metavar="FILE",
+                   help="start-of-day positions CSV (accnt,clientFirm,secKey,position[,mark]; "
+                        "docs/risk.md)")
+    s.add_argument("--risk-loop-seconds", type=float, default=None,
+                   help="seconds of clock time between two publications of every risk record "
+                        "(default 60)")
     s.add_argument("--order-rate", type=float, default=None,
                    help="order posts per second per API key (burst twice that; 0 = no limit; "
                         "default TradingConfig.key_rate)")

@@ -16,7 +16,16 @@ from .market import MarketSimulator, SecurityMaster, Source
 from .schema import CLIENT_ACTIONS, Registry, registry
 from .srse import TRADING_HISTORY, History, RecordStore
 from .store import Store
-from .trading import AuctionConfig, AuctionEngine, OrderEngine, TradingConfig
+from .trading import (
+    AuctionConfig,
+    AuctionEngine,
+    AutoHedgeEngine,
+    OrderEngine,
+    RiskConfig,
+    RiskEngine,
+    TradingConfig,
+)
+from .trading.risk import SodPosition
 
 __all__ = ["Platform", "build_platform"]
 
@@ -36,6 +45,8 @@ class Platform:
     history: History | None = None
     orders: OrderEngine | None = None
     auctions: AuctionEngine | None = None
+    risk: RiskEngine | None = None
+    hedge: AutoHedgeEngine | None = None
 
     def security_master(self) -> SecurityMaster | None:
         """The security master of the running simulator (after it started), if any."""
@@ -52,9 +63,12 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    engine_config: EngineConfig | None = None,
                    analytics: bool = True,
                    trading_config: TradingConfig | None = None,
-                   auction_config: AuctionConfig | None = None) -> Platform:
+                   auction_config: AuctionConfig | None = None,
+                   risk_config: RiskConfig | None = None,
+                   positions: Sequence[SodPosition] = ()) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
-    calculator inputs, theo surfaces) persist there and are reloaded at start."""
+    calculator inputs, theo surfaces) persist there and are reloaded at start.  ``positions``
+    are the start-of-day positions (``trading.load_positions``)."""
     reg = registry()
     bus = InProcessBus()
     store = Store(reg)
@@ -74,6 +88,12 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     plat.orders.attach()
     plat.auctions = AuctionEngine(bus, store, reg, clk, plat.orders, auction_config)
     plat.auctions.attach()
+    # after the order manager: its restore put the day's executions back in the store
+    plat.risk = RiskEngine(bus, store, reg, clk, master_fn=plat.security_master, sod=positions,
+                           config=risk_config)
+    plat.risk.attach()
+    plat.hedge = AutoHedgeEngine(bus, store, reg, clk, master_fn=plat.security_master)
+    plat.hedge.attach()
     if analytics:  # the implied-quote engine and the computed-on-read Adj table
         plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
         plat.engine.attach()

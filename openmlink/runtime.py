@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are 
     from .engines.implied import EngineConfig, ImpliedQuoteEngine
     from .gateway import ApiKeys, RestConfig
     from .platform import Platform
-    from .trading import AuctionConfig, TradingConfig
+    from .trading import AuctionConfig, RiskConfig, TradingConfig
+    from .trading.risk import SodPosition
 
 __all__ = ["Runtime", "Timers", "say_stderr"]
 
@@ -50,6 +51,8 @@ log = logging.getLogger("openmlink.runtime")
 
 Say = Callable[[str], None]
 TimerFn = Callable[[], Awaitable[Any] | Any]
+#: seconds of clock time between two republications of the autohedge states (inferred)
+HEDGE_LOOP_S = 1.0
 
 
 def say_stderr(line: str) -> None:
@@ -163,7 +166,9 @@ class Runtime:
     def build(self, keys: ApiKeys, *, rest_config: RestConfig | None = None,
               data_dir: str | Path | None = None, engine_config: EngineConfig | None = None,
               analytics: bool = True, trading_config: TradingConfig | None = None,
-              auction_config: AuctionConfig | None = None) -> Platform:
+              auction_config: AuctionConfig | None = None,
+              risk_config: RiskConfig | None = None,
+              positions: Sequence[SodPosition] = ()) -> Platform:
         """Assemble the platform on this runtime's clock and sources."""
         from .platform import build_platform
 
@@ -171,7 +176,8 @@ class Runtime:
                                        sources=self.sources, data_dir=data_dir,
                                        engine_config=engine_config, analytics=analytics,
                                        trading_config=trading_config,
-                                       auction_config=auction_config)
+                                       auction_config=auction_config,
+                                       risk_config=risk_config, positions=positions)
         return self.platform
 
     def every(self, seconds: float, fn: TimerFn, *, name: str,
@@ -206,6 +212,10 @@ class Runtime:
         if plat.engine is not None:
             self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
                                                    name="engine:implied-quotes"))
+        if plat.risk is not None:  # marks follow the market between fills
+            self.every(plat.risk.config.loop_s, plat.risk.tick, name="risk Loop")
+        if plat.hedge is not None:  # band states follow the hedge price
+            self.every(HEDGE_LOOP_S, plat.hedge.tick, name="autohedge Loop")
         self.timers.start()
 
     async def stop(self) -> None:
@@ -216,6 +226,10 @@ class Runtime:
         await self.timers.stop()
         if self.platform is not None and self.platform.auctions is not None:
             self.platform.auctions.close()
+        if self.platform is not None:
+            for eng in (self.platform.risk, self.platform.hedge):
+                if eng is not None:
+                    eng.close()
         if self.platform is not None and self.platform.orders is not None:
             self.platform.orders.close()
         for t in self._tasks:

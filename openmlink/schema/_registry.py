@@ -31,6 +31,7 @@ CLIENT_ACTIONS: dict[str, str] = {
     "SpdrTheoExp2PtCurve": "SIURD",
     "SpdrOptTheoRecord": "SIURD",
     "TickerItemDef": "SIURD",  # client ticker baskets (MLinkStream.tickerBasket)
+    "SpdrAutoHedgeControl": "SIURD",  # autohedge configuration per group (trading.md §4)
 }
 
 #: Types whose pkey the server assigns on insert (MsgDesc.autoAssignedPkey).

@@ -1,0 +1,105 @@
+"""Firm-bound keys see only their firm's positions, risk and autohedge records (REST and
+MLinkStream); SpdrAutoHedgeControl posts are validated with the reason in the PostAck."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+import requests
+
+from tests.conftest import start_server, stop_server
+
+KEYS = """
+[[key]]
+key = "ACME-0000-0000-0001"
+userName = "ann"
+clientFirm = "ACME"
+
+[[key]]
+key = "BETA-0000-0000-0001"
+userName = "bob"
+clientFirm = "BETA"
+"""
+ACME, BETA = "ACME-0000-0000-0001", "BETA-0000-0000-0001"
+SOD = """accnt,clientFirm,secKey,position,mark
+A1,ACME,AAPL-NMS-EQT,100,200
+B1,BETA,MSFT-NMS-EQT,-50,400
+B2,BETA,AAPL-NMS-EQT,7,
+"""
+
+
+def _control(firm: str, target: str = "HedgeToZero") -> dict:
+    return {"header": {"mTyp": "SpdrAutoHedgeControl"}, "message": {
+        "pkey": {"accnt": "A1", "riskGroupId": "0000-0000-0000-0001",
+                 "hedgeSecKey": "AAPL-NMS-EQT-2026-01-16", "hedgeSecType": "Stock",
+                 "clientFirm": firm},
+        "hedgeTarget": target, "minHedgeDDelta": -1000.0, "maxHedgeDDelta": 1000.0}}
+
+
+async def _stream(base: str, key: str, msg_name: str) -> list[dict]:
+    out: list[dict] = []
+    async with aiohttp.ClientSession() as sess, sess.ws_connect(
+            base.replace("http", "ws") + "/mlink/json",
+            headers={"Authorization": f"Bearer {key}"}) as ws:
+        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
+            "queryLabel": "v", "activeLatency": 100, "msgName": msg_name}}))
+        end = time.time() + 5
+        while time.time() < end:
+            try:
+                m = await ws.receive(timeout=1.5)
+            except TimeoutError:
+                break
+            if m.type != aiohttp.WSMsgType.TEXT:
+                break
+            d = json.loads(m.data)
+            for env in d if isinstance(d, list) else [d]:
+                h = env.get("header", {}).get("mTyp")
+                if h == msg_name:
+                    out.append(env["message"])
+                if h == "MLinkStreamCheckPt" and env["message"].get("checkPtType") == "Complete":
+                    return out
+    return out
+
+
+def test_firms_see_only_their_risk_and_hedge_records(tmp_path: Path) -> None:
+    kf = tmp_path / "keys.toml"
+    kf.write_text(KEYS)
+    pf = tmp_path / "sod.csv"
+    pf.write_text(SOD)
+    srv = start_server("--no-market", "--no-analytics", "--keys-file", str(kf), "--positions", str(pf))
+    try:
+        def get(key: str, **params: str) -> list[dict]:
+            r = requests.get(srv.rest, params=params, headers={"Authorization": f"Bearer {key}"},
+                             timeout=10).json()
+            return [m["message"] for m in r[:-1]]
+
+        def post(key: str, body: list) -> list[dict]:
+            r = requests.post(srv.rest, params={"cmd": "postmsgs", "postaction": "I"}, json=body,
+                              headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
+            return [m["message"] for m in r[:-1]]
+
+        for mtype in ("SymbolRiskSummaryV5", "StockPositionRecordV5"):
+            a = get(ACME, cmd="getmsgs", msgType=mtype)
+            b = get(BETA, cmd="getmsgs", msgType=mtype)
+            assert {m["pkey"]["accnt"] for m in a} == {"A1"}
+            assert {m["pkey"]["accnt"] for m in b} == {"B1", "B2"}
+        ws_a = asyncio.run(_stream(srv.base, ACME, "SymbolRiskSummaryV5"))
+        ws_b = asyncio.run(_stream(srv.base, BETA, "SymbolRiskSummaryV5"))
+        assert {m["pkey"]["clientFirm"] for m in ws_a} == {"ACME"}
+        assert {m["pkey"]["clientFirm"] for m in ws_b} == {"BETA"} and len(ws_b) == 2
+
+        acks = post(ACME, [_control("ACME"), _control("BETA"), _control("ACME", "None")])
+        assert acks[0]["result"] == "OK", acks
+        assert acks[1]["result"] == "AuthError"
+        assert acks[2]["result"] != "OK" and "hedgeTarget: None is not a hedge target" in \
+            acks[2]["detail"]
+        st = get(ACME, cmd="getmsgs", msgType="SpdrAutoHedgeState")
+        assert len(st) == 1 and st[0]["hedgeState"] == "UPrcErr"  # --no-market: no price
+        assert st[0]["hedgeText"] == "no price for AAPL-NMS-EQT"
+        assert get(BETA, cmd="getmsgs", msgType="SpdrAutoHedgeState") == []
+    finally:
+        stop_server(srv)
