@@ -5,7 +5,7 @@ gateway.  Running it (sources prepared and started, engines' timers, serving) is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .bus import InProcessBus
@@ -89,8 +89,11 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     plat.auctions = AuctionEngine(bus, store, reg, clk, plat.orders, auction_config)
     plat.auctions.attach()
     # after the order manager: its restore put the day's executions back in the store
+    # the slides price American options with the implied-quote engine's model
+    risk_cfg = replace(risk_config or RiskConfig(),
+                       american_model=(engine_config or EngineConfig()).american_model)
     plat.risk = RiskEngine(bus, store, reg, clk, master_fn=plat.security_master, sod=positions,
-                           config=risk_config)
+                           config=risk_cfg)
     plat.risk.attach()
     plat.hedge = AutoHedgeEngine(bus, store, reg, clk, master_fn=plat.security_master)
     plat.hedge.attach()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ...analytics import AmericanModel
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...engines.marketview import MarketView
@@ -51,6 +52,8 @@ def day_number(d: date) -> int:
 class RiskConfig:
     #: seconds between two Loop publications of every symbol
     loop_s: float = 60.0
+    #: American pricer of the slides: the implied-quote engine's (EngineConfig.american_model)
+    american_model: AmericanModel = "alo"
 
 
 class RiskEngine:
@@ -195,7 +198,7 @@ class RiskEngine:
         n, G = len(pos), len(groups)
         gidx = np.array(gl, np.int64)
         mkt = gather(self.view, [p.okey for p in pos])
-        base, dpx = slide_pnl(mkt.inputs(), [s for _, s in SLIDES])
+        base, dpx = slide_pnl(mkt.inputs(), [s for _, s in SLIDES], self.config.american_model)
         arr = (lambda attr, dt=float: np.fromiter((getattr(p, attr) for p in pos), dt, n))  # noqa: E731
         opn, bot, sld = arr("opn", np.int64), arr("bot", np.int64), arr("sld", np.int64)
         mny_bot, mny_sld, pv = arr("mny_bot"), arr("mny_sld"), arr("point_value")

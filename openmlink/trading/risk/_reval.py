@@ -1,7 +1,8 @@
 """Full revaluation of option positions under underlier moves (pure array code, no I/O).
 
-The pricer is LiveImpliedQuote's (``analytics.row_prices``: Barone-Adesi-Whaley on the escrowed
-spot for American rows, Black-76 on the forward otherwise).  Slides are sticky-delta: the
+The pricer is LiveImpliedQuote's (``analytics.row_prices`` with the engine's American model:
+ALO or Barone-Adesi-Whaley on the escrowed spot for American rows, Black-76 on the forward
+otherwise).  Slides are sticky-delta: the
 shocked option's vol is read off the expiry's SVI smile at its new log-moneyness
 ``ln(K / F')`` with ``F'`` the forward after the move; time, rates and carry are unchanged.
 Rows without a smile (NaN parameters) keep their base vol (sticky-strike).
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ...analytics import RowContext, row_prices, svi_total_variance
+from ...analytics import AmericanModel, RowContext, row_prices, svi_total_variance
 
 __all__ = ["SLIDES", "RevalInputs", "shocked_vols", "slide_pnl"]
 
@@ -64,7 +65,8 @@ def shocked_vols(inp: RevalInputs, spot: F64) -> F64:
     return np.where(ok, v, inp.base_vol)
 
 
-def slide_pnl(inp: RevalInputs, moves: tuple[float, ...] | list[float]) -> tuple[F64, F64]:
+def slide_pnl(inp: RevalInputs, moves: tuple[float, ...] | list[float],
+              model: AmericanModel = "alo") -> tuple[F64, F64]:
     """(base value per share (n,), price change per share (len(moves), n)) of each row.
 
     One ``row_prices`` call over all rows and moves stacked (n * (1 + len(moves)) rows)."""
@@ -80,7 +82,7 @@ def slide_pnl(inp: RevalInputs, moves: tuple[float, ...] | list[float]) -> tuple
                       np.tile(inp.params, (m + 1, 1)), tile(inp.base_vol))
     vol = shocked_vols(big, spot)
     ctx = big.context(spot)
-    px = row_prices(ctx, vol)
+    px = row_prices(ctx, vol, model)
     # expired or unpriceable rows: intrinsic value on the forward
     px = np.where(np.isfinite(px), px, np.maximum(ctx.cpf * (ctx.fwd - ctx.strike), 0.0))
     px = px.reshape(m + 1, n)
