@@ -76,7 +76,7 @@ def main() -> None:
             "underliersPerCn": 100})
     n = len(okeys)
     print(f"book: {n} option positions over {a.underliers} underliers "
-          f"({'American BAW' if a.american else 'European B76'}), built in "
+          f"({'American ALO' if a.american else 'European B76'}), built in "
           f"{time.perf_counter() - t0:.1f} s (includes one Priority publication per fill)")
     _market(m, a.underliers, a.per, a.american, 1.03)  # the market moves 3 %
     groups = list(eng.groups)
