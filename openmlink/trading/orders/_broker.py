@@ -58,6 +58,9 @@ class Child:
     bid: float
     ask: float
     risk: tuple[float, float, float] = (0.0, 0.0, 0.0)  # per-contract (dd, vega, qty) signed
+    #: the parent's parentOrderHandling when the child was sent (a Modify may change the
+    #: parent's while the child is in flight; its fills report the handling it was sent under)
+    handling: int | None = None
     filled: int = 0
     cancelling: bool = False
 

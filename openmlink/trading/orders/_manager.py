@@ -801,7 +801,8 @@ class OrderManager:
         cid = self.child_seq
         maker = tif != "IOC"
         c = Child(cid, b.parent_number, float(price), int(size), exch, tif, maker, post_only, now,
-                  float(limit), b.mkt["bid"], b.mkt["ask"], per)
+                  float(limit), b.mkt["bid"], b.mkt["ask"], per,
+                  handling=b.parent["parentOrderHandling"])
         b.children[cid] = c
         self.owner[cid] = b.key
         b.num_new_orders += 1

@@ -236,7 +236,7 @@ def execution_record(b: Broker, c: Child, fill_number: int, qty: int, price: flo
         "fillVe": _f(m.get("ve", math.nan)),
         "riskDDelta": dd * qty, "riskVega": ve * qty,
         "parentDttm": b.start_ns, "parentOrderSize": b.order_size,
-        "parentOrderHandling": p["parentOrderHandling"],
+        "parentOrderHandling": p["parentOrderHandling"] if c.handling is None else c.handling,
         "parentBalanceHandling": p["parentBalanceHandling"],
         "orderLimitType": b.value("orderLimitType"), "publicSize": p["publicSize"],
         "numMakeExchanges": p["numMakeExchanges"], "userName": p["userName"],

@@ -7,6 +7,7 @@ import pytest
 from tests.support.trading import ACCNT, TradingRig, check_invariants
 
 BS = "SpdrParentBrkrState"
+EX = "SpdrParentExecution"
 
 
 @pytest.fixture
@@ -256,3 +257,22 @@ def test_order_duration_expires_the_order(rig: TradingRig) -> None:
     st = rig.state(o["parentNumber"])
     assert status(rig, st) == ("Closed", "Closed")
     assert rig.name(BS, "spdrCloseReason", st["spdrCloseReason"]) == "Expired"
+
+
+def test_a_taker_child_in_flight_when_a_modify_makes_the_order_post_only(rig: TradingRig) -> None:
+    """Found by the stateful test: the IOC sent before a Modify to PostOnly fills after it; its
+    execution reports the handling it was sent under (not PostOnly), so invariant 8 holds."""
+    o = rig.order(orderPrcLimit=5.2, orderSize=10)
+    rig.advance(0.5)  # priced and the IOC sent; the venue has not answered yet
+    t_modify = rig.clock.time_ns()
+    rig.order(spdrActionType="Modify", orderSize=10, orderPrcLimit=5.2,
+              parentOrderHandling="PostOnly")
+    rig.advance(5, 5)
+    fills = rig.published("SpdrParentExecution")
+    late = [f for f in fills if f["fillDttm"] > t_modify
+            and rig.name(EX, "childMakerTaker", f["childMakerTaker"]) == "Taker"]
+    assert late, "the scenario needs a taker fill that arrives after the Modify"
+    assert all(rig.name(EX, "parentOrderHandling", f["parentOrderHandling"]) != "PostOnly"
+               for f in late)
+    assert rig.state(o["parentNumber"])["cumFillQuantity"] == sum(f["fillQuantity"] for f in fills)
+    check_invariants(rig, quiescent=True)
