@@ -483,10 +483,12 @@ class OrderManager:
         if pend is not None and pend[0] == "replace":
             prev = b.parent_number
             if int(pend[1]["orderSize"]) < b.cum:  # fills raced the pull
+                # the new parent is refused (a Reject event); the broker keeps the closed old
+                # parent's record, whose fills fit its size (never cum > orderSize)
                 self._reject_parent(b, b.key, pend[1], pend[2], "TooLateToReduce",
                                     f"Replace: orderSize {int(pend[1]['orderSize'])} is below the "
                                     f"{b.cum} contracts filled while the children were pulled",
-                                    now, may_own=True, keep_totals=True)
+                                    now, may_own=False)
                 return
             self._open(b, b.key, pend[1], pend[2], now, prev=prev)
 

@@ -276,3 +276,21 @@ def test_a_taker_child_in_flight_when_a_modify_makes_the_order_post_only(rig: Tr
                for f in late)
     assert rig.state(o["parentNumber"])["cumFillQuantity"] == sum(f["fillQuantity"] for f in fills)
     check_invariants(rig, quiescent=True)
+
+
+def test_a_replace_below_fills_that_raced_the_pull_is_refused_and_the_broker_never_overfills(
+        rig: TradingRig) -> None:
+    """Found by the stateful test: an IOC in flight fills 2 while a replace to size 1 waits for
+    the pull; the replace is refused (TooLateToReduce) and no state shows cum > orderSize."""
+    o = rig.order(orderPrcLimit=5.2, orderSize=2)
+    rig.order(spdrActionType="AddReplace", orderSize=1, orderPrcLimit=4.9)
+    rig.advance(0.3)
+    rig.advance(5, 5)
+    st = rig.state(o["parentNumber"])
+    assert st is not None and st["cumFillQuantity"] <= st["orderSize"]
+    events = [e for e in rig.published("SpdrParentBrkrEvent")
+              if rig.name("SpdrParentBrkrEvent", "spdrRejectReason", e["spdrRejectReason"])
+              == "TooLateToReduce"]
+    fills = sum(f["fillQuantity"] for f in rig.published("SpdrParentExecution"))
+    assert fills == 2 and len(events) == 1
+    check_invariants(rig, quiescent=True)
