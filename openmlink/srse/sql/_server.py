@@ -29,6 +29,23 @@ __all__ = ["SqlConfig", "SqlServer"]
 log = logging.getLogger("openmlink.srse.sql")
 
 
+class _ClientErrorsAtDebug(logging.Filter):
+    """mysql-mimic logs every error it answers a client with (a typo in a query) at ERROR.
+
+    Those are the client's errors, already sent back as MySQL error packets: they go to our
+    logger at DEBUG.  Server faults (logged with a traceback) pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.exc_info is None and isinstance(record.msg, Exception):
+            log.debug("sql: client error: %s", record.msg)
+            return False
+        return True
+
+
+logging.getLogger("mysql_mimic.connection").addFilter(_ClientErrorsAtDebug())
+
+
 @dataclass(frozen=True, slots=True)
 class SqlConfig:
     host: str = "127.0.0.1"

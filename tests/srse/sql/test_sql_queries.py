@@ -159,7 +159,8 @@ def test_history_holds_every_version_in_order(sql):
     ("select * from srtrade.msgsrparentbrkrstate a join information_schema.tables t on 1=1", 1235,
      "information_schema"),
 ])
-def test_bad_sql_gets_a_clear_error_and_the_connection_goes_on(sql, bad, errno, words):
+def test_bad_sql_gets_a_clear_error_and_the_connection_goes_on(sql, bad, errno, words, caplog):
+    caplog.set_level("DEBUG")
     cnx = sql.connect_mysql(DEV)
     cur = cnx.cursor()
     with pytest.raises(mysql.connector.Error) as e:
@@ -170,6 +171,9 @@ def test_bad_sql_gets_a_clear_error_and_the_connection_goes_on(sql, bad, errno, 
     cur.execute("select count(*) from srtrade.msgsrparentbrkrstate")
     assert cur.fetchall() == [(0,)]
     cnx.close()
+    # the client's mistake is answered to the client, not logged as a server error
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 40] == []
+    assert any("client error" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("write", [
