@@ -60,6 +60,7 @@ from ._states import (
     check_transition,
     is_open,
 )
+from ._stock import is_stock
 from ._validate import validate_order
 
 __all__ = ["OrderManager"]
@@ -684,7 +685,7 @@ class OrderManager:
             return
         m, lim = b.mkt, b.lim
         pv = m["point_value"] or 100.0
-        per = (m["de"] * m["u_prc"] * pv * b.side, m["ve"] * pv * b.side, float(b.side))
+        per = _per_unit(b, m, pv)
         gkey = self._group_key(b)
         W = b.workable()
         size, desc, detail = risk_limit_size(lambda f: self._risk_value(b, f), per,
@@ -1166,6 +1167,14 @@ def _session_hold(b: Broker, now: int) -> str:
 _RISK_FIELDS = ("maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "maxGrpDayVegaLn", "maxGrpDayVegaSh",
                 "maxGrpDayVegaAbs", "maxGrpDayContractsLn", "maxGrpDayContractsSh",
                 "maxGrpDayContractsAbs")
+
+
+def _per_unit(b: Broker, m: Any, pv: float) -> tuple[float, float, float]:
+    """Signed risk per contract ($delta, vega, contracts) of a child of ``b``; a share of
+    stock is $delta uPrc, no vega, and no option contract."""
+    if is_stock(b.okey):
+        return m["u_prc"] * b.side, 0.0, 0.0
+    return m["de"] * m["u_prc"] * pv * b.side, m["ve"] * pv * b.side, float(b.side)
 
 
 def _fin(x: float) -> bool:

@@ -8,6 +8,7 @@ gathers -- no per-record dictionaries on the hot path.  ``nbbo(okey)`` is the ve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from ...schema import OptionKey, Registry, TickerKey
 from ...store import Store
 from ..limits import PRICE_TYPE, SeriesMarket, tick_sizes
 from ..venue import Nbbo
+from ._stock import STOCK_TICK, fill_stock_market, stock_nbbo_fields
 
 __all__ = ["MarketReader", "SeriesInfo"]
 
@@ -30,7 +32,12 @@ class SeriesInfo:
     __slots__ = ("american", "cp", "point_value", "strike", "tick_above3", "tick_below3",
                  "ticker")
 
-    def __init__(self, okey: OptionKey, view: MarketView) -> None:
+    def __init__(self, okey: OptionKey | TickerKey, view: MarketView) -> None:
+        if isinstance(okey, TickerKey):  # a stock: its own underlier, one share, cent ticks
+            self.strike, self.cp, self.american, self.ticker = math.nan, 0, False, okey
+            self.point_value = 1.0
+            self.tick_below3 = self.tick_above3 = STOCK_TICK
+            return
         self.strike = float(okey.xx)
         self.cp = 1 if okey.cp == "Call" else -1
         self.american = view.exercise(okey) == "American"
@@ -59,12 +66,17 @@ class MarketReader:
             i = self._info[okey] = SeriesInfo(okey, self.view)
         return i
 
-    def known(self, okey: OptionKey) -> bool:
-        """The series has a quote or a surface point (it is listed on this platform)."""
+    def known(self, okey: OptionKey | TickerKey) -> bool:
+        """The series has a quote or a surface point (it is listed on this platform); a stock
+        has a StockBookQuote."""
+        if isinstance(okey, TickerKey):
+            return self._stk.row_of((okey,)) is not None
         return (self._nbbo.row_of((okey,)) is not None or self._liq.row_of((okey,)) is not None)
 
     # ---------------------------------------------------------------- venue book
     def nbbo(self, okey: Any) -> Nbbo | None:
+        if isinstance(okey, TickerKey):
+            return self._stock_nbbo(okey)
         t = self._nbbo
         r = t.row_of((okey,))
         if r is None:
@@ -74,9 +86,20 @@ class MarketReader:
                     int(c["askSize"][r]), int(c["bidMask"][r]), int(c["askMask"][r]),
                     int(t.sent_ts[r]) or int(t.row_seq[r]))
 
-    def quote_version(self, okey: OptionKey) -> int:
-        r = self._nbbo.row_of((okey,))
-        return -1 if r is None else int(self._nbbo.row_seq[r])
+    def _stock_nbbo(self, tk: TickerKey) -> Nbbo | None:
+        """A stock's level 1 as the venue's book (exchange masks 0: StockBookQuote's are stock
+        exchanges, not the venue's option exchange codes)."""
+        t = self._stk
+        r = t.row_of((tk,))
+        if r is None:
+            return None
+        bid, ask, bsz, asz = stock_nbbo_fields(t.cols, r)
+        return Nbbo(bid, ask, bsz, asz, 0, 0, int(t.sent_ts[r]) or int(t.row_seq[r]))
+
+    def quote_version(self, okey: OptionKey | TickerKey) -> int:
+        t = self._stk if isinstance(okey, TickerKey) else self._nbbo
+        r = t.row_of((okey,))
+        return -1 if r is None else int(t.row_seq[r])
 
     # ---------------------------------------------------------------- limit inputs
     def series_market(self, okeys: Sequence[OptionKey]) -> tuple[SeriesMarket, dict[str, np.ndarray]]:
@@ -133,7 +156,8 @@ class MarketReader:
         if miss.any():
             mid = 0.5 * (m.u_bid + m.u_ask)
             m.u_prc[miss] = mid[miss]
-        miss = ~(m.years > 0)
+        stk = fill_stock_market(m, extra, self._stk, list(okeys))
+        miss = ~(m.years > 0) & ~stk
         if miss.any():  # no surface point yet: the expiry's time from the security data
             now = self.clock.time_ns()
             for j in np.flatnonzero(miss).tolist():

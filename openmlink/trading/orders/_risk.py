@@ -42,15 +42,15 @@ class GroupCounter:
 
     def add(self, side: int, per: tuple[float, float, float], q: float) -> None:
         """Charge ``q`` contracts of per-contract metrics ``per`` (already signed by side)."""
-        dd, ve, _n = per
+        dd, ve, n = per
         if side > 0:
             self.dd_bot += dd * q
             self.ve_bot += ve * q
-            self.qty_bot += q
+            self.qty_bot += abs(n) * q  # n = 0: shares, not option contracts
         else:  # per is signed by side: a sale's metrics are negative, the sld side positive
             self.dd_sld -= dd * q
             self.ve_sld -= ve * q
-            self.qty_sld += q
+            self.qty_sld += abs(n) * q
         self.counter += 1
 
     def net(self) -> tuple[float, float, float]:

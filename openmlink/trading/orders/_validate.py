@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ...schema import MsgType, OptionKey
+from ._stock import is_stock, validate_stock_order
 
 __all__ = ["SUPPORTED_HANDLING", "SUPPORTED_LIMIT_TYPES", "Reject", "validate_order"]
 
@@ -33,8 +34,8 @@ def _name(mt: MsgType, f: str, v: int) -> str:
 
 
 def validate_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str], now_ns: int,
-                   known: Callable[[OptionKey], bool],
-                   nbbo: Callable[[OptionKey], tuple[float, float]]) -> Reject | None:
+                   known: Callable[[Any], bool],
+                   nbbo: Callable[[Any], tuple[float, float]]) -> Reject | None:
     """None when the SpdrParentOrder ``rec`` (stored form; ``sent`` = fields the client sent)
     may work, else (reason, text).  ``known(okey)`` says the series is listed here; ``nbbo``
     gives its (bid, ask) for the price collar."""
@@ -44,10 +45,15 @@ def validate_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str], now_n
     if side not in ("Buy", "Sell"):
         return "BadSide", f"orderSide: '{side}' is not Buy or Sell"
     sec_type = _name(mt, "secType", rec["secType"])
+    if sec_type in ("Stock", "Future"):
+        return validate_stock_order(mt, rec, sent, sec_type, known, nbbo)
     if sec_type not in ("Option", "None"):
         return "BadOrdType", (f"secType: {sec_type} orders are not worked by this order "
-                              "manager yet (Option only)")
+                              "manager (Option, Stock)")
     okey = rec.get("secKey")
+    if is_stock(okey):
+        return "UnknwnOpt", (f"secKey: {okey} is a ticker; send secType Stock for a stock order "
+                             "(an option order's secKey is {at, ts, tk, dt, xx, cp})")
     if not isinstance(okey, OptionKey):
         return "UnknownSecKey", "secKey: an option key {at, ts, tk, dt, xx, cp} is required"
     try:
@@ -74,8 +80,6 @@ def validate_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str], now_n
     if handling not in SUPPORTED_HANDLING:
         return "BadOrdType", (f"parentOrderHandling: {handling} is not supported here "
                               f"(use {', '.join(sorted(SUPPORTED_HANDLING - {'None'}))})")
-    if _name(mt, "autoHedge", rec["autoHedge"]) not in ("None",):
-        return "InvldAutoH", "autoHedge: auto-hedging is not available yet; send autoHedge None"
     ltype = _name(mt, "orderLimitType", rec["orderLimitType"])
     if ltype not in SUPPORTED_LIMIT_TYPES:
         return "BadLmtType", (f"orderLimitType: {ltype} is not supported (use one of "
