@@ -216,6 +216,9 @@ class Runtime:
             self.every(plat.risk.config.loop_s, plat.risk.tick, name="risk Loop")
         if plat.hedge is not None:  # band states follow the hedge price
             self.every(HEDGE_LOOP_S, plat.hedge.tick, name="autohedge Loop")
+            # hedge orders for the groups that changed, on the order manager's cadence
+            work_s = plat.orders.config.timer_s if plat.orders is not None else 0.02
+            self.every(work_s, plat.hedge.work, name="autohedge orders")
         self.timers.start()
 
     async def stop(self) -> None:

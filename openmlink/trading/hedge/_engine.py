@@ -1,17 +1,17 @@
 """The autohedge engine on the bus: SpdrAutoHedgeControl (client posts, validated) and
-SpdrParentExecution in; SpdrAutoHedgeState out, one per (accnt, riskGroupId, hedgeSecKey,
-hedgeSecType, clientFirm).
+SpdrParentExecution in; SpdrAutoHedgeState and the hedge SpdrParentOrders out, one group per
+(accnt, riskGroupId, hedgeSecKey, hedgeSecType, clientFirm).
 
 An option fill feeds the group of its (accnt, riskGroupId, clientFirm) whose hedge instrument's
 ticker is the option's underlier; riskGroupId 0 groups the whole account (hedgeScope Accnt).
 A fill whose parent asked for an autohedge (``autoHedge`` not None) with no control record
 makes a group in state NoHedgeCtrl.  Fills of parents with ``spdrSource`` AutoHedge are hedge
 fills.  The group's target (HedgeToZero / HedgeToBand, lots, orderSize cap) is published as the
-buy or sell side's ``bActiveSize`` / ``sActiveSize``.
-
-Not done: sending the hedge parent orders.  Hedge instruments are stocks or futures and the order
-manager rejects those order types (BadOrdType) today, so the state carries the target with
-``bBrkrStatus``/``sBrkrStatus`` ``NotSent`` and says so in ``hedgeText``.
+buy or sell side's ``bActiveSize`` / ``sActiveSize`` and worked by ordinary stock parent orders
+(``spdrSource`` AutoHedge, ``groupingCode`` = riskGroupId, one broker per side) posted on the
+bus like a client's (see ``_orders`` for the rules); ``work()`` posts for the groups whose
+fills, control or hedge brokers changed (the runtime calls it on the order manager's timer),
+``tick()`` re-works every group and republishes the states once a second.
 """
 
 from __future__ import annotations
@@ -21,23 +21,35 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ...bus import Bus, ColumnBatch, Event
+from ...bus import Bus, ColumnBatch, Event, PublishFailed
 from ...clock import Clock
 from ...engines.marketview import MarketView
 from ...errors import PostRejected
-from ...schema import ExpiryKey, OptionKey, Registry, TickerKey, datekey_to_text, pkey_of
+from ...schema import (
+    ExpiryKey,
+    OptionKey,
+    Registry,
+    TickerKey,
+    datekey_to_text,
+    decode_record,
+    pkey_of,
+)
 from ...store import Store
 from ._group import BandControl, HedgeGroup
+from ._orders import HedgeSide, plan
 
-__all__ = ["AutoHedgeEngine", "validate_control"]
+__all__ = ["HEDGE_ORIGIN", "AutoHedgeEngine", "validate_control"]
 
 log = logging.getLogger("openmlink.trading.hedge")
 
 #: (accnt, riskGroupId, hedgeSecKey, hedgeSecType, clientFirm)
 GroupKey = tuple[str, int, ExpiryKey, int, str]
 NO_DATE = datekey_to_text(0)
-NOT_SENT = "hedge parent orders are not sent yet: the order manager does not take stock or " \
-           "future orders"
+#: the ``origin`` of the hedge orders' bus events (the order manager works posts with one)
+HEDGE_ORIGIN = "AutoHedge"
+#: hedge parentNumbers: 0x7AE in the top bits (the gateway assigns numbers below 2**60), then
+#: the engine's start second and a sequence (inferred)
+_PN_BASE = 0x7AE << 52
 
 
 def _enum_name(reg: Registry, msg: str, field: str, v: int) -> str:
@@ -87,8 +99,17 @@ class AutoHedgeEngine:
         self._stock = _ordinal(reg, "SpdrAutoHedgeControl", "hedgeSecType", "Stock")
         self._hedge_src = {_ordinal(reg, X, "spdrSource", n) for n in ("AutoHedge", "AutoHedgeSrvr")}
         self._mt = {n: reg[n] for n in ("SpdrAutoHedgeControl", "SpdrAutoHedgeState",
-                                        "SpdrParentExecution", "SpdrParentOrder")}
+                                        "SpdrParentExecution", "SpdrParentOrder",
+                                        "SpdrParentBrkrState")}
         self._unsub: list[Callable[[], None]] = []
+        #: the hedge brokers of each group by side (+1 buy, -1 sell)
+        self.sides: dict[GroupKey, dict[int, HedgeSide]] = {}
+        #: groups whose fills, control or hedge brokers changed since the last ``work()``
+        self._dirty: set[GroupKey] = set()
+        #: hedge parentNumber -> (group, side, |target| it asked for)
+        self._posted: dict[int, tuple[GroupKey, int, int]] = {}
+        self._pn = _PN_BASE | ((clock.time_ns() // 1_000_000_000) & 0xFFFFFFF) << 20
+        self.orders_posted = 0
 
     # ---------------------------------------------------------------- wiring
     def attach(self) -> None:
@@ -99,8 +120,12 @@ class AutoHedgeEngine:
         xt = self.store.table(self._mt["SpdrParentExecution"])
         for row in xt.live_rows():
             self.on_execution(xt.record(int(row)), publish=False)
+        bt = self.store.table(self._mt["SpdrParentBrkrState"])
+        for row in bt.live_rows():  # the hedge brokers the order manager restored
+            self.on_broker_state(bt.record(int(row)))
         self._unsub.append(self.bus.subscribe("SpdrAutoHedgeControl", self._on_control))
         self._unsub.append(self.bus.subscribe("SpdrParentExecution", self._on_exec))
+        self._unsub.append(self.bus.subscribe("SpdrParentBrkrState", self._on_state))
         for k in list(self.groups):
             self._publish(k, "Restore")
 
@@ -135,6 +160,11 @@ class AutoHedgeEngine:
             if rec is not None:
                 self.on_execution(rec)
 
+    def _on_state(self, msg: Event | ColumnBatch) -> None:
+        if isinstance(msg, Event) and msg.kind == "upsert" \
+                and msg.rec.get("spdrSource") in self._hedge_src:
+            self.on_broker_state(msg.rec)
+
     # ---------------------------------------------------------------- state
     @staticmethod
     def _key(rec: dict[str, Any]) -> GroupKey:
@@ -146,8 +176,18 @@ class AutoHedgeEngine:
         if validate_control(self.reg, rec) is not None:
             return  # an invalid replayed record (older rules) is not used
         self.controls[k] = rec
+        self._dirty.add(k)
         if k not in self.groups:
             self.groups[k] = HedgeGroup()
+            # the day's option fills that no group took yet (a control posted after them, or
+            # replayed after the executions at a restart) count for the new group
+            xt = self.store.table(self._mt["SpdrParentExecution"])
+            for row in xt.live_rows():
+                self.on_execution(xt.record(int(row)), publish=False)
+        if k not in self.sides:  # hedge brokers already working for this group (a restart)
+            bt = self.store.table(self._mt["SpdrParentBrkrState"])
+            for row in bt.live_rows():
+                self.on_broker_state(bt.record(int(row)))
         if publish:
             self._publish(k, "CtrlUpdate")
 
@@ -190,6 +230,7 @@ class AutoHedgeEngine:
         else:
             return None
         self._seen[rec["fillNumber"]] = rec["version"]
+        self._dirty.add(k)
         if publish:
             self._publish(k, "OptFill" if not hedge else "HedgeFill")
         return k
@@ -208,10 +249,132 @@ class AutoHedgeEngine:
         b = float(po["hedgeBetaRatio"]) if po is not None else 0.0
         return min(max(b, -4.0), 4.0) if math.isfinite(b) and b != 0 else 1.0
 
+    # ---------------------------------------------------------------- hedge orders
+    def on_broker_state(self, rec: dict[str, Any]) -> None:
+        """A SpdrParentBrkrState of a hedge broker: its side follows it."""
+        if rec.get("spdrSource") not in self._hedge_src:
+            return
+        pn = int(rec["parentNumber"])
+        hit = self._posted.get(pn)
+        if hit is not None:
+            k, side, want = hit
+        else:  # a broker restored from the journal (or posted by an earlier process)
+            tk = rec["secKey"]
+            if not isinstance(tk, TickerKey):
+                return
+            side = 1 if rec["orderSide"] == self._buy else -1
+            want = -1
+            found = self._group_for(rec["accnt"], int(rec["riskGroupId"]), rec["clientFirm"], tk)
+            if found is None:
+                return
+            k = found
+            self._pn = max(self._pn, pn)
+        sd = self._sides(k)[side]
+        if hit is None and pn < sd.parent_number:
+            return  # an older broker record than the one followed
+        status = _enum_name(self.reg, "SpdrParentBrkrState", "spdrBrokerStatus",
+                            int(rec["spdrBrokerStatus"]))
+        sd.parent_number = pn
+        sd.broker_status = status
+        sd.order_size = int(rec["orderSize"])
+        sd.cum = int(rec["cumFillQuantity"])
+        if sd.posted == pn:
+            sd.posted = 0
+        if status == "Rejected":
+            sd.error = str(rec.get("spdrComment", ""))[:255]
+            sd.rejected_target = want
+        elif status in ("Active", "ActiveHold"):
+            sd.error = ""
+            sd.rejected_target = -1
+        self._dirty.add(k)
+
+    def _sides(self, k: GroupKey) -> dict[int, HedgeSide]:
+        s = self.sides.get(k)
+        if s is None:
+            s = self.sides[k] = {1: HedgeSide(1), -1: HedgeSide(-1)}
+        return s
+
+    def work(self) -> None:
+        """Post the hedge orders of the groups that changed since the last call and publish
+        their states (the order manager's timer cadence: an option fill is hedged within one
+        timer tick)."""
+        try:
+            while self._dirty:
+                dirty, self._dirty = self._dirty, set()
+                for k in dirty:
+                    if k in self.groups:  # fills, control or hedge brokers changed
+                        self._publish(k, "HedgeOrder" if self._hedge(k) else "HedgeBroker")
+        except Exception:
+            log.exception("autohedge work failed")
+
+    def _hedge(self, k: GroupKey) -> bool:
+        """Bring the group's hedge brokers in line with its target; True when it posted."""
+        ctl = self.controls.get(k)
+        if ctl is None:
+            return False
+        _state, target, _u = self._target(k)
+        sides = self._sides(k)
+        posts = plan(target, sides)
+        for side, action, size in posts:
+            self._post(k, ctl, sides[side], action, size, abs(target))
+        return bool(posts)
+
+    def _post(self, k: GroupKey, ctl: dict[str, Any], sd: HedgeSide, action: str, size: int,
+              want: int) -> None:
+        self._pn += 1
+        pn = self._pn
+        tk = TickerKey(k[2].at, k[2].ts, k[2].tk)
+        C = "SpdrAutoHedgeControl"
+
+        def ctl_name(f: str, default: str) -> str:
+            n = _enum_name(self.reg, C, f, int(ctl[f]))
+            return default if n == "None" else n
+
+        msg: dict[str, Any] = {
+            "secKey": str(tk), "secType": "Stock", "accnt": k[0], "clientFirm": k[4],
+            "orderSide": "Buy" if sd.side > 0 else "Sell", "spdrActionType": action,
+            "orderSize": int(size), "groupingCode": k[1], "riskGroupId": k[1],
+            "spdrSource": "AutoHedge", "userName": ctl["userName"], "parentShape": "Single",
+            "orderLimitType": ctl_name("orderLimitType", "Market"),
+            "orderPrcLimit": float(ctl["orderPrcLimit"]),
+            "orderPrcOffset": float(ctl["orderPrcOffset"]),
+            "parentOrderHandling": ctl_name("parentOrderHandling", "ActiveTaker"),
+            "parentBalanceHandling": ctl_name("parentBalanceHandling", "PostWith"),
+            "strategy": ctl["strategy"],
+        }
+        if _enum_name(self.reg, C, "hedgeFillUMarkLmtPrc", int(ctl["hedgeFillUMarkLmtPrc"])) \
+                == "Yes" and math.isfinite(self.groups[k].u_prc):
+            # hedgePrcLmt: a limit at the last option fill's underlier mark
+            msg["orderLimitType"], msg["orderPrcLimit"] = "Prc", round(self.groups[k].u_prc, 2)
+        mt = self._mt["SpdrParentOrder"]
+        rec = decode_record(mt, msg)
+        rec["parentNumber"] = pn
+        if action != "Cancel":  # a cancel's state record carries the working parent's number
+            sd.posted = pn
+            self._posted[pn] = (k, sd.side, want)
+            if len(self._posted) > 100_000:  # bounded: the oldest posts are long answered
+                for old in list(self._posted)[:50_000]:
+                    del self._posted[old]
+        self.orders_posted += 1
+        try:
+            self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns(), origin=HEDGE_ORIGIN))
+        except PostRejected as e:  # e.g. the account's order rate limit
+            sd.posted = 0
+            sd.error = f"{action} refused: {e.detail}"[:255]
+            sd.rejected_target = want
+        except PublishFailed as e:
+            sd.posted = 0
+            sd.error = f"{action} failed: {e}"[:255]
+            sd.rejected_target = want
+            log.error("autohedge: posting %s for %s failed: %s", action, k, e)
+
     # ---------------------------------------------------------------- loop
     def tick(self) -> None:
-        """Republish every group at the current price (the band state follows the market)."""
+        """Re-work every group (band states and targets follow the hedge price) and republish
+        every state."""
         try:
+            self._dirty.update(self.groups)
+            self.work()
             for k in list(self.groups):
                 self._publish(k, "Loop")
         except Exception:
@@ -222,7 +385,8 @@ class AutoHedgeEngine:
             _enum_name(self.reg, "SpdrAutoHedgeControl", "hedgeTarget", int(ctl["hedgeTarget"])),
             float(ctl["minHedgeDDelta"]), float(ctl["maxHedgeDDelta"]), int(ctl["orderSize"]))
 
-    def state_record(self, k: GroupKey, reason: str) -> dict[str, Any]:
+    def _target(self, k: GroupKey) -> tuple[str, int, float]:
+        """(hedgeState, signed target in shares, hedge price) of group ``k`` now."""
         g = self.groups[k]
         ctl = self.controls.get(k)
         tk = TickerKey(k[2].at, k[2].ts, k[2].tk)
@@ -231,17 +395,32 @@ class AutoHedgeEngine:
             u = g.u_prc
         band = self.band(ctl) if ctl is not None else None
         state = g.state(band, u)
+        if ctl is not None and k[3] != self._stock and state not in ("Init",):
+            return "UndTypeErr", 0, u  # no future is listed here to hedge with
         target = g.target(band, u) if band is not None else 0
+        return state, target, u
+
+    def state_record(self, k: GroupKey, reason: str) -> dict[str, Any]:
+        g = self.groups[k]
+        ctl = self.controls.get(k)
+        tk = TickerKey(k[2].at, k[2].ts, k[2].tk)
+        state, target, u = self._target(k)
+        band = self.band(ctl) if ctl is not None else None
         vol = g.target_vol
         text = {"NoHedgeCtrl": "no SpdrAutoHedgeControl for this group",
-                "UPrcErr": f"no price for {tk}", "Init": "no fills yet"}.get(state, "")
-        if target:
-            text = NOT_SENT
+                "UPrcErr": f"no price for {tk}", "Init": "no fills yet",
+                "UndTypeErr": "hedgeSecType Future: no future is listed on this platform; "
+                              "hedge with hedgeSecType Stock"}.get(state, "")
+        sides = self._sides(k) if ctl is not None else None
+        if target and sides is not None:
+            sd = sides[1 if target > 0 else -1]
+            text = (f"{'buy' if target > 0 else 'sell'} {abs(target)} {tk}: hedge broker "
+                    f"{sd.status_text()}" + (f" ({sd.error})" if sd.error else ""))
         S = "SpdrAutoHedgeState"
         rec: dict[str, Any] = {
             "accnt": k[0], "riskGroupId": k[1], "hedgeSecKey": k[2], "hedgeSecType": k[3],
-            "clientFirm": k[4], "ticker": tk,
-            "hedgeState": _ordinal(self.reg, S, "hedgeState", state), "hedgeText": text,
+            "clientFirm": k[4], "ticker": tk, "groupingCode": k[1],
+            "hedgeState": _ordinal(self.reg, S, "hedgeState", state), "hedgeText": text[:255],
             "uPrc": u if math.isfinite(u) else 0.0, "liveHedgeMark": u if math.isfinite(u) else 0.0,
             "netDelta": g.netDelta, "netDDelta": g.netDDelta, "absOptCn": g.absOptCn,
             "lastGrpFillDttm": g.lastGrpFillDttm, "lastCtrlFillDttm": g.lastCtrlFillDttm,
@@ -251,10 +430,15 @@ class AutoHedgeEngine:
             "minDDeltaBand": band.min_ddelta if band else 0.0,
             "maxDDeltaBand": band.max_ddelta if band else 0.0,
             "bActiveSize": max(target, 0), "sActiveSize": max(-target, 0),
-            "bBrkrStatus": "NotSent" if target > 0 else "", "sBrkrStatus": "NotSent" if target < 0 else "",
             "ddMult": g.dd_mult, "underliersPerCn": 1, "pointValue": 1.0,
             "updtReason": reason, "timestamp": self.clock.time_ns(),
         }
+        if sides is not None:
+            for p, s in (("b", 1), ("s", -1)):
+                sd = sides[s]
+                rec[f"{p}ParentNumber"] = sd.parent_number or sd.posted
+                rec[f"{p}BrkrStatus"] = sd.status_text()
+                rec[f"{p}BrkrError"] = sd.error
         for f in ("grpDeltaBot", "grpDeltaSld", "grpDDeltaBot", "grpDDeltaSld", "ctrlDeltaBot",
                   "ctrlDeltaSld", "ctrlDDeltaBot", "ctrlDDeltaSld", "opnDeltaBot", "opnDeltaSld",
                   "opnDDeltaBot", "opnDDeltaSld", "clsDeltaBot", "clsDeltaSld", "clsDDeltaBot",

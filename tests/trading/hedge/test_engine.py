@@ -82,7 +82,7 @@ def test_state_follows_fills_band_and_target() -> None:
     assert _name(m, s["hedgeState"]) == "BandLn"
     assert s["grpDeltaBot"] == 200 and s["grpDDeltaBot"] == 20_000 and s["absOptCn"] == 4
     assert s["netDelta"] == 200 and s["sActiveSize"] == 200 and s["bActiveSize"] == 0
-    assert "not sent" in s["hedgeText"]
+    assert s["hedgeText"] == "sell 200 AAPL-NMS-EQT: hedge broker NotSent"  # work() not run
     _fill(m, 2, "Sell", 3, 0.5, 101.0)  # -150: net +50 = $5,000 inside the band
     s = _state(m)
     assert _name(m, s["hedgeState"]) == "InBand" and s["sActiveSize"] == 0 == s["bActiveSize"]
