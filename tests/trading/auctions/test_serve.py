@@ -11,12 +11,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import mysql.connector
 import pytest
 import requests
 
 from tests.conftest import API_KEY, Server, free_port, start_server, stop_server
+from tests.support.serve import collect, msgs
 
 KEYS = """
 [[key]]
@@ -30,10 +30,6 @@ userName = "otto"
 clientFirm = "OTHERFIRM"
 """
 RESP, OTHER = "RESP-0000-0000-0001", "OTHR-0000-0000-0001"
-
-
-def _msgs(reply: list[dict], mtype: str) -> list[dict]:
-    return [m["message"] for m in reply if m["header"]["mTyp"] == mtype]
 
 
 def _call(s: Server, key: str, method: str = "GET", body: object = None,
@@ -65,11 +61,11 @@ def _listed(s: Server) -> dict[str, Any]:
     deadline = time.time() + 90
     horizon = (datetime.now(UTC) + timedelta(days=21)).date().isoformat()
     while time.time() < deadline:
-        have_surface = {json.dumps(q["pkey"]["okey"], sort_keys=True) for q in _msgs(
+        have_surface = {json.dumps(q["pkey"]["okey"], sort_keys=True) for q in msgs(
             s.get(cmd="getmsgs", msgType="LiveImpliedQuote", view="sVol",
                   where="okey:eq:AAPL-NMS-EQT & sVol:gt:0 & oBid:cb:5.5$6.5", limit=5000),
             "LiveImpliedQuote")}
-        qs = _msgs(s.get(cmd="getmsgs", msgType="OptionNbboQuote", view="bidPrice|askPrice",
+        qs = msgs(s.get(cmd="getmsgs", msgType="OptionNbboQuote", view="bidPrice|askPrice",
                          where="okey:eq:AAPL-NMS-EQT & bidPrice:cb:5.5$6.5", limit=5000),
                    "OptionNbboQuote")
         c = [q for q in qs if q["pkey"]["okey"]["dt"] > horizon
@@ -108,7 +104,7 @@ def _seed7_order(okey: dict) -> dict:
 
 def _post_order(s: Server, order: dict) -> str:
     reply = s.post([order], postaction="I", postmerge="Y")
-    ack = _msgs(reply, "PostAck")[0]
+    ack = msgs(reply, "PostAck")[0]
     assert ack["result"] == "OK" and ack["msgType"] == 4095, reply
     return str(ack["pkey"])
 
@@ -134,47 +130,17 @@ async def _subscribe(base: str, notices: list[Any], view: bool, until: float) ->
         msg["message"]["View"] = [{"msgName": "AuctionState", "view": "noticeNumber|BidSolution|"
                                    "tradeDate|auctionType|atsAuctionStatus|custSide|custQty|"
                                    "custPrc|uBid|uAsk|nbboBid|nbboAsk|surfacePrc|surfaceVol"}]
-    out: list[dict] = []
-    async with aiohttp.ClientSession() as sess, sess.ws_connect(
-            base.replace("http", "ws") + "/mlink/json",
-            headers={"Authorization": f"Bearer {API_KEY}"}) as ws:
-        await ws.send_str(json.dumps(msg))
-        while time.time() < until:
-            try:
-                m = await ws.receive(timeout=max(0.1, until - time.time()))
-            except TimeoutError:
-                break
-            if m.type != aiohttp.WSMsgType.TEXT:
-                break
-            d = json.loads(m.data)
-            for env in d if isinstance(d, list) else [d]:
-                if env.get("header", {}).get("mTyp") == "AuctionState":
-                    out.append(env["message"])
-                    if env["message"].get("atsAuctionStatus") == "Closed":
-                        return out
-    return out
+    left = max(0.1, until - time.time())
+    return await collect(base, msg, "AuctionState", seconds=left, recv_timeout=left,
+                         stop=lambda m: m.get("atsAuctionStatus") == "Closed")
 
 
 async def _stream_auction_states(base: str, until: float) -> list[dict]:
     """Every AuctionState an MLinkStream over all auctions delivers until ``until``."""
-    out: list[dict] = []
-    async with aiohttp.ClientSession() as sess, sess.ws_connect(
-            base.replace("http", "ws") + "/mlink/json",
-            headers={"Authorization": f"Bearer {API_KEY}"}) as ws:
-        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
-            "queryLabel": "auctions", "activeLatency": 1, "msgName": "AuctionState"}}))
-        while time.time() < until:
-            try:
-                m = await ws.receive(timeout=max(0.1, until - time.time()))
-            except TimeoutError:
-                break
-            if m.type != aiohttp.WSMsgType.TEXT:
-                break
-            d = json.loads(m.data)
-            for env in d if isinstance(d, list) else [d]:
-                if env.get("header", {}).get("mTyp") == "AuctionState":
-                    out.append(env["message"])
-    return out
+    left = max(0.1, until - time.time())
+    return await collect(base, {"header": {"mTyp": "MLinkStream"}, "message": {
+        "queryLabel": "auctions", "activeLatency": 1, "msgName": "AuctionState"}},
+        "AuctionState", seconds=left, recv_timeout=left)
 
 
 def test_seed_example_6_block_auction(served) -> None:  # type: ignore[no-untyped-def]
@@ -203,13 +169,13 @@ def test_seed_example_6_block_auction(served) -> None:  # type: ignore[no-untype
     assert counters == sorted(counters) and counters[-1] >= 1
     actives = [m for m in full if m["atsAuctionStatus"] == "Active"]
     assert len({m["atsAuctionCounter"] for m in actives}) == len(actives)  # one per trial
-    state = _msgs(s.get(cmd="getmsgs", msgType="SpdrParentBrkrState",
+    state = msgs(s.get(cmd="getmsgs", msgType="SpdrParentBrkrState",
                         where="accnt:eq:T.MTL.VEN"), "SpdrParentBrkrState")
     mine = next(m for m in state if m["parentNumber"] == parent)
     assert mine["noticeNumber"] == notices[0] and mine["spdrBrokerStatus"] == "Closed"
     if outcome == ["Crossed"]:
         sol = next(m for m in full if m["atsAuctionStatus"] == "Crossed")["BidSolution"][0]
-        fills = [f for f in _msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
+        fills = [f for f in msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
                                   "SpdrParentExecution") if f["parentNumber"] == parent]
         assert sum(f["fillQuantity"] for f in fills) == sol["matchSize"] == 100  # AllOrNone
         assert {f["fillPrice"] for f in fills} == {sol["matchPrice"]}
@@ -226,18 +192,18 @@ def test_seed_example_7_flash_auction(served) -> None:  # type: ignore[no-untype
         parent = await asyncio.to_thread(_post_order, s, _seed7_order(okey))
         return parent, await stream
     parent, streamed = asyncio.run(post_while_streaming())
-    st = next(m for m in _msgs(s.get(cmd="getmsgs", msgType="SpdrParentBrkrState",
+    st = next(m for m in msgs(s.get(cmd="getmsgs", msgType="SpdrParentBrkrState",
                                  where="accnt:eq:T.MTLV8"), "SpdrParentBrkrState")
           if m["parentNumber"] == parent)
     notice = st["noticeNumber"]
     states = [m for m in streamed if m["pkey"]["noticeNumber"] == notice]
     assert len(states) == 1, streamed  # sent once, at the end of the window
-    assert states == _msgs(s.get(cmd="getmsgs", msgType="AuctionState",
+    assert states == msgs(s.get(cmd="getmsgs", msgType="AuctionState",
                                  where=f"noticeNumber:eq:{notice}"), "AuctionState")
     a = states[0]
     assert a["auctionType"] == "Flash" and a["atsAuctionCounter"] == 1
     assert a["atsAuctionStatus"] in ("Crossed", "CrossFailed")
-    fills = [f for f in _msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
+    fills = [f for f in msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
                               "SpdrParentExecution") if f["parentNumber"] == parent]
     if a["atsAuctionStatus"] == "Crossed":
         sol = a["BidSolution"][0]
@@ -245,7 +211,7 @@ def test_seed_example_7_flash_auction(served) -> None:  # type: ignore[no-untype
         assert {f["fillPrice"] for f in fills} == {sol["matchPrice"]}
     else:
         assert fills == []
-    notices = _msgs(s.get(cmd="getmsgs", msgType="AuctionNotice",
+    notices = msgs(s.get(cmd="getmsgs", msgType="AuctionNotice",
                           where=f"noticeNumber:eq:{notice}"), "AuctionNotice")
     assert notices and notices[0]["auctionEvent"] == "End" and notices[0]["auctionDuration"] == 20
 
@@ -259,7 +225,7 @@ def test_real_responder_over_mlink_wins_at_a_better_price_and_sees_only_its_repo
                              "activeDuration": 3})
     parent = _post_order(s, order)
     notice = _notice_numbers(port, parent)[0]
-    spx = _msgs(s.get(cmd="getmsgs", msgType="LiveImpliedQuote",
+    spx = msgs(s.get(cmd="getmsgs", msgType="LiveImpliedQuote",
                       where=f"okey:eq:{okey['tk']}-NMS-EQT-{okey['dt']}-{okey['xx']}-"
                             f"{okey['cp'][0]}"), "LiveImpliedQuote")[0]["sPrc"]
     # on the 0.05 tick above fair: above every simulated responder, no rounding of the match
@@ -268,15 +234,15 @@ def test_real_responder_over_mlink_wins_at_a_better_price_and_sees_only_its_repo
         "pkey": {"noticeNumber": notice, "accnt": "R.RITA", "clientFirm": "RESPFIRM",
                  "responseId": "rita-1"},
         "respSide": "Buy", "respSize": 100, "respPrice": price}}
-    ack = _msgs(_call(s, RESP, "POST", [resp], postaction="I"), "PostAck")[0]
+    ack = msgs(_call(s, RESP, "POST", [resp], postaction="I"), "PostAck")[0]
     assert ack["result"] == "OK", ack
     bad = dict(resp, message={**resp["message"], "respSide": "Sell"})
-    ack = _msgs(_call(s, RESP, "POST", [bad], postaction="I"), "PostAck")[0]
+    ack = msgs(_call(s, RESP, "POST", [bad], postaction="I"), "PostAck")[0]
     assert ack["result"] != "OK" and "respSide" in ack["detail"]
     deadline = time.time() + 30
     rep: dict = {}
     while time.time() < deadline:
-        reps = _msgs(_call(s, RESP, cmd="getmsgs", msgType="NoticeExecReport"),
+        reps = msgs(_call(s, RESP, cmd="getmsgs", msgType="NoticeExecReport"),
                      "NoticeExecReport")
         done = [r for r in reps if r.get("responseResult") not in (None, "Pending")]
         if done:
@@ -285,7 +251,7 @@ def test_real_responder_over_mlink_wins_at_a_better_price_and_sees_only_its_repo
         time.sleep(0.3)
     assert rep.get("responseResult") == "FullSize", rep
     assert rep["cumFillQty"] == 100 and rep["avgFillPrice"] == pytest.approx(price)
-    assert _msgs(_call(s, OTHER, cmd="getmsgs", msgType="NoticeExecReport"),
+    assert msgs(_call(s, OTHER, cmd="getmsgs", msgType="NoticeExecReport"),
                  "NoticeExecReport") == []
-    late = _msgs(_call(s, RESP, "POST", [resp], postaction="I"), "PostAck")[0]
+    late = msgs(_call(s, RESP, "POST", [resp], postaction="I"), "PostAck")[0]
     assert late["result"] != "OK" and "ended" in late["detail"]

@@ -10,31 +10,13 @@ import os
 import signal
 import tempfile
 import time
-from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, Server, start_server, stop_server
+from tests.conftest import Server, start_server, stop_server
+from tests.support.serve import collect, listed_option, msgs, wait_for
 
 ACCNT = "T.MTL.VEN"
-
-
-def _msgs(reply: list[dict], mtype: str) -> list[dict]:
-    return [m["message"] for m in reply if m["header"]["mTyp"] == mtype]
-
-
-def _listed_put(s: Server) -> dict[str, Any]:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        qs = _msgs(s.get(cmd="getmsgs", msgType="LiveImpliedQuote",
-                         where="okey:eq:AAPL-NMS-EQT & sVol:gt:0", limit=5000), "LiveImpliedQuote")
-        puts = [q for q in qs if q["pkey"]["okey"]["cp"] == "Put" and q.get("oBid", 0) > 0.5
-                and q.get("years", 0) > 0.05]
-        if puts:
-            return min(puts, key=lambda q: abs(q["pkey"]["okey"]["xx"] - q["uPrc"]))["pkey"]["okey"]
-        time.sleep(1)
-    raise AssertionError("no AAPL surface within 60 s")
 
 
 def _seed_order(okey: dict, i: int) -> dict:
@@ -69,43 +51,17 @@ def _seed_limit(okey: dict, code: str, active: int, vol: float) -> dict:
 
 
 def _states(s: Server) -> dict[str, dict]:
-    return {m["parentNumber"]: m for m in _msgs(
+    return {m["parentNumber"]: m for m in msgs(
         s.get(cmd="getmsgs", msgType="SpdrParentBrkrState", where=f"accnt:eq:{ACCNT}"),
         "SpdrParentBrkrState")}
 
 
-def _wait(pred, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.3)
-    return pred()
-
-
-async def _child_stream(base: str) -> list[dict]:
-    url = base.replace("http", "ws") + "/mlink/json"
-    out: list[dict] = []
-    async with aiohttp.ClientSession() as sess, sess.ws_connect(
-            url, headers={"Authorization": f"Bearer {API_KEY}"}) as ws:
-        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
-            "queryLabel": "ExampleSymbolRiskSummary", "activeLatency": 900,
-            "msgName": "SpdrParentBrkrState",
-            "where": f"accnt:eq:{ACCNT} & spdrBrokerStatus:eq:ACTIVE"}}))
-        end = time.time() + 10
-        while time.time() < end and len(out) < 40:  # the snapshot, then updates
-            try:
-                m = await ws.receive(timeout=2)
-            except TimeoutError:
-                break
-            if m.type != aiohttp.WSMsgType.TEXT:
-                break
-            d = json.loads(m.data)
-            for env in d if isinstance(d, list) else [d]:
-                if env.get("header", {}).get("mTyp") == "SpdrParentBrkrState":
-                    out.append(env["message"])
-    return out
+def _child_stream_request() -> dict:
+    """Seed example 3's stream of the account's working brokers."""
+    return {"header": {"mTyp": "MLinkStream"}, "message": {
+        "queryLabel": "ExampleSymbolRiskSummary", "activeLatency": 900,
+        "msgName": "SpdrParentBrkrState",
+        "where": f"accnt:eq:{ACCNT} & spdrBrokerStatus:eq:ACTIVE"}}
 
 
 @pytest.fixture(scope="module")
@@ -121,24 +77,24 @@ def srv():  # type: ignore[no-untyped-def]
 
 
 def test_seed_example_5_parent_limit_order_three_steps(srv: Server) -> None:
-    okey = _listed_put(srv)
+    okey = listed_option(srv, "Put")
     pns = []
     for i in range(10):
-        acks = _msgs(srv.post([_seed_order(okey, i)], postaction="I"), "PostAck")
+        acks = msgs(srv.post([_seed_order(okey, i)], postaction="I"), "PostAck")
         assert acks[0]["result"] == "OK", acks
         assert len(acks[0]["pkey"]) == 19 and acks[0]["pkey"].count("-") == 3  # XXXX-XXXX-...
         pns.append(acks[0]["pkey"])
     # accepted orders are PendNew until the order manager's next tick works them
-    st = _wait(lambda: (lambda x: x if all(p in x and x[p]["spdrBrokerStatus"] != "Updating"
+    st = wait_for(lambda: (lambda x: x if all(p in x and x[p]["spdrBrokerStatus"] != "Updating"
                                            for p in pns) else None)(_states(srv)))
     for p in pns:  # Aux: nothing works before the limit record
         assert st[p]["spdrBrokerStatus"] == "ActiveHold" and st[p]["limitErr"] == "AuxLimit"
         assert "cpx1" not in st[p]
     codes = [f"2137-1312-3867-{5309 + i}" for i in range(10)]
     for c in codes:  # step two: postaction I
-        a = _msgs(srv.post([_seed_limit(okey, c, 27, 0.275)], postaction="I"), "PostAck")
+        a = msgs(srv.post([_seed_limit(okey, c, 27, 0.275)], postaction="I"), "PostAck")
         assert a[0]["result"] == "OK", a
-    st = _wait(lambda: (lambda x: x if all(x[p].get("orderActiveSize") == 27 and x[p].get("cpx1")
+    st = wait_for(lambda: (lambda x: x if all(x[p].get("orderActiveSize") == 27 and x[p].get("cpx1")
                                            for p in pns) else None)(_states(srv)))
     assert st, _states(srv)
     for p in pns:
@@ -148,13 +104,14 @@ def test_seed_example_5_parent_limit_order_three_steps(srv: Server) -> None:
         assert r["cpx1"] >= r["makeLimitPrice"] - 1e-9 and 0 < r["csz1"] <= 27 and r["cex1"] > 0
     vol1 = st[pns[0]]["limitPrice"]
     for c in codes:  # step three: postaction U
-        a = _msgs(srv.post([_seed_limit(okey, c, 44, 0.25)], postaction="U"), "PostAck")
+        a = msgs(srv.post([_seed_limit(okey, c, 44, 0.25)], postaction="U"), "PostAck")
         assert a[0]["result"] == "OK", a
-    st = _wait(lambda: (lambda x: x if all(x[p].get("orderActiveSize") == 44 for p in pns)
+    st = wait_for(lambda: (lambda x: x if all(x[p].get("orderActiveSize") == 44 for p in pns)
                         else None)(_states(srv)))
     assert st and st[pns[0]]["limitPrice"] < vol1 and st[pns[0]]["numParentLimits"] == 2
     # example 3: the child-orders stream shows them
-    recs = asyncio.run(_child_stream(srv.base))
+    recs = asyncio.run(collect(srv.base, _child_stream_request(), "SpdrParentBrkrState",
+                               seconds=10, limit=40, recv_timeout=2))
     # (a broker between pulling a child and sending its re-priced one shows no ladder)
     shown = [r for r in recs if r.get("cpx1")]
     assert shown and all(r.get("csz1") and r.get("cex1") for r in shown)
@@ -166,13 +123,13 @@ def test_order_rate_limit_answers_a_postack_error() -> None:
     # slowly a loaded machine works through the 200 posts
     s = start_server("--seed", "11", "--order-rate", "1", "--no-persist")
     try:
-        okey = _listed_put(s)
+        okey = listed_option(s, "Put")
         body = [{"header": {"mTyp": "SpdrParentOrder"}, "message": {
             "secKey": okey, "secType": "Option", "accnt": "T.RATE", "orderSide": "Buy",
             "spdrActionType": "Cancel", "orderSize": 1, "groupingCode": f"0000-0000-0000-{i:04X}"}}
             for i in range(200)]
         t0 = time.monotonic()
-        acks = _msgs(s.post(body, postaction="I"), "PostAck")
+        acks = msgs(s.post(body, postaction="I"), "PostAck")
         elapsed = time.monotonic() - t0
     finally:
         stop_server(s)
@@ -186,8 +143,8 @@ def test_kill_9_and_restart_keeps_every_order_and_fill() -> None:
     d = tempfile.mkdtemp(prefix="openmlink-kill-")
     s = start_server("--seed", "5", data_dir=d)
     try:
-        okey = _listed_put(s)
-        q = _msgs(s.get(cmd="getmsg", msgType="OptionNbboQuote",
+        okey = listed_option(s, "Put")
+        q = msgs(s.get(cmd="getmsg", msgType="OptionNbboQuote",
                         pkey=f"AAPL-NMS-EQT-{okey['dt']}-{okey['xx']:g}-{okey['cp'][0]}"),
                   "OptionNbboQuote")[0]
         pns = []
@@ -198,20 +155,20 @@ def test_kill_9_and_restart_keeps_every_order_and_fill() -> None:
                 "spdrActionType": "Add", "orderSize": 40, "orderLimitType": "Prc",
                 "orderPrcLimit": round(px, 2), "groupingCode": f"0000-0000-0001-{i:04X}",
                 "clientFirm": "F"}}
-            pns.append(_msgs(s.post([m], postaction="I"), "PostAck")[0]["pkey"])
-        _wait(lambda: _msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
+            pns.append(msgs(s.post([m], postaction="I"), "PostAck")[0]["pkey"])
+        wait_for(lambda: msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution"),
                             "SpdrParentExecution"), 20)
         time.sleep(1.0)
         os.kill(s.proc.pid, signal.SIGKILL)
         s.proc.wait(10)
-        before_fills = {f["pkey"]["fillNumber"]: f for f in _msgs(
+        before_fills = {f["pkey"]["fillNumber"]: f for f in msgs(
             _snapshot(d, "SpdrParentExecution"), "SpdrParentExecution")}
     finally:
         stop_server(s)
     s2 = start_server("--seed", "5", data_dir=d)
     try:
         def read_fills() -> dict[str, dict]:
-            return {f["pkey"]["fillNumber"]: f for f in _msgs(
+            return {f["pkey"]["fillNumber"]: f for f in msgs(
                 s2.get(cmd="getmsgs", msgType="SpdrParentExecution", limit=10000),
                 "SpdrParentExecution")}
 
