@@ -135,6 +135,7 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
     fills_by_chain: dict[Any, list[dict[str, Any]]] = {}
     state_by_chain: dict[Any, dict[str, Any]] = {}
     fill_numbers: set[int] = set()
+    responder_fills: list[dict[str, Any]] = []
     parents: set[int] = set()
     for m in rig.bus.published:
         if not isinstance(m, Event):
@@ -176,6 +177,9 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
             assert fn not in fill_numbers, "fillNumber reused"  # (3)
             fill_numbers.add(fn)
             assert rec["leavesQty"] >= 0  # (3)
+            if _n(reg, EX, "parentOrderHandling", rec["parentOrderHandling"]) == "AtsResponse":
+                responder_fills.append(rec)  # an auction responder's fill: no parent order
+                continue
             assert rec["parentNumber"] in parents, "fill of an unknown parent"  # (3)
             assert rec["parentNumber"] not in closed_parents, "fill after the Closed record"  # (5)
             side = 1 if _n(reg, EX, "orderSide", rec["orderSide"]) == "Buy" else -1
@@ -198,10 +202,9 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
     # (9) group counters equal the fills' contributions (once no IOC child is live)
     if quiescent:
         groups: dict[Any, float] = {}
-        for fs in fills_by_chain.values():
-            for f in fs:
-                g = (f["accnt"], f["clientFirm"], f["riskGroupId"])
-                groups[g] = groups.get(g, 0.0) + f["riskDDelta"]
+        for f in [f for fs in fills_by_chain.values() for f in fs] + responder_fills:
+            g = (f["accnt"], f["clientFirm"], f["riskGroupId"])
+            groups[g] = groups.get(g, 0.0) + f["riskDDelta"]
         t = rig.store.table(reg["RiskGroupCounter"])
         for g, dd in groups.items():
             c = t.get(g)

@@ -432,6 +432,11 @@ class AuctionManager:
         a.init_fill = total
         if total > 0:
             self.manager.auction_cross(a.key, a.notice, total, sol.match_price, now)
+            for i, q in zip(sel.tolist(), alloc.tolist(), strict=True):
+                w = who[i]
+                if q > 0 and isinstance(w, Response):  # simulated responders are the venue's
+                    self.manager.responder_fill(a.key, a.notice, w.rec, w.side, int(q),
+                                                sol.match_price, w.base_parent, now)
         self._end(a, "Crossed" if total > 0 else "CrossFailed", now,
                   reason=None if total > 0 else "CrossFailed", crossed=total)
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
+from ...schema import encode_message
 from ..venue import VenueEvent
 from ._broker import Broker, Child
-from ._records import event_record, name_of
+from ._records import enum_of, event_record, name_of
 from ._states import CLOSING, NEW_ACTIVE, NEW_HOLD, REJECTED, is_open
 
 if TYPE_CHECKING:
     from ._manager import OrderManager
 
 __all__ = ["AUCTION_HANDLINGS", "AuctionHook", "auction_cross", "auction_end", "is_auction",
-           "open_auction", "start_auction"]
+           "open_auction", "responder_fill", "start_auction"]
 
-PO, BE = "SpdrParentOrder", "SpdrParentBrkrEvent"
+PO, BE, EX = "SpdrParentOrder", "SpdrParentBrkrEvent", "SpdrParentExecution"
 AUCTION_HANDLINGS = frozenset({"BlockAuction", "BlockAuctionDAC", "BlockAuctionPOC",
                                "BlockAuctionPCV", "FlashAuction"})
 #: the exchange code auction fills carry (SpiderRock ATS) (inferred)
@@ -90,6 +93,60 @@ def auction_cross(m: OrderManager, key: tuple[Any, ...], notice: int, qty: int, 
     b.num_new_orders += 1
     m._progress(b, "InMarket")
     m._fill(b, c, VenueEvent("fill", c.child_id, now, int(qty), float(price), ATS_EXCH), now)
+    m._flush()
+
+
+def responder_fill(m: OrderManager, key: tuple[Any, ...], notice: int, resp: dict[str, Any],
+                   side: int, qty: int, price: float, base_parent: int, now: int) -> None:
+    """A real responder's share of a cross: one ``SpdrParentExecution`` of the responder's
+    account and firm (so its positions, risk and autohedge follow the fill like any other),
+    journaled and numbered with the order manager's fills, charged to the responder's risk
+    group.  (inferred) The response stands for the parent: ``parentNumber`` and
+    ``baseParentNumber`` are the response chain's number that its NoticeExecReport carries as
+    ``baseParentNumber``; ``spdrSource`` MLinkResponse, ``parentOrderHandling`` AtsResponse,
+    the responder provides the liquidity (Maker); market fields are the initiator's at the
+    cross.  ``resp`` is the stored NoticeResponse."""
+    b = m.brokers.get(key)
+    if b is None or qty <= 0:
+        return
+    mk = b.mkt
+    pv = mk.get("point_value", 100.0) or 100.0
+    dd = _z(mk.get("de")) * _z(mk.get("u_prc")) * pv * side
+    ve = _z(mk.get("ve")) * pv * side
+    g = (str(resp.get("accnt") or ""), str(resp.get("clientFirm") or ""),
+         int(resp.get("riskGroupId") or 0))
+    m.risk.group(g).add(side, (dd, ve, float(side)), qty)
+    m._groups_dirty.add(g)
+    m.fill_seq += 1
+    fn = m.fill_seq
+    p = b.parent
+    rec = {
+        "fillNumber": fn, "version": 1, "execStatus": enum_of(EX, "execStatus", "Fill"),
+        "parentNumber": base_parent, "baseParentNumber": base_parent, "noticeNumber": notice,
+        "riskGroupId": g[2], "parentShape": p["parentShape"], "secKey": p["secKey"],
+        "secType": p["secType"], "ticker": p["secKey"].ticker, "accnt": g[0],
+        "clientFirm": g[1], "spdrSource": enum_of(EX, "spdrSource", "MLinkResponse"),
+        "orderSide": enum_of(EX, "orderSide", "Buy" if side > 0 else "Sell"),
+        "spdrOrderStatus": enum_of(EX, "spdrOrderStatus", "Closed"),
+        "cumFillQuantity": qty, "avgFillPrice": price, "leavesQty": 0,
+        "childSize": int(resp.get("respSize") or qty), "childPrice": float(resp.get("respPrice") or price),
+        "childDttm": now, "childExch": ATS_EXCH,
+        "childMakerTaker": enum_of(EX, "childMakerTaker", "Maker"),
+        "fillDttm": now, "fillExch": ATS_EXCH, "fillPrice": price, "fillQuantity": qty,
+        "fillBid": _z(mk.get("bid")), "fillAsk": _z(mk.get("ask")),
+        "fillMark": _z(mk.get("s_mark")), "fillUMark": _z(mk.get("u_prc")),
+        "fillUBid": _z(mk.get("u_bid")), "fillUAsk": _z(mk.get("u_ask")),
+        "fillVol": _z(mk.get("s_vol")), "fillDe": _z(mk.get("de")), "fillGa": _z(mk.get("ga")),
+        "fillVe": _z(mk.get("ve")), "riskDDelta": dd * qty, "riskVega": ve * qty,
+        "parentOrderHandling": enum_of(EX, "parentOrderHandling", "AtsResponse"),
+        "orderLimitType": enum_of(EX, "orderLimitType", "Prc"),
+        "userData1": str(resp.get("userData1") or ""),
+        "years": _z(mk.get("years")), "underliersPerCn": int(pv), "pointValue": pv,
+        "nbboBid": _z(mk.get("bid")), "nbboAsk": _z(mk.get("ask")), "timestamp": now,
+    }
+    m._puts.append(("fill", f"{fn & ((1 << 64) - 1):016X}",
+                    orjson.dumps(encode_message(m.mt[EX], rec))))
+    m._out.append((EX, rec))
     m._flush()
 
 

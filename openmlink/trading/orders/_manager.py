@@ -40,6 +40,7 @@ from ._auctions import (
     auction_end,
     is_auction,
     open_auction,
+    responder_fill,
     restored_auction,
     start_auction,
 )
@@ -826,6 +827,11 @@ class OrderManager:
                       now: int) -> None:
         """The auction engine crossed ``qty`` at ``price`` for broker ``key``."""
         auction_cross(self, key, notice, qty, price, now)
+
+    def responder_fill(self, key: tuple[Any, ...], notice: int, resp: dict[str, Any], side: int,
+                       qty: int, price: float, base_parent: int, now: int) -> None:
+        """A real responder's share of the cross of broker ``key``'s auction."""
+        responder_fill(self, key, notice, resp, side, qty, price, base_parent, now)
 
     def auction_end(self, key: tuple[Any, ...], notice: int, reason: str | None,
                     now: int) -> None:

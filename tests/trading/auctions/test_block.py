@@ -65,8 +65,14 @@ def test_trials_every_second_with_a_rising_counter_then_cross_and_closed() -> No
     reps = {x["responseId"]: x for x in r.published(NX) if x["cumFillQty"]}
     assert (reps["a"]["cumFillQty"], reps["b"]["cumFillQty"]) == (60, 40)
     assert {x["avgFillPrice"] for x in reps.values()} == {4.9}
-    fills = r.published(EX)
+    fills = [f for f in r.published(EX) if f["parentNumber"] == o["parentNumber"]]
     assert sum(f["fillQuantity"] for f in fills) == 100 and {f["fillPrice"] for f in fills} == {4.9}
+    # the responders' executions: their accounts, the other side, the uniform price
+    resp = {f["accnt"]: f for f in r.published(EX) if f["parentNumber"] != o["parentNumber"]}
+    assert {k: (v["fillQuantity"], v["fillPrice"]) for k, v in resp.items()} == \
+        {"R.ACCNT": (60, 4.9), "R2": (40, 4.9)}
+    assert all(r.name(EX, "orderSide", f["orderSide"]) == "Buy" for f in resp.values())
+    assert resp["R.ACCNT"]["parentNumber"] == reps["a"]["baseParentNumber"]
     assert close_reason(r, o) == "Filled"
     assert r.respond(nn, accnt="R3", firm="F3", rid="c", size=5, price=5.0) is not None
     secs(r, 1)

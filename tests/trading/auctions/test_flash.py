@@ -47,8 +47,10 @@ def test_flash_publishes_one_auction_state_at_the_window_end_and_fills_the_solut
     assert s["timestamp"] - o_time(r, o) <= 100_000_000
     sol = s["BidSolution"][0]
     assert (sol["matchPrice"], sol["matchSize"], sol["numResponders"]) == (5.0, 30, 1)
-    fills = r.published(EX)
+    fills = [f for f in r.published(EX) if f["parentNumber"] == o["parentNumber"]]
     assert sum(f["fillQuantity"] for f in fills) == sol["matchSize"]
+    resp = [f for f in r.published(EX) if f["parentNumber"] != o["parentNumber"]]
+    assert [(f["accnt"], f["fillQuantity"], f["fillPrice"]) for f in resp] == [("R.ACCNT", 30, 5.0)]
     assert all(f["fillPrice"] == sol["matchPrice"] for f in fills)
     st = r.state(o["parentNumber"])
     assert st["cumFillQuantity"] == 30

@@ -75,7 +75,10 @@ def test_invariant_11(kind: str, side: str, qty: int, cond: str, immediate: bool
         ts = sorted(set(a.trial_times))
         assert all(b - x == 1_000_000_000 for x, b in itertools.pairwise(ts))
     sol_key = "BidSolution" if init < 0 else "AskSolution"
-    fills = r.published(EX)
+    every = r.published(EX)
+    resp_fills = [f for f in every if r.name(EX, "parentOrderHandling", f["parentOrderHandling"])
+                  == "AtsResponse"]
+    fills = [f for f in every if f not in resp_fills]
     init_fill = sum(f["fillQuantity"] for f in fills)
     assert init_fill == a.init_fill == sum(q for *_, q, _ in a.fills)
     if "Crossed" in names:
@@ -93,6 +96,17 @@ def test_invariant_11(kind: str, side: str, qty: int, cond: str, immediate: bool
     for rep in r.published(NX):
         if rep["accnt"] in sizes:
             assert rep["cumFillQty"] <= rep["respSize"]
+    # every real responder's allocation is one execution of its own account at matchPrice,
+    # on the other side, reported on its NoticeExecReport; simulated responders get none
+    real = {(acc, firm): q for acc, firm, q, _px in a.fills if acc in sizes}
+    assert {(f["accnt"], f["clientFirm"]): f["fillQuantity"] for f in resp_fills} == real
+    assert len(resp_fills) == len(real)
+    last_rep = {(x["accnt"], x["clientFirm"]): x for x in r.published(NX)}
+    for f in resp_fills:
+        assert f["fillPrice"] == a.match_price and f["noticeNumber"] == nn
+        assert r.name(EX, "orderSide", f["orderSide"]) == ("Sell" if init > 0 else "Buy")
+        rep = last_rep[(f["accnt"], f["clientFirm"])]
+        assert rep["cumFillQty"] == f["fillQuantity"] and rep["baseParentNumber"] == f["parentNumber"]
     assert r.respond(nn, accnt="LATE", firm="LATE", rid="late", side="Sell" if init > 0
                      else "Buy", size=1, price=5.0) is not None
     check_invariants(r, quiescent=True)
