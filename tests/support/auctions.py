@@ -3,6 +3,7 @@ helpers to post NoticeResponse records and read auction records."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ __all__ = ["AuctionRig"]
 class AuctionRig(TradingRig):
     def __init__(self, config: AuctionConfig | None = None,
                  trading: TradingConfig | None = None, clock: Clock | None = None,
-                 data_dir: str | Path | None = None) -> None:
+                 data_dir: str | Path | None = None,
+                 replay: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         super().__init__(data_dir=data_dir, config=trading, clock=clock)
+        for name, rec in replay:  # records the record store replays at a restart
+            self.bus.publish(Event(self.reg[name], "upsert", rec, self.clock.time_ns()))
         self.auctions = AuctionEngine(self.bus, self.store, self.reg, self.clock, self.engine,
                                       config or AuctionConfig())
         self.auctions.attach()

@@ -45,8 +45,13 @@ class AuctionEngine:
         om = self.orders.manager
         om.auctions = self.manager
         now = self.clock.time_ns()
+        responses = None
         for b in list(om.brokers.values()):
             if b.auction == -1:  # its auction died with the previous process
+                if responses is None:
+                    t = self.store.table(self._mt)
+                    responses = [t.record(int(r)) for r in t.live_rows()]
+                self.manager.end_orphan(b, responses, now)
                 om.auction_end(b.key, -1, "CrossFailed", now)
         self._unsub.append(self.bus.add_validator(NR, self._validate))
         self._unsub.append(self.bus.subscribe(NR, self._on_response))

@@ -219,6 +219,42 @@ class AuctionManager:
         self.publish(self.mt[AN], self._notice(a, b, "Start", now))
         return nn
 
+    def end_orphan(self, b: Broker, responses: list[dict[str, Any]], now: int) -> None:
+        """An auction that died with the previous process (its broker restored from the
+        journal): publish its end as a failed cross -- AuctionState CrossFailed (and Closed for
+        a block), AuctionNotice End, and a NoticeExecReport DidNotTrade for each stored
+        response -- so subscribers by noticeNumber and responders see it finish.  (inferred) A
+        restarted server does not resume an auction: its responses' timing, the simulated
+        population's state and the trial grid are gone, and a cross after the fact could
+        trade at a price nobody saw; the order manager then closes the broker CrossFailed."""
+        nn = int(b.parent.get("noticeNumber") or 0)
+        if not nn or nn in self.live:
+            return
+        p = b.parent
+        kind = AUCTION_HANDLING.get(_name(PO, "parentOrderHandling", p["parentOrderHandling"]),
+                                    "Block")
+        vis = _name(PO, "atsVisibility", p["atsVisibility"])
+        a = Auction(nn, b.key, b.parent_number, b.okey, kind, b.side, b.workable(),
+                    _QTY_COND.get(_name(PO, "takeReachRule", p["takeReachRule"]), "UpToQty"),
+                    vis if vis != "None" else "SidePrice", _name(PO, "nbboCap", p["nbboCap"]),
+                    False, b.start_ns or now, now, now, 0.01)
+        a.status = "CrossFailed"
+        self._publish_state(a, b, "CrossFailed", now)
+        if kind == "Block":
+            self._publish_state(a, b, "Closed", now)
+        for rec in responses:
+            if int(rec.get("noticeNumber") or 0) != nn or int(rec.get("respSize") or 0) <= 0:
+                continue
+            self.base_seq += 1
+            r = Response(str(rec["accnt"]), str(rec.get("clientFirm") or ""),
+                         str(rec.get("responseId") or ""),
+                         1 if _name(NR, "respSide", int(rec["respSide"])) == "Buy" else -1,
+                         int(rec["respSize"]), float(rec["respPrice"]), now, 0, self.base_seq,
+                         live=False, result="DidNotTrade", status="Closed", first_ns=now,
+                         rec=dict(rec))
+            self.publish(self.mt[NX], self._exec_report(a, r, now))
+        self.publish(self.mt[AN], self._notice(a, b, "End", now))
+
     # ================================================================= responses
     def response_error(self, rec: dict[str, Any], now: int) -> str | None:
         """Why a posted NoticeResponse cannot be taken (None: it can); the text goes back in
