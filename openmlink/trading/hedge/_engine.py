@@ -96,6 +96,7 @@ class AutoHedgeEngine:
         self._fill = _ordinal(reg, X, "execStatus", "Fill")
         self._buy = _ordinal(reg, X, "orderSide", "Buy")
         self._opt = _ordinal(reg, X, "secType", "Option")
+        self._mleg = _ordinal(reg, X, "secType", "MLeg")
         self._stock = _ordinal(reg, "SpdrAutoHedgeControl", "hedgeSecType", "Stock")
         self._hedge_src = {_ordinal(reg, X, "spdrSource", n) for n in ("AutoHedge", "AutoHedgeSrvr")}
         self._mt = {n: reg[n] for n in ("SpdrAutoHedgeControl", "SpdrAutoHedgeState",
@@ -205,7 +206,14 @@ class AutoHedgeEngine:
         qty = int(rec["fillQuantity"])
         accnt, rgid, firm = rec["accnt"], int(rec["riskGroupId"]), rec["clientFirm"]
         hedge = rec["spdrSource"] in self._hedge_src
-        if rec["secType"] == self._opt and not hedge:
+        if rec["secType"] == self._mleg and not hedge:
+            # (inferred) a package fill carries no per-leg delta: the group holds (MLegHold, no
+            # hedge orders) until a leg fill of the same parent arrives
+            k = self._group_for(accnt, rgid, firm, rec["ticker"])
+            if k is None:
+                return None
+            self.groups[k].mleg_pending.add(int(rec["parentNumber"]))
+        elif rec["secType"] == self._opt and not hedge:
             okey: OptionKey = rec["secKey"]
             und = self.view.underlier_of(okey)
             k = self._group_for(accnt, rgid, firm, und)
@@ -215,6 +223,7 @@ class AutoHedgeEngine:
                 # no control: the stock itself, expiry at the DateKey zero (inferred)
                 k = (accnt, rgid, ExpiryKey(und.at, und.ts, und.tk, NO_DATE), self._stock, firm)
             g = self.groups.setdefault(k, HedgeGroup())
+            g.mleg_pending.discard(int(rec["parentNumber"]))  # a leg of a package fill
             beta = self._beta(rec)
             liq = self.view.live_quote(okey)
             if liq is not None and liq["atmVol"] > 0:
@@ -397,6 +406,8 @@ class AutoHedgeEngine:
         state = g.state(band, u)
         if ctl is not None and k[3] != self._stock and state not in ("Init",):
             return "UndTypeErr", 0, u  # no future is listed here to hedge with
+        if g.mleg_pending and state not in ("NoHedgeCtrl",):
+            return "MLegHold", 0, u
         target = g.target(band, u) if band is not None else 0
         return state, target, u
 
@@ -410,7 +421,9 @@ class AutoHedgeEngine:
         text = {"NoHedgeCtrl": "no SpdrAutoHedgeControl for this group",
                 "UPrcErr": f"no price for {tk}", "Init": "no fills yet",
                 "UndTypeErr": "hedgeSecType Future: no future is listed on this platform; "
-                              "hedge with hedgeSecType Stock"}.get(state, "")
+                              "hedge with hedgeSecType Stock",
+                "MLegHold": f"multi-leg fill of {len(g.mleg_pending)} parent(s) waiting for "
+                            "its leg fills"}.get(state, "")
         sides = self._sides(k) if ctl is not None else None
         if target and sides is not None:
             sd = sides[1 if target > 0 else -1]

@@ -56,6 +56,8 @@ class HedgeGroup:
     lastCtrlFillDttm: int = 0
     u_prc: float = math.nan
     target_vol: float = 0.0  # hedgeTargetVol (annualised), from the live surface
+    #: parentNumbers of multi-leg fills whose leg fills have not arrived (MLegHold)
+    mleg_pending: set[int] = field(default_factory=set)
     _lots: deque[list[float]] = field(default_factory=deque)  # [signed units, t_ns] open risk
     _matched: float = 0.0
     _matched_secs: float = 0.0

@@ -239,3 +239,23 @@ def test_plan_leaves_each_side_with_exactly_its_share_of_the_target(
         acted = [p for p in posts if p[0] == side]
         if not sd.busy and not acted:
             assert sd.leaves == want or (want > 0 and not sd.open and sd.rejected_target == want)
+
+
+def test_a_multi_leg_fill_holds_the_group_until_its_legs_arrive() -> None:
+    r = HedgeRig()
+    r.control()
+    fill = {"version": 1, "execStatus": "Fill", "ticker": "AAPL-NMS-EQT", "accnt": ACCNT,
+            "clientFirm": "SRCORE", "parentNumber": "0000-0000-0000-0077", "orderSide": "Buy",
+            "fillQuantity": 10, "fillPrice": 5.0, "fillUMark": 200.0, "underliersPerCn": 100,
+            "fillDttm": "2025-06-02 15:00:00.000000", "spdrSource": "MLink"}
+    r.put("SpdrParentExecution", {"pkey": {"fillNumber": 9001}, **fill, "secType": "MLeg",
+                                  "secKey": "AAPL-NMS-EQT"})
+    r.run()
+    s = r.hstate()
+    assert state_name(r, s) == "MLegHold" and "leg fills" in s["hedgeText"]
+    assert r.hedge_orders() == []
+    r.put("SpdrParentExecution", {"pkey": {"fillNumber": 9002}, **fill, "secType": "Option",
+                                  "secKey": f"AAPL-NMS-EQT-{EXPIRY}-200-P", "fillDe": -0.4})
+    r.run()
+    s = r.hstate()
+    assert state_name(r, s) == "InBand" and s["ctrlDeltaBot"] == 400  # the leg's delta hedged

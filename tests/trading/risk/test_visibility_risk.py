@@ -4,14 +4,12 @@ MLinkStream); SpdrAutoHedgeControl posts are validated with the reason in the Po
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from pathlib import Path
 
-import aiohttp
 import requests
 
 from tests.conftest import start_server, stop_server
+from tests.support.serve import collect
 
 KEYS = """
 [[key]]
@@ -41,28 +39,11 @@ def _control(firm: str, target: str = "HedgeToZero") -> dict:
 
 
 async def _stream(base: str, key: str, msg_name: str) -> list[dict]:
-    out: list[dict] = []
-    async with aiohttp.ClientSession() as sess, sess.ws_connect(
-            base.replace("http", "ws") + "/mlink/json",
-            headers={"Authorization": f"Bearer {key}"}) as ws:
-        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
-            "queryLabel": "v", "activeLatency": 100, "msgName": msg_name}}))
-        end = time.time() + 5
-        while time.time() < end:
-            try:
-                m = await ws.receive(timeout=1.5)
-            except TimeoutError:
-                break
-            if m.type != aiohttp.WSMsgType.TEXT:
-                break
-            d = json.loads(m.data)
-            for env in d if isinstance(d, list) else [d]:
-                h = env.get("header", {}).get("mTyp")
-                if h == msg_name:
-                    out.append(env["message"])
-                if h == "MLinkStreamCheckPt" and env["message"].get("checkPtType") == "Complete":
-                    return out
-    return out
+    req = {"header": {"mTyp": "MLinkStream"}, "message": {
+        "queryLabel": "v", "activeLatency": 100, "msgName": msg_name}}
+    got = await collect(base, req, (msg_name, "MLinkStreamCheckPt"), seconds=5, recv_timeout=1.5,
+                        key=key, stop=lambda m: m.get("checkPtType") == "Complete")
+    return [m for m in got if "pkey" in m]  # the records, not the checkpoints
 
 
 def test_firms_see_only_their_risk_and_hedge_records(tmp_path: Path) -> None:
@@ -101,5 +82,52 @@ def test_firms_see_only_their_risk_and_hedge_records(tmp_path: Path) -> None:
         assert len(st) == 1 and st[0]["hedgeState"] == "UPrcErr"  # --no-market: no price
         assert st[0]["hedgeText"] == "no price for AAPL-NMS-EQT"
         assert get(BETA, cmd="getmsgs", msgType="SpdrAutoHedgeState") == []
+    finally:
+        stop_server(srv)
+
+
+async def _subscribe(base: str, key: str, items: list[dict]) -> list[dict]:
+    """Every record an MLinkSubscribe of ``items`` delivers to ``key`` until Active."""
+    req = {"header": {"mTyp": "MLinkSubscribe"}, "message": {
+        "activeLatency": 100, "Subscribe": items}}
+    return await collect(base, req, ("SymbolRiskSummaryV5", "StockPositionRecordV5",
+                                     "SpdrAutoHedgeState", "AccountRiskRecordV5",
+                                     "MLinkSubscribeCheckPt"),
+                         seconds=5, recv_timeout=1.5, key=key,
+                         stop=lambda m: m.get("state") == "Active")
+
+
+def test_mlinksubscribe_by_pkey_delivers_only_the_callers_firm(tmp_path: Path) -> None:
+    kf = tmp_path / "keys.toml"
+    kf.write_text(KEYS)
+    pf = tmp_path / "sod.csv"
+    pf.write_text(SOD)
+    srv = start_server("--no-market", "--no-analytics", "--keys-file", str(kf), "--positions",
+                       str(pf))
+    try:
+        def get(key: str, **params: str) -> list[dict]:
+            r = requests.get(srv.rest, params=params, headers={"Authorization": f"Bearer {key}"},
+                             timeout=10).json()
+            return [m["message"] for m in r[:-1]]
+
+        for key, firm in ((ACME, "ACME"), (BETA, "BETA")):
+            r = requests.post(srv.rest, params={"cmd": "postmsgs", "postaction": "I"},
+                              json=[_control(firm)], timeout=10,
+                              headers={"Authorization": f"Bearer {key}"}).json()
+            assert r[0]["message"]["result"] == "OK", r
+        items: list[dict] = []
+        for key in (ACME, BETA):  # every firm's keys, read by the firm's own key
+            for mtype in ("SymbolRiskSummaryV5", "StockPositionRecordV5", "SpdrAutoHedgeState",
+                          "AccountRiskRecordV5"):
+                items += [{"msgName": mtype, "msgPKey": m["pkey"]}
+                          for m in get(key, cmd="getmsgs", msgType=mtype)]
+        names = {i["msgName"] for i in items}
+        assert names == {"SymbolRiskSummaryV5", "StockPositionRecordV5", "SpdrAutoHedgeState",
+                         "AccountRiskRecordV5"}, names
+        for key, firm in ((ACME, "ACME"), (BETA, "BETA")):
+            n_own = len([i for i in items if i["msgPKey"]["clientFirm"] == firm])
+            got = [m for m in asyncio.run(_subscribe(srv.base, key, items)) if "pkey" in m]
+            assert len(got) == n_own > 0, (firm, got)  # the other firm's keys deliver nothing
+            assert {m["pkey"]["clientFirm"] for m in got} == {firm}
     finally:
         stop_server(srv)
