@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.support.trading import TradingRig, check_invariants
-from tests.trading.orders.test_stateful import OrderMachine
+from tests.trading.orders.test_stateful import CODES, OrderMachine
 
 BS, EX = "SpdrParentBrkrState", "SpdrParentExecution"
 AAPL = {"at": "EQT", "ts": "NMS", "tk": "AAPL"}
@@ -168,20 +168,30 @@ def test_a_working_stock_order_survives_a_restart_and_fills_after(tmp_path: Path
     assert st["cumFillQuantity"] == 100 and status(r2, st) == ("Closed", "Closed")
 
 
-class StockOrderMachine(OrderMachine):
-    """The option machine's rules plus stock orders, stock limit records and stock moves on
-    the same accounts and group (the invariants cover both)."""
+class StockOrderMachine(RuleBasedStateMachine):
+    """Random stock Add/AddReplace/Replace/Modify/Cancel/limit sequences and stock quote moves,
+    with marketable option orders on the same account and group (the invariants and the group
+    counters cover both); after every step invariants 1-10 hold."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.rig = TradingRig()
+        self.rig.stock("AAPL", 199.9, 200.1)
+        self.rig.option("AAPL", 200, "Put", 4.9, 5.1)
         self.sbid = 199.9
 
+    @staticmethod
+    def _common(code: int, side: int) -> dict:
+        return {"groupingCode": CODES[code], "orderSide": ("Buy", "Sell")[side]}
+
     @rule(code=st.integers(0, 1), side=st.integers(0, 1),
-          action=st.sampled_from(["Add", "AddReplace", "Replace", "Modify", "Cancel"]),
-          size=st.integers(-1, 400), off=st.sampled_from([-0.3, -0.05, 0.0, 0.05, 0.3]),
-          handling=st.sampled_from(["None", "PostOnly", "ActiveTaker"]),
-          ltype=st.sampled_from(["Prc", "Market", "RelMid", "Vol"]),
-          active=st.sampled_from([-1, 0, 50, 200]))
+          action=st.sampled_from(["Add", "AddReplace", "AddReplace", "Replace", "Modify",
+                                  "Cancel"]),
+          size=st.sampled_from([-1, 1, 20, 100, 250, 400]),
+          off=st.sampled_from([-0.3, -0.05, 0.0, 0.05, 0.3, 0.3]),
+          handling=st.sampled_from(["None", "None", "PostOnly", "ActiveTaker"]),
+          ltype=st.sampled_from(["Prc", "Prc", "Market", "RelMid", "Vol"]),
+          active=st.sampled_from([-1, -1, 0, 50, 200]))
     def post_stock_order(self, code: int, side: int, action: str, size: int, off: float,
                          handling: str, ltype: str, active: int) -> None:
         ask = round(self.sbid + 0.2, 2)
@@ -197,15 +207,33 @@ class StockOrderMachine(OrderMachine):
                        **self._common(code, side))
 
     @rule(move=st.sampled_from([-0.25, -0.05, 0.0, 0.05, 0.25]), bsz=st.integers(0, 600),
-          asz=st.integers(0, 600))
-    def stock_market(self, move: float, bsz: int, asz: int) -> None:
+          asz=st.integers(0, 600), now=st.booleans())
+    def stock_market(self, move: float, bsz: int, asz: int, now: bool) -> None:
         self.sbid = round(self.sbid + move, 2)
         self.rig.put("StockBookQuote", {"pkey": {"ticker": "AAPL-NMS-EQT"},
                                         "bidPrice1": self.sbid, "askPrice1": self.sbid + 0.2,
                                         "bidSize1": bsz, "askSize1": asz})
+        if now:
+            self.rig.engine.tick()  # the quote arrives before pending venue actions
+
+    @rule(side=st.integers(0, 1), size=st.integers(1, 8))
+    def option_order(self, side: int, size: int) -> None:
+        self.rig.order(orderSize=size, orderPrcLimit=5.2 if side == 0 else 4.8,
+                       spdrActionType="AddReplace", groupingCode="0000-0000-0000-0009",
+                       orderSide=("Buy", "Sell")[side])
+
+    @rule(ms=st.sampled_from([0.1, 1.0, 5.0, 5.0]))
+    def wait(self, ms: float) -> None:
+        self.rig.advance(ms)
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        check_invariants(self.rig)
+
+    teardown = OrderMachine.teardown
 
 
-StockOrderMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=15,
+StockOrderMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=25,
                                                deadline=None,
                                                suppress_health_check=[HealthCheck.too_slow])
 TestStockOrderMachine = StockOrderMachine.TestCase
