@@ -177,9 +177,10 @@ class HedgeGroup:
         if self.absOptCn == 0 and self.lastCtrlFillDttm == 0:
             return "Init"
         dd = self.netDelta * u_prc * self.dd_mult  # $delta at the current price
-        if dd > ctl.max_ddelta:
+        tol = 1e-9 * max(1.0, abs(dd))  # a group hedged exactly to an edge is in the band
+        if dd > ctl.max_ddelta + tol:
             return "BandLn"
-        if dd < ctl.min_ddelta:
+        if dd < ctl.min_ddelta - tol:
             return "BandSh"
         return "InBand"
 
@@ -192,9 +193,12 @@ class HedgeGroup:
         if ctl.hedge_target == "HedgeToBand":
             edge = ctl.max_ddelta if st == "BandLn" else ctl.min_ddelta
             want = edge / (u_prc * self.dd_mult) - self.netDelta
+            # whole lots that land inside the band (rounding to the nearest could stop half a
+            # lot outside it, BandLn/BandSh with nothing to send)
+            lots = math.ceil(abs(want) / ctl.lot - 1e-9) * ctl.lot
         else:
             want = -self.netDelta
-        lots = math.floor(abs(want) / ctl.lot + 0.5) * ctl.lot
+            lots = math.floor(abs(want) / ctl.lot + 0.5) * ctl.lot
         if ctl.order_size > 0:
             lots = min(lots, ctl.order_size)
         return int(math.copysign(lots, want)) if lots else 0

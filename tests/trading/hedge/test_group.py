@@ -103,3 +103,17 @@ def test_states() -> None:
     g.option_fill(1, 1, 0.5, 100, 100.0, 0)
     assert g.state(ctl, 100.0) == "BandLn" and g.target(ctl, 100.0) == -50
     assert g.target(ctl, math.nan) == 0  # no price: no order
+
+
+def test_hedge_to_band_lands_inside_the_band_and_an_exact_edge_is_in_band() -> None:
+    """Regression (found by the random invariant-12 test): 3 puts at delta -0.4 are
+    -120.00000000000001 shares; hedged to the -$20,000 edge at 200 the group must read InBand,
+    not BandSh with a zero target (stuck: nothing to send, never in the band)."""
+    g = HedgeGroup()
+    ctl = BandControl("HedgeToBand", -20_000.0, 20_000.0)
+    g.option_fill(1, 3, -0.4, 100, 200.0, 0)
+    assert g.state(ctl, 200.0) == "BandSh" and g.target(ctl, 200.0) == 20
+    g.hedge_fill(1, 20, 200.0, 1)
+    assert g.state(ctl, 200.0) == "InBand" and g.target(ctl, 200.0) == 0
+    g.option_fill(1, 1, -0.0125, 100, 200.0, 2)  # -1.25 shares more: 1.25 outside -> buy 2
+    assert g.state(ctl, 200.0) == "BandSh" and g.target(ctl, 200.0) == 2

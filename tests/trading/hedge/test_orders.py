@@ -259,3 +259,53 @@ def test_a_multi_leg_fill_holds_the_group_until_its_legs_arrive() -> None:
     r.run()
     s = r.hstate()
     assert state_name(r, s) == "InBand" and s["ctrlDeltaBot"] == 400  # the leg's delta hedged
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fills=st.lists(st.tuples(st.sampled_from(["Buy", "Sell"]), st.integers(1, 12),
+                                st.integers(0, 600)), min_size=1, max_size=6),
+       target=st.sampled_from(["HedgeToZero", "HedgeToBand"]))
+def test_random_option_fills_invariant_12(fills: list[tuple[str, int, int]], target: str) -> None:
+    """trading.md §6.2 #12 over random option fills and stock liquidity: the state's counters
+    equal the seed formulas from the raw executions after every cycle; once the stock is
+    liquid, the group ends InBand with no hedge order working (HedgeToZero's "under one lot"
+    after a hedge: test_hedge_to_zero_sends_a_stock_order_that_fills_and_is_not_sent_again)."""
+    r = HedgeRig()
+    band = 20_000.0
+    r.control(hedgeTarget=target, minHedgeDDelta=-band, maxHedgeDDelta=band)
+    for i, (side, n, shown) in enumerate(fills):
+        r.put("StockBookQuote", {"pkey": {"ticker": "AAPL-NMS-EQT"}, "bidPrice1": 199.9,
+                                 "askPrice1": 200.1, "bidSize1": shown, "askSize1": shown})
+        r.option("AAPL", 200, "Put", 4.9, 5.1, asz=50, bsz=50)
+        r.order(orderSide=side, orderSize=n, orderPrcLimit=5.2 if side == "Buy" else 4.8,
+                groupingCode=f"0000-0000-0001-{i:04X}")
+        r.run()
+        s = r.hstate()
+        execs = r.published("SpdrParentExecution")
+        opt = [f for f in execs if r.name("SpdrParentExecution", "secType", f["secType"]) ==
+               "Option"]
+        stk = [f for f in execs if f not in opt]
+        sgn = {"Buy": 1, "Sell": -1}
+        grp = [sgn[r.name("SpdrParentExecution", "orderSide", f["orderSide"])] *
+               f["fillQuantity"] * f["fillDe"] * f["underliersPerCn"] for f in opt]
+        ctl = [sgn[r.name("SpdrParentExecution", "orderSide", f["orderSide"])] *
+               f["fillQuantity"] for f in stk]
+        assert s["grpDeltaBot"] == pytest.approx(sum(c for c in grp if c > 0))
+        assert s["grpDeltaSld"] == pytest.approx(-sum(c for c in grp if c < 0))
+        assert s["ctrlDeltaBot"] - s["ctrlDeltaSld"] == pytest.approx(sum(ctl))
+        assert s["netDelta"] == pytest.approx(sum(grp) + sum(ctl))
+        dd = [abs(g) * f["fillUMark"] for g, f in zip(grp, opt, strict=True)]
+        dd_c = [c * f["fillPrice"] for c, f in zip(ctl, stk, strict=True)]
+        assert s["netDDelta"] == pytest.approx(
+            sum(d if g > 0 else -d for d, g in zip(dd, grp, strict=True)) + sum(dd_c))
+    for _ in range(3):  # liquid, refreshing quotes: the hedge completes
+        r.stock("AAPL", 199.9, 200.1)
+        r.run()
+        r.hedge.tick()
+    s = r.hstate()
+    assert abs(s["netDelta"] * 200.0) <= band + 200.0  # inside the band (a share's rounding)
+    m = r.engine.manager
+    open_hedges = [b for b in m.brokers.values()
+                   if r.name("SpdrParentOrder", "spdrSource", b.parent["spdrSource"]) ==
+                   "AutoHedge" and b.status[0] == "New"]
+    assert state_name(r, s) == "InBand" and open_hedges == []
