@@ -367,10 +367,9 @@ class AutoHedgeEngine:
         self.orders_posted += 1
         try:
             self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns(), origin=HEDGE_ORIGIN))
-        except PostRejected as e:  # e.g. the account's order rate limit
+        except PostRejected as e:  # the order rate limit: tried again at the next Loop
             sd.posted = 0
             sd.error = f"{action} refused: {e.detail}"[:255]
-            sd.rejected_target = want
         except PublishFailed as e:
             sd.posted = 0
             sd.error = f"{action} failed: {e}"[:255]

@@ -309,3 +309,19 @@ def test_random_option_fills_invariant_12(fills: list[tuple[str, int, int]], tar
                    if r.name("SpdrParentOrder", "spdrSource", b.parent["spdrSource"]) ==
                    "AutoHedge" and b.status[0] == "New"]
     assert state_name(r, s) == "InBand" and open_hedges == []
+
+
+def test_a_hedge_post_refused_by_the_rate_limit_is_retried_at_the_next_loop() -> None:
+    from openmlink.trading import TradingConfig
+    r = HedgeRig(config=TradingConfig(key_rate=0, accnt_rate=0.5, accnt_burst=1))
+    r.control()
+    r.order(orderPrcLimit=5.2, orderSize=10)  # takes the account's one token
+    r.run()
+    s = r.hstate()
+    assert "order rate limit" in s["bBrkrError"] and s["bBrkrStatus"] == "NotSent"
+    assert r.hedge_orders() == []
+    r.clock.advance_to(r.clock.time_ns() + 3_000_000_000)  # the bucket refills
+    r.hedge.tick()
+    r.run()
+    s = r.hstate()
+    assert len(r.hedge_orders()) == 1 and abs(s["netDelta"]) < 1 and s["bBrkrError"] == ""
