@@ -117,7 +117,8 @@ class AutoHedgeEngine:
         self.bus.add_validator("SpdrAutoHedgeControl", self._validate)
         ct = self.store.table(self._mt["SpdrAutoHedgeControl"])
         for row in ct.live_rows():
-            self._control(ct.record(int(row)), publish=False)
+            # (the executions and hedge brokers are replayed below, once for every group)
+            self._control(ct.record(int(row)), publish=False, replay=False)
         xt = self.store.table(self._mt["SpdrParentExecution"])
         for row in xt.live_rows():
             self.on_execution(xt.record(int(row)), publish=False)
@@ -172,7 +173,7 @@ class AutoHedgeEngine:
         return (rec["accnt"], int(rec["riskGroupId"]), rec["hedgeSecKey"], int(rec["hedgeSecType"]),
                 rec["clientFirm"])
 
-    def _control(self, rec: dict[str, Any], publish: bool = True) -> None:
+    def _control(self, rec: dict[str, Any], publish: bool = True, replay: bool = True) -> None:
         k = self._key(rec)
         if validate_control(self.reg, rec) is not None:
             return  # an invalid replayed record (older rules) is not used
@@ -180,12 +181,11 @@ class AutoHedgeEngine:
         self._dirty.add(k)
         if k not in self.groups:
             self.groups[k] = HedgeGroup()
-            # the day's option fills that no group took yet (a control posted after them, or
-            # replayed after the executions at a restart) count for the new group
-            xt = self.store.table(self._mt["SpdrParentExecution"])
-            for row in xt.live_rows():
-                self.on_execution(xt.record(int(row)), publish=False)
-        if k not in self.sides:  # hedge brokers already working for this group (a restart)
+            if replay:  # the day's option fills no group took yet count for the new group
+                xt = self.store.table(self._mt["SpdrParentExecution"])
+                for row in xt.live_rows():
+                    self.on_execution(xt.record(int(row)), publish=False)
+        if replay and k not in self.sides:  # hedge brokers already working (a restart)
             bt = self.store.table(self._mt["SpdrParentBrkrState"])
             for row in bt.live_rows():
                 self.on_broker_state(bt.record(int(row)))
