@@ -32,6 +32,8 @@ class SeriesInfo:
     __slots__ = ("american", "cp", "point_value", "strike", "tick_above3", "tick_below3",
                  "ticker")
 
+    ticker: TickerKey
+
     def __init__(self, okey: OptionKey | TickerKey, view: MarketView) -> None:
         if isinstance(okey, TickerKey):  # a stock: its own underlier, one share, cent ticks
             self.strike, self.cp, self.american, self.ticker = math.nan, 0, False, okey
@@ -41,7 +43,7 @@ class SeriesInfo:
         self.strike = float(okey.xx)
         self.cp = 1 if okey.cp == "Call" else -1
         self.american = view.exercise(okey) == "American"
-        self.ticker: TickerKey = view.underlier_of(okey)
+        self.ticker = view.underlier_of(okey)
         self.point_value = view.point_value(okey)
         # (inferred) every class is treated as a penny-program class (no program list here)
         self.tick_below3, self.tick_above3 = tick_sizes(okey.tk, True)
