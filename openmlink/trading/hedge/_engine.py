@@ -97,6 +97,7 @@ class AutoHedgeEngine:
         self._buy = _ordinal(reg, X, "orderSide", "Buy")
         self._opt = _ordinal(reg, X, "secType", "Option")
         self._mleg = _ordinal(reg, X, "secType", "MLeg")
+        self._reject_ev = _ordinal(reg, "SpdrParentBrkrEvent", "recType", "Reject")
         self._stock = _ordinal(reg, "SpdrAutoHedgeControl", "hedgeSecType", "Stock")
         self._hedge_src = {_ordinal(reg, X, "spdrSource", n) for n in ("AutoHedge", "AutoHedgeSrvr")}
         self._mt = {n: reg[n] for n in ("SpdrAutoHedgeControl", "SpdrAutoHedgeState",
@@ -128,6 +129,7 @@ class AutoHedgeEngine:
         self._unsub.append(self.bus.subscribe("SpdrAutoHedgeControl", self._on_control))
         self._unsub.append(self.bus.subscribe("SpdrParentExecution", self._on_exec))
         self._unsub.append(self.bus.subscribe("SpdrParentBrkrState", self._on_state))
+        self._unsub.append(self.bus.subscribe("SpdrParentBrkrEvent", self._on_event))
         for k in list(self.groups):
             self._publish(k, "Restore")
 
@@ -257,6 +259,23 @@ class AutoHedgeEngine:
         po = self._parent(rec)
         b = float(po["hedgeBetaRatio"]) if po is not None else 0.0
         return min(max(b, -4.0), 4.0) if math.isfinite(b) and b != 0 else 1.0
+
+    def _on_event(self, msg: Event | ColumnBatch) -> None:
+        """A Reject event of a hedge post that never took over its broker (e.g. a Replace
+        refused TooLateToReduce because fills raced the pull): the side stops waiting for it."""
+        if not (isinstance(msg, Event) and msg.kind == "upsert"):
+            return
+        rec = msg.rec
+        hit = self._posted.get(int(rec.get("parentNumber") or 0))
+        if hit is None or rec.get("recType") != self._reject_ev:
+            return
+        k, side, want = hit
+        sd = self._sides(k)[side]
+        if sd.posted == int(rec["parentNumber"]):
+            sd.posted = 0
+            sd.error = str(rec.get("spdrComment", ""))[:255]
+            sd.rejected_target = want
+            self._dirty.add(k)
 
     # ---------------------------------------------------------------- hedge orders
     def on_broker_state(self, rec: dict[str, Any]) -> None:

@@ -325,3 +325,39 @@ def test_a_hedge_post_refused_by_the_rate_limit_is_retried_at_the_next_loop() ->
     r.run()
     s = r.hstate()
     assert len(r.hedge_orders()) == 1 and abs(s["netDelta"]) < 1 and s["bBrkrError"] == ""
+
+
+def test_a_replace_refused_because_fills_raced_the_pull_frees_the_side() -> None:
+    """A hedge Replace the order manager refuses with only a Reject event (TooLateToReduce:
+    the resting hedge filled while its children were pulled) must not leave the side waiting
+    for an answer forever: the next cycle hedges the new delta."""
+    r = HedgeRig()
+    r.control(orderLimitType="Prc", orderPrcLimit=199.95, parentBalanceHandling="PostLimit")
+    r.order(orderPrcLimit=5.2, orderSize=10)  # buy 400 shares: the hedge rests at 199.95
+    r.run()
+    assert r.hstate()["bBrkrStatus"] == "Active" and r.hedge_fills() == []
+    assert r.hstate()["bBrkrStatus"] == "Active"
+    # sell 9 puts: the target drops to 40 shares -> Replace(orderSize 40), children pulled ...
+    r.order(orderPrcLimit=4.8, orderSize=9, orderSide="Sell", groupingCode="0000-0000-0000-0002")
+    r.advance(2, 2)  # the option order works, then its fill arrives
+    r.hedge.work()
+    assert [r.name("SpdrParentOrder", "spdrActionType", o["spdrActionType"])
+            for o in r.hedge_orders()] == ["AddReplace", "Replace"]
+    # ... and before the cancel reaches the venue the offer comes down through the resting bid
+    r.put("StockBookQuote", {"pkey": {"ticker": "AAPL-NMS-EQT"}, "bidPrice1": 199.7,
+                             "askPrice1": 199.8, "bidSize1": 500, "askSize1": 500})
+    r.engine.tick()
+    r.run()
+    ev = [e for e in r.published("SpdrParentBrkrEvent")
+          if e["parentNumber"] == r.hedge_orders()[1]["parentNumber"]]
+    assert [r.name("SpdrParentBrkrEvent", "spdrRejectReason", e["spdrRejectReason"])
+            for e in ev] == ["TooLateToReduce"]
+    for _ in range(3):  # over-hedged by 360: the sell side works it (bid above its 199.95)
+        r.stock("AAPL", 200.0, 200.1)
+        r.run()
+        r.hedge.tick()
+    s = r.hstate()
+    assert s["ctrlDeltaBot"] == 400 and s["ctrlDeltaSld"] == 360 and abs(s["netDelta"]) < 1
+    assert state_name(r, s) == "InBand"
+    # the buy side is not left waiting for the refused Replace
+    assert s["bBrkrStatus"] == "Closed" and "orderSize 40 is below" in s["bBrkrError"]
