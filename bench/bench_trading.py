@@ -110,8 +110,14 @@ def bench_reprice(n: int, px: float, what: str) -> None:
         t = time.perf_counter()
         rig.engine.tick()
         dt = time.perf_counter() - t
+        mods = sum(1 for b in m.brokers.values() for c in b.children.values() if c.mod is not None)
+        t = time.perf_counter()
+        rig.advance(5, 5)  # the venue confirms the modifies (or the pulls; new children)
+        dt2 = time.perf_counter() - t
+        prices = {round(c.price, 4) for b in m.brokers.values() for c in b.children.values()}
         print(f"re-price {n} working orders after an underlier move ({what}): {dt * 1e3:.1f} ms; "
-              f"{m.child_seq - sent} children sent")
+              f"{mods} modifies, {m.child_seq - sent} children sent; the next 5 ticks (venue "
+              f"confirmations) {dt2 * 1e3:.1f} ms; child prices now {sorted(prices)[:3]}")
 
 
 def bench_fills(n: int) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from openmlink.bus import Event, RecordingBus
+from openmlink.bus import ColumnBatch, Event, RecordingBus
 from openmlink.clock import Clock, SimClock
 from openmlink.schema import decode_record, registry
 from openmlink.schema._values import datetime_from_text
-from openmlink.store import Store
+from openmlink.store import Store, Table
 from openmlink.trading import OrderEngine, TradingConfig
 from openmlink.trading.venue import VenueConfig
 
@@ -98,9 +98,14 @@ class TradingRig:
         return self.put("SpdrParentLimit", msg, origin=ORIGIN, merge=merge)
 
     # ---------------------------------------------------------------- reading
+    def messages(self) -> list[tuple[Any, dict[str, Any]]]:
+        """Every record the bus carried, in publication order, as (MsgType, record): column
+        batches (the order manager's re-pricing fast path) expanded, row by row, into the
+        records the store holds after them (see ``expand``)."""
+        return expand(self.bus.published)
+
     def published(self, mtype: str) -> list[dict[str, Any]]:
-        return [m.rec for m in self.bus.published
-                if isinstance(m, Event) and m.mt.name == mtype]
+        return [rec for mt, rec in self.messages() if mt.name == mtype]
 
     def state(self, pn: int) -> dict[str, Any] | None:
         t = self.store.table(self.reg["SpdrParentBrkrState"])
@@ -114,6 +119,35 @@ class TradingRig:
         f = self.reg[mtype].field(field)
         assert f is not None and f.enum is not None
         return f.enum.names[v]
+
+
+def expand(published: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """(MsgType, record) per upsert in ``published``: an Event's record; a ColumnBatch row's
+    columns merged over the previous record of its pkey (a column batch leaves the columns it
+    does not carry as they are, as the store does)."""
+    out: list[tuple[Any, dict[str, Any]]] = []
+    last: dict[tuple[str, Any], dict[str, Any]] = {}
+    for m in published:
+        if isinstance(m, Event):
+            if m.kind != "upsert":
+                continue
+            pk = tuple(m.rec.get(f.name) for f in m.mt.pkey_fields)
+            rec = {**last[(m.mt.name, pk)], **m.rec} if m.merge and (m.mt.name, pk) in last \
+                else m.rec
+            last[(m.mt.name, pk)] = rec
+            out.append((m.mt, rec))
+        elif isinstance(m, ColumnBatch):
+            t = Table(m.mt)
+            rows = t.upsert_columns(m.data)
+            given = [f for f in m.mt.fields if any(c == f.name or c.startswith(f.name + ".")
+                                                    for c in m.data)]
+            for r in rows.tolist():
+                part = t.record(r, given)
+                pk = tuple(part[f.name] for f in m.mt.pkey_fields)
+                rec = {**last.get((m.mt.name, pk), {}), **part}
+                last[(m.mt.name, pk)] = rec
+                out.append((m.mt, rec))
+    return out
 
 
 # ===================================================================== invariants (§6.2)
@@ -137,14 +171,12 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
     fill_numbers: set[int] = set()
     responder_fills: list[dict[str, Any]] = []
     parents: set[int] = set()
-    for m in rig.bus.published:
-        if not isinstance(m, Event):
-            continue
-        name, rec = m.mt.name, m.rec
+    for mt, rec in rig.messages():
+        name = mt.name
         if name == "SpdrParentOrder":
             parents.add(rec["parentNumber"])
         elif name == BS:
-            key = tuple(rec[f.name] for f in m.mt.pkey_fields)
+            key = tuple(rec[f.name] for f in mt.pkey_fields)
             st = (_n(reg, BS, "spdrOrderStatus", rec["spdrOrderStatus"]),
                   _n(reg, BS, "spdrBrokerStatus", rec["spdrBrokerStatus"]))
             pn = rec["parentNumber"]

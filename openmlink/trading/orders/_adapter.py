@@ -46,7 +46,7 @@ class OrderEngine:
                         if data_dir is not None else None)
         self.manager = OrderManager(reg, store, clock, self._publish, journal=self.journal,
                                     config=self.config, venue_config=venue_config,
-                                    master_fn=master_fn)
+                                    master_fn=master_fn, publish_batch=self._publish_batch)
         self.limiter = RateLimiter(self.config.key_rate, self.config.key_burst,
                                    self.config.accnt_rate, self.config.accnt_burst)
         self._mt = {n: reg[n] for n in (*_POSTED, *_MARKET)}
@@ -75,6 +75,9 @@ class OrderEngine:
 
     def _publish(self, mt: MsgType, rec: dict[str, Any]) -> None:
         self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns()))
+
+    def _publish_batch(self, mt: MsgType, data: dict[str, Any]) -> None:
+        self.bus.publish(ColumnBatch(mt, data, self.clock.time_ns()))
 
     def _adopt_unknown_orders(self) -> None:
         """Orders the record store replayed that the journal never saw (a crash between the

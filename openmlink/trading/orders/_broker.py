@@ -63,10 +63,21 @@ class Child:
     handling: int | None = None
     filled: int = 0
     cancelling: bool = False
+    #: the venue acknowledged it (only an acknowledged child can be modified)
+    acked: bool = False
+    #: a price modify in flight: (price, limit, bid, ask[, quiet]) it takes when the venue
+    #: confirms; until then ``price``/``limit`` stay the venue's (fills report them)
+    mod: tuple[Any, ...] | None = None
 
     @property
     def leaves(self) -> int:
         return self.size - self.filled
+
+    @property
+    def shown_price(self) -> float:
+        """The price the broker works the child at: a modify's once sent (the published
+        ladder shows it), else the venue's."""
+        return self.price if self.mod is None else self.mod[0]
 
 
 @dataclass(slots=True)

@@ -44,12 +44,13 @@ from ._auctions import (
     restored_auction,
     start_auction,
 )
+from ._batch import StateBatch, no_gc, pk_cells, state_columns
 from ._broker import Broker, Child, LimitView, MarketRow
 from ._config import TradingConfig
 from ._market import MarketReader
 from ._records import counter_record, event_record, execution_record, name_of, state_record
 from ._risk import RiskBook, risk_limit_size
-from ._slots import BrokerColumns
+from ._slots import MKT_NAMES, BrokerColumns
 from ._states import (
     CLOSED,
     CLOSING,
@@ -88,8 +89,13 @@ class OrderManager:
                  publish: Callable[[MsgType, dict[str, Any]], None], *,
                  journal: Journal | None = None, config: TradingConfig | None = None,
                  venue_config: VenueConfig | None = None,
-                 master_fn: Callable[[], Any] = lambda: None) -> None:
+                 master_fn: Callable[[], Any] = lambda: None,
+                 publish_batch: Callable[[MsgType, dict[str, np.ndarray]], None] | None = None
+                 ) -> None:
+        """``publish_batch``: publishes many records of a type as columns (the re-pricing fast
+        path); without it every state is published as a record."""
         self.reg = reg
+        self.publish_batch = publish_batch
         self.store = store
         self.clock = clock
         self.publish = publish
@@ -110,7 +116,7 @@ class OrderManager:
         self.fill_seq = 0
         self.child_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 20
         self.fills_published = 0
-        self._out: list[tuple[str, dict[str, Any]]] = []
+        self._out: list[tuple[str, dict[str, Any] | StateBatch]] = []
         self._puts: list[tuple[str, str, bytes]] = []
         self._dirty: set[tuple[Any, ...]] = set()
         self._groups_dirty: set[tuple[str, str, int]] = set()
@@ -240,7 +246,7 @@ class OrderManager:
             return
         live = self.venue.live_series()
         self.venue.market_changed([s for s in touched if s in live], now)
-        self._apply_events(self.venue.advance(now), now)
+        self._venue_events(now)
         moved = [b for s in touched for b in self.by_series.get(s, {}).values()]
         self._do_reprice(now, moved=moved)
         self._flush()
@@ -250,7 +256,7 @@ class OrderManager:
         expiries, brokers waiting for a re-price."""
         now = self.clock.time_ns()
         self._start_new(now)
-        self._apply_events(self.venue.advance(now), now)
+        self._venue_events(now)
         self._session_changes(now)
         if self._wake:
             for k in [k for k, due in self._wake.items() if due <= now]:
@@ -516,7 +522,7 @@ class OrderManager:
 
     def _sig(self, b: Broker) -> tuple[Any, ...]:
         lim = b.lim
-        kids = tuple(sorted((c.price, c.leaves, c.exch) for c in b.children.values()
+        kids = tuple(sorted((c.shown_price, c.leaves, c.exch) for c in b.children.values()
                             if not c.cancelling))
         return (b.status, b.cum, b.live_leaves(), kids, _r(lim.limit_price), _r(lim.take_limit),
                 _r(lim.make_limit), lim.limit_err, lim.take_err, lim.make_err, b.risk_size,
@@ -550,6 +556,7 @@ class OrderManager:
                 sid = self._series_id[b.okey] = len(self._series)
                 self._series.append(b.okey)
             self.cols.series[b.slot] = sid
+            self.cols.set_pk(b.slot, pk_cells(self.mt[BS], b.key))
         elif self.cols.row_ok[b.slot]:
             return b.slot
         risk = any((x := self._risk_value(b, f)) is not None and x > 0 for f in _RISK_FIELDS)
@@ -562,14 +569,15 @@ class OrderManager:
             b.value("takeSurfPrcOffset"), b.value("makeSurfPrcOffset"),
             b.value("takeSurfWidthOffset"), b.value("makeSurfWidthOffset"),
             b.limit is not None, b.arrive_bid, b.arrive_ask, risk,
-            b.parent["parentBalanceHandling"])
+            b.parent["parentBalanceHandling"], _allowed_sessions(b) is not None)
         self.cols.row_ok[b.slot] = True
         return b.slot
 
     def _order_rows(self, bs: list[Broker]
                     ) -> tuple[OrderLimits, np.ndarray, np.ndarray, np.ndarray]:
-        """The kernels' order columns, per broker whether it has a group risk limit, the
-        brokers' slots and their parentBalanceHandling."""
+        """The kernels' order columns, per broker whether it has a group risk limit or a
+        ``marketSession`` (either may hold it whatever the price), the brokers' slots and their
+        parentBalanceHandling."""
         n = len(bs)
         o = OrderLimits.blank(n)
         slots = np.fromiter((self._order_row(b) for b in bs), np.int64, n)
@@ -591,7 +599,7 @@ class OrderManager:
         for name in ("ref_uprc", "ref_delta", "ref_gamma"):
             a = getattr(o, name)
             a[a == 0] = np.nan  # 0 = not given: the kernels' defaults
-        return o, cols[:, 21] > 0, slots, cols[:, 22].astype(np.int64)
+        return o, (cols[:, 21] > 0) | (cols[:, 23] > 0), slots, cols[:, 22].astype(np.int64)
 
     def _market_rows(self, bs: list[Broker], slots: np.ndarray) -> Any:
         """The kernels' market columns for ``bs``, read once per distinct series, and written
@@ -608,11 +616,12 @@ class OrderManager:
         return mkt
 
     def _unchanged(self, slots: np.ndarray, res: Any, make_px: np.ndarray, mkt: Any,
-                   orders: OrderLimits, risk: np.ndarray) -> np.ndarray:
+                   orders: OrderLimits, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Brokers a re-price leaves exactly as they are, vectorised: quiet (see
-        ``BrokerColumns``) with their children at the new make price, no group risk limit,
-        limits equal to the ones in effect (as the published record rounds them), and
-        nothing to take."""
+        ``BrokerColumns``) with their children at the new make price, no group risk limit
+        or market session, limits equal to the ones in effect (as the published record
+        rounds them), and nothing to take; and the quiet brokers whose only change is the
+        make price (the limit errors as in effect): ``_move_quiet`` moves those."""
         new = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
                         res.take_err, res.make_err], axis=1).astype(np.float64)
         with np.errstate(invalid="ignore"):
@@ -621,8 +630,47 @@ class OrderManager:
             tl = res.take_limit
             take = np.isfinite(tl) & (((orders.side > 0) & (mkt.ask <= tl + 1e-9))
                                       | ((orders.side < 0) & (mkt.bid >= tl - 1e-9)))
-            at = np.abs(self.cols.rest[slots] - make_px) < 1e-9
-        return same & ~take & ~risk & at
+            rest = self.cols.rest[slots]
+            at = np.abs(rest - make_px) < 1e-9
+            errs = (self.cols.lims[slots, 3:] == new[:, 3:]).all(axis=1)
+            moved = np.isfinite(rest) & np.isfinite(make_px) & (make_px > 0) & ~at
+        quiet = ~take & ~risk
+        return same & quiet & at, errs & quiet & moved
+
+    def _move_quiet(self, bs: list[Broker], idx: np.ndarray, slots: np.ndarray, res: Any,
+                    make_px: np.ndarray, now: int) -> None:
+        """Quiet brokers whose make price moved: every child is modified to the new price at
+        the venue and the brokers' states go out as one column batch (``_batch``).  Nothing
+        else changes for them (status, sizes, fills, holds), so no per-broker record is
+        built; their published signature is left unknown (the next full pass publishes)."""
+        sl = slots[idx]
+        mods: list[tuple[int, float, int]] = []
+        nupd = np.empty(len(idx), np.int64)
+        mkt = self.cols.mkt[sl]
+        views = zip(*(a[idx].tolist() for a in (
+            res.limit_price, res.take_limit, res.make_limit, res.limit_err, res.take_err,
+            res.make_err, res.take_prob_limit, res.make_prob_limit, res.take_surf,
+            res.make_surf)), strict=True)
+        quotes = zip(make_px[idx].tolist(), mkt[:, MKT_NAMES.index("bid")].tolist(),
+                     mkt[:, MKT_NAMES.index("ask")].tolist(), strict=True)
+        sig, dirty = self._published_sig, self._dirty if self.journal is not None else None
+        for j, (i, v, (px, bid, ask)) in enumerate(zip(idx.tolist(), views, quotes, strict=True)):
+            b = bs[i]
+            b.lim = LimitView(*v)
+            mod = (px, v[2], bid, ask, True)  # 5th: sent by the fast path
+            for c in b.children.values():
+                c.mod = mod
+                mods.append((c.child_id, px, c.size))
+            b.num_updates += 1
+            nupd[j] = b.num_updates
+            sig[b.key] = (b.parent_number, None)
+            if dirty is not None:
+                dirty.add(b.key)
+        self.cols.rest[sl] = math.nan  # quiet again once the venue confirms the modifies
+        self.venue.modify_many(mods, now)
+        self._out.append((BS, StateBatch(state_columns(
+            self.cols.pk, sl, self.cols.mkt[sl], self.cols.lims[sl], res.take_prob_limit[idx],
+            res.make_prob_limit[idx], make_px[idx], nupd, now))))
 
     def _quiet_price(self, b: Broker) -> float:
         """The price every live child rests at when ``b`` is quiet, else NaN."""
@@ -630,7 +678,8 @@ class OrderManager:
             return math.nan
         px, live = math.nan, 0
         for c in b.children.values():
-            if c.cancelling or not c.maker or (px == px and abs(c.price - px) >= 1e-9):
+            if (c.cancelling or not c.maker or not c.acked or c.mod is not None
+                    or (px == px and abs(c.price - px) >= 1e-9)):
                 return math.nan
             px = c.price
             live += c.leaves
@@ -649,17 +698,27 @@ class OrderManager:
               force_publish: bool = False) -> None:
         """Compute limits for ``bs`` (vectorised) and bring each broker's children in line;
         brokers the new market leaves unchanged only take the new market row."""
+        with no_gc(len(bs) >= 256):
+            self._work_all(bs, now, first, force_publish)
+
+    def _work_all(self, bs: list[Broker], now: int, first: bool, force_publish: bool) -> None:
         orders, risk, slots, balance = self._order_rows(bs)
         mkt = self._market_rows(bs, slots)
         res = compute_limits(orders, mkt)
         make_px = child_prices(res.make_limit, orders.side, mkt.bid, mkt.ask, balance,
                                mkt.tick_below3, mkt.tick_above3)
-        skip = (np.zeros(len(bs), np.bool_) if first or force_publish
-                else self._unchanged(slots, res, make_px, mkt, orders, risk))
+        if first or force_publish:
+            skip = fast = np.zeros(len(bs), np.bool_)
+        else:
+            skip, fast = self._unchanged(slots, res, make_px, mkt, orders, risk)
+            if self.publish_batch is None:
+                fast[:] = False
         lims = self.cols.lims
         lims[slots] = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
                                 res.take_err, res.make_err], axis=1)
-        for i in np.flatnonzero(~skip).tolist():
+        if fast.any():
+            self._move_quiet(bs, np.flatnonzero(fast), slots, res, make_px, now)
+        for i in np.flatnonzero(~(skip | fast)).tolist():
             b = bs[i]
             if not isinstance(b.mkt, MarketRow):
                 b.mkt = MarketRow(self.cols, b.slot)
@@ -746,8 +805,11 @@ class OrderManager:
             self._pull(b, now, makers_only=True)
             return
         live = sum(c.leaves for c in makers)
-        if makers and all(abs(c.price - make_px) < 1e-9 for c in makers) and live <= cap:
+        if makers and all(abs(c.shown_price - make_px) < 1e-9 for c in makers) and live <= cap:
             return  # children already where they belong
+        if makers and live <= cap:
+            self._reprice_makers(b, makers, make_px, lim.make_limit, now)
+            return
         for c in makers:
             c.cancelling = True
             self.venue.cancel(c.child_id, now)
@@ -772,6 +834,21 @@ class OrderManager:
             if q > 0:
                 self._send(b, make_px, int(q), ex, "Day", handling == _POSTONLY, lim.make_limit,
                            per, now)
+
+    def _reprice_makers(self, b: Broker, makers: list[Child], px: float, limit: float,
+                        now: int) -> None:
+        """Move resting makers to ``px`` with venue modifies (size kept; each loses its queue
+        priority, as on a real venue).  A child not acknowledged yet, or with a modify still in
+        flight, is waited for (one modify in flight per child: two could land out of order)."""
+        if any(not c.acked or c.mod is not None for c in makers):
+            self._reprice.add(b.key)
+            return
+        self._touched(b)
+        bid, ask = b.mkt["bid"], b.mkt["ask"]
+        for c in makers:
+            if abs(c.price - px) >= 1e-9:
+                c.mod = (float(px), float(limit), bid, ask)
+                self.venue.modify(c.child_id, float(px), c.size, now)
 
     def _exposed(self, b: Broker, now: int) -> bool:
         """``progressExposeTime`` (seconds; inferred: any posted maker child counts as
@@ -839,6 +916,12 @@ class OrderManager:
         auction_end(self, key, notice, reason, now)
 
     # ================================================================= venue events
+    def _venue_events(self, now: int) -> None:
+        """The venue's events due by ``now`` (thousands after a re-pricing pass: no GC pass
+        while they are applied)."""
+        with no_gc(True):
+            self._apply_events(self.venue.advance(now), now)
+
     def _apply_events(self, events: list[VenueEvent], now: int) -> None:
         for ev in events:
             key = self.owner.get(ev.child_id)
@@ -850,7 +933,15 @@ class OrderManager:
             c = b.children.get(ev.child_id)
             if c is None:
                 continue
-            if ev.kind == "fill":
+            if ev.kind == "ack":
+                c.acked = True
+                if c.maker and b.slot >= 0 and self._reprice_ready(b):
+                    self.cols.rest[b.slot] = self._quiet_price(b)
+            elif ev.kind == "modified":
+                self._modified(b, c, ev)
+            elif ev.kind == "modify_rejected":
+                self._modify_refused(b, c, now)
+            elif ev.kind == "fill":
                 self._fill(b, c, ev, now)
             elif ev.kind in ("cancelled", "expired", "rejected"):
                 if ev.kind == "rejected":
@@ -862,6 +953,37 @@ class OrderManager:
                 del b.children[ev.child_id]
                 self.owner.pop(ev.child_id, None)
                 self._child_done(b, now)
+
+    def _modified(self, b: Broker, c: Child, ev: VenueEvent) -> None:
+        """The venue moved ``c`` to the modify's price: the child takes the terms the broker
+        already shows (nothing to publish); a quiet broker is quiet again."""
+        if c.mod is not None and abs(c.mod[0] - ev.price) < 1e-9:
+            c.price, c.limit, c.bid, c.ask = c.mod[:4]
+        else:  # (never expected: one modify in flight per child) the venue's word counts
+            c.price = float(ev.price)
+            self._touched(b)
+            self._reprice.add(b.key)
+        quiet, c.mod = c.mod is not None and len(c.mod) > 4, None
+        if b.slot >= 0 and self._reprice_ready(b):
+            # a broker the fast path moved was quiet: it is again, at the new price
+            self.cols.rest[b.slot] = c.price if quiet else self._quiet_price(b)
+
+    def _reprice_ready(self, b: Broker) -> bool:
+        """Nothing but a child's arrival or modify touched ``b`` since it was last worked (its
+        published state is what ``_work`` left) and every child is now acknowledged at its
+        price: ``b`` may be quiet."""
+        return (bool(self.cols.row_ok[b.slot]) and b.key not in self._reprice
+                and b.key not in self._new and all(x.acked and x.mod is None for x in b.children.values()))
+
+    def _modify_refused(self, b: Broker, c: Child, now: int) -> None:
+        """The venue refused a modify (a PostOnly child would cross, or the child is no longer
+        resting): the child is pulled and the broker re-worked (a new child at its price)."""
+        c.mod = None
+        self._touched(b)
+        if not c.cancelling:
+            c.cancelling = True
+            self.venue.cancel(c.child_id, now)
+        self._reprice.add(b.key)
 
     def _child_done(self, b: Broker, now: int) -> None:
         if b.status == CLOSING:
@@ -952,9 +1074,10 @@ class OrderManager:
             self._puts.append(("group", orjson.dumps(list(g)).decode(),
                                orjson.dumps(_group_body(self.risk.group(g)))))
         self._groups_dirty.clear()
-        for k in self._dirty:
-            b = self.brokers[k]
-            self._puts.append(("broker", _bkey(k), self._broker_body(b)))
+        if self.journal is not None:
+            for k in self._dirty:
+                b = self.brokers[k]
+                self._puts.append(("broker", _bkey(k), self._broker_body(b)))
         self._dirty.clear()
         if self._puts:
             self._puts.append(("meta", "fill_seq", str(self.fill_seq).encode()))
@@ -965,7 +1088,11 @@ class OrderManager:
         for name, rec in out:
             if name == EX:
                 self.fills_published += 1
-            self.publish(self.mt[name], rec)
+            if isinstance(rec, StateBatch):
+                assert self.publish_batch is not None
+                self.publish_batch(self.mt[name], rec.data)
+            else:
+                self.publish(self.mt[name], rec)
 
     def _pending_body(self, b: Broker) -> list[Any] | None:
         """A replace or a Modify waiting for the children to be pulled, for the journal."""
@@ -1143,8 +1270,9 @@ def _with_source(rec: dict[str, Any]) -> dict[str, Any]:
     if not rec.get("spdrSource"):
         rec["spdrSource"] = _MLINK
     return rec
-#: venue events that change a broker (an ack or a refused cancel leaves it as it was)
-_CHANGING = frozenset({"fill", "cancelled", "expired", "rejected", "modified"})
+#: venue events that change a broker (an ack, a refused cancel or a price modify leave its
+#: records as they were)
+_CHANGING = frozenset({"fill", "cancelled", "expired", "rejected"})
 #: marketSession -> the session_state values in which children may be live (None and
 #: AllDay: no restriction, inferred)
 _SESSIONS: dict[str, frozenset[str]] = {

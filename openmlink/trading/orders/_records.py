@@ -44,7 +44,7 @@ def ladder(b: Broker) -> dict[str, Any]:
     levels: dict[float, list[Child]] = {}
     for c in b.children.values():
         if c.leaves > 0 and not c.cancelling:
-            levels.setdefault(round(c.price, 8), []).append(c)
+            levels.setdefault(round(c.shown_price, 8), []).append(c)
     order = sorted(levels, reverse=b.side > 0)
     out: dict[str, Any] = {}
     for i, px in enumerate(order[:2], start=1):

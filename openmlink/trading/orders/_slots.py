@@ -8,7 +8,9 @@ every live child rests when the broker is *quiet* (working, no hold, nothing pen
 live child a resting maker at that one price within the workable size), NaN otherwise.  The
 manager sets ``rest`` at the end of each broker's work and clears it on anything else that
 touches the broker (a post, a venue event, a status change).  ``mkt``: the market of the
-broker's last pass (``MKT_NAMES``), read through ``Broker.mkt``.
+broker's last pass (``MKT_NAMES``), read through ``Broker.mkt``.  ``pk``: the broker's
+SpdrParentBrkrState pkey in the store's column form (``set_pk``), so that a re-pricing pass
+publishes many brokers' states as one column batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 __all__ = ["MKT_NAMES", "ROW_WIDTH", "BrokerColumns"]
 
-ROW_WIDTH = 23
+ROW_WIDTH = 24
 #: the market values a broker's records and risk read (``Broker.mkt`` keys), in ``mkt`` order
 MKT_NAMES = ("bid", "ask", "bid_size", "ask_size", "u_bid", "u_ask", "u_prc", "s_vol", "s_prc",
              "s_mark", "de", "ga", "ve", "years", "point_value", "qv")
@@ -32,6 +34,21 @@ class BrokerColumns:
         self.row_ok = np.zeros(capacity, np.bool_)
         self.mkt = np.full((capacity, len(MKT_NAMES)), np.nan)
         self.series = np.full(capacity, -1, np.int64)  # index into the manager's series list
+        self.pk: dict[str, np.ndarray] = {}
+
+    def set_pk(self, slot: int, cells: dict[str, object]) -> None:
+        """Store the pkey cells (store column name -> value) of the broker in ``slot``."""
+        for name, v in cells.items():
+            col = self.pk.get(name)
+            if col is None or len(col) < len(self.rest):
+                kind = object if isinstance(v, str) else np.float64 if isinstance(v, float) \
+                    else np.int64
+                new = np.empty(len(self.rest), kind) if kind is object else \
+                    np.zeros(len(self.rest), kind)
+                if col is not None:
+                    new[: len(col)] = col
+                col = self.pk[name] = new
+            col[slot] = v
 
     def new_slot(self) -> int:
         if self.n >= len(self.rest):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import heapq
 import math
@@ -144,6 +143,20 @@ class SimVenue:
         self._run_due(now_ns)
         self._schedule(now_ns + self._latency(self.config.update_latency_ns), _MODIFY, child_id,
                        (float(price), int(size)))
+
+    def modify_many(self, mods: Iterable[tuple[int, float, int]], now_ns: int) -> None:
+        """``modify(child_id, price, size, now_ns)`` for each ``(child_id, price, size)``, in
+        order (one pass over the due actions; a re-pricing pass moves thousands of children)."""
+        self._tick(now_ns)
+        self._run_due(now_ns)
+        base = now_ns + self.config.base_latency_ns + self.config.update_latency_ns
+        j = self.config.jitter_ns
+        heap, seq = self._heap, self._seq
+        for cid, price, size in mods:
+            extra = int(self._rng.integers(0, j + 1)) if j > 0 else 0
+            seq += 1
+            heapq.heappush(heap, (base + extra, seq, _MODIFY, cid, (float(price), int(size))))
+        self._seq = seq
 
     def cancel(self, child_id: int, now_ns: int) -> None:
         """Cancel a child at now + base + cancel latency; fills may arrive in between.
@@ -300,7 +313,8 @@ class SimVenue:
             self._emit("modify_rejected", cid, t, reason=f"PostOnly child would cross at {price:g}")
             return
         self._resting.get(c.series, {}).pop(cid, None)  # loses time priority
-        o.child = dataclasses.replace(c, price=price, size=size)
+        o.child = ChildOrder(c.child_id, c.parent_number, c.series, c.side, price, size, c.exch,
+                             c.tif, c.post_only)
         self._emit("modified", cid, t, price=price, exch=c.exch, leaves=o.leaves)
         self._take_then_rest(o, q, t)
 

@@ -108,11 +108,10 @@ def test_fill_racing_a_cancel_arrives_before_the_closed_record(rig: TradingRig) 
     rig.option("AAPL", 200, "Put", 4.5, 4.6)  # crosses the resting child inside the latency
     rig.engine.tick()  # the quote arrives before the cancel reached the venue
     rig.advance(5, 5)
-    recs = [m for m in rig.bus.published if getattr(m, "mt", None) is not None
-            and m.mt.name in (BS, "SpdrParentExecution")]
-    fills = [i for i, m in enumerate(recs) if m.mt.name == "SpdrParentExecution"]
-    closed = [i for i, m in enumerate(recs) if m.mt.name == BS
-              and status(rig, m.rec) == ("Closed", "Closed")]
+    recs = [(mt, rec) for mt, rec in rig.messages() if mt.name in (BS, "SpdrParentExecution")]
+    fills = [i for i, (mt, _rec) in enumerate(recs) if mt.name == "SpdrParentExecution"]
+    closed = [i for i, (mt, rec) in enumerate(recs) if mt.name == BS
+              and status(rig, rec) == ("Closed", "Closed")]
     assert fills and closed and max(fills) < min(closed)
     st = rig.state(o["parentNumber"])
     assert st["cumFillQuantity"] == 6
