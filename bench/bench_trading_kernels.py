@@ -5,6 +5,10 @@ Prints:
     three mixes: Prc + Simple (no model prices), Vol + Simple (one model price per order), and
     the seed's Vol + SurfProb with different take/make surface vol offsets (three model
     prices per order) -- median and best of several runs, ms;
+    each also on a listed chain (12 expiries: rows of an expiry share one exercise-boundary
+    table) and after a quote-only move with the order manager's PriceMemo (nothing to price
+    again); wall and process CPU time (CPU is what the order manager's thread spends when the
+    machine is shared);
   - SimVenue sustained fills per second: a loop of submit (takers and makers) +
     market_changed (every quote refreshes) + advance over 200 series.
 Usage: python bench/bench_trading_kernels.py [orders] [venue_steps]
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,6 +27,7 @@ from openmlink.trading.limits import (
     LIMIT_TYPE,
     PRICE_TYPE,
     OrderLimits,
+    PriceMemo,
     SeriesMarket,
     compute_limits,
     model_price,
@@ -29,14 +35,16 @@ from openmlink.trading.limits import (
 from openmlink.trading.venue import ChildOrder, Nbbo, SimVenue, VenueConfig
 
 
-def _market(n: int, rng: np.random.Generator) -> SeriesMarket:
+def _market(n: int, rng: np.random.Generator, n_exp: int = 0) -> SeriesMarket:
+    """``n_exp`` 0: every row its own expiry (the worst case: no boundary table shared)."""
     m = SeriesMarket.blank(n)
     eu = np.arange(n) % 2 == 1
     m.u_prc[:] = np.where(eu, 4500.0, 450.0)
     m.u_bid[:], m.u_ask[:] = m.u_prc - 0.01, m.u_prc + 0.01
     m.u_off[:] = np.where(eu, 12.0, 0.0)
     m.strike[:] = m.u_prc * rng.uniform(0.8, 1.2, n)
-    m.years[:] = rng.uniform(0.01, 1.5, n)
+    m.years[:] = rng.uniform(0.01, 1.5, n) if not n_exp else \
+        rng.uniform(0.01, 1.5, n_exp)[rng.integers(0, n_exp, n)]
     m.rate[:] = 0.05
     m.sdiv[:] = np.where(eu, 0.05, 0.012)
     m.cp[:] = rng.choice([1, -1], n)
@@ -67,20 +75,39 @@ def _orders(n: int, kind: str, m: SeriesMarket, rng: np.random.Generator) -> Ord
     return o
 
 
+def _timed(fn: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return wall, cpu
+
+
 def bench_limits(n: int) -> None:
-    rng = np.random.default_rng(1)
-    m = _market(n, rng)
-    for kind, label in (("prc", "Prc + Simple"), ("vol", "Vol + Simple (1 model price/order)"),
-                        ("surfprob", "Vol + SurfProb, 2 surface offsets (3 model prices/order)")):
-        o = _orders(n, kind, m, rng)
-        compute_limits(o, m)  # compile / warm
-        times = []
-        for _ in range(7):
-            t0 = time.perf_counter()
-            compute_limits(o, m)
-            times.append((time.perf_counter() - t0) * 1e3)
-        print(f"compute_limits {n:,} orders, {label}: median {np.median(times):.1f} ms, "
-              f"best {min(times):.1f} ms")
+    for n_exp, where in ((0, "every row its own expiry"), (12, "listed chain, 12 expiries")):
+        rng = np.random.default_rng(1)
+        m = _market(n, rng, n_exp)
+        for kind, label in (("prc", "Prc + Simple"), ("vol", "Vol + Simple (1 model price/order)"),
+                            ("surfprob", "Vol + SurfProb, 2 surface offsets (3 model prices/order)")):
+            o = _orders(n, kind, m, rng)
+            compute_limits(o, m)  # compile / warm
+            wall, cpu = _timed(lambda o=o, m=m: compute_limits(o, m), 5)
+            print(f"compute_limits {n:,} orders, {label}, {where}: median {np.median(wall):.1f} ms "
+                  f"(CPU {np.median(cpu):.1f} ms), best {min(wall):.1f} ms")
+            if kind == "prc":
+                continue
+            memo = PriceMemo()
+            compute_limits(o, m, memo=memo)
+
+            def quote_move(o: OrderLimits = o, m: SeriesMarket = m, memo: PriceMemo = memo) -> None:
+                m.bid[:] += 0.01  # the NBBO moves; surface and underlier do not
+                m.ask[:] += 0.01
+                compute_limits(o, m, memo=memo)
+            wall, cpu = _timed(quote_move, 5)
+            print(f"  ... after a quote-only move, with the order manager's PriceMemo: median "
+                  f"{np.median(wall):.1f} ms (CPU {np.median(cpu):.1f} ms)")
 
 
 def bench_venue(steps: int) -> None:

@@ -14,6 +14,7 @@ from ._enums import (
     PRICE_TYPE,
     PUBLIC_SIZE,
 )
+from ._memo import PriceMemo
 from ._ticks import STEP_PRICE, round_to_tick, tick_at, tick_sizes
 from ._types import LimitModel, LimitResult, OrderLimits, SeriesMarket
 
@@ -33,6 +34,7 @@ __all__ = [
     "LimitModel",
     "LimitResult",
     "OrderLimits",
+    "PriceMemo",
     "SeriesMarket",
     "child_prices",
     "child_sizes",

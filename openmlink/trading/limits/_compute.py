@@ -17,6 +17,7 @@ from scipy.special import ndtri
 
 from ...analytics import RowContext, row_prices
 from ._enums import LIMIT_CLASS, LIMIT_ERR, LIMIT_TYPE, PRICE_TYPE
+from ._memo import PriceMemo
 from ._ticks import tick_at
 from ._types import LimitModel, LimitResult, OrderLimits, SeriesMarket
 
@@ -79,10 +80,12 @@ def _most_protective(side: NDArray[np.int8], a: F64, b: F64) -> F64:
 
 
 class _Batch:
-    """Model prices wanted by several parts of one call, priced in a single kernel call."""
+    """Model prices wanted by several parts of one call, priced in a single kernel call (the
+    rows ``memo`` does not know yet)."""
 
-    def __init__(self, m: SeriesMarket) -> None:
+    def __init__(self, m: SeriesMarket, memo: PriceMemo | None = None) -> None:
         self.m = m
+        self.memo = memo
         self.vols: list[F64] = []
         self.us: list[F64] = []
         self.idx: list[NDArray[np.int64]] = []
@@ -97,7 +100,16 @@ class _Batch:
         if not self.idx:
             return []
         idx = np.concatenate(self.idx)
-        px = _rows_price(np.concatenate(self.vols), np.concatenate(self.us), self.m, idx)
+        vol, u = np.concatenate(self.vols), np.concatenate(self.us)
+        if self.memo is None:
+            px = _rows_price(vol, u, self.m, idx)
+        else:
+            m = self.m
+            inputs = np.stack([vol, u, m.ddiv[idx], m.u_off[idx], m.strike[idx], m.years[idx],
+                               m.rate[idx], m.sdiv[idx], m.cp[idx], m.american[idx],
+                               m.price_type[idx]], axis=1).astype(np.float64)
+            px = self.memo.prices(inputs, lambda rows: _rows_price(vol[rows], u[rows], m,
+                                                                  idx[rows]))
         cuts = np.cumsum([len(i) for i in self.idx])[:-1]
         return np.split(px, cuts)
 
@@ -311,8 +323,12 @@ def _surface_inputs(o: OrderLimits, m: SeriesMarket, model: LimitModel, cls: NDA
 
 
 def compute_limits(orders: OrderLimits, mkt: SeriesMarket,
-                   model: LimitModel = DEFAULT_MODEL) -> LimitResult:
-    """Limits of every order against its series' market (docs/trading-limits.md).
+                   model: LimitModel = DEFAULT_MODEL, memo: PriceMemo | None = None
+                   ) -> LimitResult:
+    """Limits of every order against its series' market (docs/trading-limits.md).  ``memo``:
+    model prices of rows priced before with exactly the same inputs are taken from it (and
+    the new ones added): the same limits, without the American pricing a quote-only move
+    would repeat.
 
     Never raises on bad market data: a row that cannot be priced gets NaN and a LimitError
     ordinal in ``limit_err`` / ``take_err`` / ``make_err``.  Raises ValueError only when the
@@ -326,7 +342,7 @@ def compute_limits(orders: OrderLimits, mkt: SeriesMarket,
     res = LimitResult.blank(n)
     if n == 0:
         return res
-    batch = _Batch(mkt)
+    batch = _Batch(mkt, memo)
     p, p_err, vol_slots = _primary(orders, mkt, model, batch)
     # surface limits: model price at sVol + dir * volOffset (sPrc itself when the offset is 0)
     take = _surface_inputs(orders, mkt, model, orders.take_class, orders.take_surf_vol_off)

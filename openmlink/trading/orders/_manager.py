@@ -28,6 +28,7 @@ from ..limits import (
     LIMIT_ERR,
     LIMIT_TYPE,
     OrderLimits,
+    PriceMemo,
     child_prices,
     child_sizes,
     compute_limits,
@@ -124,6 +125,8 @@ class OrderManager:
         #: brokers accepted (PendNew) and not yet worked: priced together on the next tick
         self._new: set[tuple[Any, ...]] = set()
         self.cols = BrokerColumns()
+        #: model prices of the limits by exact inputs (a quote-only move re-prices nothing)
+        self.limit_memo = PriceMemo()
         #: the market session at the last tick (a change re-works session-bound brokers)
         self._session = ""
         #: brokers to re-work at a time (progressExposeTime ends): key -> ns
@@ -704,7 +707,7 @@ class OrderManager:
     def _work_all(self, bs: list[Broker], now: int, first: bool, force_publish: bool) -> None:
         orders, risk, slots, balance = self._order_rows(bs)
         mkt = self._market_rows(bs, slots)
-        res = compute_limits(orders, mkt)
+        res = compute_limits(orders, mkt, memo=self.limit_memo)
         make_px = child_prices(res.make_limit, orders.side, mkt.bid, mkt.ask, balance,
                                mkt.tick_below3, mkt.tick_above3)
         if first or force_publish:
