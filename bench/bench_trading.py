@@ -24,8 +24,9 @@ from tests.support.trading import EXPIRY, TradingRig
 KEY = "BENCH-0000-0000-0001"
 
 
-def _rig(data_dir: str | None) -> tuple[TradingRig, RestApi]:
-    rig = TradingRig(data_dir=data_dir, config=TradingConfig(key_rate=0, accnt_rate=0))
+def _rig(data_dir: str | None, group_commit: bool = False) -> tuple[TradingRig, RestApi]:
+    rig = TradingRig(data_dir=data_dir, config=TradingConfig(key_rate=0, accnt_rate=0,
+                                                             group_commit=group_commit))
     rig.stock("AAPL", 199.9, 200.1)
     for k in range(40):
         rig.option("AAPL", 180 + k, "Put", 4.9, 5.1)
@@ -48,17 +49,18 @@ def _post(api: RestApi, body: bytes) -> None:
     assert b'"OK"' in out, out
 
 
-def bench_posts(n: int, data_dir: str | None, rate: float) -> None:
+def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = False) -> None:
     """Open loop: post ``i`` is due at ``i / rate`` s and the order manager's timer ticks every
     ``timer_s`` on the same thread (as on the server's event loop), so a post that arrives
     while a tick runs waits for it.  Latency = PostAck time - due time.  ``rate`` 0 = back to
     back (sustained posts/s, ticks still every ``timer_s`` of elapsed time)."""
-    rig, api = _rig(data_dir)
+    rig, api = _rig(data_dir, group_commit)
     bodies = [_order(i) for i in range(n)]
     timer_s = rig.engine.config.timer_s
     clock0 = rig.clock.time_ns()
     lat, ticks = [], []
     t0 = time.perf_counter()
+    c0 = time.process_time()
     next_tick = t0 + timer_s
     i = 0
     while i < n:
@@ -82,16 +84,18 @@ def bench_posts(n: int, data_dir: str | None, rate: float) -> None:
     dt = time.perf_counter() - t0
     rig.clock.advance_to(clock0 + int((dt + 1) * 1e9))
     rig.engine.tick()
+    cpu = (time.process_time() - c0) / n * 1e3
     m = rig.engine.manager
     working = sum(1 for b in m.brokers.values() if b.status[0] == "New")
     a = np.array(lat) * 1e3
     tk = np.array(ticks or [0.0]) * 1e3
-    what = "journal" if data_dir else "no journal"
+    what = ("journal, group commit" if group_commit else "journal") if data_dir else "no journal"
     how = f"at {rate:,.0f} posts/s" if rate > 0 else "back to back"
     print(f"post->PostAck ({what}, {how}): n={n} p50={np.percentile(a, 50):.3f} ms "
           f"p99={np.percentile(a, 99):.3f} ms max={a.max():.2f} ms; {n / dt:,.0f} posts/s "
           f"sustained; timer ticks {len(ticks)} (p50 {np.percentile(tk, 50):.2f} ms, "
-          f"max {tk.max():.2f} ms); {working} orders working")
+          f"max {tk.max():.2f} ms); {working} orders working; CPU {cpu:.3f} ms per order "
+          f"(post + its share of the ticks)")
 
 
 def bench_reprice(n: int, px: float, what: str) -> None:
@@ -147,8 +151,9 @@ def main() -> None:
     if args.only in (None, "posts"):
         for rate in (args.rate, 0.0):
             bench_posts(args.posts, None, rate)
-            with tempfile.TemporaryDirectory() as d:
-                bench_posts(args.posts, d, rate)
+            for group in (False, True):
+                with tempfile.TemporaryDirectory() as d:
+                    bench_posts(args.posts, d, rate, group)
     if args.only in (None, "reprice"):
         bench_reprice(args.orders, 4.8, "limit binds: no price changes")
         bench_reprice(args.orders, 5.0, "every child follows the bid")

@@ -46,6 +46,7 @@ _MEMBER_DTYPE = {"at": np.int16, "ts": np.int16, "tk": np.int32, "dt": np.int32,
                  "xx": np.float64, "cp": np.int8}
 _MEMBER_EMPTY = {"at": -1, "ts": -1, "tk": 0, "dt": DATEKEY_NONE, "xx": math.nan, "cp": -1}
 
+_NOTHING: Mapping[str, Any] = {}
 _HINT_MIN = 256
 """``upsert_columns`` batches at least this long find known rows through the key-column hints
 (below) instead of building a pkey tuple per row."""
@@ -138,6 +139,10 @@ class Table:
         self.mt = mt
         self.specs = _column_specs(mt)
         self._spec_by_col = {s[0]: s for s in self.specs}
+        self._fields = {f.name: f for f in mt.fields}
+        #: fields stored as one column written as given (not a key, not a string)
+        self._plain = frozenset(f.name for f in mt.fields
+                                if f.kind not in KEY_MEMBERS and f.kind != "string")
         self.capacity = max(16, capacity)
         self.cols: dict[str, np.ndarray] = {}
         self.vocabs: dict[str, Vocab] = {}
@@ -215,9 +220,13 @@ class Table:
         self.n += 1
         return self.n - 1
 
-    def _reset_row(self, row: int) -> None:
-        for name, _f, _m, dtype, empty in self.specs:
-            self.cols[name][row] = () if dtype is object else empty
+    def _reset_row(self, row: int, keep: Mapping[str, Any] = _NOTHING) -> None:
+        """Empty the row's cells, except those of the fields in ``keep`` (about to be written:
+        ``_put`` writes every member column of a key field)."""
+        cols = self.cols
+        for name, f, _m, dtype, empty in self.specs:
+            if f.name not in keep:
+                cols[name][row] = () if dtype is object else empty
 
     def column(self, name: str) -> np.ndarray:
         """The column's first ``n`` cells (a view)."""
@@ -326,18 +335,25 @@ class Table:
         row = self.index.get(pk)
         if row is None:
             row = self._alloc()
-            self._reset_row(row)
+            self._reset_row(row, rec)
             self.index[pk] = row
             self.alive[row] = True
             self.count += 1
         elif not merge:
-            self._reset_row(row)
+            self._reset_row(row, rec)
         self._hint_ok[row] = False
-        for f in self.mt.fields:
-            if f.name in rec:
-                self._put(row, f, rec[f.name])
-            elif not merge and f.is_pkey:
-                self._put(row, f, f.default)
+        cols, plain, fields = self.cols, self._plain, self._fields
+        for name, v in rec.items():
+            if name in plain:
+                cols[name][row] = v  # what ``_put`` does for a plain column, without dispatch
+            else:
+                f = fields.get(name)
+                if f is not None:
+                    self._put(row, f, v)
+        if not merge:
+            for f in self.mt.pkey_fields:
+                if f.name not in rec:
+                    self._put(row, f, f.default)
         self.seq += 1
         self.row_seq[row] = self.seq
         self.sent_ts[row] = sent_ts

@@ -3,7 +3,15 @@ its series' market to the primary limit, the take/make effective limits, child p
 tick grid and public child sizes.  Pure: arrays in, arrays out (no bus, store or clock).
 """
 
-from ._children import DEFAULT_MKT_SIZE, SUPPORTED_BALANCE, child_prices, child_sizes, split_sizes
+from ._children import (
+    DEFAULT_MKT_SIZE,
+    SUPPORTED_BALANCE,
+    child_prices,
+    child_size,
+    child_sizes,
+    split_size,
+    split_sizes,
+)
 from ._compute import DEFAULT_MODEL, SUPPORTED_TYPES, compute_limits, model_price
 from ._enums import (
     BALANCE,
@@ -37,10 +45,12 @@ __all__ = [
     "PriceMemo",
     "SeriesMarket",
     "child_prices",
+    "child_size",
     "child_sizes",
     "compute_limits",
     "model_price",
     "round_to_tick",
+    "split_size",
     "split_sizes",
     "tick_at",
     "tick_sizes",

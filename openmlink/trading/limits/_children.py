@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._enums import BALANCE, PUBLIC_SIZE
 from ._ticks import round_to_tick, tick_at
 
-__all__ = ["DEFAULT_MKT_SIZE", "SUPPORTED_BALANCE", "child_prices", "child_sizes", "split_sizes"]
+__all__ = ["DEFAULT_MKT_SIZE", "SUPPORTED_BALANCE", "child_prices", "child_size", "child_sizes",
+           "split_size", "split_sizes"]
 
 _B = BALANCE
 _JOIN = np.array([_B["None"], _B["PostWith"], _B["PostWthF"], _B["PostPeg"]])
@@ -109,6 +112,42 @@ def child_sizes(workable: ArrayLike, public_size: ArrayLike, avg_mkt_size: Array
     out = np.where(ps == _P["Randomize"], rnd, out)
     out = np.where(ps == _P["NoSize"], 0, out)
     return np.clip(out, 0, w).astype(np.int64)
+
+
+_MKT_SET = frozenset(int(x) for x in _MKT)
+
+
+def child_size(workable: int, public_size: int, avg_mkt_size: float,
+               rng: np.random.Generator) -> int:
+    """``child_sizes`` of one order, without arrays (the order manager sends children one
+    broker at a time): the same size from the same ``rng`` state, and one draw."""
+    w = max(int(workable), 0)
+    ps = int(public_size)
+    u = float(rng.random())
+    a = float(avg_mkt_size)
+    mkt = max(round(a), 1) if math.isfinite(a) and a > 0 else DEFAULT_MKT_SIZE
+    mkt_size = min(w, int(mkt))
+    out = mkt_size if ps in _MKT_SET else 0
+    if ps == _P["FullSize"]:
+        out = w
+    elif ps == _P["FullSizeR"]:
+        lo_r = math.ceil(0.8 * w - _DUST)
+        out = lo_r + math.floor(u * (w - lo_r + 1))
+    elif ps in _PCT:
+        out = min(w, math.ceil(_PCT[ps] * w - _DUST))
+    elif ps == _P["Randomize"]:
+        out = 1 + math.floor(u * max(mkt_size, 1))
+    elif ps == _P["NoSize"]:
+        out = 0
+    return min(max(out, 0), w)
+
+
+def split_size(total: int, num_exchanges: int) -> list[int]:
+    """``split_sizes`` of one order: ``total`` over ``num_exchanges`` (clipped to 1..4)."""
+    tot = max(int(total), 0)
+    k = min(max(int(num_exchanges), 1), 4)
+    base, rem = divmod(tot, k)
+    return [base + (j < rem) for j in range(k)]
 
 
 def split_sizes(total: ArrayLike, num_exchanges: ArrayLike) -> NDArray[np.int64]:

@@ -23,6 +23,14 @@ class TradingConfig:
     #: journal commits call fsync (power-loss safe) when True; otherwise WAL writes reach the
     #: OS before the commit returns (safe against kill -9, not against power loss)
     fsync: bool = False
+    #: group commit of order posts (opt-in; inferred, see docs/trading.md "Durability"): the state
+    #: changes a SpdrParentOrder post causes are journaled, then published, with the next
+    #: timer tick's commit (one SQLite transaction for every post of the period) instead of
+    #: one commit per post; the posted order itself is persisted by the record store before
+    #: its PostAck, and a restart works orders the journal never saw.  At most
+    #: ``group_commit_max`` journal rows wait (then the post commits at once).
+    group_commit: bool = False
+    group_commit_max: int = 4096
     #: an order whose limit leaves the venue nothing to work re-checks at most this often (s)
     reprice_min_s: float = 0.0
     #: most children a broker keeps live (per exchange one child)

@@ -30,9 +30,9 @@ from ..limits import (
     OrderLimits,
     PriceMemo,
     child_prices,
-    child_sizes,
+    child_size,
     compute_limits,
-    split_sizes,
+    split_size,
 )
 from ..venue import ChildOrder, SimVenue, VenueConfig, VenueEvent, exchanges_of
 from ._auctions import (
@@ -203,7 +203,8 @@ class OrderManager:
         b = self.brokers.get(key)
         if b is not None and b.parent is rec:
             b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
-        self._flush()
+        if not self.config.group_commit or len(self._puts) >= self.config.group_commit_max:
+            self._flush()
 
     def on_limit(self, rec: dict[str, Any], sent: Iterable[str], insert: bool) -> None:
         """A stored SpdrParentLimit record (after the store merged it); ``insert`` = postaction
@@ -824,16 +825,14 @@ class OrderManager:
             return
         ps = int(b.parent["publicSize"])
         avg = m["bid_size"] if b.side > 0 else m["ask_size"]
-        total = int(child_sizes(np.array([room]), np.array([ps]),
-                                np.array([avg if _fin(avg) and avg > 0 else np.nan]),
-                                self.rng)[0])
+        total = child_size(room, ps, avg if _fin(avg) and avg > 0 else math.nan, self.rng)
         if total <= 0:
             return
         nex = int(b.parent["numMakeExchanges"]) or 1
         nex = max(1, min(nex, self.config.max_make_exchanges))
-        parts = split_sizes(np.array([total]), np.array([nex]))[0]
+        parts = split_size(total, nex)
         exchs = self._make_exchanges(b, nex)
-        for q, ex in zip(parts.tolist(), exchs, strict=False):
+        for q, ex in zip(parts, exchs, strict=False):
             if q > 0:
                 self._send(b, make_px, int(q), ex, "Day", handling == _POSTONLY, lim.make_limit,
                            per, now)

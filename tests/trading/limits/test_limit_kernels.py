@@ -23,10 +23,12 @@ from openmlink.trading.limits import (
     OrderLimits,
     SeriesMarket,
     child_prices,
+    child_size,
     child_sizes,
     compute_limits,
     model_price,
     round_to_tick,
+    split_size,
     split_sizes,
     tick_sizes,
 )
@@ -372,3 +374,17 @@ def test_random_sizes_are_seeded_and_in_range() -> None:
 def test_split_sizes_even_with_remainder_first() -> None:
     assert split_sizes([10, 7, 3, 5], [3, 1, 4, 9]).tolist() == [
         [4, 3, 3, 0], [7, 0, 0, 0], [1, 1, 1, 0], [2, 1, 1, 1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(w=st.integers(-3, 500), ps=st.sampled_from(sorted(PUBLIC_SIZE.values())),
+       avg=st.one_of(st.just(math.nan), st.floats(-5.0, 400.0)), seed=st.integers(0, 2**32 - 1),
+       nex=st.integers(-1, 6))
+def test_one_order_sizes_equal_the_array_kernels(w: int, ps: int, avg: float, seed: int,
+                                                 nex: int) -> None:
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    one = child_size(w, ps, avg, a)
+    assert one == int(child_sizes(np.array([w]), np.array([ps]), np.array([avg]), b)[0])
+    assert a.random() == b.random()  # one draw each
+    k = min(max(nex, 1), 4)
+    assert split_size(one, nex) == split_sizes(np.array([one]), np.array([nex]))[0][:k].tolist()

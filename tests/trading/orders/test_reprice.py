@@ -131,3 +131,28 @@ def test_a_broker_with_a_group_risk_limit_takes_the_full_path(rig: TradingRig) -
     rig.advance(5, 5)
     assert {px for _pn, px in _children(rig).values()} == {4.95}
     check_invariants(rig)
+
+
+def test_group_commit_journals_and_publishes_a_period_of_posts_in_one_commit(tmp_path) -> None:
+    from openmlink.trading import TradingConfig
+
+    r = TradingRig(data_dir=tmp_path, config=TradingConfig(key_rate=0, accnt_rate=0,
+                                                           group_commit=True))
+    r.stock("AAPL", 199.9, 200.1)
+    r.option("AAPL", 200, "Put", 4.9, 5.1)
+    r.engine.tick()  # the market is read: the next tick only has the posts to work
+    j = r.engine.journal
+    assert j is not None
+    c0 = j.commits
+    orders = [r.order(orderPrcLimit=4.8, groupingCode=f"0000-0000-0000-{i + 1:04d}")
+              for i in range(5)]
+    orders.append(r.order(orderPrcLimit=4.8, orderSize=0, groupingCode="0000-0000-0000-0099"))
+    assert j.commits == c0 and not r.published(BS)  # nothing visible before it is journaled
+    r.engine.tick()
+    assert j.commits == c0 + 1  # every post of the period, and its work, in one transaction
+    for o in orders[:-1]:
+        assert r.state(o["parentNumber"]) is not None
+    assert r.name(BS, "spdrOrderStatus", r.state(orders[-1]["parentNumber"])["spdrOrderStatus"]) \
+        == "Rejected"
+    assert j.count("parent") == len(orders)
+    check_invariants(r)
