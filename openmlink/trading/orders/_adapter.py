@@ -74,7 +74,10 @@ class OrderEngine:
             self.journal.close()
 
     def _publish(self, mt: MsgType, rec: dict[str, Any]) -> None:
-        self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns()))
+        # a broker state carries every field a state ever sets: merged over the stored one it
+        # is the same record, without first emptying the row's other cells
+        self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns(),
+                               merge=mt.name == "SpdrParentBrkrState"))
 
     def _publish_batch(self, mt: MsgType, data: dict[str, Any]) -> None:
         self.bus.publish(ColumnBatch(mt, data, self.clock.time_ns()))

@@ -560,7 +560,6 @@ class OrderManager:
                 sid = self._series_id[b.okey] = len(self._series)
                 self._series.append(b.okey)
             self.cols.series[b.slot] = sid
-            self.cols.set_pk(b.slot, pk_cells(self.mt[BS], b.key))
         elif self.cols.row_ok[b.slot]:
             return b.slot
         risk = any((x := self._risk_value(b, f)) is not None and x > 0 for f in _RISK_FIELDS)
@@ -658,8 +657,11 @@ class OrderManager:
         quotes = zip(make_px[idx].tolist(), mkt[:, MKT_NAMES.index("bid")].tolist(),
                      mkt[:, MKT_NAMES.index("ask")].tolist(), strict=True)
         sig, dirty = self._published_sig, self._dirty if self.journal is not None else None
+        pk_ok = self.cols.pk_ok
         for j, (i, v, (px, bid, ask)) in enumerate(zip(idx.tolist(), views, quotes, strict=True)):
             b = bs[i]
+            if not pk_ok[b.slot]:  # the broker's first fast pass: its pkey in column form
+                self.cols.set_pk(b.slot, pk_cells(self.mt[BS], b.key))
             b.lim = LimitView(*v)
             mod = (px, v[2], bid, ask, True)  # 5th: sent by the fast path
             for c in b.children.values():

@@ -35,6 +35,7 @@ class BrokerColumns:
         self.mkt = np.full((capacity, len(MKT_NAMES)), np.nan)
         self.series = np.full(capacity, -1, np.int64)  # index into the manager's series list
         self.pk: dict[str, np.ndarray] = {}
+        self.pk_ok = np.zeros(capacity, np.bool_)
 
     def set_pk(self, slot: int, cells: dict[str, object]) -> None:
         """Store the pkey cells (store column name -> value) of the broker in ``slot``."""
@@ -49,6 +50,7 @@ class BrokerColumns:
                     new[: len(col)] = col
                 col = self.pk[name] = new
             col[slot] = v
+        self.pk_ok[slot] = True
 
     def new_slot(self) -> int:
         if self.n >= len(self.rest):
@@ -61,6 +63,7 @@ class BrokerColumns:
                                                                 np.bool_)])
             self.series = np.concatenate([self.series, np.full(cap - len(self.series), -1,
                                                                np.int64)])
+            self.pk_ok = np.concatenate([self.pk_ok, np.zeros(cap - len(self.pk_ok), np.bool_)])
             self.mkt = np.concatenate([self.mkt, np.full((cap - len(self.mkt), len(MKT_NAMES)),
                                                          np.nan)])
         self.n += 1
