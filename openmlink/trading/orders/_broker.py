@@ -159,6 +159,8 @@ class Broker:
     enc: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     #: row of the manager's BrokerColumns (-1: none yet)
     slot: int = -1
+    #: the broker's journal key ("" until the manager first journals it)
+    jkey: str = ""
 
     # ---------------------------------------------------------------- effective values
     def value(self, name: str) -> Any:

@@ -656,7 +656,7 @@ class OrderManager:
             res.make_surf)), strict=True)
         quotes = zip(make_px[idx].tolist(), mkt[:, MKT_NAMES.index("bid")].tolist(),
                      mkt[:, MKT_NAMES.index("ask")].tolist(), strict=True)
-        sig, dirty = self._published_sig, self._dirty if self.journal is not None else None
+        sig = self._published_sig
         pk_ok = self.cols.pk_ok
         for j, (i, v, (px, bid, ask)) in enumerate(zip(idx.tolist(), views, quotes, strict=True)):
             b = bs[i]
@@ -670,8 +670,8 @@ class OrderManager:
             b.num_updates += 1
             nupd[j] = b.num_updates
             sig[b.key] = (b.parent_number, None)
-            if dirty is not None:
-                dirty.add(b.key)
+        if self.journal is not None:
+            self._journal_moves([bs[i] for i in idx.tolist()], nupd)
         self.cols.rest[sl] = math.nan  # quiet again once the venue confirms the modifies
         self.venue.modify_many(mods, now)
         self._out.append((BS, StateBatch(state_columns(
@@ -838,6 +838,15 @@ class OrderManager:
             if q > 0:
                 self._send(b, make_px, int(q), ex, "Day", handling == _POSTONLY, lim.make_limit,
                            per, now)
+
+    def _journal_moves(self, moved: list[Broker], nupd: np.ndarray) -> None:
+        """The fast path's changes, journaled in the step's commit before the batch is
+        published: only what a restart could not rebuild -- the broker's numUpdates (a ``px``
+        row per broker; ``restore`` takes it when newer than the body's).  The market
+        snapshot and limits of the pass are not journaled: a restart re-prices every open
+        broker at once and publishes them from the market then."""
+        self._puts.extend(("px", b.jkey or _jkey(b), str(n).encode())
+                          for b, n in zip(moved, nupd.tolist(), strict=True))
 
     def _reprice_makers(self, b: Broker, makers: list[Child], px: float, limit: float,
                         now: int) -> None:
@@ -1081,7 +1090,7 @@ class OrderManager:
         if self.journal is not None:
             for k in self._dirty:
                 b = self.brokers[k]
-                self._puts.append(("broker", _bkey(k), self._broker_body(b)))
+                self._puts.append(("broker", b.jkey or _jkey(b), self._broker_body(b)))
         self._dirty.clear()
         if self._puts:
             self._puts.append(("meta", "fill_seq", str(self.fill_seq).encode()))
@@ -1179,6 +1188,7 @@ class OrderManager:
                 if b.status == PEND_NEW:
                     self._new.add(b.key)
             n += 1
+        self._restore_moves(j)
         self._pending_limits = {}
         for _k, body in j.items("limit"):
             lrec, lsent, _ins = orjson.loads(body)
@@ -1206,6 +1216,14 @@ class OrderManager:
                 self._apply_modify(b, rec, sent, merged, now)
         self._flush()
         return n
+
+    def _restore_moves(self, j: Journal) -> None:
+        """Fast re-pricing passes journaled after a broker's body (``_journal_moves``)."""
+        by_key = {_bkey(k): b for k, b in self.brokers.items()}
+        for k, body in j.items("px"):
+            b = by_key.get(k)
+            if b is not None:
+                b.num_updates = max(b.num_updates, int(body))
 
     def _broker_from(self, d: dict[str, Any]) -> Broker:
         po, pl = self.mt[PO], self.mt[PL]
@@ -1333,6 +1351,12 @@ def _hex(n: int) -> str:
 
 def _bkey(key: tuple[Any, ...]) -> str:
     return "|".join(str(x) for x in key)
+
+
+def _jkey(b: Broker) -> str:
+    """The broker's journal key (``_bkey``), computed once."""
+    b.jkey = _bkey(b.key)
+    return b.jkey
 
 
 def _full(mt: MsgType, rec: dict[str, Any]) -> dict[str, Any]:

@@ -156,3 +156,27 @@ def test_group_commit_journals_and_publishes_a_period_of_posts_in_one_commit(tmp
         == "Rejected"
     assert j.count("parent") == len(orders)
     check_invariants(r)
+
+
+def test_a_restart_continues_numupdates_after_fast_passes(tmp_path) -> None:
+    r1 = TradingRig(data_dir=tmp_path)
+    r1.stock("AAPL", 199.9, 200.1)
+    for k in STRIKES:
+        r1.option("AAPL", k, "Put", 4.9, 5.1)
+    orders = _orders(r1, 3)
+    for bid in (4.95, 4.85, 4.95):
+        _move(r1, bid, bid + 0.2)
+        r1.advance(5, 5)
+    assert any(isinstance(m, ColumnBatch) for m in r1.bus.published)
+    last = {o["parentNumber"]: r1.state(o["parentNumber"])["numUpdates"] for o in orders}
+    # the process dies here; the restart republishes every broker's state
+    r2 = TradingRig(data_dir=tmp_path)
+    for pn, n in last.items():
+        assert r2.state(pn)["numUpdates"] >= n
+    r2.stock("AAPL", 199.9, 200.1)
+    for k in STRIKES:
+        r2.option("AAPL", k, "Put", 4.85, 5.05)
+    r2.advance(5, 5)
+    for pn, n in last.items():
+        st = r2.state(pn)
+        assert st["numUpdates"] > n and st["cpx1"] == pytest.approx(4.85)
