@@ -63,6 +63,7 @@ class OrderEngine:
         self._unsub.append(self.bus.subscribe("SpdrParentOrder", self._on_order))
         self._unsub.append(self.bus.subscribe("SpdrParentLimit", self._on_limit))
         self._unsub.append(self.bus.subscribe("SpdrParentCancel", self._on_cancel))
+        self._unsub.append(self.bus.subscribe("SpdrRiskGroupControl", self._on_group_control))
         for name in _MARKET:
             self._unsub.append(self.bus.subscribe(name, self._on_market))
 
@@ -124,6 +125,13 @@ class OrderEngine:
         rec = self._stored(msg.mt, msg)
         if rec is not None:
             self.manager.on_cancel(rec)
+
+    def _on_group_control(self, msg: Event | ColumnBatch) -> None:
+        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
+            return
+        rec = self._stored(self.reg["SpdrRiskGroupControl"], msg)
+        if rec is not None:
+            self.manager.on_group_control(rec)
 
     # ---------------------------------------------------------------- market
     def _on_market(self, msg: Event | ColumnBatch) -> None:

@@ -136,6 +136,8 @@ class OrderManager:
         self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: limit records that arrived before their order (a limit may precede the order)
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
+        #: risk groups (accnt, firm, riskGroupId) a SpdrRiskGroupControl disabled
+        self.disabled_groups: set[tuple[str, str, int]] = set()
         #: the auction engine orders with parentOrderHandling Block/FlashAuction go to
         self.auctions: AuctionHook | None = None
 
@@ -240,6 +242,27 @@ class OrderManager:
         self._start_now(b, now)
         if b.status[0] != "PendClose":
             self._cancel(b, "UserCxl", now)
+        self._flush()
+
+    def on_group_control(self, rec: dict[str, Any]) -> None:
+        """A SpdrRiskGroupControl: ``isDisabled`` Yes pulls every child of the group's brokers
+        and holds them (ActiveHold, the reason in spdrComment) until a control record says
+        otherwise (No or None)."""
+        g = (str(rec["accnt"]), str(rec["riskFirm"]), int(rec["riskGroupId"]))
+        off = name_of("SpdrRiskGroupControl", "isDisabled", rec["isDisabled"]) == "Yes"
+        if off == (g in self.disabled_groups):
+            return
+        if off:
+            self.disabled_groups.add(g)
+        else:
+            self.disabled_groups.discard(g)
+        self._puts.append(("gctl", orjson.dumps(list(g)).decode(), b"1" if off else b"0"))
+        now = self.clock.time_ns()
+        for b in self.brokers.values():
+            if is_open(b.status) and b.status != CLOSING and self._group_key(b) == g:
+                self._touched(b)
+                self._reprice.add(b.key)
+        self._do_reprice(now)
         self._flush()
 
     def on_market(self, series: Iterable[Any]) -> None:
@@ -759,7 +782,9 @@ class OrderManager:
         b.risk_size, b.risk_desc, b.risk_detail = size, desc, detail
         cap = W if size < 0 else min(W, size)
         hold = ""
-        if lim.limit_err == LIMIT_ERR["AuxLimit"]:
+        if self.disabled_groups and gkey in self.disabled_groups:
+            hold = _DISABLED
+        elif lim.limit_err == LIMIT_ERR["AuxLimit"]:
             hold = "Aux limit: no SpdrParentLimit record for this broker yet"
         elif size == 0 and W > 0:
             hold = f"risk hold: {detail}"
@@ -1170,6 +1195,10 @@ class OrderManager:
         for k, body in j.items("group"):
             a, f, g = orjson.loads(k)
             self.risk.groups[(a, f, int(g))] = _group_from(orjson.loads(body))
+        for k, body in j.items("gctl"):
+            a, f, g = orjson.loads(k)
+            if body == b"1":
+                self.disabled_groups.add((a, f, int(g)))
         fills = []
         for _k, body in j.items("fill"):
             fills.append(_full(self.mt[EX], decode_record(self.mt[EX], orjson.loads(body))))
@@ -1320,6 +1349,7 @@ def _session_hold(b: Broker, now: int) -> str:
             f"{'/'.join(sorted(allowed))}")
 
 
+_DISABLED = "risk group disabled (SpdrRiskGroupControl isDisabled Yes): no children"
 _RISK_FIELDS = ("maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "maxGrpDayVegaLn", "maxGrpDayVegaSh",
                 "maxGrpDayVegaAbs", "maxGrpDayContractsLn", "maxGrpDayContractsSh",
                 "maxGrpDayContractsAbs")
