@@ -1173,7 +1173,7 @@ class OrderManager:
             "numParentLimits": b.num_parent_limits, "maxProgress": b.max_progress,
             "eventNumber": b.event_number, "startNs": b.start_ns, "expireNs": b.expire_ns,
             "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
-            "pending": self._pending_body(b),
+            "pending": self._pending_body(b), "exposeNs": b.expose_ns,
         })
 
     # ================================================================= restart
@@ -1277,6 +1277,9 @@ class OrderManager:
         b.event_number, b.start_ns, b.expire_ns = d["eventNumber"], d["startNs"], d["expireNs"]
         b.arrive_bid = math.nan if d["arriveBid"] is None else d["arriveBid"]
         b.arrive_ask = math.nan if d["arriveAsk"] is None else d["arriveAsk"]
+        # when the exposure began (progressExposeTime counts from it across a restart; a
+        # journal written before this field: the exposure starts again)
+        b.expose_ns = int(d.get("exposeNs", 0))
         if "mkt" in d:
             b.mkt = {k: math.nan if v is None else v for k, v in d["mkt"].items()}
             lp, tl, ml, le, te, me = d["lim"]

@@ -103,3 +103,22 @@ def test_without_progress_expose_time_a_marketable_order_takes_at_once(rig: Trad
     o = rig.order(orderPrcLimit=5.2, orderSize=6)
     rig.advance(5, 5)
     assert rig.state(o["parentNumber"])["cumFillQuantity"] == 6
+
+
+def test_the_exposure_keeps_counting_across_a_restart(tmp_path: Any) -> None:
+    from openmlink.clock import SimClock
+
+    r1 = TradingRig(data_dir=tmp_path)
+    r1.stock("AAPL", 199.9, 200.1)
+    r1.option("AAPL", 200, "Put", 4.9, 5.1, bsz=20, asz=20)
+    o = r1.order(orderPrcLimit=5.2, orderSize=6, parentBalanceHandling="PostWith",
+                 progressExposeTime=2)
+    r1.advance(1500, 3)  # posted at the first 0.5 s tick: exposed 1 s when the process dies
+    assert r1.published("SpdrParentExecution") == []
+    r2 = TradingRig(data_dir=tmp_path, clock=SimClock(r1.clock.time_ns() + 100_000_000))
+    r2.stock("AAPL", 199.9, 200.1)
+    r2.option("AAPL", 200, "Put", 4.9, 5.1, bsz=20, asz=20)
+    r2.advance(1200, 6)  # 2.3 s after the exposure began (1.2 s after the restart): it takes
+    r2.advance(5, 5)
+    fills = r2.published("SpdrParentExecution")
+    assert sum(f["fillQuantity"] for f in fills if f["parentNumber"] == o["parentNumber"]) == 6
