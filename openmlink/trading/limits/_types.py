@@ -8,7 +8,7 @@ schema defaults, so a caller fills only what it knows.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,32 +20,37 @@ __all__ = ["LimitModel", "LimitResult", "OrderLimits", "SeriesMarket"]
 F64 = NDArray[np.float64]
 
 
-def _blank(cls: Any, n: int, fill: dict[str, Any]) -> Any:
-    cols: dict[str, Any] = {}
-    for f in fields(cls):
-        dtype = _DTYPES.get(f.name, np.float64)
-        default = fill.get(f.name, np.nan if dtype == np.float64 else 0)
-        cols[f.name] = np.full(n, default, dtype=dtype)
-    return cls(**cols)
+class _Columns:
+    """What every column set shares (each is a dataclass of 1-D arrays of one length)."""
 
+    @classmethod
+    def _blank(cls, n: int, fill: dict[str, Any]) -> Self:
+        """``n`` rows: ``fill``'s value per column, else NaN (floats) or 0."""
+        cols: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            dtype = _DTYPES.get(f.name, np.float64)
+            default = fill.get(f.name, np.nan if dtype == np.float64 else 0)
+            cols[f.name] = np.full(n, default, dtype=dtype)
+        return cls(**cols)
 
-def _take(obj: Any, idx: NDArray[np.int64] | NDArray[np.bool_]) -> Any:
-    return type(obj)(**{f.name: getattr(obj, f.name)[idx] for f in fields(obj)})
+    def take(self, idx: NDArray[np.int64] | NDArray[np.bool_]) -> Self:
+        """The rows ``idx`` (an index or a mask), as a new set."""
+        return type(self)(**{f.name: getattr(self, f.name)[idx]
+                             for f in fields(self)})  # type: ignore[arg-type]
 
-
-def _check(obj: Any) -> int:
-    """Length of the columns; raises ValueError naming the first column that is not 1-D or
-    whose length differs."""
-    n = -1
-    for f in fields(obj):
-        a = getattr(obj, f.name)
-        if not isinstance(a, np.ndarray) or a.ndim != 1:
-            raise ValueError(f"{type(obj).__name__}.{f.name}: expected a 1-D NumPy array")
-        if n < 0:
-            n = len(a)
-        elif len(a) != n:
-            raise ValueError(f"{type(obj).__name__}.{f.name}: length {len(a)}, expected {n}")
-    return max(n, 0)
+    def __len__(self) -> int:
+        """Length of the columns; raises ValueError naming the first column that is not 1-D
+        or whose length differs."""
+        n = -1
+        for f in fields(self):  # type: ignore[arg-type]
+            a = getattr(self, f.name)
+            if not isinstance(a, np.ndarray) or a.ndim != 1:
+                raise ValueError(f"{type(self).__name__}.{f.name}: expected a 1-D NumPy array")
+            if n < 0:
+                n = len(a)
+            elif len(a) != n:
+                raise ValueError(f"{type(self).__name__}.{f.name}: length {len(a)}, expected {n}")
+        return max(n, 0)
 
 
 _DTYPES: dict[str, Any] = {
@@ -56,7 +61,7 @@ _DTYPES: dict[str, Any] = {
 
 
 @dataclass
-class OrderLimits:
+class OrderLimits(_Columns):
     """One row per working order: the limit fields of its SpdrParentOrder, overlaid by its
     SpdrParentLimit record when it has one (the caller does the overlay).
 
@@ -102,20 +107,15 @@ class OrderLimits:
         zero = {k: 0.0 for k in ("prc_offset", "take_surf_vol_off", "make_surf_vol_off",
                                  "take_surf_prc_off", "make_surf_prc_off",
                                  "take_surf_width_off", "make_surf_width_off")}
-        return _blank(cls, n, {"side": 1, "limit_type": LIMIT_TYPE["Prc"],
+        return cls._blank(n, {"side": 1, "limit_type": LIMIT_TYPE["Prc"],
                                "take_class": LIMIT_CLASS["Simple"],
                                "make_class": LIMIT_CLASS["Simple"], "has_aux": False, **zero})
 
-    def take(self, idx: NDArray[np.int64] | NDArray[np.bool_]) -> OrderLimits:
-        """The rows ``idx`` (fancy index or mask)."""
-        return _take(self, idx)  # type: ignore[no-any-return]
 
-    def __len__(self) -> int:
-        return _check(self)
 
 
 @dataclass
-class SeriesMarket:
+class SeriesMarket(_Columns):
     """The market of each order's series, row-aligned with ``OrderLimits``.
 
     ``bid``/``ask``/sizes: the option NBBO (OptionNbboQuote; bid 0 = no bid).  ``u_bid``,
@@ -157,19 +157,15 @@ class SeriesMarket:
     @classmethod
     def blank(cls, n: int) -> SeriesMarket:
         """n rows with NaN market values, calls, Equity pricing, penny-pilot ticks."""
-        return _blank(cls, n, {"u_off": 0.0, "ddiv": 0.0, "cp": 1, "american": True,
+        return cls._blank(n, {"u_off": 0.0, "ddiv": 0.0, "cp": 1, "american": True,
                                "price_type": PRICE_TYPE["Equity"], "tick_below3": 0.01,
                                "tick_above3": 0.05})
 
-    def take(self, idx: NDArray[np.int64] | NDArray[np.bool_]) -> SeriesMarket:
-        return _take(self, idx)  # type: ignore[no-any-return]
 
-    def __len__(self) -> int:
-        return _check(self)
 
 
 @dataclass
-class LimitResult:
+class LimitResult(_Columns):
     """Per order: ``limit_price`` = primary limit P (NaN when it has none, see ``limit_err``);
     ``take_limit`` / ``make_limit`` = effective limits after the limit class (NaN when none;
     their own error in ``take_err`` / ``make_err``); ``take_prob_limit`` /
@@ -194,11 +190,9 @@ class LimitResult:
 
     @classmethod
     def blank(cls, n: int) -> LimitResult:
-        return _blank(cls, n, {"limit_err": LIMIT_ERR["None"], "take_err": LIMIT_ERR["None"],
+        return cls._blank(n, {"limit_err": LIMIT_ERR["None"], "take_err": LIMIT_ERR["None"],
                                "make_err": LIMIT_ERR["None"]})
 
-    def __len__(self) -> int:
-        return _check(self)
 
 
 @dataclass(frozen=True)
