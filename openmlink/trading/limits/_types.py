@@ -108,10 +108,8 @@ class OrderLimits(_Columns):
                                  "take_surf_prc_off", "make_surf_prc_off",
                                  "take_surf_width_off", "make_surf_width_off")}
         return cls._blank(n, {"side": 1, "limit_type": LIMIT_TYPE["Prc"],
-                               "take_class": LIMIT_CLASS["Simple"],
-                               "make_class": LIMIT_CLASS["Simple"], "has_aux": False, **zero})
-
-
+                              "take_class": LIMIT_CLASS["Simple"],
+                              "make_class": LIMIT_CLASS["Simple"], "has_aux": False, **zero})
 
 
 @dataclass
@@ -158,10 +156,8 @@ class SeriesMarket(_Columns):
     def blank(cls, n: int) -> SeriesMarket:
         """n rows with NaN market values, calls, Equity pricing, penny-pilot ticks."""
         return cls._blank(n, {"u_off": 0.0, "ddiv": 0.0, "cp": 1, "american": True,
-                               "price_type": PRICE_TYPE["Equity"], "tick_below3": 0.01,
-                               "tick_above3": 0.05})
-
-
+                              "price_type": PRICE_TYPE["Equity"], "tick_below3": 0.01,
+                              "tick_above3": 0.05})
 
 
 @dataclass
@@ -191,8 +187,7 @@ class LimitResult(_Columns):
     @classmethod
     def blank(cls, n: int) -> LimitResult:
         return cls._blank(n, {"limit_err": LIMIT_ERR["None"], "take_err": LIMIT_ERR["None"],
-                               "make_err": LIMIT_ERR["None"]})
-
+                              "make_err": LIMIT_ERR["None"]})
 
 
 @dataclass(frozen=True)
