@@ -601,9 +601,8 @@ class OrderManager:
 
     def _order_rows(self, bs: list[Broker]
                     ) -> tuple[OrderLimits, np.ndarray, np.ndarray, np.ndarray]:
-        """The kernels' order columns, per broker whether it has a group risk limit or a
-        ``marketSession`` (either may hold it whatever the price), the brokers' slots and their
-        parentBalanceHandling."""
+        """The kernels' order columns, per broker whether it has a group risk limit, the
+        brokers' slots and their parentBalanceHandling."""
         n = len(bs)
         o = OrderLimits.blank(n)
         slots = np.fromiter((self._order_row(b) for b in bs), np.int64, n)
@@ -625,7 +624,7 @@ class OrderManager:
         for name in ("ref_uprc", "ref_delta", "ref_gamma"):
             a = getattr(o, name)
             a[a == 0] = np.nan  # 0 = not given: the kernels' defaults
-        return o, (cols[:, 21] > 0) | (cols[:, 23] > 0), slots, cols[:, 22].astype(np.int64)
+        return o, cols[:, 21] > 0, slots, cols[:, 22].astype(np.int64)
 
     def _market_rows(self, bs: list[Broker], slots: np.ndarray) -> Any:
         """The kernels' market columns for ``bs``, read once per distinct series, and written
@@ -644,10 +643,10 @@ class OrderManager:
     def _unchanged(self, slots: np.ndarray, res: Any, make_px: np.ndarray, mkt: Any,
                    orders: OrderLimits, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Brokers a re-price leaves exactly as they are, vectorised: quiet (see
-        ``BrokerColumns``) with their children at the new make price, no group risk limit
-        or market session, limits equal to the ones in effect (as the published record
-        rounds them), and nothing to take; and the quiet brokers whose only change is the
-        make price (the limit errors as in effect): ``_move_quiet`` moves those."""
+        ``BrokerColumns``) with their children at the new make price, no group risk limit,
+        limits equal to the ones in effect (as the published record rounds them), and
+        nothing to take; and the quiet brokers whose only change is the make price (the limit
+        errors as in effect, no marketSession either): ``_move_quiet`` moves those."""
         new = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
                         res.take_err, res.make_err], axis=1).astype(np.float64)
         with np.errstate(invalid="ignore"):
@@ -661,7 +660,9 @@ class OrderManager:
             errs = (self.cols.lims[slots, 3:] == new[:, 3:]).all(axis=1)
             moved = np.isfinite(rest) & np.isfinite(make_px) & (make_px > 0) & ~at
         quiet = ~take & ~risk
-        return same & quiet & at, errs & quiet & moved
+        # a marketSession may hold the broker at a session change: never the fast path
+        free = self.cols.rows[slots, 23] == 0
+        return same & quiet & at, errs & quiet & moved & free
 
     def _move_quiet(self, bs: list[Broker], idx: np.ndarray, slots: np.ndarray, res: Any,
                     make_px: np.ndarray, now: int) -> None:
