@@ -747,6 +747,10 @@ class OrderManager:
         lims[slots] = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
                                 res.take_err, res.make_err], axis=1)
         if fast.any():
+            # a stock's ticker key has no expiry/strike cells for the state column batch: stock
+            # brokers take the per-broker path
+            fast &= np.fromiter((not is_stock(b.okey) for b in bs), np.bool_, len(bs))
+        if fast.any():
             self._move_quiet(bs, np.flatnonzero(fast), slots, res, make_px, now)
         for i in np.flatnonzero(~(skip | fast)).tolist():
             b = bs[i]
