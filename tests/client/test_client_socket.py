@@ -1,0 +1,131 @@
+"""The WebSocket client against a real ``openmlink serve``: checkpoints and snapshots,
+signal-ready batches, subscriptions, refusals, reconnect and resubscribe after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from openmlink.client import MLinkClient, MLinkError, MLinkSocket
+from tests.conftest import API_KEY
+from tests.support.served import LITE, serve_on
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def test_stream_checkpoints_and_snapshot_match_rest(lite):
+    async def go():
+        async with MLinkSocket(lite.url, API_KEY) as ml:
+            sub = await ml.stream("OptionNbboQuote", where="okey.tk:eq:CAKE", view="bidPrice",
+                                  active_latency=50)
+            kinds = []
+            recs = []
+            while True:
+                ev = await sub.next_event(30)
+                assert ev is not None
+                kinds.append(ev.state or ev.kind)
+                if ev.kind == "record":
+                    recs.append(ev.message)
+                if ev.state == "Complete":
+                    break
+            return kinds, recs
+
+    kinds, recs = run(go())
+    assert kinds[:2] == ["ack", "Begin"] and kinds[-2:] == ["Active", "Complete"]
+    assert set(kinds[2:-2]) == {"record"}
+    rest = MLinkClient(lite.url, API_KEY).count("OptionNbboQuote", where="okey.tk:eq:CAKE")
+    assert len(recs) == rest > 0
+    assert {r["pkey"]["okey"]["tk"] for r in recs} == {"CAKE"}
+
+
+def test_signal_ready_releases_a_full_scan_batch(lite):
+    async def go():
+        async with MLinkSocket(lite.url, API_KEY) as ml:
+            sub = await ml.stream("StockBookQuote", active_latency=0)
+            snap = await sub.snapshot()
+            await ml.signal_ready("FullScan", signal_id=42)
+            batch = []
+            while True:
+                ev = await sub.next_event(30)
+                assert ev is not None
+                if ev.kind == "record":
+                    batch.append(ev.message)
+                elif ev.kind == "checkpoint" and ev.message.get("signalID") == 42:
+                    return snap, batch, ev.state
+
+    snap, batch, state = run(go())
+    tickers = sorted(r["pkey"]["ticker"]["tk"] for r in snap)
+    assert tickers == ["AAPL", "CAKE", "SPX", "SPY"]
+    assert sorted(r["pkey"]["ticker"]["tk"] for r in batch) == tickers
+    assert state == "Complete"
+
+
+def test_subscribe_by_key_and_refusals(lite):
+    async def go():
+        async with MLinkSocket(lite.url, API_KEY) as ml:
+            sub = await ml.subscribe([("StockBookQuote", "SPY-NMS-EQT")],
+                                     views={"StockBookQuote": "bidPrice1|askPrice1"},
+                                     active_latency=10)
+            snap = await sub.snapshot()
+            live = await anext(sub.records())
+            await sub.close()
+            bad = await ml.stream("StockBookQuote", where="bidPrice1:zz:1")
+            with pytest.raises(MLinkError) as e:
+                await bad.next_event(30)
+            return snap, live, e.value
+
+    snap, live, err = run(go())
+    assert [r["pkey"]["ticker"]["tk"] for r in snap] == ["SPY"]
+    assert live["pkey"]["ticker"]["tk"] == "SPY" and set(live) <= {"pkey", "bidPrice1", "askPrice1"}
+    assert err.record == "MLinkStreamAck" and err.result == "Error" and "zz" in err.detail
+
+
+def test_a_refused_key_fails_at_connect_with_logon_failed(lite):
+    async def go():
+        with pytest.raises(MLinkError) as e:
+            async with MLinkSocket(lite.url, "BAD0-0000-0000-0000"):
+                pass
+        return e.value
+
+    err = run(go())
+    assert err.record == "MLinkAdmin" and err.result == "LogonFailed" and err.detail
+
+
+def test_reconnect_and_resubscribe_after_the_server_restarts():
+    first = serve_on(*LITE)
+    port = first.port
+    second = None
+
+    async def go():
+        nonlocal second
+        async with MLinkSocket(first.url, API_KEY, max_backoff=0.5) as ml:
+            sub = await ml.stream("StockBookQuote", where="ticker.tk:eq:AAPL", active_latency=20)
+            before = await sub.snapshot()
+            await asyncio.to_thread(first.stop)
+            kinds = []
+            while True:  # live records may still arrive before the drop is seen
+                ev = await sub.next_event(30)
+                assert ev is not None
+                if ev.kind == "disconnected":
+                    break
+            second = await asyncio.to_thread(serve_on, *LITE, port=port)
+            while True:
+                ev = await sub.next_event(60)
+                assert ev is not None
+                kinds.append(ev.state or ev.kind)
+                if ev.state == "Complete":
+                    break
+            return before, kinds, ml.connects
+
+    try:
+        before, kinds, connects = run(go())
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert [r["pkey"]["ticker"]["tk"] for r in before] == ["AAPL"]
+    assert kinds == ["reconnected", "ack", "Begin", "record", "Active", "Complete"]
+    assert connects == 2
