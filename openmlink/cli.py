@@ -328,8 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--symbols", default="SPX,SPY,AAPL", help="comma-separated underliers")
     c.add_argument("--log-level", default="WARNING")
     _add_sim_options(c)
+    from .client import cli as client_cli
+
+    client_cli.add_commands(sub)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    if args.command in client_cli.COMMANDS:
+        return client_cli.run(args)
     if args.command == "serve" and args.chain and args.replay:
         ap.error("--chain and --replay are exclusive")
     commands = {"serve": _serve, "record": _record, "chain-demo": _chain_demo}
