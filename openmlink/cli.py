@@ -135,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
     rt.prepare()  # before keys, data dir, port or kernels: a bad source stops here, at once
     from .config import validated
     from .engines.implied import EngineConfig, warm_up
-    from .gateway import RestConfig, make_app
+    from .gateway import RestConfig, add_dashboard, make_app
 
     if not args.no_analytics:
         rt.warm = warm_up
@@ -153,6 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
                     analytics=not args.no_analytics, trading_config=trading,
                     auction_config=auctions, risk_config=risk, positions=positions)
     app = make_app(plat.rest)
+    add_dashboard(app)
     _attach_sql(app, plat, args)
     rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
            if args.record else None)

@@ -279,7 +279,7 @@ class Runtime:
                 why = os.strerror(e.errno) if e.errno else str(e)
                 raise StartupError(f"cannot listen on {host}:{port}: {why}") from None
             self.say(f"listening: REST http://{host}:{port}/rest/json, "
-                     f"WebSocket ws://{host}:{port}/mlink/json")
+                     f"WebSocket ws://{host}:{port}/mlink/json, dashboard http://{host}:{port}/")
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):  # not on Windows

@@ -138,7 +138,8 @@ def test_start_up_says_what_it_is_doing():
                      r"seed 5, speed 1x$", 30)
         key = srv.wait_for(r"^openmlink: development API key: (\S+)$", 30).group(1)
         srv.wait_for(rf"^openmlink: listening: REST http://127\.0\.0\.1:{srv.port}/rest/json, "
-                     rf"WebSocket ws://127\.0\.0\.1:{srv.port}/mlink/json$", 30)
+                     rf"WebSocket ws://127\.0\.0\.1:{srv.port}/mlink/json, "
+                     rf"dashboard http://127\.0\.0\.1:{srv.port}/$", 30)
         srv.wait_for(r"^openmlink: analytics: compiling kernels", 30)
         ready = srv.wait_for(r"^openmlink: analytics: kernels ready in (\d+\.\d) s$", 240)
         first = srv.wait_for(r"^openmlink: analytics: first Loop pass done: (\d+) series in "
