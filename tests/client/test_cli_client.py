@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from openmlink.cli import main
+from openmlink.client import MLinkError, sql_frame, sql_query
 from tests.conftest import API_KEY
 from tests.support.serve import Served, serve_on
 
@@ -132,6 +133,12 @@ SPY           589.99
 """
     rc, _, err = cli(capsys, "sql", "--sql-port", port, "select nope from srlive.msgstockbookquote")
     assert rc == 1 and "nope" in err
+    df = sql_frame("select ticker_tk, askPrice1 from srlive.msgstockbookquote where ticker_tk = 'SPY'",
+                   host="127.0.0.1", port=int(port), key=API_KEY)
+    assert df.to_dict("records") == [{"ticker_tk": "SPY", "askPrice1": 590.0}]
+    with pytest.raises(MLinkError) as e:
+        sql_query("select 1", host="127.0.0.1", port=int(port), key="BAD0-0000-0000-0000")
+    assert e.value.record == "SQL" and e.value.result == "1045"
 
 
 def test_errors_and_missing_key(env, capsys, monkeypatch):

@@ -120,9 +120,26 @@ def test_dashboard_in_headless_chromium(live):
         assert int(fill[fcols.index("qty")]) > 0 and float(fill[fcols.index("price")]) > 0
         wait("the order filled", lambda: (r := row("#parents tbody tr")) is not None
              and r[cols.index("reason")] == "Filled" and r[cols.index("filled")] == "3", timeout=15)
+        # a block auction (seed example 6's order, on a live SPY series) shows in the auctions panel
+        [q] = ml.get_msgs("OptionNbboQuote", order="bidPrice:ASC", limit=1,
+                          where="okey.tk:eq:SPY & bidPrice:gt:2 & askPrice:lt:30")
+        ml.post({"spdrActionType": "AddReplace", "parentShape": "Single", "secKey": q["pkey"]["okey"],
+                 "secType": "Option", "accnt": "T.DASH.1", "clientFirm": "SRCORE",
+                 "groupingCode": "4968-D169-C69A-8150", "orderSide": "Sell", "orderSize": 100,
+                 "progressRule": "AllowImmediate", "atsVisibility": "SidePrice", "activeDuration": 900,
+                 "parentOrderHandling": "BlockAuction", "orderLimitType": "Prc",
+                 "takeReachRule": "AllOrNone", "orderPrcLimit": q["bidPrice"]},
+                msg_type="SpdrParentOrder", check=True)
+        acols = texts("#auctions thead th")
+        auction = wait("the auction", lambda: d.execute_script(
+            "const r = [...document.querySelectorAll('#auctions tbody tr')]"
+            ".find(r => r.textContent.includes('SPY-NMS-EQT'));"
+            "return r ? [...r.cells].map(c => c.textContent) : null"), timeout=20)
+        assert auction[acols.index("type")] == "Block" and auction[acols.index("qty")] == "100"
         wait("risk for SPY", lambda: any(t.startswith("SPY") for t in texts("#risk tbody tr")),
              timeout=90)
-        time.sleep(1)
+        d.set_window_size(1600, d.execute_script("return document.body.scrollHeight") + 140)
+        time.sleep(1.5)  # a redraw at the new width
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert d.save_screenshot(str(ARTIFACTS / "dashboard.png"))
         severe = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]

@@ -30,7 +30,7 @@ function el(name, attrs, parent) {
 // series: [{kind: "points"|"line", cls, data: [[x, y, title?], ...], r?}]
 function drawChart(container, series, opts) {
   const W = container.clientWidth || 600, H = 320;
-  const m = {l: 52, r: 12, t: 10, b: 34};
+  const m = {l: 52, r: 12, t: 20, b: 34};
   const pts = series.flatMap(s => s.data);
   container.textContent = "";
   const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none"}, container);
@@ -58,7 +58,7 @@ function drawChart(container, series, opts) {
   el("line", {class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b}, svg);
   el("line", {class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b}, svg);
   if (opts.xlabel) el("text", {x: W - m.r, y: H - 4, "text-anchor": "end"}, svg).textContent = opts.xlabel;
-  if (opts.ylabel) el("text", {x: 4, y: m.t + 8}, svg).textContent = opts.ylabel;
+  if (opts.ylabel) el("text", {x: 4, y: 11}, svg).textContent = opts.ylabel;
   for (const s of series) {
     if (s.kind === "line" && s.data.length > 1) {
       const d = s.data.map((p, i) => `${i ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
