@@ -83,11 +83,11 @@ def test_dashboard_in_headless_chromium(live):
             return texts(f"#liq-table tbody tr td:nth-child({col})")
 
         wait("table rows", lambda: len(cells(1)) >= 50)
-        assert set(cells(3)) == {"Call", "Put"}
+        assert set(cells(1)) == {"SPY"} and set(cells(4)) == {"Call", "Put"}
         expiry = d.execute_script("return document.getElementById('expiry').value")
         box = d.find_element(By.ID, "liq-filter")
         box.send_keys(f"{expiry} Put")
-        wait("the filter to apply", lambda: set(cells(3)) == {"Put"} and set(cells(1)) == {expiry})
+        wait("the filter to apply", lambda: set(cells(4)) == {"Put"} and set(cells(2)) == {expiry})
         box.clear()
         box.send_keys("no-such-series")
         wait("an empty filtered table",
@@ -142,6 +142,14 @@ def test_dashboard_in_headless_chromium(live):
         time.sleep(1.5)  # a redraw at the new width
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert d.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+        # another underlier: its own smile and table
+        from selenium.webdriver.support.ui import Select
+
+        Select(d.find_element(By.ID, "underlier")).select_by_visible_text("AAPL")
+        wait("the AAPL smile", lambda: texts("#smile-note")[0].startswith("AAPL ")
+             and count("#smile circle.bid") >= 5)
+        box.clear()
+        wait("AAPL rows", lambda: (c := cells(1)) and set(c) == {"AAPL"} and len(c) >= 50)
         severe = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
         assert not severe, severe
     finally:

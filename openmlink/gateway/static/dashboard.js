@@ -171,7 +171,7 @@ function renderTerm() {
 }
 
 const LIQ_COLS = [
-  {h: "expiry", t: 1, f: r => r.pkey.okey.dt}, {h: "strike", f: r => r.pkey.okey.xx},
+  {h: "root", t: 1, f: r => r.pkey.okey.tk}, {h: "expiry", t: 1, f: r => r.pkey.okey.dt}, {h: "strike", f: r => r.pkey.okey.xx},
   {h: "c/p", t: 1, f: r => r.pkey.okey.cp}, {h: "bid", f: r => num(r.oBid)}, {h: "ask", f: r => num(r.oAsk)},
   {h: "bid IV", f: r => pct(r.oBidIv)}, {h: "ask IV", f: r => pct(r.oAskIv)}, {h: "sVol", f: r => pct(r.sVol)},
   {h: "sPrc", f: r => num(r.sPrc, 3)}, {h: "delta", f: r => num(r.de, 3)}, {h: "vega", f: r => num(r.ve, 4)},
