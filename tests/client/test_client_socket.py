@@ -63,6 +63,21 @@ def test_signal_ready_releases_a_full_scan_batch(lite):
     assert state == "Complete"
 
 
+def test_a_consumer_that_stops_reading_holds_a_bounded_queue_and_then_reads_fresh_records(lite):
+    async def go():
+        async with MLinkSocket(lite.url, API_KEY, queue_size=8) as ml:
+            sub = await ml.stream("OptionNbboQuote", where="okey.tk:eq:SPY", active_latency=1)
+            await asyncio.sleep(3)  # the snapshot alone is thousands of records
+            held = sub._q.qsize()
+            snap = await sub.snapshot()
+            return held, snap
+
+    held, snap = run(go())
+    assert held == 8
+    n = MLinkClient(lite.url, API_KEY).count("OptionNbboQuote", where="okey.tk:eq:SPY")
+    assert len(snap) == n > 1000  # the reader waited; nothing of the snapshot was dropped
+
+
 def test_subscribe_by_key_and_refusals(lite):
     async def go():
         async with MLinkSocket(lite.url, API_KEY) as ml:
