@@ -125,12 +125,15 @@ class MLinkSocket:
 
     When the connection drops (server restart, network) it reconnects with backoff (up to
     ``max_backoff`` seconds between tries) and sends every open request again; each of their
-    iterators sees ``disconnected``, then ``reconnected`` and a fresh snapshot. A logon refused
+    iterators sees ``disconnected``, then ``reconnected`` and a fresh snapshot. A socket on which
+    nothing arrives for ``idle_timeout`` seconds (MLink sends a heartbeat every 10 s) counts as
+    dropped. A logon refused
     by the server (``MLinkAdmin`` ``LogonFailed``) ends every subscription with ``MLinkError``.
     ``framing`` is ``json`` (``/mlink/json``) or ``jsonf`` (``/mlink/jsonf``, framed JSON)."""
 
     def __init__(self, url: str, key: str, *, framing: str = "json", reconnect: bool = True,
-                 max_backoff: float = 5.0, queue_size: int = 10_000) -> None:
+                 max_backoff: float = 5.0, queue_size: int = 10_000,
+                 idle_timeout: float = 35.0) -> None:
         self.endpoint = Endpoint(url)
         self.url = self.endpoint.websocket(framing)
         self.key = key
@@ -138,6 +141,7 @@ class MLinkSocket:
         self.reconnect = reconnect
         self.max_backoff = max_backoff
         self.queue_size = queue_size
+        self.idle_timeout = idle_timeout
         self.admin_state = ""
         self.connects = 0
         self._subs: dict[tuple[str, int], Subscription] = {}
@@ -334,7 +338,15 @@ class MLinkSocket:
             await self._dispatch(env)
         self._pending = []
         try:
-            async for msg in ws:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self.idle_timeout)
+                except TimeoutError:  # not even a heartbeat: the peer is gone without a FIN
+                    await ws.close()
+                    return f"nothing received for {self.idle_timeout:g} s"
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                                aiohttp.WSMsgType.CLOSED):
+                    break
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     try:
                         envs = decode_frame(msg.data, self.framing)

@@ -144,3 +144,43 @@ def test_reconnect_and_resubscribe_after_the_server_restarts():
     assert [r["pkey"]["ticker"]["tk"] for r in before] == ["AAPL"]
     assert kinds == ["reconnected", "ack", "Begin", "record", "Active", "Complete"]
     assert connects == 2
+
+
+def test_a_silent_peer_counts_as_dropped_and_the_client_reconnects():
+    """A server that logs the client on and then says nothing (no heartbeat either) is taken
+    for gone after ``idle_timeout``: the stream sees ``disconnected``, then ``reconnected``
+    with its request sent again on the new socket."""
+    from aiohttp import web
+
+    requests_seen: list[dict] = []
+
+    async def go():
+        async def handler(request):
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.send_json({"header": {"mTyp": "MLinkAdmin"}, "message": {"state": "LoggedOn"}})
+            async for m in ws:
+                requests_seen.append(m.json())
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/mlink/json", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            async with MLinkSocket(f"http://127.0.0.1:{port}", API_KEY, idle_timeout=0.5) as ml:
+                sub = await ml.stream("StockBookQuote")
+                first = await sub.next_event(10)
+                second = await sub.next_event(10)
+                await asyncio.sleep(0.2)
+                return first, second, ml.connects
+        finally:
+            await runner.cleanup()
+
+    first, second, connects = run(go())
+    assert first.kind == "disconnected" and "nothing received for 0.5 s" in first.message["detail"]
+    assert second.kind == "reconnected" and connects >= 2  # (a slow machine may drop it again)
+    assert [r["message"]["msgName"] for r in requests_seen][:2] == ["StockBookQuote"] * 2
