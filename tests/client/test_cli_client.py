@@ -88,6 +88,15 @@ def test_stream_snapshot_as_table_and_json_lines(env, capsys):
     assert len(lines) == 4 and all(x.startswith("EQT,NMS,SPY,") for x in lines[1:])
 
 
+def test_stream_at_latency_0_asks_for_full_scans(env, capsys):
+    # the market is frozen: after the snapshot only a FullScan brings records
+    rc, out, _ = cli(capsys, "stream", "StockBookQuote", "--latency", "0", "--scan-seconds", "0.3",
+                     "--max-records", "12", "-v", "bidPrice1", "--seconds", "30")
+    tickers = [json.loads(x)["pkey"]["ticker"]["tk"] for x in out.splitlines()]
+    assert rc == 0 and len(tickers) == 12
+    assert sorted(tickers) == sorted(["AAPL", "CAKE", "SPX", "SPY"] * 3)
+
+
 def test_schema_of_a_type_and_the_type_list(env, capsys):
     rc, out, _ = cli(capsys, "schema", "StockBookQuote", "-f", "csv")
     lines = out.splitlines()
