@@ -14,7 +14,7 @@ import requests
 from openmlink.client import MLinkClient
 from tests.conftest import API_KEY
 from tests.support.browser import ARTIFACTS, chrome
-from tests.support.serve import Served, serve_on
+from tests.support.serve import LITE, Served, serve_on
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,38 @@ def test_dashboard_in_headless_chromium(live):
         assert not severe, severe
     finally:
         d.quit()
+
+
+def test_dashboard_reconnects_after_the_server_restarts():
+    first = serve_on(*LITE)
+    second = None
+    d = chrome()
+
+    def texts(css: str) -> list[str]:
+        return d.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", css)
+
+    try:
+        d.get(f"{first.url}/?apiKey={API_KEY}&u=SPY")
+        wait("the socket to log on", lambda: texts("#status") == ["live"])
+        wait("the underlier list", lambda: texts("#underlier option") == ["AAPL", "CAKE", "SPX", "SPY"])
+        first.stop()
+        wait("the drop to show", lambda: texts("#status") != ["live"])
+        second = serve_on(*LITE, port=first.port)
+        wait("the socket to log on again", lambda: texts("#status") == ["live"], timeout=60)
+        # the streams were sent again: a post on the new server reaches the blotter
+        ml = MLinkClient(second.url, API_KEY)
+        [q] = ml.get_msgs("OptionNbboQuote", order="askPrice:ASC", limit=1,
+                          where="okey.tk:eq:SPY & bidPrice:gt:1 & askPrice:lt:30")
+        [ack] = ml.post({"secKey": q["pkey"]["okey"], "secType": "Option", "accnt": "T.DASH.2",
+                         "orderSide": "Buy", "spdrActionType": "Add", "orderSize": 1,
+                         "orderLimitType": "Prc", "orderPrcLimit": round(q["bidPrice"] - 0.5, 2),
+                         "groupingCode": "0000-0000-0000-0043", "clientFirm": "SRCORE"},
+                        msg_type="SpdrParentOrder", check=True)
+        wait("the order in the blotter",
+             lambda: any(ack["pkey"] in t for t in texts("#parents tbody tr")), timeout=15)
+    finally:
+        d.quit()
+        first.stop()
+        if second is not None:
+            second.stop()
