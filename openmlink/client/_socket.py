@@ -182,10 +182,15 @@ class MLinkSocket:
             self.url, headers={"Authorization": f"Bearer {self.key}"}, heartbeat=None,
             max_msg_size=0, autoping=True)
         # the server's first message is MLinkAdmin: a refused key fails here, at once
-        first = await self._ws.receive(timeout=30)
-        self._pending = []
-        if first.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            self._pending = decode_frame(first.data, self.framing)
+        try:
+            first = await self._ws.receive(timeout=30)
+            self._pending = []
+            if first.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                self._pending = decode_frame(first.data, self.framing)
+        except (TimeoutError, ValueError) as e:
+            await self._ws.close()
+            raise aiohttp.ClientError(f"no MLinkAdmin after connecting: {e or type(e).__name__}"
+                                      ) from e
         for env in self._pending:
             m = env.get("message") or {}
             if env["header"].get("mTyp") == "MLinkAdmin" and m.get("state") == "LogonFailed":
@@ -307,6 +312,7 @@ class MLinkSocket:
             self._connected.clear()
             if self._failure is not None or not self.reconnect:
                 err = self._failure or MLinkConnectionError(f"{self.url}: {reason}")
+                self._failure = err  # later requests raise it too
                 for sub in list(self._subs.values()):
                     await sub._put(err)
                 return

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from openmlink.client import MLinkClient, MLinkError, MLinkSocket
+from openmlink.client import MLinkClient, MLinkConnectionError, MLinkError, MLinkSocket
 from tests.conftest import API_KEY
 from tests.support.served import LITE, serve_on
 
@@ -146,41 +146,65 @@ def test_reconnect_and_resubscribe_after_the_server_restarts():
     assert connects == 2
 
 
-def test_a_silent_peer_counts_as_dropped_and_the_client_reconnects():
-    """A server that logs the client on and then says nothing (no heartbeat either) is taken
-    for gone after ``idle_timeout``: the stream sees ``disconnected``, then ``reconnected``
-    with its request sent again on the new socket."""
-    from aiohttp import web
+class SilentPeer:
+    """An MLink-looking WebSocket server that logs the client on, records what it sends and
+    says nothing more (no heartbeat either)."""
 
-    requests_seen: list[dict] = []
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.url = ""
 
-    async def go():
-        async def handler(request):
+    async def __aenter__(self) -> SilentPeer:
+        from aiohttp import web
+
+        async def handler(request):  # type: ignore[no-untyped-def]
             ws = web.WebSocketResponse()
             await ws.prepare(request)
             await ws.send_json({"header": {"mTyp": "MLinkAdmin"}, "message": {"state": "LoggedOn"}})
             async for m in ws:
-                requests_seen.append(m.json())
+                self.requests.append(m.json())
             return ws
 
         app = web.Application()
         app.router.add_get("/mlink/json", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        try:
-            async with MLinkSocket(f"http://127.0.0.1:{port}", API_KEY, idle_timeout=0.5) as ml:
-                sub = await ml.stream("StockBookQuote")
-                first = await sub.next_event(10)
-                second = await sub.next_event(10)
-                await asyncio.sleep(0.2)
-                return first, second, ml.connects
-        finally:
-            await runner.cleanup()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        return self
 
-    first, second, connects = run(go())
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+
+def test_a_silent_peer_counts_as_dropped_and_the_client_reconnects():
+    """Taken for gone after ``idle_timeout``: the stream sees ``disconnected``, then
+    ``reconnected`` with its request sent again on the new socket."""
+    async def go():
+        async with SilentPeer() as peer, MLinkSocket(peer.url, API_KEY, idle_timeout=0.5) as ml:
+            sub = await ml.stream("StockBookQuote")
+            first = await sub.next_event(10)
+            second = await sub.next_event(10)
+            await asyncio.sleep(0.2)
+            return first, second, ml.connects, peer.requests
+
+    first, second, connects, requests_seen = run(go())
     assert first.kind == "disconnected" and "nothing received for 0.5 s" in first.message["detail"]
     assert second.kind == "reconnected" and connects >= 2  # (a slow machine may drop it again)
     assert [r["message"]["msgName"] for r in requests_seen][:2] == ["StockBookQuote"] * 2
+
+
+def test_without_reconnect_a_drop_ends_the_streams_and_later_requests():
+    async def go():
+        async with SilentPeer() as peer, MLinkSocket(peer.url, API_KEY, idle_timeout=0.3,
+                                                     reconnect=False) as ml:
+            sub = await ml.stream("StockBookQuote")
+            with pytest.raises(MLinkConnectionError, match="nothing received") as e1:
+                await sub.next_event(10)
+            with pytest.raises(MLinkConnectionError):
+                await ml.stream("OptionNbboQuote")
+            return e1.value, ml.connects
+
+    _, connects = run(go())
+    assert connects == 1
