@@ -12,10 +12,16 @@ column kind (``vk``)    representation
 ``str``                 Python ``str``
 ``flag``                int bit mask
 ``keytext``             flat string form of a whole key field (sw/ew/cv/nv on keys)
+``tuple``               several key members of one field at once (``in`` of member tuples)
 ======================  =========================================================
 
 A key compared with a (possibly shorter) key string expands into comparisons of its
 members: ``okey:eq:SPY-NMS-EQT-2025-05-16`` is ``at = EQT & ts = NMS & tk = SPY & dt = …``.
+
+MLink has no ``in`` operator, so clients send ``|`` chains of ``eq`` terms. ``bind`` turns the
+``eq`` terms of one OR on the same column into one ``in`` leaf (a set), and the whole-key
+``eq`` terms on the same key field and members into one ``tuple`` leaf (a set of member
+tuples): the column mask then does one lookup per row, not one mask per term.
 """
 
 from __future__ import annotations
@@ -63,10 +69,12 @@ class Leaf:
     column: str  # "de", "accnt", "okey.tk", "okey" (keytext)
     field: str  # top-level field name
     member: str | None  # key member or None
-    vk: str  # "num" | "str" | "flag" | "keytext"
+    vk: str  # "num" | "str" | "flag" | "keytext" | "tuple"
     op: str  # eq ne gt ge lt le sw ew cv nv cb in
     a: Any = None
     b: Any = None  # upper bound for cb; for "in" ``a`` is a frozenset
+    # vk "tuple" (op "in"): ``field`` is the key field, ``a`` a frozenset of member-value
+    # tuples and ``b`` the member names, in KEY_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +311,62 @@ def _bind_cmp(mt: MsgType, c: Cmp) -> Bound:
     return Leaf(column, f.name, member, vk, c.op, a, b)
 
 
+#: an OR with at least this many ``eq`` terms on one column (or key) becomes a set lookup
+SET_MIN_TERMS = 2
+_Sig = tuple[tuple[str, str, str | None, str], ...]  # (column, field, member, vk) per column
+
+
+def _eq_terms(b: Bound) -> tuple[_Sig, tuple[Any, ...]] | None:
+    """(signature, values) when ``b`` is an equality on one column, or on members of one key
+    field (what a whole-key ``eq`` binds to); None otherwise."""
+    if isinstance(b, Leaf):
+        if b.op == "eq" and b.vk in ("num", "str", "flag"):
+            return ((b.column, b.field, b.member, b.vk),), (b.a,)
+        return None
+    if not isinstance(b, BAnd) or len(b.items) < 2:
+        return None
+    leaves = b.items
+    if not all(isinstance(x, Leaf) and x.op == "eq" and x.member in KEY_ORDER
+               and x.vk in ("num", "str") for x in leaves):
+        return None
+    first = leaves[0]
+    assert isinstance(first, Leaf)
+    if any(x.field != first.field for x in leaves):  # type: ignore[union-attr]
+        return None
+    ordered = sorted(leaves, key=lambda x: KEY_ORDER.index(x.member))  # type: ignore[union-attr, arg-type]
+    sig = tuple((x.column, x.field, x.member, x.vk) for x in ordered)  # type: ignore[union-attr]
+    if len({c for c, *_ in sig}) != len(sig):
+        return None  # the same member twice (``okey.tk:eq:A & okey.tk:eq:B``)
+    return sig, tuple(x.a for x in ordered)  # type: ignore[union-attr]
+
+
+def _set_leaf(sig: _Sig, values: list[tuple[Any, ...]]) -> Leaf:
+    if len(sig) == 1:
+        column, field, member, vk = sig[0]
+        return Leaf(column, field, member, vk, "in", frozenset(v[0] for v in values))
+    field = sig[0][1]
+    members = tuple(str(m) for _, _, m, _ in sig)
+    return Leaf(field, field, None, "tuple", "in", frozenset(values), members)
+
+
+def _bind_or(items: list[Bound]) -> Bound:
+    """An OR of bound items, with its ``eq`` chains on one column or key as set lookups."""
+    groups: dict[_Sig, list[tuple[Bound, tuple[Any, ...]]]] = {}
+    out: list[Bound] = []
+    for b in items:
+        eq = _eq_terms(b)
+        if eq is None:
+            out.append(b)
+        else:
+            groups.setdefault(eq[0], []).append((b, eq[1]))
+    for sig, terms in groups.items():
+        if len(terms) < SET_MIN_TERMS:
+            out.extend(b for b, _ in terms)
+        else:
+            out.append(_set_leaf(sig, [v for _, v in terms]))
+    return out[0] if len(out) == 1 else BOr(tuple(out))
+
+
 def bind(mt: MsgType, node: Node) -> Bound:
     """Type a parsed tree against ``mt``; raises ``QueryError`` naming the clause and reason."""
     if isinstance(node, Cmp):
@@ -310,7 +374,7 @@ def bind(mt: MsgType, node: Node) -> Bound:
     if isinstance(node, And):
         return BAnd(tuple(bind(mt, n) for n in node.items))
     if isinstance(node, Or):
-        return BOr(tuple(bind(mt, n) for n in node.items))
+        return _bind_or([bind(mt, n) for n in node.items])
     raise TypeError(node)  # pragma: no cover
 
 

@@ -73,8 +73,80 @@ def _num_test(x: np.ndarray, op: str, a: Any, b: Any) -> np.ndarray:
     if op == "cb":
         return (x >= a) & (x <= b)
     if op == "in":
-        return np.isin(x, np.fromiter(a, np.int64, len(a)))
+        return np.isin(x, _values(a))
     raise ValueError(op)  # pragma: no cover
+
+
+def _values(a: Any) -> np.ndarray:
+    """The members of an ``in`` set as one sorted array (int64 unless some are not integers)."""
+    vals = sorted(a)
+    if all(isinstance(v, int) for v in vals):
+        return np.array(vals, dtype=np.int64)
+    return np.array(vals, dtype=np.float64)
+
+
+def _codes_in(vocab: Any, words: Any) -> np.ndarray:
+    """Per vocabulary code: is its word one of ``words`` (a lookup table; words not in the
+    vocabulary match no row)."""
+    lut = np.zeros(len(vocab.words), bool)
+    codes = [c for c in (vocab.codes.get(w) for w in words) if c is not None]
+    lut[np.array(codes, dtype=np.int64)] = True
+    return lut
+
+
+def _dense(uniq: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each ``x`` in the sorted ``uniq`` and whether it is there."""
+    if len(uniq) == 0:
+        return np.zeros(len(x), np.int64), np.zeros(len(x), bool)
+    pos = np.minimum(np.searchsorted(uniq, x), len(uniq) - 1)
+    return pos, uniq[pos] == x
+
+
+def _tuple_in(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
+    """Rows whose key members (``lf.b``) form one of the tuples of ``lf.a``: each member is
+    looked up in the sorted set of that member's values, and the positions combined into one
+    code per row, re-ranked against the set of tuples after every member (no per-term mask,
+    no per-row Python). Rows are dropped from the work as soon as a member misses."""
+    size = src.n if rows is None else len(rows)
+    out = np.zeros(size, bool)
+    keys = list(lf.a)
+    if not keys or size == 0:
+        return out
+    idx = np.arange(size)  # positions (into out) still possible
+    sub = rows  # their table rows (None = the first n rows)
+    comb_rows = np.zeros(size, np.int64)
+    comb_terms = np.zeros(len(keys), np.int64)
+    term_ok = np.ones(len(keys), bool)
+    for j, m in enumerate(lf.b):
+        name = f"{lf.field}.{m}"
+        x = _col(src, name, sub)
+        vals = [k[j] for k in keys]
+        vocab = src.vocabs.get(name)
+        if vocab is not None:
+            tv = np.fromiter((vocab.codes.get(v, -1) for v in vals), np.int64, len(vals))
+            term_ok &= tv >= 0
+            x = x.astype(np.int64)
+        else:
+            tv = np.asarray(vals, dtype=np.int64 if x.dtype.kind in "iu" else np.float64)
+        uniq = np.unique(tv[term_ok]) if term_ok.any() else tv[:0]
+        tpos, tin = _dense(uniq, tv)
+        term_ok &= tin
+        pos, hit = _dense(uniq, x)
+        comb_terms = comb_terms * max(len(uniq), 1) + tpos
+        comb = comb_rows * max(len(uniq), 1) + pos
+        # re-rank against the tuples still possible, so the code stays below len(keys)**2
+        ranked = np.unique(comb_terms[term_ok])
+        comb_terms = np.searchsorted(ranked, comb_terms)
+        r, found = _dense(ranked, comb)
+        keep = hit & found
+        if not keep.all():
+            idx, r = idx[keep], r[keep]
+            sub = idx if rows is None else rows[idx]
+        comb_rows = r
+        if len(idx) == 0:
+            return out
+    out[idx] = True
+    return out
 
 
 def _keytext(src: ColumnSource, field: str, rows: np.ndarray | None) -> np.ndarray:
@@ -90,17 +162,23 @@ def _keytext(src: ColumnSource, field: str, rows: np.ndarray | None) -> np.ndarr
 
 
 def _leaf(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
+    if lf.vk == "tuple":
+        return _tuple_in(src, lf, rows)
     if lf.vk == "keytext":
         return _word_test(_keytext(src, lf.field, rows), lf.op, lf.a, lf.b)
     x = _col(src, lf.column, rows)
     if lf.vk == "str":
         vocab = src.vocabs[lf.column]
+        if lf.op == "in":
+            return _codes_in(vocab, lf.a)[x]
         return _word_test(vocab.array(), lf.op, lf.a, lf.b)[x]
     if lf.vk == "flag":
         if lf.op == "eq":
             return x == lf.a
         if lf.op == "ne":
             return x != lf.a
+        if lf.op == "in":
+            return np.isin(x, _values(lf.a))
         has = (x & lf.a) == lf.a
         return has if lf.op == "cv" else ~has
     return _num_test(x, lf.op, lf.a, lf.b)

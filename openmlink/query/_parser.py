@@ -13,12 +13,18 @@ the problem.
 
 from __future__ import annotations
 
+import re
+
 from ._ast import OPERATORS, And, Cmp, Node, Or
 
 __all__ = ["WhereError", "parse_where"]
 
-MAX_WHERE_LEN = 65536
+#: a 10,000-key ``okey:eq:`` chain is about 400,000 characters
+MAX_WHERE_LEN = 1 << 20
 MAX_DEPTH = 64
+#: where a field name or an operator ends, and where a value ends ('(' inside a value is an error)
+_NAME_STOP = re.compile(r"[:&|()]|%26", re.IGNORECASE)
+_VALUE_STOP = re.compile(r"[&|()]|%26", re.IGNORECASE)
 
 
 class WhereError(ValueError):
@@ -98,9 +104,8 @@ class _Parser:
     def comparison(self) -> Cmp:
         s = self.s
         start = self.i
-        j = start
-        while j < len(s) and s[j] not in ":&|()" and s[j:j + 3].lower() != "%26":
-            j += 1
+        stop = _NAME_STOP.search(s, start)
+        j = stop.start() if stop else len(s)
         name = s[start:j].strip()
         if j >= len(s) or s[j] != ":":
             got = "end of text" if j >= len(s) else f"'{s[j]}'"
@@ -112,9 +117,8 @@ class _Parser:
         path = tuple(p.strip() for p in name.split("."))
         if any(not p or any(c.isspace() for c in p) for p in path):
             raise WhereError(start, f"'{name}' is not a field name or dotted path")
-        k = j + 1
-        while k < len(s) and s[k] not in ":&|()" and s[k:k + 3].lower() != "%26":
-            k += 1
+        stop = _NAME_STOP.search(s, j + 1)
+        k = stop.start() if stop else len(s)
         op = s[j + 1:k].strip().lower()
         if op not in OPERATORS:
             raise WhereError(
@@ -124,11 +128,10 @@ class _Parser:
             got = "end of text" if k >= len(s) else f"'{s[k]}'"
             raise WhereError(k, f"expected ':' after operator '{op}' of '{name}', got {got}")
         v0 = k + 1
-        m = v0
-        while m < len(s) and s[m] not in "&|)" and s[m:m + 3].lower() != "%26":
-            if s[m] == "(":
-                raise WhereError(m, "'(' is not allowed inside a value")
-            m += 1
+        stop = _VALUE_STOP.search(s, v0)
+        m = stop.start() if stop else len(s)
+        if m < len(s) and s[m] == "(":
+            raise WhereError(m, "'(' is not allowed inside a value")
         value = s[v0:m].strip()
         self.i = m
         if op == "cb":

@@ -54,6 +54,10 @@ def record_value(mt: MsgType, rec: dict[str, Any], field: str, member: str | Non
 
 def _leaf(mt: MsgType, lf: Leaf) -> Predicate:
     field, member, op, a, b = lf.field, lf.member, lf.op, lf.a, lf.b
+    if lf.vk == "tuple":
+        def members(rec: dict[str, Any]) -> bool:
+            return tuple(record_value(mt, rec, field, m) for m in b) in a
+        return members
     if lf.vk == "keytext":
         def text(rec: dict[str, Any]) -> str:
             v = rec.get(field)
