@@ -135,13 +135,17 @@ def _serve(args: argparse.Namespace) -> int:
     rt.prepare()  # before keys, data dir, port or kernels: a bad source stops here, at once
     from .config import validated
     from .engines.implied import EngineConfig, warm_up
-    from .gateway import RestConfig, add_dashboard, make_app
+    from .gateway import HttpLimits, RestConfig, add_dashboard, make_app
 
     if not args.no_analytics:
         rt.warm = warm_up
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")
+    limits = validated(HttpLimits(max_url_bytes=args.max_url_bytes,
+                                  max_header_bytes=args.max_header_bytes,
+                                  max_connections=args.max_connections,
+                                  idle_timeout_s=args.idle_timeout), "serve options")
     trading, auctions = _trading_config(args), _auction_config(args)
     from .trading import RiskConfig, load_positions
 
@@ -152,7 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
                                    else EngineConfig(loop_interval_s=args.loop_seconds)),
                     analytics=not args.no_analytics, trading_config=trading,
                     auction_config=auctions, risk_config=risk, positions=positions)
-    app = make_app(plat.rest)
+    app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
     _attach_sql(app, plat, args)
     rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
@@ -284,6 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--keys-file", help="TOML file of API keys ([[key]] entries)")
     s.add_argument("--limit-cap", type=int, default=100_000, help="maximum getmsgs limit")
     s.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    s.add_argument("--max-url-bytes", type=int, default=1 << 20,
+                   help="longest request URL (a GET's query string); longer: 414 QueryResult")
+    s.add_argument("--max-header-bytes", type=int, default=16 * 1024,
+                   help="longest request header line; longer: 431 QueryResult")
+    s.add_argument("--max-connections", type=int, default=10_000,
+                   help="open connections; when full, the oldest silent one is closed, else 503")
+    s.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="seconds a connection may take to send a request head or stay idle")
     s.add_argument("--data-dir", help="where client records persist (default $OPENMLINK_DATA_DIR "
                                       "or ~/.local/share/openmlink)")
     s.add_argument("--no-persist", action="store_true", help="keep client records in memory only")

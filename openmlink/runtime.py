@@ -267,7 +267,10 @@ class Runtime:
         from aiohttp import web
 
         self._stop = asyncio.Event()
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        from .gateway import ProtocolRunner
+
+        # the app's HTTP limits, and refusals in protocol form (make_app's HttpLimits)
+        runner = ProtocolRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         try:
             # sources first, so that quotes are on their way when the first client connects

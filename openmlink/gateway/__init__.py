@@ -2,6 +2,7 @@
 
 from ._auth import ApiKeys, AuthError, KeyEntry, Principal, bearer_token, generate_key
 from ._dashboard import add_dashboard
+from ._http import HttpLimits, ProtocolRunner
 from ._rest import RestApi, RestConfig
 from ._server import log_task_failure, make_app, run_server, spawn
 from ._session import Hub, MLinkSession, SessionConfig
@@ -9,10 +10,12 @@ from ._session import Hub, MLinkSession, SessionConfig
 __all__ = [
     "ApiKeys",
     "AuthError",
+    "HttpLimits",
     "Hub",
     "KeyEntry",
     "MLinkSession",
     "Principal",
+    "ProtocolRunner",
     "RestApi",
     "RestConfig",
     "SessionConfig",

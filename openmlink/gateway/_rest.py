@@ -7,6 +7,7 @@ envelopes whose last element is always a ``QueryResult``. The HTTP server only m
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -71,6 +72,31 @@ class RestConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_post_messages: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
+#: most parameters a form-encoded POST body may carry
+MAX_FORM_FIELDS = 1000
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _is_form(headers: Mapping[str, str]) -> bool:
+    for k, v in headers.items():
+        if k.lower() == "content-type":
+            return v.split(";", 1)[0].strip().lower() == _FORM
+    return False
+
+
+def _form_params(body: bytes) -> list[tuple[str, str]]:
+    """The parameters of a form-encoded POST body (the same ones a GET URL carries)."""
+    try:
+        text = body.decode("ascii")
+        return urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="utf-8",
+                                      errors="strict", max_num_fields=MAX_FORM_FIELDS)
+    except UnicodeDecodeError as e:
+        raise _Fail("Error", f"body: form data is not percent-encoded UTF-8 ({e.reason} at "
+                             f"byte {e.start})") from None
+    except ValueError as e:  # more than MAX_FORM_FIELDS
+        raise _Fail("Error", f"body: {e}") from None
+
+
 class _Fail(Exception):
     def __init__(self, result: str, detail: str, status: int = 200) -> None:
         super().__init__(detail)
@@ -100,14 +126,17 @@ class RestApi:
         over ``config.max_body_bytes``."""
         t0 = time.perf_counter()
         recv = self.clock.time_ns()
-        p: dict[str, str] = {}
-        for k, v in params:
-            lk = k.lower()
-            p[ALIASES.get(lk, lk)] = v
         parts: list[bytes] = []
         scanned = 0
         result, detail, status = "Ok", "", 200
         try:
+            if body is not None and method.upper() == "POST" and _is_form(headers):
+                params = [*params, *_form_params(body)]  # body parameters win over the URL's
+                body = b""
+            p: dict[str, str] = {}
+            for k, v in params:
+                lk = k.lower()
+                p[ALIASES.get(lk, lk)] = v
             who = self._auth(p, headers)
             cmd = p.get("cmd", "").strip().lower()
             if not cmd:
@@ -128,6 +157,15 @@ class RestApi:
             parts = []
         except (QueryError, WhereError, RecordError, KeyError_) as e:
             result, detail, parts = "Error", str(e), []
+        return status, self._reply(parts, result, detail, scanned, t0, recv)
+
+    def refusal(self, result: str, detail: str) -> bytes:
+        """The body of a request refused before it reached a command (routing, limits, a
+        request aiohttp could not parse): ``[QueryResult]`` in the protocol's own form."""
+        return self._reply([], result, detail, 0, time.perf_counter(), self.clock.time_ns())
+
+    def _reply(self, parts: list[bytes], result: str, detail: str, scanned: int, t0: float,
+               recv: int) -> bytes:
         nbytes = sum(len(x) for x in parts) + max(len(parts) - 1, 0)
         qr = {
             "numBytesSent": nbytes,
@@ -140,8 +178,7 @@ class RestApi:
             "sendTimestamp": datetime_to_text(self.clock.time_ns()),
         }
         qr = {k: v for k, v in qr.items() if v not in (0, "", None)}
-        parts.append(orjson.dumps(envelope("QueryResult", qr)))
-        return status, b"[" + b",".join(parts) + b"]"
+        return b"[" + b",".join([*parts, orjson.dumps(envelope("QueryResult", qr))]) + b"]"
 
     def _auth(self, p: Mapping[str, str], headers: Mapping[str, str]) -> Principal:
         bearer = None
@@ -232,7 +269,8 @@ class RestApi:
             n = len(t)
         else:
             n = int(np.count_nonzero(where_mask(t, bound) & t.alive[: t.n]))
-        return [orjson.dumps(envelope("MLinkCount", {"count": n} if n else {}))], len(t), ""
+        # a zero count is said explicitly (other outputs leave defaults out)
+        return [orjson.dumps(envelope("MLinkCount", {"count": n}))], len(t), ""
 
     def _getaggregate(self, p: Mapping[str, str], who: Principal) -> tuple[list[bytes], int, str]:
         mt = self._msgtype(p, who)

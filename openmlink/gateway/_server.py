@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ._auth import AuthError, bearer_token
+from ._http import HttpLimits, ProtocolRunner, install
 from ._rest import RestApi
 from ._session import Hub, MLinkSession
 
@@ -85,8 +86,10 @@ def _who(request: web.Request, session: MLinkSession) -> str:
     return f"{request.remote or '?'} {p.user_name if p is not None else '(not logged on)'}"
 
 
-def make_app(rest: RestApi, hub: Hub | None = None) -> web.Application:
+def make_app(rest: RestApi, hub: Hub | None = None, limits: HttpLimits | None = None) -> web.Application:
+    """The aiohttp application; serve it with ``ProtocolRunner`` to apply ``limits``."""
     app = web.Application(client_max_size=rest.config.max_body_bytes + 1)
+    install(app, rest, limits or HttpLimits())
     limit = rest.config.max_body_bytes
     if hub is None:
         hub = Hub(rest.reg, rest.store, rest.keys, rest.clock, post=rest.post_record,
@@ -185,4 +188,14 @@ def run_server(app: web.Application, host: str, port: int) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover - uvloop is a dependency, but stay runnable
         pass
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+    async def serve() -> None:
+        runner = ProtocolRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            await asyncio.Event().wait()  # until cancelled (Ctrl-C)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(serve())

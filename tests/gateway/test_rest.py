@@ -196,7 +196,7 @@ def test_server_assigns_parent_numbers_and_refuses_server_only_types(server):
     ack = _records(server.post(quote, postaction="I"), "PostAck")[0]
     assert ack["result"] == "AuthError" and "published by the server" in ack["detail"]
     assert _records(server.get(cmd="getcount", msgType="StockBookQuote",
-                               where="bidPrice1:eq:1"), "MLinkCount") == [{}]
+                               where="bidPrice1:eq:1"), "MLinkCount") == [{"count": 0}]
 
 
 def test_malformed_input_gets_a_clear_error_and_changes_nothing(server):

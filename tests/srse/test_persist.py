@@ -55,7 +55,7 @@ def test_no_persist_keeps_nothing(tmp_path):
     srv = start_server("--no-market", "--no-persist")
     try:
         got = srv.get(cmd="getcount", msgType="SpanRiskCalculator")
-        assert got[0]["message"] == {}
+        assert got[0]["message"] == {"count": 0}
     finally:
         stop_server(srv)
 

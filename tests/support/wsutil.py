@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from openmlink.bus import Event
-from openmlink.gateway import ApiKeys, Principal, SessionConfig, make_app
+from openmlink.gateway import ApiKeys, HttpLimits, Principal, ProtocolRunner, SessionConfig, make_app
 from openmlink.gateway._session import Hub
 from openmlink.platform import build_platform
 from openmlink.schema._codec import decode_record
@@ -21,7 +21,9 @@ from tests.conftest import API_KEY, free_port
 
 
 class LiveServer:
-    def __init__(self, session_config: SessionConfig | None = None) -> None:
+    def __init__(self, session_config: SessionConfig | None = None,
+                 limits: HttpLimits | None = None) -> None:
+        self.limits = limits
         keys = ApiKeys()
         keys.add(Principal(API_KEY))
         keys.add(Principal("LIMITED-KEY", tokens=frozenset({"EqtMktData"})))
@@ -40,8 +42,8 @@ class LiveServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        app = make_app(self.platform.rest, self.hub)
-        self.runner = web.AppRunner(app)
+        app = make_app(self.platform.rest, self.hub, self.limits)
+        self.runner = ProtocolRunner(app)
         self.loop.run_until_complete(self.runner.setup())
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)
         self.loop.run_until_complete(site.start())

@@ -1,0 +1,222 @@
+"""Long requests and refusals over real HTTP: long ``|`` chains by GET and by form POST, the URL
+and header caps, routing and upgrade failures, and the connection gate; every answer is a JSON
+array ending in a ``QueryResult``."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.parse
+
+import numpy as np
+import orjson
+import pytest
+import requests
+
+from openmlink.gateway import HttpLimits
+from openmlink.schema._codec import decode_record
+from tests.conftest import API_KEY
+from tests.support.wsutil import LiveServer
+
+URL_CAP = 1 << 20
+
+
+def _keys() -> list[str]:
+    out = []
+    for tk in ("SPY", "QQQ", "IWM", "AAPL"):
+        for d in range(12):
+            for k in range(250):
+                for cp in "CP":
+                    out.append(f"{tk}-NMS-EQT-2026-{d + 1:02d}-16-{100 + 2.5 * k:g}-{cp}")
+    return out
+
+
+KEYS = _keys()  # 24,000 options
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = LiveServer(limits=HttpLimits(max_url_bytes=URL_CAP, max_connections=64, idle_timeout_s=2.0))
+    mt = s.platform.registry["OptionNbboQuote"]
+
+    def load() -> None:
+        t = s.platform.store.table(mt)
+        for i, k in enumerate(KEYS):
+            t.upsert(decode_record(mt, {"pkey": {"okey": k}, "bidPrice": float(i % 97)}))
+
+    s.call(load)
+    yield s
+    s.stop()
+
+
+def _qr(resp: requests.Response) -> dict:
+    assert resp.headers["Content-Type"].startswith("application/json"), resp.text[:200]
+    doc = orjson.loads(resp.content)
+    assert isinstance(doc, list) and doc[-1]["header"]["mTyp"] == "QueryResult", doc
+    return doc[-1]["message"]
+
+
+def _chain(keys: list[str]) -> str:
+    return " | ".join(f"okey:eq:{k}" for k in keys)
+
+
+def _okeys(doc: list[dict]) -> set[str]:
+    out = set()
+    for m in doc[:-1]:
+        o = m["message"]["pkey"]["okey"]
+        out.add(f"{o['tk']}-{o['ts']}-{o['at']}-{o['dt']}-{o['xx']:g}-{o['cp'][0]}")
+    return out
+
+
+@pytest.mark.parametrize("n", [300, 10_000])
+def test_a_long_eq_chain_by_get_and_by_form_post_returns_its_rows(server, n):
+    rng = np.random.default_rng(n)
+    picked = [KEYS[i] for i in rng.choice(len(KEYS), n - 10, replace=False).tolist()]
+    absent = [f"SPY-NMS-EQT-2027-01-15-{i}-C" for i in range(10)]
+    params = {"cmd": "getmsgs", "msgType": "OptionNbboQuote", "where": _chain(picked + absent),
+              "limit": "20000", "apiKey": API_KEY}
+    url = server.rest + "?" + urllib.parse.urlencode(params)
+    if n == 10_000:
+        assert len(url) > 256 * 1024  # longer than the issue's minimum, within the cap
+    assert len(url) < URL_CAP
+    got = requests.get(url, timeout=60)
+    assert got.status_code == 200
+    doc = orjson.loads(got.content)
+    assert doc[-1]["message"]["result"] == "Ok", doc[-1]
+    assert _okeys(doc) == set(picked)
+    posted = requests.post(server.rest, data=params, timeout=60)  # form-encoded body
+    assert posted.status_code == 200
+    pdoc = orjson.loads(posted.content)
+    assert pdoc[-1]["message"]["result"] == "Ok", pdoc[-1]
+    assert _okeys(pdoc) == set(picked)
+    count = requests.post(server.rest, data={**params, "cmd": "getcount"}, timeout=60)
+    assert orjson.loads(count.content)[0]["message"] == {"count": n - 10}
+
+
+def test_getcount_with_no_match_says_count_zero(server):
+    r = requests.get(server.rest, params={"cmd": "getcount", "msgType": "OptionNbboQuote",
+                                          "where": "okey.tk:eq:NOPE", "apiKey": API_KEY}, timeout=10)
+    doc = orjson.loads(r.content)
+    assert doc[0]["header"]["mTyp"] == "MLinkCount" and doc[0]["message"] == {"count": 0}
+
+
+def test_a_url_over_the_cap_gets_a_414_query_result(server):
+    where = _chain(KEYS[:30_000])
+    url = server.rest + "?" + urllib.parse.urlencode({"cmd": "getmsgs", "msgType": "OptionNbboQuote",
+                                                      "where": where, "apiKey": API_KEY})
+    assert len(url) > URL_CAP
+    r = requests.get(url, timeout=60)
+    assert r.status_code == 414
+    qr = _qr(r)
+    assert qr["result"] == "TransportError" and "max_url_bytes" in qr["detail"]
+    # the server still serves
+    ok = requests.get(server.rest, params={"cmd": "getcount", "msgType": "OptionNbboQuote",
+                                           "apiKey": API_KEY}, timeout=10)
+    assert orjson.loads(ok.content)[0]["message"] == {"count": len(KEYS)}
+
+
+def test_a_header_over_the_cap_gets_a_431_query_result(server):
+    r = requests.get(server.rest, params={"cmd": "getmsgtypes", "apiKey": API_KEY},
+                     headers={"X-Big": "x" * 20_000}, timeout=10)
+    assert r.status_code == 431
+    assert "max_header_bytes" in _qr(r)["detail"]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "words"), [
+    ("GET", "/nope", 404, "no such endpoint"),
+    ("GET", "/", 404, "no such endpoint"),
+    ("DELETE", "/rest/json", 405, "method not allowed"),
+    ("POST", "/mlink/json", 405, "method not allowed"),
+    ("GET", "/mlink/json", 400, "WebSocket"),  # a plain GET, no upgrade
+])
+def test_routing_and_upgrade_failures_answer_in_protocol_form(server, method, path, status, words):
+    base = server.rest.rsplit("/rest/json", 1)[0]
+    r = requests.request(method, base + path, timeout=10)
+    assert r.status_code == status
+    qr = _qr(r)
+    assert qr["result"] in ("Error", "TransportError") and words in qr["detail"], qr
+
+
+def test_auth_and_body_limits_answer_in_protocol_form(server):
+    r = requests.get(server.rest, params={"cmd": "getmsgtypes", "apiKey": "WRONG-KEY"}, timeout=10)
+    assert r.status_code == 401 and _qr(r)["result"] == "AuthError"
+    big = requests.post(server.rest, params={"cmd": "postmsgs", "postAction": "I", "apiKey": API_KEY},
+                        data=b"x" * (server.platform.rest.config.max_body_bytes + 10), timeout=30)
+    assert big.status_code == 413 and "body" in _qr(big)["detail"]
+    bad = requests.post(server.rest, data=b"cmd=getmsgs&where=%ff", timeout=10,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert "form data" in _qr(bad)["detail"]
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(data)
+        out = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_bytes_that_are_not_http_get_a_400_query_result(server):
+    out = _raw(server.port, b"\x00\x01garbage garbage\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400" and b"application/json" in head
+    assert orjson.loads(body)[-1]["message"]["result"] == "TransportError"
+
+
+def test_a_full_server_drops_its_oldest_silent_connection_and_keeps_serving(server):
+    silent = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(80)]
+    try:
+        time.sleep(0.3)
+        r = requests.get(server.rest, params={"cmd": "getcount", "msgType": "OptionNbboQuote",
+                                              "apiKey": API_KEY}, timeout=10)
+        assert orjson.loads(r.content)[0]["message"] == {"count": len(KEYS)}
+        # the oldest silent connections were closed to make room
+        silent[0].settimeout(5)
+        assert silent[0].recv(10) == b""
+        assert server.call(lambda: server.runner.gate.evicted) >= 16
+    finally:
+        for c in silent:
+            c.close()
+
+
+def test_a_slowloris_connection_is_closed_after_the_idle_timeout(server):
+    c = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        c.sendall(b"GET /mlink/json HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+        t0 = time.monotonic()
+        for _ in range(8):  # one header line per half second, never finishing the head
+            try:
+                c.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+            time.sleep(0.5)
+        c.settimeout(10)
+        try:
+            assert c.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - t0 < 8
+    finally:
+        c.close()
+
+
+def test_an_internal_error_is_logged_and_answered_in_protocol_form(server, caplog):
+    rest = server.platform.rest
+
+    def boom(*a, **k):
+        raise RuntimeError("injected fault")
+
+    rest.handle = boom  # fault injection: the REST handler fails inside the server
+    try:
+        r = requests.get(server.rest, params={"cmd": "getmsgtypes", "apiKey": API_KEY}, timeout=10)
+    finally:
+        del rest.handle
+    assert r.status_code == 500
+    qr = _qr(r)
+    assert qr["result"] == "MLinkError" and "RuntimeError" in qr["detail"]
+    assert any("injected fault" in rec.getMessage() for rec in caplog.records)
+    ok = requests.get(server.rest, params={"cmd": "getmsgtypes", "apiKey": API_KEY}, timeout=10)
+    assert ok.status_code == 200
