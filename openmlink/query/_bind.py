@@ -26,6 +26,7 @@ tuples): the column mask then does one lookup per row, not one mask per term.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,12 +232,17 @@ def _key_members(f: Field, member: str | None, text: str, what: str) -> list[tup
         if m == "tk":
             out.append((m, v))
         elif m == "dt":
-            out.append((m, datekey_from_text(v)))
+            out.append((m, _days(v)))
         elif m == "xx":
             out.append((m, float(v)))
         else:
             out.append((m, key_member_enum(m).index(v)))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _days(text: str) -> int:
+    return datekey_from_text(text)
 
 
 def _key_leaf(f: Field, m: str, op: str, v: Any) -> Leaf:
@@ -349,11 +355,44 @@ def _set_leaf(sig: _Sig, values: list[tuple[Any, ...]]) -> Leaf:
     return Leaf(field, field, None, "tuple", "in", frozenset(values), members)
 
 
-def _bind_or(items: list[Bound]) -> Bound:
-    """An OR of bound items, with its ``eq`` chains on one column or key as set lookups."""
+def _eq_cmp(mt: MsgType, c: Cmp, cols: dict[tuple[str, ...], tuple[Field, str | None]],
+            sigs: dict[tuple[str, tuple[str, ...]], _Sig]) -> tuple[Bound, _Sig, tuple[Any, ...]]:
+    """``_bind_cmp`` of an ``eq`` comparison, with its signature and values (the fast path
+    of long chains: columns resolved once per path, signatures shared)."""
+    rc = cols.get(c.path)
+    if rc is None:
+        rc = cols[c.path] = resolve_column(mt, c.path)
+    f, member = rc
+    if f.kind in KEY_MEMBERS and member in (None, "ticker", "expiry"):
+        what = f"'{'.'.join(c.path)}:eq:{c.value}'"
+        members = _key_members(f, member, c.value, what)
+        names = tuple(m for m, _ in members)
+        sig = sigs.get((f.name, names))
+        if sig is None:
+            sig = sigs[(f.name, names)] = tuple(
+                (f"{f.name}.{m}", f.name, m, "str" if m == "tk" else "num") for m in names)
+        values = tuple(v for _, v in members)
+        node = BAnd(tuple(Leaf(col, fld, m, vk, "eq", v) for (col, fld, m, vk), v in zip(sig, values,
+                                                                                        strict=True)))
+        return node, sig, values
+    b = _bind_cmp(mt, c)
+    eq = _eq_terms(b)
+    assert eq is not None
+    return b, eq[0], eq[1]
+
+
+def _bind_or(mt: MsgType, nodes: tuple[Node, ...]) -> Bound:
+    """Bind an OR, with its ``eq`` chains on one column or key as set lookups."""
     groups: dict[_Sig, list[tuple[Bound, tuple[Any, ...]]]] = {}
     out: list[Bound] = []
-    for b in items:
+    cols: dict[tuple[str, ...], tuple[Field, str | None]] = {}
+    sigs: dict[tuple[str, tuple[str, ...]], _Sig] = {}
+    for n in nodes:
+        if isinstance(n, Cmp) and n.op == "eq":
+            b, sig, values = _eq_cmp(mt, n, cols, sigs)
+            groups.setdefault(sig, []).append((b, values))
+            continue
+        b = bind(mt, n)
         eq = _eq_terms(b)
         if eq is None:
             out.append(b)
@@ -374,7 +413,7 @@ def bind(mt: MsgType, node: Node) -> Bound:
     if isinstance(node, And):
         return BAnd(tuple(bind(mt, n) for n in node.items))
     if isinstance(node, Or):
-        return _bind_or([bind(mt, n) for n in node.items])
+        return _bind_or(mt, node.items)
     raise TypeError(node)  # pragma: no cover
 
 
