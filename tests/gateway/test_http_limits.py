@@ -4,6 +4,7 @@ array ending in a ``QueryResult``."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import urllib.parse
@@ -220,3 +221,71 @@ def test_an_internal_error_is_logged_and_answered_in_protocol_form(server, caplo
     assert any("injected fault" in rec.getMessage() for rec in caplog.records)
     ok = requests.get(server.rest, params={"cmd": "getmsgtypes", "apiKey": API_KEY}, timeout=10)
     assert ok.status_code == 200
+
+
+def _probe(server) -> int:
+    r = requests.get(server.rest, params={"cmd": "getcount", "msgType": "OptionNbboQuote",
+                                          "apiKey": API_KEY}, timeout=10)
+    return orjson.loads(r.content)[0]["message"]["count"]
+
+
+def test_a_client_sending_megabytes_of_garbage_is_refused_and_others_are_served(server):
+    rng = np.random.default_rng(3)
+    garbage = rng.integers(0, 256, 8 << 20, dtype=np.uint8).tobytes()
+    c = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    answer = b""
+    try:
+        try:
+            c.sendall(garbage)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed after answering the first bytes
+        try:
+            while chunk := c.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    finally:
+        c.close()
+    if answer:  # the answer may be lost to the reset; if it arrived it is a QueryResult
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == b"400"
+        assert orjson.loads(body)[-1]["message"]["result"] == "TransportError"
+    assert _probe(server) == len(KEYS)
+    # a declared body over the limit is refused before it is read
+    big = requests.post(server.rest, params={"cmd": "getmsgs", "apiKey": API_KEY},
+                        data=b"\x00" * (20 << 20), timeout=30,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert big.status_code == 413 and _qr(big)["result"] == "Error"
+    assert _probe(server) == len(KEYS)
+
+
+def test_a_websocket_message_over_the_frame_limit_closes_only_that_socket(server):
+    import aiohttp
+
+    async def run() -> tuple[int | None, list[str]]:
+        async with aiohttp.ClientSession() as http:
+            good = await http.ws_connect(server.url, headers={"Authorization": f"Bearer {API_KEY}"})
+            bad = await http.ws_connect(server.url, headers={"Authorization": f"Bearer {API_KEY}"})
+            await bad.send_str("x" * (2 << 20))
+            while (msg := await bad.receive(timeout=10)).type not in (
+                    aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                pass
+            code = bad.close_code
+            await good.send_str(orjson.dumps({"header": {"mTyp": "MLinkStream"},
+                                              "message": {"msgName": "OptionNbboQuote",
+                                                          "where": "okey.tk:eq:SPY & okey.xx:eq:100",
+                                                          "activeLatency": 1}}).decode())
+            kinds: list[str] = []
+            done = False
+            while not done:
+                m = await good.receive(timeout=20)
+                for line in m.data.splitlines() if isinstance(m.data, str) else []:
+                    doc = orjson.loads(line)
+                    kinds.append(doc["header"]["mTyp"])
+                    done = done or doc["message"].get("state") == "Complete"
+            await good.close()
+            return code, kinds
+
+    code, kinds = asyncio.run(run())
+    assert code == 1009
+    assert "MLinkStreamAck" in kinds and "OptionNbboQuote" in kinds
