@@ -267,7 +267,7 @@ def test_a_websocket_message_over_the_frame_limit_closes_only_that_socket(server
             good = await http.ws_connect(server.url, headers={"Authorization": f"Bearer {API_KEY}"})
             bad = await http.ws_connect(server.url, headers={"Authorization": f"Bearer {API_KEY}"})
             await bad.send_str("x" * (2 << 20))
-            while (msg := await bad.receive(timeout=10)).type not in (
+            while (await bad.receive(timeout=10)).type not in (
                     aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
                 pass
             code = bad.close_code

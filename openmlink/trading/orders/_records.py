@@ -66,8 +66,10 @@ def _common(b: Broker) -> dict[str, Any]:
             "orderSide": p["orderSide"], "clientFirm": p["clientFirm"]}
 
 
-def _ticker(b: Broker) -> TickerKey:
+def _ticker(b: Broker) -> TickerKey | None:
     k = b.okey
+    if k is None:  # an order posted without a secKey (rejected; its records carry no ticker)
+        return None
     return TickerKey(k.at, k.ts, k.tk)
 
 
