@@ -11,7 +11,8 @@ Client kinds (shares of ``--clients``):
 The server publishes StockBookQuote updates at ``--rate`` per second (``srcTimestamp`` = the
 publish time) and holds ``--snapshot-rows`` OptionNbboQuote rows. Every ``--report-s`` seconds
 it prints: server RSS, updates/s delivered to reading clients, p50/p99 publish-to-client
-latency, reading clients that received nothing in the interval, reconnects, and errors by kind.
+latency, reading clients that received nothing in the interval ("starved"), reconnects of the
+storm/midsnap clients, one REST round trip, and errors by kind.
 At the end: the RSS trend over the last half of the run.
 
 Usage: python bench/soak.py [--minutes 10] [--clients 1000] [--procs 4] [--rate 2000]
@@ -104,6 +105,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _probe_ms(port: int) -> float:
+    """Round trip of one REST getcount while the soak runs (the server's responsiveness)."""
+    import urllib.request
+    t = time.perf_counter()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/rest/json?cmd=getcount&msgType=StockBookQuote"
+                                    f"&apiKey={KEY}", timeout=30) as r:
+            r.read()
+    except OSError:
+        return float("nan")
+    return (time.perf_counter() - t) * 1000
 
 
 def rss_mib(pid: int) -> float:
@@ -231,7 +245,7 @@ async def _churn(cid: int, kind: str, url: str, st: Stats, end: float) -> None:
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             st.errors[f"{kind}: {type(e).__name__}"] += 1
         st.reconnects += 1
-        await asyncio.sleep(rnd.uniform(0.0, 0.5) if kind == "storm" else rnd.uniform(1.0, 3.0))
+        await asyncio.sleep(rnd.uniform(0.5, 2.0) if kind == "storm" else rnd.uniform(5.0, 10.0))
 
 
 def clients_proc(url: str, ids: list[tuple[int, str]], tickers: int, seconds: float, report_s: float,
@@ -266,9 +280,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--procs", type=int, default=4, help="client processes")
-    ap.add_argument("--tickers", type=int, default=5000)
-    ap.add_argument("--rate", type=float, default=2000.0, help="StockBookQuote updates published per second")
-    ap.add_argument("--snapshot-rows", type=int, default=200_000)
+    ap.add_argument("--tickers", type=int, default=2000)
+    ap.add_argument("--rate", type=float, default=1000.0, help="StockBookQuote updates published per second")
+    ap.add_argument("--snapshot-rows", type=int, default=50_000)
     ap.add_argument("--report-s", type=float, default=60.0)
     args = ap.parse_args()
     port = free_port()
@@ -289,7 +303,7 @@ def main() -> None:
           f"{args.procs} processes, {args.rate:,.0f} updates/s published over {args.tickers} tickers, "
           f"{args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {server.pid}", flush=True)
     print(f"{'t(min)':>6} {'RSS MiB':>8} {'upd/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'starved':>8} "
-          f"{'reconn':>6}  errors", flush=True)
+          f"{'reconn':>6} {'REST ms':>7}  errors", flush=True)
     rss_series: list[tuple[float, float]] = []
     t0 = time.monotonic()
     try:
@@ -309,6 +323,7 @@ def main() -> None:
                 rows = pending.pop((got - 1) // len(procs))
                 t_min = (time.monotonic() - t0) / 60
                 rss = rss_mib(server.pid)
+                probe = _probe_ms(port)
                 rss_series.append((t_min, rss))
                 upd = sum(int(r["updates"]) for r in rows) / args.report_s
                 lat = np.concatenate([np.asarray(r["lat"], float) for r in rows]) if rows else np.zeros(0)
@@ -321,7 +336,7 @@ def main() -> None:
                 rec = sum(int(r["reconnects"]) for r in rows)
                 err_text = ", ".join(f"{k}: {v}" for k, v in sorted(errs.items())) or "0"
                 print(f"{t_min:6.1f} {rss:8.1f} {upd:8.0f} {p50:7.1f} {p99:7.1f} {starved:4d}/{reading:<3d} "
-                      f"{rec:6d}  {err_text}", flush=True)
+                      f"{rec:6d} {probe:7.1f}  {err_text}", flush=True)
         for p in procs:
             p.join(60)
     finally:

@@ -8,6 +8,7 @@ and are then gathered by code, so a scan costs one array pass per comparison.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,7 +74,7 @@ def _num_test(x: np.ndarray, op: str, a: Any, b: Any) -> np.ndarray:
     if op == "cb":
         return (x >= a) & (x <= b)
     if op == "in":
-        return np.isin(x, _values(a))
+        return np.isin(x, _plan(("values", a), lambda: _values(a)))
     raise ValueError(op)  # pragma: no cover
 
 
@@ -83,6 +84,23 @@ def _values(a: Any) -> np.ndarray:
     if all(isinstance(v, int) for v in vals):
         return np.array(vals, dtype=np.int64)
     return np.array(vals, dtype=np.float64)
+
+
+#: prepared lookups of ``in``/``tuple`` leaves, by (leaf, vocabularies they depend on): a
+#: stream filters its changed rows with the same leaf many times a second
+_PLANS: OrderedDict[Any, Any] = OrderedDict()
+_PLANS_MAX = 4096
+
+
+def _plan(key: Any, build: Any) -> Any:
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = build()
+        if len(_PLANS) > _PLANS_MAX:
+            _PLANS.popitem(last=False)
+    else:
+        _PLANS.move_to_end(key)
+    return plan
 
 
 def _codes_in(vocab: Any, words: Any) -> np.ndarray:
@@ -102,49 +120,60 @@ def _dense(uniq: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, uniq[pos] == x
 
 
-def _tuple_in(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
-    """Rows whose key members (``lf.b``) form one of the tuples of ``lf.a``: each member is
-    looked up in the sorted set of that member's values, and the positions combined into one
-    code per row, re-ranked against the set of tuples after every member (no per-term mask,
-    no per-row Python). Rows are dropped from the work as soon as a member misses."""
-    size = src.n if rows is None else len(rows)
-    out = np.zeros(size, bool)
+def _tuple_plan(src: ColumnSource, lf: Leaf) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Per key member: (column, sorted values of the member in the tuples, sorted codes of
+    the tuples' prefixes up to this member, re-ranked so that a code stays below the number of
+    tuples). String members are looked up by vocabulary code; tuples naming a word the column
+    has never held can match no row and are dropped."""
     keys = list(lf.a)
-    if not keys or size == 0:
-        return out
-    idx = np.arange(size)  # positions (into out) still possible
-    sub = rows  # their table rows (None = the first n rows)
-    comb_rows = np.zeros(size, np.int64)
-    comb_terms = np.zeros(len(keys), np.int64)
-    term_ok = np.ones(len(keys), bool)
+    ok = np.ones(len(keys), bool)
+    comb = np.zeros(len(keys), np.int64)
+    steps = []
     for j, m in enumerate(lf.b):
         name = f"{lf.field}.{m}"
-        x = _col(src, name, sub)
         vals = [k[j] for k in keys]
         vocab = src.vocabs.get(name)
         if vocab is not None:
             tv = np.fromiter((vocab.codes.get(v, -1) for v in vals), np.int64, len(vals))
-            term_ok &= tv >= 0
-            x = x.astype(np.int64)
+            ok &= tv >= 0
         else:
-            tv = np.asarray(vals, dtype=np.int64 if x.dtype.kind in "iu" else np.float64)
-        uniq = np.unique(tv[term_ok]) if term_ok.any() else tv[:0]
+            kind = src.column(name).dtype.kind
+            tv = np.asarray(vals, dtype=np.int64 if kind in "iu" else np.float64)
+        uniq = np.unique(tv[ok])
         tpos, tin = _dense(uniq, tv)
-        term_ok &= tin
-        pos, hit = _dense(uniq, x)
-        comb_terms = comb_terms * max(len(uniq), 1) + tpos
-        comb = comb_rows * max(len(uniq), 1) + pos
-        # re-rank against the tuples still possible, so the code stays below len(keys)**2
-        ranked = np.unique(comb_terms[term_ok])
-        comb_terms = np.searchsorted(ranked, comb_terms)
-        r, found = _dense(ranked, comb)
+        ok &= tin
+        comb = comb * max(len(uniq), 1) + tpos
+        ranked = np.unique(comb[ok])
+        comb = np.searchsorted(ranked, comb)
+        steps.append((name, uniq, ranked))
+    return steps
+
+
+def _tuple_in(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
+    """Rows whose key members (``lf.b``) form one of the tuples of ``lf.a``: each member is
+    looked up in the sorted values of that member, and the positions combined into one code
+    per row, looked up among the tuples' codes after every member (no per-term mask, no
+    per-row Python). Rows drop out of the work as soon as a member misses."""
+    size = src.n if rows is None else len(rows)
+    out = np.zeros(size, bool)
+    if not lf.a or size == 0:
+        return out
+    deps = tuple((v, len(v.words)) for v in (src.vocabs.get(f"{lf.field}.{m}") for m in lf.b)
+                 if v is not None)
+    steps = _plan((lf, deps), lambda: _tuple_plan(src, lf))
+    idx = np.arange(size)  # positions (into out) still possible
+    sub = rows  # their table rows (None = the first n rows)
+    code = np.zeros(size, np.int64)
+    for name, uniq, ranked in steps:
+        pos, hit = _dense(uniq, _col(src, name, sub))
+        r, found = _dense(ranked, code * max(len(uniq), 1) + pos)
         keep = hit & found
         if not keep.all():
             idx, r = idx[keep], r[keep]
+            if len(idx) == 0:
+                return out
             sub = idx if rows is None else rows[idx]
-        comb_rows = r
-        if len(idx) == 0:
-            return out
+        code = r
     out[idx] = True
     return out
 
@@ -170,7 +199,7 @@ def _leaf(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
     if lf.vk == "str":
         vocab = src.vocabs[lf.column]
         if lf.op == "in":
-            return _codes_in(vocab, lf.a)[x]
+            return _plan((lf, vocab, len(vocab.words)), lambda: _codes_in(vocab, lf.a))[x]
         return _word_test(vocab.array(), lf.op, lf.a, lf.b)[x]
     if lf.vk == "flag":
         if lf.op == "eq":
@@ -178,7 +207,7 @@ def _leaf(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
         if lf.op == "ne":
             return x != lf.a
         if lf.op == "in":
-            return np.isin(x, _values(lf.a))
+            return np.isin(x, _plan(("values", lf.a), lambda: _values(lf.a)))
         has = (x & lf.a) == lf.a
         return has if lf.op == "cv" else ~has
     return _num_test(x, lf.op, lf.a, lf.b)
