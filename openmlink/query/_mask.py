@@ -74,7 +74,7 @@ def _num_test(x: np.ndarray, op: str, a: Any, b: Any) -> np.ndarray:
     if op == "cb":
         return (x >= a) & (x <= b)
     if op == "in":
-        return np.isin(x, _plan(("values", a), lambda: _values(a)))
+        return np.isin(x, _plan(("values", a), (), lambda _: _values(a)))
     raise ValueError(op)  # pragma: no cover
 
 
@@ -86,30 +86,58 @@ def _values(a: Any) -> np.ndarray:
     return np.array(vals, dtype=np.float64)
 
 
-#: prepared lookups of ``in``/``tuple`` leaves, by (leaf, vocabularies they depend on): a
-#: stream filters its changed rows with the same leaf many times a second
-_PLANS: OrderedDict[Any, Any] = OrderedDict()
+#: prepared lookups of ``in``/``tuple`` leaves, by (leaf, vocabularies they read): a stream
+#: filters its changed rows with the same leaf many times a second
+_PLANS: OrderedDict[Any, _Plan] = OrderedDict()
 _PLANS_MAX = 4096
 
 
-def _plan(key: Any, build: Any) -> Any:
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _PLANS[key] = build()
+class _Plan:
+    """A prepared lookup, valid while none of the words it found missing from its
+    vocabularies has been added (vocabularies only grow; a compaction makes a new one)."""
+
+    __slots__ = ("lens", "missing", "value")
+
+    def __init__(self, value: Any, vocabs: tuple[Any, ...], missing: list[set[str]]) -> None:
+        self.value = value
+        self.lens = [len(v.words) for v in vocabs]
+        self.missing = missing
+
+    def stale(self, vocabs: tuple[Any, ...]) -> bool:
+        for i, v in enumerate(vocabs):
+            if len(v.words) != self.lens[i]:
+                if any(w in v.codes for w in self.missing[i]):
+                    return True
+                self.lens[i] = len(v.words)
+        return False
+
+
+def _plan(key: Any, vocabs: tuple[Any, ...], build: Any) -> Any:
+    """``build(missing)`` once per key (``missing[i]``: the set to fill with the words not in
+    ``vocabs[i]``), again only when one of those words appears."""
+    full = (key, vocabs)
+    plan = _PLANS.get(full)
+    if plan is None or plan.stale(vocabs):
+        missing: list[set[str]] = [set() for _ in vocabs]
+        plan = _PLANS[full] = _Plan(build(missing), vocabs, missing)
         if len(_PLANS) > _PLANS_MAX:
             _PLANS.popitem(last=False)
     else:
-        _PLANS.move_to_end(key)
-    return plan
+        _PLANS.move_to_end(full)
+    return plan.value
 
 
-def _codes_in(vocab: Any, words: Any) -> np.ndarray:
-    """Per vocabulary code: is its word one of ``words`` (a lookup table; words not in the
-    vocabulary match no row)."""
-    lut = np.zeros(len(vocab.words), bool)
-    codes = [c for c in (vocab.codes.get(w) for w in words) if c is not None]
-    lut[np.array(codes, dtype=np.int64)] = True
-    return lut
+def _codes_in(vocab: Any, words: Any, missing: set[str]) -> np.ndarray:
+    """The sorted vocabulary codes of ``words`` (a word not in the vocabulary matches no row
+    and goes to ``missing``)."""
+    codes = []
+    for w in words:
+        c = vocab.codes.get(w)
+        if c is None:
+            missing.add(w)
+        else:
+            codes.append(c)
+    return np.array(sorted(codes), dtype=np.int64)
 
 
 def _dense(uniq: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +148,8 @@ def _dense(uniq: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, uniq[pos] == x
 
 
-def _tuple_plan(src: ColumnSource, lf: Leaf) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def _tuple_plan(src: ColumnSource, lf: Leaf, missing: list[set[str]]
+                ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Per key member: (column, sorted values of the member in the tuples, sorted codes of
     the tuples' prefixes up to this member, re-ranked so that a code stays below the number of
     tuples). String members are looked up by vocabulary code; tuples naming a word the column
@@ -129,12 +158,15 @@ def _tuple_plan(src: ColumnSource, lf: Leaf) -> list[tuple[str, np.ndarray, np.n
     ok = np.ones(len(keys), bool)
     comb = np.zeros(len(keys), np.int64)
     steps = []
+    nv = 0
     for j, m in enumerate(lf.b):
         name = f"{lf.field}.{m}"
         vals = [k[j] for k in keys]
         vocab = src.vocabs.get(name)
         if vocab is not None:
             tv = np.fromiter((vocab.codes.get(v, -1) for v in vals), np.int64, len(vals))
+            missing[nv].update(v for v, c in zip(vals, tv.tolist(), strict=True) if c < 0)
+            nv += 1
             ok &= tv >= 0
         else:
             kind = src.column(name).dtype.kind
@@ -158,9 +190,8 @@ def _tuple_in(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarra
     out = np.zeros(size, bool)
     if not lf.a or size == 0:
         return out
-    deps = tuple((v, len(v.words)) for v in (src.vocabs.get(f"{lf.field}.{m}") for m in lf.b)
-                 if v is not None)
-    steps = _plan((lf, deps), lambda: _tuple_plan(src, lf))
+    vocabs = tuple(v for v in (src.vocabs.get(f"{lf.field}.{m}") for m in lf.b) if v is not None)
+    steps = _plan(lf, vocabs, lambda missing: _tuple_plan(src, lf, missing))
     idx = np.arange(size)  # positions (into out) still possible
     sub = rows  # their table rows (None = the first n rows)
     code = np.zeros(size, np.int64)
@@ -199,7 +230,7 @@ def _leaf(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
     if lf.vk == "str":
         vocab = src.vocabs[lf.column]
         if lf.op == "in":
-            return _plan((lf, vocab, len(vocab.words)), lambda: _codes_in(vocab, lf.a))[x]
+            return np.isin(x, _plan(lf, (vocab,), lambda missing: _codes_in(vocab, lf.a, missing[0])))
         return _word_test(vocab.array(), lf.op, lf.a, lf.b)[x]
     if lf.vk == "flag":
         if lf.op == "eq":
@@ -207,7 +238,7 @@ def _leaf(src: ColumnSource, lf: Leaf, rows: np.ndarray | None) -> np.ndarray:
         if lf.op == "ne":
             return x != lf.a
         if lf.op == "in":
-            return np.isin(x, _plan(("values", lf.a), lambda: _values(lf.a)))
+            return np.isin(x, _plan(("values", lf.a), (), lambda _: _values(lf.a)))
         has = (x & lf.a) == lf.a
         return has if lf.op == "cv" else ~has
     return _num_test(x, lf.op, lf.a, lf.b)

@@ -113,3 +113,17 @@ def test_a_10000_key_chain_selects_exactly_its_keys():
     assert np.array_equal(got, np.sort(pick))
     rows = np.arange(0, t.n, 7)
     assert np.array_equal(rows[where_mask(t, bound, rows)], np.intersect1d(rows, pick))
+
+
+def test_a_chain_sees_keys_whose_words_appear_after_it_was_first_evaluated():
+    t, _ = _table([("SPY", "2025-05-16", 500.0, "Call", 0.0, "Loop")])
+    by_key = compile_where(LIQ, "okey:eq:QQQ-NMS-EQT-2025-05-16-500-C | okey:eq:SPY-NMS-EQT-2025-05-16-500-C")
+    by_tk = compile_where(LIQ, "okey.tk:eq:QQQ | okey.tk:eq:IWM")
+    assert where_mask(t, by_key).tolist() == [True]
+    assert where_mask(t, by_tk).tolist() == [False]
+    t.upsert(_rec("AAPL", "2025-05-16", 500.0, "Call", 0.0, "Loop"))  # the vocabulary grows
+    assert where_mask(t, by_key).tolist() == [True, False]
+    t.upsert(_rec("QQQ", "2025-05-16", 500.0, "Call", 0.0, "Loop"))  # a word of both chains
+    assert where_mask(t, by_key).tolist() == [True, False, True]
+    assert where_mask(t, by_tk).tolist() == [False, False, True]
+    assert where_mask(t, by_key, np.array([2, 0])).tolist() == [True, True]
