@@ -145,7 +145,8 @@ def _serve(args: argparse.Namespace) -> int:
     limits = validated(HttpLimits(max_url_bytes=args.max_url_bytes,
                                   max_header_bytes=args.max_header_bytes,
                                   max_connections=args.max_connections,
-                                  idle_timeout_s=args.idle_timeout), "serve options")
+                                  idle_timeout_s=args.idle_timeout,
+                                  listen_backlog=args.listen_backlog), "serve options")
     trading, auctions = _trading_config(args), _auction_config(args)
     from .trading import RiskConfig, load_positions
 
@@ -296,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="open connections; when full, the oldest silent one is closed, else 503")
     s.add_argument("--idle-timeout", type=float, default=60.0,
                    help="seconds a connection may take to send a request head or stay idle")
+    s.add_argument("--listen-backlog", type=int, default=1024,
+                   help="connections the kernel queues before the server accepts them")
     s.add_argument("--data-dir", help="where client records persist (default $OPENMLINK_DATA_DIR "
                                       "or ~/.local/share/openmlink)")
     s.add_argument("--no-persist", action="store_true", help="keep client records in memory only")

@@ -275,7 +275,7 @@ class Runtime:
         try:
             # sources first, so that quotes are on their way when the first client connects
             self.start_sources()
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, backlog=runner.limits.listen_backlog)
             try:
                 await site.start()
             except OSError as e:

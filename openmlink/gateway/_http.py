@@ -47,6 +47,8 @@ class HttpLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     #: seconds a connection may take to send its request head, or stay idle between requests
     idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    #: connections the kernel queues before the server accepts them (bursts of connects)
+    listen_backlog: Annotated[int, msgspec.Meta(ge=1)] = 1024
 
 
 #: the application's limits (``make_app`` stores them; ``ProtocolRunner`` reads them)
@@ -181,6 +183,7 @@ class ProtocolRunner(web.AppRunner):
         kwargs.setdefault("max_field_size", limits.max_header_bytes)
         kwargs.setdefault("keepalive_timeout", limits.idle_timeout_s)
         super().__init__(app, **kwargs)
+        self.limits = limits
         self.gate = _Gate(app[_REST], limits)
 
     async def _make_server(self) -> web.Server:

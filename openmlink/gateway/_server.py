@@ -193,7 +193,7 @@ def run_server(app: web.Application, host: str, port: int) -> None:
         runner = ProtocolRunner(app, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, backlog=runner.limits.listen_backlog).start()
             await asyncio.Event().wait()  # until cancelled (Ctrl-C)
         finally:
             await runner.cleanup()
