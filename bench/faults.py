@@ -179,6 +179,7 @@ def main() -> int:
     ap.add_argument("--garbage-mb", type=int, default=100)
     ap.add_argument("--idle-timeout", type=float, default=10.0)
     ap.add_argument("--slowloris", type=int, default=200)
+    ap.add_argument("--only", choices=("idle",), help="run only this fault")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = args.idle + args.slowloris + 100
@@ -198,7 +199,7 @@ def main() -> int:
         print(f"server pid {server.pid}, port {port}, --idle-timeout {args.idle_timeout:g} s, "
               f"--max-connections 10000")
         probe(port, "before")
-        for name, fn in (("garbage", lambda: garbage(port, args.garbage_mb)),
+        for name, fn in () if args.only else (("garbage", lambda: garbage(port, args.garbage_mb)),
                          ("body", lambda: big_body(port, args.garbage_mb)),
                          ("slowloris", lambda: slowloris(port, args.slowloris, args.idle_timeout + 10))):
             print(f"{name}:", flush=True)
@@ -210,8 +211,11 @@ def main() -> int:
             probe(port, f"after {name}")
         print("idle:", flush=True)
         conns = idle(port, args.idle)
-        probe(port, f"with {len(conns)} silent connections")
-        print(f"  idle: {count_closed(conns)} of {len(conns)} closed by the server to make room", flush=True)
+        for i in range(3):
+            probe(port, f"{i + 1} with {len(conns)} silent connections")
+            time.sleep(1.0)
+        print(f"  idle: {count_closed(conns)} of {len(conns)} closed by the server so far "
+              "(to make room, or idle longer than --idle-timeout)", flush=True)
         time.sleep(args.idle_timeout + 5)
         print(f"  idle: {count_closed(conns)} of {len(conns)} closed after the idle timeout", flush=True)
         for c in conns:
