@@ -81,8 +81,7 @@ class _Gate:
                 _, old = self.silent.popitem(last=False)
                 if old.transport is not None and not old.transport.is_closing():
                     self.evicted += 1
-                    old.force_close()
-                    old.transport.close()
+                    old.force_close()  # closes its transport
                     break
             else:
                 self.refused += 1
