@@ -1,8 +1,10 @@
 """Encode once: stored rows -> JSON envelope bytes, shared by every client with the same view.
 
 A ``RowEncoder`` serves one (message type, view); it keeps the bytes of recently encoded rows
-keyed by the row's change stamp, so a record sent to many clients is serialised once. The
-cache is bounded; when full it is dropped and rebuilt.
+keyed by the row's change stamp, so a record sent to many clients is serialised once, and
+framed once per transport (``_frames``): sending a record is a copy of cached bytes. The
+caches are arrays by row number (a hit is array indexing, not Python work per row), bounded in
+entries; when full one is dropped and rebuilt.
 """
 
 from __future__ import annotations
@@ -23,8 +25,40 @@ from ..schema import (
     key_member_names,
 )
 from ..store import Table
+from ._frames import ENVELOPE, JSON, JSONF, JSONF_MAX_PAYLOAD, jsonf_header, ws_header
 
 __all__ = ["EncoderCache", "RowEncoder"]
+
+
+class _Cache:
+    """Bytes of encoded rows, by row number: the row's change stamp when encoded, the bytes,
+    and the envelope's size. Looked up with array indexing (no Python work per hit)."""
+
+    __slots__ = ("count", "data", "seq", "size")
+
+    def __init__(self) -> None:
+        self.seq = np.empty(0, np.int64)
+        self.data = np.empty(0, object)
+        self.size = np.empty(0, np.int64)
+        self.count = 0
+
+    def fit(self, n: int) -> None:
+        m = len(self.seq)
+        if m >= n:
+            return
+        k = max(n, 2 * m, 1024)
+        seq = np.full(k, -1, np.int64)
+        seq[:m] = self.seq
+        data = np.empty(k, object)
+        data[:m] = self.data
+        size = np.zeros(k, np.int64)
+        size[:m] = self.size
+        self.seq, self.data, self.size = seq, data, size
+
+    def clear(self) -> None:
+        self.seq[:] = -1
+        self.data[:] = None
+        self.count = 0
 
 
 class RowEncoder:
@@ -33,7 +67,7 @@ class RowEncoder:
         self.view = view
         self.fields = tuple(f for f in mt.fields if f.is_pkey or view is None or f.name in view)
         self._head = b'{"header":{"mTyp":"' + mt.name.encode() + b'"},"message":'
-        self._cache: dict[int, tuple[int, bytes]] = {}
+        self._caches: dict[str, _Cache] = {}
         self._max = max_cached
         self.encoded = 0  # rows actually serialised (for tests and stats)
 
@@ -42,29 +76,41 @@ class RowEncoder:
 
     def encode(self, table: Table, rows: np.ndarray) -> list[bytes]:
         """Envelope bytes of ``rows`` (each row serialised once per change, across clients)."""
-        cache = self._cache
-        seqs = table.row_seq[rows].tolist()
-        rlist = rows.tolist()
-        out: list[bytes | None] = [None] * len(rlist)
-        miss: list[int] = []
-        for i, (r, sq) in enumerate(zip(rlist, seqs, strict=True)):
-            hit = cache.get(r)
-            if hit is not None and hit[0] == sq:
-                out[i] = hit[1]
+        return self.encode_wire(table, rows, ENVELOPE)[0].tolist()  # type: ignore[no-any-return]
+
+    def encode_wire(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
+        """``rows`` framed for ``framing`` (``_frames``: ENVELOPE, JSON, JSONF) as an object
+        array of bytes, and the sizes of their envelopes. A row is serialised once per change
+        and framed once per framing, across clients; a hit costs no Python work per row. A
+        JSONF record over the 6-digit length has empty bytes (callers drop it by its size)."""
+        c = self._caches.get(framing)
+        if c is None:
+            c = self._caches[framing] = _Cache()
+        c.fit(table.n)
+        seqs = table.row_seq[rows]
+        miss = np.flatnonzero(c.seq[rows] != seqs)
+        if len(miss):
+            mrows = rows[miss] if len(miss) != len(rows) else rows
+            if c.count + len(mrows) > self._max:
+                c.clear()
+            if framing == ENVELOPE:
+                units: list[bytes] = self._serialise(table, mrows)
+                sizes = np.fromiter(map(len, units), np.int64, len(units))
             else:
-                miss.append(i)
-        if miss:
-            mrows = rows[np.asarray(miss, np.int64)] if len(miss) != len(rlist) else rows
-            bodies = self.bodies(table, mrows)
-            head = self._head
-            if len(cache) + len(miss) > self._max:
-                cache.clear()
-            for i, body in zip(miss, bodies, strict=True):
-                b = head + orjson.dumps(body) + b"}"
-                out[i] = b
-                cache[rlist[i]] = (seqs[i], b)
-            self.encoded += len(miss)
-        return out  # type: ignore[return-value]
+                envs, sizes = self.encode_wire(table, mrows, ENVELOPE)
+                units = _framed(envs.tolist(), sizes, framing, self.mt.id)
+            data = np.empty(len(units), object)
+            data[:] = units
+            c.data[mrows] = data
+            c.size[mrows] = sizes
+            c.seq[mrows] = seqs[miss]
+            c.count += len(mrows)
+        return c.data[rows], c.size[rows]
+
+    def _serialise(self, table: Table, rows: np.ndarray) -> list[bytes]:
+        head = self._head
+        self.encoded += len(rows)
+        return [head + orjson.dumps(body) + b"}" for body in self.bodies(table, rows)]
 
     def bodies(self, table: Table, rows: np.ndarray) -> list[dict[str, Any]]:
         """JSON message bodies of ``rows``, built column by column (default values left out)."""
@@ -139,6 +185,14 @@ def _key_column(table: Table, f: Field, rows: np.ndarray) -> list[Any]:
                 d["cp"] = cp[i]
         out.append(d)
     return out
+
+
+def _framed(envs: list[bytes], sizes: np.ndarray, framing: str, msg_num: int) -> list[bytes]:
+    if framing == JSON:
+        return [ws_header(len(e), False) + e for e in envs]
+    if framing == JSONF:
+        return [jsonf_header(msg_num, len(e)) + e if len(e) <= JSONF_MAX_PAYLOAD else b"" for e in envs]
+    raise ValueError(f"unknown framing {framing!r}")
 
 
 class EncoderCache:

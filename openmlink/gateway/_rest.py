@@ -49,6 +49,7 @@ from ..schema import (
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal, bearer_token
 from ._encode import EncoderCache
+from ._frames import FrameError, frame_envelopes, jsonf_messages
 from ._meta import field_desc_records, msg_desc_records
 from ._visibility import visible
 
@@ -105,6 +106,14 @@ class _Fail(Exception):
         self.status = status
 
 
+def _unframe(body: bytes) -> bytes:
+    """A ``/rest/jsonf`` body (framed messages) as the JSON array ``postmsgs`` reads."""
+    try:
+        return b"[" + b",".join(p for _, p in jsonf_messages(body)) + b"]"
+    except FrameError as e:
+        raise _Fail("Error", f"body: frame header: {e}") from None
+
+
 class RestApi:
     def __init__(self, reg: Registry, store: Store, bus: Bus, keys: ApiKeys, clock: Clock,
                  config: RestConfig | None = None) -> None:
@@ -121,9 +130,10 @@ class RestApi:
 
     # ---------------------------------------------------------------- entry point
     def handle(self, method: str, params: Sequence[tuple[str, str]],
-               headers: Mapping[str, str], body: bytes | None) -> tuple[int, bytes]:
+               headers: Mapping[str, str], body: bytes | None, framed: bool = False) -> tuple[int, bytes]:
         """Answer one request. ``body`` is None when the HTTP layer refused to read a body
-        over ``config.max_body_bytes``."""
+        over ``config.max_body_bytes``. ``framed`` (``/rest/jsonf``): the body holds framed
+        messages and the answer is the messages, each after its frame header (spec 1.3)."""
         t0 = time.perf_counter()
         recv = self.clock.time_ns()
         parts: list[bytes] = []
@@ -149,6 +159,8 @@ class RestApi:
             if cmd == "postmsgs":
                 if method.upper() != "POST":
                     raise _Fail("Error", "postmsgs: use HTTP POST with the messages in the body")
+                if framed:
+                    body = _unframe(body)
                 parts, detail = self._postmsgs(p, body, who)
             else:
                 parts, scanned, detail = getattr(self, "_" + cmd)(p, who)
@@ -157,7 +169,7 @@ class RestApi:
             parts = []
         except (QueryError, WhereError, RecordError, KeyError_) as e:
             result, detail, parts = "Error", str(e), []
-        return status, self._reply(parts, result, detail, scanned, t0, recv)
+        return status, self._reply(parts, result, detail, scanned, t0, recv, framed)
 
     def refusal(self, result: str, detail: str) -> bytes:
         """The body of a request refused before it reached a command (routing, limits, a
@@ -165,7 +177,7 @@ class RestApi:
         return self._reply([], result, detail, 0, time.perf_counter(), self.clock.time_ns())
 
     def _reply(self, parts: list[bytes], result: str, detail: str, scanned: int, t0: float,
-               recv: int) -> bytes:
+               recv: int, framed: bool = False) -> bytes:
         nbytes = sum(len(x) for x in parts) + max(len(parts) - 1, 0)
         qr = {
             "numBytesSent": nbytes,
@@ -178,7 +190,10 @@ class RestApi:
             "sendTimestamp": datetime_to_text(self.clock.time_ns()),
         }
         qr = {k: v for k, v in qr.items() if v not in (0, "", None)}
-        return b"[" + b",".join([*parts, orjson.dumps(envelope("QueryResult", qr))]) + b"]"
+        parts = [*parts, orjson.dumps(envelope("QueryResult", qr))]
+        if framed:
+            return frame_envelopes(parts, self.reg)
+        return b"[" + b",".join(parts) + b"]"
 
     def _auth(self, p: Mapping[str, str], headers: Mapping[str, str]) -> Principal:
         bearer = None

@@ -1,5 +1,6 @@
-"""The I/O shell: aiohttp serving REST (``/rest/json``) and WebSocket (``/mlink/json``) on one
-port. It only moves bytes and owns timers; the protocol lives in ``_rest`` and ``_session``."""
+"""The I/O shell: aiohttp serving REST (``/rest/json``, ``/rest/jsonf``) and WebSocket
+(``/mlink/json``, ``/mlink/jsonf``) on one port. It only moves bytes and owns timers; the
+protocol lives in ``_rest`` and ``_session``, the framings in ``_frames``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ._auth import AuthError, bearer_token
+from ._frames import JSON, JSONF, FrameError, jsonf_messages
 from ._http import HttpLimits, ProtocolRunner, install
 from ._rest import RestApi
 from ._session import Hub, MLinkSession
@@ -95,91 +97,146 @@ def make_app(rest: RestApi, hub: Hub | None = None, limits: HttpLimits | None = 
         hub = Hub(rest.reg, rest.store, rest.keys, rest.clock, post=rest.post_record,
                   encoders=rest.encoders)
     app[HUB] = hub
-    clock = hub.clock
 
     async def rest_json(request: web.Request) -> web.StreamResponse:
+        return await _rest(request, False)
+
+    async def rest_jsonf(request: web.Request) -> web.StreamResponse:
+        return await _rest(request, True)
+
+    async def _rest(request: web.Request, framed: bool) -> web.StreamResponse:
         body: bytes | None = b""
         if request.method == "POST":
             body = await _read_body(request, limit)
-        status, out = rest.handle(request.method, list(request.query.items()), request.headers, body)
-        resp = web.Response(status=status, body=out, content_type="application/json")
+        status, out = rest.handle(request.method, list(request.query.items()), request.headers, body,
+                                  framed=framed)
+        # (inferred) framed answers are bytes, not one JSON document
+        resp = web.Response(status=status, body=out,
+                            content_type="application/octet-stream" if framed else "application/json")
         if body is None:
             resp.force_close()  # the unread body is not drained
         return resp
 
     async def mlink_json(request: web.Request) -> web.StreamResponse:
-        token = (bearer_token(request.headers.get("Authorization")) or request.query.get("apiKey")
-                 or request.query.get("apikey"))
-        principal, err = None, None
-        if token:
-            try:
-                principal = hub.keys.authenticate(token, None)
-            except AuthError as e:
-                err = str(e)
-        ws = web.WebSocketResponse(max_msg_size=hub.config.max_frame_bytes, compress=False,
-                                   autoping=True)
-        await ws.prepare(request)
-        session = MLinkSession(hub, principal, err)
-        wake = asyncio.Event()
-        session.notify = wake.set
-        readable = asyncio.Event()
-        readable.set()
+        return await _websocket(request, hub, JSON)
 
-        async def writer() -> None:
-            while True:
-                wake.clear()
-                now = clock.time_ns()
-                frames = session.pull(now)
-                for f in frames:
-                    await ws.send_frame(f, WSMsgType.TEXT)  # awaits drain: a slow client blocks here
-                if session.wants_input:
-                    readable.set()
-                if session.closed:
-                    await ws.close(message=session.close_reason.encode()[:120])
-                    return
-                if frames or session.has_work(clock.time_ns()):
-                    await asyncio.sleep(0)
-                    continue
-                due = session.next_due_ns()
-                timeout = None if due is None else max(0.0, (due - clock.time_ns()) / 1e9)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
-
-        async def heartbeat() -> None:
-            while True:
-                await asyncio.sleep(hub.config.heartbeat_s)
-                session.heartbeat(clock.time_ns())
-                wake.set()
-
-        who = _who(request, session)
-        tasks = [spawn(_closing_on_failure(writer(), ws, readable), f"ws-writer {who}"),
-                 spawn(_closing_on_failure(heartbeat(), ws, readable), f"ws-heartbeat {who}")]
-        try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    session.receive(msg.data, clock.time_ns())
-                elif msg.type == WSMsgType.BINARY:
-                    session.receive(msg.data, clock.time_ns())
-                else:
-                    continue
-                wake.set()
-                if not session.wants_input:
-                    readable.clear()
-                    await readable.wait()  # stop reading until the outbox drains
-                if tasks[0].done():
-                    break
-        finally:
-            for t in tasks:
-                t.cancel()
-            # failures were logged by the tasks' done-callbacks; cancellation is the normal end
-            await asyncio.gather(*tasks, return_exceptions=True)
-            session.close()
-        return ws
+    async def mlink_jsonf(request: web.Request) -> web.StreamResponse:
+        return await _websocket(request, hub, JSONF)
 
     app.router.add_route("GET", "/rest/json", rest_json)
     app.router.add_route("POST", "/rest/json", rest_json)
+    app.router.add_route("GET", "/rest/jsonf", rest_jsonf)
+    app.router.add_route("POST", "/rest/jsonf", rest_jsonf)
     app.router.add_route("GET", "/mlink/json", mlink_json)
+    app.router.add_route("GET", "/mlink/jsonf", mlink_jsonf)
     return app
+
+
+class _Wire:
+    """Writes the session's bytes (WebSocket frames already built) to the socket: one write per
+    pull, whatever the number of records in it; waits while the transport's buffer is over its
+    high-water mark (a slow reader stops being pulled, so its streams conflate)."""
+
+    def __init__(self, request: web.Request) -> None:
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("connection lost before the WebSocket handshake ended")
+        self.transport = transport
+        self.protocol = request.protocol
+
+    async def write(self, chunks: list[bytes]) -> None:
+        if self.transport.is_closing():
+            raise ConnectionResetError("cannot write to a closing transport")
+        self.transport.writelines(chunks)
+        if self.protocol.writing_paused:
+            # aiohttp's own flow-control wait (what ws.send_frame awaits); resumes on drain
+            await self.protocol._drain_helper()
+
+
+def _read_framed(session: MLinkSession, data: str | bytes, now_ns: int) -> None:
+    """One inbound /mlink/jsonf WebSocket frame: each framed message to the session; a header
+    that does not parse is an MLinkDataAck FrameError, and the rest of the frame is dropped
+    (no resynchronising inside a frame: a JSON payload may itself hold \\r\\n)."""
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        for num, payload in jsonf_messages(raw):
+            session.receive(payload, now_ns, msg_num=num)
+    except FrameError as e:
+        session.data_ack(0, "FrameError", f"frame header: {e}")
+
+
+async def _websocket(request: web.Request, hub: Hub, framing: str) -> web.StreamResponse:
+    """A WebSocket session on ``framing`` (JSON: one message per text frame; JSONF: framed
+    messages, several per binary frame)."""
+    clock = hub.clock
+    token = (bearer_token(request.headers.get("Authorization")) or request.query.get("apiKey")
+             or request.query.get("apikey"))
+    principal, err = None, None
+    if token:
+        try:
+            principal = hub.keys.authenticate(token, None)
+        except AuthError as e:
+            err = str(e)
+    ws = web.WebSocketResponse(max_msg_size=hub.config.max_frame_bytes, compress=False,
+                               autoping=True)
+    await ws.prepare(request)
+    wire = _Wire(request)
+    session = MLinkSession(hub, principal, err, framing=framing)
+    wake = asyncio.Event()
+    session.notify = wake.set
+    readable = asyncio.Event()
+    readable.set()
+
+    async def writer() -> None:
+        while True:
+            wake.clear()
+            now = clock.time_ns()
+            chunks = session.pull(now)
+            if chunks:
+                await wire.write(chunks)  # one write; waits while a slow client's buffer is full
+            if session.wants_input:
+                readable.set()
+            if session.closed:
+                await ws.close(message=session.close_reason.encode()[:120])
+                return
+            if chunks or session.has_work(clock.time_ns()):
+                await asyncio.sleep(0)
+                continue
+            due = session.next_due_ns()
+            timeout = None if due is None else max(0.0, (due - clock.time_ns()) / 1e9)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(hub.config.heartbeat_s)
+            session.heartbeat(clock.time_ns())
+            wake.set()
+
+    who = _who(request, session)
+    tasks = [spawn(_closing_on_failure(writer(), ws, readable), f"ws-writer {who}"),
+             spawn(_closing_on_failure(heartbeat(), ws, readable), f"ws-heartbeat {who}")]
+    try:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            if framing == JSONF:
+                _read_framed(session, msg.data, clock.time_ns())
+            else:
+                session.receive(msg.data, clock.time_ns())
+            wake.set()
+            if not session.wants_input:
+                readable.clear()
+                await readable.wait()  # stop reading until the outbox drains
+            if tasks[0].done():
+                break
+    finally:
+        for t in tasks:
+            t.cancel()
+        # failures were logged by the tasks' done-callbacks; cancellation is the normal end
+        await asyncio.gather(*tasks, return_exceptions=True)
+        session.close()
+    return ws
 
 
 def run_server(app: web.Application, host: str, port: int) -> None:

@@ -24,7 +24,19 @@ from ..schema import MsgType, RecordError, Registry, datetime_from_text, datetim
 from ..store import Store, Table
 from ._auth import ApiKeys, AuthError, Principal
 from ._encode import EncoderCache
-from ._frames import Watcher, control
+from ._frames import (
+    ENVELOPE,
+    JSON,
+    JSONF,
+    JSONF_HEADER,
+    JSONF_MAX_PAYLOAD,
+    Watcher,
+    control,
+    envelope_type,
+    jsonf_header,
+    jsonf_ws_frames,
+    ws_header,
+)
 from ._streams import Streams
 from ._subscriptions import Subscriptions
 
@@ -38,6 +50,8 @@ class SessionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     chunk_rows: Annotated[int, msgspec.Meta(ge=1)] = 2_000  # rows encoded per stream per pull (fairness)
     max_frame_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20  # no WebSocket message over 1 MiB
     max_subscriptions: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    # (inferred) framed JSON: messages share a binary frame up to this many bytes
+    jsonf_frame_bytes: Annotated[int, msgspec.Meta(ge=1)] = 64 * 1024
 
 
 class Hub:
@@ -82,16 +96,36 @@ class Hub:
             s.on_change()
 
 
+class _Framing(list[bytes]):
+    """A list whose ``append`` frames into the session's sink (for ``Subscriptions.pull``)."""
+
+    def __init__(self, put: Callable[[bytes], None]) -> None:
+        super().__init__()
+        self._put = put
+
+    def append(self, env: bytes) -> None:
+        self._put(env)
+
+
 class MLinkSession:
     """The protocol state of one socket."""
 
-    def __init__(self, hub: Hub, principal: Principal | None, auth_error: str | None = None) -> None:
+    def __init__(self, hub: Hub, principal: Principal | None, auth_error: str | None = None,
+                 framing: str = ENVELOPE) -> None:
+        """``framing`` (``_frames``) decides what ``pull`` returns: ENVELOPE, one envelope per
+        item (sans-I/O use); JSON or JSONF, bytes ready for the socket (WebSocket frames)."""
+        if framing not in (ENVELOPE, JSON, JSONF):
+            raise ValueError(f"unknown framing {framing!r}")
         self.hub = hub
         self.principal = principal
+        self.framing = framing
+        limit = hub.config.max_frame_bytes
+        self.frame_limit = min(limit, JSONF_MAX_PAYLOAD) if framing == JSONF else limit
         self.closed = False
         self.close_reason = ""
-        self._out: deque[bytes] = deque()
-        self._sink: list[bytes] | None = None  # where frames go while pulling
+        self._out: deque[bytes] = deque()  # control envelopes waiting for a pull
+        self._sink: list[bytes] | None = None  # where framed bytes go while pulling
+        self._sent = 0  # messages put in the sink
         self.notify: Callable[[], None] | None = None  # set by the shell: wake the writer
         self.streams = Streams(hub, self)
         self.subs = Subscriptions(hub, self)
@@ -143,18 +177,51 @@ class MLinkSession:
 
     # ---------------------------------------------------------------- for the session parts
     def queue(self, frame: bytes) -> None:
-        """Send ``frame``: into the pull under way, else the control outbox."""
+        """Send the envelope ``frame``: into the pull under way, else the control outbox."""
         if self._sink is not None:
-            self._sink.append(frame)
+            self._put(frame)
         else:
             self._out.append(frame)
+
+    def emit(self, units: np.ndarray, sizes: np.ndarray) -> None:
+        """Stream records already framed for this session (``RowEncoder.encode_wire``), sizes
+        within ``frame_limit``; only called while pulling."""
+        sink = self._sink
+        assert sink is not None, "emit outside pull"
+        if not len(units):
+            return
+        self._sent += len(units)
+        if self.framing == JSONF:
+            sink.extend(jsonf_ws_frames(units, sizes + JSONF_HEADER, self.hub.config.jsonf_frame_bytes))
+        elif self.framing == JSON:
+            sink.append(b"".join(units.tolist()))
+        else:
+            sink.extend(units.tolist())
+
+    def _put(self, env: bytes) -> None:
+        """Frame one envelope (a control record or a subscription's record) into the sink."""
+        assert self._sink is not None
+        if len(env) > self.frame_limit:
+            self.data_ack(0, "OtherError", f"a {len(env)}-byte record exceeds the {self.frame_limit}-byte "
+                                           "frame limit; not sent")
+            return
+        self._sent += 1
+        if self.framing == JSONF:
+            mt = self.hub.reg.get(envelope_type(env))
+            head = jsonf_header(mt.id if mt is not None else 0, len(env))
+            self._sink.append(ws_header(len(env) + JSONF_HEADER, True) + head + env)
+        elif self.framing == JSON:
+            self._sink.append(ws_header(len(env), False) + env)
+        else:
+            self._sink.append(env)
 
     def rewake(self) -> None:
         self._wake = True
 
     # ---------------------------------------------------------------- input
-    def receive(self, data: str | bytes, now_ns: int) -> None:
-        """Handle one inbound text frame."""
+    def receive(self, data: str | bytes, now_ns: int, msg_num: int = 0) -> None:
+        """Handle one inbound message (a text frame, or one framed message whose header gave
+        ``msg_num``: 0 means "see the JSON header", as MLink's own clients write it)."""
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as e:
@@ -167,6 +234,10 @@ class MLinkSession:
         mt = self.hub.reg.get(name) if isinstance(name, (str, int)) else None
         if mt is None:
             self.data_ack(0, "InvldMsgType", f"header.mTyp: unknown message type {name!r}")
+            return
+        if msg_num and msg_num != mt.id:
+            self.data_ack(mt.id, "FrameError", f"frame header: message number {msg_num:05d} is not "
+                          f"{mt.name} ({mt.id:05d}) of header.mTyp")
             return
         msg = doc.get("message", {})
         if msg is None:
@@ -244,26 +315,22 @@ class MLinkSession:
 
     # ---------------------------------------------------------------- output
     def pull(self, now_ns: int, max_frames: int = 4096) -> list[bytes]:
-        """Frames to write now, in order: control replies first, then stream data with the
-        checkpoints that close it. Call again while ``has_work`` says there is more."""
+        """What to write now, in order: control replies first, then stream data with the
+        checkpoints that close it -- at most about ``max_frames`` messages. ENVELOPE framing:
+        one envelope per item; JSON/JSONF: WebSocket frames (several per item). Call again
+        while ``has_work`` says there is more."""
         out: list[bytes] = []
-        while self._out and len(out) < max_frames:
-            out.append(self._out.popleft())
-        woke = self._wake
-        self._wake = False
         self._sink = out
+        self._sent = 0
         try:
-            self.streams.pull(now_ns, woke, out, max_frames)
-            if self.subs.by_type and len(out) < max_frames:
-                self.subs.pull(now_ns, woke, out)
+            while self._out and self._sent < max_frames:
+                self._put(self._out.popleft())
+            woke = self._wake
+            self._wake = False
+            self.streams.pull(now_ns, woke, max_frames - self._sent)
+            if self.subs.by_type and self._sent < max_frames:
+                self.subs.pull(now_ns, woke, _Framing(self._put))  # in order with its checkpoints
         finally:
             self._sink = None
-        limit = self.hub.config.max_frame_bytes
-        if any(len(f) > limit for f in out):
-            for f in out:
-                if len(f) > limit:
-                    self.data_ack(0, "OtherError",
-                                  f"a {len(f)}-byte record exceeds the 1 MiB frame limit; not sent")
-            out = [f for f in out if len(f) <= limit]
-        self.messages_sent += len(out)
+        self.messages_sent += self._sent
         return out

@@ -116,13 +116,13 @@ class Streams:
             if sid is None or s == sid:
                 st.pending_signals.append((signal_id, kind))
 
-    def pull(self, now_ns: int, woke: bool, out: list[bytes], max_frames: int) -> None:
-        """Append what the streams have to send now (at most ``max_frames`` frames in all)."""
+    def pull(self, now_ns: int, woke: bool, budget: int) -> None:
+        """Emit what the streams have to send now (about ``budget`` records in all)."""
         for st in list(self.by_key.values()):
-            if len(out) >= max_frames:
+            if budget <= 0:
                 self.owner.rewake()
                 break
-            self._pull_stream(st, now_ns, woke, max_frames - len(out), out)
+            budget -= self._pull_stream(st, now_ns, woke, budget)
 
     def request(self, smt: MsgType, msg: dict[str, Any], sent_ts: int, now_ns: int) -> None:
         """An MLinkStream request: start, replace or end a stream."""
@@ -195,22 +195,32 @@ class Streams:
         body["timestamp"] = datetime_to_text(timestamp or self.hub.clock.time_ns())
         self.owner.queue(control("MLinkStreamCheckPt", body))
 
-    def _pull_stream(self, st: _Stream, now_ns: int, woke: bool, budget: int, out: list[bytes]) -> None:
-        start = len(out)
+    def _pull_stream(self, st: _Stream, now_ns: int, woke: bool, budget: int) -> int:
+        """Emit the stream's due records (about ``budget``); returns how many."""
+        sent = 0
         if not st.scans and st.live:
             self._start_batch(st, now_ns, woke)
-        while st.scans and len(out) - start < budget:
+        while st.scans and sent < budget:
             scan = st.scans[0]
-            n = min(self.hub.config.chunk_rows, budget - (len(out) - start), len(scan.rows) - scan.pos)
+            n = min(self.hub.config.chunk_rows, budget - sent, len(scan.rows) - scan.pos)
             rows = scan.rows[scan.pos:scan.pos + n]
             scan.pos += n
             rows = rows[st.table.alive[rows]]  # deleted since the scan began
             if scan.kind == "cycle":
                 rows = rows[st.table.row_seq[rows] <= scan.max_seq]
-            frames = st.encoder.encode(st.table, rows)
-            scan.sent += len(frames)
-            scan.nbytes += sum(len(f) for f in frames)
-            out.extend(frames)
+            if len(rows):
+                units, sizes = st.encoder.encode_wire(st.table, rows, self.owner.framing)
+                big = sizes > self.owner.frame_limit
+                if big.any():
+                    lim = self.owner.frame_limit
+                    for size in sizes[big].tolist():
+                        self.owner.data_ack(st.mt.id, "OtherError", f"a {size}-byte {st.mt.name} record "
+                                            f"exceeds the {lim}-byte frame limit; not sent")
+                    units, sizes = units[~big], sizes[~big]
+                scan.sent += len(units)
+                scan.nbytes += int(sizes.sum())
+                sent += len(units)
+                self.owner.emit(units, sizes)
             if scan.pos < len(scan.rows):
                 continue
             st.scans.popleft()
@@ -225,6 +235,7 @@ class Streams:
                 self._start_batch(st, now_ns, False)
         if st.scans:
             self.owner.rewake()
+        return sent
 
     def _start_batch(self, st: _Stream, now_ns: int, woke: bool) -> None:
         """Queue the next batch of a live stream: a signalled scan, or a due send cycle."""
