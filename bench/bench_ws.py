@@ -1,12 +1,17 @@
-"""WebSocket load benchmark: a server process and client processes on loopback, bounded in time.
+"""WebSocket load benchmark, /mlink/json and /mlink/jsonf side by side: a server process
+(``run_server``, as ``openmlink serve``) and client processes on loopback, bounded in time.
 
-Prints:
-  - updates delivered per second to 1, 10 and 100 clients streaming at activeLatency 1 while the
-    server publishes as fast as it can (every client sees the latest value per key per cycle);
-  - p50/p99 publish-to-client latency at a stated publish rate;
+Prints, for each transport:
+  - updates delivered per second to 1, 10, 100 and 1,000 clients streaming at activeLatency 1
+    while the server publishes as fast as it can (2,000 keys; every client sees the latest value
+    per key per cycle), and the server's CPU time per 100k updates delivered;
+  - p50/p99 publish-to-client latency at 2,000 and at 50,000 updates/s published (paced every
+    millisecond), 10 clients; latency = client receive time of the WebSocket frame minus the
+    record's srcTimestamp (set when published);
   - the time to stream a 1.5 million row snapshot to one client;
-  - server memory with 1,000 idle connections.
-Usage: python bench/bench_ws.py [--quick]
+then the server memory with 1,000 idle connections, and the load average (the machine is
+shared: figures are only comparable with the load they were taken under).
+Usage: python bench/bench_ws.py [--quick] [--only json|jsonf]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,6 +30,8 @@ import time
 import numpy as np
 
 KEY = "BENCH-0000-0000-0001"
+QUOTE = '"mTyp":"StockBookQuote"'
+SRC_TS = re.compile(rb'"srcTimestamp":(\d+)')
 
 
 # ---------------------------------------------------------------- server process
@@ -31,7 +39,7 @@ def serve(port: int, keys: int, rate: float, snapshot_rows: int) -> None:
     from aiohttp import web
 
     from openmlink.bus import ColumnBatch
-    from openmlink.gateway import ApiKeys, Principal, make_app
+    from openmlink.gateway import ApiKeys, Principal, make_app, run_server
     from openmlink.platform import build_platform
     from openmlink.schema._keys import key_member_names
     from openmlink.schema._values import datekey_from_text
@@ -60,23 +68,33 @@ def serve(port: int, keys: int, rate: float, snapshot_rows: int) -> None:
                 "bidSize": rng.integers(1, 500, m), "askSize": rng.integers(1, 500, m),
             }))
 
+    def publish(i: int, batch: int) -> None:
+        sel = np.arange(i, i + batch) % keys
+        now = time.time_ns()
+        plat.bus.publish(ColumnBatch(sbq, {
+            "ticker.at": np.full(batch, eqt, np.int16),
+            "ticker.ts": np.full(batch, nms, np.int16),
+            "ticker.tk": names[sel],
+            "bidPrice1": np.full(batch, (i % 10_000) / 100.0),
+            "askPrice1": np.full(batch, (i % 10_000) / 100.0 + 0.01),
+            "srcTimestamp": np.full(batch, now, np.int64),
+        }, now))
+
     async def publisher(app: web.Application):  # type: ignore[no-untyped-def]
         async def run() -> None:
-            batch = 100
             i = 0
-            while True:
-                sel = np.arange(i, i + batch) % keys
-                i += batch
-                now = time.time_ns()
-                plat.bus.publish(ColumnBatch(sbq, {
-                    "ticker.at": np.full(batch, eqt, np.int16),
-                    "ticker.ts": np.full(batch, nms, np.int16),
-                    "ticker.tk": names[sel],
-                    "bidPrice1": np.full(batch, (i % 10_000) / 100.0),
-                    "askPrice1": np.full(batch, (i % 10_000) / 100.0 + 0.01),
-                    "srcTimestamp": np.full(batch, now, np.int64),
-                }, now))
-                await asyncio.sleep(batch / rate if rate > 0 else 0)
+            if rate <= 0:  # as fast as it can, 100 records a batch
+                while True:
+                    publish(i, 100)
+                    i += 100
+                    await asyncio.sleep(0)
+            t0 = time.perf_counter()
+            while True:  # paced: every millisecond, what the rate owes by now
+                due = int((time.perf_counter() - t0) * rate) - i
+                if due > 0:
+                    publish(i, due)
+                    i += due
+                await asyncio.sleep(0.001)
         task = asyncio.create_task(run()) if keys else None
         yield
         if task:
@@ -85,7 +103,7 @@ def serve(port: int, keys: int, rate: float, snapshot_rows: int) -> None:
     app = make_app(plat.rest)
     app.cleanup_ctx.append(publisher)
     print("READY", flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    run_server(app, "127.0.0.1", port)
 
 
 def free_port() -> int:
@@ -101,8 +119,17 @@ def start_server(keys: int, rate: float, snapshot_rows: int = 0) -> tuple[subpro
     assert p.stdout is not None
     line = p.stdout.readline()
     assert b"READY" in line, line
-    time.sleep(0.5)
+    for _ in range(200):  # listening
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
     return p, port
+
+
+def stop(p: subprocess.Popen[bytes]) -> None:
+    p.terminate()
+    p.wait(20)
 
 
 def rss_mib(pid: int) -> float:
@@ -113,20 +140,30 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- client processes
-def _stream_msg(**kw: object) -> str:
-    return json.dumps({"header": {"mTyp": "MLinkStream"}, "message": kw})
+def _msg(transport: str, **kw: object) -> str:
+    text = json.dumps({"header": {"mTyp": "MLinkStream"}, "message": kw})
+    if transport == "jsonf":  # as MLink's sample clients frame it
+        return "".join(["\r\nJ", "%011d" % len(text), text])  # noqa: UP031
+    return text
 
 
-async def _client(url: str, seconds: float, counts: list[int], lat: list[float], sample: int,
-                  stream: dict[str, object]) -> None:
+async def _client(url: str, transport: str, seconds: float, counts: list[int], lat: list[float],
+                  sample: bool, stream: dict[str, object]) -> None:
     import aiohttp
     async with aiohttp.ClientSession() as http, http.ws_connect(
             url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, autoping=True) as ws:
-        await ws.send_str(_stream_msg(**stream))
+        await ws.send_str(_msg(transport, **stream))
         while True:  # wait for the snapshot to complete
-            m = await ws.receive_str()
-            if '"Complete"' in m:
+            m = await ws.receive()
+            data = m.data if isinstance(m.data, str) else m.data.decode()
+            if '"Complete"' in data:
                 break
         end = time.monotonic() + seconds
         n = 0
@@ -135,43 +172,48 @@ async def _client(url: str, seconds: float, counts: list[int], lat: list[float],
             if left <= 0:
                 break
             try:
-                m = await ws.receive_str(timeout=left)
+                m = await ws.receive(timeout=left)
             except TimeoutError:
                 break
-            n += 1
-            if sample and n % sample == 0:
+            if m.type == aiohttp.WSMsgType.TEXT:
+                data = m.data.encode()
+            elif m.type == aiohttp.WSMsgType.BINARY:
+                data = m.data
+            else:
+                break
+            n += data.count(QUOTE.encode())
+            if sample:
                 t = time.time_ns()
-                d = json.loads(m)["message"]
-                if "srcTimestamp" in d:
-                    lat.append((t - d["srcTimestamp"]) / 1e6)
+                lat.extend((t - int(x)) / 1e6 for x in SRC_TS.findall(data))
         counts.append(n)
 
 
-def clients_proc(url: str, n: int, seconds: float, sample: int, stream: dict[str, object],
-                 q: mp.Queue) -> None:  # type: ignore[type-arg]
+def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
+                 stream: dict[str, object], q: mp.Queue) -> None:  # type: ignore[type-arg]
     counts: list[int] = []
     lat: list[float] = []
 
     async def main() -> None:
-        await asyncio.gather(*[_client(url, seconds, counts, lat, sample, stream) for _ in range(n)])
+        await asyncio.gather(*[_client(url, transport, seconds, counts, lat, sample, stream)
+                               for _ in range(n)])
     asyncio.run(main())
     q.put((counts, lat))
 
 
-def run_clients(port: int, n: int, seconds: float, sample: int = 0, procs: int = 1,
-                stream: dict[str, object] | None = None) -> tuple[list[int], list[float]]:
-    url = f"ws://127.0.0.1:{port}/mlink/json"
-    stream = stream or {"msgName": "StockBookQuote", "activeLatency": 1,
-                        "view": "bidPrice1|askPrice1|srcTimestamp"}
+def run_clients(port: int, transport: str, n: int, seconds: float, sample: bool = False,
+                procs: int = 1) -> tuple[list[int], list[float]]:
+    url = f"ws://127.0.0.1:{port}/mlink/{transport}"
+    stream = {"msgName": "StockBookQuote", "activeLatency": 1, "view": "bidPrice1|askPrice1|srcTimestamp"}
     q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
-    ps = [mp.Process(target=clients_proc, args=(url, k, seconds, sample, stream, q)) for k in per if k]
+    ps = [mp.Process(target=clients_proc, args=(url, transport, k, seconds, sample, stream, q))
+          for k in per if k]
     for p in ps:
         p.start()
     counts: list[int] = []
     lat: list[float] = []
     for _ in ps:
-        c, lt = q.get(timeout=seconds + 120)
+        c, lt = q.get(timeout=seconds + 300)
         counts += c
         lat += lt
     for p in ps:
@@ -194,64 +236,79 @@ async def _idle(url: str, n: int, hold: float) -> int:
     return ok
 
 
+async def _snapshot(port: int, transport: str) -> tuple[float, int]:
+    import aiohttp
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            f"ws://127.0.0.1:{port}/mlink/{transport}", max_msg_size=0,
+            headers={"Authorization": f"Bearer {KEY}"}) as ws:
+        await ws.receive()
+        t = time.perf_counter()
+        await ws.send_str(_msg(transport, msgName="OptionNbboQuote", activeLatency=0))
+        n = 0
+        mark = b'"mTyp":"OptionNbboQuote"'
+        while True:
+            m = await ws.receive()
+            data = m.data.encode() if isinstance(m.data, str) else m.data
+            n += data.count(mark)
+            if b'"Complete"' in data:
+                return time.perf_counter() - t, n
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, 150k-row snapshot")
+    ap.add_argument("--only", choices=("json", "jsonf"), help="one transport only")
     args = ap.parse_args()
-    secs = 2.0 if args.quick else 5.0
-    print(f"machine: {os.cpu_count()} cores; server and clients share them")
+    secs = 2.0 if args.quick else 4.0
+    transports = [args.only] if args.only else ["json", "jsonf"]
+    print(f"machine: {os.cpu_count()} cores; server and clients share them; {load()}")
 
-    # 1. throughput to 1, 10, 100 clients (server publishes as fast as it can, 2,000 keys)
-    for n in (1, 10, 100):
-        srv, port = start_server(2000, 0)
-        try:
-            counts, _ = run_clients(port, n, secs, procs=1)
-            total = sum(counts)
-            print(f"activeLatency 1, {n:3d} client(s): {total / secs:10,.0f} updates/s delivered "
-                  f"({total / secs / n:,.0f} per client)")
-        finally:
-            srv.terminate()
-            srv.wait(10)
+    # 1. throughput to 1, 10, 100, 1,000 clients (server publishes as fast as it can, 2,000 keys)
+    for n in (1, 10, 100, 1000):
+        line = []
+        for tr in transports:
+            srv, port = start_server(2000, 0)
+            try:
+                c0 = cpu_s(srv.pid)
+                counts, _ = run_clients(port, tr, n, secs, procs=1 if n < 100 else 2)
+                cpu = cpu_s(srv.pid) - c0
+                total = sum(counts)
+                line.append(f"{tr:5s} {total / secs:10,.0f}/s (cpu {cpu / max(total, 1) * 1e5:.2f} s/100k)")
+            finally:
+                stop(srv)
+        print(f"activeLatency 1, {n:4d} client(s): " + " | ".join(line) + f"  [{load()}]", flush=True)
 
-    # 2. latency at a stated publish rate
-    rate = 2000.0
-    srv, port = start_server(2000, rate)
-    try:
-        _, lat = run_clients(port, 10, secs, sample=1, procs=2)
-        a = np.array(lat)
-        print(f"publish-to-client latency at {rate:,.0f} updates/s, 10 clients: "
-              f"p50 {np.percentile(a, 50):.2f} ms, p99 {np.percentile(a, 99):.2f} ms ({len(a):,} samples)")
-    finally:
-        srv.terminate()
-        srv.wait(10)
+    # 2. latency at stated publish rates, 10 clients
+    for rate in (2000.0, 50_000.0):
+        line = []
+        for tr in transports:
+            srv, port = start_server(2000, rate)
+            try:
+                _, lat = run_clients(port, tr, 10, secs, sample=True, procs=2)
+                a = np.array(lat) if lat else np.zeros(1)
+                line.append(f"{tr:5s} p50 {np.percentile(a, 50):6.2f} ms p99 {np.percentile(a, 99):6.2f} ms "
+                            f"({len(lat):,})")
+            finally:
+                stop(srv)
+        print(f"latency at {rate:7,.0f} updates/s, 10 clients: " + " | ".join(line) + f"  [{load()}]",
+              flush=True)
 
-    # 3. snapshot of 1.5 million rows to one client
+    # 3. snapshot of 1.5 million rows to one client, 4. memory with 1,000 idle connections
     rows = 150_000 if args.quick else 1_500_000
     srv, port = start_server(0, 0, rows)
     try:
-        import aiohttp
-
-        async def snap() -> tuple[float, int]:
-            async with aiohttp.ClientSession() as http, http.ws_connect(
-                    f"ws://127.0.0.1:{port}/mlink/json", max_msg_size=0,
-                    headers={"Authorization": f"Bearer {KEY}"}) as ws:
-                await ws.receive_str()
-                t = time.perf_counter()
-                await ws.send_str(_stream_msg(msgName="OptionNbboQuote", activeLatency=0))
-                n = 0
-                while True:
-                    m = await ws.receive_str()
-                    if m.startswith('{"header":{"mTyp":"OptionNbboQuote"'):
-                        n += 1
-                    elif '"Complete"' in m:
-                        return time.perf_counter() - t, n
-        el, n = asyncio.run(snap())
-        print(f"snapshot of {n:,} OptionNbboQuote rows to one client: {el:.1f} s ({n / el:,.0f} rows/s)")
+        line = []
+        for tr in transports:
+            el, n = asyncio.run(_snapshot(port, tr))
+            line.append(f"{tr:5s} {el:5.1f} s ({n:,} rows, {n / el:,.0f} rows/s)")
+        print(f"snapshot of {rows:,} OptionNbboQuote rows to one client: " + " | ".join(line)
+              + f"  [{load()}]", flush=True)
     finally:
-        srv.terminate()
-        srv.wait(10)
-
-    # 4. memory with 1,000 idle connections
+        stop(srv)
     srv, port = start_server(0, 0)
     try:
         before = rss_mib(srv.pid)
@@ -268,8 +325,7 @@ def main() -> None:
         print(f"server memory: {before:,.0f} MiB idle, {during:,.0f} MiB with {ok:,} idle connections "
               f"({(during - before) * 1024 / max(ok, 1):,.1f} KiB per connection)")
     finally:
-        srv.terminate()
-        srv.wait(10)
+        stop(srv)
 
 
 if __name__ == "__main__":

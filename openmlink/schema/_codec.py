@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ._float32 import float32_shortest, float32_shortest_one
 from ._keys import KeyError_, key_from_json, key_to_json
 from ._types import INT_RANGES, Field, MsgType
 from ._values import (
@@ -291,7 +292,7 @@ def encode_text(f: Field, v: Any) -> str:
     if kind in ("TickerKey", "ExpiryKey", "OptionKey"):
         return "" if v is None else str(v)
     if kind == "float":
-        return repr(float(v))
+        return repr(float32_shortest_one(float(v)) if f.ftype == "Float" else float(v))
     j = encode_value(f, v)
     return j if isinstance(j, str) else str(j)
 
@@ -316,9 +317,11 @@ def is_default(f: Field, v: Any) -> bool:
 def encode_value(f: Field, v: Any) -> Any:
     """Internal value -> JSON value."""
     kind = f.kind
-    if kind == "float":
+    if kind == "float":  # a schema float goes out in single precision (MLink's form)
         x = float(v)
-        return x if math.isfinite(x) else None
+        if not math.isfinite(x):
+            return None
+        return float32_shortest_one(x) if f.ftype == "Float" else x
     if kind == "int":
         return idlong_to_text(v) if f.id_long else int(v)
     if kind == "string":
@@ -361,13 +364,12 @@ def encode_values(f: Field, x: np.ndarray) -> list[Any]:
     k = f.kind
     if len(x) == 0:
         return []
-    if k == "float":
+    if k == "float":  # a schema float goes out in single precision (MLink's form)
         bad = (x == 0.0) | ~np.isfinite(x)
-        vals = x.tolist()
-        if bad.any():
-            for i in np.flatnonzero(bad).tolist():
-                vals[i] = None
-        return vals
+        if bad.all():
+            return [None] * len(x)
+        vals = float32_shortest(x) if f.ftype == "Float" else x
+        return _none_where(vals, bad)
     if k == "enum":
         assert f.enum is not None
         names = np.array([None, *f.enum.names[1:]], dtype=object)
@@ -380,9 +382,11 @@ def encode_values(f: Field, x: np.ndarray) -> list[Any]:
     if k not in ("int", "flag", "DateTime"):
         raise ValueError(f"encode_values: field {f.name} of kind {k} is not a column of scalars")
     zero = x == 0
+    if zero.all():
+        return [None] * len(x)
     if k == "int" and not f.id_long:
-        vals = x.tolist()
-    elif k == "DateTime":
+        return _none_where(x, zero)
+    if k == "DateTime":
         txt = x.astype("datetime64[ns]").astype("datetime64[us]").astype(str)
         vals = np.char.replace(txt.astype(str), "T", " ").tolist()
     else:  # ID-style longs and flags: text per distinct value
@@ -391,6 +395,15 @@ def encode_values(f: Field, x: np.ndarray) -> list[Any]:
         for i in np.flatnonzero(zero).tolist():
             vals[i] = None
     return vals
+
+
+def _none_where(x: np.ndarray, mask: np.ndarray) -> list[Any]:
+    """``x`` as Python values, None where ``mask``."""
+    if not mask.any():
+        return x.tolist()  # type: ignore[no-any-return]
+    vals = np.array(x.tolist(), dtype=object)
+    vals[mask] = None
+    return vals.tolist()  # type: ignore[no-any-return]
 
 
 def encode_message(
