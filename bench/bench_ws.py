@@ -35,7 +35,7 @@ SRC_TS = re.compile(rb'"srcTimestamp":(\d+)')
 
 
 # ---------------------------------------------------------------- server process
-def serve(port: int, keys: int, rate: float, snapshot_rows: int) -> None:
+def serve(port: int, keys: int, rate: float, snapshot_rows: int, tick_s: float = 0.001) -> None:
     from aiohttp import web
 
     from openmlink.bus import ColumnBatch
@@ -89,12 +89,12 @@ def serve(port: int, keys: int, rate: float, snapshot_rows: int) -> None:
                     i += 100
                     await asyncio.sleep(0)
             t0 = time.perf_counter()
-            while True:  # paced: every millisecond, what the rate owes by now
+            while True:  # paced: every tick (1 ms), what the rate owes by now
                 due = int((time.perf_counter() - t0) * rate) - i
                 if due > 0:
                     publish(i, due)
                     i += due
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(tick_s)
         task = asyncio.create_task(run()) if keys else None
         yield
         if task:
@@ -112,10 +112,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(keys: int, rate: float, snapshot_rows: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(keys: int, rate: float, snapshot_rows: int = 0, tick_s: float = 0.001
+                 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     p = subprocess.Popen([sys.executable, __file__, "server", str(port), str(keys), str(rate),
-                          str(snapshot_rows)], stdout=subprocess.PIPE)
+                          str(snapshot_rows), str(tick_s)], stdout=subprocess.PIPE)
     assert p.stdout is not None
     line = p.stdout.readline()
     assert b"READY" in line, line
@@ -154,11 +155,14 @@ def _msg(transport: str, **kw: object) -> str:
     return text
 
 
-async def _client(url: str, transport: str, seconds: float, counts: list[int], lat: list[float],
-                  sample: bool, stream: dict[str, object]) -> None:
+async def _client(http, gate: asyncio.Semaphore, url: str, transport: str,  # type: ignore[no-untyped-def]
+                  seconds: float, counts: list[int], lat: list[float], sample: bool,
+                  stream: dict[str, object]) -> None:
     import aiohttp
-    async with aiohttp.ClientSession() as http, http.ws_connect(
-            url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, autoping=True) as ws:
+    async with gate:  # a few connects at a time: a burst of 500 overflows the listen backlog
+        ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0,
+                                   autoping=True)
+    async with ws:
         await ws.send_str(_msg(transport, **stream))
         while True:  # wait for the snapshot to complete
             m = await ws.receive()
@@ -194,10 +198,16 @@ def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
     lat: list[float] = []
 
     async def main() -> None:
-        await asyncio.gather(*[_client(url, transport, seconds, counts, lat, sample, stream)
-                               for _ in range(n)])
-    asyncio.run(main())
-    q.put((counts, lat))
+        import aiohttp
+        gate = asyncio.Semaphore(20)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                         timeout=aiohttp.ClientTimeout(total=None, sock_connect=120)) as http:
+            await asyncio.gather(*[_client(http, gate, url, transport, seconds, counts, lat, sample, stream)
+                                   for _ in range(n)])
+    try:
+        asyncio.run(main())
+    finally:  # the parent waits for this
+        q.put((counts, lat))
 
 
 def run_clients(port: int, transport: str, n: int, seconds: float, sample: bool = False,
@@ -262,13 +272,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, 150k-row snapshot")
     ap.add_argument("--only", choices=("json", "jsonf"), help="one transport only")
+    ap.add_argument("--parts", default="clients,latency,snapshot,memory",
+                    help="comma-separated subset of: clients,latency,snapshot,memory")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     secs = 2.0 if args.quick else 4.0
     transports = [args.only] if args.only else ["json", "jsonf"]
     print(f"machine: {os.cpu_count()} cores; server and clients share them; {load()}")
 
     # 1. throughput to 1, 10, 100, 1,000 clients (server publishes as fast as it can, 2,000 keys)
-    for n in (1, 10, 100, 1000):
+    for n in (1, 10, 100, 1000) if "clients" in parts else ():
         line = []
         for tr in transports:
             srv, port = start_server(2000, 0)
@@ -283,7 +296,7 @@ def main() -> None:
         print(f"activeLatency 1, {n:4d} client(s): " + " | ".join(line) + f"  [{load()}]", flush=True)
 
     # 2. latency at stated publish rates, 10 clients
-    for rate in (2000.0, 50_000.0):
+    for rate in (2000.0, 50_000.0) if "latency" in parts else ():
         line = []
         for tr in transports:
             srv, port = start_server(2000, rate)
@@ -299,6 +312,13 @@ def main() -> None:
 
     # 3. snapshot of 1.5 million rows to one client, 4. memory with 1,000 idle connections
     rows = 150_000 if args.quick else 1_500_000
+    if "snapshot" in parts:
+        snapshot(rows, transports)
+    if "memory" in parts:
+        memory()
+
+
+def snapshot(rows: int, transports: list[str]) -> None:
     srv, port = start_server(0, 0, rows)
     try:
         line = []
@@ -309,6 +329,9 @@ def main() -> None:
               + f"  [{load()}]", flush=True)
     finally:
         stop(srv)
+
+
+def memory() -> None:
     srv, port = start_server(0, 0)
     try:
         before = rss_mib(srv.pid)
@@ -330,6 +353,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "server":
-        serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+        serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     else:
         main()
