@@ -130,7 +130,11 @@ def start_server(keys: int, rate: float, snapshot_rows: int = 0, tick_s: float =
 
 def stop(p: subprocess.Popen[bytes]) -> None:
     p.terminate()
-    p.wait(20)
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:  # still flushing to clients that went away
+        p.kill()
+        p.wait(20)
 
 
 def rss_mib(pid: int) -> float:
@@ -155,45 +159,48 @@ def _msg(transport: str, **kw: object) -> str:
     return text
 
 
-async def _client(http, gate: asyncio.Semaphore, url: str, transport: str,  # type: ignore[no-untyped-def]
-                  seconds: float, counts: list[int], lat: list[float], sample: bool,
-                  stream: dict[str, object]) -> None:
-    import aiohttp
+async def _connect(http, gate: asyncio.Semaphore, url: str, transport: str,  # type: ignore[no-untyped-def]
+                   stream: dict[str, object]):
     async with gate:  # a few connects at a time: a burst of 500 overflows the listen backlog
         ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0,
                                    autoping=True)
-    async with ws:
-        await ws.send_str(_msg(transport, **stream))
-        while True:  # wait for the snapshot to complete
-            m = await ws.receive()
-            data = m.data if isinstance(m.data, str) else m.data.decode()
-            if '"Complete"' in data:
-                break
-        end = time.monotonic() + seconds
-        n = 0
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                m = await ws.receive(timeout=left)
-            except TimeoutError:
-                break
-            if m.type == aiohttp.WSMsgType.TEXT:
-                data = m.data.encode()
-            elif m.type == aiohttp.WSMsgType.BINARY:
-                data = m.data
-            else:
-                break
-            n += data.count(QUOTE.encode())
-            if sample:
-                t = time.time_ns()
-                lat.extend((t - int(x)) / 1e6 for x in SRC_TS.findall(data))
-        counts.append(n)
+    await ws.send_str(_msg(transport, **stream))
+    while True:  # wait for the (empty: highwaterTs -1) snapshot to complete
+        m = await ws.receive()
+        data = m.data if isinstance(m.data, str) else m.data.decode()
+        if '"Complete"' in data:
+            return ws
+
+
+async def _count(ws, seconds: float, counts: list[int], lat: list[float],  # type: ignore[no-untyped-def]
+                 sample: bool) -> None:
+    import aiohttp
+    end = time.monotonic() + seconds
+    n = 0
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            m = await ws.receive(timeout=left)
+        except TimeoutError:
+            break
+        if m.type == aiohttp.WSMsgType.TEXT:
+            data = m.data.encode()
+        elif m.type == aiohttp.WSMsgType.BINARY:
+            data = m.data
+        else:
+            break
+        n += data.count(QUOTE.encode())
+        if sample:
+            t = time.time_ns()
+            lat.extend((t - int(x)) / 1e6 for x in SRC_TS.findall(data))
+    counts.append(n)
 
 
 def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
                  stream: dict[str, object], q: mp.Queue) -> None:  # type: ignore[type-arg]
+    """``n`` clients: all connect and open their stream, then all count for ``seconds``."""
     counts: list[int] = []
     lat: list[float] = []
 
@@ -202,8 +209,10 @@ def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
         gate = asyncio.Semaphore(20)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                          timeout=aiohttp.ClientTimeout(total=None, sock_connect=120)) as http:
-            await asyncio.gather(*[_client(http, gate, url, transport, seconds, counts, lat, sample, stream)
-                                   for _ in range(n)])
+            wss = await asyncio.gather(*[_connect(http, gate, url, transport, stream) for _ in range(n)])
+            await asyncio.gather(*[_count(ws, seconds, counts, lat, sample) for ws in wss])
+            for ws in wss:
+                await ws.close()
     try:
         asyncio.run(main())
     finally:  # the parent waits for this
@@ -213,7 +222,8 @@ def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
 def run_clients(port: int, transport: str, n: int, seconds: float, sample: bool = False,
                 procs: int = 1) -> tuple[list[int], list[float]]:
     url = f"ws://127.0.0.1:{port}/mlink/{transport}"
-    stream = {"msgName": "StockBookQuote", "activeLatency": 1, "view": "bidPrice1|askPrice1|srcTimestamp"}
+    stream = {"msgName": "StockBookQuote", "activeLatency": 1, "view": "bidPrice1|askPrice1|srcTimestamp",
+              "highwaterTs": -1}  # no snapshot: updates only
     q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     ps = [mp.Process(target=clients_proc, args=(url, transport, k, seconds, sample, stream, q))

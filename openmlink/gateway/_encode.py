@@ -42,6 +42,11 @@ class _Cache:
         self.size = np.empty(0, np.int64)
         self.count = 0
 
+    def grow_to(self, n: int) -> int:
+        """How many slots ``fit(n)`` adds."""
+        m = len(self.seq)
+        return 0 if m >= n else max(n, 2 * m, 1024) - m
+
     def fit(self, n: int) -> None:
         m = len(self.seq)
         if m >= n:
@@ -61,15 +66,39 @@ class _Cache:
         self.count = 0
 
 
+class SlotBudget:
+    """Row slots of every encoder's cache arrays together (a slot is ~24 bytes): a cache that
+    would take the total past ``limit`` first drops every cache (they refill on use), so
+    memory stays bounded however many (type, view) encoders and big tables there are."""
+
+    def __init__(self, limit: int = 8_000_000) -> None:
+        self.limit = limit
+        self.used = 0
+        self.encoders: list[RowEncoder] = []
+
+    def take(self, n: int) -> None:
+        if self.used + n > self.limit:
+            for e in self.encoders:
+                e.drop_caches()
+            self.used = 0
+        self.used += n
+
+
 class RowEncoder:
-    def __init__(self, mt: MsgType, view: frozenset[str] | None, max_cached: int = 200_000) -> None:
+    def __init__(self, mt: MsgType, view: frozenset[str] | None, max_cached: int = 200_000,
+                 budget: SlotBudget | None = None) -> None:
         self.mt = mt
         self.view = view
         self.fields = tuple(f for f in mt.fields if f.is_pkey or view is None or f.name in view)
         self._head = b'{"header":{"mTyp":"' + mt.name.encode() + b'"},"message":'
         self._caches: dict[str, _Cache] = {}
         self._max = max_cached
+        self._budget = budget or SlotBudget()
+        self._budget.encoders.append(self)
         self.encoded = 0  # rows actually serialised (for tests and stats)
+
+    def drop_caches(self) -> None:
+        self._caches.clear()
 
     def body(self, table: Table, row: int) -> dict[str, Any]:
         return encode_message(self.mt, table.record(row, self.fields), self.view)
@@ -84,9 +113,13 @@ class RowEncoder:
         and framed once per framing, across clients; a hit costs no Python work per row. A
         JSONF record over the 6-digit length has empty bytes (callers drop it by its size)."""
         c = self._caches.get(framing)
-        if c is None:
-            c = self._caches[framing] = _Cache()
-        c.fit(table.n)
+        if c is None or len(c.seq) < table.n:
+            grow = c.grow_to(table.n) if c is not None else max(table.n, 1024)
+            self._budget.take(grow)  # may drop every cache, this one too
+            c = self._caches.get(framing)
+            if c is None:
+                c = self._caches[framing] = _Cache()
+            c.fit(table.n)
         seqs = table.row_seq[rows]
         miss = np.flatnonzero(c.seq[rows] != seqs)
         if len(miss):
@@ -219,9 +252,10 @@ def _framed(envs: list[bytes], sizes: np.ndarray, framing: str, msg_num: int) ->
 class EncoderCache:
     """One ``RowEncoder`` per (type, view), shared by all sessions."""
 
-    def __init__(self, max_encoders: int = 1024) -> None:
+    def __init__(self, max_encoders: int = 1024, max_slots: int = 8_000_000) -> None:
         self._enc: dict[tuple[str, frozenset[str] | None], RowEncoder] = {}
         self._max = max_encoders
+        self._budget = SlotBudget(max_slots)
 
     def get(self, mt: MsgType, view: frozenset[str] | None) -> RowEncoder:
         k = (mt.name, view)
@@ -229,5 +263,6 @@ class EncoderCache:
         if e is None:
             if len(self._enc) >= self._max:
                 self._enc.clear()
-            e = self._enc[k] = RowEncoder(mt, view)
+                self._budget = SlotBudget(self._budget.limit)
+            e = self._enc[k] = RowEncoder(mt, view, budget=self._budget)
         return e

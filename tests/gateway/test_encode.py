@@ -6,9 +6,11 @@ import math
 import random
 
 import numpy as np
+import orjson
 import pytest
 
-from openmlink.gateway._encode import RowEncoder
+from openmlink.gateway._encode import RowEncoder, SlotBudget
+from openmlink.gateway._frames import ENVELOPE, JSON, JSONF, jsonf_messages
 from openmlink.schema import ExpiryKey, OptionKey, TickerKey, registry
 from openmlink.schema._codec import encode_message
 from openmlink.schema._values import DATEKEY_NONE
@@ -75,8 +77,58 @@ def test_column_encoder_matches_record_encoder(name):
         got = enc.bodies(t, rows)
         want = [encode_message(mt, t.record(r), view) for r in rows.tolist()]
         assert got == want
+        assert [orjson.dumps(b) for b in got] == [orjson.dumps(b) for b in want]  # field order too
         frames = enc.encode(t, rows)
         assert len(frames) == len(rows) and enc.encoded == len(rows)
         enc.encode(t, rows)  # served from the cache the second time
         assert enc.encoded == len(rows)
     assert isinstance(np.asarray(rows), np.ndarray)
+
+
+def _quotes(n: int, tag: str) -> Table:
+    mt = REG["StockBookQuote"]
+    t = Table(mt)
+    for i in range(n):
+        t.upsert({"ticker": TickerKey("EQT", "NMS", f"{tag}{i}"), "bidPrice1": 1.0 + i,
+                  "askPrice1": 0.1 + 0.2})
+    return t
+
+
+def test_framed_forms_carry_the_same_envelopes_and_follow_changes():
+    mt = REG["StockBookQuote"]
+    t = _quotes(50, "F")
+    rows = t.live_rows()
+    enc = RowEncoder(mt, None)
+    envs = enc.encode(t, rows)
+    assert orjson.loads(envs[0])["message"]["askPrice1"] == 0.3  # float field: single precision
+    units, sizes = enc.encode_wire(t, rows, JSONF)
+    got = [p for u in units.tolist() for _, p in jsonf_messages(u)]
+    nums = {n for u in units.tolist() for n, _ in jsonf_messages(u)}
+    assert got == envs and nums == {mt.id} and sizes.tolist() == [len(e) for e in envs]
+    json_units, _ = enc.encode_wire(t, rows, JSON)
+    assert [u[2:] if u[1] < 126 else u[4:] for u in json_units.tolist()] == envs
+    assert all(u[0] == 0x81 for u in json_units.tolist())
+    # a change re-encodes that row only, in every framing
+    before = enc.encoded
+    t.upsert({"ticker": TickerKey("EQT", "NMS", "F3"), "bidPrice1": 99.5})
+    units, _ = enc.encode_wire(t, rows, JSONF)
+    assert enc.encoded == before + 1
+    (_, p3), = jsonf_messages(units[3])
+    assert orjson.loads(p3)["message"]["bidPrice1"] == 99.5
+    assert enc.encode_wire(t, rows, ENVELOPE)[0][3] == p3
+
+
+def test_cache_slots_stay_within_the_budget_and_answers_stay_right():
+    mt = REG["StockBookQuote"]
+    budget = SlotBudget(5000)
+    tables = [_quotes(1500, f"B{k}") for k in range(4)]
+    encs = [RowEncoder(mt, None, budget=budget) for _ in tables]
+    for _ in range(2):
+        for enc, t in zip(encs, tables, strict=True):
+            rows = t.live_rows()
+            envs = enc.encode(t, rows)
+            assert [orjson.loads(e)["message"]["pkey"]["ticker"]["tk"] for e in envs] == \
+                [f"{t.record(r)['ticker'].tk}" for r in rows.tolist()]
+            assert budget.used <= budget.limit
+    # four 1,500-row tables do not fit 5,000 slots: caches were dropped and rebuilt
+    assert sum(e.encoded for e in encs) > 4 * 1500
