@@ -35,11 +35,13 @@ SRC_TS = re.compile(rb'"srcTimestamp":(\d+)')
 
 
 # ---------------------------------------------------------------- server process
-def serve(port: int, keys: int, rate: float, snapshot_rows: int, tick_s: float = 0.001) -> None:
+def serve(port: int, keys: int, rate: float, snapshot_rows: int, tick_s: float = 0.001,
+          wait_streams: int = 0) -> None:
     from aiohttp import web
 
     from openmlink.bus import ColumnBatch
     from openmlink.gateway import ApiKeys, Principal, make_app, run_server
+    from openmlink.gateway._server import HUB
     from openmlink.platform import build_platform
     from openmlink.schema._keys import key_member_names
     from openmlink.schema._values import datekey_from_text
@@ -82,6 +84,12 @@ def serve(port: int, keys: int, rate: float, snapshot_rows: int, tick_s: float =
 
     async def publisher(app: web.Application):  # type: ignore[no-untyped-def]
         async def run() -> None:
+            # publishing starts once the clients' streams are open (connecting 1,000 clients
+            # to a server already saturated by updates takes minutes), or after 120 s
+            watchers = app[HUB]._watchers
+            deadline = time.monotonic() + 120
+            while len(watchers.get("StockBookQuote", ())) < wait_streams and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             i = 0
             if rate <= 0:  # as fast as it can, 100 records a batch
                 while True:
@@ -112,11 +120,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(keys: int, rate: float, snapshot_rows: int = 0, tick_s: float = 0.001
-                 ) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(keys: int, rate: float, snapshot_rows: int = 0, tick_s: float = 0.001,
+                 wait_streams: int = 0) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     p = subprocess.Popen([sys.executable, __file__, "server", str(port), str(keys), str(rate),
-                          str(snapshot_rows), str(tick_s)], stdout=subprocess.PIPE)
+                          str(snapshot_rows), str(tick_s), str(wait_streams)], stdout=subprocess.PIPE)
     assert p.stdout is not None
     line = p.stdout.readline()
     assert b"READY" in line, line
@@ -294,7 +302,7 @@ def main() -> None:
     for n in (1, 10, 100, 1000) if "clients" in parts else ():
         line = []
         for tr in transports:
-            srv, port = start_server(2000, 0)
+            srv, port = start_server(2000, 0, wait_streams=n)
             try:
                 c0 = cpu_s(srv.pid)
                 counts, _ = run_clients(port, tr, n, secs, procs=1 if n < 100 else 2)
@@ -309,7 +317,7 @@ def main() -> None:
     for rate in (2000.0, 50_000.0) if "latency" in parts else ():
         line = []
         for tr in transports:
-            srv, port = start_server(2000, rate)
+            srv, port = start_server(2000, rate, wait_streams=10)
             try:
                 _, lat = run_clients(port, tr, 10, secs, sample=True, procs=2)
                 a = np.array(lat) if lat else np.zeros(1)
@@ -363,6 +371,7 @@ def memory() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "server":
-        serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+        serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]),
+              int(sys.argv[7]))
     else:
         main()
