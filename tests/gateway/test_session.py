@@ -275,3 +275,32 @@ def test_ending_one_stream_keeps_the_others_on_the_same_type_live(rig):
     rig.stock("SPY", 62, 63)
     rig.advance(1)
     assert _tks(c.pull()) == ["SPY"]  # the subscription still
+
+
+def test_an_idle_timed_session_asks_for_no_wake_up_until_something_changes(rig):
+    """The shell sleeps until ``next_due_ns`` or a change: an idle stream or subscription must
+    not report a due time (one in the past made every idle session's writer spin)."""
+    c = rig.client()
+    c.send("MLinkStream", msgName="StockBookQuote", activeLatency=5, where="ticker.tk:eq:MSFT")
+    c.send("MLinkSubscribe", activeLatency=5, Subscribe=[{"msgName": "StockBookQuote",
+                                                          "msgPKey": "AAPL-NMS-EQT"}])
+    c.pull()
+    s = c.session
+    for _ in range(3):  # idle: nothing to send, nothing due
+        rig.advance(10)
+        c.pull()
+        now = rig.clock.time_ns()
+        assert not s.has_work(now) and s.next_due_ns() is None
+    rig.stock("MSFT", 7, 8)  # a change inside the cycle: due at the cycle's end, not before
+    rig.stock("AAPL", 9, 10)
+    got = c.pull()
+    assert {r["pkey"]["ticker"]["tk"] for r in records(got, "StockBookQuote")} == {"MSFT", "AAPL"}
+    rig.stock("MSFT", 7.5, 8)
+    c.pull()
+    due = s.next_due_ns()
+    assert due is not None and due > rig.clock.time_ns()
+    rig.advance(5)
+    assert [r["bidPrice1"] for r in records(c.pull(), "StockBookQuote")] == [7.5]
+    rig.advance(10)
+    c.pull()
+    assert s.next_due_ns() is None
