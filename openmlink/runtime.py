@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import os
@@ -283,6 +284,11 @@ class Runtime:
                 raise StartupError(f"cannot listen on {host}:{port}: {why}") from None
             self.say(f"listening: REST http://{host}:{port}/rest/json, "
                      f"WebSocket ws://{host}:{port}/mlink/json, dashboard http://{host}:{port}/")
+            # the platform's start-up objects (schemas, kernels, engines, loaded chains) live as
+            # long as the process: frozen out of the cyclic GC, a full collection no longer walks
+            # them all (it stalled the event loop 100-300 ms: publish->client latency)
+            gc.collect()
+            gc.freeze()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):  # not on Windows
