@@ -76,6 +76,9 @@ def test_stream_snapshot_as_table_and_json_lines(env, capsys):
     rc, out, _ = cli(capsys, "stream", "StockBookQuote", "--view", "bidPrice1|askPrice1|bidSize1",
                      "--snapshot", "-f", "table")
     assert rc == 0 and out == STOCKS
+    rc, out, _ = cli(capsys, "stream", "StockBookQuote", "--view", "bidPrice1|askPrice1|bidSize1",
+                     "--snapshot", "-f", "table", "--framing", "jsonf")
+    assert rc == 0 and out == STOCKS  # the framed transport carries the same records
     rc, out, _ = cli(capsys, "stream", "StockBookQuote", "-w", "ticker.tk:eq:SPY",
                      "-v", "bidPrice1|askPrice1", "--snapshot")
     assert rc == 0 and [json.loads(x) for x in out.splitlines()] == [

@@ -16,9 +16,11 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 120))
 
 
-def test_stream_checkpoints_and_snapshot_match_rest(lite):
+@pytest.mark.parametrize("framing", ["json", "jsonf"])
+def test_stream_checkpoints_and_snapshot_match_rest(lite, framing):
     async def go():
-        async with MLinkSocket(lite.url, API_KEY) as ml:
+        async with MLinkSocket(lite.url, API_KEY, framing=framing) as ml:
+            assert ml.url.endswith(f"/mlink/{framing}")
             sub = await ml.stream("OptionNbboQuote", where="okey.tk:eq:CAKE", view="bidPrice",
                                   active_latency=50)
             kinds = []
