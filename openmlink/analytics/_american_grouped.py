@@ -30,7 +30,7 @@ from ._jit import JitOptions
 from ._normal import norm_cdf
 
 __all__ = ["EEP_TOL", "N_VOL", "BoundaryTables", "amer_grouped_kernel", "amer_grouped_prices",
-           "american_prices"]
+           "american_prices", "unique_keys"]
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _PJIT: JitOptions = {**_JIT, "parallel": True}
@@ -376,6 +376,55 @@ class BoundaryTables:
         self.evaluated = 0  # rows that needed a boundary
         self.direct = 0  # of which priced row by row (small group or vol outside the table)
 
+    def resolve(self, keys: NDArray[np.float64], counts: NDArray[np.int64], force: bool = False
+                ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
+                           NDArray[np.float64]]:
+        """Tables of the unique put-equivalent keys (m, 4) = (t, r, q, vol bucket): memo hits,
+        new ones built (all of them when ``force``, else those with ``counts`` >= min_rows).
+        Returns (slot per key, -1 for none; tables (slots, n_vol, p + 1); vol low; vol high)."""
+        nn = DEFAULT_SCHEME[4].shape[0] + 1
+        slot = np.full(len(keys), -1, np.int64)
+        tabs: list[NDArray[np.float64]] = []
+        lo: list[float] = []
+        hi: list[float] = []
+        build: list[int] = []
+        for g in range(len(keys)):
+            kk = (float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]), float(keys[g, 3]))
+            hit = self._tabs.get(kk)
+            if hit is not None:
+                self._tabs.move_to_end(kk)
+                slot[g] = len(tabs)
+                tabs.append(hit[2])
+                lo.append(hit[0])
+                hi.append(hit[1])
+            elif force or counts[g] >= self.min_rows:
+                slot[g] = len(tabs)
+                tabs.append(np.empty(0))
+                lo.append(2.0 ** (keys[g, 3] / self.PER_OCTAVE) / self.PAD)
+                hi.append(2.0 ** ((keys[g, 3] + 1.0) / self.PER_OCTAVE) * self.PAD)
+                build.append(g)
+        if build:
+            bs = np.array([slot[g] for g in build])
+            new = np.zeros((len(build), self.n_vol, nn))
+            kern = _build_tables if len(build) * self.n_vol * 40 >= _PAR_ROWS else _build_tables_serial
+            kern(keys[build, 1].copy(), keys[build, 2].copy(), keys[build, 0].copy(),
+                 np.array(lo)[bs], np.array(hi)[bs], DEFAULT_SCHEME, new)
+            self.built += len(build)
+            for j, g in enumerate(build):
+                tabs[bs[j]] = new[j]
+                kk = (float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]), float(keys[g, 3]))
+                self._tabs[kk] = (lo[bs[j]], hi[bs[j]], new[j])
+                self._tabs.move_to_end(kk)
+            while len(self._tabs) > self.max_tables:
+                self._tabs.popitem(last=False)
+        if not tabs:
+            return slot, np.zeros((1, self.n_vol, nn)), np.zeros(1), np.zeros(1)
+        return slot, np.stack(tabs), np.array(lo), np.array(hi)
+
+    def bucket(self, vol: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The vol bucket of each vol (a table covers one bucket)."""
+        return np.floor(np.log2(vol) * self.PER_OCTAVE)
+
     def prices(self, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                cp: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -392,57 +441,9 @@ class BoundaryTables:
         idx = np.flatnonzero(needs)
         which = np.full(n, -1, np.int64)
         if len(idx):
-            ti, ri, qi = t[idx], rp[idx], qp[idx]
-            bi = np.floor(np.log2(vol[idx]) * self.PER_OCTAVE)  # vol bucket of the row
-            order = np.lexsort((bi, qi, ri, ti))
-            ts, rs, qs, bs_ = ti[order], ri[order], qi[order], bi[order]
-            new_key = np.ones(len(order), bool)
-            new_key[1:] = ((np.diff(ts) != 0) | (np.diff(rs) != 0) | (np.diff(qs) != 0)
-                           | (np.diff(bs_) != 0))
-            inv = np.empty(len(order), np.int64)
-            inv[order] = np.cumsum(new_key) - 1
-            first = order[new_key]
-            uk = np.stack([ti[first], ri[first], qi[first], bi[first]], axis=1)
-            cnt = np.bincount(inv, minlength=len(uk))
-            slot = np.full(len(uk), -1, np.int64)
-            tabs: list[NDArray[np.float64]] = []
-            lo: list[float] = []
-            hi: list[float] = []
-            build: list[int] = []
-            for g in range(len(uk)):
-                kk = (float(uk[g, 0]), float(uk[g, 1]), float(uk[g, 2]), float(uk[g, 3]))
-                hit = self._tabs.get(kk)
-                if hit is not None:
-                    self._tabs.move_to_end(kk)
-                    slot[g] = len(tabs)
-                    tabs.append(hit[2])
-                    lo.append(hit[0])
-                    hi.append(hit[1])
-                elif cnt[g] >= self.min_rows:
-                    slot[g] = len(tabs)
-                    tabs.append(np.empty(0))
-                    lo.append(2.0 ** (uk[g, 3] / self.PER_OCTAVE) / self.PAD)
-                    hi.append(2.0 ** ((uk[g, 3] + 1.0) / self.PER_OCTAVE) * self.PAD)
-                    build.append(g)
-            nn = DEFAULT_SCHEME[4].shape[0] + 1
-            if build:
-                bs = np.array([slot[g] for g in build])
-                new = np.zeros((len(build), self.n_vol, nn))
-                kern = _build_tables if len(build) * self.n_vol * 40 >= _PAR_ROWS else _build_tables_serial
-                kern(uk[build, 1].copy(), uk[build, 2].copy(), uk[build, 0].copy(),
-                              np.array(lo)[bs], np.array(hi)[bs], DEFAULT_SCHEME, new)
-                self.built += len(build)
-                for j, g in enumerate(build):
-                    tabs[bs[j]] = new[j]
-                    kk = (float(uk[g, 0]), float(uk[g, 1]), float(uk[g, 2]), float(uk[g, 3]))
-                    self._tabs[kk] = (lo[bs[j]], hi[bs[j]], new[j])
-                    self._tabs.move_to_end(kk)
-                while len(self._tabs) > self.max_tables:
-                    self._tabs.popitem(last=False)
+            keys, inv = unique_keys(t[idx], rp[idx], qp[idx], self.bucket(vol[idx]))
+            slot, tab, vlo, vhi = self.resolve(keys, np.bincount(inv, minlength=len(keys)))
             which[idx] = slot[inv]
-            tab = np.stack(tabs) if tabs else np.zeros((1, self.n_vol, nn))
-            vlo = np.array(lo) if lo else np.zeros(1)
-            vhi = np.array(hi) if hi else np.zeros(1)
         else:
             tab = np.zeros((1, self.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
             vlo = vhi = np.zeros(1)
@@ -456,3 +457,17 @@ class BoundaryTables:
         else:
             _eval_rows_serial(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, out)
         return out
+
+
+def unique_keys(*cols: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Unique rows of the key columns (m, len(cols)) and each input row's index into them."""
+    order = np.lexsort(cols[::-1])
+    new_key = np.zeros(len(order), bool)
+    new_key[:1] = True
+    for c in cols:
+        cs = c[order]
+        new_key[1:] |= np.diff(cs) != 0
+    inv = np.empty(len(order), np.int64)
+    inv[order] = np.cumsum(new_key) - 1
+    first = order[new_key]
+    return np.stack([c[first] for c in cols], axis=1), inv

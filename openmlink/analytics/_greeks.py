@@ -47,9 +47,9 @@ def fd_greeks_kernel(engine: int, s: np.ndarray, k: np.ndarray, t: np.ndarray, r
                      out: np.ndarray) -> None:
     """Price, GREEK_KEYS and slides by bumping the engine price (layout as euro_rows_kernel).
 
-    Bumps: spot 0.1% (central; gamma from the same 3 points), vol 0.1 vol point, time 1 day
-    (central where t > 1 day, else one-sided), rates 1 bp.  Tested: test_american.py::
-    test_american_greeks_match_finite_differences.
+    Bumps: spot 0.1% (central; gamma from the same 3 points), vol 0.1 vol point, time
+    min(0.25 day, t/4) central (theta = -dV/dt per day, as the closed forms), rates 1 bp.
+    Tested: test_american.py::test_american_greeks_match_finite_differences.
     """
     nm = moves.shape[0]
     for i in range(s.shape[0]):
@@ -75,24 +75,29 @@ def fd_greeks_kernel(engine: int, s: np.ndarray, k: np.ndarray, t: np.ndarray, r
         rd = _engine(engine, si, ki, ti, ri - hr, qi, vi, c, scheme, ex_t, amt, n_x, n_t)
         qu = _engine(engine, si, ki, ti, ri, qi + hr, vi, c, scheme, ex_t, amt, n_x, n_t)
         qd = _engine(engine, si, ki, ti, ri, qi - hr, vi, c, scheme, ex_t, amt, n_x, n_t)
-        # Time: one calendar day passing = t - 1/365 (dividend ex-times are from "now", so
-        # they move with the clock: shift them too by pricing at t and ex_t - day).
-        ht = min(_DAY, 0.5 * ti)
+        # Time: theta = -dV/dt per day, central over t +- ht (dividend ex-times are from
+        # "now", so they move with the clock: shift them too).
+        ht = min(0.25 * _DAY, 0.25 * ti)
         tm = _engine(engine, si, ki, ti - ht, ri, qi, vi, c, scheme, ex_t - ht, amt, n_x, n_t)
         tmu = _engine(engine, si + hs, ki, ti - ht, ri, qi, vi, c, scheme, ex_t - ht, amt,
                       n_x, n_t)
         tmd = _engine(engine, si - hs, ki, ti - ht, ri, qi, vi, c, scheme, ex_t - ht, amt,
                       n_x, n_t)
+        tp = _engine(engine, si, ki, ti + ht, ri, qi, vi, c, scheme, ex_t + ht, amt, n_x, n_t)
+        tpu = _engine(engine, si + hs, ki, ti + ht, ri, qi, vi, c, scheme, ex_t + ht, amt,
+                      n_x, n_t)
+        tpd = _engine(engine, si - hs, ki, ti + ht, ri, qi, vi, c, scheme, ex_t + ht, amt,
+                      n_x, n_t)
         delta = (pu - pd) / (2.0 * hs)
         out[1, i] = delta
         out[2, i] = (pu - 2.0 * p0 + pd) / (hs * hs)
-        out[3, i] = (tm - p0) / ht * _DAY
+        out[3, i] = (tm - tp) / (2.0 * ht) * _DAY
         out[4, i] = (vu - vd) / (2.0 * hv) / 100.0
         out[5, i] = ((uu - du) - (ud - dd)) / (4.0 * hs * hv) / 100.0
         out[6, i] = (vu - 2.0 * p0 + vd) / (hv * hv) / 10000.0
         out[7, i] = (ru - rd) / (2.0 * hr) / 100.0
         out[8, i] = (qu - qd) / (2.0 * hr) / 100.0
-        out[9, i] = ((tmu - tmd) / (2.0 * hs) - delta) / ht * _DAY
+        out[9, i] = ((tmu - tmd) - (tpu - tpd)) / (2.0 * hs) / (2.0 * ht) * _DAY
         for j in range(nm):
             out[10 + j, i] = _engine(engine, si * (1.0 + moves[j]), ki, ti, ri, qi, vi, c,
                                      scheme, ex_t, amt, n_x, n_t) - p0

@@ -10,8 +10,9 @@ Pricing frameworks (``priceType``):
 * ``Equity`` -- American (stock/ETF) options: ALO collocation (``american_value``: one
   exercise-boundary table per expiry and side) on the escrowed spot S* = uPrc - ddiv with the
   implied carry yield ``sdiv`` (from the American parity forward: F = S* e^{(r - sdiv) t});
-  ``uOff`` = 0.  sPrc is the ALO value; greeks and slides are still Barone-Adesi-Whaley bump
-  differences (slides move S* by the stated relative amount).  Implied vols are
+  ``uOff`` = 0.  sPrc, greeks and slides are those of the ALO model over the same boundary
+  tables (``_american_rows``: analytic derivatives of the premium integral; slides move S* by
+  the stated relative amount).  Implied vols are
   de-Americanised: iv = euro_iv(P - EEP), EEP = ALO(v) - euro(v), two passes from the BAW
   de-Americanised vol (started at the surface vol, 0.3 when there is none).
 """
@@ -28,6 +29,7 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from ._american_grouped import BoundaryTables
+from ._american_rows import american_rows
 from ._baw import baw_deamericanised_iv, baw_price, baw_rows
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
 from ._jit import JitOptions
@@ -446,12 +448,12 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
         out[:, eu] = b76_rows(ctx.fwd[eu], ctx.strike[eu], t[eu], ctx.rate[eu], svol[eu],
                               ctx.cpf[eu], SLIDE_MOVES)
     if len(am):
-        out[:, am] = baw_rows(s_star[am], ctx.strike[am], t[am], ctx.rate[am], ctx.q[am],
-                              svol[am], ctx.cpf[am], SLIDE_MOVES)
-        # price from ALO (greeks and slides are still BAW bump differences)
-        if model == "alo":
-            out[0, am] = american_value(s_star[am], ctx.strike[am], t[am], ctx.rate[am],
-                                        ctx.q[am], svol[am], ctx.cpf[am])
+        args = (_f64(s_star[am]), _f64(ctx.strike[am]), _f64(t[am]), _f64(ctx.rate[am]),
+                _f64(ctx.q[am]), _f64(svol[am]), _f64(ctx.cpf[am]))
+        if model == "alo":  # price, greeks and slides of the ALO model over its tables
+            out[:, am] = american_rows(_TABLES, *args, SLIDE_MOVES)
+        else:
+            out[:, am] = baw_rows(*args, SLIDE_MOVES)
     out[1] = np.clip(out[1], -1.0, 1.0)  # finite-difference noise at deep in-the-money
     sprc = out[0]
     with np.errstate(invalid="ignore"):

@@ -1,0 +1,397 @@
+"""American price, greeks and slides of whole expiries from the ALO boundary tables.
+
+The engine prices American rows with the ALO collocation over ``BoundaryTables`` (one exercise
+boundary table per expiry, side and vol bucket).  This module gives the greeks and slides of
+that same model, cheaply:
+
+* price = European closed form + early-exercise premium E, the premium integral over the
+  table's boundary (``_american_grouped``); E is homogeneous of degree one in (spot, strike),
+  so per unit of the put-equivalent strike it is e(x), x = ln(S_p/K_p), and every spot or
+  strike derivative follows from e, e_x, e_xx (calls by put-call symmetry
+  C(S, K, r, q) = P(K, S, q, r));
+* spot, vol, rate and yield derivatives of e are analytic derivatives of the quadrature sum,
+  holding the nodes: the integrand's own dependence plus that of ln B (the boundary), whose
+  vol derivatives come from the table's interpolation in ln(vol) and whose rate/yield
+  derivatives from tables built at r +- 1 bp, q +- 1 bp (a table costs ~1% of a pass);
+* time derivatives (theta, deDecay) are central differences of e and e_x over tables at
+  t +- min(0.25 day, t/4): the quadrature nodes scale with t;
+* slides are repriced at the moved spot on the same table.
+
+European parts come from ``_black.euro_rows_kernel``.  Units as ``_black`` (greeks per
+LiveImpliedQuote: th per day as -dV/dt/365, ve per vol point, ro/ph per 1%).  Rows without a
+table (a key with too few rows, edge cases) use the row-by-row bump greeks of ``_greeks``.
+Tested: tests/analytics/test_american_rows.py (QuantLib QD+ high precision, hypothesis).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+from ._american import amer_price_kernel
+from ._american_grouped import BoundaryTables, _plain_row, unique_keys
+from ._api import DEFAULT_SCHEME, FD_GRID
+from ._black import euro_price1, euro_rows_kernel
+from ._greeks import fd_greeks_kernel
+from ._jit import JitOptions
+from ._normal import norm_cdf, norm_pdf
+
+__all__ = ["american_rows"]
+
+_JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
+_PJIT: JitOptions = {**_JIT, "parallel": True}
+_DAYS = 365.0
+_HR = 1e-4
+"""Rate / yield step of the boundary's rate and yield derivatives."""
+_HT_DAYS = 0.25
+"""Time step (days) of theta and deDecay (central; at most a quarter of the time left)."""
+_DX = 1e-3
+"""Step in the table's Chebyshev vol coordinate for ln B's vol derivatives."""
+_EMPTY = np.empty(0)
+
+
+@njit(**_IJIT)
+def _weights(x: float, nv: int, w: NDArray[np.float64]) -> None:
+    """Barycentric weights of the Chebyshev-Lobatto nodes cos(u pi/(nv-1)) at x."""
+    hit = -1
+    for u in range(nv):
+        w[u] = 0.0
+        if x == math.cos(u * math.pi / (nv - 1)):
+            hit = u
+    if hit >= 0:
+        w[hit] = 1.0
+        return
+    den = 0.0
+    for u in range(nv):
+        w[u] = (-1.0) ** u * (0.5 if (u == 0 or u == nv - 1) else 1.0) / (
+            x - math.cos(u * math.pi / (nv - 1)))
+        den += w[u]
+    for u in range(nv):
+        w[u] /= den
+
+
+@njit(**_IJIT)
+def _sh(hz: NDArray[np.float64], j: int, w: NDArray[np.float64], p: int) -> float:
+    acc = 0.0
+    for u in range(w.shape[0]):
+        acc += w[u] * hz[j, u, p]
+    return math.sqrt(max(acc, 0.0))
+
+
+@njit(**_IJIT)
+def _lnxk(rp: float, qp: float) -> float:
+    return math.log(min(1.0, rp / qp)) if qp > 0.0 else 0.0
+
+
+@njit(**_JIT)
+def _eep(x: float, tt: float, rp: float, qp: float, v: float, j: int, hz: NDArray[np.float64],
+         w: NDArray[np.float64], scheme: tuple) -> tuple[float, float]:
+    """(e, e_x): premium per unit put-equivalent strike at x = ln(S_p/K_p) and its x-slope."""
+    px = scheme[4]
+    pw = scheme[5]
+    half = 0.5 * math.sqrt(tt)
+    lnxk = _lnxk(rp, qp)
+    ex = math.exp(x)
+    e = 0.0
+    e_x = 0.0
+    for p in range(px.shape[0]):
+        z = half * (px[p] + 1.0)
+        tp = z * z
+        u = v * z
+        yy = x - lnxk + _sh(hz, j, w, p) + (rp - qp) * tp
+        d = yy / u + 0.5 * u
+        rr = rp * math.exp(-rp * tp)
+        qq = qp * math.exp(-qp * tp) * ex
+        n1 = norm_cdf(-d)
+        f = rr * norm_cdf(u - d) - qq * n1
+        g = qq * norm_pdf(d) - rr * norm_pdf(d - u)
+        wt = pw[p] * 2.0 * z * half
+        e += wt * f
+        e_x += wt * (-qq * n1 + g / u)
+    return e, e_x
+
+
+@njit(**_JIT)
+def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: float, j: int,
+              lnb_now: float, hz: NDArray[np.float64], w: NDArray[np.float64], scheme: tuple
+              ) -> float:
+    """American value at (s, k) on table j (weights w of vol v; today's ln boundary lnb_now)."""
+    if _plain_row(s, k, t, r, q, v, cp) == 1:
+        return max(0.0, euro_price1(s, k, t, r, q, v, cp))
+    put = cp < 0.0
+    sp = s if put else k
+    kp = k if put else s
+    rp = r if put else q
+    qp = q if put else r
+    x = math.log(sp / kp)
+    if x <= lnb_now:
+        return kp - sp
+    e, _ = _eep(x, t, rp, qp, v, j, hz, w, scheme)
+    return max(max(euro_price1(s, k, t, r, q, v, cp), 0.0) + kp * max(e, 0.0), kp - sp)
+
+
+@njit(**_JIT)
+def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+         r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+         cp: NDArray[np.float64], slots: NDArray[np.int64], ht: NDArray[np.float64],
+         hr: NDArray[np.float64], vlo: NDArray[np.float64], vhi: NDArray[np.float64],
+         hz: NDArray[np.float64], scheme: tuple, moves: NDArray[np.float64],
+         w0: NDArray[np.float64], wp: NDArray[np.float64], wm: NDArray[np.float64],
+         out: NDArray[np.float64]) -> None:
+    """Add the premium parts to row i of out (European parts already there)."""
+    si, ki, ti, ri, qi, v, c = s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]
+    j0 = slots[i, 0]
+    nv = hz.shape[1]
+    a = math.log(vlo[j0])
+    b = math.log(vhi[j0])
+    xc = (2.0 * math.log(v) - a - b) / (b - a)
+    _weights(xc, nv, w0)
+    np_ = scheme[4].shape[0]
+    put = c < 0.0
+    sp = si if put else ki
+    kp = ki if put else si
+    rp = ri if put else qi
+    qp = qi if put else ri
+    x = math.log(sp / kp)
+    lnxk = _lnxk(rp, qp)
+    lnb_now = lnxk - _sh(hz, j0, w0, np_)
+    kind = _plain_row(si, ki, ti, ri, qi, v, c)
+    if kind == 0:
+        if x <= lnb_now:  # exercise now: the intrinsic value and its greeks
+            out[0, i] = kp - sp
+            out[1, i] = c
+            for g in range(2, 10):
+                out[g, i] = 0.0
+        else:
+            _weights(xc + _DX, nv, wp)
+            _weights(xc - _DX, nv, wm)
+            jrp, jrm, jqp, jqm, jtp, jtm = (slots[i, 1], slots[i, 2], slots[i, 3], slots[i, 4],
+                                            slots[i, 5], slots[i, 6])
+            h_r = hr[i]
+            lx_rp = _lnxk(rp + h_r, qp)
+            lx_rm = _lnxk(rp - h_r, qp)
+            lx_qp = _lnxk(rp, qp + h_r)
+            lx_qm = _lnxk(rp, qp - h_r)
+            cx = 2.0 / ((b - a) * v)  # dX/dv of the Chebyshev vol coordinate
+            px = scheme[4]
+            pw = scheme[5]
+            half = 0.5 * math.sqrt(ti)
+            ex = math.exp(x)
+            e = e_x = e_xx = e_v = e_vv = e_xv = e_r = e_q = 0.0
+            for p in range(np_):
+                z = half * (px[p] + 1.0)
+                tp = z * z
+                u = v * z
+                sh0 = _sh(hz, j0, w0, p)
+                shp = _sh(hz, j0, wp, p)
+                shm = _sh(hz, j0, wm, p)
+                lnb = lnxk - sh0
+                lnb_x1 = -(shp - shm) / (2.0 * _DX)
+                lnb_x2 = -(shp - 2.0 * sh0 + shm) / (_DX * _DX)
+                lnb_v = lnb_x1 * cx
+                lnb_vv = lnb_x2 * cx * cx - lnb_x1 * cx / v
+                lnb_r = ((lx_rp - _sh(hz, jrp, w0, p)) - (lx_rm - _sh(hz, jrm, w0, p))) / (2.0 * h_r)
+                lnb_q = ((lx_qp - _sh(hz, jqp, w0, p)) - (lx_qm - _sh(hz, jqm, w0, p))) / (2.0 * h_r)
+                yy = x - lnb + (rp - qp) * tp
+                d = yy / u + 0.5 * u
+                big_r = math.exp(-rp * tp)
+                big_d = math.exp(-qp * tp)
+                rr = rp * big_r
+                qq = qp * big_d * ex
+                n1 = norm_cdf(-d)
+                n2 = norm_cdf(u - d)
+                p1 = norm_pdf(d)
+                p2 = norm_pdf(d - u)
+                dmu = d - u
+                f = rr * n2 - qq * n1
+                g = qq * p1 - rr * p2  # df/dd
+                gd = -qq * p1 * d + rr * p2 * dmu  # dg/dd
+                gu = -rr * p2 * dmu  # dg/du
+                gx = qq * p1  # dg/dx, d held
+                f_x = -qq * n1 + g / u
+                f_xx = -qq * n1 + qq * p1 / u + (gx + gd / u) / u
+                y_v = -lnb_v
+                y_vv = -lnb_vv
+                d_v = y_v / u - yy * z / (u * u) + 0.5 * z
+                d_vv = y_vv / u - 2.0 * y_v * z / (u * u) + 2.0 * yy * z * z / (u * u * u)
+                f_v = g * d_v + rr * p2 * z
+                f_vv = (gd * d_v + gu * z) * d_v + g * d_vv - rr * z * dmu * p2 * (d_v - z)
+                f_xv = (gx + gd / u) * d_v - g * z / (u * u) - rr * z * dmu * p2 / u
+                f_r = big_r * (1.0 - rp * tp) * n2 + g * (tp - lnb_r) / u
+                f_q = -big_d * (1.0 - qp * tp) * ex * n1 + g * (-tp - lnb_q) / u
+                wt = pw[p] * 2.0 * z * half
+                e += wt * f
+                e_x += wt * f_x
+                e_xx += wt * f_xx
+                e_v += wt * f_v
+                e_vv += wt * f_vv
+                e_xv += wt * f_xv
+                e_r += wt * f_r
+                e_q += wt * f_q
+            h_t = ht[i]
+            e_tp, ex_tp = _eep(x, ti + h_t, rp, qp, v, jtp, hz, w0, scheme)
+            e_tm, ex_tm = _eep(x, ti - h_t, rp, qp, v, jtm, hz, w0, scheme)
+            e_t = (e_tp - e_tm) / (2.0 * h_t)
+            ex_t = (ex_tp - ex_tm) / (2.0 * h_t)
+            if put:
+                out[1, i] += kp * e_x / sp
+                out[2, i] += kp * (e_xx - e_x) / (sp * sp)
+                out[5, i] += kp * e_xv / sp / 100.0
+                out[7, i] += kp * e_r / 100.0
+                out[8, i] += kp * e_q / 100.0
+                out[9, i] -= kp * ex_t / sp / _DAYS
+            else:
+                out[1, i] += e - e_x
+                out[2, i] += (e_xx - e_x) / kp
+                out[5, i] += (e_v - e_xv) / 100.0
+                out[7, i] += kp * e_q / 100.0
+                out[8, i] += kp * e_r / 100.0
+                out[9, i] -= (e_t - ex_t) / _DAYS
+            out[3, i] -= kp * e_t / _DAYS
+            out[4, i] += kp * e_v / 100.0
+            out[6, i] += kp * e_vv / 10000.0
+            out[0, i] = max(max(out[0, i], 0.0) + kp * e, kp - sp)
+    p0 = out[0, i]
+    for m in range(moves.shape[0]):
+        s2 = si * (1.0 + moves[m])
+        out[10 + m, i] = _am_value(s2, ki, ti, ri, qi, v, c, j0, lnb_now, hz, w0, scheme) - p0
+
+
+@njit(**_PJIT)
+def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+              r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+              cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
+              ht: NDArray[np.float64], hr: NDArray[np.float64], vlo: NDArray[np.float64],
+              vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
+              moves: NDArray[np.float64], n_chunks: int, out: NDArray[np.float64]) -> None:
+    n = idx.shape[0]
+    for ch in prange(n_chunks):
+        nv = hz.shape[1]
+        w0 = np.empty(nv)
+        wp = np.empty(nv)
+        wm = np.empty(nv)
+        for m in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
+            _row(idx[m], s, k, t, r, q, vol, cp, slots, ht, hr, vlo, vhi, hz, scheme, moves, w0,
+                 wp, wm, out)
+
+
+@njit(**_JIT)
+def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                 r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+                 cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
+                 ht: NDArray[np.float64], hr: NDArray[np.float64], vlo: NDArray[np.float64],
+                 vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
+                 moves: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    nv = hz.shape[1]
+    w0 = np.empty(nv)
+    wp = np.empty(nv)
+    wm = np.empty(nv)
+    for m in range(idx.shape[0]):
+        _row(idx[m], s, k, t, r, q, vol, cp, slots, ht, hr, vlo, vhi, hz, scheme, moves, w0, wp,
+             wm, out)
+
+
+@njit(**_JIT)
+def _kinds(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+           r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+           cp: NDArray[np.float64], out: NDArray[np.int8]) -> None:
+    for i in range(s.shape[0]):
+        out[i] = _plain_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]) if (
+            cp[i] == 1.0 or cp[i] == -1.0) else 2
+
+
+_PAR_ROWS = 1024
+
+
+def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.float64],
+                  t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
+                  vol: NDArray[np.float64], cp: NDArray[np.float64], moves: tuple[float, ...]
+                  ) -> NDArray[np.float64]:
+    """(10 + len(moves), n): ALO American price, the nine greeks of ``_black.GREEK_KEYS`` and
+    the slides, per row (float64 1-D inputs of one length; s the escrowed spot, q the carry
+    yield), over ``tables`` (the same tables and model as ``tables.prices``)."""
+    n = len(s)
+    mv = np.ascontiguousarray(moves, dtype=np.float64)
+    out = np.full((10 + len(mv), n), np.nan)
+    if n == 0:
+        return out
+    euro_rows_kernel(s, k, t, r, q, vol, cp, False, mv, out)
+    kinds = np.empty(n, np.int8)
+    _kinds(s, k, t, r, q, vol, cp, kinds)
+    put = cp < 0.0
+    rp = np.where(put, r, q)
+    qp = np.where(put, q, r)
+    with np.errstate(all="ignore"):
+        ok = (rp > 0.0) & (vol > 0.0) & (t > 0.0) & np.isfinite(vol) & (s > 0) & (k > 0) & (kinds < 2)
+    idx = np.flatnonzero(ok)
+    slots = np.full((n, 7), -1, np.int64)
+    ht = np.minimum(_HT_DAYS / _DAYS, 0.25 * t)
+    hr = np.minimum(_HR, 0.5 * rp)
+    vlo = vhi = np.zeros(1)
+    hz = np.zeros((1, tables.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
+    if len(idx):
+        full = kinds[idx] == 0  # rows whose premium counts: they need the bumped tables too
+        bkt = tables.bucket(vol[idx])
+        ti, ri, qi, hti, hri = t[idx], rp[idx], qp[idx], ht[idx], hr[idx]
+        sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri - hri, qi), (ti, ri, qi + hri),
+                (ti, ri, qi - hri), (ti + hti, ri, qi), (ti - hti, ri, qi)]
+        cols = [np.concatenate([st[c] if j == 0 else st[c][full] for j, st in enumerate(sets)])
+                for c in range(3)]
+        keys, inv = unique_keys(*cols, np.concatenate([bkt] + [bkt[full]] * 6))
+        m = len(idx)
+        per_row = np.bincount(inv[:m], minlength=len(keys))[inv[:m]]  # rows of its base key
+        cnt = np.zeros(len(keys), np.int64)
+        np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 6))
+        slot, hz, vlo, vhi = tables.resolve(keys, cnt)
+        sl = slot[inv]
+        slots[idx, 0] = sl[:m]
+        fi = idx[full]
+        nf = len(fi)
+        for j in range(1, 7):
+            slots[fi, j] = sl[m + (j - 1) * nf: m + j * nf]
+    with np.errstate(invalid="ignore"):
+        w = np.maximum(slots[:, 0], 0)
+        in_tab = (slots[:, 0] >= 0) & (vlo[w] <= vol) & (vol <= vhi[w])
+    good = ok & in_tab & ((kinds != 0) | (slots[:, 1:] >= 0).all(axis=1))
+    tab_rows = np.flatnonzero(good)
+    if len(tab_rows) >= _PAR_ROWS:
+        chunks = max(1, min(4 * numba.get_num_threads(), len(tab_rows) // 64))
+        _rows_par(s, k, t, r, q, vol, cp, tab_rows, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv,
+                  chunks, out)
+    elif len(tab_rows):
+        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME,
+                     mv, out)
+    _without_table(s, k, t, r, q, vol, cp, mv, np.flatnonzero(~good & (kinds != 1)),
+                   np.flatnonzero(~good & (kinds == 1)), out)
+    return out
+
+
+def _without_table(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+                   r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+                   cp: NDArray[np.float64], mv: NDArray[np.float64], full: NDArray[np.int64],
+                   plain: NDArray[np.int64], out: NDArray[np.float64]) -> None:
+    """Rows without a table: bump greeks of row-by-row ALO where the premium counts; rows with
+    no premium keep their European price and greeks, slides repriced by ALO where the moved
+    spot has a premium."""
+    if len(full):
+        sub = np.empty((out.shape[0], len(full)))
+        fd_greeks_kernel(0, s[full], k[full], t[full], r[full], q[full], vol[full], cp[full], mv,
+                         DEFAULT_SCHEME, _EMPTY, _EMPTY, FD_GRID[0], FD_GRID[1], sub)
+        out[:, full] = sub
+    for m, move in enumerate(mv):
+        if not len(plain):
+            break
+        s2 = s[plain] * (1.0 + move)
+        kinds = np.empty(len(plain), np.int8)
+        _kinds(s2, k[plain], t[plain], r[plain], q[plain], vol[plain], cp[plain], kinds)
+        sel = plain[kinds != 1]
+        if len(sel):
+            am = np.empty(len(sel))
+            amer_price_kernel(s[sel] * (1.0 + move), k[sel], t[sel], r[sel], q[sel], vol[sel],
+                              cp[sel], DEFAULT_SCHEME, am)
+            out[10 + m, sel] = am - out[0, sel]
