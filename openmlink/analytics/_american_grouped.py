@@ -53,6 +53,8 @@ def _plain_row(s: float, k: float, t: float, r: float, q: float, v: float, cp: f
         return 1
     if rr <= 0.0:
         return 2
+    if rr * t < EEP_TOL:  # EEP <= r K T
+        return 1
     # Upper bound of the premium: EEP <= r K int_0^T P(S_u < K) du <= r K T max_u N(f(u)),
     # f(u) = (ln(K/S) - mu u) / (vol sqrt(u)) in put terms; negligible -> European.
     sp = s if cp < 0.0 else k
@@ -376,11 +378,11 @@ class BoundaryTables:
         self.evaluated = 0  # rows that needed a boundary
         self.direct = 0  # of which priced row by row (small group or vol outside the table)
 
-    def resolve(self, keys: NDArray[np.float64], counts: NDArray[np.int64], force: bool = False
-                ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
-                           NDArray[np.float64]]:
+    def resolve(self, keys: NDArray[np.float64], counts: NDArray[np.int64],
+                min_rows: int | None = None) -> tuple[NDArray[np.int64], NDArray[np.float64],
+                                                      NDArray[np.float64], NDArray[np.float64]]:
         """Tables of the unique put-equivalent keys (m, 4) = (t, r, q, vol bucket): memo hits,
-        new ones built (all of them when ``force``, else those with ``counts`` >= min_rows).
+        new ones built for keys with ``counts`` >= ``min_rows`` (default ``self.min_rows``).
         Returns (slot per key, -1 for none; tables (slots, n_vol, p + 1); vol low; vol high)."""
         nn = DEFAULT_SCHEME[4].shape[0] + 1
         slot = np.full(len(keys), -1, np.int64)
@@ -388,6 +390,7 @@ class BoundaryTables:
         lo: list[float] = []
         hi: list[float] = []
         build: list[int] = []
+        least = self.min_rows if min_rows is None else min_rows
         for g in range(len(keys)):
             kk = (float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]), float(keys[g, 3]))
             hit = self._tabs.get(kk)
@@ -397,7 +400,7 @@ class BoundaryTables:
                 tabs.append(hit[2])
                 lo.append(hit[0])
                 hi.append(hit[1])
-            elif force or counts[g] >= self.min_rows:
+            elif counts[g] >= least:
                 slot[g] = len(tabs)
                 tabs.append(np.empty(0))
                 lo.append(2.0 ** (keys[g, 3] / self.PER_OCTAVE) / self.PAD)
@@ -425,6 +428,31 @@ class BoundaryTables:
         """The vol bucket of each vol (a table covers one bucket)."""
         return np.floor(np.log2(vol) * self.PER_OCTAVE)
 
+    def buckets(self, t: NDArray[np.float64], rp: NDArray[np.float64], qp: NDArray[np.float64],
+                vol: NDArray[np.float64], min_rows: int) -> NDArray[np.float64]:
+        """Vol bucket per row, a row of a (t, r, q, bucket) key with fewer than ``min_rows``
+        rows moved to the neighbouring bucket when that key has enough rows and its table's
+        padded range holds the row's vol (the wings of a smile share the next table instead of
+        being priced row by row)."""
+        lv = np.log2(vol) * self.PER_OCTAVE
+        b = np.floor(lv)
+        keys, inv = unique_keys(t, rp, qp, b)
+        cnt = np.bincount(inv, minlength=len(keys))
+        few = np.flatnonzero(cnt[inv] < min_rows)
+        if len(few) == 0:
+            return b
+        pad = math.log2(self.PAD) * self.PER_OCTAVE
+        frac = lv[few] - b[few]
+        nb = np.where(frac < pad, b[few] - 1.0, np.where(frac > 1.0 - pad, b[few] + 1.0, np.nan))
+        big = {tuple(kk): c for kk, c in zip(keys.tolist(), cnt.tolist(), strict=True) if c >= min_rows}
+        if not big:
+            return b
+        out = b.copy()
+        for j, i in enumerate(few.tolist()):
+            if not math.isnan(nb[j]) and (t[i], rp[i], qp[i], nb[j]) in big:
+                out[i] = nb[j]
+        return out
+
     def prices(self, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                cp: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -441,7 +469,8 @@ class BoundaryTables:
         idx = np.flatnonzero(needs)
         which = np.full(n, -1, np.int64)
         if len(idx):
-            keys, inv = unique_keys(t[idx], rp[idx], qp[idx], self.bucket(vol[idx]))
+            bkt = self.buckets(t[idx], rp[idx], qp[idx], vol[idx], self.min_rows)
+            keys, inv = unique_keys(t[idx], rp[idx], qp[idx], bkt)
             slot, tab, vlo, vhi = self.resolve(keys, np.bincount(inv, minlength=len(keys)))
             which[idx] = slot[inv]
         else:

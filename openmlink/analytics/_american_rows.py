@@ -14,7 +14,9 @@ that same model, cheaply:
   vol derivatives come from the table's interpolation in ln(vol) and whose rate/yield
   derivatives from tables built at r +- 1 bp, q +- 1 bp (a table costs ~1% of a pass);
 * time derivatives (theta, deDecay) are central differences of e and e_x over tables at
-  t +- min(0.25 day, t/4): the quadrature nodes scale with t;
+  t +- min(0.25 day, t/4): the quadrature nodes scale with t.  (The Black-Scholes PDE, which
+  the premium integral solves off the exercise region, gives theta within ~3e-6 but deDecay
+  off by ~1e-4 close to the boundary: the quadrature sum is not an exact PDE solution there);
 * slides are repriced at the moved spot on the same table.
 
 European parts come from ``_black.euro_rows_kernel``.  Units as ``_black`` (greeks per
@@ -40,7 +42,7 @@ from ._greeks import fd_greeks_kernel
 from ._jit import JitOptions
 from ._normal import norm_cdf, norm_pdf
 
-__all__ = ["american_rows"]
+__all__ = ["MIN_ROWS", "american_rows"]
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _IJIT: JitOptions = {**_JIT, "inline": "always"}
@@ -53,6 +55,9 @@ _HT_DAYS = 0.25
 _DX = 1e-3
 """Step in the table's Chebyshev vol coordinate for ln B's vol derivatives."""
 _EMPTY = np.empty(0)
+MIN_ROWS = 4
+"""A key (expiry, side, vol bucket) with this many rows gets its tables (7 tables of 12
+boundaries; row-by-row bump greeks cost ~25 boundaries a row)."""
 
 
 @njit(**_IJIT)
@@ -336,7 +341,7 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     hz = np.zeros((1, tables.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
     if len(idx):
         full = kinds[idx] == 0  # rows whose premium counts: they need the bumped tables too
-        bkt = tables.bucket(vol[idx])
+        bkt = tables.buckets(t[idx], rp[idx], qp[idx], vol[idx], min(tables.min_rows, MIN_ROWS))
         ti, ri, qi, hti, hri = t[idx], rp[idx], qp[idx], ht[idx], hr[idx]
         sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri - hri, qi), (ti, ri, qi + hri),
                 (ti, ri, qi - hri), (ti + hti, ri, qi), (ti - hti, ri, qi)]
@@ -347,7 +352,7 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
         per_row = np.bincount(inv[:m], minlength=len(keys))[inv[:m]]  # rows of its base key
         cnt = np.zeros(len(keys), np.int64)
         np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 6))
-        slot, hz, vlo, vhi = tables.resolve(keys, cnt)
+        slot, hz, vlo, vhi = tables.resolve(keys, cnt, min(tables.min_rows, MIN_ROWS))
         sl = slot[inv]
         slots[idx, 0] = sl[:m]
         fi = idx[full]

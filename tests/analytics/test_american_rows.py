@@ -16,7 +16,10 @@ from openmlink.analytics._american_grouped import BoundaryTables
 from openmlink.analytics._american_rows import american_rows
 
 KEYS = ("price", *GREEK_KEYS, *SLIDE_KEYS)
-TOL = 1e-4  # per share (strike 100), every column in LiveImpliedQuote units
+TOL = 1e-4  # per share (strike 100), price and greeks in LiveImpliedQuote units
+SLIDE_TOL = 2e-4  # a slide is the difference of two prices, each within TOL
+GREEK_RTOL = 2e-3  # plus this share of a greek: the default ALO scheme (16, 4, 10, 48) is ~5e-5
+# off in price just above the boundary of low-vol high-rate puts, ~1e-4 (0.16%) in rho there
 
 
 def _ql_rows(market: Any, s: float, k: float, days: int, r: float, q: float, vol: float,
@@ -82,8 +85,10 @@ def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float,
     ours = _ours(s, 100.0, days, r, q, vols, cp)
     for i in range(n):
         ref = _ql_rows(market, float(s[i]), 100.0, days, r, q, float(vols[i]), int(cp[i]))
+        tol = {key: SLIDE_TOL if key in SLIDE_KEYS else TOL + (
+            GREEK_RTOL * abs(ref[key]) if key in GREEK_KEYS else 0.0) for key in KEYS}
         bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS
-               if not abs(ours[key][i] - ref[key]) <= TOL}
+               if not abs(ours[key][i] - ref[key]) <= tol[key]}
         assert not bad, f"row {i} (s={s[i]}, vol={vols[i]}, cp={cp[i]}): {bad}"
 
 
