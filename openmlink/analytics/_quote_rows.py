@@ -168,26 +168,37 @@ def amer_deam_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.f
     reprices the premium within max(1e-6 p, 0.001) (below the European bound, early-exercised,
     or no vega).  ``model="baw"``: the BAW de-Americanised vol alone (two passes).  Tested:
     tests/analytics/test_american_grouped.py::test_amer_deam_iv_recovers_the_vol."""
+    return _amer_deam_iv(p, s, k, t, r, q, cp, guess, steps, model)[0]
+
+
+def _amer_deam_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
+                  t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
+                  cp: NDArray[np.float64], guess: NDArray[np.float64],
+                  steps: int = 2, model: AmericanModel = "alo"
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """(vol, premium subtracted) of ``amer_deam_iv``; the premium (ALO at the BAW vol) only
+    for model "alo" with ``steps`` < 0, else None."""
     n = len(p)
     v0 = np.where(np.isfinite(guess) & (guess > 0), guess, 0.3)
     with np.errstate(all="ignore"):
         va = baw_deamericanised_iv(p, s, k, t, r, q, cp, v0, passes=2)
         if model == "baw":
-            return va
+            return va, None
         va = np.where(np.isfinite(va), va, v0)
         fa = american_value(s, k, t, r, q, va, cp) - p
         euro = np.empty(n)
         if n:
             euro_price_kernel(_f64(s), _f64(k), _f64(t), _f64(r), _f64(q), _f64(va), _f64(cp), False,
                               euro)
-        padj = p - np.maximum(fa + p - euro, 0.0)
+        eep = np.maximum(fa + p - euro, 0.0)  # the ALO premium at the BAW vol
+        padj = p - eep
         iv = np.empty(n)
         err = np.empty(n, np.int8)
         if n:
             euro_iv_kernel(_f64(padj), _f64(s), _f64(k), _f64(t), _f64(r), _f64(q), _f64(cp), False,
                            iv, err)
         if steps < 0:  # the de-Americanised vol with the accurate premium, no secant
-            return np.where((err == 0) & np.isfinite(iv), iv, np.nan)
+            return np.where((err == 0) & np.isfinite(iv), iv, np.nan), eep
         vb = np.where((err == 0) & np.isfinite(iv), iv, va)
         best_v = va.copy()
         best_f = np.abs(fa)
@@ -202,7 +213,7 @@ def amer_deam_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.f
             va, fa, vb = vb, fb, np.clip(vn, 1e-4, 10.0)
         # a premium at or below the European bound (or intrinsic) has no vol
         ok = best_f <= np.maximum(1e-6 * p, 1e-3)  # reprices within a tenth of a cent
-    return np.where(ok & np.isfinite(best_v), best_v, np.nan)
+    return np.where(ok & np.isfinite(best_v), best_v, np.nan), None
 
 
 def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
@@ -245,8 +256,12 @@ def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
             g = grp[sel]
             mid = 0.5 * (bid[sel] + ask[sel])
             args = (s_star[g], strike[sel], t_years[g], r_g[g], q_g[g])
-            iv = amer_deam_iv(mid, *args, cpf[sel], np.full(len(sel), np.nan), steps=-1, model=model)
-            eep = american_eep(*args, np.nan_to_num(iv, nan=0.3), cpf[sel], model)
+            iv, eep0 = _amer_deam_iv(mid, *args, cpf[sel], np.full(len(sel), np.nan), steps=-1,
+                                     model=model)
+            # ALO: the premium the de-Americanisation subtracted (at the BAW vol; one pricing
+            # pass fewer than repricing it at the new vol, ~1e-6 apart near the money)
+            eep = eep0 if eep0 is not None else american_eep(*args, np.nan_to_num(iv, nan=0.3),
+                                                             cpf[sel], model)
             eep = np.where(np.isfinite(iv) & np.isfinite(eep), np.maximum(eep, 0.0), np.nan)
             b_e = np.full(len(strike), np.nan)
             a_e = np.full(len(strike), np.nan)
