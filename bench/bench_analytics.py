@@ -140,11 +140,39 @@ def _american_chains(ref_am: float, ref_am_iv: float) -> None:
         print(f"American IV (ALO premium, secant steps {steps:2d}): {rate:10,.0f}/s "
               f"(x{rate / ref_am_iv:,.0f} vs QuantLib); vol error median {np.nanmedian(e):.1e}, "
               f"p99 {np.nanpercentile(e, 99):.1e}, NaN {np.isnan(e).mean():.1%}")
+    _american_rows_figures(s, k, t, r, q, vol, cp)
     biv = baw_deamericanised_iv(ref, s, k, t, r, q, cp, np.full(n, 0.3))
     brate = _rate(lambda: baw_deamericanised_iv(ref, s, k, t, r, q, cp, np.full(n, 0.3)), n, 1)
     e = np.abs(biv - vol)[ok]
     print(f"American IV (BAW de-Americanisation, before): {brate:10,.0f}/s; vol error median "
           f"{np.nanmedian(e):.1e}, p99 {np.nanpercentile(e, 99):.1e}")
+
+
+def _american_rows_figures(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.ndarray,
+                           q: np.ndarray, vol: np.ndarray, cp: np.ndarray) -> None:
+    """Price + 9 greeks + 6 slides of American rows: the engine's ALO rows over boundary tables
+    (issue 16) beside the BAW bump rows it used before and row-by-row ALO bump greeks."""
+    from openmlink.analytics import SLIDE_MOVES, price_greeks_slides
+    from openmlink.analytics._american_grouped import BoundaryTables
+    from openmlink.analytics._american_rows import american_rows
+    from openmlink.analytics._baw import baw_rows
+
+    n = len(s)
+    m = 400  # row-by-row bump greeks are slow: a sample
+    ref = price_greeks_slides(s[:m], k[:m], t[:m], r[:m], q[:m], vol[:m], cp[:m], exercise="american")
+    fd = _rate(lambda: price_greeks_slides(s[:m], k[:m], t[:m], r[:m], q[:m], vol[:m], cp[:m],
+                                           exercise="american"), m, 1)
+    american_rows(BoundaryTables(), s, k, t, r, q, vol, cp, SLIDE_MOVES)
+    cold = _rate(lambda: american_rows(BoundaryTables(), s, k, t, r, q, vol, cp, SLIDE_MOVES), n, 1)
+    tabs = BoundaryTables()
+    rows = american_rows(tabs, s, k, t, r, q, vol, cp, SLIDE_MOVES)
+    hot = _rate(lambda: american_rows(tabs, s, k, t, r, q, vol, cp, SLIDE_MOVES), n, 1)
+    baw = _rate(lambda: baw_rows(s, k, t, r, q, vol, cp, SLIDE_MOVES), n, 1)
+    d = max(float(np.nanmax(np.abs(rows[j, :m] - ref[key]))) for j, key in enumerate(("price", "de", "ga")))
+    print(f"American rows (price + 9 greeks + 6 slides, 1 core): ALO over boundary tables "
+          f"{cold:,.0f}/s building the tables, {hot:,.0f}/s tables built; BAW bump rows (before) "
+          f"{baw:,.0f}/s; row-by-row ALO bump greeks {fd:,.0f}/s (max |diff| price/de/ga vs "
+          f"them {d:.1e})")
 
 
 def _rate(fn, n: int, repeat: int = 3) -> float:

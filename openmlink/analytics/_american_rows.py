@@ -12,7 +12,7 @@ that same model, cheaply:
 * spot, vol, rate and yield derivatives of e are analytic derivatives of the quadrature sum,
   holding the nodes: the integrand's own dependence plus that of ln B (the boundary), whose
   vol derivatives come from the table's interpolation in ln(vol) and whose rate/yield
-  derivatives from tables built at r +- 1 bp, q +- 1 bp (a table costs ~1% of a pass);
+  derivatives from tables built at r + h, q + h (h = min(1e-7, r/100), one-sided);
 * time derivatives (theta, deDecay) are central differences of e and e_x over tables at
   t +- min(0.25 day, t/4): the quadrature nodes scale with t.  (The Black-Scholes PDE, which
   the premium integral solves off the exercise region, gives theta within ~3e-6 but deDecay
@@ -48,7 +48,7 @@ _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_mode
 _IJIT: JitOptions = {**_JIT, "inline": "always"}
 _PJIT: JitOptions = {**_JIT, "parallel": True}
 _DAYS = 365.0
-_HR = 1e-4
+_HR = 1e-7
 """Rate / yield step of the boundary's rate and yield derivatives."""
 _HT_DAYS = 0.25
 """Time step (days) of theta and deDecay (central; at most a quarter of the time left)."""
@@ -56,7 +56,7 @@ _DX = 1e-3
 """Step in the table's Chebyshev vol coordinate for ln B's vol derivatives."""
 _EMPTY = np.empty(0)
 MIN_ROWS = 4
-"""A key (expiry, side, vol bucket) with this many rows gets its tables (7 tables of 12
+"""A key (expiry, side, vol bucket) with this many rows gets its tables (5 tables of 12
 boundaries; row-by-row bump greeks cost ~25 boundaries a row)."""
 
 
@@ -175,13 +175,10 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
         else:
             _weights(xc + _DX, nv, wp)
             _weights(xc - _DX, nv, wm)
-            jrp, jrm, jqp, jqm, jtp, jtm = (slots[i, 1], slots[i, 2], slots[i, 3], slots[i, 4],
-                                            slots[i, 5], slots[i, 6])
+            jrp, jqp, jtp, jtm = slots[i, 1], slots[i, 2], slots[i, 3], slots[i, 4]
             h_r = hr[i]
             lx_rp = _lnxk(rp + h_r, qp)
-            lx_rm = _lnxk(rp - h_r, qp)
             lx_qp = _lnxk(rp, qp + h_r)
-            lx_qm = _lnxk(rp, qp - h_r)
             cx = 2.0 / ((b - a) * v)  # dX/dv of the Chebyshev vol coordinate
             px = scheme[4]
             pw = scheme[5]
@@ -200,8 +197,8 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
                 lnb_x2 = -(shp - 2.0 * sh0 + shm) / (_DX * _DX)
                 lnb_v = lnb_x1 * cx
                 lnb_vv = lnb_x2 * cx * cx - lnb_x1 * cx / v
-                lnb_r = ((lx_rp - _sh(hz, jrp, w0, p)) - (lx_rm - _sh(hz, jrm, w0, p))) / (2.0 * h_r)
-                lnb_q = ((lx_qp - _sh(hz, jqp, w0, p)) - (lx_qm - _sh(hz, jqm, w0, p))) / (2.0 * h_r)
+                lnb_r = ((lx_rp - _sh(hz, jrp, w0, p)) - lnb) / h_r  # one-sided: h_r <= 1% of r
+                lnb_q = ((lx_qp - _sh(hz, jqp, w0, p)) - lnb) / h_r
                 yy = x - lnb + (rp - qp) * tp
                 d = yy / u + 0.5 * u
                 big_r = math.exp(-rp * tp)
@@ -334,30 +331,30 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     with np.errstate(all="ignore"):
         ok = (rp > 0.0) & (vol > 0.0) & (t > 0.0) & np.isfinite(vol) & (s > 0) & (k > 0) & (kinds < 2)
     idx = np.flatnonzero(ok)
-    slots = np.full((n, 7), -1, np.int64)
+    slots = np.full((n, 5), -1, np.int64)
     ht = np.minimum(_HT_DAYS / _DAYS, 0.25 * t)
-    hr = np.minimum(_HR, 0.5 * rp)
+    hr = np.minimum(_HR, 0.01 * rp)
     vlo = vhi = np.zeros(1)
     hz = np.zeros((1, tables.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
     if len(idx):
         full = kinds[idx] == 0  # rows whose premium counts: they need the bumped tables too
         bkt = tables.buckets(t[idx], rp[idx], qp[idx], vol[idx], min(tables.min_rows, MIN_ROWS))
         ti, ri, qi, hti, hri = t[idx], rp[idx], qp[idx], ht[idx], hr[idx]
-        sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri - hri, qi), (ti, ri, qi + hri),
-                (ti, ri, qi - hri), (ti + hti, ri, qi), (ti - hti, ri, qi)]
+        sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri, qi + hri), (ti + hti, ri, qi),
+                (ti - hti, ri, qi)]
         cols = [np.concatenate([st[c] if j == 0 else st[c][full] for j, st in enumerate(sets)])
                 for c in range(3)]
-        keys, inv = unique_keys(*cols, np.concatenate([bkt] + [bkt[full]] * 6))
+        keys, inv = unique_keys(*cols, np.concatenate([bkt] + [bkt[full]] * 4))
         m = len(idx)
         per_row = np.bincount(inv[:m], minlength=len(keys))[inv[:m]]  # rows of its base key
         cnt = np.zeros(len(keys), np.int64)
-        np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 6))
+        np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 4))
         slot, hz, vlo, vhi = tables.resolve(keys, cnt, min(tables.min_rows, MIN_ROWS))
         sl = slot[inv]
         slots[idx, 0] = sl[:m]
         fi = idx[full]
         nf = len(fi)
-        for j in range(1, 7):
+        for j in range(1, 5):
             slots[fi, j] = sl[m + (j - 1) * nf: m + j * nf]
     with np.errstate(invalid="ignore"):
         w = np.maximum(slots[:, 0], 0)
