@@ -22,7 +22,7 @@ import numpy as np
 from ..bus import Bus, ColumnBatch, Event
 from ..clock import Clock
 from ._calendar import ExpiryCycle, last_close_at_or_before
-from ._cboe_parse import parse_osi, read_chain_columns
+from ._cboe_parse import ChainColumns, parse_osi, read_chain_columns
 from ._columns import msg_type, option_key_columns, ordinal, ticker_key_columns
 from ._definitions import root_definition, ticker_definition
 from ._errors import SourceError
@@ -47,28 +47,13 @@ def index_root_terms(root: str) -> tuple[str, str, str] | None:
 
 
 @dataclass
-class ChainSnapshot:
-    """One parsed chain file: the underlier line and every series, as columns."""
+class ChainSnapshot(ChainColumns):
+    """One parsed chain file: the parsed columns (``ChainColumns``, root as an object array)
+    plus where it came from, the underlier symbol and the valuation time (last close)."""
 
     path: Path
-    name: str
     underlier: str
-    last: float
-    bid: float
-    ask: float
-    volume: int
-    quote_ns: int
     valuation_ns: int
-    root: np.ndarray  # object array of str
-    expiry: np.ndarray  # int32 days since 1970-01-01
-    strike: np.ndarray
-    cp: np.ndarray  # int8: 0 Call, 1 Put
-    bid_px: np.ndarray
-    ask_px: np.ndarray
-    last_px: np.ndarray
-    volume_ct: np.ndarray
-    open_interest: np.ndarray
-    iv: np.ndarray  # Cboe's own IV column (NaN when the layout has none)
 
     def __len__(self) -> int:
         return len(self.strike)
@@ -162,12 +147,8 @@ def load_chain(path: str | Path) -> ChainSnapshot:
         und = t[1]
     root_arr = np.empty(len(c.root), dtype=object)
     root_arr[:] = c.root
-    return ChainSnapshot(
-        path=p, name=c.name, underlier=und, last=c.last, bid=c.bid, ask=c.ask, volume=c.volume,
-        quote_ns=c.quote_ns, valuation_ns=last_close_at_or_before(c.quote_ns), root=root_arr,
-        expiry=c.expiry, strike=c.strike, cp=c.cp, bid_px=c.bid_px, ask_px=c.ask_px,
-        last_px=c.last_px, volume_ct=c.volume_ct, open_interest=c.open_interest, iv=c.iv,
-    )
+    return ChainSnapshot(**{**vars(c), "root": root_arr}, path=p, underlier=und,
+                         valuation_ns=last_close_at_or_before(c.quote_ns))
 
 
 class ChainSource:

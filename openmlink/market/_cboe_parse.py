@@ -131,7 +131,7 @@ class ChainColumns:
     ask: float
     volume: int
     quote_ns: int
-    root: list[str]
+    root: list[str] | np.ndarray  # list from the parser; ChainSnapshot: object array of str
     expiry: np.ndarray  # int32 days since 1970-01-01
     strike: np.ndarray
     cp: np.ndarray  # int8: 0 Call, 1 Put
