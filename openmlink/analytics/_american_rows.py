@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ._american import amer_price_kernel
+from ._american import _cheb_eval, amer_price_kernel, put_boundary
 from ._american_grouped import BoundaryTables, _plain_row, unique_keys
 from ._api import DEFAULT_SCHEME, FD_GRID
 from ._black import euro_price1, euro_rows_kernel
@@ -368,9 +368,62 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     elif len(tab_rows):
         _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME,
                      mv, out)
-    _without_table(s, k, t, r, q, vol, cp, mv, np.flatnonzero(~good & (kinds != 1)),
+    lone = np.flatnonzero(~good & ok & (kinds == 0))
+    if len(lone):
+        _lone_rows(s, k, t, r, q, vol, cp, lone, rp, qp, ht, hr, mv, out)
+    _without_table(s, k, t, r, q, vol, cp, mv, np.flatnonzero(~good & (kinds == 2)),
                    np.flatnonzero(~good & (kinds == 1)), out)
     return out
+
+
+_LONE_EPS = 0.01
+"""Half-width in ln(vol) of a lone row's own 3-node boundary table."""
+
+
+@njit(**_JIT)
+def _lone_nodes(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+                vlo: NDArray[np.float64], vhi: NDArray[np.float64], tab: NDArray[np.int64],
+                node: NDArray[np.int64], scheme: tuple, hz: NDArray[np.float64]) -> None:
+    """hz[tab[m], node[m], :] for each m (the layout of ``_american_grouped._table_node``)."""
+    nv = hz.shape[1]
+    z_pr = scheme[9]
+    c = np.zeros(scheme[0] + 1)
+    for m in range(tab.shape[0]):
+        j = tab[m]
+        a = math.log(vlo[j])
+        b = math.log(vhi[j])
+        x = math.cos(node[m] * math.pi / (nv - 1))
+        put_boundary(rp[j], qp[j], math.exp(0.5 * (a + b) + 0.5 * (b - a) * x), tt[j], scheme, c)
+        for i in range(z_pr.shape[0]):
+            hz[j, node[m], i] = _cheb_eval(c, z_pr[i])
+        hz[j, node[m], z_pr.shape[0]] = _cheb_eval(c, 1.0)
+
+
+def _lone_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
+               cp: NDArray[np.float64], lone: NDArray[np.int64], rp: NDArray[np.float64],
+               qp: NDArray[np.float64], ht: NDArray[np.float64], hr: NDArray[np.float64],
+               mv: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    """Rows with no shared table (a Tick's few rows of an expiry): each gets its own tables,
+    3 vol nodes at vol * exp(-+0.01) for the base (the vol derivatives) and the middle node
+    only at r + h, q + h, t +- ht: 7 boundaries a row (bump greeks of row-by-row ALO take 25),
+    then the same kernel as the shared tables."""
+    m = len(lone)
+    j = np.arange(m)
+    base = (t[lone], rp[lone], qp[lone])
+    sets = [base, (base[0], base[1] + hr[lone], base[2]), (base[0], base[1], base[2] + hr[lone]),
+            (base[0] + ht[lone], base[1], base[2]), (base[0] - ht[lone], base[1], base[2])]
+    tt, rr, qq = (np.concatenate([st[c] for st in sets]) for c in range(3))
+    vlo = np.tile(vol[lone] * math.exp(-_LONE_EPS), 5)
+    vhi = np.tile(vol[lone] * math.exp(_LONE_EPS), 5)
+    tab = np.concatenate([j, j, j, j + m, j + 2 * m, j + 3 * m, j + 4 * m])
+    node = np.concatenate([np.zeros(m, np.int64), np.ones(m, np.int64), np.full(m, 2, np.int64),
+                           np.ones(4 * m, np.int64)])
+    hz = np.zeros((5 * m, 3, DEFAULT_SCHEME[4].shape[0] + 1))
+    _lone_nodes(rr, qq, tt, vlo, vhi, tab, node, DEFAULT_SCHEME, hz)
+    slots = np.full((len(s), 5), -1, np.int64)
+    slots[lone] = j[:, None] + m * np.arange(5)[None, :]
+    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv, out)
 
 
 def _without_table(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
