@@ -89,10 +89,11 @@ def bench_chain(path: Path, reps: int) -> None:
 
 
 def _engine_over(sim: MarketSimulator, msgs: list, chunk_rows: int,
-                 chunk_s: float | None = None, model: str = "alo") -> ImpliedQuoteEngine:
+                 chunk_s: float | None = None, model: str = "alo", greeks: str = "baw"
+                 ) -> ImpliedQuoteEngine:
     bus = InProcessBus()
     Store(registry()).attach(bus)
-    cfg = EngineConfig(loop_chunk_rows=chunk_rows, american_model=model)
+    cfg = EngineConfig(loop_chunk_rows=chunk_rows, american_model=model, american_greeks=greeks)
     if chunk_s is not None:
         cfg = msgspec.structs.replace(cfg, loop_chunk_s=chunk_s)
     eng = ImpliedQuoteEngine(bus, SimClock(sim.now_ns), cfg, master=lambda: sim.master)
@@ -152,6 +153,15 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
     print(f"Loop over {n:,} series, american_model='baw' (Barone-Adesi-Whaley IVs, "
           f"forward premium and sPrc: the model before issue 16 plus the American forward), "
           f"steady-state pass: {dt:.1f} s ({dt / max(n, 1) * 1e6:.1f} us per series)")
+    del eng
+    gc.collect()
+    eng = _engine_over(sim, msgs, chunk_rows, greeks="alo")  # issue 16: ALO greeks and slides
+    for label in ("first pass (every boundary table built, as in a live pass)", "steady-state pass"):
+        t0 = time.perf_counter()
+        n = eng.on_timer()
+        dt = time.perf_counter() - t0
+        print(f"Loop over {n:,} series, american_greeks='alo' (ALO greeks and slides), {label}: "
+              f"{dt:.1f} s")
     del eng
     gc.collect()
     eng = _engine_over(sim, msgs, chunk_rows, chunk_s)  # a fresh store: the server's first pass

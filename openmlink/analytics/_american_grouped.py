@@ -469,8 +469,7 @@ class BoundaryTables:
         idx = np.flatnonzero(needs)
         which = np.full(n, -1, np.int64)
         if len(idx):
-            bkt = self.buckets(t[idx], rp[idx], qp[idx], vol[idx], self.min_rows)
-            keys, inv = unique_keys(t[idx], rp[idx], qp[idx], bkt)
+            keys, inv = unique_keys(t[idx], rp[idx], qp[idx], self.bucket(vol[idx]))
             slot, tab, vlo, vhi = self.resolve(keys, np.bincount(inv, minlength=len(keys)))
             which[idx] = slot[inv]
         else:

@@ -432,8 +432,14 @@ def row_prices(ctx: RowContext, vol: NDArray[np.float64], model: AmericanModel =
 
 
 def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.float64],
-                   model: AmericanModel = "alo") -> dict[str, NDArray[np.float64]]:
+                   model: AmericanModel = "alo", alo_greeks: bool = True
+                   ) -> dict[str, NDArray[np.float64]]:
     """atmVol, sVol, xAxis, veSlope, sPrc, sMark, the nine greeks and six slides per row.
+
+    American rows, model "alo": sPrc is the ALO value; greeks and slides are ALO's too
+    (``american_rows``) unless ``alo_greeks`` is False: then Barone-Adesi-Whaley bump
+    differences (a few rows of many expiries, the Tick path: ALO greeks cost 7 boundaries a row
+    there, ~1 ms, against ~0.05 ms).
 
     xAxis = ln(K/F) / (atmVol * sqrt(t_years)) (MoneynessType LogStd).  veSlope = d sVol /
     d uPrc with the vol at xAxis = 0 held, i.e. the smile moving with the forward:
@@ -465,10 +471,16 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
     if len(am):
         args = (_f64(s_star[am]), _f64(ctx.strike[am]), _f64(t[am]), _f64(ctx.rate[am]),
                 _f64(ctx.q[am]), _f64(svol[am]), _f64(ctx.cpf[am]))
-        if model == "alo":  # price, greeks and slides of the ALO model over its tables
+        if model == "alo" and alo_greeks:  # price, greeks and slides of ALO over its tables
             out[:, am] = american_rows(_TABLES, *args, SLIDE_MOVES)
+            # sPrc exactly as row_prices (a Vol limit at sVol prices to sPrc): the same
+            # tables, whatever rows it is given (american_rows' tables for the greeks may
+            # differ by ~1e-7 where a smile's wing shares its neighbour's table)
+            out[0, am] = american_value(*args)
         else:
             out[:, am] = baw_rows(*args, SLIDE_MOVES)
+            if model == "alo":
+                out[0, am] = american_value(*args)
     out[1] = np.clip(out[1], -1.0, 1.0)  # finite-difference noise at deep in-the-money
     sprc = out[0]
     with np.errstate(invalid="ignore"):

@@ -72,7 +72,13 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``parity_strikes``:
     near-the-money strikes whose parity forwards are
     medianed; ``flat_rate``: the default curve when none is given; ``american_model``: ``alo``
-    (accurate American IVs, forwards and sPrc) or ``baw`` (Barone-Adesi-Whaley, ~4x cheaper).
+    (accurate American IVs, forwards and sPrc) or ``baw`` (Barone-Adesi-Whaley, ~4x cheaper);
+    ``american_greeks``: greeks and slides of American rows in Loop records, ``alo`` (those of
+    the ALO model, ``analytics._american_rows``, within 1e-4 of QuantLib QD+) or ``baw``
+    (Barone-Adesi-Whaley bumps; the default: ALO greeks build five boundary tables per expiry,
+    side and vol bucket, which roughly doubles a live Loop pass and, in the server, held the
+    event loop long enough to break the auction timing tests).  Tick records always use BAW
+    greeks (latency).
     """
 
     loop_interval_s: float = 60.0
@@ -83,6 +89,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     flat_rate: float = 0.045
     publish_surfaces: bool = True
     american_model: AmericanModel = "alo"
+    american_greeks: AmericanModel = "baw"
 
 
 MasterFn = Callable[[], Any]
@@ -492,7 +499,10 @@ class ImpliedQuoteEngine:
                  ask_iv: NDArray[np.float64], source: str, src_ts: NDArray[np.int64]) -> None:
         b = self.book
         bid, ask = b.bid[rows], b.ask[rows]
-        sv = surface_values(ctx, bid, ask, self.config.american_model)
+        # Tick: few rows of many expiries, latency first: BAW greeks and slides on American
+        # rows (sPrc stays ALO); the Loop's follow american_greeks
+        alo = source == "Loop" and self.config.american_greeks == "alo"
+        sv = surface_values(ctx, bid, ask, self.config.american_model, alo_greeks=alo)
         n = len(rows)
         now = self.clock.time_ns()
         fut = ~ctx.american
