@@ -39,12 +39,13 @@ def warm(american: bool = True) -> float:
 
 def warm_up() -> None:
     """Compile (or load from the Numba cache) every kernel the implied-quote engine uses, on a
-    tiny input, so that a server can do it in a background thread before the engine computes."""
+    tiny input, so that a server can do it in a background thread before the engine computes.
+    (The ALO greek rows of ``EngineConfig.american_greeks = "alo"``, off by default, compile on
+    first use.)"""
     import numpy as np
 
     from . import SLIDE_MOVES, implied_vol, price, price_greeks_slides
     from ._american_grouped import BoundaryTables, american_prices
-    from ._american_rows import american_rows
     from ._baw import baw_deamericanised_iv, baw_price, baw_rows
     from ._quote_rows import amer_deam_iv, american_parity_forward, b76_implied_vol, b76_rows, parity_forward
     from ._svi import fit_svi
@@ -81,11 +82,6 @@ def warm_up() -> None:
         BoundaryTables(max_tables=8).prices(np.full(m, 100.0), many, tt, np.full(m, 0.04),
                                             np.full(m, 0.01), np.linspace(0.2, 0.3, m),
                                             np.where(many > 100.0, 1.0, -1.0))
-        # greeks and slides of those rows (serial, parallel; the row-by-row fallback)
-        american_rows(BoundaryTables(max_tables=40), np.full(m, 100.0), many, tt, np.full(m, 0.04),
-                      np.full(m, 0.01), np.linspace(0.2, 0.3, m), np.where(many > 100.0, 1.0, -1.0),
-                      SLIDE_MOVES)
-    american_rows(BoundaryTables(), s, k, t, r, r * 0.5, v, c, SLIDE_MOVES)
     amer_deam_iv(p, s, k, t, r, r * 0, c, v)
     american_parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
                             np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]), np.array([100.0]),
