@@ -59,7 +59,9 @@ def euro_price1(s: float, k: float, t: float, r: float, q: float, vol: float,
         return max(cp * (s * dq - k * dr), 0.0)
     d1 = (math.log(s / k) + (r - q) * t) / sd + 0.5 * sd
     d2 = d1 - sd
-    return cp * (s * dq * norm_cdf(cp * d1) - k * dr * norm_cdf(cp * d2))
+    # never below zero: far out of the money both terms are subnormal and their difference
+    # can round to a tiny negative number (-3.4e-322 for a 47%-OTM put at 3% vol)
+    return max(cp * (s * dq * norm_cdf(cp * d1) - k * dr * norm_cdf(cp * d2)), 0.0)
 
 
 @njit(**_JIT)
@@ -125,7 +127,7 @@ def euro_rows_kernel(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.ndarray,
         n1 = norm_cdf(c * d1)
         n2 = norm_cdf(c * d2)
         pdf = norm_pdf(d1)
-        pv = c * (sdq * n1 - kdr * n2)
+        pv = max(c * (sdq * n1 - kdr * n2), 0.0)  # see euro_price1
         delta = c * dq * n1
         gamma = dq * pdf / (si * sd)
         vega = sdq * pdf * sqt

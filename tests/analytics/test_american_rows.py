@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import QuantLib as ql
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from openmlink.analytics import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, price_greeks_slides
@@ -18,6 +18,9 @@ from openmlink.analytics._american_rows import american_rows
 KEYS = ("price", *GREEK_KEYS, *SLIDE_KEYS)
 TOL = 1e-4  # per share (strike 100), price and greeks in LiveImpliedQuote units
 SLIDE_TOL = 2e-4  # a slide is the difference of two prices, each within TOL
+PRICE_RTOL = 3e-5  # plus this share of the price: a 2-year near-the-money put at r 7.8%, vol 13.7%
+# is 1.0e-4 (1.7e-5 of 5.88) below QD+ high precision row by row too; QuantLib's own accurate
+# scheme is 1.7e-4 above it there
 GREEK_RTOL = 2e-3  # plus this share of a greek: the default ALO scheme (16, 4, 10, 48) is ~5e-5
 # off in price just above the boundary of low-vol high-rate puts, ~1e-4 (0.16%) in rho there
 
@@ -76,6 +79,7 @@ def _ours(s: np.ndarray, k: float, days: int, r: float, q: float, vol: np.ndarra
 # Known gap (open): days=10, r=0.039, q=0.051, vol=0.58, call s=129.4 (deep in the money,
 # near the boundary): deDecay 0.00123 vs QuantLib 0.00137; short expiries are left out
 # until that is resolved (ours, or QuantLib's difference quotient across the boundary).
+@example(days=776, r=0.078125, q=0.0, vol=0.125, moneyness=0.0, seed=0)  # price 1.0e-4 off
 @given(days=st.integers(30, 1100), r=st.floats(0.002, 0.08), q=st.floats(0.0, 0.06),
        vol=st.floats(0.08, 1.0), moneyness=st.floats(-0.4, 0.4), seed=st.integers(0, 2**16))
 def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float, vol: float,
@@ -89,7 +93,8 @@ def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float,
     for i in range(n):
         ref = _ql_rows(market, float(s[i]), 100.0, days, r, q, float(vols[i]), int(cp[i]))
         tol = {key: SLIDE_TOL if key in SLIDE_KEYS else TOL + (
-            GREEK_RTOL * abs(ref[key]) if key in GREEK_KEYS else 0.0) for key in KEYS}
+            GREEK_RTOL * abs(ref[key]) if key in GREEK_KEYS else PRICE_RTOL * abs(ref[key]))
+               for key in KEYS}
         bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS
                if not abs(ours[key][i] - ref[key]) <= tol[key]}
         assert not bad, f"row {i} (s={s[i]}, vol={vols[i]}, cp={cp[i]}): {bad}"

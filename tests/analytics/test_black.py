@@ -151,3 +151,22 @@ def test_price_increases_with_vol_and_moves_with_strike(s: float, k: float, t: f
     assert v1 >= v0 - 1e-12 * s
     k0, k1 = price(s, [k, k * 1.01], t, 0.03, 0.01, vol, cp)
     assert (k1 - k0) * cp <= 1e-12 * s  # calls fall and puts rise with the strike
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=st.floats(1, 1000, **finite), k=st.floats(1, 1000, **finite),
+       t=st.floats(1 / 365, 5, **finite), r=st.floats(-0.02, 0.1, **finite),
+       q=st.floats(0, 0.08, **finite), vol=st.floats(0.005, 3, **finite),
+       cp=st.sampled_from([1, -1]), b76=st.booleans())
+def test_prices_are_never_negative(s: float, k: float, t: float, r: float, q: float, vol: float,
+                                   cp: int, b76: bool) -> None:
+    model = "black76" if b76 else "black_scholes"
+    assert price(s, k, t, r, q, vol, cp, model=model) >= 0.0
+    assert price_greeks_slides(s, k, t, r, q, vol, cp, model=model)["price"] >= 0.0
+
+
+def test_far_out_of_the_money_put_is_zero_not_negative() -> None:
+    # both terms of the closed form are subnormal here; their difference rounded to -3.4e-322,
+    # and the implied vol of that "premium" was BELOW_INTRINSIC (found by test_lbr's property)
+    p = price(187.25, 100.0, 0.296875, 0.0, 0.0, 0.03, -1)
+    assert p >= 0.0

@@ -8,7 +8,7 @@ import lets_be_rational as lbr_ref
 import numpy as np
 import pytest
 import QuantLib as ql
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from openmlink.analytics import IvError, implied_vol, price
@@ -116,6 +116,7 @@ def test_subnormal_premium_reports_no_convergence() -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@example(s=187.25, t=0.296875, r=0.0, q=0.0, vol=0.03, cp=-1, model="black_scholes")  # price < 0
 @given(s=st.floats(50, 200, **finite), t=st.floats(7 / 365, 5, **finite),
        r=st.floats(0, 0.1, **finite), q=st.floats(0, 0.08, **finite),
        vol=st.floats(0.03, 2.5, **finite), cp=st.sampled_from([1, -1]),
