@@ -119,10 +119,14 @@ def _auction_config(args: argparse.Namespace) -> AuctionConfig:
     d = AuctionConfig()
     n = d.sim_responders if args.sim_responders is None else args.sim_responders
     window = d.flash_window_ms if args.flash_window_ms is None else args.flash_window_ms
+    trial = d.block_trial_s if args.block_trial_seconds is None else args.block_trial_seconds
     if n < 0 or not 0 < window <= 100:
         raise StartupError("--sim-responders must be 0 or more and --flash-window-ms in (0, 100] "
                            f"(got {n} and {window:g})")
-    return AuctionConfig(seed=args.seed or 1, sim_responders=n, flash_window_ms=window)
+    if not 0 < trial <= d.block_max_s:
+        raise StartupError(f"--block-trial-seconds must be in (0, {d.block_max_s:g}] (got {trial:g})")
+    return AuctionConfig(seed=args.seed or 1, sim_responders=n, flash_window_ms=window,
+                         block_trial_s=trial)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -325,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="simulated responders answering each auction (0 = none; default 8)")
     s.add_argument("--flash-window-ms", type=float, default=None,
                    help="flash auction window in ms (at most 100; default 20)")
+    s.add_argument("--block-trial-seconds", type=float, default=None,
+                   help="seconds between two trials of a block auction (its first cross comes "
+                        "one period after the post; default 1)")
     m = s.add_argument_group("market source (default: the simulator)")
     m.add_argument("--chain", nargs="+", metavar="FILE", help="serve Cboe chain CSV snapshots")
     m.add_argument("--replay", metavar="FILE", help="replay a recording")

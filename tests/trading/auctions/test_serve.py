@@ -30,6 +30,7 @@ userName = "otto"
 clientFirm = "OTHERFIRM"
 """
 RESP, OTHER = "RESP-0000-0000-0001", "OTHR-0000-0000-0001"
+BLOCK_TRIAL_S = 5.0
 
 
 def _call(s: Server, key: str, method: str = "GET", body: object = None,
@@ -46,8 +47,11 @@ def served(tmp_path_factory):  # type: ignore[no-untyped-def]
     kf = tmp_path_factory.mktemp("keys") / "keys.toml"
     kf.write_text(KEYS)
     port = free_port()
+    # block trials every 5 s (default 1 s): seed 6's first cross comes 5 s after the post, so
+    # its SQL lookup and MLinkSubscribe are live before it even on a loaded machine (with 1 s
+    # the auction could be Closed before the subscription started)
     s = start_server("--seed", "11", "--sql-port", str(port), "--sim-responders", "20",
-                     "--keys-file", str(kf))
+                     "--keys-file", str(kf), "--block-trial-seconds", str(BLOCK_TRIAL_S))
     yield s, port
     stop_server(s)
 
