@@ -48,6 +48,7 @@ _MEMBER_EMPTY = {"at": -1, "ts": -1, "tk": 0, "dt": DATEKEY_NONE, "xx": math.nan
 
 _NOTHING: Mapping[str, Any] = {}
 _HINT_MIN = 256
+_CLEAR_BLOCK = 256  # new rows emptied ahead at a time
 """``upsert_columns`` batches at least this long find known rows through the key-column hints
 (below) instead of building a pkey tuple per row."""
 _H_MUL = np.uint64(0xBF58476D1CE4E5B9)
@@ -154,6 +155,8 @@ class Table:
         self.row_seq = np.zeros(self.capacity, np.int64)
         self.sent_ts = np.zeros(self.capacity, np.int64)
         self.n = 0  # rows in use, including deleted rows awaiting reuse
+        #: rows ``[n, _clean_to)`` hold only empty cells (cleared ahead, a block at a time)
+        self._clean_to = self.capacity
         self.count = 0  # live rows
         self.deletes = 0  # rows ever deleted (readers that mirror rows notice deletions)
         self.seq = 0
@@ -211,14 +214,29 @@ class Table:
             new[: self.n] = old[: self.n]
             setattr(self, attr, new)
         self.capacity = cap
+        self._clean_to = self.n  # the new tail is unwritten
 
     def _alloc(self) -> int:
+        """A row with only empty cells: a deleted one (``delete`` empties it) or the next
+        new one (emptied ahead by ``_clear_ahead``)."""
         if self.free:
             return self.free.pop()
         if self.n >= self.capacity:
             self._grow(self.n + 1)
+        if self.n >= self._clean_to:
+            self._clear_ahead()
         self.n += 1
         return self.n - 1
+
+    def _clear_ahead(self) -> None:
+        """Empty the next block of new rows, a column slice at a time (one record's
+        ``upsert`` then writes only its own cells, not every column of the row)."""
+        lo = self.n
+        hi = min(self.capacity, lo + _CLEAR_BLOCK)
+        cols = self.cols
+        for name, _f, _m, dtype, empty in self.specs:
+            cols[name][lo:hi].fill(() if dtype is object else empty)
+        self._clean_to = hi
 
     def _reset_row(self, row: int, keep: Mapping[str, Any] = _NOTHING) -> None:
         """Empty the row's cells, except those of the fields in ``keep`` (about to be written:
@@ -334,8 +352,7 @@ class Table:
         pk = pkey_of(self.mt, dict(rec))
         row = self.index.get(pk)
         if row is None:
-            row = self._alloc()
-            self._reset_row(row, rec)
+            row = self._alloc()  # all cells empty
             self.index[pk] = row
             self.alive[row] = True
             self.count += 1
@@ -513,6 +530,7 @@ class Table:
         ids = np.concatenate((np.asarray(reused, np.int64),
                               np.arange(self.n, self.n + extra, dtype=np.int64)))
         self.n += extra
+        self._clean_to = max(self._clean_to, self.n)
         return ids
 
     def _pk_tuples(self, enc: Mapping[str, np.ndarray], m: int) -> Iterable[tuple[Any, ...]]:
