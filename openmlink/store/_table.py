@@ -144,6 +144,9 @@ class Table:
         #: fields stored as one column written as given (not a key, not a string)
         self._plain = frozenset(f.name for f in mt.fields
                                 if f.kind not in KEY_MEMBERS and f.kind != "string")
+        #: how ``record`` reads each field: 0 plain column, 1 string, 2 key (``_get``)
+        self._read_plan = [(f.name, 0 if f.name in self._plain else 1 if f.kind == "string" else 2, f)
+                           for f in mt.fields]
         self.capacity = max(16, capacity)
         self.cols: dict[str, np.ndarray] = {}
         self.vocabs: dict[str, Vocab] = {}
@@ -307,7 +310,19 @@ class Table:
 
     def record(self, row: int, fields: Iterable[Field] | None = None) -> dict[str, Any]:
         """The stored record at ``row`` (every field, or the given ones; defaults included)."""
-        return {f.name: self._get(row, f) for f in (self.mt.fields if fields is None else fields)}
+        if fields is not None:
+            return {f.name: self._get(row, f) for f in fields}
+        # every field: one column read per plain field (``item`` gives the Python value
+        # ``_get`` would: float, int or the Repeater's object), words for strings, keys by _get
+        cols, vocabs, out = self.cols, self.vocabs, {}
+        for name, how, f in self._read_plan:
+            if how == 0:
+                out[name] = cols[name].item(row)
+            elif how == 1:
+                out[name] = vocabs[name].words[cols[name].item(row)]
+            else:
+                out[name] = self._get(row, f)
+        return out
 
     def get(self, pk: tuple[Any, ...]) -> dict[str, Any] | None:
         row = self.index.get(pk)
