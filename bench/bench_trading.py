@@ -7,6 +7,7 @@ orders after an underlier move, venue fills per second.  Prints figures; no thre
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -41,6 +42,14 @@ def _order(i: int, px: float = 4.8) -> bytes:
                    "cp": "Put"}, "secType": "Option", "accnt": "B", "orderSide": "Buy",
         "spdrActionType": "Add", "orderSize": 5, "orderLimitType": "Prc", "orderPrcLimit": px,
         "groupingCode": "-".join(f"{i:016X}"[j:j + 4] for j in range(0, 16, 4)), "parentShape": "Single"}}])
+
+
+def _load() -> str:
+    """The 1-minute load average (the machine is shared: read every figure beside it)."""
+    try:
+        return f"load {os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "load n/a"
 
 
 def _post(api: RestApi, body: bytes) -> None:
@@ -95,7 +104,7 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
           f"p99={np.percentile(a, 99):.3f} ms max={a.max():.2f} ms; {n / dt:,.0f} posts/s "
           f"sustained; timer ticks {len(ticks)} (p50 {np.percentile(tk, 50):.2f} ms, "
           f"max {tk.max():.2f} ms); {working} orders working; CPU {cpu:.3f} ms per order "
-          f"(post + its share of the ticks)")
+          f"(post + its share of the ticks); {_load()}")
 
 
 def bench_reprice(n: int, px: float, what: str, data_dir: str | None = None) -> None:
@@ -124,7 +133,7 @@ def bench_reprice(n: int, px: float, what: str, data_dir: str | None = None) -> 
         print(f"re-price {n} working orders after an underlier move ({what}): {dt * 1e3:.1f} ms "
               f"(CPU {cpu * 1e3:.1f} ms); "
               f"{mods} modifies, {m.child_seq - sent} children sent; the next 5 ticks (venue "
-              f"confirmations) {dt2 * 1e3:.1f} ms; child prices now {sorted(prices)[:3]}")
+              f"confirmations) {dt2 * 1e3:.1f} ms; child prices now {sorted(prices)[:3]}; {_load()}")
 
 
 def bench_fills(n: int) -> None:
@@ -141,7 +150,7 @@ def bench_fills(n: int) -> None:
     dt = time.perf_counter() - t
     nf = rig.engine.manager.fills_published
     print(f"venue fills through the order manager: {nf} fills in {dt:.2f} s = {nf / dt:,.0f} "
-          "fills/s (journaled and published)")
+          f"fills/s (journaled and published); {_load()}")
 
 
 def main() -> None:

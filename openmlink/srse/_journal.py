@@ -11,7 +11,7 @@ produced it can never disagree after a crash.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 __all__ = ["Journal"]
@@ -40,13 +40,14 @@ class Journal:
         self._db.close()
 
     def commit(self, puts: Iterable[tuple[str, str, bytes]],
-               deletes: Iterable[tuple[str, str]] = ()) -> None:
+               deletes: Collection[tuple[str, str]] = ()) -> None:
         """Write ``puts`` (ns, key, body) and ``deletes`` (ns, key) atomically."""
         db = self._db
         db.execute("BEGIN")
         try:
             db.executemany("INSERT OR REPLACE INTO journal (ns, k, body) VALUES (?, ?, ?)", puts)
-            db.executemany("DELETE FROM journal WHERE ns = ? AND k = ?", deletes)
+            if deletes:
+                db.executemany("DELETE FROM journal WHERE ns = ? AND k = ?", deletes)
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -157,9 +157,11 @@ class OrderManager:
         sent = frozenset(sent)
         key = self._key(rec)
         self.parents[pn] = key
-        enc = encode_message(self.mt[PO], rec)
-        self._puts.append(("parent", _hex(pn), orjson.dumps(enc)))
-        self._puts.append(("sent", _hex(pn), orjson.dumps(sorted(sent))))
+        enc = None
+        if self.journal is not None:  # no journal: no body encoded for it
+            enc = encode_message(self.mt[PO], rec)
+            self._puts.append(("parent", _hex(pn), orjson.dumps(enc)))
+            self._puts.append(("sent", _hex(pn), orjson.dumps(sorted(sent))))
         action = name_of(PO, "spdrActionType", rec["spdrActionType"])
         b = self.brokers.get(key)
         self._touched(b, records=True)
@@ -203,7 +205,7 @@ class OrderManager:
             else:
                 self._open(b, key, rec, sent, now)
         b = self.brokers.get(key)
-        if b is not None and b.parent is rec:
+        if b is not None and b.parent is rec and enc is not None:
             b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
         if not self.config.group_commit or len(self._puts) >= self.config.group_commit_max:
             self._flush()
