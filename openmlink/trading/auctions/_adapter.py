@@ -12,9 +12,9 @@ from typing import Any
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...errors import PostRejected
-from ...schema import MsgType, Registry, pkey_of
+from ...schema import MsgType, Registry
 from ...store import Store
-from ..orders import OrderEngine
+from ..orders import OrderEngine, client_upsert, stored_record
 from ._config import AuctionConfig
 from ._manager import AuctionManager
 
@@ -66,13 +66,13 @@ class AuctionEngine:
     def _publish(self, mt: MsgType, rec: dict[str, Any]) -> None:
         self.bus.publish(Event(mt, "upsert", rec, self.clock.time_ns()))
 
-    def _validate(self, ev: Event | ColumnBatch) -> None:
-        if not isinstance(ev, Event) or not ev.origin or ev.kind != "upsert":
+    def _validate(self, msg: Event | ColumnBatch) -> None:
+        ev = client_upsert(msg)
+        if ev is None:
             return
         rec = ev.rec
         if ev.merge:  # an update: the fields it lacks keep the stored response's values
-            old = self.store.table(self._mt).get(pkey_of(self._mt, rec))
-            rec = {**(old or {}), **rec}
+            rec = {**(stored_record(self.store, ev, self._mt) or {}), **rec}
         why = self.manager.response_error(rec, self.clock.time_ns())
         if why is not None:
             raise PostRejected(why)
@@ -83,7 +83,7 @@ class AuctionEngine:
         if msg.kind == "delete":
             self.manager.on_response(msg.rec, self.clock.time_ns(), deleted=True)
             return
-        rec = self.store.table(self._mt).get(pkey_of(self._mt, msg.rec))
+        rec = stored_record(self.store, msg, self._mt)
         if rec is not None:
             self.manager.on_response(rec, self.clock.time_ns())
 

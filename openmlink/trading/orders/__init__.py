@@ -9,6 +9,7 @@ from ._auctions import AUCTION_HANDLINGS, AuctionHook
 from ._broker import Broker, Child
 from ._config import TradingConfig
 from ._manager import OrderManager
+from ._posts import client_upsert, stored_record
 from ._ratelimit import RateLimiter
 from ._risk import GroupCounter, risk_limit_size
 from ._states import (
@@ -42,7 +43,9 @@ __all__ = [
     "Status",
     "TradingConfig",
     "check_transition",
+    "client_upsert",
     "is_open",
     "risk_limit_size",
+    "stored_record",
     "validate_order",
 ]

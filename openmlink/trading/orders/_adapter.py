@@ -12,12 +12,13 @@ from typing import Any
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...errors import PostRejected
-from ...schema import MsgType, Registry, pkey_of
+from ...schema import MsgType, Registry
 from ...srse import Journal
 from ...store import Store
 from ..venue import VenueConfig
 from ._config import TradingConfig
 from ._manager import OrderManager
+from ._posts import client_upsert, stored_record
 from ._ratelimit import RateLimiter
 
 __all__ = ["OrderEngine"]
@@ -94,42 +95,36 @@ class OrderEngine:
                 self.manager.on_order(rec, sent)
 
     # ---------------------------------------------------------------- validators
-    def _validate(self, ev: Event | ColumnBatch) -> None:
-        if not isinstance(ev, Event) or not ev.origin or ev.kind != "upsert":
+    def _validate(self, msg: Event | ColumnBatch) -> None:
+        ev = client_upsert(msg)
+        if ev is None:
             return  # the platform's own records and replays are not rate-limited
         why = self.limiter.check(ev.origin, str(ev.rec.get("accnt", "")), self.clock.time_ns())
         if why is not None:
             raise PostRejected(why)
 
     # ---------------------------------------------------------------- client posts
-    def _stored(self, mt: MsgType, ev: Event) -> dict[str, Any] | None:
-        return self.store.table(mt).get(pkey_of(mt, ev.rec))
-
     def _on_order(self, msg: Event | ColumnBatch) -> None:
-        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
-            return
-        rec = self._stored(msg.mt, msg)
-        if rec is not None:
-            self.manager.on_order(rec, msg.rec.keys())
+        ev = client_upsert(msg)
+        rec = None if ev is None else stored_record(self.store, ev)
+        if ev is not None and rec is not None:
+            self.manager.on_order(rec, ev.rec.keys())
 
     def _on_limit(self, msg: Event | ColumnBatch) -> None:
-        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
-            return
-        rec = self._stored(msg.mt, msg)
-        if rec is not None:
-            self.manager.on_limit(rec, msg.rec.keys(), insert=not msg.merge)
+        ev = client_upsert(msg)
+        rec = None if ev is None else stored_record(self.store, ev)
+        if ev is not None and rec is not None:
+            self.manager.on_limit(rec, ev.rec.keys(), insert=not ev.merge)
 
     def _on_cancel(self, msg: Event | ColumnBatch) -> None:
-        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
-            return
-        rec = self._stored(msg.mt, msg)
+        ev = client_upsert(msg)
+        rec = None if ev is None else stored_record(self.store, ev)
         if rec is not None:
             self.manager.on_cancel(rec)
 
     def _on_group_control(self, msg: Event | ColumnBatch) -> None:
-        if not isinstance(msg, Event) or msg.kind != "upsert" or not msg.origin:
-            return
-        rec = self._stored(self.reg["SpdrRiskGroupControl"], msg)
+        ev = client_upsert(msg)
+        rec = None if ev is None else stored_record(self.store, ev, self.reg["SpdrRiskGroupControl"])
         if rec is not None:
             self.manager.on_group_control(rec)
 
