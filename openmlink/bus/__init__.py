@@ -15,6 +15,8 @@ from ._bus import (
     handler_name,
     log_failure,
 )
+from ._wire import decode_message, decode_messages, encode_message
 
 __all__ = ["Bus", "ColumnBatch", "Event", "Failure", "Handler", "InProcessBus", "PublishFailed",
-           "RecordingBus", "Supervisor", "Validator", "describe", "handler_name", "log_failure"]
+           "RecordingBus", "Supervisor", "Validator", "decode_message", "decode_messages", "describe",
+           "encode_message", "handler_name", "log_failure"]
