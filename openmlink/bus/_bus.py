@@ -186,6 +186,10 @@ class InProcessBus:
     def publish(self, msg: Message) -> None:
         self._validate(msg)
         self._accepted(msg)
+        self._deliver(msg)
+
+    def _deliver(self, msg: Message) -> None:
+        """Run the handlers (validators already passed; see the module docstring)."""
         failed: list[Failure] = []
         stored = True
         for sub in (*self._all, *self._by_type.get(msg.mt.name, ())):

