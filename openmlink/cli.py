@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .bus import Bus, InProcessBus
+from .bus import Bus, InProcessBus, NatsBus
 from .clock import Clock, LiveClock, SimClock
 from .errors import StartupError
 from .market import (
@@ -24,7 +24,7 @@ from .market import (
     trade_date_of,
     write_chain_csv,
 )
-from .runtime import Runtime, say_stderr
+from .runtime import Role, Runtime, parse_role, say_stderr
 from .schema import datetime_from_text
 
 if TYPE_CHECKING:
@@ -134,14 +134,16 @@ def _serve(args: argparse.Namespace) -> int:
         raise StartupError(f"--loop-seconds must be > 0, not {args.loop_seconds}")
     if args.risk_loop_seconds is not None and not args.risk_loop_seconds > 0:
         raise StartupError(f"--risk-loop-seconds must be > 0, not {args.risk_loop_seconds}")
+    role = parse_role(args.role)
+    bus = _bus(args, role)
     clock = _platform_clock(args) or LiveClock()
-    rt = Runtime(clock, _sources(args), keep_serving=args.keep_serving)
+    rt = Runtime(clock, _sources(args) if role.sources else [], keep_serving=args.keep_serving)
     rt.prepare()  # before keys, data dir, port or kernels: a bad source stops here, at once
     from .config import validated
     from .engines.implied import EngineConfig, warm_up
     from .gateway import HttpLimits, RestConfig, add_dashboard, make_app
 
-    if not args.no_analytics:
+    if not args.no_analytics and "implied" in role.engines:
         rt.warm = warm_up
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
@@ -160,7 +162,10 @@ def _serve(args: argparse.Namespace) -> int:
                     engine_config=(EngineConfig() if args.loop_seconds is None
                                    else EngineConfig(loop_interval_s=args.loop_seconds)),
                     analytics=not args.no_analytics, trading_config=trading,
-                    auction_config=auctions, risk_config=risk, positions=positions)
+                    auction_config=auctions, risk_config=risk, positions=positions,
+                    bus=bus, engines=role.engines)
+    if bus is not None:
+        say_stderr(f"role: {role} on the NATS bus {args.bus}")
     app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
     _attach_sql(app, plat, args)
@@ -173,6 +178,22 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         if rec is not None:
             rec.close()
+
+
+def _bus(args: argparse.Namespace, role: Role) -> NatsBus | None:
+    """The NATS bus of ``--bus nats://HOST:PORT`` (None: the in-process default)."""
+    if args.bus in (None, "inprocess"):
+        if role.name != "all":
+            raise StartupError(f"--role {role} needs a distributed bus (--bus nats://HOST:PORT)")
+        return None
+    if not args.bus.startswith(("nats://", "tls://")):
+        raise StartupError(f"--bus {args.bus!r}: 'inprocess' or a NATS URL nats://HOST:PORT")
+    try:
+        import nats  # noqa: F401
+    except ImportError:
+        raise StartupError("--bus nats:// needs the NATS client: pip install 'openmlink[nats]'"
+                           ) from None
+    return NatsBus(args.bus, prefix=args.bus_prefix, name=f"openmlink {role}")
 
 
 # ---------------------------------------------------------------- SQL endpoint (srse.sql)
@@ -307,6 +328,15 @@ def main(argv: list[str] | None = None) -> int:
                                       "or ~/.local/share/openmlink)")
     s.add_argument("--no-persist", action="store_true", help="keep client records in memory only")
     s.add_argument("--log-level", default="WARNING")
+    d = s.add_argument_group("distributed platform (docs/scale-out.md)")
+    d.add_argument("--bus", default="inprocess",
+                   help="'inprocess' (default: one process, no external service) or the NATS "
+                        "server of a distributed platform, nats://HOST:PORT")
+    d.add_argument("--bus-prefix", default="oml",
+                   help="first token of every NATS subject (one platform per prefix)")
+    d.add_argument("--role", nargs="+", default=["all"], metavar="ROLE",
+                   help="what this process runs: all (default), gateway, market, or "
+                        "engine NAME[,NAME] (implied, trading, calc, all)")
     _add_sim_options(s)
     s.add_argument("--loop-seconds", type=float, default=None,
                    help="seconds of (simulated) clock time between implied-quote Loop passes "

@@ -27,7 +27,12 @@ from .trading import (
 )
 from .trading.risk import SodPosition
 
-__all__ = ["Platform", "build_platform"]
+__all__ = ["ENGINES", "Platform", "build_platform"]
+
+#: the engine groups a process may run (``openmlink serve --role engine NAME``): the
+#: implied-quote engine; the order manager with auctions, risk and the auto-hedger; the
+#: client calculators (SPAN, theo surfaces)
+ENGINES = frozenset({"implied", "trading", "calc"})
 
 
 @dataclass
@@ -65,12 +70,18 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    trading_config: TradingConfig | None = None,
                    auction_config: AuctionConfig | None = None,
                    risk_config: RiskConfig | None = None,
-                   positions: Sequence[SodPosition] = ()) -> Platform:
+                   positions: Sequence[SodPosition] = (),
+                   bus: InProcessBus | None = None,
+                   engines: frozenset[str] = ENGINES) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
     calculator inputs, theo surfaces) persist there and are reloaded at start.  ``positions``
-    are the start-of-day positions (``trading.load_positions``)."""
+    are the start-of-day positions (``trading.load_positions``).  ``bus``: the bus to build
+    on (a ``NatsBus`` in a distributed platform; default a new ``InProcessBus``); ``engines``:
+    which of ``ENGINES`` this process runs (all by default)."""
+    if not engines <= ENGINES:
+        raise ValueError(f"unknown engines {sorted(engines - ENGINES)}; known: {sorted(ENGINES)}")
     reg = registry()
-    bus = InProcessBus()
+    bus = InProcessBus() if bus is None else bus
     store = Store(reg)
     store.attach(bus)
     if data_dir is not None:
@@ -82,7 +93,25 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
     plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history)
-    _attach_client_analytics(plat)
+    if "calc" in engines:
+        _attach_client_analytics(plat)
+    if "trading" in engines:
+        _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
+                        engine_config, positions)
+    if analytics and "implied" in engines:  # the implied-quote engine
+        plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
+        plat.engine.attach()
+    if analytics:  # the computed-on-read Adj table (a reader's view of the implied quotes)
+        ImpliedQuoteAdjuster(store, clk).register()
+    return plat
+
+
+def _attach_trading(plat: Platform, data_dir: str | Path | None,
+                    trading_config: TradingConfig | None, auction_config: AuctionConfig | None,
+                    risk_config: RiskConfig | None, engine_config: EngineConfig | None,
+                    positions: Sequence[SodPosition]) -> None:
+    """The order manager, auctions, risk and the auto-hedger."""
+    bus, store, reg, clk = plat.bus, plat.store, plat.registry, plat.clock
     plat.orders = OrderEngine(bus, store, reg, clk, data_dir=data_dir, config=trading_config,
                               master_fn=plat.security_master)
     plat.orders.attach()
@@ -97,11 +126,6 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     plat.risk.attach()
     plat.hedge = AutoHedgeEngine(bus, store, reg, clk, master_fn=plat.security_master)
     plat.hedge.attach()
-    if analytics:  # the implied-quote engine and the computed-on-read Adj table
-        plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
-        plat.engine.attach()
-        ImpliedQuoteAdjuster(store, clk).register()
-    return plat
 
 
 def _attach_client_analytics(plat: Platform) -> None:

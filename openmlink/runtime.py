@@ -40,13 +40,14 @@ from .errors import StartupError
 from .market import Source, SourceError
 
 if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are prepared
+    from .bus import InProcessBus
     from .engines.implied import EngineConfig, ImpliedQuoteEngine
     from .gateway import ApiKeys, RestConfig
     from .platform import Platform
     from .trading import AuctionConfig, RiskConfig, TradingConfig
     from .trading.risk import SodPosition
 
-__all__ = ["Runtime", "Timers", "say_stderr"]
+__all__ = ["ROLES", "Role", "Runtime", "Timers", "parse_role", "say_stderr"]
 
 log = logging.getLogger("openmlink.runtime")
 
@@ -54,6 +55,47 @@ Say = Callable[[str], None]
 TimerFn = Callable[[], Awaitable[Any] | Any]
 #: seconds of clock time between two republications of the autohedge states (inferred)
 HEDGE_LOOP_S = 1.0
+
+
+#: the process roles of ``openmlink serve --role`` (docs/scale-out.md)
+ROLES = ("all", "gateway", "market", "engine")
+_ENGINE_NAMES = ("implied", "trading", "calc")
+
+
+@dataclass(frozen=True)
+class Role:
+    """What one process of a platform runs: market ``sources``, which ``engines`` (names of
+    ``platform.ENGINES``); every role serves REST, WebSocket and SQL from its own tables."""
+
+    name: str
+    sources: bool
+    engines: frozenset[str]
+
+    def __str__(self) -> str:
+        if self.name == "engine":
+            return "engine " + ",".join(sorted(self.engines))
+        return self.name
+
+
+def parse_role(words: Sequence[str]) -> Role:
+    """``all`` | ``gateway`` | ``market`` | ``engine NAME[,NAME...]`` (NAME: implied, trading,
+    calc or all); ``StartupError`` naming what is wrong."""
+    if not words or words[0] not in ROLES:
+        raise StartupError(f"--role {' '.join(words)!r}: one of {', '.join(ROLES)}")
+    name, rest = words[0], list(words[1:])
+    if name != "engine":
+        if rest:
+            raise StartupError(f"--role {name} takes no name (got {' '.join(rest)!r})")
+        return Role(name, name in ("all", "market"),
+                    frozenset(_ENGINE_NAMES) if name == "all" else frozenset())
+    names = [n for w in rest for n in w.split(",") if n]
+    if not names:
+        raise StartupError(f"--role engine needs a name: {', '.join(_ENGINE_NAMES)} or all")
+    bad = [n for n in names if n not in (*_ENGINE_NAMES, "all")]
+    if bad:
+        raise StartupError(f"--role engine {','.join(bad)}: unknown engine; known: "
+                           f"{', '.join(_ENGINE_NAMES)}, all")
+    return Role("engine", False, frozenset(_ENGINE_NAMES) if "all" in names else frozenset(names))
 
 
 def say_stderr(line: str) -> None:
@@ -169,16 +211,19 @@ class Runtime:
               analytics: bool = True, trading_config: TradingConfig | None = None,
               auction_config: AuctionConfig | None = None,
               risk_config: RiskConfig | None = None,
-              positions: Sequence[SodPosition] = ()) -> Platform:
-        """Assemble the platform on this runtime's clock and sources."""
-        from .platform import build_platform
+              positions: Sequence[SodPosition] = (), bus: InProcessBus | None = None,
+              engines: frozenset[str] | None = None) -> Platform:
+        """Assemble the platform on this runtime's clock and sources (on ``bus``, running
+        ``engines``: see ``platform.build_platform``)."""
+        from .platform import ENGINES, build_platform
 
         self.platform = build_platform(keys, clock=self.clock, rest_config=rest_config,
                                        sources=self.sources, data_dir=data_dir,
                                        engine_config=engine_config, analytics=analytics,
                                        trading_config=trading_config,
                                        auction_config=auction_config,
-                                       risk_config=risk_config, positions=positions)
+                                       risk_config=risk_config, positions=positions,
+                                       bus=bus, engines=ENGINES if engines is None else engines)
         return self.platform
 
     def every(self, seconds: float, fn: TimerFn, *, name: str,
@@ -274,6 +319,7 @@ class Runtime:
         runner = ProtocolRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         try:
+            await self._connect_bus()
             # sources first, so that quotes are on their way when the first client connects
             self.start_sources()
             site = web.TCPSite(runner, host, port, backlog=runner.limits.listen_backlog)
@@ -298,7 +344,32 @@ class Runtime:
         finally:
             await self.stop()
             await runner.cleanup()
+            await self._close_bus()
         return self.exit_code
+
+    async def _connect_bus(self) -> None:
+        """A distributed bus joins NATS before anything is served or published: the records
+        already in JetStream are in this process's tables when clients can connect."""
+        from .bus import NatsBus
+
+        bus = self._platform().bus
+        if not isinstance(bus, NatsBus):
+            return
+        t0 = time.perf_counter()
+        try:
+            await bus.connect()
+        except Exception as e:
+            raise StartupError(f"cannot join the NATS bus at {bus.url}: "
+                               f"{type(e).__name__}: {e}") from None
+        self.say(f"bus: NATS {bus.url} joined in {time.perf_counter() - t0:.1f} s "
+                 f"({bus.stats.received} records replayed from JetStream)")
+
+    async def _close_bus(self) -> None:
+        from .bus import NatsBus
+
+        bus = self.platform.bus if self.platform is not None else None
+        if isinstance(bus, NatsBus):
+            await bus.close()
 
     async def _run_source(self, s: Source, plat: Platform) -> None:
         t0 = time.perf_counter()

@@ -1,0 +1,78 @@
+"""Scale-out over NATS JetStream (issue 17), first milestone: a ``market`` process and two
+``gateway`` processes on loopback, each a real ``openmlink serve --bus nats://...``.  A record
+posted through gateway A is readable through gateway B; a stream on B sees the market's
+updates; a restarted gateway has its tables back from JetStream before it answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Server, start_server, stop_server
+from tests.support.nats import NatsServer, nats_server, nats_server_binary
+from tests.support.serve import collect, msgs, wait_for
+
+__all__ = ["nats_server"]
+
+pytestmark = pytest.mark.skipif(nats_server_binary() is None,
+                                reason="nats-server not installed (the nats extra)")
+
+SPAN = "SpanRiskCalculator"
+
+
+def _span(tk: str, user: str, vol: float) -> dict:
+    return {"header": {"mTyp": SPAN},
+            "message": {"pkey": {"secKey": {"at": "EQT", "ts": "NMS", "tk": tk, "dt": "2026-01-16",
+                                            "xx": 200, "cp": "Put"},
+                                 "secType": "Option", "userName": user},
+                        "vol": vol, "volSrc": "User"}}
+
+
+def _role(url: str, *role: str) -> Server:
+    return start_server("--bus", url, "--role", *role, "--no-persist", "--no-sql",
+                        "--universe", "small", "--seed", "7")
+
+
+@pytest.fixture
+def platform(nats_server: NatsServer) -> Iterator[dict[str, Server]]:
+    procs: dict[str, Server] = {}
+    try:
+        procs["a"] = _role(nats_server.url, "gateway")
+        procs["b"] = _role(nats_server.url, "gateway")
+        procs["market"] = _role(nats_server.url, "market")
+        yield procs
+    finally:
+        for p in procs.values():
+            stop_server(p)
+
+
+def _vols(s: Server, user: str) -> list[float]:
+    return [m["vol"] for m in msgs(s.get(cmd="getmsgs", msgType=SPAN,
+                                         where=f"userName:eq:{user}"), SPAN)]
+
+
+def test_two_gateways_and_a_market_form_one_platform(platform: dict[str, Server],
+                                                     nats_server: NatsServer) -> None:
+    a, b = platform["a"], platform["b"]
+    # a record posted through A is readable through B
+    acks = msgs(a.post([_span("AAPL", "alice", 0.25), _span("SPY", "alice", 0.3)],
+                       postaction="I"), "PostAck")
+    assert [k["result"] for k in acks] == ["OK", "OK"], acks
+    assert sorted(wait_for(lambda: _vols(b, "alice") if len(_vols(b, "alice")) == 2 else None,
+                           timeout=15, every=0.1) or []) == [0.25, 0.3]
+    # a replace through B reaches A
+    msgs(b.post([_span("AAPL", "alice", 0.4)], postaction="R"), "PostAck")
+    assert wait_for(lambda: 0.4 in _vols(a, "alice"), timeout=15, every=0.1)
+    # a stream on B sees the market process's quotes as they change
+    got = asyncio.run(collect(b.base, {"header": {"mTyp": "MLinkStream"}, "message": {
+        "queryLabel": "q", "activeLatency": 100, "msgName": "StockBookQuote"}},
+        "StockBookQuote", seconds=20, recv_timeout=10))
+    assert len({m["pkey"]["ticker"]["tk"] for m in got}) >= 2, got[:3]
+    assert len({(m["pkey"]["ticker"]["tk"], m["bidPrice1"]) for m in got}) > len(
+        {m["pkey"]["ticker"]["tk"] for m in got})  # updates, not only a snapshot
+    # a restarted gateway has the records back before it answers its first request
+    stop_server(platform.pop("b"))
+    platform["b"] = b2 = _role(nats_server.url, "gateway")
+    assert sorted(_vols(b2, "alice")) == [0.3, 0.4]
