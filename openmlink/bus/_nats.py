@@ -135,8 +135,14 @@ class NatsBus(InProcessBus):
         import nats
         from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 
-        self._nc = await nats.connect(self.url, name=self.name, connect_timeout=timeout,
-                                      max_reconnect_attempts=-1, error_cb=self._nats_error)
+        try:  # the first connection is tried for ``timeout`` s; once up, it reconnects forever
+            self._nc = await asyncio.wait_for(
+                nats.connect(self.url, name=self.name, connect_timeout=min(timeout, 2.0),
+                             max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                             error_cb=self._nats_error), timeout)
+        except TimeoutError:
+            raise ConnectionError(f"no NATS server answered at {self.url} within {timeout:g} s"
+                                  ) from None
         self._js = self._nc.jetstream()
         cfg = StreamConfig(name=self.rec_stream, subjects=[f"{self.prefix}.r.>"],
                            max_msgs_per_subject=1, storage=StorageType.FILE,
