@@ -55,6 +55,8 @@ Say = Callable[[str], None]
 TimerFn = Callable[[], Awaitable[Any] | Any]
 #: seconds of clock time between two republications of the autohedge states (inferred)
 HEDGE_LOOP_S = 1.0
+#: wall seconds between two snapshots of the column data a process sent on a NATS bus (inferred)
+SNAPSHOT_S = 1.0
 
 
 #: the process roles of ``openmlink serve --role`` (docs/scale-out.md)
@@ -362,7 +364,8 @@ class Runtime:
             raise StartupError(f"cannot join the NATS bus at {bus.url}: "
                                f"{type(e).__name__}: {e}") from None
         self.say(f"bus: NATS {bus.url} joined in {time.perf_counter() - t0:.1f} s "
-                 f"({bus.stats.received} records replayed from JetStream)")
+                 f"({bus.stats.received} records and snapshots replayed from JetStream)")
+        bus.snapshot_every(self._platform().store.ticker_batches, SNAPSHOT_S)
 
     async def _close_bus(self) -> None:
         from .bus import NatsBus

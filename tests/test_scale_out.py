@@ -1,7 +1,8 @@
 """Scale-out over NATS JetStream (issue 17), first milestone: a ``market`` process and two
 ``gateway`` processes on loopback, each a real ``openmlink serve --bus nats://...``.  A record
 posted through gateway A is readable through gateway B; a stream on B sees the market's
-updates; a restarted gateway has its tables back from JetStream before it answers."""
+updates; a restarted gateway has its tables back from JetStream (records and the snapshots of
+the market's column data) before it answers."""
 
 from __future__ import annotations
 
@@ -76,3 +77,12 @@ def test_two_gateways_and_a_market_form_one_platform(platform: dict[str, Server]
     stop_server(platform.pop("b"))
     platform["b"] = b2 = _role(nats_server.url, "gateway")
     assert sorted(_vols(b2, "alice")) == [0.3, 0.4]
+    # ... and the market's tables too, definitions published once at its start included
+    for mtype in ("TickerDefinition", "RootDefinition", "OptExpiryDefinition", "StockBookQuote",
+                  "OptionNbboQuote"):
+        want = _count(platform["market"], mtype)
+        assert want > 0 and _count(b2, mtype) == want, mtype
+
+
+def _count(s: Server, mtype: str) -> int:
+    return int(msgs(s.get(cmd="getcount", msgType=mtype), "MLinkCount")[0]["count"])

@@ -15,11 +15,18 @@ from ._bus import (
     handler_name,
     log_failure,
 )
-from ._nats import NatsBus, NatsStats, split_by_ticker, subject_token
+from ._nats import (
+    NatsBus,
+    NatsStats,
+    split_by_ticker,
+    split_rows,
+    subject_token,
+    ticker_column,
+)
 from ._wire import decode_message, decode_messages, encode_message
 
 __all__ = ["Bus", "ColumnBatch", "Event", "Failure", "Handler", "InProcessBus", "NatsBus", "NatsStats",
            "PublishFailed",
            "RecordingBus", "Supervisor", "Validator", "decode_message", "decode_messages", "describe",
-           "encode_message", "handler_name", "log_failure", "split_by_ticker",
-           "subject_token"]
+           "encode_message", "handler_name", "log_failure", "split_by_ticker", "split_rows",
+           "subject_token", "ticker_column"]

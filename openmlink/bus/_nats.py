@@ -10,7 +10,15 @@ so the tables are a local replica).  Subjects, streams and the payload encoding 
   ``<PREFIX>_REC`` on ``<prefix>.r.<MsgType>.<pkey>``, one message kept per subject (the
   latest record of each pkey) -- a new or restarted process replays it to rebuild its tables;
 * column batches (market data, engine outputs) go on core NATS, one message per ticker on
-  ``<prefix>.c.<MsgType>.<ticker>``.
+  ``<prefix>.c.<MsgType>.<ticker>`` (cut into pieces below the server's ``max_payload``), each
+  numbered per subject (header ``Oml-Seq``);
+* snapshots: every ``snapshot_every`` seconds, for each (type, ticker) it sent since the last
+  one, a process sends every live row of that ticker (from its own table) through JetStream,
+  stream ``<PREFIX>_SNAP`` on ``<prefix>.s.<MsgType>.<ticker>.<piece>``, one kept per subject, with
+  the ``Oml-Seq`` of the last live message it had sent there.  A joining process buffers live
+  messages, replays the snapshots, then applies the buffered messages newer than them; later,
+  a snapshot is applied when it is not older than the live messages applied (it fills what a
+  process missed), and a live message when it is newer than what was applied.
 
 What ``publish`` does: the validators and this process's handlers as ``InProcessBus`` (same
 errors), then the message is queued for NATS (bounded: ``queue_size`` messages; a full queue
@@ -27,7 +35,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,7 +45,8 @@ from ..schema import KEY_MEMBERS, MsgType, pkey_of, pkey_text
 from ._bus import ColumnBatch, Event, Failure, InProcessBus, PublishFailed, Supervisor
 from ._wire import decode_message, encode_message
 
-__all__ = ["NatsBus", "NatsStats", "subject_token"]
+__all__ = ["NatsBus", "NatsStats", "split_by_ticker", "split_rows", "subject_token",
+           "ticker_column"]
 
 log = logging.getLogger("openmlink.bus.nats")
 
@@ -45,6 +54,9 @@ Message = Event | ColumnBatch
 _SAFE = re.compile(r"[A-Za-z0-9_\-]+")
 H_SRC = "Oml-Src"
 H_ORIGIN = "Oml-Origin"
+H_SEQ = "Oml-Seq"
+#: (type, tickers) -> (ticker, columns) of every live row of those tickers (``Store.ticker_batches``)
+Export = Callable[[MsgType, Iterable[str]], Iterable[tuple[str, Mapping[str, Any]]]]
 
 
 def subject_token(text: str) -> str:
@@ -63,7 +75,7 @@ def subject_token(text: str) -> str:
     return "".join(out)
 
 
-def _ticker_column(mt: MsgType) -> str | None:
+def ticker_column(mt: MsgType) -> str | None:
     """The column whose ticker names a record's subject: ``<first key pkey field>.tk``."""
     for f in mt.fields:
         if f.is_pkey and f.kind in KEY_MEMBERS:
@@ -74,7 +86,7 @@ def _ticker_column(mt: MsgType) -> str | None:
 def split_by_ticker(batch: ColumnBatch) -> Iterator[tuple[str, ColumnBatch]]:
     """(ticker, the rows of that ticker) of a column batch, tickers in sorted order; a type
     with no key field in its pkey is one group named ``""``."""
-    col = _ticker_column(batch.mt)
+    col = ticker_column(batch.mt)
     if col is None or col not in batch.data:
         yield "", batch
         return
@@ -94,13 +106,36 @@ def split_by_ticker(batch: ColumnBatch) -> Iterator[tuple[str, ColumnBatch]]:
         yield name, ColumnBatch(batch.mt, {k: v[idx] for k, v in cols.items()}, batch.sent_ts)
 
 
+def _row_bytes(batch: ColumnBatch) -> int:
+    """About how many payload bytes one row of ``batch`` takes (strings: 8)."""
+    n = 0
+    for v in batch.data.values():
+        dt = np.asarray(v).dtype
+        n += 8 if dt.kind in "OUS" else dt.itemsize
+    return max(n, 1)
+
+
+def split_rows(batch: ColumnBatch, max_bytes: int) -> list[ColumnBatch]:
+    """``batch`` cut into consecutive pieces of at most about ``max_bytes`` payload each (NATS
+    refuses a message above the server's ``max_payload``, 1 MiB by default)."""
+    rows = max((len(v) for v in batch.data.values()), default=0)
+    per = max(1, max_bytes // _row_bytes(batch))
+    if rows <= per:
+        return [batch]
+    cols = {k: np.asarray(v) for k, v in batch.data.items()}
+    return [ColumnBatch(batch.mt, {k: v[i:i + per] for k, v in cols.items()}, batch.sent_ts)
+            for i in range(0, rows, per)]
+
+
 @dataclass(slots=True)
 class NatsStats:
     """What the bus did so far (for health and metrics)."""
 
     sent: int = 0  #: messages sent to NATS (records acknowledged by JetStream)
     received: int = 0  #: messages from other processes delivered here
-    dropped: int = 0  #: messages not sent: the send queue was full, or NATS refused them
+    dropped: int = 0  #: messages not sent (send queue full, NATS refused) or not readable
+    stale: int = 0  #: live messages or snapshots not applied: older than what was applied
+    snapshots: int = 0  #: snapshots sent
     lag_ns: int = 0  #: latest receive time minus send time (wall clocks of two processes)
     queued: int = 0  #: messages waiting to be sent
 
@@ -120,6 +155,15 @@ class NatsBus(InProcessBus):
         self.id = uuid.uuid4().hex
         self.stats = NatsStats()
         self.rec_stream = f"{prefix.upper()}_REC"
+        self.snap_stream = f"{prefix.upper()}_SNAP"
+        self._queue_size = queue_size
+        self._seq: dict[str, int] = {}  # live subject -> messages sent on it
+        self._dirty: dict[str, tuple[MsgType, set[str]]] = {}  # type -> tickers sent since
+        self._applied: dict[tuple[str, str], int] = {}  # (live subject, sender) -> Oml-Seq
+        self._joining = True
+        self._held: list[Any] = []  # live messages received while joining (bounded)
+        self._snap_caught_up = asyncio.Event()
+        self._snapper: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[tuple[str, bytes, dict[str, str], bool]] = asyncio.Queue(
             queue_size)
         self._nc: Any = None
@@ -148,19 +192,59 @@ class NatsBus(InProcessBus):
                            max_msgs_per_subject=1, storage=StorageType.FILE,
                            discard=DiscardPolicy.OLD)
         await self._js.add_stream(cfg)  # the same config again is accepted as it is
-        info = await self._js.stream_info(self.rec_stream)
-        if info.state.messages == 0:
+        await self._js.add_stream(StreamConfig(
+            name=self.snap_stream, subjects=[f"{self.prefix}.s.>"], max_msgs_per_subject=1,
+            storage=StorageType.FILE, discard=DiscardPolicy.OLD))
+        if (await self._js.stream_info(self.rec_stream)).state.messages == 0:
             self._caught_up.set()
-        self._subs.append(await self._nc.subscribe(f"{self.prefix}.c.>", cb=self._on_msg))
+        if (await self._js.stream_info(self.snap_stream)).state.messages == 0:
+            self._snap_caught_up.set()
+        # live first (held while joining), then the snapshots, then the records
+        self._subs.append(await self._nc.subscribe(f"{self.prefix}.c.>", cb=self._on_live))
+        self._subs.append(await self._js.subscribe(
+            f"{self.prefix}.s.>", cb=self._on_snapshot, ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
         self._subs.append(await self._js.subscribe(
             f"{self.prefix}.r.>", cb=self._on_record, ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
         self._sender = asyncio.create_task(self._send_loop(), name="nats:send")
         try:
+            await asyncio.wait_for(self._snap_caught_up.wait(), timeout)
             await asyncio.wait_for(self._caught_up.wait(), timeout)
         except TimeoutError:
-            raise ConnectionError(f"NATS {self.url}: the records of {self.rec_stream} were not "
-                                  f"all delivered within {timeout:g} s") from None
+            raise ConnectionError(f"NATS {self.url}: the snapshots and records in JetStream "
+                                  f"were not all delivered within {timeout:g} s") from None
+        self._joining = False
+        held, self._held = self._held, []
+        for m in held:
+            self._live(m)
+
+    def snapshot_every(self, export: Export, seconds: float = 1.0) -> None:
+        """Send snapshots of what this process sent (module docstring) every ``seconds`` (wall
+        time), from ``export`` (``Store.ticker_batches``), until ``close``."""
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    self.send_snapshots(export)
+                except Exception:  # a snapshot that cannot be built must not end the loop
+                    log.exception("NATS snapshots failed")
+        self._snapper = asyncio.create_task(run(), name="nats:snapshots")
+
+    def send_snapshots(self, export: Export) -> int:
+        """Queue a snapshot of each (type, ticker) sent on since the last call; how many."""
+        dirty, self._dirty = self._dirty, {}
+        n = 0
+        for name, (mt, tickers) in dirty.items():
+            for tk, cols in export(mt, sorted(tickers)):
+                tok = subject_token(tk)
+                seq = self._seq.get(f"{self.prefix}.c.{name}.{tok}", 0)
+                pieces = split_rows(ColumnBatch(mt, cols, 0), self._max_bytes())
+                for i, piece in enumerate(pieces):  # piece i of a ticker: its own subject
+                    self._put(f"{self.prefix}.s.{name}.{tok}.{i}", piece, True, seq=seq)
+                n += 1
+        self.stats.snapshots += n
+        return n
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far is sent (records acknowledged)."""
@@ -173,10 +257,11 @@ class NatsBus(InProcessBus):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), 5.0)
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+        for task in (self._snapper, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._nc.drain()
         self._nc = None
 
@@ -189,14 +274,29 @@ class NatsBus(InProcessBus):
         """Validators passed: queue the message for NATS (before this process's handlers run,
         so the order of messages on NATS is the order of publishes here)."""
         if isinstance(msg, ColumnBatch):
+            name = msg.mt.name
+            dirty = self._dirty.get(name)
+            if dirty is None:
+                dirty = self._dirty[name] = (msg.mt, set())
             for tk, part in split_by_ticker(msg):
-                self._put(f"{self.prefix}.c.{msg.mt.name}.{subject_token(tk)}", part, False)
+                subject = f"{self.prefix}.c.{name}.{subject_token(tk)}"
+                dirty[1].add(tk)
+                for piece in split_rows(part, self._max_bytes()):
+                    seq = self._seq[subject] = self._seq.get(subject, 0) + 1
+                    self._put(subject, piece, False, seq=seq)
             return
         pk = pkey_text(msg.mt, pkey_of(msg.mt, msg.rec))
         self._put(f"{self.prefix}.r.{msg.mt.name}.{subject_token(pk)}", msg, True)
 
-    def _put(self, subject: str, msg: Message, durable: bool) -> None:
+    def _max_bytes(self) -> int:
+        """Payload bytes a column batch piece aims at: 3/4 of the server's ``max_payload``."""
+        limit = self._nc.max_payload if self._nc is not None else 1 << 20
+        return int(limit * 3 // 4)
+
+    def _put(self, subject: str, msg: Message, durable: bool, seq: int | None = None) -> None:
         headers = {H_SRC: self.id}
+        if seq is not None:
+            headers[H_SEQ] = str(seq)
         if isinstance(msg, Event) and msg.origin:
             headers[H_ORIGIN] = msg.origin
         try:
@@ -239,10 +339,53 @@ class NatsBus(InProcessBus):
             self._caught_up.set()
         await self._on_msg(m)
 
+    async def _on_snapshot(self, m: Any) -> None:
+        if not self._snap_caught_up.is_set() and m.metadata.num_pending == 0:
+            self._snap_caught_up.set()
+        headers = m.headers or {}
+        src = headers.get(H_SRC, "")
+        if src == self.id:
+            return
+        p, _s, rest = m.subject.rsplit(".", 1)[0].split(".", 2)
+        key = (f"{p}.c.{rest}", src)
+        seq = int(headers.get(H_SEQ, "0"))
+        if seq < self._applied.get(key, 0):
+            self.stats.stale += 1  # older than live messages applied: a later one will do
+            return
+        self._applied[key] = seq
+        await self._on_msg(m)
+
+    async def _on_live(self, m: Any) -> None:
+        if self._joining:
+            if len(self._held) >= self._queue_size:
+                self.stats.dropped += 1
+                log.error("NATS: more than %d live messages while joining; %s dropped",
+                          self._queue_size, m.subject)
+                return
+            self._held.append(m)
+            return
+        self._live(m)
+
+    def _live(self, m: Any) -> None:
+        headers = m.headers or {}
+        src = headers.get(H_SRC, "")
+        if src == self.id:
+            return
+        key = (m.subject, src)
+        seq = int(headers.get(H_SEQ, "0"))
+        if seq <= self._applied.get(key, 0):
+            self.stats.stale += 1  # a snapshot applied already holds it
+            return
+        self._applied[key] = seq
+        self._apply(m, headers)
+
     async def _on_msg(self, m: Any) -> None:
         headers = m.headers or {}
         if headers.get(H_SRC) == self.id:
             return
+        self._apply(m, headers)
+
+    def _apply(self, m: Any, headers: Mapping[str, str]) -> None:
         try:
             t_ns, msg = decode_message(m.data)
         except Exception as e:  # a payload this version cannot read: named, never applied

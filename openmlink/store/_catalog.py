@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..bus import Bus, ColumnBatch, Event
+from ..bus import Bus, ColumnBatch, Event, ticker_column
 from ..schema import MsgType, Registry, pkey_of
 from ._table import Table
 
@@ -71,6 +71,20 @@ class Store:
         if t is None:
             t = self._tables[mt.name] = Table(mt)
         return t
+
+    def ticker_batches(self, mt: MsgType, tickers: Iterable[str]
+                       ) -> Iterable[tuple[str, dict[str, Any]]]:
+        """(ticker, every live row of that ticker by column) of ``mt``'s table, for each of
+        ``tickers`` that has rows (a type whose pkey has no key field: ``""``, every row).  The
+        snapshots of a distributed bus (``bus.NatsBus.snapshot_every``)."""
+        t = self._tables.get(mt.name)
+        if t is None:
+            return []
+        col = ticker_column(mt)
+        if col is None:
+            return [("", t.column_batch(t.live_rows()))] if len(t) else []
+        rows = t.rows_by_word(col, tickers)
+        return [(tk, t.column_batch(r)) for tk, r in rows.items() if len(r)]
 
     def attach(self, bus: Bus) -> None:
         """Apply every record published on ``bus`` to its table. Attach the store first: it

@@ -358,6 +358,35 @@ class Table:
     def __len__(self) -> int:
         return self.count
 
+    def column_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The records at ``rows`` by column, in ``upsert_columns`` form (string columns and
+        key ``.tk`` members as arrays of str); repeating-group columns are left out."""
+        out: dict[str, np.ndarray] = {}
+        for name, _f, _m, dtype, _e in self.specs:
+            if dtype is object:
+                continue
+            col = self.cols[name][rows]
+            vocab = self.vocabs.get(name)
+            out[name] = vocab.array()[col] if vocab is not None else col
+        return out
+
+    def rows_by_word(self, col: str, words: Iterable[str]) -> dict[str, np.ndarray]:
+        """The live rows whose string column ``col`` (a ``.tk`` member, say) holds each of
+        ``words`` (an empty array for a word no live row holds)."""
+        live = self.live_rows()
+        codes = self.cols[col][live]
+        order = np.argsort(codes, kind="stable")
+        srt = codes[order]
+        out: dict[str, np.ndarray] = {}
+        for w in words:
+            c = self.vocabs[col].codes.get(w)
+            if c is None:
+                out[w] = np.zeros(0, np.int64)
+                continue
+            lo, hi = np.searchsorted(srt, c, "left"), np.searchsorted(srt, c, "right")
+            out[w] = live[order[lo:hi]]
+        return out
+
     # ---------------------------------------------------------------- writes
     def upsert(self, rec: Mapping[str, Any], *, merge: bool = True, sent_ts: int = 0) -> int:
         """Write one internal record; absent fields keep their value (``merge``) or reset.

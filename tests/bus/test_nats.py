@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openmlink.bus import ColumnBatch, Event, NatsBus, split_by_ticker, subject_token
+from openmlink.bus import ColumnBatch, Event, NatsBus, split_by_ticker, split_rows, subject_token
 from openmlink.schema import TickerKey, key_member_names, registry
 from openmlink.store import Store
 from tests.support.nats import NatsServer, nats_server
@@ -109,6 +109,36 @@ def test_records_and_batches_reach_the_other_process_and_a_late_one(
     _run(main)
 
 
+def test_a_late_process_gets_column_data_from_the_snapshots(nats_server: NatsServer) -> None:
+    async def main() -> None:
+        a = _Proc(nats_server.url)
+        await a.bus.connect()
+        a.bus.publish(_quotes(["SPY", "AAPL"], 100.0))
+        a.bus.publish(_quotes(["SPY"], 150.0))
+        assert a.bus.send_snapshots(a.store.ticker_batches) == 2
+        assert a.bus.send_snapshots(a.store.ticker_batches) == 0  # nothing sent since
+        await a.bus.flush()
+        c = _Proc(nats_server.url)
+        await c.bus.connect()
+        quotes = c.store.table(QUOTE)
+        assert len(quotes) == 2  # before connect returned
+        assert quotes.get((TickerKey("EQT", "NMS", "SPY"),))["bidPrice1"] == 150.0
+        assert quotes.get((TickerKey("EQT", "NMS", "AAPL"),))["askPrice1"] == 101.05
+        # live updates after the snapshot apply; the next snapshot (same Oml-Seq) changes nothing
+        a.bus.publish(_quotes(["SPY"], 200.0))
+        await a.bus.flush()
+        await _until(lambda: quotes.get((TickerKey("EQT", "NMS", "SPY"),))["bidPrice1"] == 200.0,
+                     "C saw the live update")
+        a.bus.send_snapshots(a.store.ticker_batches)
+        await a.bus.flush()
+        await _until(lambda: c.bus.stats.received >= 3, "C got the second snapshot")
+        assert quotes.get((TickerKey("EQT", "NMS", "SPY"),))["bidPrice1"] == 200.0
+        await a.bus.close()
+        await c.bus.close()
+
+    _run(main)
+
+
 def test_validators_run_where_a_record_is_posted_not_where_it_arrives(
         nats_server: NatsServer) -> None:
     async def main() -> None:
@@ -153,3 +183,15 @@ def test_split_by_ticker_keeps_every_row_once(tks: list[str]) -> None:
         rows += list(zip(part.data["ticker.tk"].tolist(), part.data["bidPrice1"].tolist(),
                          strict=True))
     assert sorted(rows) == sorted(zip(tks, batch.data["bidPrice1"].tolist(), strict=True))
+
+
+@given(st.integers(0, 300), st.integers(1, 4000))
+def test_split_rows_cuts_in_order_below_the_size(rows: int, max_bytes: int) -> None:
+    batch = _quotes([f"T{i % 7}" for i in range(rows)], 1.0)
+    pieces = split_rows(batch, max_bytes)
+    row_bytes = 2 + 2 + 8 + 8 + 8  # at, ts, tk (a string: 8), bid, ask
+    for p in pieces:
+        assert len(p.data["bidPrice1"]) <= max(1, max_bytes // row_bytes)
+    for col in batch.data:
+        joined = np.concatenate([p.data[col] for p in pieces]) if pieces else []
+        assert list(joined) == list(batch.data[col])
