@@ -354,9 +354,12 @@ class Runtime:
         already in JetStream are in this process's tables when clients can connect."""
         from .bus import NatsBus
 
-        bus = self._platform().bus
+        plat = self._platform()
+        bus = plat.bus
         if not isinstance(bus, NatsBus):
             return
+        if plat.engine is not None and self.warm is not None:
+            plat.engine.ready = False  # the replayed quotes are only stored until it is warm
         t0 = time.perf_counter()
         try:
             await bus.connect()

@@ -85,4 +85,29 @@ def test_two_gateways_and_a_market_form_one_platform(platform: dict[str, Server]
 
 
 def _count(s: Server, mtype: str) -> int:
-    return int(msgs(s.get(cmd="getcount", msgType=mtype), "MLinkCount")[0]["count"])
+    return int(msgs(s.get(cmd="getcount", msgType=mtype), "MLinkCount")[0].get("count", 0))
+
+
+def test_an_engine_process_computes_for_the_gateways(nats_server: NatsServer) -> None:
+    """The implied-quote engine in its own process: it reads the market process's quotes
+    from the bus and the gateway serves what it computes."""
+    procs: list[Server] = []
+    try:
+        procs.append(_role(nats_server.url, "market"))
+        eng = _role(nats_server.url, "engine", "implied", "--loop-seconds", "2")
+        procs.append(eng)
+        gw = _role(nats_server.url, "gateway")
+        procs.append(gw)
+
+        def same() -> int:
+            n = _count(gw, "LiveImpliedQuote")
+            return n if n > 0 and n == _count(eng, "LiveImpliedQuote") else 0
+
+        n = wait_for(same, timeout=240, every=2)
+        assert n > 0, (_count(gw, "LiveImpliedQuote"), _count(eng, "LiveImpliedQuote"))
+        surf = msgs(gw.get(cmd="getmsgs", msgType="LiveImpliedQuote", where="sVol:gt:0",
+                           limit=5), "LiveImpliedQuote")
+        assert surf and all(0 < q["sVol"] < 5 for q in surf)
+    finally:
+        for p in procs:
+            stop_server(p)

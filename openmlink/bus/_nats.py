@@ -16,9 +16,10 @@ so the tables are a local replica).  Subjects, streams and the payload encoding 
   one, a process sends every live row of that ticker (from its own table) through JetStream,
   stream ``<PREFIX>_SNAP`` on ``<prefix>.s.<MsgType>.<ticker>.<piece>``, one kept per subject, with
   the ``Oml-Seq`` of the last live message it had sent there.  A joining process buffers live
-  messages, replays the snapshots, then applies the buffered messages newer than them; later,
-  a snapshot is applied when it is not older than the live messages applied (it fills what a
-  process missed), and a live message when it is newer than what was applied.
+  messages, replays the snapshots, then applies the buffered messages newer than them.  Each
+  snapshot is also sent on the live subject (header ``Oml-Snap``), in order with the live
+  messages: the processes already joined apply it there, which fills whatever a process
+  missed (messages sent between the last stored snapshot and its subscription, say).
 
 What ``publish`` does: the validators and this process's handlers as ``InProcessBus`` (same
 errors), then the message is queued for NATS (bounded: ``queue_size`` messages; a full queue
@@ -55,6 +56,7 @@ _SAFE = re.compile(r"[A-Za-z0-9_\-]+")
 H_SRC = "Oml-Src"
 H_ORIGIN = "Oml-Origin"
 H_SEQ = "Oml-Seq"
+H_SNAP = "Oml-Snap"
 #: (type, tickers) -> (ticker, columns) of every live row of those tickers (``Store.ticker_batches``)
 Export = Callable[[MsgType, Iterable[str]], Iterable[tuple[str, Mapping[str, Any]]]]
 
@@ -218,6 +220,8 @@ class NatsBus(InProcessBus):
         held, self._held = self._held, []
         for m in held:
             self._live(m)
+        # joined: the snapshots' copies on the live subjects keep this process whole
+        await self._subs[1].unsubscribe()
 
     def snapshot_every(self, export: Export, seconds: float = 1.0) -> None:
         """Send snapshots of what this process sent (module docstring) every ``seconds`` (wall
@@ -242,6 +246,8 @@ class NatsBus(InProcessBus):
                 pieces = split_rows(ColumnBatch(mt, cols, 0), self._max_bytes())
                 for i, piece in enumerate(pieces):  # piece i of a ticker: its own subject
                     self._put(f"{self.prefix}.s.{name}.{tok}.{i}", piece, True, seq=seq)
+                    # and in order with the live messages, for the processes already joined
+                    self._put(f"{self.prefix}.c.{name}.{tok}", piece, False, seq=seq, snap=True)
                 n += 1
         self.stats.snapshots += n
         return n
@@ -293,10 +299,13 @@ class NatsBus(InProcessBus):
         limit = self._nc.max_payload if self._nc is not None else 1 << 20
         return int(limit * 3 // 4)
 
-    def _put(self, subject: str, msg: Message, durable: bool, seq: int | None = None) -> None:
+    def _put(self, subject: str, msg: Message, durable: bool, seq: int | None = None,
+             snap: bool = False) -> None:
         headers = {H_SRC: self.id}
         if seq is not None:
             headers[H_SEQ] = str(seq)
+        if snap:
+            headers[H_SNAP] = "1"
         if isinstance(msg, Event) and msg.origin:
             headers[H_ORIGIN] = msg.origin
         try:
@@ -373,8 +382,11 @@ class NatsBus(InProcessBus):
             return
         key = (m.subject, src)
         seq = int(headers.get(H_SEQ, "0"))
-        if seq <= self._applied.get(key, 0):
-            self.stats.stale += 1  # a snapshot applied already holds it
+        last = self._applied.get(key, 0)
+        # a live message newer than what was applied; a snapshot copy not older than it (in
+        # order with the live messages, it is the sender's whole state of the ticker)
+        if seq < last or (seq == last and H_SNAP not in headers):
+            self.stats.stale += 1
             return
         self._applied[key] = seq
         self._apply(m, headers)

@@ -139,6 +139,34 @@ def test_a_late_process_gets_column_data_from_the_snapshots(nats_server: NatsSer
     _run(main)
 
 
+def test_the_next_snapshot_fills_what_a_joining_process_missed(nats_server: NatsServer) -> None:
+    async def main() -> None:
+        a = _Proc(nats_server.url)
+        await a.bus.connect()
+        spy = (TickerKey("EQT", "NMS", "SPY"),)
+        a.bus.publish(_quotes(["SPY"], 100.0))
+        a.bus.send_snapshots(a.store.ticker_batches)
+        a.bus.publish(_quotes(["SPY"], 150.0))  # after the stored snapshot, before C joins
+        await a.bus.flush()
+        c = _Proc(nats_server.url)
+        await c.bus.connect()
+        quotes = c.store.table(QUOTE)
+        assert quotes.get(spy)["bidPrice1"] == 100.0  # what JetStream had
+        a.bus.publish(_quotes(["AAPL"], 7.0))  # live traffic goes on meanwhile
+        a.bus.send_snapshots(a.store.ticker_batches)  # SPY was sent on since the last one
+        await a.bus.flush()
+        await _until(lambda: quotes.get(spy)["bidPrice1"] == 150.0, "C caught up on SPY")
+        assert quotes.get((TickerKey("EQT", "NMS", "AAPL"),))["bidPrice1"] == 7.0
+        # an older snapshot never overwrites a newer live value
+        a.bus.publish(_quotes(["SPY"], 175.0))
+        await a.bus.flush()
+        await _until(lambda: quotes.get(spy)["bidPrice1"] == 175.0, "C has SPY 175")
+        await a.bus.close()
+        await c.bus.close()
+
+    _run(main)
+
+
 def test_validators_run_where_a_record_is_posted_not_where_it_arrives(
         nats_server: NatsServer) -> None:
     async def main() -> None:
