@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .bus import Bus, InProcessBus, NatsBus
 from .clock import Clock, LiveClock, SimClock
@@ -24,7 +24,7 @@ from .market import (
     trade_date_of,
     write_chain_csv,
 )
-from .runtime import Role, Runtime, parse_role, say_stderr
+from .runtime import Role, Runtime, health, parse_role, say_stderr
 from .schema import datetime_from_text
 
 if TYPE_CHECKING:
@@ -168,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
         say_stderr(f"role: {role} on the NATS bus {args.bus}")
     app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
+    _attach_health(app, role, plat)
     _attach_sql(app, plat, args)
     rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
            if args.record else None)
@@ -178,6 +179,16 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         if rec is not None:
             rec.close()
+
+
+def _attach_health(app: Any, role: Role, plat: Platform) -> None:
+    """``GET /health``: the process's role and bus traffic as JSON (``runtime.health``)."""
+    from aiohttp import web
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.json_response(health(role, plat.bus))
+
+    app.router.add_route("GET", "/health", handle)
 
 
 def _bus(args: argparse.Namespace, role: Role) -> NatsBus | None:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are 
     from .trading import AuctionConfig, RiskConfig, TradingConfig
     from .trading.risk import SodPosition
 
-__all__ = ["ROLES", "Role", "Runtime", "Timers", "parse_role", "say_stderr"]
+__all__ = ["ROLES", "Role", "Runtime", "Timers", "health", "parse_role", "say_stderr"]
 
 log = logging.getLogger("openmlink.runtime")
 
@@ -98,6 +98,21 @@ def parse_role(words: Sequence[str]) -> Role:
         raise StartupError(f"--role engine {','.join(bad)}: unknown engine; known: "
                            f"{', '.join(_ENGINE_NAMES)}, all")
     return Role("engine", False, frozenset(_ENGINE_NAMES) if "all" in names else frozenset(names))
+
+
+def health(role: Role, bus: object) -> dict[str, Any]:
+    """What ``GET /health`` answers: this process's role and, on a NATS bus, its connection
+    and traffic (``bus.NatsStats``; ``lag_ms``: receive minus send wall time of the latest
+    message from another process)."""
+    from .bus import NatsBus
+
+    out: dict[str, Any] = {"role": str(role), "bus": "inprocess"}
+    if isinstance(bus, NatsBus):
+        st = bus.stats
+        out.update(bus=bus.url, connected=bus.connected, sent=st.sent, received=st.received,
+                   dropped=st.dropped, stale=st.stale, snapshots=st.snapshots,
+                   queued=bus.queued, lag_ms=round(st.lag_ns / 1e6, 3))
+    return out
 
 
 def say_stderr(line: str) -> None:

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tests.conftest import Server, start_server, stop_server
 from tests.support.nats import NatsServer, nats_server, nats_server_binary
@@ -73,6 +74,11 @@ def test_two_gateways_and_a_market_form_one_platform(platform: dict[str, Server]
     assert len({m["pkey"]["ticker"]["tk"] for m in got}) >= 2, got[:3]
     assert len({(m["pkey"]["ticker"]["tk"], m["bidPrice1"]) for m in got}) > len(
         {m["pkey"]["ticker"]["tk"] for m in got})  # updates, not only a snapshot
+    # each process reports its role and its traffic on the bus
+    hb, hm = _health(b), _health(platform["market"])
+    assert hb["role"] == "gateway" and hb["connected"] and hb["received"] > 0
+    assert hm["role"] == "market" and hm["sent"] > 0 and hm["snapshots"] > 0
+    assert hb["dropped"] == hm["dropped"] == 0 and hb["bus"] == nats_server.url
     # a restarted gateway has the records back before it answers its first request
     stop_server(platform.pop("b"))
     platform["b"] = b2 = _role(nats_server.url, "gateway")
@@ -82,6 +88,10 @@ def test_two_gateways_and_a_market_form_one_platform(platform: dict[str, Server]
                   "OptionNbboQuote"):
         want = _count(platform["market"], mtype)
         assert want > 0 and _count(b2, mtype) == want, mtype
+
+
+def _health(s: Server) -> dict:
+    return requests.get(f"{s.base}/health", timeout=10).json()
 
 
 def _count(s: Server, mtype: str) -> int:

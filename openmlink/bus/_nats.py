@@ -139,7 +139,6 @@ class NatsStats:
     stale: int = 0  #: live messages or snapshots not applied: older than what was applied
     snapshots: int = 0  #: snapshots sent
     lag_ns: int = 0  #: latest receive time minus send time (wall clocks of two processes)
-    queued: int = 0  #: messages waiting to be sent
 
 
 class NatsBus(InProcessBus):
@@ -270,6 +269,11 @@ class NatsBus(InProcessBus):
                     await task
         await self._nc.drain()
         self._nc = None
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting to be sent."""
+        return self._queue.qsize()
 
     @property
     def connected(self) -> bool:
