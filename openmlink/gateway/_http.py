@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
+from aiohttp.typedefs import Middleware
 
 from ._rest import RestApi
 
@@ -190,9 +191,7 @@ class ProtocolRunner(web.AppRunner):
         return _ProtocolServer(inner, self.gate)  # type: ignore[return-value]
 
 
-def protocol_errors(rest: RestApi, limits: HttpLimits
-                    ) -> Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-                                  Awaitable[web.StreamResponse]]:
+def protocol_errors(rest: RestApi, limits: HttpLimits) -> Middleware:
     """The middleware answering every HTTP error of a handler (or of routing) in protocol
     form; it also marks the connection as having spoken (see ``_Gate``)."""
 

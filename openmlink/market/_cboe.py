@@ -59,7 +59,7 @@ class ChainSnapshot(ChainColumns):
         return len(self.strike)
 
     def roots(self) -> list[str]:
-        return sorted(set(self.root.tolist()))
+        return sorted(set(np.asarray(self.root).tolist()))
 
     def _root_terms(self, root: str) -> OptionRoot:
         t = index_root_terms(root)
@@ -85,7 +85,7 @@ class ChainSnapshot(ChainColumns):
         roots = {r: self._root_terms(r) for r in self.roots()}
         for r in roots.values():
             out.append(Event(msg_type("RootDefinition"), "upsert", root_definition(r, u, t), t))
-        pairs = sorted({(str(r), int(d)) for r, d in zip(self.root.tolist(),
+        pairs = sorted({(str(r), int(d)) for r, d in zip(np.asarray(self.root).tolist(),
                                                          self.expiry.tolist(), strict=True)})
         if pairs:
             m = "OptExpiryDefinition"

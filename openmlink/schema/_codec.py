@@ -368,8 +368,7 @@ def encode_values(f: Field, x: np.ndarray) -> list[Any]:
         bad = (x == 0.0) | ~np.isfinite(x)
         if bad.all():
             return [None] * len(x)
-        vals = float32_shortest(x) if f.ftype == "Float" else x
-        return _none_where(vals, bad)
+        return _none_where(float32_shortest(x) if f.ftype == "Float" else x, bad)
     if k == "enum":
         assert f.enum is not None
         names = np.array([None, *f.enum.names[1:]], dtype=object)
@@ -386,9 +385,10 @@ def encode_values(f: Field, x: np.ndarray) -> list[Any]:
         return [None] * len(x)
     if k == "int" and not f.id_long:
         return _none_where(x, zero)
+    vals: list[Any]
     if k == "DateTime":
         txt = x.astype("datetime64[ns]").astype("datetime64[us]").astype(str)
-        vals = np.char.replace(txt.astype(str), "T", " ").tolist()
+        vals = list(np.char.replace(txt.astype(str), "T", " ").tolist())
     else:  # ID-style longs and flags: text per distinct value
         vals = _by_unique(x, lambda v: encode_value(f, v))
     if zero.any():
