@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...schema import MsgType, OptionKey, TickerKey
+from ._checks import enum_name, shape_and_size
 
 __all__ = ["STOCK_LIMIT_TYPES", "STOCK_TICK", "fill_stock_market", "is_stock",
            "stock_nbbo_fields", "validate_stock_order"]
@@ -49,10 +50,7 @@ def is_stock(key: Any) -> bool:
     return isinstance(key, TickerKey)
 
 
-def _name(mt: MsgType, f: str, v: int) -> str:
-    e = mt.field(f).enum  # type: ignore[union-attr]
-    assert e is not None
-    return e.names[v] if 0 <= v < len(e.names) else str(v)
+_name = enum_name
 
 
 def validate_stock_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str], sec_type: str,
@@ -70,17 +68,9 @@ def validate_stock_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str],
         return "UnknwnStk", "secKey: a ticker {at, ts, tk} is required for a Stock order"
     if not known(key):
         return "UnknwnStk", f"secKey: {key} has no StockBookQuote here (not a listed stock)"
-    shape = _name(mt, "parentShape", rec["parentShape"])
-    if shape not in ("Single", "None"):
-        return "ParentShape", f"parentShape: {shape} orders are not supported (Single only)"
-    size = int(rec["orderSize"])
-    if size <= 0:
-        return "BadSize", f"orderSize: {size} must be a positive number of shares"
-    active = int(rec["orderActiveSize"]) if "orderActiveSize" in sent else -1
-    if active > size:
-        return "BadSize", f"orderActiveSize: {active} exceeds orderSize {size}"
-    if active < -1:
-        return "BadSize", f"orderActiveSize: {active} (use -1 for all, 0 for none)"
+    bad = shape_and_size(mt, rec, sent, "shares")
+    if bad is not None:
+        return bad
     handling = _name(mt, "parentOrderHandling", rec["parentOrderHandling"])
     if handling not in STOCK_HANDLING:
         return "BadOrdType", (f"parentOrderHandling: {handling} is not supported for a stock "

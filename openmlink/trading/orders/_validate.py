@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ...schema import MsgType, OptionKey
+from ._checks import enum_name, shape_and_size
 from ._stock import is_stock, validate_stock_order
 
 __all__ = ["SUPPORTED_HANDLING", "SUPPORTED_LIMIT_TYPES", "Reject", "validate_order"]
@@ -27,10 +28,7 @@ COLLAR_FRAC = 0.5
 COLLAR_ABS = 1.0
 
 
-def _name(mt: MsgType, f: str, v: int) -> str:
-    e = mt.field(f).enum  # type: ignore[union-attr]
-    assert e is not None
-    return e.names[v] if 0 <= v < len(e.names) else str(v)
+_name = enum_name
 
 
 def validate_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str], now_ns: int,
@@ -65,17 +63,9 @@ def validate_order(mt: MsgType, rec: dict[str, Any], sent: frozenset[str], now_n
         return "Expired", f"secKey: {okey} expired on {okey.dt}"
     if not known(okey):
         return "UnknwnOpt", f"secKey: {okey} is not a listed option here (no quote for it)"
-    shape = _name(mt, "parentShape", rec["parentShape"])
-    if shape not in ("Single", "None"):
-        return "ParentShape", f"parentShape: {shape} orders are not supported (Single only)"
-    size = int(rec["orderSize"])
-    if size <= 0:
-        return "BadSize", f"orderSize: {size} must be a positive number of contracts"
-    active = int(rec["orderActiveSize"]) if "orderActiveSize" in sent else -1
-    if active > size:
-        return "BadSize", f"orderActiveSize: {active} exceeds orderSize {size}"
-    if active < -1:
-        return "BadSize", f"orderActiveSize: {active} (use -1 for all, 0 for none)"
+    bad = shape_and_size(mt, rec, sent, "contracts")
+    if bad is not None:
+        return bad
     handling = _name(mt, "parentOrderHandling", rec["parentOrderHandling"])
     if handling not in SUPPORTED_HANDLING:
         return "BadOrdType", (f"parentOrderHandling: {handling} is not supported here "
