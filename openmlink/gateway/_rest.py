@@ -223,7 +223,7 @@ class RestApi:
 
     def _where(self, mt: MsgType, text: str | None, who: Principal) -> tuple[Table, Bound | None]:
         """Compile a where clause with the caller's visibility, and get the (refreshed) table."""
-        bound = visible(mt, compile_where(mt, text), who)
+        bound = visible(mt, compile_where(mt, text), who, self.store)
         return self.store.prepare(mt, bound, who), bound
 
     def _select(self, mt: MsgType, where: str | None, pkey: str | None, who: Principal

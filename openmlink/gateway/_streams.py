@@ -156,7 +156,8 @@ class Streams:
                 self.checkpoint(old, "Terminated")
             return
         try:
-            bound = visible(mt, compile_where(mt, rec.get("where")), self.owner.principal)
+            bound = visible(mt, compile_where(mt, rec.get("where")), self.owner.principal,
+                            self.hub.store)
             if rec.get("stripeFilter"):
                 stripe = stripe_bound(mt, rec["stripeFilter"])
                 bound = stripe if bound is None else BAnd((bound, stripe))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from ..query import QueryError, parse_view
+from ..query import Bound, QueryError, parse_view, where_mask
 from ..schema import (
     KeyError_,
     MsgType,
@@ -21,7 +21,7 @@ from ..schema import (
 )
 from ..store import Table
 from ._frames import SessionOwner, control
-from ._visibility import firm_field
+from ._visibility import visible
 
 if TYPE_CHECKING:
     from ._session import Hub
@@ -38,6 +38,8 @@ class _Sub:
     keys: dict[tuple[Any, ...], int] = field(default_factory=dict)  # pkey -> last sent seq
     view: frozenset[str] | None = None
     last_fields: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    #: the rows the session's principal may see (its firm, the store's row rules); None: all
+    bound: Bound | None = None
 
 
 class Subscriptions:
@@ -198,7 +200,9 @@ class Subscriptions:
     def _sub_for(self, mt: MsgType) -> _Sub:
         sub = self.by_type.get(mt.name)
         if sub is None:
-            sub = self.by_type[mt.name] = _Sub(mt, self.hub.table(mt))
+            sub = self.by_type[mt.name] = _Sub(mt, self.hub.table(mt),
+                                               bound=visible(mt, None, self.owner.principal,
+                                                             self.hub.store))
             self.hub.watch(mt, self, True)
         return sub
 
@@ -213,11 +217,8 @@ class Subscriptions:
         row = t.index.get(pk)
         if row is None:
             return None
-        cf = firm_field(sub.mt)
-        who = self.owner.principal
-        if cf is not None and who is not None and who.client_firm is not None \
-                and t.vocabs[cf.name].words[t.cols[cf.name][row]] != who.client_firm:
-            return None  # another firm's record
+        if sub.bound is not None and not where_mask(t, sub.bound, np.array([row], np.int64))[0]:
+            return None  # another firm's record, or an auction outside the firm's audience
         sq = int(t.row_seq[row])
         if not force and sub.keys.get(pk) == sq:
             return None

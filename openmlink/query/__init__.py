@@ -4,6 +4,7 @@
 from ._aggregate import aggregate
 from ._ast import OPERATORS, And, Cmp, Node, Or, to_text
 from ._bind import BAnd, BNot, BOr, Bound, Leaf, QueryError, bind, compile_where
+from ._liveset import LiveSet
 from ._mask import where_mask
 from ._parser import WhereError, parse_where
 from ._predicate import compile_predicate
@@ -18,6 +19,7 @@ __all__ = [
     "Bound",
     "Cmp",
     "Leaf",
+    "LiveSet",
     "Node",
     "Or",
     "OrderTerm",

@@ -73,7 +73,7 @@ class Leaf:
     vk: str  # "num" | "str" | "flag" | "keytext" | "tuple"
     op: str  # eq ne gt ge lt le sw ew cv nv cb in
     a: Any = None
-    b: Any = None  # upper bound for cb; for "in" ``a`` is a frozenset
+    b: Any = None  # upper bound for cb; for "in" ``a`` is a frozenset (or a ``LiveSet``)
     # vk "tuple" (op "in"): ``field`` is the key field, ``a`` a frozenset of member-value
     # tuples and ``b`` the member names, in KEY_ORDER
 

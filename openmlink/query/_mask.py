@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ._bind import BAnd, BNot, BOr, Bound, Leaf
+from ._liveset import LiveSet
 
 __all__ = ["ColumnSource", "compile_mask", "where_mask"]
 
@@ -74,6 +75,8 @@ def _num_test(x: np.ndarray, op: str, a: Any, b: Any) -> np.ndarray:
     if op == "cb":
         return (x >= a) & (x <= b)
     if op == "in":
+        if isinstance(a, LiveSet):  # members as they are now (they change after binding)
+            return np.isin(x, a.array())
         return np.isin(x, _plan(("values", a), (), lambda _: _values(a)))
     raise ValueError(op)  # pragma: no cover
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..bus import Bus, ColumnBatch, Event, ticker_column
+from ..query import BAnd, Bound
 from ..schema import MsgType, Registry, pkey_of
 from ._table import Table
 
@@ -21,6 +22,8 @@ class Store:
         self._tables: dict[str, Table] = {}
         #: types computed as they are read (e.g. LiveImpliedQuoteAdj): name -> refresh hook
         self._on_read: dict[str, Callable[[Table, Any, Any], None]] = {}
+        #: per-reader row rules (e.g. an auction's audience): name -> rules
+        self._row_rules: dict[str, list[Callable[[Any], Bound | None]]] = {}
 
     def computed_on_read(self, name: str, refresh: Callable[..., None],
                          inputs: Iterable[str] = ()) -> None:
@@ -53,6 +56,31 @@ class Store:
             self._on_read[name] = table_only
         else:
             self._on_read[name] = refresh
+
+    def restrict_rows(self, name: str, rule: Callable[[Any], Bound | None]) -> Callable[[], None]:
+        """Register ``rule(who)``: which rows of type ``name`` the reader ``who``
+        (``gateway.Principal``: ``user_name``, ``client_firm``) may see, as a bound where tree
+        (None: every row).  Every read path applies it (``row_rule``) on top of the reader's
+        own where clause and the client-firm rule: REST, MLinkStream, MLinkSubscribe, SQL.
+        A rule whose answer changes after it is bound (rows of auctions not yet started)
+        puts a ``query.LiveSet`` in an ``in`` leaf.  Returns the function that removes it."""
+        rules = self._row_rules.setdefault(name, [])
+        rules.append(rule)
+
+        def remove() -> None:
+            if rule in rules:
+                rules.remove(rule)
+        return remove
+
+    def row_rule(self, mt: MsgType, who: Any) -> Bound | None:
+        """The rows of ``mt`` that reader ``who`` may see by the registered rules (None: all)."""
+        rules = self._row_rules.get(mt.name)
+        if not rules:
+            return None
+        parts = [b for b in (r(who) for r in rules) if b is not None]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else BAnd(tuple(parts))
 
     def is_computed(self, mt: MsgType) -> bool:
         """Whether ``mt``'s records are computed as they are read (see ``computed_on_read``)."""

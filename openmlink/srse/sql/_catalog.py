@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ...query import where_mask
 from ...schema import MsgType, Registry
 from ...store import Store
 from .._history import History
@@ -134,6 +135,7 @@ class Catalog:
         (lower case; None = all). Call on the thread that mutates the store."""
         cols = _pick(src.columns(), names)
         firm = who.client_firm if src.mt.field("clientFirm") is not None else None
+        rule = self.store.row_rule(src.mt, who)  # e.g. an auction's audience of firms
         if src.history:
             assert self.history is not None
             cache = self._hist.get(src.mt.name)
@@ -142,19 +144,25 @@ class Catalog:
             t = cache.table(self.history)
             if firm is not None:
                 t = t.filter(pc.equal(t.column("clientFirm"), firm))
+            if rule is not None:  # (inferred) not evaluated over versions: fail closed
+                t = t.slice(0, 0)
             keep = [c.name for c in cols] + [HIST_SEQ, HIST_TS]
             if names is not None:
                 keep = [k for k in keep if k.lower() in names or k == keep[0]]
             return t.select(keep)
         table = self.store.prepare(src.mt, None, who)
         rows = None
+        n = table.n
         if firm is not None:
             code = table.vocabs["clientFirm"].codes.get(firm)
-            n = table.n
             if code is None:
                 rows = np.zeros(0, np.int64)
             else:
                 rows = np.flatnonzero(table.alive[:n] & (table.cols["clientFirm"][:n] == code))
+        if rule is not None:
+            if rows is None:
+                rows = table.live_rows()
+            rows = rows[where_mask(table, rule, rows)]
         return live_table(table, cols, rows, self._vocabs)
 
 

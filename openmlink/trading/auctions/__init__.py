@@ -7,6 +7,7 @@ trial match and allocation are pure functions in ``solve`` / ``allocate_pro_rata
 """
 
 from ._adapter import AuctionEngine
+from ._audience import AUDIENCE_TYPES, Audience, AudienceRule, audience_rule
 from ._config import AuctionConfig
 from ._manager import AUCTION_HANDLING, Auction, AuctionManager, Response
 from ._responders import SimResponder, population, step_up
@@ -14,8 +15,11 @@ from ._trial import NBBO_CAP_PENNIES, Allocator, Solution, allocate_pro_rata, ef
 
 __all__ = [
     "AUCTION_HANDLING",
+    "AUDIENCE_TYPES",
     "NBBO_CAP_PENNIES",
     "Allocator",
+    "Audience",
+    "AudienceRule",
     "Auction",
     "AuctionConfig",
     "AuctionEngine",
@@ -24,6 +28,7 @@ __all__ = [
     "SimResponder",
     "Solution",
     "allocate_pro_rata",
+    "audience_rule",
     "effective_prices",
     "population",
     "solve",

@@ -44,6 +44,8 @@ class AuctionEngine:
     def attach(self) -> None:
         om = self.orders.manager
         om.auctions = self.manager
+        # reads of AuctionNotice / AuctionState follow each auction's audience of firms
+        self._unsub.append(self.manager.audience.register(self.store))
         now = self.clock.time_ns()
         responses = None
         for b in list(om.brokers.values()):

@@ -21,6 +21,7 @@ import numpy as np
 from ...clock import Clock
 from ...schema import MsgType, OptionKey, Registry, TickerKey, registry
 from ..orders import Broker, OrderManager
+from ._audience import Audience, audience_rule
 from ._config import AuctionConfig
 from ._responders import SimResponder, population, step_up
 from ._trial import (
@@ -127,6 +128,9 @@ class AuctionManager:
         self.mt = {n: reg[n] for n in (AN, AS, NR, NX)}
         self.live: dict[int, Auction] = {}
         self.finished: OrderedDict[int, Auction] = OrderedDict()
+        #: which firms see (and may respond to) each auction; the engine registers its row
+        #: rule on the store so that reads follow it
+        self.audience = Audience()
         self.notice_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 24
         self.base_seq = self.notice_seq
         self.resp_seq = 0
@@ -210,12 +214,17 @@ class AuctionManager:
         if not (math.isfinite(fair) and fair > 0):
             bid, ask = b.mkt.get("bid", math.nan), b.mkt.get("ask", math.nan)
             fair = 0.5 * (bid + ask) if bid > 0 and ask > 0 else math.nan
-        a.sims = population(cfg, nn, flash=kind == "Flash", init_side=b.side, qty=a.qty,
-                            all_or_none=cond == "AllOrNone", visibility=a.visibility,
-                            fair=fair, vega=float(b.mkt.get("ve", math.nan)), tick=tick,
-                            start_ns=now, window_ns=dur)
+        rule = audience_rule(p)
+        # (inferred) the simulated responders stand for the SR network: includeSRNetwork
+        # Exclude leaves them out
+        if rule is None or rule.network:
+            a.sims = population(cfg, nn, flash=kind == "Flash", init_side=b.side, qty=a.qty,
+                                all_or_none=cond == "AllOrNone", visibility=a.visibility,
+                                fair=fair, vega=float(b.mkt.get("ve", math.nan)), tick=tick,
+                                start_ns=now, window_ns=dur)
         a.rng = np.random.default_rng([cfg.seed, nn & 0xFFFFFFFF, 7])
         self.live[nn] = a
+        self.audience.add(nn, p)  # before the first record of the auction goes out
         self.publish(self.mt[AN], self._notice(a, b, "Start", now))
         return nn
 
@@ -239,6 +248,7 @@ class AuctionManager:
                     vis if vis != "None" else "SidePrice", _name(PO, "nbboCap", p["nbboCap"]),
                     False, b.start_ns or now, now, now, 0.01)
         a.status = "CrossFailed"
+        self.audience.add(nn, p)
         self._publish_state(a, b, "CrossFailed", now)
         if kind == "Block":
             self._publish_state(a, b, "Closed", now)
@@ -294,7 +304,7 @@ class AuctionManager:
         if b is not None and b.parent["accnt"] == rec.get("accnt"):
             return "accnt: an account cannot respond to its own auction"
         firm = str(rec.get("clientFirm") or "")
-        if b is not None and not _invited(b.parent, firm):
+        if not self.audience.sees(nn, firm):
             return f"clientFirm: {firm or '(none)'} is not invited to auction {nn:016X}"
         if (str(rec.get("accnt")), firm) not in a.responses \
                 and len(a.responses) >= self.config.max_responses:
@@ -641,25 +651,3 @@ def _sol(s: Solution) -> tuple[dict[str, Any], ...]:
         return ()
     return ({"numResponders": min(s.num_responders, 255), "matchPrice": s.match_price,
              "matchSize": s.match_size},)
-
-
-def _invited(parent: dict[str, Any], firm: str) -> bool:
-    """directedCounterParty (clientFirm + inclExcl): Include entries name the only firms
-    invited, Exclude entries firms kept out; includeSRNetwork Exclude keeps out every firm
-    not named Include (inferred)."""
-    dcp = parent.get("DirectedCounterParty") or ()
-    incl = {str(d.get("clientFirm", "")) for d in dcp if _incl(d) == "Include"}
-    excl = {str(d.get("clientFirm", "")) for d in dcp if _incl(d) == "Exclude"}
-    if firm in excl:
-        return False
-    if incl:
-        return firm in incl
-    return True
-
-
-_INCL = ("None", "Include", "Exclude", "Disclose")
-
-
-def _incl(d: dict[str, Any]) -> str:
-    v = d.get("inclExcl", 0)
-    return v if isinstance(v, str) else _INCL[int(v)] if 0 <= int(v) < len(_INCL) else "None"
