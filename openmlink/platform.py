@@ -13,10 +13,12 @@ from .clock import Clock, LiveClock
 from .engines.implied import EngineConfig, ImpliedQuoteAdjuster, ImpliedQuoteEngine
 from .gateway import ApiKeys, RestApi, RestConfig
 from .market import MarketSimulator, SecurityMaster, Source
+from .query import Bound, Leaf
 from .schema import CLIENT_ACTIONS, Registry, registry
 from .srse import TRADING_HISTORY, History, RecordStore
 from .store import Store
 from .trading import (
+    AUDIENCE_TYPES,
     AuctionConfig,
     AuctionEngine,
     AutoHedgeEngine,
@@ -98,6 +100,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     if "trading" in engines:
         _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
                         engine_config, positions)
+    else:
+        _auctions_closed_to_firms(store)
     if analytics and "implied" in engines:  # the implied-quote engine
         plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
         plat.engine.attach()
@@ -126,6 +130,19 @@ def _attach_trading(plat: Platform, data_dir: str | Path | None,
     plat.risk.attach()
     plat.hedge = AutoHedgeEngine(bus, store, reg, clk, master_fn=plat.security_master)
     plat.hedge.attach()
+
+
+def _auctions_closed_to_firms(store: Store) -> None:
+    """(inferred) A process without the auction engine does not know who each auction's audience
+    is (it lives with the engine): readers bound to a client firm see no AuctionNotice /
+    AuctionState there rather than every firm's auctions (fail closed); keys with no firm see
+    them all."""
+    nothing = Leaf("noticeNumber", "noticeNumber", None, "num", "in", frozenset())
+
+    def rule(who: object) -> Bound | None:
+        return None if getattr(who, "client_firm", None) is None else nothing
+    for name in AUDIENCE_TYPES:
+        store.restrict_rows(name, rule)
 
 
 def _attach_client_analytics(plat: Platform) -> None:

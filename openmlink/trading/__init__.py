@@ -7,10 +7,10 @@ exchange), ``auctions`` (block and flash auctions of the SpiderRock ATS), ``risk
 and risk records from the executions) and ``hedge`` (autohedge state per group).
 """
 
-from .auctions import AuctionConfig, AuctionEngine
+from .auctions import AUDIENCE_TYPES, AuctionConfig, AuctionEngine
 from .hedge import AutoHedgeEngine
 from .orders import OrderEngine, TradingConfig
 from .risk import PositionsFileError, RiskConfig, RiskEngine, load_positions
 
-__all__ = ["AuctionConfig", "AuctionEngine", "AutoHedgeEngine", "OrderEngine", "PositionsFileError",
-           "RiskConfig", "RiskEngine", "TradingConfig", "load_positions"]
+__all__ = ["AUDIENCE_TYPES", "AuctionConfig", "AuctionEngine", "AutoHedgeEngine", "OrderEngine",
+           "PositionsFileError", "RiskConfig", "RiskEngine", "TradingConfig", "load_positions"]
