@@ -27,6 +27,9 @@ class AuctionConfig:
     sim_edge_sigma: float = 0.6
     sim_first_mean_s: float = 3.0
     sim_step_prob: float = 0.3
+    #: probability that a simulated responder limits itself AtMost25 or AtMost50 (half each:
+    #: its size at most 25/50 % of the auction's size, §3.5); 0 draws nothing
+    sim_at_most: float = 0.0
     #: most live auctions and responses per auction (bounded memory)
     max_auctions: int = 10_000
     max_responses: int = 1_000

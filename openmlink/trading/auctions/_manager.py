@@ -46,7 +46,13 @@ AUCTION_HANDLING = {"BlockAuction": "Block", "BlockAuctionDAC": "Block",
                     "FlashAuction": "Flash"}
 #: takeReachRule -> custQtyCond (the initiator's size condition)
 _QTY_COND = {"AllOrNone": "AllOrNone", "QtyOrMore": "QtyOrMore", "UpToQty": "UpToQty",
-             "None": "UpToQty", "FullSize": "AllOrNone"}
+             "None": "UpToQty", "FullSize": "AllOrNone", "AtMost25": "UpToQty",
+             "AtMost50": "UpToQty"}
+#: takeReachRule -> the most of the initiator's size one response may take (§3.2 step 3:
+#: AtMost25/50 cap each response at 25/50 % of Q).  (inferred) MLink's NoticeResponse has no
+#: reach-rule field (FIX's SRTakeReachRule is the responder's), so over MLink the initiator's
+#: order states it for every response; the size condition is then UpToQty.
+_RESP_SHARE = {"AtMost25": 0.25, "AtMost50": 0.50}
 _DAY_NS = 86_400 * 1_000_000_000
 
 
@@ -112,6 +118,8 @@ class Auction:
     match_price: float = math.nan
     rng: Any = None
     published: int = 0
+    #: the most of ``qty`` one response may take (takeReachRule AtMost25/50); 1.0: all
+    resp_share: float = 1.0
 
 
 class AuctionManager:
@@ -154,7 +162,7 @@ class AuctionManager:
         cond = _name(PO, "takeReachRule", p["takeReachRule"])
         if cond not in _QTY_COND:
             return "BadOrdType", (f"takeReachRule: {cond} is not an auction size condition "
-                                  "(use AllOrNone, QtyOrMore or UpToQty)")
+                                  "(use AllOrNone, QtyOrMore, UpToQty, AtMost25 or AtMost50)")
         limit = float(b.value("orderPrcLimit"))
         q = self.manager.market.nbbo(b.okey)
         bid, ask = (q.bid, q.ask) if q is not None else (0.0, 0.0)
@@ -192,7 +200,8 @@ class AuctionManager:
         info = self.manager.market.info(b.okey)
         limit = float(b.value("orderPrcLimit"))
         tick = info.tick_below3 if limit < 3.0 else info.tick_above3
-        cond = _QTY_COND[_name(PO, "takeReachRule", p["takeReachRule"])]
+        reach = _name(PO, "takeReachRule", p["takeReachRule"])
+        cond = _QTY_COND[reach]
         vis = _name(PO, "atsVisibility", p["atsVisibility"])
         a = Auction(nn, b.key, b.parent_number, b.okey, kind, b.side, b.workable(), cond,
                     vis if vis != "None" else "SidePrice",
@@ -200,6 +209,7 @@ class AuctionManager:
                     _name(PO, "progressRule", p["progressRule"]) in ("AllowImmediate",
                                                                      "AutoComplete"),
                     now, now + dur, min(first, now + dur), tick)
+        a.resp_share = _RESP_SHARE.get(reach, 1.0)
         u_mid = _u_mid(b.mkt)
         if _name(PO, "cxlUPrcRange", p["cxlUPrcRange"]) in ("Yes", "YesHalt") \
                 and math.isfinite(u_mid):
@@ -449,7 +459,10 @@ class AuctionManager:
                                   np.array(de, np.float64), np.array(ga, np.float64),
                                   np.array(adj, np.bool_), u_mid)
         ids = np.arange(len(who), dtype=np.int64)
-        return prices, np.array(sz, np.int64), ids, np.array(arr, np.int64), who
+        sizes = np.array(sz, np.int64)
+        if a.resp_share < 1.0:  # AtMost25/50: each response counts for at most that share
+            sizes = np.minimum(sizes, max(1, int(a.resp_share * a.qty)))
+        return prices, sizes, ids, np.array(arr, np.int64), who
 
     def _cross(self, a: Auction, b: Broker, sol: Solution, prices: Any, sizes: Any,
                arrival: Any, who: list[Any], now: int) -> None:

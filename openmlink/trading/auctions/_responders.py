@@ -35,7 +35,8 @@ def population(cfg: AuctionConfig, notice: int, *, flash: bool, init_side: int, 
     when the initiator sells), edge ~ LogNormal in vol points.  Participation probability
     ``π = base · f(size) · g(visibility)``, lower for AllOrNone.  Flash responders answer
     after 1-15 ms (those after the window are dropped); block responders after
-    Exp(mean ``sim_first_mean_s``) and start one edge further away, stepping up later."""
+    Exp(mean ``sim_first_mean_s``) and start one edge further away, stepping up later.  With
+    ``sim_at_most`` some limit their size AtMost25/AtMost50 (25/50 % of ``qty``)."""
     if not (math.isfinite(fair) and fair > 0) or cfg.sim_responders <= 0:
         return []
     rng = np.random.default_rng([cfg.seed, notice & 0xFFFFFFFF, notice >> 32 & 0xFFFFFFFF])
@@ -54,6 +55,11 @@ def population(cfg: AuctionConfig, notice: int, *, flash: bool, init_side: int, 
         lat = rng.uniform(1e6, 15e6, n)
     else:
         lat = rng.exponential(cfg.sim_first_mean_s * 1e9, n)
+    if cfg.sim_at_most > 0:  # drawn after the others: a population without it replays as before
+        capped = rng.random(n) < cfg.sim_at_most
+        share = np.where(rng.random(n) < 0.5, 0.25, 0.50)
+        cap = np.maximum(1, (share * qty).astype(int))
+        sizes = np.where(capped, np.minimum(sizes, cap), sizes)
     for i in range(n):
         if not part[i]:
             continue

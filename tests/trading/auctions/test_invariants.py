@@ -24,12 +24,12 @@ response = st.tuples(st.integers(0, 4000), st.integers(1, 80), st.integers(-6, 6
 @settings(max_examples=40, deadline=None)
 @given(kind=st.sampled_from(["FlashAuction", "BlockAuction"]),
        side=st.sampled_from(["Buy", "Sell"]), qty=st.integers(1, 150),
-       cond=st.sampled_from(["AllOrNone", "UpToQty", "QtyOrMore"]),
+       cond=st.sampled_from(["AllOrNone", "UpToQty", "QtyOrMore", "AtMost25", "AtMost50"]),
        immediate=st.booleans(), sims=st.integers(0, 12), seed=st.integers(1, 1000),
-       resps=st.lists(response, max_size=8))
+       at_most=st.sampled_from([0.0, 0.5]), resps=st.lists(response, max_size=8))
 def test_invariant_11(kind: str, side: str, qty: int, cond: str, immediate: bool, sims: int,
-                      seed: int, resps: list[tuple[int, int, int, bool]]) -> None:
-    r = AuctionRig(AuctionConfig(seed=seed, sim_responders=sims))
+                      seed: int, at_most: float, resps: list[tuple[int, int, int, bool]]) -> None:
+    r = AuctionRig(AuctionConfig(seed=seed, sim_responders=sims, sim_at_most=at_most))
     r.stock("AAPL", 199.9, 200.1)
     r.option("AAPL", 200, "Put", 4.9, 5.1, bsz=20, asz=20)
     init = 1 if side == "Buy" else -1
@@ -93,6 +93,9 @@ def test_invariant_11(kind: str, side: str, qty: int, cond: str, immediate: bool
     for acc, _firm, q, _px in a.fills:
         if acc in sizes:
             assert q <= sizes[acc]
+    share = {"AtMost25": 0.25, "AtMost50": 0.5}.get(cond)
+    if share is not None:  # no response, real or simulated, takes more than its share of Q
+        assert all(q <= max(1, int(share * qty)) for *_, q, _px in a.fills)
     for rep in r.published(NX):
         if rep["accnt"] in sizes:
             assert rep["cumFillQty"] <= rep["respSize"]
