@@ -316,6 +316,11 @@ class AuctionManager:
         firm = str(rec.get("clientFirm") or "")
         if not self.audience.sees(nn, firm):
             return f"clientFirm: {firm or '(none)'} is not invited to auction {nn:016X}"
+        g = (str(rec.get("accnt") or ""), firm, int(rec.get("riskGroupId") or 0))
+        if g in self.manager.disabled_groups:
+            return (f"riskGroupId: risk group {g[2]} of accnt {g[0]} (firm {firm or '-'}) is "
+                    "disabled by SpdrRiskGroupControl isDisabled Yes; post isDisabled No for the "
+                    "group to respond")
         if (str(rec.get("accnt")), firm) not in a.responses \
                 and len(a.responses) >= self.config.max_responses:
             return f"noticeNumber: auction {nn:016X} has its most responses already"
@@ -404,11 +409,18 @@ class AuctionManager:
                     np.array([r.price]), np.array([r.ref_u]), np.array([r.de]),
                     np.array([r.ga]), np.array([r.adjusted]), u_mid)[0])
         cross = sol.matched and (final or a.kind == "Flash" or a.allow_immediate)
-        if a.kind == "Flash" or final or cross:
+        risk_why = ""
+        if cross:  # the initiator's group risk (§1.9) gates the cross, as it gates children
+            room, why, detail = self.manager.auction_risk(b)
+            if 0 <= room < sol.match_size:  # a block waits (the group may change); else fails
+                cross = False
+                risk_why = detail if why in ("OptDisabled", "NullCounter") else (
+                    f"risk: {detail}; the cross of {sol.match_size} would breach it")
+        if a.kind == "Flash" or final or (cross and not risk_why):
             if cross:
                 self._cross(a, b, sol, prices, sizes, arrival, who, now)
             else:
-                self._end(a, "CrossFailed", now, reason="CrossFailed")
+                self._end(a, "CrossFailed", now, reason="CrossFailed", comment=risk_why)
             return
         period = int(self.config.block_trial_s * 1e9)
         nxt = a.next_ns + period  # on the auction's own 1 s grid (a late timer does not drift)
@@ -431,11 +443,14 @@ class AuctionManager:
         ids, arrival order and the objects (Response or SimResponder)."""
         who: list[Any] = []
         px, sz, ref, de, ga, adj, arr = [], [], [], [], [], [], []
+        disabled = self.manager.disabled_groups
         for r in a.responses.values():
             if not r.live or r.side != resp_side or r.arrive_ns > now:
                 continue
             if (r.min_u > 0 and u_mid < r.min_u) or (r.max_u > 0 and u_mid > r.max_u):
                 continue  # outside the responder's own underlier range
+            if disabled and (r.accnt, r.firm, int(r.rec.get("riskGroupId") or 0)) in disabled:
+                continue  # its risk group was disabled (SpdrRiskGroupControl) after it came in
             who.append(r)
             px.append(r.price)
             sz.append(r.size)
@@ -500,7 +515,7 @@ class AuctionManager:
                   reason=None if total > 0 else "CrossFailed", crossed=total)
 
     def _end(self, a: Auction, outcome: str, now: int, *, reason: str | None,
-             crossed: int = 0) -> None:
+             crossed: int = 0, comment: str = "") -> None:
         """Finish: final AuctionState(s), every live response answered, the initiator's
         broker told (its residual closes or continues).  A flash auction publishes its one
         AuctionState and retires; a block auction publishes Crossed | CrossFailed now and
@@ -532,7 +547,7 @@ class AuctionManager:
             self.publish(self.mt[AN], self._notice(a, b, "End", now))
         if a.kind == "Flash":
             self._retire(a)
-        self.manager.auction_end(a.key, a.notice, reason, now)
+        self.manager.auction_end(a.key, a.notice, reason, now, comment)
 
     def _retire(self, a: Auction) -> None:
         del self.live[a.notice]

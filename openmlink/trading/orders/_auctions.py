@@ -18,13 +18,14 @@ from ...schema import encode_message
 from ..venue import VenueEvent
 from ._broker import Broker, Child
 from ._records import enum_of, event_record, name_of
+from ._risk import risk_limit_size
 from ._states import CLOSING, NEW_ACTIVE, NEW_HOLD, REJECTED, is_open
 
 if TYPE_CHECKING:
     from ._manager import OrderManager
 
-__all__ = ["AUCTION_HANDLINGS", "AuctionHook", "auction_cross", "auction_end", "is_auction",
-           "open_auction", "responder_fill", "start_auction"]
+__all__ = ["AUCTION_HANDLINGS", "AuctionHook", "auction_cross", "auction_end", "auction_risk",
+           "is_auction", "open_auction", "responder_fill", "start_auction"]
 
 PO, BE, EX = "SpdrParentOrder", "SpdrParentBrkrEvent", "SpdrParentExecution"
 AUCTION_HANDLINGS = frozenset({"BlockAuction", "BlockAuctionDAC", "BlockAuctionPOC",
@@ -51,6 +52,8 @@ def open_auction(m: OrderManager, b: Broker, now: int) -> bool:
     hook = m.auctions
     rej = (("BadOrdType", "parentOrderHandling: auctions are not running on this server")
            if hook is None else hook.check(b))
+    if rej is None:
+        rej = _risk_refusal(m, b)
     if rej is not None:
         b.reject_reason, b.comment = rej
         m._progress(b, "Rejected")
@@ -59,6 +62,43 @@ def open_auction(m: OrderManager, b: Broker, now: int) -> bool:
         return False
     b.auction = -1
     return True
+
+
+#: SpdrRisk of the binding group limit -> the SpdrRejectReason an auction order gets
+_RISK_REJECT = {"GrpDdLn": "OptDDelta", "GrpDdSh": "OptDDelta", "GrpOptQtyLn": "OptQty",
+                "GrpOptQtySh": "OptQty", "GrpOptQtyAbs": "OptQty", "NullCounter": "NullCounter"}
+
+
+def auction_risk(m: OrderManager, b: Broker) -> tuple[int, str, str]:
+    """(contracts the auction may still cross, SpdrRejectReason, text) under the group risk
+    of trading.md §1.9 -- the order's ``maxGrpDay*`` limits against its group's counters now,
+    per contract at the series' market now -- and SpdrRiskGroupControl: a disabled group may
+    cross nothing.  -1: no limit applies."""
+    g = m._group_key(b)
+    if g in m.disabled_groups:
+        return 0, "OptDisabled", (
+            f"riskGroupId: risk group {g[2]} of accnt {g[0]} (firm {g[1] or '-'}) is disabled by "
+            "SpdrRiskGroupControl isDisabled Yes; post isDisabled No for the group to trade")
+    mk, extra = m.market.series_market([b.okey])
+    pv = m.market.info(b.okey).point_value or 100.0
+    per = (float(mk.de[0]) * float(mk.u_prc[0]) * pv * b.side, float(extra["ve"][0]) * pv * b.side,
+           float(b.side))
+    size, desc, detail = risk_limit_size(lambda f: m._risk_value(b, f), per, m.risk.group(g).net())
+    return size, _RISK_REJECT.get(desc, "RiskException"), detail
+
+
+def _risk_refusal(m: OrderManager, b: Broker) -> tuple[str, str] | None:
+    """Why an auction order's group risk refuses it at the start, else None: the auction
+    announces its whole size (custQty) to the responders, so (inferred) it must fit the
+    group's headroom whole -- it is refused rather than shrunk."""
+    room, reason, text = auction_risk(m, b)
+    size = b.workable()
+    if room < 0 or room >= size:
+        return None
+    if reason == "OptDisabled":
+        return reason, text
+    return reason, (f"{text}; the auction's {size} contracts would breach it: lower orderSize to "
+                    f"{room} or raise the limit")
 
 
 def start_auction(m: OrderManager, b: Broker, now: int) -> None:
@@ -151,15 +191,17 @@ def responder_fill(m: OrderManager, key: tuple[Any, ...], notice: int, resp: dic
 
 
 def auction_end(m: OrderManager, key: tuple[Any, ...], notice: int, reason: str | None,
-                now: int) -> None:
+                now: int, comment: str = "") -> None:
     """The auction is over.  ``reason`` (a close reason: CrossFailed, UPrcRange) closes the
     broker; None (crossed) closes what is left AlgoClose.  A flash order whose
     parentBalanceHandling names a balance style keeps working its residual as a normal order
-    (trading.md §3.3 v1)."""
+    (trading.md §3.3 v1).  ``comment``: why, for the broker's spdrComment."""
     b = m.brokers.get(key)
     if b is None or b.auction != notice:
         return
     b.auction = 0
+    if comment:
+        b.comment = comment
     if b.status in (NEW_ACTIVE, NEW_HOLD):
         handling = name_of(PO, "parentOrderHandling", b.parent["parentOrderHandling"])
         balance = name_of(PO, "parentBalanceHandling", b.parent["parentBalanceHandling"])

@@ -39,6 +39,7 @@ from ._auctions import (
     AuctionHook,
     auction_cross,
     auction_end,
+    auction_risk,
     is_auction,
     open_auction,
     responder_fill,
@@ -955,10 +956,16 @@ class OrderManager:
         """A real responder's share of the cross of broker ``key``'s auction."""
         responder_fill(self, key, notice, resp, side, qty, price, base_parent, now)
 
+    def auction_risk(self, b: Broker) -> tuple[int, str, str]:
+        """(contracts broker ``b``'s auction may cross now under its group risk, -1 for no
+        limit; SpdrRejectReason; text) -- ``_auctions.auction_risk``."""
+        return auction_risk(self, b)
+
     def auction_end(self, key: tuple[Any, ...], notice: int, reason: str | None,
-                    now: int) -> None:
-        """The auction engine finished the auction of broker ``key``."""
-        auction_end(self, key, notice, reason, now)
+                    now: int, comment: str = "") -> None:
+        """The auction engine finished the auction of broker ``key`` (``comment``: why, shown
+        in spdrComment)."""
+        auction_end(self, key, notice, reason, now, comment)
 
     # ================================================================= venue events
     def _venue_events(self, now: int) -> None:
