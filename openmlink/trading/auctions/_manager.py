@@ -416,7 +416,7 @@ class AuctionManager:
                 cross = False
                 risk_why = detail if why in ("OptDisabled", "NullCounter") else (
                     f"risk: {detail}; the cross of {sol.match_size} would breach it")
-        if a.kind == "Flash" or final or (cross and not risk_why):
+        if a.kind == "Flash" or final or cross:
             if cross:
                 self._cross(a, b, sol, prices, sizes, arrival, who, now)
             else:
