@@ -52,6 +52,7 @@ _CLEAR_BLOCK = 256  # new rows emptied ahead at a time
 """``upsert_columns`` batches at least this long find known rows through the key-column hints
 (below) instead of building a pkey tuple per row."""
 _H_MUL = np.uint64(0xBF58476D1CE4E5B9)
+_COMPACT_EVERY = 64
 
 
 @contextlib.contextmanager
@@ -163,6 +164,7 @@ class Table:
         self.count = 0  # live rows
         self.deletes = 0  # rows ever deleted (readers that mirror rows notice deletions)
         self.seq = 0
+        self._writes = 0  # single-record writes since the last vocabulary check
         self.index: dict[tuple[Any, ...], int] = {}
         self.free: list[int] = []
         self.listeners: list[Listener] = []
@@ -171,7 +173,8 @@ class Table:
         self.log_size = log_size
         self._log_rows = np.zeros(log_size, np.int64)
         self.log_count = 0  # entries ever appended
-        self._member_idx = {m: {n: i for i, n in enumerate(key_member_enum(m))}
+        self._member_names = {m: key_member_enum(m) for m in ("at", "ts", "cp")}
+        self._member_idx = {m: {n: i for i, n in enumerate(self._member_names[m])}
                             for m in ("at", "ts", "cp")}
         # Key-column hints for upsert_columns (a cache beside ``index``, never a replacement):
         # sorted 64-bit hashes of the pkey columns of rows written by large column batches,
@@ -285,8 +288,9 @@ class Table:
             tk = c[f"{n}.tk"][row]
             if tk == 0:
                 return None
-            at = key_member_enum("at")[c[f"{n}.at"][row]]
-            ts = key_member_enum("ts")[c[f"{n}.ts"][row]]
+            names = self._member_names
+            at = names["at"][c[f"{n}.at"][row]]
+            ts = names["ts"][c[f"{n}.ts"][row]]
             word = self.vocabs[f"{n}.tk"].words[tk]
             if k == "TickerKey" or c[f"{n}.dt"][row] == DATEKEY_NONE:
                 return TickerKey(at, ts, word)
@@ -294,7 +298,7 @@ class Table:
             if k == "ExpiryKey" or c[f"{n}.cp"][row] < 0:
                 return ExpiryKey(at, ts, word, dt)
             return OptionKey(at, ts, word, dt, float(c[f"{n}.xx"][row]),
-                             key_member_enum("cp")[c[f"{n}.cp"][row]])
+                             names["cp"][c[f"{n}.cp"][row]])
         if k == "string":
             return self.vocabs[f.name].words[self.cols[f.name][row]]
         v = self.cols[f.name][row]
@@ -393,7 +397,7 @@ class Table:
 
         Returns the row. Listeners are told.
         """
-        pk = pkey_of(self.mt, dict(rec))
+        pk = pkey_of(self.mt, rec if isinstance(rec, dict) else dict(rec))
         row = self.index.get(pk)
         if row is None:
             row = self._alloc()  # all cells empty
@@ -418,7 +422,7 @@ class Table:
         self.seq += 1
         self.row_seq[row] = self.seq
         self.sent_ts[row] = sent_ts
-        self._notify(np.array([row], np.int64), False)
+        self._notify(np.array((row,), np.int64), False, 1)
         return row
 
     def delete(self, pk: tuple[Any, ...]) -> bool:
@@ -666,8 +670,14 @@ class Table:
             if name in self._pk_cols:
                 self._clear_hints()
 
-    def _notify(self, rows: np.ndarray, deleted: bool) -> None:
-        self._compact_vocabs()
+    def _notify(self, rows: np.ndarray, deleted: bool, k: int = 0) -> None:
+        """``k``: 1 when a single record was written (``rows`` is that row): the vocabulary
+        check then runs every ``_COMPACT_EVERY`` such writes (each adds at most one word per
+        column, so a vocabulary overshoots its bound by at most that many words)."""
+        self._writes += k
+        if not k or self._writes >= _COMPACT_EVERY:
+            self._writes = 0
+            self._compact_vocabs()
         self._log(rows)
         for fn in self.listeners:
             fn(self, rows, deleted)

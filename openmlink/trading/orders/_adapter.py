@@ -18,7 +18,7 @@ from ...store import Store
 from ..venue import VenueConfig
 from ._config import TradingConfig
 from ._manager import OrderManager
-from ._posts import client_upsert, stored_record
+from ._posts import applied_record, client_upsert, stored_record
 from ._ratelimit import RateLimiter
 
 __all__ = ["OrderEngine"]
@@ -106,19 +106,19 @@ class OrderEngine:
     # ---------------------------------------------------------------- client posts
     def _on_order(self, msg: Event | ColumnBatch) -> None:
         ev = client_upsert(msg)
-        rec = None if ev is None else stored_record(self.store, ev)
+        rec = None if ev is None else applied_record(self.store, ev)
         if ev is not None and rec is not None:
             self.manager.on_order(rec, ev.rec.keys())
 
     def _on_limit(self, msg: Event | ColumnBatch) -> None:
         ev = client_upsert(msg)
-        rec = None if ev is None else stored_record(self.store, ev)
+        rec = None if ev is None else applied_record(self.store, ev)
         if ev is not None and rec is not None:
             self.manager.on_limit(rec, ev.rec.keys(), insert=not ev.merge)
 
     def _on_cancel(self, msg: Event | ColumnBatch) -> None:
         ev = client_upsert(msg)
-        rec = None if ev is None else stored_record(self.store, ev)
+        rec = None if ev is None else applied_record(self.store, ev)
         if rec is not None:
             self.manager.on_cancel(rec)
 

@@ -116,6 +116,7 @@ class OrderManager:
         self.by_series: dict[OptionKey, dict[tuple[Any, ...], Broker]] = {}
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
         self.fill_seq = 0
+        self._journaled_fill_seq = 0  # the fill_seq in the journal's meta row
         self.child_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 20
         self.fills_published = 0
         self._out: list[tuple[str, dict[str, Any] | StateBatch]] = []
@@ -1132,9 +1133,12 @@ class OrderManager:
                 self._puts.append(("broker", b.jkey or _jkey(b), self._broker_body(b)))
         self._dirty.clear()
         if self._puts:
-            self._puts.append(("meta", "fill_seq", str(self.fill_seq).encode()))
+            seq = self.fill_seq
+            if seq != self._journaled_fill_seq:  # the meta row only when it changed
+                self._puts.append(("meta", "fill_seq", str(seq).encode()))
             if self.journal is not None:
                 self.journal.commit(self._puts)
+            self._journaled_fill_seq = seq
             self._puts = []
         out, self._out = self._out, []
         for name, rec in out:
@@ -1218,6 +1222,7 @@ class OrderManager:
             fills.append(_full(self.mt[EX], decode_record(self.mt[EX], orjson.loads(body))))
         fills.sort(key=lambda r: r["fillNumber"])
         self.fill_seq = max([self.fill_seq, *(int(r["fillNumber"]) for r in fills)])
+        self._journaled_fill_seq = self.fill_seq
         n = 0
         for _k, body in j.items("broker"):
             d = orjson.loads(body)
