@@ -75,6 +75,10 @@ PO, PL, PC = "SpdrParentOrder", "SpdrParentLimit", "SpdrParentCancel"
 BS, BE, EX, RGC = "SpdrParentBrkrState", "SpdrParentBrkrEvent", "SpdrParentExecution", \
     "RiskGroupCounter"
 _AUX = LIMIT_TYPE["Aux"]
+#: in a journaled parent row: [sent fields, ns, arrival bid, ask] of a plain open whose broker
+#: body was owed to a later commit (``_owed``; a restart rebuilds the broker from the row)
+_OPENED = "_opened"
+_OWED_MAX = 4096
 _POSTONLY = "PostOnly"
 _PROGRESS = ("None", "Initialize", "Rejected", "PreOpen", "RiskHold", "Working", "ChkRte",
              "RteRej", "WaitAction", "InMarket", "Filling", "Filled", "PendingClose", "Closed",
@@ -122,6 +126,10 @@ class OrderManager:
         self._out: list[tuple[str, dict[str, Any] | StateBatch]] = []
         self._puts: list[tuple[str, str, bytes]] = []
         self._dirty: set[tuple[Any, ...]] = set()
+        #: brokers opened by a post whose body is not journaled yet: written by the next
+        #: commit (the post's own commit holds the parent row a restart rebuilds them from)
+        self._owed: set[tuple[Any, ...]] = set()
+        self._hold_owed = False  # this flush is a plain open's: what is owed stays owed
         self._groups_dirty: set[tuple[str, str, int]] = set()
         self._reprice: set[tuple[Any, ...]] = set()
         #: brokers accepted (PendNew) and not yet worked: priced together on the next tick
@@ -159,11 +167,7 @@ class OrderManager:
         sent = frozenset(sent)
         key = self._key(rec)
         self.parents[pn] = key
-        enc = None
-        if self.journal is not None:  # no journal: no body encoded for it
-            enc = encode_message(self.mt[PO], rec)
-            self._puts.append(("parent", _hex(pn), orjson.dumps(enc)))
-            self._puts.append(("sent", _hex(pn), orjson.dumps(sorted(sent))))
+        puts_before = len(self._puts)
         action = name_of(PO, "spdrActionType", rec["spdrActionType"])
         b = self.brokers.get(key)
         self._touched(b, records=True)
@@ -207,8 +211,22 @@ class OrderManager:
             else:
                 self._open(b, key, rec, sent, now)
         b = self.brokers.get(key)
-        if b is not None and b.parent is rec and enc is not None:
-            b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
+        if self.journal is not None:  # no journal: no body encoded for it
+            enc = encode_message(self.mt[PO], rec)
+            row: dict[str, Any] = enc
+            if (b is not None and b.parent is rec and b.status == PEND_NEW and not b.auction
+                    and len(self._puts) == puts_before == 0 and self._dirty == {key}
+                    and not self._groups_dirty and not self.config.group_commit):
+                # a plain open (the broker's whole state follows from this record): its
+                # broker body waits for the next commit (the tick that works it); the row
+                # says what a restart needs to rebuild it if that commit never came
+                row = {**enc, _OPENED: [sorted(sent), now, _nn(b.arrive_bid), _nn(b.arrive_ask)]}
+                self._dirty.clear()
+                self._owed.add(key)
+                self._hold_owed = True
+            self._puts.append(("parent", _hex(pn), orjson.dumps(row)))
+            if b is not None and b.parent is rec:
+                b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
         if not self.config.group_commit or len(self._puts) >= self.config.group_commit_max:
             self._flush()
 
@@ -1128,6 +1146,10 @@ class OrderManager:
                                orjson.dumps(_group_body(self.risk.group(g)))))
         self._groups_dirty.clear()
         if self.journal is not None:
+            if self._owed and (not self._hold_owed or len(self._owed) >= _OWED_MAX):
+                self._dirty |= self._owed  # not a plain open's own commit: pay what is owed
+                self._owed.clear()
+            self._hold_owed = False
             for k in self._dirty:
                 b = self.brokers[k]
                 self._puts.append(("broker", b.jkey or _jkey(b), self._broker_body(b)))
@@ -1207,9 +1229,14 @@ class OrderManager:
         for k, body in j.items("meta"):
             if k == "fill_seq":
                 self.fill_seq = int(body)
+        opened = []
         for _k, body in j.items("parent"):
-            rec = _full(po, decode_record(po, orjson.loads(body)))
+            d = orjson.loads(body)
+            extra = d.pop(_OPENED, None)
+            rec = _full(po, decode_record(po, d))
             self.parents[int(rec["parentNumber"])] = self._key(rec)
+            if extra is not None:
+                opened.append((int(rec["parentNumber"]), rec, extra))
         for k, body in j.items("group"):
             a, f, g = orjson.loads(k)
             self.risk.groups[(a, f, int(g))] = _group_from(orjson.loads(body))
@@ -1244,6 +1271,7 @@ class OrderManager:
             key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
             if key not in self.brokers:
                 self._pending_limits[key] = (rec, frozenset(lsent))
+        self._reopen(sorted(opened, key=lambda o: o[0]))
         # republish what clients read: executions, then each broker's last state
         for r in fills:
             self.publish(self.mt[EX], r)
@@ -1264,6 +1292,23 @@ class OrderManager:
                 self._apply_modify(b, rec, sent, merged, now)
         self._flush()
         return n
+
+    def _reopen(self, opened: list[tuple[int, dict[str, Any], list[Any]]]) -> None:
+        """Plain opens whose broker body the process died owing (``_owed``): each broker is
+        opened again as it was (PendNew, the same time and arrival quote); what they
+        published before the crash is not published twice."""
+        for pn, rec, (sent, ns, abid, aask) in opened:
+            key = self._key(rec)
+            b = self.brokers.get(key)
+            if b is not None and b.parent_number >= pn:
+                continue  # the broker's body was journaled after the open
+            n_out = len(self._out)
+            self._open(b, key, rec, frozenset(sent), int(ns))
+            del self._out[n_out:]
+            b = self.brokers[key]
+            b.arrive_bid = math.nan if abid is None else abid
+            b.arrive_ask = math.nan if aask is None else aask
+            self._published_sig[key] = (b.parent_number, None)
 
     def _restore_moves(self, j: Journal) -> None:
         """Fast re-pricing passes journaled after a broker's body (``_journal_moves``)."""

@@ -101,3 +101,48 @@ def test_a_modify_waiting_for_its_pull_survives_a_restart(tmp_path: Path) -> Non
     modifies = [e for e in r2.published("SpdrParentBrkrEvent")
                 if r2.name("SpdrParentBrkrEvent", "recType", e["recType"]) == "Modify"]
     assert len(modifies) == 1
+
+
+def test_orders_opened_just_before_a_crash_are_rebuilt_from_their_post(tmp_path: Path) -> None:
+    """A plain open journals only its post (the broker body waits for the next tick's
+    commit); dying before that tick, the restart rebuilds the broker from the post row: as it
+    was published, at its original time and arrival quote, and worked once the market is in."""
+    r1 = TradingRig(data_dir=tmp_path)
+    _market(r1)
+    old = r1.order(orderPrcLimit=4.95, orderSize=2, groupingCode="0000-0000-0000-0003")
+    r1.advance(5, 5)
+    r1.order(spdrActionType="Cancel", groupingCode="0000-0000-0000-0003")
+    r1.advance(5, 5)
+    assert r1.name(BS, "spdrOrderStatus", r1.state(old["parentNumber"])["spdrOrderStatus"]) \
+        == "Closed"
+    bodies = r1.engine.journal.count("broker")
+    r1.clock.advance_to(r1.clock.time_ns() + 1_000_000)
+    a = r1.order(orderPrcLimit=4.95, orderSize=4)
+    b = r1.order(orderPrcLimit=4.9, orderSize=3, groupingCode="0000-0000-0000-0002",
+                 orderDuration=60)
+    again = r1.order(orderPrcLimit=4.95, orderSize=5, groupingCode="0000-0000-0000-0003")
+    assert r1.engine.journal.count("broker") == bodies  # owed: only the posts are journaled
+    states1 = _table(r1, BS, "parentNumber")
+    pns = (a["parentNumber"], b["parentNumber"], again["parentNumber"])
+    assert all(r1.name(BS, "spdrOrderStatus", states1[pn]["spdrOrderStatus"]) == "PendNew"
+               for pn in pns)
+    # the process dies here, before the tick that would work them
+    r2 = TradingRig(data_dir=tmp_path)
+    states2 = _table(r2, BS, "parentNumber")
+    for pn in pns:
+        for k in ("spdrOrderStatus", "spdrBrokerStatus", "orderSize", "numUpdates",
+                  "baseParentNumber", "limitPrice", "accnt"):
+            assert states2[pn][k] == states1[pn][k], (pn, k)
+    assert not r2.published("SpdrParentBrkrEvent")  # their New events went out before the crash
+    m2 = r2.engine.manager
+    bb = m2.brokers[m2.parents[b["parentNumber"]]]
+    assert bb.start_ns == r1.engine.manager.brokers[bb.key].start_ns  # expiry counts from then
+    assert bb.arrive_bid == pytest.approx(4.9)
+    _market(r2)
+    r2.advance(5, 5)
+    for pn, size in zip(pns, (4, 3, 5), strict=True):
+        s = r2.state(pn)
+        assert r2.name(BS, "spdrOrderStatus", s["spdrOrderStatus"]) == "New", pn
+        assert s["cpx1"] == pytest.approx(4.9) and s["csz1"] == size  # resting on the bid
+    assert r2.engine.journal.count("broker") == bodies + 2  # a's and b's; the old one rewritten
+    check_invariants(r2)
