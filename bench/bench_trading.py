@@ -7,6 +7,7 @@ orders after an underlier move, venue fills per second.  Prints figures; no thre
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -65,6 +66,8 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
     back (sustained posts/s, ticks still every ``timer_s`` of elapsed time)."""
     rig, api = _rig(data_dir, group_commit)
     bodies = [_order(i) for i in range(n)]
+    gc.collect()
+    gc.freeze()  # as the served platform does after start-up (runtime.py, gateway/_server.py)
     timer_s = rig.engine.config.timer_s
     clock0 = rig.clock.time_ns()
     lat, ticks = [], []
