@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...schema import OptionKey
 from ._slots import MKT_NAMES
@@ -80,9 +80,10 @@ class Child:
         return self.price if self.mod is None else self.mod[0]
 
 
-@dataclass(slots=True)
-class LimitView:
-    """What the limit kernels last said for the broker (for its records)."""
+class LimitView(NamedTuple):
+    """What the limit kernels last said for the broker (for its records).  A named tuple: a
+    re-pricing pass builds 10,000 of them from row tuples (``LimitView._make``-like, without
+    a Python ``__init__``)."""
 
     limit_price: float = math.nan
     take_limit: float = math.nan
@@ -141,6 +142,9 @@ class Broker:
     # live children and the last market/limit view
     children: dict[int, Child] = field(default_factory=dict)
     lim: LimitView = field(default_factory=LimitView)
+    #: (parentNumber, signature) of the last published state (signature None: unknown, the
+    #: next full pass publishes; (0, None): nothing published yet)
+    pub_sig: tuple[Any, ...] = (0, None)
     mkt: Mapping[str, float] = field(default_factory=dict)
     risk_size: int = -1
     risk_desc: str = "None"

@@ -143,7 +143,6 @@ class OrderManager:
         self._wake: dict[tuple[Any, ...], int] = {}
         self._series: list[OptionKey] = []  # every series a broker was worked on, by id
         self._series_id: dict[OptionKey, int] = {}
-        self._published_sig: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         #: limit records that arrived before their order (a limit may precede the order)
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
         #: risk groups (accnt, firm, riskGroupId) a SpdrRiskGroupControl disabled
@@ -553,7 +552,7 @@ class OrderManager:
     def _status(self, b: Broker, st: Status, src: str, now: int, *, publish: bool = True) -> None:
         """Move ``b`` to ``st`` along the transition table and publish its state (``publish``
         False: the caller publishes once it is done with the broker)."""
-        check_transition(b.status, self._published_sig.get(b.key, (0,))[0], st, b.parent_number)
+        check_transition(b.status, b.pub_sig[0], st, b.parent_number)
         self._touched(b)
         b.status = st
         b.update_src = src
@@ -565,7 +564,7 @@ class OrderManager:
     def _publish_state(self, b: Broker, now: int) -> None:
         b.num_updates += 1
         rec = state_record(b, now)
-        self._published_sig[b.key] = (b.parent_number, self._sig(b))
+        b.pub_sig = (b.parent_number, self._sig(b))
         self._out.append((BS, rec))
         self._dirty.add(b.key)
 
@@ -702,20 +701,20 @@ class OrderManager:
             res.make_surf)), strict=True)
         quotes = zip(make_px[idx].tolist(), mkt[:, MKT_NAMES.index("bid")].tolist(),
                      mkt[:, MKT_NAMES.index("ask")].tolist(), strict=True)
-        sig = self._published_sig
         pk_ok = self.cols.pk_ok
+        new_view = tuple.__new__  # a LimitView straight from its row tuple
         for j, (i, v, (px, bid, ask)) in enumerate(zip(idx.tolist(), views, quotes, strict=True)):
             b = bs[i]
             if not pk_ok[b.slot]:  # the broker's first fast pass: its pkey in column form
                 self.cols.set_pk(b.slot, pk_cells(self.mt[BS], b.key))
-            b.lim = LimitView(*v)
+            b.lim = new_view(LimitView, v)
             mod = (px, v[2], bid, ask, True)  # 5th: sent by the fast path
             for c in b.children.values():
                 c.mod = mod
                 mods.append((c.child_id, px, c.size))
             b.num_updates += 1
             nupd[j] = b.num_updates
-            sig[b.key] = (b.parent_number, None)
+            b.pub_sig = (b.parent_number, None)
         if self.journal is not None:
             self._journal_moves([bs[i] for i in idx.tolist()], nupd)
         self.cols.rest[sl] = math.nan  # quiet again once the venue confirms the modifies
@@ -788,7 +787,7 @@ class OrderManager:
             except Exception:
                 log.exception("order manager: working %X failed", b.parent_number)
                 raise
-            if force_publish or self._published_sig.get(b.key, (0, None))[1] != self._sig(b):
+            if force_publish or b.pub_sig[1] != self._sig(b):
                 if b.status in (NEW_ACTIVE, NEW_HOLD, CLOSING):
                     self._publish_state(b, now)
             self.cols.rest[b.slot] = self._quiet_price(b)
@@ -1071,7 +1070,7 @@ class OrderManager:
             self._reprice.add(b.key)
 
     def _publish_if_changed(self, b: Broker, now: int) -> None:
-        if self._published_sig.get(b.key, (0, None))[1] != self._sig(b):
+        if b.pub_sig[1] != self._sig(b):
             self._publish_state(b, now)
 
     def _fill(self, b: Broker, c: Child, ev: VenueEvent, now: int) -> None:
@@ -1256,7 +1255,7 @@ class OrderManager:
             b = self._broker_from(d)
             restored_auction(b)
             self.brokers[b.key] = b
-            self._published_sig[b.key] = (b.parent_number, None)
+            b.pub_sig = (b.parent_number, None)
             if is_open(b.status):
                 self.by_series.setdefault(b.okey, {})[b.key] = b
                 self._reprice.add(b.key)
@@ -1308,7 +1307,7 @@ class OrderManager:
             b = self.brokers[key]
             b.arrive_bid = math.nan if abid is None else abid
             b.arrive_ask = math.nan if aask is None else aask
-            self._published_sig[key] = (b.parent_number, None)
+            b.pub_sig = (b.parent_number, None)
 
     def _restore_moves(self, j: Journal) -> None:
         """Fast re-pricing passes journaled after a broker's body (``_journal_moves``)."""

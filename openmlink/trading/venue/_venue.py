@@ -325,13 +325,14 @@ class SimVenue:
         rest = self._resting.get(series)
         if q is None or not rest or series in self._halted:
             return
+        lo, hi = self.config.ticks(series)  # the series' tick table, read once
         for o in list(rest.values()):
             c = o.child
             opp = q.ask if c.side > 0 else q.bid
             if not opp > 0:
                 continue
             gap = (c.price - opp) * c.side  # > 0: crossed, == 0: touched
-            tick = self._tick_at(c.series, c.price)
+            tick = lo if c.price < 3.0 else hi
             if gap < -1e-9 * tick:
                 continue
             if abs(gap) <= 1e-9 * tick and self._rng.random() >= self.config.prob_fill_on_limit:
