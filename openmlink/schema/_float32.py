@@ -23,12 +23,24 @@ _FEW = 24  # below this many values, value by value is quicker than the array pa
 
 
 def float32_shortest_one(x: float) -> float:
-    """``float32_shortest`` of one value."""
+    """``float32_shortest`` of one value (remembered: records repeat their values, and the
+    conversion costs microseconds; zeros keep their sign and are not remembered)."""
+    r = _ONE.get(x)
+    if r is not None and x != 0:
+        return r
     with np.errstate(over="ignore"):
         f = np.float32(x)
     if not np.isfinite(f) or f == 0:
         return x if not np.isfinite(f) else 0.0 * x  # out of float32 range: stays double
-    return float(str(f))  # numpy prints the shortest round-trip repr of a float32
+    r = float(str(f))  # numpy prints the shortest round-trip repr of a float32
+    if len(_ONE) >= _ONE_MAX:
+        _ONE.clear()
+    _ONE[x] = r
+    return r
+
+
+_ONE: dict[float, float] = {}
+_ONE_MAX = 1 << 16
 
 
 _POW10 = 10.0 ** np.arange(_EXACT_POW10 + 1)

@@ -58,8 +58,10 @@ class Version:
 class History:
     """An append-only SQLite journal of record versions, by message type."""
 
-    def __init__(self, path: str | Path | None, reg: Registry) -> None:
-        """``path``: the SQLite file (None: in memory, for a server that persists nothing)."""
+    def __init__(self, path: str | Path | None, reg: Registry, *, commit_s: float = 0.02) -> None:
+        """``path``: the SQLite file (None: in memory, for a server that persists nothing).
+        ``commit_s``: appends share one transaction, committed by a background thread every
+        ``commit_s`` seconds (0: each append commits at once)."""
         self.path = None if path is None else Path(path)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,10 +74,35 @@ class History:
         self._db.executescript(_SCHEMA)
         self._types = {m for (m,) in self._db.execute("SELECT DISTINCT msg FROM versions")}
         self.attached: set[str] = set()
+        self._batch = commit_s > 0
+        self._stop = threading.Event()
+        self._committer: threading.Thread | None = None
+        if self._batch:
+            self._committer = threading.Thread(target=self._commit_every, args=(commit_s,),
+                                               name="history-commit", daemon=True)
+            self._committer.start()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._committer is not None:
+            self._committer.join()
+            self._committer = None
         with self._lock:
+            self._commit()
             self._db.close()
+
+    def _commit(self) -> None:
+        """Commit the open batch of appends (call with the lock held)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    def _commit_every(self, period: float) -> None:
+        while not self._stop.wait(period):
+            try:
+                with self._lock:
+                    self._commit()
+            except sqlite3.Error:
+                log.exception("srse history: committing a batch of versions failed")
 
     def types(self) -> set[str]:
         """Names of the types that have (or are recorded into) a history."""
@@ -87,6 +114,8 @@ class History:
         firm = rec.get("clientFirm", "") if mt.field("clientFirm") is not None else ""
         pk = pkey_text(mt, pkey_of(mt, rec)) if mt.pkey else ""
         with self._lock:
+            if self._batch and not self._db.in_transaction:
+                self._db.execute("BEGIN")
             cur = self._db.execute(
                 "INSERT INTO versions (msg, pkey, ts, client_firm, body) VALUES (?, ?, ?, ?, ?)",
                 (mt.name, pk, int(ts), str(firm or ""), body))

@@ -1,0 +1,62 @@
+"""History appends share a transaction committed by a background thread: readers of the
+same History see every append at once, another connection (a restarted process) within the
+commit period, and close() commits what is pending."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from openmlink.schema import registry
+from openmlink.srse import History
+
+REG = registry()
+ORDER = REG["SpdrParentOrder"]
+
+
+def _rec(pn: int) -> dict:
+    return {"parentNumber": pn, "accnt": "A", "clientFirm": "F", "orderSize": pn % 7 + 1}
+
+
+def _committed(path: Path) -> int:
+    db = sqlite3.connect(str(path))
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM versions").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_appends_are_read_at_once_and_committed_within_the_period(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    h = History(path, REG, commit_s=0.01)
+    seqs = [h.append(ORDER, _rec(i), 1_000 + i) for i in range(1, 501)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 500
+    vs = h.versions(ORDER)
+    assert [v.rec["parentNumber"] for v in vs] == list(range(1, 501))
+    assert vs[-1].rec["orderSize"] == 500 % 7 + 1
+    deadline = time.monotonic() + 30
+    while _committed(path) < 500 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _committed(path) == 500  # what a restart would read
+    h.close()
+
+
+def test_close_commits_the_pending_batch(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    h = History(path, REG, commit_s=3600.0)  # the thread never gets to commit
+    for i in range(1, 11):
+        h.append(ORDER, _rec(i), i)
+    assert _committed(path) == 0
+    h.close()
+    again = History(path, REG)
+    assert [v.rec["parentNumber"] for v in again.versions(ORDER)] == list(range(1, 11))
+    again.close()
+
+
+def test_without_batching_each_append_commits(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    h = History(path, REG, commit_s=0)
+    h.append(ORDER, _rec(1), 1)
+    assert _committed(path) == 1
+    h.close()
