@@ -16,8 +16,10 @@ from ._bus import (
     log_failure,
 )
 from ._nats import (
+    POST_TIMEOUT_S,
     NatsBus,
     NatsStats,
+    NotDurable,
     split_by_ticker,
     split_rows,
     subject_token,
@@ -25,8 +27,8 @@ from ._nats import (
 )
 from ._wire import decode_message, decode_messages, encode_message
 
-__all__ = ["Bus", "ColumnBatch", "Event", "Failure", "Handler", "InProcessBus", "NatsBus", "NatsStats",
-           "PublishFailed",
-           "RecordingBus", "Supervisor", "Validator", "decode_message", "decode_messages", "describe",
-           "encode_message", "handler_name", "log_failure", "split_by_ticker", "split_rows",
-           "subject_token", "ticker_column"]
+__all__ = ["POST_TIMEOUT_S", "Bus", "ColumnBatch", "Event", "Failure", "Handler", "InProcessBus",
+           "NatsBus", "NatsStats", "NotDurable", "PublishFailed", "RecordingBus", "Supervisor",
+           "Validator", "decode_message", "decode_messages", "describe", "encode_message",
+           "handler_name", "log_failure", "split_by_ticker", "split_rows", "subject_token",
+           "ticker_column"]

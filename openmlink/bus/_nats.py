@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import time
@@ -42,12 +43,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import PostRejected
 from ..schema import KEY_MEMBERS, MsgType, pkey_of, pkey_text
-from ._bus import ColumnBatch, Event, Failure, InProcessBus, PublishFailed, Supervisor
+from ._bus import ColumnBatch, Event, Failure, InProcessBus, PublishFailed, Supervisor, Validator
 from ._wire import decode_message, encode_message
 
-__all__ = ["NatsBus", "NatsStats", "split_by_ticker", "split_rows", "subject_token",
-           "ticker_column"]
+__all__ = ["POST_TIMEOUT_S", "NatsBus", "NatsStats", "NotDurable", "split_by_ticker", "split_rows",
+           "subject_token", "ticker_column"]
 
 log = logging.getLogger("openmlink.bus.nats")
 
@@ -57,6 +59,13 @@ H_SRC = "Oml-Src"
 H_ORIGIN = "Oml-Origin"
 H_SEQ = "Oml-Seq"
 H_SNAP = "Oml-Snap"
+#: seconds a client post waits for a remote validator's answer, then for its JetStream ack
+POST_TIMEOUT_S = 5.0
+
+
+class NotDurable(Exception):
+    """A client post was applied in this process but JetStream did not acknowledge it (the
+    reason is the message): it may be missing from the platform's records."""
 #: (type, tickers) -> (ticker, columns) of every live row of those tickers (``Store.ticker_batches``)
 Export = Callable[[MsgType, Iterable[str]], Iterable[tuple[str, Mapping[str, Any]]]]
 
@@ -165,13 +174,20 @@ class NatsBus(InProcessBus):
         self._held: list[Any] = []  # live messages received while joining (bounded)
         self._snap_caught_up = asyncio.Event()
         self._snapper: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[tuple[str, bytes, dict[str, str], bool]] = asyncio.Queue(
-            queue_size)
+        self._queue: asyncio.Queue[tuple[str, bytes, dict[str, str], bool,
+                                         asyncio.Future[None] | None]] = asyncio.Queue(queue_size)
         self._nc: Any = None
         self._js: Any = None
         self._subs: list[Any] = []
         self._sender: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
+        self.valid_bucket = f"{prefix.upper()}_VALID"
+        self._post: tuple[Event, asyncio.Future[None]] | None = None  # the post being published
+        self._remote_types: set[str] = set()  # types whose validators run in some process
+        self._served: set[str] = set()  # types whose validators this process answers for
+        self._kv: Any = None
+        self._watcher: Any = None
+        self._kv_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ life
     async def connect(self, timeout: float = 10.0) -> None:
@@ -209,6 +225,7 @@ class NatsBus(InProcessBus):
             f"{self.prefix}.r.>", cb=self._on_record, ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
         self._sender = asyncio.create_task(self._send_loop(), name="nats:send")
+        await self._join_validators(timeout)
         try:
             await asyncio.wait_for(self._snap_caught_up.wait(), timeout)
             await asyncio.wait_for(self._caught_up.wait(), timeout)
@@ -262,7 +279,10 @@ class NatsBus(InProcessBus):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), 5.0)
-        for task in (self._snapper, self._sender):
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await self._watcher.stop()
+        for task in (self._snapper, self._kv_task, self._sender):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -278,6 +298,119 @@ class NatsBus(InProcessBus):
     @property
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
+
+    # ------------------------------------------------------------------ client posts
+    def publish_durable(self, msg: Event) -> asyncio.Future[None]:
+        """``publish`` a client post here (this process's validators and handlers, the same
+        errors) and return a future done when JetStream acknowledged the record: its result
+        is None, or it fails with ``NotDurable`` naming the reason."""
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ack.add_done_callback(_retrieved)
+        self._post = (msg, ack)
+        try:
+            self.publish(msg)
+        finally:
+            if self._post is not None:  # refused before it was queued: nothing to wait for
+                self._post = None
+                ack.cancel()
+        return ack
+
+    def validated_elsewhere(self, name: str) -> bool:
+        """Whether posts of ``name`` are checked by validators of another process only (an
+        engine that does not run here registered them in ``<PREFIX>_VALID``)."""
+        return name in self._remote_types and not self._validators.get(name)
+
+    async def validate_remote(self, msg: Event) -> None:
+        """Have the process that runs the validators of ``msg``'s type check it (NATS request
+        on ``<prefix>.v.<MsgType>``, one of the processes of queue group ``<prefix>_v``
+        answers); raise ``PostRejected`` with its reason, or when none answers.  Nothing to do
+        when the validators run here (``publish`` runs them) or nowhere."""
+        name = msg.mt.name
+        if not self.validated_elsewhere(name):
+            return
+        import nats.errors
+
+        headers = {H_SRC: self.id}
+        if msg.origin:
+            headers[H_ORIGIN] = msg.origin
+        try:
+            reply = await self._nc.request(f"{self.prefix}.v.{name}",
+                                           encode_message(msg, time.time_ns()),
+                                           timeout=POST_TIMEOUT_S, headers=headers)
+        except nats.errors.NoRespondersError:
+            raise PostRejected(f"{name}: not accepted: no process running its engine is "
+                               "connected to check it") from None
+        except (TimeoutError, nats.errors.TimeoutError):
+            raise PostRejected(f"{name}: not accepted: the engine process that checks it did "
+                               f"not answer within {POST_TIMEOUT_S:g} s") from None
+        except Exception as e:  # disconnected, closed: the post cannot be checked
+            raise PostRejected(f"{name}: not accepted: cannot ask the engine process that "
+                               f"checks it: {type(e).__name__}: {e}") from None
+        if reply.data != _ACCEPT:
+            try:
+                doc = json.loads(reply.data)
+                result, detail = str(doc["result"]), str(doc["detail"])
+            except (ValueError, KeyError, TypeError):
+                result, detail = "Exception", f"unreadable validator answer {reply.data[:80]!r}"
+            raise PostRejected(detail, result)
+
+    def add_validator(self, msg_name: str, fn: Validator, *, name: str | None = None
+                      ) -> Callable[[], None]:
+        """As ``InProcessBus.add_validator``; once connected, this process also answers the
+        other processes' checks of ``msg_name`` (``validate_remote``)."""
+        remove = super().add_validator(msg_name, fn, name=name)
+        if self._nc is not None and msg_name not in self._served:
+            task = asyncio.get_running_loop().create_task(self._serve_validators([msg_name]),
+                                                          name=f"nats:validator {msg_name}")
+            task.add_done_callback(_log_task_failure)
+        return remove
+
+    async def _join_validators(self, timeout: float) -> None:
+        """Learn which types other processes validate (``<PREFIX>_VALID``, watched while
+        connected) and answer for the validators of this process."""
+        self._kv = await self._js.create_key_value(bucket=self.valid_bucket, history=1)
+        self._watcher = await self._kv.watchall()
+        while (entry := await self._watcher.updates(timeout)) is not None:
+            self._remote_types.add(entry.key)
+        self._kv_task = asyncio.create_task(self._watch_validators(), name="nats:validators")
+        await self._serve_validators(list(self._validators))
+
+    async def _watch_validators(self) -> None:
+        async for entry in self._watcher:
+            if entry is not None:
+                self._remote_types.add(entry.key)
+
+    async def _serve_validators(self, names: list[str]) -> None:
+        for name in names:
+            if name in self._served or not self._validators.get(name):
+                continue
+            self._served.add(name)
+            self._subs.append(await self._nc.subscribe(
+                f"{self.prefix}.v.{name}", queue=f"{self.prefix}_v", cb=self._on_validate))
+            await self._kv.put(name, self.name.encode())
+            self._remote_types.add(name)
+
+    async def _on_validate(self, m: Any) -> None:
+        """Another process asks whether a client post passes this process's validators."""
+        try:
+            _t, msg = decode_message(m.data)
+            if not isinstance(msg, Event):
+                raise TypeError("not a record")
+            origin = (m.headers or {}).get(H_ORIGIN, "")
+            if origin:
+                msg = replace(msg, origin=origin)
+            self._validate(msg)
+            out = _ACCEPT
+        except PostRejected as e:
+            out = json.dumps({"result": e.result, "detail": e.detail}).encode()
+        except PublishFailed as e:  # a validator failed (logged and counted by _validate)
+            out = json.dumps({"result": "Exception", "detail": str(e)}).encode()
+        except Exception as e:  # a request this version cannot read
+            log.error("NATS validation request on %s unreadable (%d bytes): %s: %s", m.subject,
+                      len(m.data), type(e).__name__, e)
+            out = json.dumps({"result": "ParseError",
+                              "detail": f"unreadable by the engine process: {e}"}).encode()
+        await m.respond(out)
 
     # ------------------------------------------------------------------ sending
     def _accepted(self, msg: Message) -> None:
@@ -296,7 +429,11 @@ class NatsBus(InProcessBus):
                     self._put(subject, piece, False, seq=seq)
             return
         pk = pkey_text(msg.mt, pkey_of(msg.mt, msg.rec))
-        self._put(f"{self.prefix}.r.{msg.mt.name}.{subject_token(pk)}", msg, True)
+        ack = None
+        if self._post is not None and self._post[0] is msg:
+            ack = self._post[1]
+            self._post = None
+        self._put(f"{self.prefix}.r.{msg.mt.name}.{subject_token(pk)}", msg, True, ack=ack)
 
     def _max_bytes(self) -> int:
         """Payload bytes a column batch piece aims at: 3/4 of the server's ``max_payload``."""
@@ -304,7 +441,7 @@ class NatsBus(InProcessBus):
         return int(limit * 3 // 4)
 
     def _put(self, subject: str, msg: Message, durable: bool, seq: int | None = None,
-             snap: bool = False) -> None:
+             snap: bool = False, ack: asyncio.Future[None] | None = None) -> None:
         headers = {H_SRC: self.id}
         if seq is not None:
             headers[H_SEQ] = str(seq)
@@ -314,10 +451,12 @@ class NatsBus(InProcessBus):
             headers[H_ORIGIN] = msg.origin
         try:
             self._queue.put_nowait((subject, encode_message(msg, time.time_ns()), headers,
-                                    durable))
+                                    durable, ack))
         except asyncio.QueueFull:
-            self._lost(msg, subject, RuntimeError(f"NATS send queue full ({self._queue.maxsize} "
-                                                  "messages): not sent"))
+            e = RuntimeError(f"NATS send queue full ({self._queue.maxsize} messages): not sent")
+            if ack is not None and not ack.done():
+                ack.set_exception(NotDurable(str(e)))
+            self._lost(msg, subject, e)
 
     def _lost(self, msg: Message, subject: str, e: BaseException) -> None:
         self.stats.dropped += 1
@@ -328,16 +467,24 @@ class NatsBus(InProcessBus):
 
     async def _send_loop(self) -> None:
         while True:
-            subject, payload, headers, durable = await self._queue.get()
+            subject, payload, headers, durable, ack = await self._queue.get()
             try:
                 if durable:
                     await self._js.publish(subject, payload, headers=headers)
                 else:
                     await self._nc.publish(subject, payload, headers=headers)
                 self.stats.sent += 1
+                if ack is not None and not ack.done():
+                    ack.set_result(None)
             except asyncio.CancelledError:
+                if ack is not None and not ack.done():
+                    ack.set_exception(NotDurable("the NATS bus closed before JetStream "
+                                                 "acknowledged it"))
                 raise
             except Exception as e:
+                if ack is not None and not ack.done():
+                    ack.set_exception(NotDurable(f"JetStream did not acknowledge it: "
+                                                 f"{type(e).__name__}: {e}".rstrip(": ")))
                 self.stats.dropped += 1
                 f = Failure("nats", e, subject.split(".")[2], subject)
                 self.failures += 1
@@ -425,3 +572,18 @@ class NatsBus(InProcessBus):
 
     def __repr__(self) -> str:
         return f"NatsBus({self.url!r}, prefix={self.prefix!r}, id={self.id[:8]})"
+
+
+#: a remote validator's answer to a post it accepts
+_ACCEPT = b"OK"
+
+
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    """Mark a post's ack failure as seen (the gateway may have answered the post already)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _log_task_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("NATS task %s failed", task.get_name(), exc_info=task.exception())

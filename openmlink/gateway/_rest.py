@@ -6,16 +6,18 @@ envelopes whose last element is always a ``QueryResult``. The HTTP server only m
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 import orjson
 
-from ..bus import Bus, Event, PublishFailed
+from ..bus import POST_TIMEOUT_S, Bus, Event, NatsBus, NotDurable, PublishFailed
 from ..clock import Clock
 from ..errors import PostRejected
 from ..query import (
@@ -114,7 +116,20 @@ def _unframe(body: bytes) -> bytes:
         raise _Fail("Error", f"body: frame header: {e}") from None
 
 
+@dataclass(slots=True)
+class _Post:
+    """A checked client post, ready to publish."""
+
+    event: Event
+    pk_text: str
+    sent: int
+
+
 class RestApi:
+    """REST requests answered from the tables (module docstring).  On a ``NatsBus``
+    (``durable``) posts are answered by ``handle_async`` / ``post_record``'s future, once
+    JetStream acknowledged them: the synchronous ``handle`` refuses ``postmsgs`` there."""
+
     def __init__(self, reg: Registry, store: Store, bus: Bus, keys: ApiKeys, clock: Clock,
                  config: RestConfig | None = None) -> None:
         self.reg = reg
@@ -127,6 +142,8 @@ class RestApi:
         self._msgdesc = reg["MsgDesc"]
         self._fielddesc = reg["FieldDesc"]
         self._next_id = int.from_bytes(np.random.default_rng().bytes(6), "big") << 12
+        #: the distributed bus whose posts are awaited until durable (None: in-process)
+        self.durable: NatsBus | None = bus if isinstance(bus, NatsBus) else None
 
     # ---------------------------------------------------------------- entry point
     def handle(self, method: str, params: Sequence[tuple[str, str]],
@@ -140,27 +157,11 @@ class RestApi:
         scanned = 0
         result, detail, status = "Ok", "", 200
         try:
-            if body is not None and method.upper() == "POST" and _is_form(headers):
-                params = [*params, *_form_params(body)]  # body parameters win over the URL's
-                body = b""
-            p: dict[str, str] = {}
-            for k, v in params:
-                lk = k.lower()
-                p[ALIASES.get(lk, lk)] = v
-            who = self._auth(p, headers)
-            cmd = p.get("cmd", "").strip().lower()
-            if not cmd:
-                raise _Fail("Error", f"cmd: required (one of {', '.join(COMMANDS)})")
-            if cmd not in COMMANDS:
-                raise _Fail("Error", f"cmd: unknown command '{p['cmd']}' (one of {', '.join(COMMANDS)})")
-            if body is None:
-                raise _Fail("Error", f"body: exceeds the limit of {self.config.max_body_bytes} "
-                                     "bytes", 413)
+            p, who, cmd, body = self._request(method, params, headers, body, framed)
             if cmd == "postmsgs":
-                if method.upper() != "POST":
-                    raise _Fail("Error", "postmsgs: use HTTP POST with the messages in the body")
-                if framed:
-                    body = _unframe(body)
+                if self.durable is not None:
+                    raise RuntimeError("RestApi.handle: posts on a NATS bus are answered by "
+                                       "handle_async (after the JetStream ack)")
                 parts, detail = self._postmsgs(p, body, who)
             else:
                 parts, scanned, detail = getattr(self, "_" + cmd)(p, who)
@@ -170,6 +171,54 @@ class RestApi:
         except (QueryError, WhereError, RecordError, KeyError_) as e:
             result, detail, parts = "Error", str(e), []
         return status, self._reply(parts, result, detail, scanned, t0, recv, framed)
+
+    async def handle_async(self, method: str, params: Sequence[tuple[str, str]],
+                           headers: Mapping[str, str], body: bytes | None, framed: bool = False
+                           ) -> tuple[int, bytes]:
+        """``handle`` on a ``durable`` bus: a post's ``OK`` only once JetStream acknowledged
+        its record (``postmsgs`` awaits the acks; every other command as ``handle``)."""
+        t0 = time.perf_counter()
+        recv = self.clock.time_ns()
+        parts: list[bytes] = []
+        result, detail, status = "Ok", "", 200
+        try:
+            p, who, cmd, data = self._request(method, params, headers, body, framed)
+            if cmd != "postmsgs" or self.durable is None:
+                return self.handle(method, params, headers, body, framed)
+            parts, detail = await self._postmsgs_durable(p, data, who)
+        except _Fail as e:
+            result, detail, status = e.result, e.detail, e.status
+            parts = []
+        except (QueryError, WhereError, RecordError, KeyError_) as e:
+            result, detail, parts = "Error", str(e), []
+        return status, self._reply(parts, result, detail, 0, t0, recv, framed)
+
+    def _request(self, method: str, params: Sequence[tuple[str, str]],
+                 headers: Mapping[str, str], body: bytes | None, framed: bool
+                 ) -> tuple[dict[str, str], Principal, str, bytes]:
+        """The parameters, the caller, the command and the body of a request (``_Fail``)."""
+        if body is not None and method.upper() == "POST" and _is_form(headers):
+            params = [*params, *_form_params(body)]  # body parameters win over the URL's
+            body = b""
+        p: dict[str, str] = {}
+        for k, v in params:
+            lk = k.lower()
+            p[ALIASES.get(lk, lk)] = v
+        who = self._auth(p, headers)
+        cmd = p.get("cmd", "").strip().lower()
+        if not cmd:
+            raise _Fail("Error", f"cmd: required (one of {', '.join(COMMANDS)})")
+        if cmd not in COMMANDS:
+            raise _Fail("Error", f"cmd: unknown command '{p['cmd']}' (one of {', '.join(COMMANDS)})")
+        if body is None:
+            raise _Fail("Error", f"body: exceeds the limit of {self.config.max_body_bytes} "
+                                 "bytes", 413)
+        if cmd == "postmsgs":
+            if method.upper() != "POST":
+                raise _Fail("Error", "postmsgs: use HTTP POST with the messages in the body")
+            if framed:
+                body = _unframe(body)
+        return p, who, cmd, body
 
     def refusal(self, result: str, detail: str) -> bytes:
         """The body of a request refused before it reached a command (routing, limits, a
@@ -314,6 +363,24 @@ class RestApi:
 
     # ---------------------------------------------------------------- writes
     def _postmsgs(self, p: Mapping[str, str], body: bytes, who: Principal) -> tuple[list[bytes], str]:
+        action, merge, msgs = self._post_body(p, body)
+        acks = [self._post_one(i, m, action, merge, who) for i, m in enumerate(msgs)]
+        return [orjson.dumps(envelope("PostAck", a)) for a in acks], ""
+
+    async def _postmsgs_durable(self, p: Mapping[str, str], body: bytes, who: Principal
+                                ) -> tuple[list[bytes], str]:
+        """``postmsgs`` on a NATS bus: each message checked (by the engine process that owns
+        its validators, if elsewhere) and published in order; the answers wait for the
+        JetStream acks, all in flight together."""
+        action, merge, msgs = self._post_body(p, body)
+        acks: list[dict[str, Any] | asyncio.Future[dict[str, Any]]] = []
+        for i, m in enumerate(msgs):
+            post = self._check_post(i, m, action, merge, who)
+            acks.append(post if isinstance(post, dict) else await self._publish_durable(post))
+        done = [a if isinstance(a, dict) else await a for a in acks]
+        return [orjson.dumps(envelope("PostAck", a)) for a in done], ""
+
+    def _post_body(self, p: Mapping[str, str], body: bytes) -> tuple[str, bool, list[Any]]:
         action = p.get("postaction", "").strip().upper()
         if not action:
             raise _Fail("Error", "postaction: required (I, U, R or D)")
@@ -337,12 +404,22 @@ class RestApi:
         if len(msgs) > self.config.max_post_messages:
             raise _Fail("Error", f"body: {len(msgs)} messages exceeds the limit of "
                                  f"{self.config.max_post_messages}")
-        acks = [self._post_one(i, m, action, merge, who) for i, m in enumerate(msgs)]
-        return [orjson.dumps(envelope("PostAck", a)) for a in acks], ""
+        return action, merge, msgs
 
-    def post_record(self, env: Any, who: Principal) -> dict[str, Any]:
-        """Insert one envelope as ``postmsgs`` with ``postaction=I`` would (WebSocket uploads)."""
-        return self._post_one(0, env, "I", False, who)
+    def post_record(self, env: Any, who: Principal
+                    ) -> dict[str, Any] | asyncio.Future[dict[str, Any]]:
+        """Insert one envelope as ``postmsgs`` with ``postaction=I`` would (WebSocket uploads):
+        the PostAck, or on a ``durable`` bus a future of it (done after the JetStream ack)."""
+        if self.durable is None:
+            return self._post_one(0, env, "I", False, who)
+        post = self._check_post(0, env, "I", False, who)
+        if isinstance(post, dict):
+            return post
+
+        async def run(post: _Post) -> dict[str, Any]:
+            ack = await self._publish_durable(post)
+            return ack if isinstance(ack, dict) else await ack
+        return asyncio.ensure_future(run(post))
 
     def _ack(self, msg_type: int, result: str, detail: str = "", pkey: str = "",
              sent_ts: int = 0) -> dict[str, Any]:
@@ -352,6 +429,13 @@ class RestApi:
 
     def _post_one(self, i: int, env: Any, action: str, merge: bool, who: Principal
                   ) -> dict[str, Any]:
+        post = self._check_post(i, env, action, merge, who)
+        return post if isinstance(post, dict) else self._publish(post)
+
+    def _check_post(self, i: int, env: Any, action: str, merge: bool, who: Principal
+                    ) -> dict[str, Any] | _Post:
+        """The checks of one posted message that need no engine: its PostAck if it fails
+        one, else the record to publish."""
         path = f"$[{i}]"
         if not isinstance(env, dict):
             return self._ack(0, "ParseError", f"{path}: expected an object with header and message")
@@ -404,12 +488,50 @@ class RestApi:
                              pk_text)
         sent = self.clock.time_ns()
         kind = "delete" if action == "D" else "upsert"
+        return _Post(Event(mt, kind, rec, sent, merge and kind == "upsert", who.origin), pk_text,
+                     sent)
+
+    def _publish(self, post: _Post) -> dict[str, Any]:
+        """Publish a checked post on the in-process bus: its PostAck."""
         try:
-            self.bus.publish(Event(mt, kind, rec, sent, merge and kind == "upsert", who.origin))
-        except PostRejected as e:  # a validator refused it: nothing stored, no handler ran
+            self.bus.publish(post.event)
+        except (PostRejected, PublishFailed) as e:
+            return self._refused(post, e)
+        return self._ack(post.event.mt.id, "OK", "", post.pk_text, post.sent)
+
+    def _refused(self, post: _Post, e: PostRejected | PublishFailed) -> dict[str, Any]:
+        mt = post.event.mt
+        if isinstance(e, PostRejected):  # a validator refused it: nothing stored, no handler ran
             result = e.result if e.result in _ACK_RESULTS else "OtherError"
-            return self._ack(mt.id, result, e.detail, pk_text, sent)
-        except PublishFailed as e:  # a handler failed (logged by the bus with its context)
-            state = "stored" if e.stored else "not stored"
-            return self._ack(mt.id, "Exception", f"{state}; {e}", pk_text, sent)
-        return self._ack(mt.id, "OK", "", pk_text, sent)
+            return self._ack(mt.id, result, e.detail, post.pk_text, post.sent)
+        # a handler failed (logged by the bus with its context)
+        state = "stored" if e.stored else "not stored"
+        return self._ack(mt.id, "Exception", f"{state}; {e}", post.pk_text, post.sent)
+
+    async def _publish_durable(self, post: _Post
+                               ) -> dict[str, Any] | asyncio.Future[dict[str, Any]]:
+        """Check a post with its engine's validators (``NatsBus.validate_remote``), publish it:
+        its PostAck if refused, else a future of it done once JetStream acknowledged it (at
+        most ``POST_TIMEOUT_S`` later)."""
+        bus = self.durable
+        assert bus is not None
+        try:
+            await bus.validate_remote(post.event)
+            ack = bus.publish_durable(post.event)
+        except (PostRejected, PublishFailed) as e:
+            return self._refused(post, e)
+        return asyncio.ensure_future(self._durable_ack(post, ack))
+
+    async def _durable_ack(self, post: _Post, ack: asyncio.Future[None]) -> dict[str, Any]:
+        mt = post.event.mt
+        try:
+            await asyncio.wait_for(asyncio.shield(ack), POST_TIMEOUT_S)
+        except TimeoutError:
+            return self._ack(mt.id, "Exception", f"applied here but not acknowledged by "
+                             f"JetStream within {POST_TIMEOUT_S:g} s (NATS connected: "
+                             f"{'yes' if self.durable and self.durable.connected else 'no'}); "
+                             "it stays queued for JetStream", post.pk_text, post.sent)
+        except NotDurable as e:
+            return self._ack(mt.id, "Exception", f"applied here but not durable: {e}",
+                             post.pk_text, post.sent)
+        return self._ack(mt.id, "OK", "", post.pk_text, post.sent)

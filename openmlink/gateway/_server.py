@@ -109,8 +109,12 @@ def make_app(rest: RestApi, hub: Hub | None = None, limits: HttpLimits | None = 
         body: bytes | None = b""
         if request.method == "POST":
             body = await _read_body(request, limit)
-        status, out = rest.handle(request.method, list(request.query.items()), request.headers, body,
-                                  framed=framed)
+        if rest.durable is None:
+            status, out = rest.handle(request.method, list(request.query.items()), request.headers,
+                                      body, framed=framed)
+        else:  # a post is answered once JetStream acknowledged it
+            status, out = await rest.handle_async(request.method, list(request.query.items()),
+                                                  request.headers, body, framed=framed)
         # (inferred) framed answers are bytes, not one JSON document
         resp = web.Response(status=status, body=out,
                             content_type="application/octet-stream" if framed else "application/json")

@@ -12,6 +12,8 @@ the client's requests.  ``Hub`` is what all sessions share.
 
 from __future__ import annotations
 
+import logging
+from asyncio import Future
 from collections import deque
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -40,6 +42,8 @@ from ._frames import (
 from ._streams import Streams
 from ._subscriptions import Subscriptions
 
+log = logging.getLogger("openmlink.gateway")
+
 __all__ = ["Hub", "MLinkSession", "SessionConfig"]
 
 class SessionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,7 +63,8 @@ class Hub:
 
     def __init__(self, reg: Registry, store: Store, keys: ApiKeys,
                  clock: Any, config: SessionConfig | None = None,
-                 post: Callable[[dict[str, Any], Principal], dict[str, Any]] | None = None,
+                 post: Callable[[dict[str, Any], Principal],
+                                dict[str, Any] | Future[dict[str, Any]]] | None = None,
                  encoders: EncoderCache | None = None) -> None:
         self.reg = reg
         self.store = store
@@ -300,7 +305,25 @@ class MLinkSession:
             self.data_ack(mt.id, "OtherError", "data messages are not accepted on this socket")
             return
         assert self.principal is not None
-        ack = self.hub.post(doc, self.principal)
+        answer = self.hub.post(doc, self.principal)
+        if isinstance(answer, dict):
+            self._data_ack(mt, answer, sent_ts)
+            return
+
+        def done(fut: Future[dict[str, Any]]) -> None:  # on a NATS bus: after the JetStream ack
+            if self.closed or fut.cancelled():
+                return
+            e = fut.exception()
+            if e is not None:  # a bug on the post path: the poster still gets its answer
+                log.error("post of %s failed", mt.name, exc_info=e)
+                self.data_ack(mt.id, "Exception", f"{type(e).__name__}: {e}", sent_ts)
+            else:
+                self._data_ack(mt, fut.result(), sent_ts)
+            if self.notify is not None:
+                self.notify()
+        answer.add_done_callback(done)
+
+    def _data_ack(self, mt: MsgType, ack: dict[str, Any], sent_ts: int) -> None:
         result = {"OK": "OK", "InvldMsgType": "InvldMsgType", "AuthError": "AuthError",
                   "Exception": "Exception"}.get(
             ack.get("result", ""), "OtherError")
