@@ -182,11 +182,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _attach_health(app: Any, role: Role, plat: Platform) -> None:
-    """``GET /health``: the process's role and bus traffic as JSON (``runtime.health``)."""
+    """``GET /health``: the process's role and bus traffic as JSON (``runtime.health``), and
+    its security master (``securityMaster``)."""
     from aiohttp import web
 
     async def handle(_request: web.Request) -> web.Response:
-        return web.json_response(health(role, plat.bus))
+        out = health(role, plat.bus)
+        # whether this process has a security master (its own simulator's, or one a market
+        # process shared): series count and trade date, else null
+        m = plat.security_master()
+        out["securityMaster"] = (None if m is None else
+                                 {"series": len(m.series), "today": m.today.isoformat()})
+        return web.json_response(out)
 
     app.router.add_route("GET", "/health", handle)
 

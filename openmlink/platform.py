@@ -54,13 +54,17 @@ class Platform:
     auctions: AuctionEngine | None = None
     risk: RiskEngine | None = None
     hedge: AutoHedgeEngine | None = None
+    #: the security master of a market in another process (a distributed platform: built
+    #: from the definition the market process shared, ``runtime``), when none runs here
+    shared_master: SecurityMaster | None = None
 
     def security_master(self) -> SecurityMaster | None:
-        """The security master of the running simulator (after it started), if any."""
+        """The security master of the running simulator (after it started), else the one a
+        market process shared, if any."""
         for s in self.sources:
             if isinstance(s, MarketSimulator) and s.started:
                 return s.master
-        return None
+        return self.shared_master
 
 
 def build_platform(keys: ApiKeys, clock: Clock | None = None,

@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are 
     from .bus import InProcessBus
     from .engines.implied import EngineConfig, ImpliedQuoteEngine
     from .gateway import ApiKeys, RestConfig
+    from .market import SecurityMaster
     from .platform import Platform
     from .trading import AuctionConfig, RiskConfig, TradingConfig
     from .trading.risk import SodPosition
@@ -57,6 +59,8 @@ TimerFn = Callable[[], Awaitable[Any] | Any]
 HEDGE_LOOP_S = 1.0
 #: wall seconds between two snapshots of the column data a process sent on a NATS bus (inferred)
 SNAPSHOT_S = 1.0
+#: the key of the market's security master in the NATS KV bucket ``<PREFIX>_SHARED``
+MASTER_KEY = "master"
 
 
 #: the process roles of ``openmlink serve --role`` (docs/scale-out.md)
@@ -208,6 +212,8 @@ class Runtime:
         self._prepared = False
         self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
+        #: the engines this process runs (``build``)
+        self.engines: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ phases
     def prepare(self) -> None:
@@ -234,6 +240,7 @@ class Runtime:
         ``engines``: see ``platform.build_platform``)."""
         from .platform import ENGINES, build_platform
 
+        self.engines = ENGINES if engines is None else engines
         self.platform = build_platform(keys, clock=self.clock, rest_config=rest_config,
                                        sources=self.sources, data_dir=data_dir,
                                        engine_config=engine_config, analytics=analytics,
@@ -339,6 +346,7 @@ class Runtime:
             await self._connect_bus()
             # sources first, so that quotes are on their way when the first client connects
             self.start_sources()
+            self._share_master()
             site = web.TCPSite(runner, host, port, backlog=runner.limits.listen_backlog)
             try:
                 await site.start()
@@ -384,6 +392,56 @@ class Runtime:
         self.say(f"bus: NATS {bus.url} joined in {time.perf_counter() - t0:.1f} s "
                  f"({bus.stats.received} records and snapshots replayed from JetStream)")
         bus.snapshot_every(self._platform().store.ticker_batches, SNAPSHOT_S)
+
+    def _share_master(self) -> None:
+        """On a NATS bus, the security master crosses processes (docs/scale-out.md): a process
+        with a simulator sends its definition once the simulator started (KV
+        ``<PREFIX>_SHARED``, key ``master``, zlib-compressed JSON); a process with engines and
+        no simulator builds the master from it, and again from each new one."""
+        from .bus import NatsBus
+        from .market import MarketSimulator
+
+        plat = self._platform()
+        if not isinstance(plat.bus, NatsBus):
+            return
+        if any(isinstance(s, MarketSimulator) for s in self.sources):
+            self._tasks.append(asyncio.create_task(self._send_master(plat.bus),
+                                                   name="bus:send master"))
+        elif self.engines:
+            self._tasks.append(asyncio.create_task(self._receive_master(plat.bus),
+                                                   name="bus:receive master"))
+
+    async def _send_master(self, bus: Any) -> None:
+        from .market import master_to_json
+
+        plat = self._platform()
+        while (m := plat.security_master()) is None:
+            await asyncio.sleep(0.1)
+        data = await asyncio.to_thread(lambda: zlib.compress(master_to_json(m), 6))
+        try:
+            await bus.put_shared(MASTER_KEY, data)
+        except Exception as e:  # the engine processes then price without it: say so
+            log.exception("sending the security master over NATS failed")
+            self.say(f"bus: the security master could not be shared: {type(e).__name__}: {e}")
+            return
+        self.say(f"bus: security master shared ({len(m.series):,} series, {len(data):,} bytes)")
+
+    async def _receive_master(self, bus: Any) -> None:
+        from .market import master_from_json
+
+        def decode(data: bytes) -> SecurityMaster:
+            return master_from_json(zlib.decompress(data))
+
+        plat = self._platform()
+        async for data in bus.watch_shared(MASTER_KEY):
+            try:
+                m = await asyncio.to_thread(decode, data)
+            except Exception as e:  # a master this version cannot read: the old one stays
+                log.exception("the security master shared over NATS is unreadable")
+                self.say(f"bus: the shared security master is unreadable: {type(e).__name__}: {e}")
+                continue
+            plat.shared_master = m
+            self.say(f"bus: security master received ({len(m.series):,} series, as of {m.today})")
 
     async def _close_bus(self) -> None:
         from .bus import NatsBus

@@ -118,6 +118,13 @@ def test_an_engine_process_computes_for_the_gateways(nats_server: NatsServer) ->
         surf = msgs(gw.get(cmd="getmsgs", msgType="LiveImpliedQuote", where="sVol:gt:0",
                            limit=5), "LiveImpliedQuote")
         assert surf and all(0 < q["sVol"] < 5 for q in surf)
+        # the engine process priced with the market's security master (dividends, exercise
+        # styles, settlement times), rebuilt from the definition the market process shared;
+        # a gateway runs no engine and builds none
+        want = _health(procs[0])["securityMaster"]
+        assert want and want["series"] > 0
+        assert _health(eng)["securityMaster"] == want
+        assert _health(gw)["securityMaster"] is None
     finally:
         for p in procs:
             stop_server(p)

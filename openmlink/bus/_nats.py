@@ -37,7 +37,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -188,6 +188,9 @@ class NatsBus(InProcessBus):
         self._kv: Any = None
         self._watcher: Any = None
         self._kv_task: asyncio.Task[None] | None = None
+        self.shared_bucket = f"{prefix.upper()}_SHARED"
+        self._shared: Any = None
+        self._shared_watchers: list[Any] = []
 
     # ------------------------------------------------------------------ life
     async def connect(self, timeout: float = 10.0) -> None:
@@ -279,9 +282,10 @@ class NatsBus(InProcessBus):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), 5.0)
-        if self._watcher is not None:
-            with contextlib.suppress(Exception):  # the connection may be gone already
-                await self._watcher.stop()
+        for w in (self._watcher, *self._shared_watchers):
+            if w is not None:
+                with contextlib.suppress(Exception):  # the connection may be gone already
+                    await w.stop()
         for task in (self._snapper, self._kv_task, self._sender):
             if task is not None:
                 task.cancel()
@@ -411,6 +415,27 @@ class NatsBus(InProcessBus):
             out = json.dumps({"result": "ParseError",
                               "detail": f"unreadable by the engine process: {e}"}).encode()
         await m.respond(out)
+
+    # ------------------------------------------------------------------ shared values
+    async def put_shared(self, key: str, data: bytes) -> None:
+        """Keep ``data`` (below the server's ``max_payload``) as the value of ``key`` in the
+        JetStream KV bucket ``<PREFIX>_SHARED``, for every process of the platform (what no
+        record carries: the market's security master)."""
+        await (await self._shared_kv()).put(key, data)
+
+    async def watch_shared(self, key: str) -> AsyncIterator[bytes]:
+        """The value of ``key`` in ``<PREFIX>_SHARED`` now (if any), then each new one, until
+        ``close``."""
+        w = await (await self._shared_kv()).watch(key)
+        self._shared_watchers.append(w)
+        async for entry in w:
+            if entry is not None and entry.value:  # None: the end of the current values
+                yield entry.value
+
+    async def _shared_kv(self) -> Any:
+        if self._shared is None:
+            self._shared = await self._js.create_key_value(bucket=self.shared_bucket, history=1)
+        return self._shared
 
     # ------------------------------------------------------------------ sending
     def _accepted(self, msg: Message) -> None:

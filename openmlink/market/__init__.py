@@ -32,6 +32,7 @@ from ._columns import (
     ticker_key_columns,
 )
 from ._errors import ChainFormatError, RecordingError, SourceError
+from ._master_text import master_from_json, master_to_json
 from ._recorder import Recorder, Replayer, read_header, read_recording
 from ._securities import Dividend, OptionRoot, SecurityMaster, SeriesTable, Underlier
 from ._simulator import MarketSimulator, SimConfig
@@ -69,6 +70,8 @@ __all__ = [
     "last_close_at_or_before",
     "load_chain",
     "local_ns",
+    "master_from_json",
+    "master_to_json",
     "monthly_expiry",
     "ms_since_midnight",
     "msg_type",
