@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -127,4 +128,89 @@ def test_an_engine_process_computes_for_the_gateways(nats_server: NatsServer) ->
         assert _health(gw)["securityMaster"] is None
     finally:
         for p in procs:
+            stop_server(p)
+
+
+def _order(ticker: str, side: str, size: int, price: float, accnt: str) -> dict:
+    return {"header": {"mTyp": "SpdrParentOrder"},
+            "message": {"secKey": {"at": "EQT", "ts": "NMS", "tk": ticker}, "secType": "Stock",
+                        "accnt": accnt, "orderSide": side, "orderSize": size,
+                        "orderLimitType": "Prc", "orderPrcLimit": price,
+                        "spdrActionType": "Add", "orderActive": "Active"}}
+
+
+def _fills(s: Server) -> dict[str, int]:
+    """Filled quantity per parent order (parentNumber text) from SpdrParentExecution."""
+    out: dict[str, int] = {}
+    for e in msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution", limit=10000),
+                  "SpdrParentExecution"):
+        pn = str(e["parentNumber"])
+        out[pn] = out.get(pn, 0) + int(e["fillQuantity"])
+    return out
+
+
+def _states(s: Server) -> dict[str, dict]:
+    return {str(m["pkey"]["parentNumber"]) if isinstance(m.get("pkey"), dict) and
+            "parentNumber" in m["pkey"] else str(m.get("parentNumber")): m
+            for m in msgs(s.get(cmd="getmsgs", msgType="SpdrParentBrkrState", limit=10000),
+                          "SpdrParentBrkrState")}
+
+
+def test_the_trading_engine_in_its_own_process_loses_no_order_or_fill(
+        nats_server: NatsServer, tmp_path: Path) -> None:
+    """Orders posted at a gateway are worked by a ``--role engine trading`` process; its
+    executions and states are readable at the gateway; SIGKILLed and restarted (same data
+    directory: its journal), it loses no order or fill and fills none twice."""
+    procs: dict[str, Server] = {}
+    trading_dir = str(tmp_path / "trading")
+
+    def trading() -> Server:
+        return start_server("--bus", nats_server.url, "--role", "engine", "trading", "--no-sql",
+                            "--universe", "small", "--seed", "7", data_dir=trading_dir)
+    try:
+        procs["market"] = _role(nats_server.url, "market")
+        procs["trading"] = trading()
+        gw = procs["gw"] = _role(nats_server.url, "gateway")
+
+        def quote() -> dict | None:
+            q = msgs(gw.get(cmd="getmsgs", msgType="StockBookQuote",
+                            where="ticker.tk:eq:AAPL"), "StockBookQuote")
+            return q[0] if q and q[0].get("askPrice1", 0) > 0 else None
+        q = wait_for(quote, timeout=30, every=0.2)
+        assert q is not None
+        acks = msgs(gw.post([_order("AAPL", "Buy", 100, round(q["askPrice1"] * 1.01, 2), "T1"),
+                             _order("AAPL", "Buy", 200, round(q["bidPrice1"] * 0.95, 2), "T2")],
+                            postaction="I"), "PostAck")
+        assert [a["result"] for a in acks] == ["OK", "OK"], acks
+        filled, resting = str(acks[0]["pkey"]), str(acks[1]["pkey"])
+        fills = wait_for(lambda: f if (f := _fills(gw)).get(filled) == 100 else None,
+                         timeout=60, every=0.2)
+        assert fills == {filled: 100}, (_fills(gw), _states(gw))
+        assert wait_for(lambda: resting in _states(gw), timeout=30, every=0.2)
+        before = _states(gw)
+        # the trading process dies without a word, and comes back on the same journal
+        killed = procs.pop("trading")
+        killed.proc.kill()
+        killed.proc.wait(10)
+        if killed.proc.stdout is not None:
+            killed.proc.stdout.close()
+        procs["trading"] = t2 = trading()
+        # a new marketable order is worked by the restarted process...
+        acks2 = msgs(gw.post([_order("AAPL", "Buy", 100, round(q["askPrice1"] * 1.01, 2), "T3")],
+                             postaction="I"), "PostAck")
+        assert acks2[0]["result"] == "OK", acks2
+        third = str(acks2[0]["pkey"])
+        after = wait_for(lambda: f if (f := _fills(gw)).get(third) == 100 else None,
+                         timeout=60, every=0.2)
+        # ... and nothing before the kill was lost or filled again, here and in the process
+        assert after == {filled: 100, third: 100}, (after, _states(gw))
+        assert _fills(t2) == after
+        now = _states(gw)
+        for pn in (filled, resting):
+            for f in ("cumFillQuantity", "spdrOrderStatus", "orderSize"):
+                assert now[pn].get(f) == before[pn].get(f), (pn, f, now[pn])
+        assert before[filled]["cumFillQuantity"] == 100 and not before[resting].get(
+            "cumFillQuantity"), before
+    finally:
+        for p in procs.values():
             stop_server(p)
