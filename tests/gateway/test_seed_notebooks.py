@@ -1,5 +1,6 @@
 """The seed notebooks' WebSocket code, unchanged except URL and key, against `openmlink serve`
-with its default simulated market."""
+with its default simulated market, and against the gateway of a platform of three processes
+joined over NATS (market, engines, gateway)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,31 @@ import pytest
 import websockets
 
 from tests.conftest import API_KEY, start_server, stop_server
+from tests.support.nats import NatsServer, nats_server_binary
 
 
-@pytest.fixture(scope="module")
-def live():
-    s = start_server("--seed", "11")
-    yield s
-    stop_server(s)
+@pytest.fixture(scope="module", params=["one process", "market + engines + gateway on NATS"])
+def live(request, tmp_path_factory):
+    """``openmlink serve``; then a gateway of a platform of three processes (issue 17: the
+    notebooks run unchanged against a gateway of a multi-process platform)."""
+    if request.param == "one process":
+        s = start_server("--seed", "11")
+        yield s
+        stop_server(s)
+        return
+    if nats_server_binary() is None:
+        pytest.skip("nats-server not installed (the nats extra)")
+    srv = NatsServer(tmp_path_factory.mktemp("jetstream"))
+    procs = []
+    try:
+        for role in (("market",), ("engine", "all"), ("gateway",)):
+            procs.append(start_server("--bus", srv.url, "--role", *role, "--no-persist",
+                                      "--no-sql", "--universe", "small", "--seed", "11"))
+        yield procs[-1]
+    finally:
+        for p in procs:
+            stop_server(p)
+        srv.stop()
 
 
 def _stamp(msg: dict) -> str:
