@@ -15,6 +15,7 @@ import orjson
 from openmlink.bus import NatsBus, subject_token
 from openmlink.clock import SimClock
 from openmlink.gateway import ApiKeys, Principal
+from openmlink.gateway._session import Hub, MLinkSession
 from openmlink.platform import Platform, build_platform
 from openmlink.schema import pkey_of, pkey_text
 from openmlink.trading import TradingConfig
@@ -53,6 +54,11 @@ async def _post(plat: Platform, *msgs: dict[str, Any]) -> list[dict[str, Any]]:
     return [m["message"] for m in orjson.loads(out)[:-1]]
 
 
+def _data_acks(sess: MLinkSession) -> list[dict[str, Any]]:
+    docs = [orjson.loads(b) for b in sess.pull(0)]
+    return [d["message"] for d in docs if d["header"]["mTyp"] == "MLinkDataAck"]
+
+
 def _bus(plat: Platform) -> NatsBus:
     assert isinstance(plat.bus, NatsBus)
     return plat.bus
@@ -88,6 +94,15 @@ def test_ok_means_jetstream_holds_the_record_and_a_failed_ack_is_answered(
             # a refusal by the schema checks never reaches NATS
             bad = await _post(gw, {"header": {"mTyp": "SpanRiskCalculator"}, "message": {}})
             assert bad[0]["result"] == "ParseError", bad
+            # a WebSocket session's upload: its MLinkDataAck OK comes once JetStream acked it
+            hub = Hub(gw.registry, gw.store, gw.keys, gw.clock, post=gw.rest.post_record)
+            sess = MLinkSession(hub, Principal(KEY, user_name="alice"), None)
+            woke: list[bool] = []
+            sess.notify = lambda: woke.append(True)
+            sess.receive(orjson.dumps(_span("erin", 0.35)), gw.clock.time_ns())
+            assert not _data_acks(sess)  # not before the ack
+            await _until(lambda: bool(woke), "the session woken by the JetStream ack")
+            assert [a["result"] for a in _data_acks(sess)] == ["OK"]
             # JetStream no longer takes the records: the post says so, never OK
             await bus._js.delete_stream(bus.rec_stream)
             lost = await _post(gw, _span("carol", 0.4))
@@ -102,7 +117,7 @@ def test_ok_means_jetstream_holds_the_record_and_a_failed_ack_is_answered(
             _, out = await gw.rest.handle_async(
                 "GET", [("cmd", "getcount"), ("msgType", "SpanRiskCalculator"), ("apiKey", KEY)],
                 {}, b"")
-            assert orjson.loads(out)[0]["message"]["count"] == 4
+            assert orjson.loads(out)[0]["message"]["count"] == 5
         finally:
             await bus.close()
     _run(main)
