@@ -166,6 +166,9 @@ def _serve(args: argparse.Namespace) -> int:
                     bus=bus, engines=role.engines)
     if bus is not None:
         say_stderr(f"role: {role} on the NATS bus {args.bus}")
+        if "trading" in role.engines and args.no_persist:  # (inferred) a warning, not a refusal
+            say_stderr("trading: --no-persist: no journal, so after a restart this process does "
+                       "not resume the orders it was working (docs/scale-out.md)")
     app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
     _attach_health(app, role, plat)
