@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import API_KEY, Server, start_server, stop_server
 from tests.support.nats import NatsServer, nats_server, nats_server_binary
 from tests.support.serve import collect, msgs, wait_for
 
@@ -91,12 +91,19 @@ def test_two_gateways_and_a_market_form_one_platform(platform: dict[str, Server]
         assert want > 0 and _count(b2, mtype) == want, mtype
 
 
+#: seconds a request may wait: an engine process answers between two Loop passes; at load 20
+#: a request to the implied engine process timed out at 30 s (twice in full-suite runs)
+SLOW_S = 120
+
+
 def _health(s: Server) -> dict:
-    return requests.get(f"{s.base}/health", timeout=10).json()
+    return requests.get(f"{s.base}/health", timeout=SLOW_S).json()
 
 
 def _count(s: Server, mtype: str) -> int:
-    return int(msgs(s.get(cmd="getcount", msgType=mtype), "MLinkCount")[0].get("count", 0))
+    r = requests.get(s.rest, params={"cmd": "getcount", "msgType": mtype, "apiKey": API_KEY},
+                     timeout=SLOW_S)
+    return int(msgs(r.json(), "MLinkCount")[0].get("count", 0))
 
 
 def test_an_engine_process_computes_for_the_gateways(nats_server: NatsServer) -> None:
