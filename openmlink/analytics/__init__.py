@@ -37,7 +37,7 @@ from ._quote_rows import (
     smile_points,
     surface_values,
 )
-from ._rates import DEFAULT_RATE, RateCurve
+from ._rates import DEFAULT_RATE, RateCurve, RateCurveFormatError, combine_rate, parity_rates
 from ._svi import fit_svi, svi_total_variance
 
 __all__ = [
@@ -52,16 +52,19 @@ __all__ = [
     "IvError",
     "Model",
     "RateCurve",
+    "RateCurveFormatError",
     "RowContext",
     "american_parity_forward",
     "american_prices",
     "b76_implied_vol",
     "b76_rows",
+    "combine_rate",
     "fit_svi",
     "greeks",
     "implied_vol",
     "implied_vols",
     "parity_forward",
+    "parity_rates",
     "price",
     "price_greeks_slides",
     "row_prices",

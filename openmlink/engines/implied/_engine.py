@@ -18,11 +18,21 @@ OptExpiryDefinition ``expiration`` when one was published).  The valuation insta
 newest source timestamp seen on the market data (so chain snapshots and replays are valued at
 their own time), or the injected clock before any has been seen.
 
-Per expiry: rate from the ``RateCurve`` at t; ddiv = PV of the security master's cash
+Rates (docs/rates.md): the expiries of the ``rate_underliers`` (liquid European index chains:
+SPX, XSP, NDX, RUT) imply a rate each by put-call parity (``analytics.parity_rates``, the box
+spreads of the chain); those observations, weighted by their standard errors, give the engine's
+curve (``RateCurve.implied`` over the base curve: the ``rate_curve_file``, else the shipped dated
+default), which every expiry of every underlier uses at its t.  A rate-source expiry keeps its
+own parity rate where it is well measured (``analytics.combine_rate``).  Rate sources are fitted
+first in a pass, so the other underliers see the curve of the same market.
+
+Per expiry: rate as above; ddiv = PV of the security master's cash
 dividends with ex-date before settlement (0 without a master); forward from put-call parity
 (``analytics.parity_forward``; American roots: ``analytics.american_parity_forward``, parity of
-the de-Americanised quotes, so that call and put IVs agree); sdiv (Equity) =
-r - ln(F / (S - ddiv)) / t; a raw-SVI fit of the out-of-the-money quote vols
+the de-Americanised quotes, so that call and put IVs agree); sdiv =
+r - ln(F / (S - ddiv)) / t, the carry implied by the forward, for every root (European index
+roots too: PRICE on uPrc + uOff with Black-76 equals Black-Scholes on uPrc with that sdiv);
+a raw-SVI fit of the out-of-the-money quote vols
 (``openmlink.analytics.fit_svi``).
 """
 
@@ -52,6 +62,7 @@ from ...market import OPEN_TIME, key_ordinal, local_ns
 from ...schema import datekey_from_text, registry
 from ...timeutil import NS_PER_YEAR
 from ._book import Book, RootInfo
+from ._curve import ImpliedCurve, base_curve
 from ._enums import ordinal
 from ._fit import FitInputs, fit_expiries
 from ._surfaces import surface_batches
@@ -71,8 +82,14 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ``loop_chunk_min_rows``) -- a quote arriving during a pass waits about one chunk, so this
     bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``parity_strikes``:
     near-the-money strikes whose parity forwards are
-    medianed; ``flat_rate``: the default curve when none is given; ``american_model``: ``alo``
+    medianed; ``american_model``: ``alo``
     (accurate American IVs, forwards and sPrc) or ``baw`` (Barone-Adesi-Whaley, ~4x cheaper);
+    ``rate_curve_file``: the base rate curve (docs/rates.md; "" = the shipped dated default),
+    ``flat_rate``: a flat base curve instead when set;
+    ``rate_underliers``: underliers whose European chains imply the curve by parity;
+    ``rate_d_err``: systematic error of a parity discount factor (its rate's error adds
+    ``rate_d_err / t``); ``rate_curve_err``: how far an expiry's rate may sit from the smooth
+    curve; ``rate_max_se``: largest error of a parity rate that is used (``_curve.ImpliedCurve``);
     ``american_greeks``: greeks and slides of American rows in Loop records, ``alo`` (those of
     the ALO model, ``analytics._american_rows``, within 1e-4 of QuantLib QD+) or ``baw``
     (Barone-Adesi-Whaley bumps; the default: ALO greeks build five boundary tables per expiry,
@@ -86,7 +103,12 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     loop_chunk_min_rows: int = 500
     loop_chunk_s: float = 0.05
     parity_strikes: int = 7
-    flat_rate: float = 0.045
+    flat_rate: float | None = None
+    rate_curve_file: str = ""
+    rate_underliers: tuple[str, ...] = ("SPX", "XSP", "NDX", "RUT")
+    rate_d_err: float = 1e-4
+    rate_curve_err: float = 0.0025
+    rate_max_se: float = 0.005
     publish_surfaces: bool = True
     american_model: AmericanModel = "alo"
     american_greeks: AmericanModel = "baw"
@@ -109,7 +131,9 @@ class ImpliedQuoteEngine:
         self.bus = bus
         self.clock = clock
         self.config = config or EngineConfig()
-        self.curve = curve or RateCurve.flat(self.config.flat_rate)
+        cfg = self.config
+        self.rates = ImpliedCurve(curve or base_curve(cfg), cfg.rate_underliers, cfg.rate_d_err,
+                                  cfg.rate_curve_err, cfg.rate_max_se)
         self._master_fn = master or (lambda: None)
         self.book = Book()
         self.market_ns = 0
@@ -293,7 +317,7 @@ class ImpliedQuoteEngine:
         s = spots[b.exp_und[e]]
         t = (b.exp_settle_ns[e] - val) / NS_PER_YEAR
         r = b.exp_rate[e]
-        r = np.where(np.isfinite(r), r, self.curve.rate(np.maximum(t, 0.0)))
+        r = np.where(np.isfinite(r), r, self.rates.curve.rate(np.maximum(t, 0.0)))
         q = b.exp_q[e]
         ddiv = b.exp_ddiv[e]
         with np.errstate(all="ignore"):
@@ -335,11 +359,12 @@ class ImpliedQuoteEngine:
         """The option rows of ``exps`` (grouped by expiry) and what their fit needs."""
         b = self.book
         t = (b.exp_settle_ns[exps] - val) / NS_PER_YEAR
-        r = self.curve.rate(np.maximum(t, 0.0))
         rows, goff = b.rows_of_expiries(exps)
+        s = spots[b.exp_und[exps]]
+        r = self.rates.expiry_rates(b, exps, rows, goff, t, s, val)
         amer = np.array([ri.american for ri in b.roots], bool)[b.root[rows]] if b.roots else \
             np.zeros(len(rows), bool)
-        return rows, FitInputs(t=t, r=r, ddiv=self._ddiv(exps, val, r), s=spots[b.exp_und[exps]],
+        return rows, FitInputs(t=t, r=r, ddiv=self._ddiv(exps, val, r), s=s,
                                qd=self._yield(exps), params=b.exp_params[exps], goff=goff,
                                strike=b.strike[rows], cp=b.cp[rows], bid=b.bid[rows],
                                ask=b.ask[rows], american=amer,
@@ -429,7 +454,9 @@ class ImpliedQuoteEngine:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         _, off = b.expiry_order()
         sizes = np.diff(off)
-        order = np.argsort(b.exp_und[: len(sizes)], kind="stable").astype(np.int64)
+        # rate sources first: the other underliers then price on this pass's curve
+        src = self.rates.sources(b, np.arange(len(sizes), dtype=np.int64))
+        order = np.lexsort((b.exp_und[: len(sizes)], ~src)).astype(np.int64)
         order = order[sizes[order] > 0]
         return order, np.cumsum(sizes[order])
 
@@ -528,7 +555,7 @@ class ImpliedQuoteEngine:
             "ticker.at": np.full(n, at, np.int16), "ticker.ts": np.full(n, ts, np.int16),
             "ticker.tk": unds,
             "uPrc": ctx.spot, "uOff": np.where(fut, ctx.fwd - ctx.spot, 0.0),
-            "years": ctx.t_years, "rate": ctx.rate, "sdiv": np.where(fut, ctx.rate, ctx.q),
+            "years": ctx.t_years, "rate": ctx.rate, "sdiv": ctx.q,
             "ddiv": ctx.ddiv, "oBid": bid, "oAsk": ask, "oBidIv": bid_iv, "oAskIv": ask_iv,
             **sv, "synSpot": syn,
             "priceType": np.where(fut, ordinal(m, "priceType", "Future"),

@@ -1,9 +1,10 @@
 """LiveAtmVol and LiveSurfaceCurve records (one per expiry, ``surfaceType = Live``) from the
 engine's fits.
 
-Filled: ekey, ticker, uPrc/uPrcDriver (underlier mid), years, rate, sdiv (implied carry for
-Equity; = rate for Future, as the spec defines), ddiv (cash) and ddivPv, atmVol (SVI vol at
-xAxis 0), axisFUPrc (parity forward), axisVolRT = atmVol * sqrt(years), uPrcRatio = F / uPrc,
+Filled: ekey, ticker, uPrc/uPrcDriver (underlier mid), years, rate, sdiv (the carry implied
+by the forward, r - ln(F / (S - ddiv)) / t, for Equity and Future alike), ddiv (cash) and ddivPv,
+atmVol (SVI vol at xAxis 0), axisFUPrc (parity forward), axisVolRT = atmVol * sqrt(years),
+uPrcRatio = F / uPrc,
 priceType, cpAdjType (SDiv for Equity, UPrcRatio for Future), numAtmStrikes (parity pairs),
 exType, modelType LogNormalExact, moneynessType LogStd (xAxis = ln(K/F) / axisVolRT), slope
 = d vol / d xAxis at xAxis 0, cCnt/pCnt (quotes in the fit), fitAvgAbsErr (weighted RMS error of
@@ -60,7 +61,7 @@ def surface_batches(b: Book, exps: NDArray[np.int64], spot: NDArray[np.float64],
     m = "LiveAtmVol"
     fut = ~amer
     ok = np.isfinite(atm)
-    sdiv = np.where(fut, r, b.exp_q[exps])
+    sdiv = b.exp_q[exps].copy()
     ptype = np.where(fut, ordinal(m, "priceType", "Future"), ordinal(m, "priceType", "Equity"))
     atm_cols: dict[str, Any] = {
         **key, "uPrc": spot, "years": t, "rate": r, "ddiv": b.exp_ddiv_cash[exps].copy(),

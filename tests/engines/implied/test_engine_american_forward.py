@@ -83,4 +83,6 @@ def test_implied_dividend_yield_and_cash_dividends_recover_the_truth(loop, und: 
                   for y in np.unique(d["years"][week])]
     assert abs(np.median(per_expiry)) <= 0.0005
     np.testing.assert_allclose(d["ddiv"][ok], tr["ddiv"][ok], rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(d["rate"][ok], tr["rate"][ok], atol=1e-12)
+    # the engine measures the rate from the simulated index chains (SPX/XSP/NDX parity, the
+    # curve every underlier uses) instead of being given the simulator's: within 10 bp of it
+    np.testing.assert_allclose(d["rate"][ok], tr["rate"][ok], atol=0.001)
