@@ -4,7 +4,7 @@ the per-option surface values, greeks and slides.  Everything takes and returns 
 Pricing frameworks (``priceType``):
 
 * ``Future`` -- European (index) options: Black-76 on the expiry's implied forward F, discounted
-  at the curve rate r.  Published ``sdiv`` = r (the spec's rule for Future), ``uOff`` = F - uPrc,
+  at the curve rate r.  Published ``sdiv`` = r - ln(F / uPrc) / t (docs/rates.md), ``uOff`` = F - uPrc,
   so PRICE(uPrc + uOff) is the Black-76 price; de/ga are per 1.00 of F (= of uPrc with uOff
   held), slides move F by the stated relative amount.
 * ``Equity`` -- American (stock/ETF) options: ALO collocation (``american_value``: one
