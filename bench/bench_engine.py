@@ -26,7 +26,7 @@ import msgspec
 import numba
 import numpy as np
 
-from openmlink.analytics import RateCurve
+from openmlink.analytics import RateCurve, fit_correction
 from openmlink.analytics._svi import fit_svi, svi_total_variance
 from openmlink.bus import ColumnBatch, InProcessBus
 from openmlink.clock import SimClock
@@ -47,10 +47,16 @@ def bench_fits() -> None:
     w = svi_total_variance(k, np.array([0.01, 0.2, -0.6, 0.05, 0.15]))
     g = 2000
     kk, ww = np.tile(k, g), np.tile(w, g) * (1 + 0.01 * np.random.default_rng(0).standard_normal(80 * g))
-    t0 = time.perf_counter()
-    fit_svi(kk, ww, np.ones_like(kk), np.arange(0, 80 * g + 1, 80))
-    print(f"SVI fits: {g / (time.perf_counter() - t0):,.0f} per second "
-          f"(80 quotes each, {numba.get_num_threads()} threads)")
+    off = np.arange(0, 80 * g + 1, 80)
+    t0, c0 = time.perf_counter(), time.process_time()
+    svi, _ = fit_svi(kk, ww, np.ones_like(kk), off)
+    t1, c1 = time.perf_counter(), time.process_time()
+    fit_correction(kk, ww, np.ones_like(kk), off, svi)
+    t2, c2 = time.perf_counter(), time.process_time()
+    print(f"SVI fits: {g / (t1 - t0):,.0f} per second (80 quotes each, {numba.get_num_threads()} "
+          f"threads; CPU {(c1 - c0) / g * 1e6:.0f} us per expiry)")
+    print(f"smile correction + butterfly check (issue 16): {g / (t2 - t1):,.0f} per second "
+          f"(CPU {(c2 - c1) / g * 1e6:.0f} us per expiry; load average {os.getloadavg()[0]:.1f})")
 
 
 def bench_chain(path: Path, reps: int) -> None:

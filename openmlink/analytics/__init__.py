@@ -38,6 +38,7 @@ from ._quote_rows import (
     surface_values,
 )
 from ._rates import DEFAULT_RATE, RateCurve, RateCurveFormatError, combine_rate, parity_rates
+from ._smile import SMILE_WIDTH, durrleman_g, fit_correction, smile_total_variance, smile_wk
 from ._svi import fit_svi, svi_total_variance
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "GREEK_KEYS",
     "SLIDE_KEYS",
     "SLIDE_MOVES",
+    "SMILE_WIDTH",
     "IvError",
     "Model",
     "RateCurve",
@@ -59,6 +61,8 @@ __all__ = [
     "b76_implied_vol",
     "b76_rows",
     "combine_rate",
+    "durrleman_g",
+    "fit_correction",
     "fit_svi",
     "greeks",
     "implied_vol",
@@ -70,6 +74,8 @@ __all__ = [
     "row_prices",
     "slide_keys",
     "slides",
+    "smile_total_variance",
+    "smile_wk",
     "smile_points",
     "surface_values",
     "svi_total_variance",

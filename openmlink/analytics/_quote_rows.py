@@ -34,7 +34,7 @@ from ._baw import baw_deamericanised_iv, baw_price, baw_rows
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
 from ._jit import JitOptions
 from ._lbr import euro_iv_kernel
-from ._svi import svi_total_variance
+from ._smile import smile_wk
 
 __all__ = ["AmericanModel", "RowContext", "amer_deam_iv", "american_eep", "american_parity_forward",
            "american_value", "implied_vols", "parity_forward", "row_prices", "smile_points", "surface_values"]
@@ -351,7 +351,7 @@ class RowContext:
     q: NDArray[np.float64]  # implied carry yield (Equity)
     ddiv: NDArray[np.float64]  # PV of discrete dividends before expiry
     american: NDArray[np.bool_]
-    params: NDArray[np.float64]  # (n, 5) SVI parameters of the row's expiry
+    params: NDArray[np.float64]  # (n, 5) SVI or (n, SMILE_WIDTH) smile parameters (``_smile``)
 
     def subset(self, idx: NDArray[np.int64]) -> RowContext:
         return RowContext(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
@@ -450,15 +450,13 @@ def surface_values(ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.fl
     p = ctx.params
     with np.errstate(all="ignore"):
         k = np.log(ctx.strike / ctx.fwd)
-        w = svi_total_variance(k, p)
-        w0 = svi_total_variance(np.zeros(n), p)
+        w, dwdk = smile_wk(k, p, 1)
+        w0 = smile_wk(np.zeros(n), p)[0]
         svol = np.sqrt(w / t)
         atm = np.sqrt(w0 / t)
         svol = np.where((t > 0) & (w > 0), svol, np.nan)
         atm = np.where((t > 0) & (w0 > 0), atm, np.nan)
         x = k / (atm * np.sqrt(t))
-        _a, b_, rho, m_, sg = (p[:, i] for i in range(5))
-        dwdk = b_ * (rho + (k - m_) / np.sqrt((k - m_) ** 2 + sg * sg))
         s_star = ctx.spot - ctx.ddiv
         dfds = np.where(ctx.american, ctx.fwd / s_star, ctx.fwd / ctx.spot)
         ve_slope = -dwdk / (2.0 * svol * t) * dfds / ctx.fwd

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from ...analytics import SMILE_WIDTH
 from ...market import CLOSE_TIME, OPEN_TIME, local_ns
 
 __all__ = ["Book", "RootInfo"]
@@ -80,8 +81,9 @@ class Book:
         self.exp_q = np.full(ec, np.nan)  # implied carry yield (net of discrete dividends)
         self.exp_ddiv = np.zeros(ec, np.float64)  # PV of discrete dividends before expiry
         self.exp_ddiv_cash = np.zeros(ec, np.float64)
-        self.exp_params = np.full((ec, 5), np.nan)
+        self.exp_params = np.full((ec, SMILE_WIDTH), np.nan)
         self.exp_rmse = np.full(ec, np.nan)
+        self.exp_arb = np.zeros(ec, bool)  # the smile has butterfly arbitrage in its range
         self.exp_npts = np.zeros(ec, np.int32)
         self.exp_ncall = np.zeros(ec, np.int32)
         self.exp_nput = np.zeros(ec, np.int32)
@@ -165,7 +167,8 @@ class Book:
             setattr(self, name, _grow(getattr(self, name), n, np.nan))
         for name in ("exp_ddiv", "exp_ddiv_cash"):
             setattr(self, name, _grow(getattr(self, name), n, 0.0))
-        p = np.full((n, 5), np.nan)
+        self.exp_arb = _grow(self.exp_arb, n, False)
+        p = np.full((n, SMILE_WIDTH), np.nan)
         p[: len(self.exp_params)] = self.exp_params
         self.exp_params = p
 

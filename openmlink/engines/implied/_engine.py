@@ -344,6 +344,7 @@ class ImpliedQuoteEngine:
         b.exp_years[exps] = inp.t
         b.exp_params[exps] = res.params
         b.exp_rmse[exps] = res.rmse
+        b.exp_arb[exps] = ~res.arb_free
         b.exp_npts[exps] = res.npts
         b.exp_ncall[exps] = res.ncall
         b.exp_nput[exps] = res.nput

@@ -12,11 +12,12 @@ from ...analytics import (
     AmericanModel,
     RowContext,
     american_parity_forward,
+    fit_correction,
     fit_svi,
     implied_vols,
     parity_forward,
     smile_points,
-    svi_total_variance,
+    smile_total_variance,
 )
 
 __all__ = ["FitInputs", "FitResult", "fit_expiries", "surface_values_vol"]
@@ -48,8 +49,9 @@ class FitInputs:
 
 @dataclass(frozen=True, slots=True)
 class FitResult:
-    """Per expiry: forward, carry yield ``q``, parity pairs used, the new SVI ``params`` and
-    fit ``rmse``, points used (all, calls, puts).  Per row: the pricing context after the fit
+    """Per expiry: forward, carry yield ``q``, parity pairs used, the new smile ``params``
+    (``analytics._smile``) and fit ``rmse``, ``arb_free`` (no butterfly arbitrage over the
+    fitted range), points used (all, calls, puts).  Per row: the pricing context after the fit
     (its forward the fitted one, its params the new smile) and the bid/ask vols."""
 
     fwd: NDArray[np.float64]
@@ -57,6 +59,7 @@ class FitResult:
     npairs: NDArray[np.int64]
     params: NDArray[np.float64]
     rmse: NDArray[np.float64]
+    arb_free: NDArray[np.bool_]
     npts: NDArray[np.int64]
     ncall: NDArray[np.int64]
     nput: NDArray[np.int64]
@@ -70,7 +73,8 @@ def fit_expiries(inp: FitInputs) -> FitResult:
     de-Americanised quotes, so that call and put IVs agree; else carried from the spot at the
     master's yield), carry
     yield q = r - ln(F / (S - ddiv)) / t, quote vols (the current smile as the solver's guess),
-    and a raw-SVI fit of the out-of-the-money quote vols, per expiry."""
+    and a smile fit of the out-of-the-money quote vols (raw SVI plus the spline correction of
+    ``analytics._smile``, butterfly-checked), per expiry."""
     t, r, s, ddiv = inp.t, inp.r, inp.s, inp.ddiv
     n_exp = len(t)
     sizes = np.diff(inp.goff)
@@ -97,9 +101,14 @@ def fit_expiries(inp: FitInputs) -> FitResult:
     grp = np.repeat(np.arange(n_exp), sizes)
     counts = np.bincount(grp[use], minlength=n_exp)
     poff = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    params, rmse = fit_svi(k[use], w[use], wt[use], poff)
+    svi, _ = fit_svi(k[use], w[use], wt[use], poff)
+    params, arb_free = fit_correction(k[use], w[use], wt[use], poff, svi)
+    with np.errstate(all="ignore"):
+        e = smile_total_variance(k[use], rep(params)[use]) - w[use]
+        g = grp[use]
+        rmse = np.sqrt(np.bincount(g, wt[use] * e * e, n_exp) / np.bincount(g, wt[use], n_exp))
     ctx.params = rep(params)
-    return FitResult(fwd, q, np.asarray(npairs), params, rmse, counts,
+    return FitResult(fwd, q, np.asarray(npairs), params, rmse, arb_free, counts,
                      np.bincount(grp[use & (ctx.cpf > 0)], minlength=n_exp),
                      np.bincount(grp[use & (ctx.cpf < 0)], minlength=n_exp), ctx, bid_iv, ask_iv)
 
@@ -107,5 +116,5 @@ def fit_expiries(inp: FitInputs) -> FitResult:
 def surface_values_vol(ctx: RowContext) -> NDArray[np.float64]:
     """The current smile's vol per row (NaN where the expiry has no fit): the IV solver's guess."""
     with np.errstate(all="ignore"):
-        w = svi_total_variance(np.log(ctx.strike / ctx.fwd), ctx.params)
+        w = smile_total_variance(np.log(ctx.strike / ctx.fwd), ctx.params)
         return np.where((ctx.t_years > 0) & (w > 0), np.sqrt(w / ctx.t_years), np.nan)

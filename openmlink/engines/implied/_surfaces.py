@@ -9,7 +9,10 @@ priceType, cpAdjType (SDiv for Equity, UPrcRatio for Future), numAtmStrikes (par
 exType, modelType LogNormalExact, moneynessType LogStd (xAxis = ln(K/F) / axisVolRT), slope
 = d vol / d xAxis at xAxis 0, cCnt/pCnt (quotes in the fit), fitAvgAbsErr (weighted RMS error of
 the fit in vol points), minXAxis/maxXAxis (range of fitted strikes), surfaceResult,
-skewC00..skewC04 = the raw-SVI parameters a, b, rho, m, sigma (total variance vs ln(K/F)).
+skewC00..skewC04 = the raw-SVI parameters a, b, rho, m, sigma (total variance vs ln(K/F)),
+skewC05..skewC28 = the spline correction (k_lo, k_hi, knot count J, J coefficients;
+``analytics._smile``); surfaceResult CobsConvexFitErr = butterfly arbitrage left in the fitted
+range (Durrleman g < 0).
 Left at their defaults (no source in this engine): EMAs, earnings fields, historical vols,
 vwidth/pwidth, the ivAdj/cpAdj knot tables, bid/ask miss counts, saddle points, tradeable status.
 """
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ...analytics import svi_total_variance
+from ...analytics import smile_wk
 from ...bus import ColumnBatch
 from ...market import key_ordinal
 from ...schema import registry
@@ -43,11 +46,10 @@ def surface_batches(b: Book, exps: NDArray[np.int64], spot: NDArray[np.float64],
     r = b.exp_rate[exps]
     amer = np.array([b.roots[int(c)].american for c in b.exp_root[exps].tolist()], bool)
     with np.errstate(all="ignore"):
-        w0 = svi_total_variance(np.zeros(n), p)
+        w0, dwdk0 = smile_wk(np.zeros(n), p, 1)
         atm = np.where((t > 0) & (w0 > 0), np.sqrt(w0 / t), np.nan)
         axis = atm * np.sqrt(t)
         a_, b_, rho, m_, sg = (p[:, i] for i in range(5))
-        dwdk0 = b_ * (rho + (0.0 - m_) / np.sqrt(m_ * m_ + sg * sg))
         slope = dwdk0 / (2.0 * atm * t) * axis  # d vol / d xAxis at 0
         rms_vol = b.exp_rmse[exps] / (2.0 * atm * t) * 100.0
         syn = np.where(amer, spot, fwd * np.exp(-(r - q_master) * t))
@@ -90,9 +92,13 @@ def surface_batches(b: Book, exps: NDArray[np.int64], spot: NDArray[np.float64],
         "slope": slope, "minXAxis": k_lo / axis, "maxXAxis": k_hi / axis,
         "cCnt": np.minimum(b.exp_ncall[exps], 127), "pCnt": np.minimum(b.exp_nput[exps], 127),
         "fitAvgAbsErr": rms_vol,
-        "surfaceResult": np.where(ok, ordinal(c, "surfaceResult", "OK"),
-                                  ordinal(c, "surfaceResult", "NoGoodStrikes")).astype(np.int16),
+        # a smile with butterfly arbitrage left in its fitted range (analytics._smile) is
+        # published flagged, never as OK
+        "surfaceResult": np.where(~ok, ordinal(c, "surfaceResult", "NoGoodStrikes"),
+                                  np.where(b.exp_arb[exps], ordinal(c, "surfaceResult", "CobsConvexFitErr"),
+                                           ordinal(c, "surfaceResult", "OK"))).astype(np.int16),
         "skewC00": a_, "skewC01": b_, "skewC02": rho, "skewC03": m_, "skewC04": sg,
+        **{f"skewC{i:02d}": np.nan_to_num(p[:, i]) for i in range(5, p.shape[1])},
         "sTimestamp": np.full(n, now, np.int64), "timestamp": np.full(n, now, np.int64),
     }
     reg = registry()

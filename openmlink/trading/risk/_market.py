@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ...analytics import SMILE_WIDTH
 from ...engines.marketview import MarketView
 from ...schema import ExpiryKey, OptionKey
 from ._reval import RevalInputs
@@ -17,7 +18,7 @@ __all__ = ["GREEKS", "OptMarket", "gather"]
 #: OptionPositionRecordV5 greek -> LiveImpliedQuote field
 GREEKS = {"de": "de", "ga": "ga", "th": "th", "ve": "ve", "rh": "ro", "ph": "ph", "vo": "vo",
           "va": "va"}
-_SVI = ("skewC00", "skewC01", "skewC02", "skewC03", "skewC04")
+_SVI = tuple(f"skewC{i:02d}" for i in range(SMILE_WIDTH))  # the engine's smile (analytics._smile)
 _LIQ = {"spot": "uPrc", "t": "years", "rate": "rate", "q": "sdiv", "ddiv": "ddiv",
         "svol": "sVol", "sprc": "sPrc", "smark": "sMark", "atm": "atmVol", "uoff": "uOff"}
 
@@ -32,7 +33,7 @@ class OptMarket:
         self.ddiv, self.uoff, self.svol, self.sprc, self.smark = (nan() for _ in range(5))
         self.bid, self.ask, self.atm = nan(), nan(), nan()
         self.american = np.zeros(n, bool)
-        self.params = np.full((n, 5), np.nan)
+        self.params = np.full((n, SMILE_WIDTH), np.nan)
         self.greeks = {g: nan() for g in GREEKS}
 
     def inputs(self) -> RevalInputs:
@@ -86,7 +87,7 @@ def gather(view: MarketView, okeys: Sequence[OptionKey]) -> OptMarket:
     e_of = np.fromiter((exps.setdefault(k.expiry, len(exps)) for k in okeys), np.int64, n)
     crow = _rows(ct.index, [(e, live) for e in exps])
     ch = crow >= 0
-    p = np.full((len(exps), 5), np.nan)
+    p = np.full((len(exps), SMILE_WIDTH), np.nan)
     for i, col in enumerate(_SVI):
         p[ch, i] = ct.column(col)[crow[ch]]
     good = np.all(np.isfinite(p), axis=1) & (p[:, 1] > 0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ...analytics import AmericanModel, RowContext, row_prices, svi_total_variance
+from ...analytics import AmericanModel, RowContext, row_prices, smile_total_variance
 
 __all__ = ["SLIDES", "RevalInputs", "shocked_vols", "slide_pnl"]
 
@@ -31,7 +31,8 @@ F64 = NDArray[np.float64]
 
 @dataclass
 class RevalInputs:
-    """Per-position pricing inputs (1-D arrays of one length; ``params`` is (n, 5) raw SVI)."""
+    """Per-position pricing inputs (1-D arrays of one length; ``params``: the engine smile,
+    (n, SMILE_WIDTH))."""
 
     spot: F64
     strike: F64
@@ -59,7 +60,7 @@ def shocked_vols(inp: RevalInputs, spot: F64) -> F64:
     """Sticky-delta vol of each row with the underlier at ``spot``."""
     fwd = inp.forward(spot)
     with np.errstate(all="ignore"):
-        w = svi_total_variance(np.log(inp.strike / fwd), inp.params)
+        w = smile_total_variance(np.log(inp.strike / fwd), inp.params)
         v = np.sqrt(w / inp.t_years)
     ok = np.isfinite(v) & (v > 0) & np.all(np.isfinite(inp.params), axis=1)
     return np.where(ok, v, inp.base_vol)
