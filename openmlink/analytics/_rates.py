@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,7 +47,7 @@ class RateCurve:
     ``as_of`` is the date the curve was observed (ISO text, "" when unknown).
     """
 
-    def __init__(self, pillars_years: Sequence[float], rates: Sequence[float], as_of: str = "") -> None:
+    def __init__(self, pillars_years: ArrayLike, rates: ArrayLike, as_of: str = "") -> None:
         t = np.asarray(pillars_years, dtype=np.float64)
         r = np.asarray(rates, dtype=np.float64)
         if t.ndim != 1 or t.shape != r.shape or t.size == 0:

@@ -213,8 +213,8 @@ def fit_correction(k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[n
         h = np.where(nj > 0, (kmax - kmin) / (nj + 3.0), 1.0)
         u = (k - kmin[grp]) / h[grp]
         i = np.floor(u)
-        a = np.zeros(ng * jmax * jmax)
-        rhs = np.zeros(ng * jmax)
+        a_flat = np.zeros(ng * jmax * jmax)
+        rhs_flat = np.zeros(ng * jmax)
         cols = []
         for o in range(4):
             j = i - o
@@ -222,11 +222,11 @@ def fit_correction(k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[n
             bv = np.where(v, _bspline(np.where(v, u - j, -1.0), 0), 0.0)
             cols.append((np.where(v, j, 0).astype(np.int64), bv))
         for ja, ba in cols:
-            rhs += np.bincount(grp * jmax + ja, wt * ba * res, ng * jmax)
+            rhs_flat += np.bincount(grp * jmax + ja, wt * ba * res, ng * jmax)
             for jb, bb in cols:
-                a += np.bincount((grp * jmax + ja) * jmax + jb, wt * ba * bb, ng * jmax * jmax)
-        a = a.reshape(ng, jmax, jmax)
-        rhs = rhs.reshape(ng, jmax)
+                a_flat += np.bincount((grp * jmax + ja) * jmax + jb, wt * ba * bb, ng * jmax * jmax)
+        a = a_flat.reshape(ng, jmax, jmax)
+        rhs = rhs_flat.reshape(ng, jmax)
         # roughness: second differences of the coefficients, scaled to the data's weight
         scale = penalty * np.maximum(np.einsum("gii->g", a) / np.maximum(nj, 1), 1e-300)
         d2 = np.zeros((jmax - 2, jmax))
