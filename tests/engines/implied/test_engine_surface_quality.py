@@ -93,7 +93,7 @@ def test_smiles_with_arbitrage_are_flagged(path: Path) -> None:
     p = _params(c)
     flag = ordinal("LiveSurfaceCurve", "surfaceResult", "CobsConvexFitErr")
     ranged = np.isfinite(p[:, 5]) & (p[:, 6] > p[:, 5])
-    s = np.linspace(0.0, 1.0, 641)
+    s = np.linspace(0.0, 1.0, 1281)
     n_flag = 0
     for row, res in zip(p[ranged], c["surfaceResult"][ranged], strict=True):
         g = durrleman_g(row[5] + (row[6] - row[5]) * s, row[None, :])
