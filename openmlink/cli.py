@@ -139,12 +139,15 @@ def _serve(args: argparse.Namespace) -> int:
     clock = _platform_clock(args) or LiveClock()
     rt = Runtime(clock, _sources(args) if role.sources else [], keep_serving=args.keep_serving)
     rt.prepare()  # before keys, data dir, port or kernels: a bad source stops here, at once
+    from .analytics import set_parallel
     from .config import validated
-    from .engines.implied import EngineConfig, warm_up
+    from .engines.implied import EngineConfig, StagedWarmUp
     from .gateway import HttpLimits, RestConfig, add_dashboard, make_app
 
     if not args.no_analytics and "implied" in role.engines:
-        rt.warm = warm_up
+        rt.warm = StagedWarmUp(say=rt.say)
+        rt.warm.start()  # its first compiler process runs while the market source compiles
+        set_parallel(False)  # serial twins only until the engine's kernels are all compiled
     keys, dev = _keys(args)
     cfg = validated(RestConfig(limit_cap=args.limit_cap, max_body_bytes=args.max_body_bytes),
                     "serve options")

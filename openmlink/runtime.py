@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .clock import Clock
 from .errors import StartupError
@@ -195,11 +195,24 @@ class Timers:
             t.due_ns = self.clock.time_ns() + t.interval_ns
 
 
+class WarmUp(Protocol):
+    """Kernel warm-up of the implied-quote engine in two stages (``analytics.warm.StagedWarmUp``):
+    ``first`` (blocking) makes the preliminary pass's kernels ready, ``rest`` (blocking) all
+    the engine's, each False when ``close`` (which ends any compiler process still running)
+    came first."""
+
+    def first(self) -> bool: ...
+
+    def rest(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Runtime:
     """Prepares, builds, serves and stops one platform (see the module docstring)."""
 
     def __init__(self, clock: Clock, sources: Sequence[Source], *, keep_serving: bool = False,
-                 say: Say = say_stderr, warm: Callable[[], None] | None = None) -> None:
+                 say: Say = say_stderr, warm: WarmUp | None = None) -> None:
         self.clock = clock
         self.sources = list(sources)
         self.keep_serving = keep_serving
@@ -296,6 +309,8 @@ class Runtime:
         engines' run-blocks and close the order manager."""
         for s in self.sources:
             s.close()
+        if self.warm is not None:
+            self.warm.close()
         await self.timers.stop()
         if self.platform is not None and self.platform.auctions is not None:
             self.platform.auctions.close()
@@ -473,15 +488,38 @@ class Runtime:
         self.exit_code = 1
         self.request_stop()
 
+    async def _warm_engine(self, engine: ImpliedQuoteEngine, warm: WarmUp) -> bool:
+        """Kernels in two stages (on an empty Numba cache the first rows come after the first
+        stage, ~5 s of compiling, instead of ~30 s): a preliminary pass with European values
+        (``ImpliedQuoteEngine.set_preliminary``) while the rest compile in a child process."""
+        engine.ready = False  # quotes are only stored meanwhile
+        self.say("analytics: compiling kernels (or loading them from the Numba cache); "
+                 "LiveImpliedQuote follows when they are ready")
+        t0 = time.perf_counter()
+        if not await asyncio.to_thread(warm.first):
+            return False  # stopping
+        engine.set_preliminary(True)
+        engine.ready = True
+        t1 = time.perf_counter()
+        try:
+            n = await engine.loop_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("implied-quote preliminary pass failed")
+        else:
+            self.say(f"analytics: first preliminary pass done: {n} series in "
+                     f"{time.perf_counter() - t1:.1f} s, first kernels ready in {t1 - t0:.1f} s "
+                     "(American roots valued as European, calcSource None, until the next pass)")
+        if not await asyncio.to_thread(warm.rest):
+            return False
+        engine.set_preliminary(False)
+        self.say(f"analytics: kernels ready in {time.perf_counter() - t0:.1f} s")
+        return True
+
     async def _run_engine(self, engine: ImpliedQuoteEngine) -> None:
-        if self.warm is not None:
-            engine.ready = False  # quotes are only stored meanwhile
-            self.say("analytics: compiling kernels (or loading them from the Numba cache); "
-                     "LiveImpliedQuote follows when they are ready")
-            t0 = time.perf_counter()
-            await asyncio.to_thread(self.warm)
-            engine.ready = True
-            self.say(f"analytics: kernels ready in {time.perf_counter() - t0:.1f} s")
+        if self.warm is not None and not await self._warm_engine(engine, self.warm):
+            return
         t0 = time.perf_counter()
         try:
             n = await engine.loop_once()

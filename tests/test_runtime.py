@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,7 @@ from openmlink.market import (
 from openmlink.runtime import Runtime, Timers
 from openmlink.schema._values import datetime_from_text
 from tests.support.paths import FIXTURES
+from tests.support.process import ServeProcess
 
 S = 1_000_000_000
 START = datetime_from_text("2026-11-23 15:00:00")
@@ -225,3 +227,53 @@ def test_a_replay_corrupt_in_the_middle_ends_the_run_unless_keep_serving(keep_se
 def test_a_recording_error_is_a_startup_error_with_one_line():
     e = RecordingError("x.oml", 12, "truncated (a frame length cut short)")
     assert e.one_line() == "RecordingError: x.oml at byte 12: truncated (a frame length cut short)"
+
+
+# ---------------------------------------------------------------------- cold start
+def _rows(srv: ServeProcess, key: str, mtype: str, fields: str) -> list[dict]:
+    got = requests.get(f"{srv.base}/rest/json", params={
+        "apiKey": key, "cmd": "getmsgs", "msgType": mtype, "view": fields, "limit": 100000},
+        timeout=60).json()
+    return [m["message"] for m in got if m["header"]["mTyp"] == mtype]
+
+
+def _american_roots(srv: ServeProcess, key: str) -> set[str]:
+    roots = _rows(srv, key, "RootDefinition", "exerciseType")
+    return {r["pkey"]["root"]["tk"] for r in roots if r["exerciseType"] == "American"}
+
+
+def test_a_server_on_an_empty_numba_cache_publishes_preliminary_rows_then_accurate_ones(
+        tmp_path: Path) -> None:
+    """A fresh ``openmlink serve`` with an empty Numba cache (a temporary NUMBA_CACHE_DIR):
+    the first LiveImpliedQuote rows come from the first kernel stage (European values, the rows
+    of American roots flagged calcSource None, priceType Future), then every kernel is compiled
+    by a child process into that cache and the next Loop pass values American roots with the
+    American model (calcSource Loop, priceType Equity).  The times are bench_cold_start's."""
+    cache = tmp_path / "numba"
+    srv = ServeProcess("--no-persist", "--no-sql", "--universe", "small", "--seed", "5",
+                       env={"NUMBA_CACHE_DIR": str(cache)})
+    try:
+        key = srv.wait_for(r"^openmlink: development API key: (\S+)$", 60).group(1)
+        srv.wait_for(r"^openmlink: analytics: first preliminary pass done: \d+ series", 900)
+        rows = _rows(srv, key, "LiveImpliedQuote", "calcSource,priceType")
+        said = list(srv.lines)
+        amer = _american_roots(srv, key)
+        assert amer and rows
+        assert not any(ln.startswith("openmlink: analytics: kernels ready") for ln in said), said
+        for r in rows:
+            if r["pkey"]["okey"]["tk"] in amer:
+                # (an enum field at its None value is left out of the JSON record)
+                assert (r.get("calcSource", "None"), r["priceType"]) == ("None", "Future"), r
+            else:
+                assert r.get("calcSource") in ("Loop", "Tick"), r
+        assert {r["pkey"]["okey"]["tk"] for r in rows} & amer  # American roots were valued too
+        srv.wait_for(r"^openmlink: analytics: kernels ready in", 900)
+        srv.wait_for(r"^openmlink: analytics: first Loop pass done: \d+ series", 300)
+        rows = _rows(srv, key, "LiveImpliedQuote", "calcSource,priceType")
+        am_rows = [r for r in rows if r["pkey"]["okey"]["tk"] in amer]
+        assert am_rows and all(r.get("calcSource") in ("Loop", "Tick") and r["priceType"] == "Equity"
+                               for r in am_rows)
+        assert not any("failed" in ln for ln in srv.lines), srv.lines  # no in-process fallback
+        assert list(cache.rglob("*.nbi"))  # the children filled the temporary cache
+    finally:
+        assert srv.stop() == 0

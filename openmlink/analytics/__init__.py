@@ -25,6 +25,7 @@ from ._api import (
 )
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES
 from ._errors import IvError
+from ._parallel import set_parallel
 from ._quote_rows import (
     AmericanModel,
     RowContext,
@@ -72,6 +73,7 @@ __all__ = [
     "price",
     "price_greeks_slides",
     "row_prices",
+    "set_parallel",
     "slide_keys",
     "slides",
     "smile_total_variance",

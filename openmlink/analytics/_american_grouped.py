@@ -23,11 +23,12 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
-from ._american import _cheb_eval, amer_price1, put_boundary, put_from_boundary
+from ._american import _cheb_eval, amer_price1, amer_price_kernel, put_boundary, put_from_boundary
 from ._api import DEFAULT_SCHEME
 from ._black import euro_price1
 from ._jit import JitOptions
 from ._normal import norm_cdf
+from ._parallel import parallel_enabled
 
 __all__ = ["EEP_TOL", "N_VOL", "BoundaryTables", "amer_grouped_kernel", "amer_grouped_prices",
            "american_prices", "unique_keys"]
@@ -257,16 +258,19 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
               cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
               vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
-              w: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+              w: NDArray[np.float64], out: NDArray[np.float64]) -> bool:
+    """Row i's value from its table into out[i]; False (out[i] NaN) for a row the tables do not
+    serve (edge cases, no table, vol outside it): the caller prices those row by row (kept out
+    of this kernel, so that compiling it does not compile the row-by-row ALO too)."""
     kind = _plain_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]) if (
         cp[i] == 1.0 or cp[i] == -1.0) else 2
     j = which[i]
     if kind == 1:
         out[i] = max(0.0, euro_price1(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]))
-        return
+        return True
     if kind == 2 or j < 0 or not (vlo[j] <= vol[i] <= vhi[j]):
-        out[i] = amer_price1(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i], scheme)
-        return
+        out[i] = math.nan
+        return False
     nv = hz.shape[1]
     a = math.log(vlo[j])
     b = math.log(vhi[j])
@@ -302,7 +306,7 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
         h_now += w[u] * hz[j, u, np_]
     if math.log(sp / kp) <= ln_xk - math.sqrt(max(h_now, 0.0)):
         out[i] = kp - sp  # at or beyond today's exercise boundary: exercise now
-        return
+        return True
     half = 0.5 * math.sqrt(tt)
     base = math.log(sp / kp) - ln_xk
     add_on = 0.0
@@ -322,6 +326,7 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
     add_on *= half
     euro = euro_price1(sp, kp, tt, rp, qp, v, -1.0)
     out[i] = max(max(euro, 0.0) + max(add_on, 0.0), kp - sp)
+    return True
 
 
 @njit(**_PJIT)
@@ -329,12 +334,12 @@ def _eval_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.flo
                r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
                vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
-               n_chunks: int, out: NDArray[np.float64]) -> None:
+               n_chunks: int, out: NDArray[np.float64], served: NDArray[np.bool_]) -> None:
     n = s.shape[0]
     for ch in prange(n_chunks):
         w = np.empty(hz.shape[1])
         for i in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
-            _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
+            served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
 
 
 @njit(**_JIT)
@@ -342,10 +347,10 @@ def _eval_rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
                       r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                       cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
                       vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
-                      out: NDArray[np.float64]) -> None:
+                      out: NDArray[np.float64], served: NDArray[np.bool_]) -> None:
     w = np.empty(hz.shape[1])
     for i in range(s.shape[0]):
-        _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
+        served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
 
 
 _PAR_ROWS = 2048
@@ -409,7 +414,8 @@ class BoundaryTables:
         if build:
             bs = np.array([slot[g] for g in build])
             new = np.zeros((len(build), self.n_vol, nn))
-            kern = _build_tables if len(build) * self.n_vol * 40 >= _PAR_ROWS else _build_tables_serial
+            par = len(build) * self.n_vol * 40 >= _PAR_ROWS and parallel_enabled()
+            kern = _build_tables if par else _build_tables_serial
             kern(keys[build, 1].copy(), keys[build, 2].copy(), keys[build, 0].copy(),
                  np.array(lo)[bs], np.array(hi)[bs], DEFAULT_SCHEME, new)
             self.built += len(build)
@@ -479,11 +485,20 @@ class BoundaryTables:
             w = np.maximum(which, 0)
             self.direct += int((needs & ((which < 0) | ~((vlo[w] <= vol) & (vol <= vhi[w])))).sum())
         self.evaluated += int(needs.sum())
-        if n >= _PAR_ROWS:
+        served = np.empty(n, np.bool_)
+        if n >= _PAR_ROWS and parallel_enabled():
             chunks = max(1, min(4 * numba.get_num_threads(), n // 64))
-            _eval_rows(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, chunks, out)
+            _eval_rows(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, chunks, out,
+                       served)
         else:
-            _eval_rows_serial(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, out)
+            _eval_rows_serial(s, k, t, r, q, vol, cp, which, vlo, vhi, tab, DEFAULT_SCHEME, out,
+                              served)
+        rest = np.flatnonzero(~served)
+        if len(rest):  # row by row (edge cases, no table, vol outside its table)
+            sub = np.empty(len(rest))
+            amer_price_kernel(s[rest], k[rest], t[rest], r[rest], q[rest], vol[rest], cp[rest],
+                              DEFAULT_SCHEME, sub)
+            out[rest] = sub
         return out
 
 

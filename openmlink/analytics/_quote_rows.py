@@ -34,6 +34,7 @@ from ._baw import baw_deamericanised_iv, baw_price, baw_rows
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
 from ._jit import JitOptions
 from ._lbr import euro_iv_kernel
+from ._parallel import parallel_enabled
 from ._smile import smile_wk
 
 __all__ = ["AmericanModel", "RowContext", "amer_deam_iv", "american_eep", "american_parity_forward",
@@ -112,7 +113,7 @@ def parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8], bid: NDArr
     fwd = np.empty(ng)
     npairs = np.zeros(ng, np.int64)
     if ng > 0:
-        kernel = _parity if len(strike) >= _PAR_MIN else _parity_serial
+        kernel = _parity if len(strike) >= _PAR_MIN and parallel_enabled() else _parity_serial
         kernel(np.ascontiguousarray(strike, np.float64), np.ascontiguousarray(cp, np.int8),
                np.ascontiguousarray(bid, np.float64), np.ascontiguousarray(ask, np.float64),
                np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(disc, np.float64),
@@ -316,7 +317,7 @@ def b76_implied_vol(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[n
     err = np.empty(n, np.int8)
     if n:
         pp, ff, kk, tt, rr, cc = _f64(p), _f64(f), _f64(k), _f64(t), _f64(r), _f64(cp)
-        if n >= _PAR_MIN:
+        if n >= _PAR_MIN and parallel_enabled():
             _b76_iv_par(pp, ff, kk, tt, rr, cc, _chunks(n), vol, err)
         else:
             euro_iv_kernel(pp, ff, kk, tt, rr, rr, cc, True, vol, err)
@@ -331,7 +332,7 @@ def b76_rows(f: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float
     n = len(f)
     mv = np.ascontiguousarray(moves, dtype=np.float64)
     out = np.empty((10 + len(mv), n))
-    if n >= _PAR_MIN:
+    if n >= _PAR_MIN and parallel_enabled():
         _b76_rows_par(_f64(f), _f64(k), _f64(t), _f64(r), _f64(v), _f64(cp), mv, _chunks(n), out)
     elif n:
         euro_rows_kernel(_f64(f), _f64(k), _f64(t), _f64(r), _f64(r), _f64(v), _f64(cp), True, mv, out)

@@ -33,6 +33,7 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from ._jit import JitOptions
+from ._parallel import parallel_enabled
 
 __all__ = [
     "SVI_PARAMS",
@@ -262,7 +263,7 @@ def fit_svi(k: NDArray[np.float64], w: NDArray[np.float64], weight: NDArray[np.f
     params = np.empty((ng, 5))
     rmse = np.empty(ng)
     if ng:
-        par = ng > 1 and len(kk) >= _PAR_MIN_POINTS
+        par = ng > 1 and len(kk) >= _PAR_MIN_POINTS and parallel_enabled()
         (_fit_all if par else _fit_all_serial)(kk, ww, wt, off, params, rmse)
     return params, rmse
 

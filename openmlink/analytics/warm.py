@@ -10,10 +10,13 @@ compiles only the kernels it dispatches to.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 
-__all__ = ["main", "warm", "warm_up"]
+__all__ = ["STAGES", "StagedWarmUp", "main", "stage_cached", "warm", "warm_first", "warm_up"]
 
 
 def warm(american: bool = True) -> float:
@@ -76,6 +79,7 @@ def warm_up() -> None:
     baw_deamericanised_iv(pb, sb, kb, tb, rb, rb * 0, cb, vb)
     # American values of the engine (boundary tables, the row-by-row twin for small groups)
     american_prices(s, k, t, r, r * 0, v, c, np.zeros(2, np.int64))
+    price(s, k, t, r, r * 0, v, c, exercise="american")  # the row-by-row fallback of the tables
     for m in (40, 2100):  # serial and parallel twins
         many = np.linspace(90.0, 110.0, m)
         tt = np.repeat([0.1, 0.2, 0.3], m // 3 + 1)[:m]
@@ -97,8 +101,155 @@ def warm_up() -> None:
                    np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]))
 
 
-def main() -> int:
-    print(f"openmlink.analytics kernels compiled and cached in {warm():.1f} s")
+def warm_first() -> None:
+    """Compile (or load) the kernels of a server's first, preliminary pass: the serial twins of
+    the European row kernels (parity forwards, Black-76 implied vols, price + greeks + slides)
+    and of the SVI fit.  With
+    ``set_parallel(False)`` and every root treated as European, the engine needs nothing else
+    (``ImpliedQuoteEngine.preliminary``)."""
+    import numpy as np
+
+    from . import SLIDE_MOVES
+    from ._quote_rows import b76_implied_vol, b76_rows, parity_forward
+    from ._svi import fit_svi
+
+    s = np.array([100.0, 100.0])
+    k = np.array([95.0, 105.0])
+    t = np.array([0.1, 0.1])
+    r = np.array([0.04, 0.04])
+    v = np.array([0.2, 0.2])
+    c = np.array([1.0, -1.0])
+    p = b76_rows(s, k, t, r, v, c, SLIDE_MOVES)[0]
+    b76_implied_vol(p, s, k, t, r, c)
+    parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
+                   np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]))
+    kk = np.linspace(-0.2, 0.2, 8)
+    fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(8), np.array([0, 8]))
+
+
+STAGES = {"first": warm_first, "engine": warm_up, "all": warm}
+"""What ``python -m openmlink.analytics.warm --stage NAME`` compiles."""
+
+
+def _stage_kernels(stage: str) -> list[object]:
+    """Dispatchers whose cache entries show that a stage was compiled (a sample: the largest)."""
+    from . import _american_grouped as ag
+    from . import _baw, _black, _lbr, _svi
+    from . import _quote_rows as qr
+
+    if stage == "first":
+        return [_lbr.euro_iv_kernel, _black.euro_rows_kernel, qr._parity_serial, _svi._fit_all_serial]
+    return [qr._b76_iv_par, qr._b76_rows_par, qr._parity, _svi._fit_all, _baw._rows_kernel,
+            _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial]
+
+
+def stage_cached(stage: str) -> bool:
+    """True when the Numba cache holds entries for the current sources of the stage's main
+    kernels (loading them then takes well under a second: no compiler process is needed).  A
+    heuristic: a stage found cached but partly stale compiles the rest in process."""
+    try:
+        return all(bool(d._cache._cache_file._load_index())  # type: ignore[attr-defined]
+                   for d in _stage_kernels(stage))
+    except (AttributeError, OSError, ValueError):  # another Numba's internals: ask a child
+        return False
+
+
+class StagedWarmUp:
+    """A server's warm-up in two stages, each compiled in a child Python process
+    (``python -m openmlink.analytics.warm --stage ...``, this process's environment, so the same
+    NUMBA_CACHE_DIR) and then loaded here from the Numba cache, so that the compiler never
+    holds this process's GIL for long and the other core does the work:
+
+    * ``start()`` (at once, before the market source compiles its own kernels in this process)
+      launches the child of the first stage (``warm_first``: serial European kernels); disjoint
+      from the simulator's ALO kernels, so both compile at the same time;
+    * ``first()`` waits for it and loads that stage: the engine can publish preliminary rows;
+    * ``rest()`` compiles the engine's other kernels (``warm_up``: American, BAW, parallel
+      twins) in a second child, then loads them.
+
+    A child that fails is reported through ``say`` and its stage compiled in process (slower,
+    never silently wrong).  A stage already in the cache (``stage_cached``) is loaded in
+    process at once, no child.
+    Stages are compiled one child at a time, never while this process compiles the same
+    kernels: Numba numbers a function's cache entries per process, so two processes adding
+    different signatures of one function at once could leave its index pointing at the other's
+    code."""
+
+    def __init__(self, say: Callable[[str], None] | None = None) -> None:
+        self.say = say or (lambda line: print(line, file=sys.stderr))
+        self._first: subprocess.Popen[str] | None = None
+        self._started = False
+        self._procs: list[subprocess.Popen[str]] = []
+        self._closed = False
+
+    def _spawn(self, stage: str) -> subprocess.Popen[str] | None:
+        if stage_cached(stage):
+            return None  # loaded in process at once
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "openmlink.analytics.warm", "--stage",
+                                     stage], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True, env=dict(os.environ))
+        except OSError as e:
+            self.say(f"analytics: cannot start the kernel compiler process ({stage}: {e}); "
+                     "compiling in process")
+            return None
+        self._procs.append(proc)
+        return proc
+
+    def start(self) -> None:
+        """Launch the first stage's compiler process (once)."""
+        if not self._started:
+            self._started = True
+            self._first = self._spawn("first")
+
+    def close(self) -> None:
+        """End the compiler processes still running (a server stopping during its warm-up)."""
+        self._closed = True
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.terminate()
+
+    def _finish(self, stage: str, proc: subprocess.Popen[str] | None) -> bool:
+        why = None
+        if proc is not None:
+            _out, err = proc.communicate()
+        if self._closed:
+            return False
+        if proc is not None:
+            if proc.returncode != 0:
+                lines = err.strip().splitlines()
+                why = f"exit status {proc.returncode}: {lines[-1] if lines else 'no message'}"
+        if why is not None:
+            self.say(f"analytics: the kernel compiler process ({stage}) failed ({why}); "
+                     "compiling in process")
+        STAGES[stage]()
+        return True
+
+    def first(self) -> bool:
+        """Blocks until the first stage's kernels are loaded (compiled by the child of
+        ``start()``, started here if it was not); False if ``close()`` came first."""
+        self.start()
+        return self._finish("first", self._first)
+
+    def rest(self) -> bool:
+        """Blocks until every kernel of the engine is loaded (compiled by a second child);
+        False if ``close()`` came first."""
+        return self._finish("engine", None if self._closed else self._spawn("engine"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m openmlink.analytics.warm",
+                                 description="compile the analytics kernels into the Numba cache")
+    ap.add_argument("--stage", choices=sorted(STAGES), default="all",
+                    help="first: a server's preliminary pass; engine: the implied-quote engine's "
+                         "kernels; all: every public entry point (default)")
+    stage = ap.parse_args(argv).stage
+    t0 = time.perf_counter()
+    STAGES[stage]()
+    print(f"openmlink.analytics kernels ({stage}) compiled and cached in "
+          f"{time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -40,14 +40,15 @@ def run_cli(*args: str, timeout: float = 20.0) -> Cli:
 class ServeProcess:
     """``openmlink serve ARGS`` on a free port, its stderr collected line by line."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        """``env``: variables added to the test process's environment."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
         self._cv = threading.Condition()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "openmlink", "serve", "--port", str(self.port), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_ENV)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**_ENV, **(env or {})})
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

@@ -9,7 +9,7 @@ kernels they apply (parity forwards, quote vols, surface rows, SVI fits) are in
 
 from __future__ import annotations
 
-from ...analytics.warm import warm_up
+from ...analytics.warm import StagedWarmUp, warm_up
 from ._adj import ImpliedQuoteAdjuster, adjust
 from ._book import Book, RootInfo
 from ._engine import EngineConfig, ImpliedQuoteEngine
@@ -21,5 +21,6 @@ __all__ = [
     "ImpliedQuoteEngine",
     "RootInfo",
     "adjust",
+    "StagedWarmUp",
     "warm_up",
 ]

@@ -54,6 +54,7 @@ from ...analytics import (
     RateCurve,
     RowContext,
     implied_vols,
+    set_parallel,
     surface_values,
 )
 from ...bus import Bus, ColumnBatch, Event
@@ -138,6 +139,7 @@ class ImpliedQuoteEngine:
         self.book = Book()
         self.market_ns = 0
         self.ready = True  # False while kernels compile: quotes are only stored
+        self.preliminary = False  # True: American roots valued as European (see set_preliminary)
         self.published = 0
         self.loops = 0
         self._unsub: list[Callable[[], None]] = []
@@ -162,6 +164,29 @@ class ImpliedQuoteEngine:
     def now_ns(self) -> int:
         """The valuation instant (see the module docstring)."""
         return self.market_ns or self.clock.time_ns()
+
+    def set_preliminary(self, on: bool) -> None:
+        """Preliminary values (a server's first pass while the American kernels still compile):
+        every root is valued as European -- Black-76 on its parity forward, ``priceType``
+        Future -- and the rows of American roots are published with ``calcSource`` None
+        (neither a Tick nor a Loop value of the configured American model); the next Loop pass
+        after ``set_preliminary(False)`` replaces them.  Only the serial European kernels of
+        ``analytics.warm.warm_first`` run meanwhile (the process-wide
+        ``analytics.set_parallel`` is off while preliminary)."""
+        self.preliminary = bool(on)
+        set_parallel(not on)
+
+    def _root_american(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Per row: its root is American (exercise style of the RootDefinition)."""
+        b = self.book
+        if not b.roots:
+            return np.zeros(len(rows), bool)
+        return np.array([ri.american for ri in b.roots], bool)[b.root[rows]]
+
+    def _american(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Per row: valued with the American model (never while preliminary)."""
+        amer = self._root_american(rows)
+        return np.zeros_like(amer) if self.preliminary else amer
 
     # ------------------------------------------------------------------ inbound
     def on_record(self, msg: Event | ColumnBatch) -> None:
@@ -323,8 +348,7 @@ class ImpliedQuoteEngine:
         with np.errstate(all="ignore"):
             f_now = (s - ddiv) * np.exp((r - q) * t)
         fwd = np.where(np.isfinite(f_now) & (s > 0), f_now, b.exp_fwd[e])
-        amer = np.array([ri.american for ri in b.roots], bool)[b.root[rows]] if b.roots else \
-            np.zeros(len(rows), bool)
+        amer = self._american(rows)
         return RowContext(s, fwd, b.strike[rows], np.where(b.cp[rows] == 0, 1.0, -1.0), t, r, q,
                           ddiv, amer, b.exp_params[e])
 
@@ -363,8 +387,7 @@ class ImpliedQuoteEngine:
         rows, goff = b.rows_of_expiries(exps)
         s = spots[b.exp_und[exps]]
         r = self.rates.expiry_rates(b, exps, rows, goff, t, s, val)
-        amer = np.array([ri.american for ri in b.roots], bool)[b.root[rows]] if b.roots else \
-            np.zeros(len(rows), bool)
+        amer = self._american(rows)
         return rows, FitInputs(t=t, r=r, ddiv=self._ddiv(exps, val, r), s=s,
                                qd=self._yield(exps), params=b.exp_params[exps], goff=goff,
                                strike=b.strike[rows], cp=b.cp[rows], bid=b.bid[rows],
@@ -562,7 +585,9 @@ class ImpliedQuoteEngine:
             "priceType": np.where(fut, ordinal(m, "priceType", "Future"),
                                   ordinal(m, "priceType", "Equity")).astype(np.int16),
             "calcErr": err,
-            "calcSource": np.full(n, ordinal(m, "calcSource", source), np.int16),
+            "calcSource": np.where(self.preliminary & self._root_american(rows),
+                                   ordinal(m, "calcSource", "None"),
+                                   ordinal(m, "calcSource", source)).astype(np.int16),
             "srcTimestamp": np.asarray(src_ts, np.int64),
             "netTimestamp": np.full(n, now, np.int64), "timestamp": np.full(n, now, np.int64),
         }
