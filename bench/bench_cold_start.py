@@ -6,7 +6,8 @@ left (loads):
 * serve: seconds from starting ``openmlink serve`` (default universe, no persistence, no SQL)
   until its first LiveImpliedQuote rows are published (the "first ... pass done" line), and
   until the accurate values follow (the "kernels ready" line); every start-up line is printed
-  with its time since the start.  Process CPU seconds (user + system of the server and its
+  with its time since the start and the CPU seconds of the server and of its finished kernel
+  compiler processes by then (Linux /proc).  Process CPU seconds (user + system of the server and its
   children) are printed beside wall seconds: the machine is shared.
 
 Usage: python bench/bench_cold_start.py [--no-serve] [--no-kernels]"""
@@ -51,6 +52,16 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(CPU seconds of the process, of its reaped children) from /proc (0, 0 elsewhere)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    return (int(f[11]) + int(f[12])) / hz, (int(f[13]) + int(f[14])) / hz
+
+
 def serve(cache_dir: Path, timeout: float = 300.0) -> tuple[float, float, float]:
     """(seconds to the first LiveImpliedQuote rows, seconds to accurate kernels, CPU seconds of
     the server and its children) of one ``openmlink serve`` start."""
@@ -65,7 +76,9 @@ def serve(cache_dir: Path, timeout: float = 300.0) -> tuple[float, float, float]
         assert proc.stderr is not None
         for line in proc.stderr:
             dt = time.perf_counter() - t0
-            print(f"  {dt:6.1f} s  {line.rstrip()}")
+            own, kids = _proc_cpu(proc.pid)
+            print(f"  {dt:6.1f} s wall, CPU {own:5.1f} s server + {kids:5.1f} s compiler processes  "
+                  f"{line.rstrip()}")
             if FIRST.search(line) and first != first:
                 first = dt
             if READY.search(line):
