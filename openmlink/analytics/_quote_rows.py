@@ -71,9 +71,24 @@ def _parity_group(g: int, strike: NDArray[np.float64], cp: NDArray[np.int8],
     if m == 0:
         fwd[g] = math.nan
         return
-    order = np.argsort(ds[:m])
+    # median of the forwards of the kk pairs with the smallest ds (ties: the lower strike), by
+    # selection and insertion sort: kk is a handful, and np.argsort / np.median would cost
+    # seconds of compiling at a server's cold start
     kk = min(n_best, m)
-    fwd[g] = np.median(fs[:m][order[:kk]])
+    sel = np.empty(kk)
+    for j in range(kk):
+        best = -1
+        for u in range(m):
+            if ds[u] >= 0.0 and (best < 0 or ds[u] < ds[best]):
+                best = u
+        v = fs[best]
+        ds[best] = -1.0  # taken
+        h = j
+        while h > 0 and sel[h - 1] > v:
+            sel[h] = sel[h - 1]
+            h -= 1
+        sel[h] = v
+    fwd[g] = sel[kk // 2] if kk % 2 == 1 else 0.5 * (sel[kk // 2 - 1] + sel[kk // 2])
 
 
 @njit(**_PJIT)

@@ -80,9 +80,9 @@ def warm_up() -> None:
     # American values of the engine (boundary tables, the row-by-row twin for small groups)
     american_prices(s, k, t, r, r * 0, v, c, np.zeros(2, np.int64))
     price(s, k, t, r, r * 0, v, c, exercise="american")  # the row-by-row fallback of the tables
-    for m in (40, 2100):  # serial and parallel twins
+    for m, nt in ((40, 3), (2100, 6)):  # serial and parallel twins (12 tables: parallel build)
         many = np.linspace(90.0, 110.0, m)
-        tt = np.repeat([0.1, 0.2, 0.3], m // 3 + 1)[:m]
+        tt = np.repeat(np.arange(1, nt + 1) / 10.0, m // nt + 1)[:m]
         BoundaryTables(max_tables=8).prices(np.full(m, 100.0), many, tt, np.full(m, 0.04),
                                             np.full(m, 0.01), np.linspace(0.2, 0.3, m),
                                             np.where(many > 100.0, 1.0, -1.0))
@@ -101,33 +101,47 @@ def warm_up() -> None:
                    np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]))
 
 
-def warm_first() -> None:
-    """Compile (or load) the kernels of a server's first, preliminary pass: the serial twins of
-    the European row kernels (parity forwards, Black-76 implied vols, price + greeks + slides)
-    and of the SVI fit.  With
-    ``set_parallel(False)`` and every root treated as European, the engine needs nothing else
-    (``ImpliedQuoteEngine.preliminary``)."""
+def warm_first_rows() -> None:
+    """The Black-76 rows and implied vols of ``warm_first`` (Let's Be Rational, fused rows)."""
     import numpy as np
 
     from . import SLIDE_MOVES
-    from ._quote_rows import b76_implied_vol, b76_rows, parity_forward
-    from ._svi import fit_svi
+    from ._quote_rows import b76_implied_vol, b76_rows
 
     s = np.array([100.0, 100.0])
     k = np.array([95.0, 105.0])
     t = np.array([0.1, 0.1])
     r = np.array([0.04, 0.04])
-    v = np.array([0.2, 0.2])
     c = np.array([1.0, -1.0])
-    p = b76_rows(s, k, t, r, v, c, SLIDE_MOVES)[0]
+    p = b76_rows(s, k, t, r, np.array([0.2, 0.2]), c, SLIDE_MOVES)[0]
     b76_implied_vol(p, s, k, t, r, c)
+
+
+def warm_first_fits() -> None:
+    """The parity forwards and SVI fits of ``warm_first`` (no kernel shared with
+    ``warm_first_rows``: the two compile in separate processes at once)."""
+    import numpy as np
+
+    from ._quote_rows import parity_forward
+    from ._svi import fit_svi
+
     parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
                    np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]))
     kk = np.linspace(-0.2, 0.2, 8)
     fit_svi(kk, 0.01 + 0.1 * kk * kk, np.ones(8), np.array([0, 8]))
 
 
-STAGES = {"first": warm_first, "engine": warm_up, "all": warm}
+def warm_first() -> None:
+    """Compile (or load) the kernels of a server's first, preliminary pass: the serial twins of
+    the European row kernels (parity forwards, Black-76 implied vols, price + greeks + slides)
+    and of the SVI fit.  With ``set_parallel(False)`` and every root treated as European, the
+    engine needs nothing else (``ImpliedQuoteEngine.preliminary``)."""
+    warm_first_rows()
+    warm_first_fits()
+
+
+STAGES = {"first": warm_first, "first-rows": warm_first_rows, "first-fits": warm_first_fits,
+          "engine": warm_up, "all": warm}
 """What ``python -m openmlink.analytics.warm --stage NAME`` compiles."""
 
 
@@ -137,8 +151,10 @@ def _stage_kernels(stage: str) -> list[object]:
     from . import _baw, _black, _lbr, _svi
     from . import _quote_rows as qr
 
-    if stage == "first":
-        return [_lbr.euro_iv_kernel, _black.euro_rows_kernel, qr._parity_serial, _svi._fit_all_serial]
+    if stage.startswith("first"):
+        rows = [_lbr.euro_iv_kernel, _black.euro_rows_kernel]
+        fits = [qr._parity_serial, _svi._fit_all_serial]
+        return rows if stage == "first-rows" else fits if stage == "first-fits" else rows + fits
     return [qr._b76_iv_par, qr._b76_rows_par, qr._parity, _svi._fit_all, _baw._rows_kernel,
             _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial]
 
@@ -161,8 +177,9 @@ class StagedWarmUp:
     holds this process's GIL for long and the other core does the work:
 
     * ``start()`` (at once, before the market source compiles its own kernels in this process)
-      launches the child of the first stage (``warm_first``: serial European kernels); disjoint
-      from the simulator's ALO kernels, so both compile at the same time;
+      launches the two children of the first stage (``warm_first``: serial European kernels,
+      in two disjoint halves); disjoint from the simulator's ALO kernels, so all three compile
+      at the same time;
     * ``first()`` waits for it and loads that stage: the engine can publish preliminary rows;
     * ``rest()`` compiles the engine's other kernels (``warm_up``: American, BAW, parallel
       twins) in a second child, then loads them.
@@ -170,14 +187,13 @@ class StagedWarmUp:
     A child that fails is reported through ``say`` and its stage compiled in process (slower,
     never silently wrong).  A stage already in the cache (``stage_cached``) is loaded in
     process at once, no child.
-    Stages are compiled one child at a time, never while this process compiles the same
-    kernels: Numba numbers a function's cache entries per process, so two processes adding
-    different signatures of one function at once could leave its index pointing at the other's
-    code."""
+    Processes compiling at the same time never share a kernel (a Numba dispatcher): Numba
+    numbers a function's cache entries per process, so two processes adding different
+    signatures of one function at once could leave its index pointing at the other's code."""
 
     def __init__(self, say: Callable[[str], None] | None = None) -> None:
         self.say = say or (lambda line: print(line, file=sys.stderr))
-        self._first: subprocess.Popen[str] | None = None
+        self._first: list[tuple[str, subprocess.Popen[str] | None]] = []
         self._started = False
         self._procs: list[subprocess.Popen[str]] = []
         self._closed = False
@@ -200,7 +216,7 @@ class StagedWarmUp:
         """Launch the first stage's compiler process (once)."""
         if not self._started:
             self._started = True
-            self._first = self._spawn("first")
+            self._first = [(st, self._spawn(st)) for st in ("first-rows", "first-fits")]
 
     def close(self) -> None:
         """End the compiler processes still running (a server stopping during its warm-up)."""
@@ -229,7 +245,7 @@ class StagedWarmUp:
         """Blocks until the first stage's kernels are loaded (compiled by the child of
         ``start()``, started here if it was not); False if ``close()`` came first."""
         self.start()
-        return self._finish("first", self._first)
+        return all([self._finish(st, proc) for st, proc in self._first])
 
     def rest(self) -> bool:
         """Blocks until every kernel of the engine is loaded (compiled by a second child);
@@ -243,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m openmlink.analytics.warm",
                                  description="compile the analytics kernels into the Numba cache")
     ap.add_argument("--stage", choices=sorted(STAGES), default="all",
-                    help="first: a server's preliminary pass; engine: the implied-quote engine's "
-                         "kernels; all: every public entry point (default)")
+                    help="first: a server's preliminary pass (first-rows + first-fits); engine: "
+                         "the implied-quote engine's kernels; all: every public entry point "
+                         "(default)")
     stage = ap.parse_args(argv).stage
     t0 = time.perf_counter()
     STAGES[stage]()

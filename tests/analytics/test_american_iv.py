@@ -14,12 +14,14 @@ from openmlink.analytics._american_iv import fast_american_iv
 
 def _chain(days: int, r: float, q: float, atm: float, skew: float, n: int
            ) -> tuple[np.ndarray, ...]:
-    """One expiry: n strikes within 3 ATM standard deviations (at least 2% of spot) either side
-    of the spot, calls and puts, a skewed smile."""
-    sd = max(atm * np.sqrt(days / 365.0), 0.02 / 3.0)
+    """One expiry: n strikes within 3 ATM standard deviations (at least 2% of spot, at most a
+    factor 2.5) either side of the spot, calls and puts, a skewed smile.  (Further out, e.g. a
+    put struck at 7.8 times the spot with 0.006 of time value, the row-by-row root-finder
+    itself reports NO_CONVERGENCE.)"""
+    sd = min(max(atm * np.sqrt(days / 365.0), 0.02 / 3.0), 0.3)
     k = np.repeat(100.0 * np.exp(np.linspace(-3.0, 3.0, n) * sd), 2)
     x = np.log(k / 100.0)
-    vol = np.clip(atm * (1.0 - skew * x + 0.8 * x * x), 0.05, 1.5)
+    vol = np.clip(atm * (1.0 - skew * x + 0.8 * x * x), 0.05, 1.2)
     cp = np.tile([1.0, -1.0], n)
     m = len(k)
     return np.full(m, 100.0), k, np.full(m, days / 365.0), np.full(m, r), np.full(m, q), vol, cp
