@@ -140,8 +140,9 @@ def warm_first() -> None:
     warm_first_fits()
 
 
-STAGES = {"first": warm_first, "first-rows": warm_first_rows, "first-fits": warm_first_fits,
-          "engine": warm_up, "all": warm}
+STAGES: dict[str, Callable[[], object]] = {
+    "first": warm_first, "first-rows": warm_first_rows, "first-fits": warm_first_fits,
+    "engine": warm_up, "all": warm}
 """What ``python -m openmlink.analytics.warm --stage NAME`` compiles."""
 
 
@@ -152,8 +153,8 @@ def _stage_kernels(stage: str) -> list[object]:
     from . import _quote_rows as qr
 
     if stage.startswith("first"):
-        rows = [_lbr.euro_iv_kernel, _black.euro_rows_kernel]
-        fits = [qr._parity_serial, _svi._fit_all_serial]
+        rows: list[object] = [_lbr.euro_iv_kernel, _black.euro_rows_kernel]
+        fits: list[object] = [qr._parity_serial, _svi._fit_all_serial]
         return rows if stage == "first-rows" else fits if stage == "first-fits" else rows + fits
     return [qr._b76_iv_par, qr._b76_rows_par, qr._parity, _svi._fit_all, _baw._rows_kernel,
             _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial]
