@@ -341,8 +341,11 @@ def snapshot(rows: int, transports: list[str]) -> None:
     try:
         line = []
         for tr in transports:
+            c0, k0 = cpu_s(srv.pid), time.process_time()
             el, n = asyncio.run(_snapshot(port, tr))
-            line.append(f"{tr:5s} {el:5.1f} s ({n:,} rows, {n / el:,.0f} rows/s)")
+            cpu, kcpu = cpu_s(srv.pid) - c0, time.process_time() - k0
+            line.append(f"{tr:5s} {el:5.1f} s ({n:,} rows, {n / el:,.0f} rows/s; server cpu {cpu:.1f} s, "
+                        f"client cpu {kcpu:.1f} s)")
         print(f"snapshot of {rows:,} OptionNbboQuote rows to one client: " + " | ".join(line)
               + f"  [{load()}]", flush=True)
     finally:

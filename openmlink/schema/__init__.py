@@ -15,6 +15,7 @@ from ._codec import (
     pkey_text,
     split_pkey,
 )
+from ._float32 import float32_shortest
 from ._keys import (
     CP_SHORT,
     KEY_MEMBERS,
@@ -70,6 +71,7 @@ __all__ = [
     "encode_value",
     "encode_values",
     "envelope",
+    "float32_shortest",
     "format_strike",
     "idlong_from_text",
     "idlong_to_text",

@@ -12,7 +12,7 @@ import pytest
 from openmlink.gateway._encode import RowEncoder, SlotBudget
 from openmlink.gateway._frames import ENVELOPE, JSON, JSONF, jsonf_messages
 from openmlink.schema import ExpiryKey, OptionKey, TickerKey, registry
-from openmlink.schema._codec import encode_message
+from openmlink.schema._codec import encode_envelope
 from openmlink.schema._values import DATEKEY_NONE
 from openmlink.store import Table
 
@@ -74,11 +74,9 @@ def test_column_encoder_matches_record_encoder(name):
     rows = t.live_rows()
     for view in (None, frozenset(f.name for f in mt.fields[::3])):
         enc = RowEncoder(mt, view)
-        got = enc.bodies(t, rows)
-        want = [encode_message(mt, t.record(r), view) for r in rows.tolist()]
-        assert got == want
-        assert [orjson.dumps(b) for b in got] == [orjson.dumps(b) for b in want]  # field order too
+        want = [encode_envelope(mt, t.record(r), view) for r in rows.tolist()]
         frames = enc.encode(t, rows)
+        assert frames == want  # byte for byte: values, field order, escaping
         assert len(frames) == len(rows) and enc.encoded == len(rows)
         enc.encode(t, rows)  # served from the cache the second time
         assert enc.encoded == len(rows)
