@@ -82,6 +82,28 @@ def _dumped(x: np.ndarray) -> Texts:
     return Texts(pool, start, end - start)
 
 
+def _single(x: np.ndarray) -> Texts:
+    """JSON texts of a schema ``float`` column: single precision, shortest repr (the float64
+    nearest the float32's shortest decimal, as ``schema.encode_value`` prints it). orjson
+    prints a float32 array with those digits and, between 1e-4 and 1e12, in the same notation
+    as the float64; the values outside (and over the float32 range) go through
+    ``schema.float32_shortest``."""
+    with np.errstate(over="ignore"):
+        f = x.astype(np.float32)
+    a = np.abs(f)
+    plain = (a >= 1e-4) & (a < 1e12)
+    if plain.all():
+        return _dumped(f)
+    t = _dumped(np.where(plain, f, np.float32(1)))
+    hard = np.flatnonzero(~plain)
+    h = _dumped(float32_shortest(x[hard]))
+    start = t.start.copy()
+    size = t.size.copy()
+    start[hard] = h.start + len(t.pool)
+    size[hard] = h.size
+    return Texts(np.concatenate([t.pool, h.pool]), start, size)
+
+
 def _merge(mask: np.ndarray, a: Texts, b: Texts) -> Texts:
     """Row i from ``a`` where ``mask[i]``, else from ``b`` (each given for every row)."""
     off = len(a.pool)
@@ -213,7 +235,7 @@ def field_texts(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts) ->
         bad = (x == 0.0) | ~np.isfinite(x)
         if bad.all():
             return _absent(n)
-        return _left_out(_dumped(float32_shortest(x) if f.ftype == "Float" else x), bad)
+        return _left_out(_single(x) if f.ftype == "Float" else _dumped(x), bad)
     if k == "string":
         if not x.any():
             return _absent(n)

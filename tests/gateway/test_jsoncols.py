@@ -28,7 +28,9 @@ KINDS_FIRST = ["OptionNbboQuote", "SpdrParentOrder", "SpanRiskCalculator", "Live
 
 _FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0.0, -0.0, 1e-50, -1e-50, 3.5e38, -1e39, 1e16, 1e-7, 230.145, 0.1 + 0.2, 2.0**53]),
+    st.sampled_from([0.0, -0.0, 1e-50, -1e-50, 3.5e38, -1e39, 1e16, 1e-7, 230.145, 0.1 + 0.2, 2.0**53, 1e12,
+                     -9.999999e11, 1e-4, 9.99999e-5, 1e13, 5e14, -3e-6, 1e-5, 7.7e-44]),
+    st.floats(-1e16, 1e16), st.floats(-1e-3, 1e-3),
     st.floats(-1e6, 1e6).map(lambda x: round(x, 2)),
 )
 _TEXT = st.one_of(st.text(max_size=12),
