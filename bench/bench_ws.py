@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -207,8 +209,12 @@ async def _count(ws, seconds: float, counts: list[int], lat: list[float],  # typ
 
 
 def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
-                 stream: dict[str, object], q: mp.Queue) -> None:  # type: ignore[type-arg]
-    """``n`` clients: all connect and open their stream, then all count for ``seconds``."""
+                 stream: dict[str, object], q: mp.Queue, go: Any) -> None:  # type: ignore[type-arg]
+    """``n`` clients: all connect and open their stream, say "ready" on ``q``, wait for ``go``
+    (every process's clients are then connected), count for ``seconds``, send the counts, and
+    close all connections at once. (Closing them one after the other took 180-200 s for 500
+    json clients while the server was saturated: each close waits for the server's close reply
+    behind what it is sending -- why the 1,000-client part timed out.)"""
     counts: list[int] = []
     lat: list[float] = []
 
@@ -218,35 +224,59 @@ def clients_proc(url: str, transport: str, n: int, seconds: float, sample: bool,
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                          timeout=aiohttp.ClientTimeout(total=None, sock_connect=120)) as http:
             wss = await asyncio.gather(*[_connect(http, gate, url, transport, stream) for _ in range(n)])
+            q.put(("ready", n))
+            while not go.is_set():  # the event loop keeps answering pings meanwhile
+                await asyncio.sleep(0.01)
             await asyncio.gather(*[_count(ws, seconds, counts, lat, sample) for ws in wss])
-            for ws in wss:
-                await ws.close()
+            q.put(("counts", counts, lat))
+            closing = asyncio.gather(*[ws.close() for ws in wss], return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing, 30)
     try:
         asyncio.run(main())
-    finally:  # the parent waits for this
-        q.put((counts, lat))
+    except BaseException as e:  # the parent waits for the counts: tell it
+        q.put(("failed", f"{type(e).__name__}: {e}"))
+        raise
 
 
 def run_clients(port: int, transport: str, n: int, seconds: float, sample: bool = False,
-                procs: int = 1) -> tuple[list[int], list[float]]:
+                procs: int = 1, server_pid: int = 0) -> tuple[list[int], list[float], float]:
+    """Counts per client, latency samples, and the server's CPU seconds over the counting
+    window (all clients connected and streaming)."""
     url = f"ws://127.0.0.1:{port}/mlink/{transport}"
     stream = {"msgName": "StockBookQuote", "activeLatency": 1, "view": "bidPrice1|askPrice1|srcTimestamp",
               "highwaterTs": -1}  # no snapshot: updates only
     q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    go = mp.Event()
     per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
-    ps = [mp.Process(target=clients_proc, args=(url, transport, k, seconds, sample, stream, q))
+    ps = [mp.Process(target=clients_proc, args=(url, transport, k, seconds, sample, stream, q, go))
           for k in per if k]
     for p in ps:
         p.start()
     counts: list[int] = []
     lat: list[float] = []
-    for _ in ps:
-        c, lt = q.get(timeout=seconds + 300)
-        counts += c
-        lat += lt
-    for p in ps:
-        p.join(30)
-    return counts, lat
+    cpu0 = cpu1 = 0.0
+    try:
+        for stage in ("ready", "counts"):
+            for _ in ps:
+                msg = q.get(timeout=seconds + 300)
+                if msg[0] == "failed":
+                    raise RuntimeError(f"client process failed: {msg[1]}")
+                if msg[0] == "counts":
+                    counts += msg[1]
+                    lat += msg[2]
+            if stage == "ready":
+                cpu0 = cpu_s(server_pid) if server_pid else 0.0
+                go.set()
+            else:
+                cpu1 = cpu_s(server_pid) if server_pid else 0.0
+    finally:
+        for p in ps:
+            p.join(60)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    return counts, lat, cpu1 - cpu0
 
 
 async def _idle(url: str, n: int, hold: float) -> int:
@@ -290,6 +320,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, 150k-row snapshot")
     ap.add_argument("--only", choices=("json", "jsonf"), help="one transport only")
+    ap.add_argument("--clients", default="1,10,100,1000", help="comma-separated client counts")
     ap.add_argument("--parts", default="clients,latency,snapshot,memory",
                     help="comma-separated subset of: clients,latency,snapshot,memory")
     args = ap.parse_args()
@@ -299,14 +330,12 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; server and clients share them; {load()}")
 
     # 1. throughput to 1, 10, 100, 1,000 clients (server publishes as fast as it can, 2,000 keys)
-    for n in (1, 10, 100, 1000) if "clients" in parts else ():
+    for n in [int(x) for x in args.clients.split(",")] if "clients" in parts else ():
         line = []
         for tr in transports:
             srv, port = start_server(2000, 0, wait_streams=n)
             try:
-                c0 = cpu_s(srv.pid)
-                counts, _ = run_clients(port, tr, n, secs, procs=1 if n < 100 else 2)
-                cpu = cpu_s(srv.pid) - c0
+                counts, _, cpu = run_clients(port, tr, n, secs, procs=1 if n < 100 else 2, server_pid=srv.pid)
                 total = sum(counts)
                 line.append(f"{tr:5s} {total / secs:10,.0f}/s (cpu {cpu / max(total, 1) * 1e5:.2f} s/100k)")
             finally:
@@ -319,7 +348,7 @@ def main() -> None:
         for tr in transports:
             srv, port = start_server(2000, rate, wait_streams=10)
             try:
-                _, lat = run_clients(port, tr, 10, secs, sample=True, procs=2)
+                _, lat, _ = run_clients(port, tr, 10, secs, sample=True, procs=2)
                 a = np.array(lat) if lat else np.zeros(1)
                 line.append(f"{tr:5s} p50 {np.percentile(a, 50):6.2f} ms p99 {np.percentile(a, 99):6.2f} ms "
                             f"({len(lat):,})")
