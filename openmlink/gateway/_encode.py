@@ -85,7 +85,7 @@ class RowEncoder:
         self.fields = tuple(f for f in mt.fields if f.is_pkey or view is None or f.name in view)
         self._head = b'{"header":{"mTyp":"' + mt.name.encode() + b'"},"message":'
         self._caches: dict[str, _Cache] = {}
-        self._max = max_cached
+        self._max = self.max_cached = max_cached
         self._budget = budget or SlotBudget()
         self._budget.encoders.append(self)
         self.encoded = 0  # rows actually serialised (for tests and stats)
@@ -104,11 +104,16 @@ class RowEncoder:
         """Envelope bytes of ``rows`` (each row serialised once per change, across clients)."""
         return self.encode_wire(table, rows, ENVELOPE)[0].tolist()  # type: ignore[no-any-return]
 
-    def encode_wire(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
+    def encode_wire(self, table: Table, rows: np.ndarray, framing: str,
+                    keep: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``rows`` framed for ``framing`` (``_frames``: ENVELOPE, JSON, JSONF) as an object
         array of bytes, and the sizes of their envelopes. A row is serialised once per change
         and framing, across clients; a hit costs no Python work per row. A
-        JSONF record over the 6-digit length has empty bytes (callers drop it by its size)."""
+        JSONF record over the 6-digit length has empty bytes (callers drop it by its size).
+        Without ``keep`` the cache is read but not filled: a scan of more rows than the cache
+        holds (a big snapshot) would only evict its own rows and the live ones."""
+        if not keep:
+            return self._read_through(table, rows, framing)
         c = self._caches.get(framing)
         if c is None or len(c.seq) < table.n:
             grow = c.grow_to(table.n) if c is not None else max(table.n, 1024)
@@ -129,6 +134,24 @@ class RowEncoder:
             c.seq[mrows] = seqs[miss]
             c.count += len(mrows)
         return c.data[rows], c.size[rows]
+
+    def _read_through(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
+        c = self._caches.get(framing)
+        if c is None or not len(rows):
+            return self._build(table, rows, framing)
+        hit = rows < len(c.seq)
+        inside = rows[hit]
+        hit[hit] = c.seq[inside] == table.row_seq[inside]
+        if not hit.any():
+            return self._build(table, rows, framing)
+        units = np.empty(len(rows), object)
+        sizes = np.empty(len(rows), np.int64)
+        units[hit] = c.data[rows[hit]]
+        sizes[hit] = c.size[rows[hit]]
+        miss = ~hit
+        if miss.any():
+            units[miss], sizes[miss] = self._build(table, rows[miss], framing)
+        return units, sizes
 
     def _build(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
         """``rows`` serialised column by column (``_jsoncols``) and framed for ``framing``: an
@@ -154,9 +177,11 @@ class RowEncoder:
 class EncoderCache:
     """One ``RowEncoder`` per (type, view), shared by all sessions."""
 
-    def __init__(self, max_encoders: int = 1024, max_slots: int = 8_000_000) -> None:
+    def __init__(self, max_encoders: int = 1024, max_slots: int = 8_000_000,
+                 max_cached: int = 200_000) -> None:
         self._enc: dict[tuple[str, frozenset[str] | None], RowEncoder] = {}
         self._max = max_encoders
+        self._max_cached = max_cached  # rows cached per encoder and framing
         self._budget = SlotBudget(max_slots)
 
     def get(self, mt: MsgType, view: frozenset[str] | None) -> RowEncoder:
@@ -166,5 +191,5 @@ class EncoderCache:
             if len(self._enc) >= self._max:
                 self._enc.clear()
                 self._budget = SlotBudget(self._budget.limit)
-            e = self._enc[k] = RowEncoder(mt, view, budget=self._budget)
+            e = self._enc[k] = RowEncoder(mt, view, self._max_cached, budget=self._budget)
         return e

@@ -210,7 +210,9 @@ class Streams:
             if scan.kind == "cycle":
                 rows = rows[st.table.row_seq[rows] <= scan.max_seq]
             if len(rows):
-                units, sizes = st.encoder.encode_wire(st.table, rows, self.owner.framing)
+                # (inferred) a scan bigger than the encoder's cache reads it but does not fill it
+                keep = scan.kind == "cycle" or len(scan.rows) <= st.encoder.max_cached
+                units, sizes = st.encoder.encode_wire(st.table, rows, self.owner.framing, keep)
                 big = sizes > self.owner.frame_limit
                 if big.any():
                     lim = self.owner.frame_limit

@@ -130,3 +130,46 @@ def test_cache_slots_stay_within_the_budget_and_answers_stay_right():
             assert budget.used <= budget.limit
     # four 1,500-row tables do not fit 5,000 slots: caches were dropped and rebuilt
     assert sum(e.encoded for e in encs) > 4 * 1500
+
+
+def test_a_scan_bigger_than_the_cache_reads_it_but_leaves_the_live_rows_cached():
+    mt = REG["StockBookQuote"]
+    t = _quotes(300, "R")
+    rows = t.live_rows()
+    enc = RowEncoder(mt, None, max_cached=50)
+    hot = rows[:10]
+    want_hot = enc.encode_wire(t, hot, JSONF)[0].tolist()
+    assert enc.encoded == 10
+    units, sizes = enc.encode_wire(t, rows, JSONF, keep=False)
+    assert enc.encoded == 10 + 290  # the 10 cached rows were read from the cache
+    assert units.tolist()[:10] == want_hot
+    assert [p for u in units.tolist() for _, p in jsonf_messages(u)] == \
+        [encode_envelope(mt, t.record(r)) for r in rows.tolist()]
+    assert sizes.tolist() == [len(encode_envelope(mt, t.record(r))) for r in rows.tolist()]
+    enc.encode_wire(t, hot, JSONF)
+    assert enc.encoded == 300  # still cached
+
+
+def test_a_big_snapshot_does_not_evict_what_other_streams_read():
+    from openmlink.gateway import SessionConfig
+    from openmlink.gateway._encode import EncoderCache
+    from tests.support.sansio import SansIO, records
+
+    rig = SansIO(SessionConfig(chunk_rows=20))
+    rig.hub.encoders = EncoderCache(max_cached=50)
+    for i in range(200):
+        rig.stock(f"S{i:04d}", 1.0 + i, 2.0 + i)
+    a = rig.client()
+    a.send("MLinkStream", msgName="StockBookQuote", where="ticker.tk:eq:S0000")
+    assert [m["pkey"]["ticker"]["tk"] for m in records(a.pull(), "StockBookQuote")] == ["S0000"]
+    enc = rig.hub.encoders.get(REG["StockBookQuote"], None)
+    assert enc.encoded == 1
+    b = rig.client()
+    b.send("MLinkStream", msgName="StockBookQuote")
+    got = records(b.pull(), "StockBookQuote")
+    assert sorted(m["pkey"]["ticker"]["tk"] for m in got) == [f"S{i:04d}" for i in range(200)]
+    assert enc.encoded == 200  # S0000 came from the cache
+    c = rig.client()
+    c.send("MLinkStream", msgName="StockBookQuote", where="ticker.tk:eq:S0000")
+    assert len(records(c.pull(), "StockBookQuote")) == 1
+    assert enc.encoded == 200  # the 200-row snapshot, 4x the cache, did not evict it
