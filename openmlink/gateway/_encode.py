@@ -18,9 +18,11 @@ import orjson
 from ..schema import MsgType, encode_message
 from ..store import Table
 from ._frames import ENVELOPE
-from ._jsoncols import Texts, VocabTexts, build_objects, field_texts
+from ._jsoncols import CLOSE, OPEN, Slot, Texts, VocabTexts, build, field_slots
 
 __all__ = ["EncoderCache", "RowEncoder"]
+
+_NO_POOL = np.zeros(0, np.uint8)
 
 
 class _Cache:
@@ -159,13 +161,15 @@ class RowEncoder:
         self.encoded += len(rows)
         n = len(rows)
         vt = self._vocab_texts
-        slots: list[tuple[bytes, Texts]] = []
+        slots: list[Slot] = []
         if self._pk_names:
-            pk = [(name, field_texts(table, f, rows, vt)) for name, f in self._pk_names]
-            buf, unit, _ = build_objects(pk, n)
-            slots.append((b'"pkey":', Texts(buf, unit[:-1], np.diff(unit))))
-        slots += [(name, field_texts(table, f, rows, vt)) for name, f in self._data_names]
-        buf, unit, env = build_objects(slots, n, self._head + b"{", b"}}", framing, self.mt.id)
+            slots.append((OPEN, b'"pkey":{', Texts(_NO_POOL, np.zeros(n, np.int64), np.zeros(n, np.int64))))
+            for name, f in self._pk_names:
+                slots += field_slots(table, f, rows, vt, name)
+            slots.append((CLOSE, b"}", None))
+        for name, f in self._data_names:
+            slots += field_slots(table, f, rows, vt, name)
+        buf, unit, env = build(slots, n, self._head + b"{", b"}}", framing, self.mt.id)
         data = np.empty(n, object)
         if n:
             b = buf.tobytes()

@@ -30,7 +30,7 @@ from ..schema import (
 from ..store import Table
 from ._frames import ENVELOPE, JSON, JSONF, JSONF_MAX_PAYLOAD
 
-__all__ = ["Texts", "VocabTexts", "build_objects", "field_texts"]
+__all__ = ["CLOSE", "OPEN", "VALUE", "Slot", "Texts", "VocabTexts", "build", "field_slots", "field_texts"]
 
 _MODES = {ENVELOPE: 0, JSON: 1, JSONF: 2}
 _OPT = orjson.OPT_SERIALIZE_NUMPY
@@ -220,13 +220,19 @@ def _datetime_texts(ns: np.ndarray) -> Texts:
 
 
 # ---------------------------------------------------------------- one field
+def field_slots(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts, prefix: bytes) -> list[Slot]:
+    """The member slots of field ``f`` for ``rows`` (``prefix``: its ``"name":``): one value,
+    or for a key field its object's members between OPEN and CLOSE."""
+    if f.kind in KEY_MEMBERS:
+        return _key_slots(table, f, rows, vocabs, prefix)
+    return [(VALUE, prefix, field_texts(table, f, rows, vocabs))]
+
+
 def field_texts(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts) -> Texts:
-    """JSON texts of field ``f`` for ``rows`` (left out where the value is the default), as
-    ``schema.encode_value`` gives them value by value."""
+    """JSON texts of field ``f`` (not a key) for ``rows`` (left out where the value is the
+    default), as ``schema.encode_value`` gives them value by value."""
     k = f.kind
     n = len(rows)
-    if k in KEY_MEMBERS:
-        return _key_texts(table, f, rows, vocabs)
     if k == "Repeater":
         vals = table.cols[f.name][rows].tolist()
         return _table([orjson.dumps(encode_value(f, v)) if len(v) else None for v in vals])
@@ -281,7 +287,7 @@ def _names_table(names: Sequence[str]) -> Texts:
     return t
 
 
-def _key_texts(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts) -> Texts:
+def _key_slots(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts, prefix: bytes) -> list[Slot]:
     """Key objects (``schema.key_to_json`` form) of a key field, from its member columns; left
     out where the ticker is empty."""
     k = f.kind
@@ -290,17 +296,18 @@ def _key_texts(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts) -> 
     tk = c[f"{n}.tk"][rows]
     present = tk != 0
     if not present.any():
-        return _absent(len(rows))
-    slots: list[tuple[bytes, Texts]] = [
-        (b'"at":', _take(_names_table(key_member_names("at")), np.maximum(c[f"{n}.at"][rows], 0))),
-        (b'"ts":', _take(_names_table(key_member_names("ts")), np.maximum(c[f"{n}.ts"][rows], 0))),
-        (b'"tk":', _take(vocabs.texts(table.vocabs[f"{n}.tk"]), tk)),
+        return []
+    slots: list[Slot] = [
+        (OPEN, prefix + b"{", Texts(_NO_POOL, np.zeros(len(rows), np.int64), np.where(present, 0, -1))),
+        (VALUE, b'"at":', _take(_names_table(key_member_names("at")), np.maximum(c[f"{n}.at"][rows], 0))),
+        (VALUE, b'"ts":', _take(_names_table(key_member_names("ts")), np.maximum(c[f"{n}.ts"][rows], 0))),
+        (VALUE, b'"tk":', _take(vocabs.texts(table.vocabs[f"{n}.tk"]), tk)),
     ]
     if k != "TickerKey":
         days = c[f"{n}.dt"][rows]
         no_dt = days == DATEKEY_NONE
-        slots.append((b'"dt":', _per_unique(days, lambda v: None if v == DATEKEY_NONE
-                                            else _quoted(datekey_to_text(v)))))
+        slots.append((VALUE, b'"dt":', _per_unique(days, lambda v: None if v == DATEKEY_NONE
+                                                   else _quoted(datekey_to_text(v)))))
         if k == "OptionKey":
             cpi = c[f"{n}.cp"][rows].astype(np.int64)
             cp_names = [*key_member_names("cp"), ""]
@@ -311,62 +318,97 @@ def _key_texts(table: Table, f: Field, rows: np.ndarray, vocabs: VocabTexts) -> 
             xt = _dumped(xx)
             if whole.any():
                 xt = _merge(whole, _dumped(np.where(whole, xx, 0.0).astype(np.int64)), xt)
-            slots.append((b'"xx":', _left_out(xt, no_cp)))
-            slots.append((b'"cp":', _left_out(_take(_names_table(cp_names), cpi), no_cp)))
-    out, unit, _ = build_objects(slots, len(rows))
-    size = np.diff(unit)
-    size[~present] = -1
-    return Texts(out, unit[:-1], size)
+            slots.append((VALUE, b'"xx":', _left_out(xt, no_cp)))
+            slots.append((VALUE, b'"cp":', _left_out(_take(_names_table(cp_names), cpi), no_cp)))
+    slots.append(_CLOSE)
+    return slots
+
+
+_NO_POOL = np.zeros(0, np.uint8)
 
 
 # ---------------------------------------------------------------- joining
-def build_objects(slots: Sequence[tuple[bytes, Texts]], n: int, open_: bytes = b"{", close: bytes = b"}",
-                  framing: str = ENVELOPE, msg_num: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` JSON objects of the ``slots`` (member prefix such as ``b'"name":'`` and its texts),
-    members left out where their texts are, each object inside ``open_`` .. ``close`` and
-    framed for ``framing`` (``_frames``: bare, a WebSocket text frame, or a framed-JSON header;
-    a framed-JSON message over the 6-digit length is left empty). Returns the bytes of all
-    units one after the other, the n + 1 unit offsets, and each object's size unframed."""
+VALUE, OPEN, CLOSE = 0, 1, 2
+#: a member of the objects being built: VALUE (prefix ``"name":`` then the texts; left out
+#: where they are), OPEN (prefix ``"name":{``, a nested object, left out with everything up to
+#: its CLOSE where the texts' size is -1) or CLOSE (prefix ``}``, texts None)
+Slot = tuple[int, bytes, "Texts | None"]
+_CLOSE: Slot = (CLOSE, b"}", None)
+
+
+def build(slots: Sequence[Slot], n: int, open_: bytes = b"{", close: bytes = b"}",
+          framing: str = ENVELOPE, msg_num: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` JSON objects of the ``slots`` (members, nested objects between OPEN and CLOSE),
+    each inside ``open_`` .. ``close`` and framed for ``framing`` (``_frames``: bare, a
+    WebSocket text frame, or a framed-JSON header; a framed-JSON message over the 6-digit
+    length is left empty). Returns the bytes of all units one after the other, the n + 1 unit
+    offsets, and each object's size unframed."""
     k = len(slots)
-    pools = [t.pool for _, t in slots]
+    texts = [t for _, _, t in slots]
     offs = np.zeros(k + 1, np.int64)
     if k:
-        np.cumsum([len(p) for p in pools], out=offs[1:])
-    pool = np.concatenate(pools) if k else np.zeros(0, np.uint8)
-    starts = np.empty((k, n), np.int64)
-    sizes = np.empty((k, n), np.int64)
-    for j, (_, t) in enumerate(slots):
-        np.add(t.start, offs[j], out=starts[j])
-        sizes[j] = t.size
-    consts = b"".join([open_, close, *(p for p, _ in slots)])
+        np.cumsum([0 if t is None else len(t.pool) for t in texts], out=offs[1:])
+    pools = [t.pool for t in texts if t is not None]
+    pool = np.concatenate(pools) if pools else _NO_POOL
+    starts = np.zeros((k, n), np.int64)
+    sizes = np.zeros((k, n), np.int64)
+    kinds = np.empty(k, np.int64)
+    match = np.full(k, -1, np.int64)
+    opened: list[int] = []
+    for j, (kind, _, t) in enumerate(slots):
+        kinds[j] = kind
+        if kind == OPEN:
+            opened.append(j)
+        elif kind == CLOSE:
+            match[opened.pop()] = j
+        if t is not None:
+            np.add(t.start, offs[j], out=starts[j])
+            sizes[j] = t.size
+    if opened:
+        raise ValueError("an OPEN slot without its CLOSE")
+    consts = b"".join([open_, close, *(p for _, p, _ in slots)])
     pre = np.empty((k, 2), np.int64)
     pos = len(open_) + len(close)
-    for j, (p, _) in enumerate(slots):
+    for j, (_, p, _) in enumerate(slots):
         pre[j] = pos, len(p)
         pos += len(p)
-    return _assemble(pool, starts, sizes, np.frombuffer(consts, np.uint8), pre, len(open_), len(close),
-                     _MODES[framing], msg_num, JSONF_MAX_PAYLOAD)
+    return _assemble(pool, starts, sizes, kinds, match, np.frombuffer(consts, np.uint8), pre, len(open_),
+                     len(close), _MODES[framing], msg_num, JSONF_MAX_PAYLOAD)
 
 
 @njit(cache=True, nogil=True)
-def _assemble(pool: np.ndarray, starts: np.ndarray, sizes: np.ndarray, consts: np.ndarray, pre: np.ndarray,
-              n_open: int, n_close: int, mode: int, msg_num: int,
+def _assemble(pool: np.ndarray, starts: np.ndarray, sizes: np.ndarray, kinds: np.ndarray, match: np.ndarray,
+              consts: np.ndarray, pre: np.ndarray, n_open: int, n_close: int, mode: int, msg_num: int,
               max_payload: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jit
     k, n = sizes.shape
     env = np.empty(n, np.int64)
     unit = np.empty(n + 1, np.int64)
     unit[0] = 0
+    first = np.ones(k + 1, np.bool_)  # per nesting depth: no member written yet
     for i in range(n):
         m = n_open + n_close
-        first = True
-        for j in range(k):
+        depth = 0
+        first[0] = True
+        j = 0
+        while j < k:
+            kd = kinds[j]
+            if kd == 2:
+                m += pre[j, 1]
+                depth -= 1
+                j += 1
+                continue
             s = sizes[j, i]
-            if s >= 0:
-                if first:
-                    first = False
-                else:
-                    m += 1
-                m += pre[j, 1] + s
+            if s < 0:
+                j = match[j] + 1 if kd == 1 else j + 1
+                continue
+            if not first[depth]:
+                m += 1
+            first[depth] = False
+            m += pre[j, 1] + s
+            if kd == 1:
+                depth += 1
+                first[depth] = True
+            j += 1
         env[i] = m
         if mode == 0:
             h = m
@@ -412,17 +454,27 @@ def _assemble(pool: np.ndarray, starts: np.ndarray, sizes: np.ndarray, consts: n
         for b in range(n_open):
             out[p + b] = consts[b]
         p += n_open
-        first = True
-        for j in range(k):
+        depth = 0
+        first[0] = True
+        j = 0
+        while j < k:
+            kd = kinds[j]
+            ps, pn = pre[j, 0], pre[j, 1]
+            if kd == 2:
+                for b in range(pn):
+                    out[p + b] = consts[ps + b]
+                p += pn
+                depth -= 1
+                j += 1
+                continue
             s = sizes[j, i]
             if s < 0:
+                j = match[j] + 1 if kd == 1 else j + 1
                 continue
-            if first:
-                first = False
-            else:
+            if not first[depth]:
                 out[p] = 44
                 p += 1
-            ps, pn = pre[j, 0], pre[j, 1]
+            first[depth] = False
             for b in range(pn):
                 out[p + b] = consts[ps + b]
             p += pn
@@ -430,6 +482,10 @@ def _assemble(pool: np.ndarray, starts: np.ndarray, sizes: np.ndarray, consts: n
             for b in range(s):
                 out[p + b] = pool[st + b]
             p += s
+            if kd == 1:
+                depth += 1
+                first[depth] = True
+            j += 1
         for b in range(n_close):
             out[p + b] = consts[n_open + b]
     return out, unit, env
