@@ -92,7 +92,8 @@ class RowEncoder:
         self._budget.encoders.append(self)
         self.encoded = 0  # rows actually serialised (for tests and stats)
         #: member prefixes ('"name":') of the pkey fields and of the others, in field order
-        self._pk_names = [(orjson.dumps(f.name) + b":", f) for f in self.fields if f.is_pkey]
+        #: (the pkey object in pkey order, as ``schema.encode_message`` and REST write it)
+        self._pk_names = [(orjson.dumps(f.name) + b":", f) for f in mt.pkey_fields]
         self._data_names = [(orjson.dumps(f.name) + b":", f) for f in self.fields if not f.is_pkey]
         self._vocab_texts = VocabTexts()
 
