@@ -32,12 +32,16 @@ def _ql_rows(market: Any, s: float, k: float, days: int, r: float, q: float, vol
     opt = market.option(cp, k, days, american=True)
     opt.setPricingEngine(engine)
 
+    exercised: set[bool] = set()  # of the points priced: at exercise value (True) or not
+
     def p(ss: float = s, rr: float = r, qq: float = q, vv: float = vol, dt: float = 0.0) -> float:
         # the value depends on r t, q t and vol^2 t only: a time to expiry of days + dt
         # (continuous dt) is the same expiry with rates and variance scaled
         c = 1.0 + dt / days
         market.set(ss, rr * c, qq * c, vv * c ** 0.5)
-        return opt.NPV()
+        v = opt.NPV()
+        exercised.add(v <= max(cp * (ss - k), 0.0) + 1e-7)  # QD+ is ~1e-8 above it there
+        return v
 
     hs, hv, hr, ht = 2e-4 * s, 2e-4, 1e-5, 0.05  # hr: 1e-4 straddled r = q (a kink)
     p0 = p()
@@ -61,6 +65,11 @@ def _ql_rows(market: Any, s: float, k: float, days: int, r: float, q: float, vol
         "ph": (p(qq=q + hr) - p(qq=q - hr)) / (2 * hr) / 100,
         "deDecay": ddays(de),
     }
+    # a second-order difference quotient whose points lie on both sides of the early-exercise
+    # boundary measures the kink, not the greek (value and delta are continuous there, the
+    # second derivatives jump): those greeks are left out of the comparison (NaN)
+    if len(exercised) > 1:
+        out.update(ga=np.nan, va=np.nan, vo=np.nan, deDecay=np.nan)
     for key, m in zip(SLIDE_KEYS, SLIDE_MOVES, strict=True):
         out[key] = p(ss=s * (1 + m)) - p0
     return out
@@ -79,6 +88,8 @@ def _ours(s: np.ndarray, k: float, days: int, r: float, q: float, vol: np.ndarra
 # Known gap (open): days=10, r=0.039, q=0.051, vol=0.58, call s=129.4 (deep in the money,
 # near the boundary): deDecay 0.00123 vs QuantLib 0.00137; short expiries are left out
 # until that is resolved (ours, or QuantLib's difference quotient across the boundary).
+@example(days=85, r=0.025390625, q=0.05859375, vol=0.080078125, moneyness=0.080078125,
+         seed=87)  # a call just in the exercise region: QuantLib's vanna quotient straddles it
 @example(days=776, r=0.078125, q=0.0, vol=0.125, moneyness=0.0, seed=0)  # price 1.0e-4 off
 @example(days=436, r=0.078125, q=0.0, vol=0.09375, moneyness=0.0, seed=0)  # slides 2.0e-4 off
 @given(days=st.integers(30, 1100), r=st.floats(0.002, 0.08), q=st.floats(0.0, 0.06),
@@ -99,7 +110,7 @@ def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float,
                else TOL + (GREEK_RTOL * abs(ref[key]) if key in GREEK_KEYS else PRICE_RTOL * p0)
                for key in KEYS}
         bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS
-               if not abs(ours[key][i] - ref[key]) <= tol[key]}
+               if not np.isnan(ref[key]) and not abs(ours[key][i] - ref[key]) <= tol[key]}
         assert not bad, f"row {i} (s={s[i]}, vol={vols[i]}, cp={cp[i]}): {bad}"
 
 
