@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ._auth import AuthError, bearer_token
-from ._frames import JSON, JSONF, FrameError, jsonf_messages
+from ._frames import JSON, JSONF
 from ._http import HttpLimits, ProtocolRunner, install
 from ._rest import RestApi
 from ._session import Hub, MLinkSession
@@ -158,18 +158,6 @@ class _Wire:
             await self.protocol._drain_helper()
 
 
-def _read_framed(session: MLinkSession, data: str | bytes, now_ns: int) -> None:
-    """One inbound /mlink/jsonf WebSocket frame: each framed message to the session; a header
-    that does not parse is an MLinkDataAck FrameError, and the rest of the frame is dropped
-    (no resynchronising inside a frame: a JSON payload may itself hold \\r\\n)."""
-    raw = data.encode() if isinstance(data, str) else data
-    try:
-        for num, payload in jsonf_messages(raw):
-            session.receive(payload, now_ns, msg_num=num)
-    except FrameError as e:
-        session.data_ack(0, "FrameError", f"frame header: {e}")
-
-
 async def _websocket(request: web.Request, hub: Hub, framing: str) -> web.StreamResponse:
     """A WebSocket session on ``framing`` (JSON: one message per text frame; JSONF: framed
     messages, several per binary frame)."""
@@ -226,7 +214,7 @@ async def _websocket(request: web.Request, hub: Hub, framing: str) -> web.Stream
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
             if framing == JSONF:
-                _read_framed(session, msg.data, clock.time_ns())
+                session.receive_framed(msg.data, clock.time_ns())
             else:
                 session.receive(msg.data, clock.time_ns())
             wake.set()

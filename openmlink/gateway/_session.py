@@ -32,10 +32,12 @@ from ._frames import (
     JSONF,
     JSONF_HEADER,
     JSONF_MAX_PAYLOAD,
+    FrameError,
     Watcher,
     control,
     envelope_type,
     jsonf_header,
+    jsonf_messages,
     jsonf_ws_frames,
     ws_header,
 )
@@ -273,6 +275,17 @@ class MLinkSession:
                 self._data_message(doc, mt, sent_ts)
         except RecordError as e:
             self.data_ack(mt.id, "OtherError", str(e))
+
+    def receive_framed(self, data: str | bytes, now_ns: int) -> None:
+        """One inbound /mlink/jsonf WebSocket frame: each framed message to ``receive``; a
+        header that does not parse is an MLinkDataAck FrameError, and the rest of the frame is
+        dropped (no resynchronising inside a frame: a JSON payload may itself hold \\r\\n)."""
+        raw = data.encode() if isinstance(data, str) else data
+        try:
+            for num, payload in jsonf_messages(raw):
+                self.receive(payload, now_ns, msg_num=num)
+        except FrameError as e:
+            self.data_ack(0, "FrameError", f"frame header: {e}")
 
     @staticmethod
     def _sent_ts(header: dict[str, Any], now_ns: int) -> int:

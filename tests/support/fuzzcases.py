@@ -350,3 +350,254 @@ def run_ws(seed: int, n: int, plat: Platform | None = None) -> Findings:
         rng = random.Random(seed * 1_000_003 + i)
         check_ws(plat, hub, f, i, ws_frames(rng), names.__contains__)
     return f
+
+
+# ---------------------------------------------------------------- framed JSON (/mlink/jsonf, /rest/jsonf)
+_DIGIT_JUNK = b" -+x.\xff\x00:"
+
+
+def jsonf_buffer(rng: random.Random, payloads: list[bytes], num_of: Callable[[bytes], int]) -> bytes:
+    """``payloads`` one after the other, each after a 14-byte framed-JSON header -- most headers
+    right (message number 00000 or the payload's own), some damaged: a wrong number, letter or
+    line break, junk among the digits, a length a little off or the largest 6 digits allow, a
+    header cut short, junk between messages, two envelopes in one payload."""
+    out: list[bytes] = []
+    for p in payloads:
+        if rng.random() < 0.03 and len(payloads) > 1:
+            p = p + b"," + payloads[0]  # two JSON documents in one framed message
+        num = num_of(p) if rng.random() < 0.5 else 0
+        head = b"\r\nJ%05d%06d" % (num, len(p))
+        r = rng.random()
+        if r < 0.7:
+            pass
+        elif r < 0.75:
+            head = b"\r\nJ%05d%06d" % (rng.randrange(100_000), len(p))
+        elif r < 0.8:
+            head = b"\r\n" + rng.choice([b"P", b"j", b"X", b"\x00", b"{"]) + head[3:]
+        elif r < 0.84:
+            head = rng.choice([b"", b"\n", b"\r", b"\n\r", b"  "]) + head[2:]
+        elif r < 0.88:
+            i = rng.randrange(3, 14)
+            head = head[:i] + bytes([rng.choice(_DIGIT_JUNK)]) + head[i + 1:]
+        elif r < 0.93:
+            n = min(max(len(p) + rng.choice([-40, -5, -1, 1, 5, 40]), 0), 999_999)
+            head = b"\r\nJ%05d%06d" % (num, n)
+        elif r < 0.95:
+            head = b"\r\nJ%05d999999" % num
+        elif r < 0.97:
+            out.append(head[: rng.randrange(14)])
+            break  # a header cut short ends the buffer
+        else:
+            p = p + bytes(rng.randrange(256) for _ in range(rng.randrange(1, 8)))
+        out.append(head + p)
+    return b"".join(out)
+
+
+def jsonf_ws_case(rng: random.Random, num_of: Callable[[bytes], int]) -> list[str | bytes]:
+    """Inbound /mlink/jsonf WebSocket frames: the messages of a ``ws_frames`` case framed,
+    several per frame or one each, sometimes one buffer split across frames, or two joined, a
+    frame empty; text frames where the bytes are UTF-8, binary otherwise."""
+    payloads = [f.encode() if isinstance(f, str) else f for f in ws_frames(rng)]
+    r = rng.random()
+    if r < 0.4:
+        bufs = [jsonf_buffer(rng, payloads, num_of)]
+    elif r < 0.7:
+        bufs = [jsonf_buffer(rng, [p], num_of) for p in payloads]
+    elif r < 0.85:  # one buffer split into frames (the server does not reassemble)
+        whole = jsonf_buffer(rng, payloads, num_of)
+        cuts = sorted(rng.randrange(len(whole) + 1) for _ in range(rng.randrange(1, 3)))
+        bufs = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)], strict=True)]
+    elif r < 0.95:  # a raw unframed message (no header at all)
+        bufs = [*payloads[:1], jsonf_buffer(rng, payloads[1:], num_of)]
+    else:
+        bufs = [b"", jsonf_buffer(rng, payloads, num_of)]
+    frames: list[str | bytes] = []
+    for b in bufs:
+        if rng.random() < 0.3:
+            try:
+                frames.append(b.decode())
+                continue
+            except UnicodeDecodeError:
+                pass
+        frames.append(b)
+    return frames
+
+
+def ws_frame_payloads(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of the unmasked server WebSocket frames in ``data``; ValueError if
+    they do not parse."""
+    out, pos = [], 0
+    while pos < len(data):
+        if len(data) - pos < 2:
+            raise ValueError(f"byte {pos}: a WebSocket frame header needs 2 bytes")
+        b0, b1 = data[pos], data[pos + 1]
+        n, pos = b1 & 0x7F, pos + 2
+        if b1 & 0x80:
+            raise ValueError("a server frame must not be masked")
+        if n == 126:
+            n, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
+        elif n == 127:
+            n, pos = int.from_bytes(data[pos:pos + 8], "big"), pos + 8
+        if pos + n > len(data):
+            raise ValueError(f"frame of {n} bytes overruns the data")
+        out.append((b0, data[pos:pos + n]))
+        pos += n
+    return out
+
+
+def jsonf_docs(plat: Platform, data: bytes) -> list[Any]:
+    """The envelopes of a framed buffer, each header checked: the number is the envelope's
+    message type (00000 not allowed from the server), the length the payload's; ValueError
+    says what is wrong."""
+    from openmlink.gateway._frames import jsonf_messages
+    docs = []
+    for num, payload in jsonf_messages(data):
+        d = orjson.loads(payload)
+        mt = plat.registry.get(d["header"]["mTyp"])
+        if mt is None or mt.id != num:
+            raise ValueError(f"frame header number {num:05d} is not that of {d['header']['mTyp']}")
+        docs.append(d)
+    return docs
+
+
+def _framed_session_docs(plat: Platform, chunks: list[bytes]) -> list[Any]:
+    docs: list[Any] = []
+    for chunk in chunks:
+        for op, payload in ws_frame_payloads(bytes(chunk)):
+            if op != 0x82:
+                raise ValueError(f"a /mlink/jsonf frame with opcode {op:#x} (binary is 0x82)")
+            docs += jsonf_docs(plat, payload)
+    return docs
+
+
+_VALID_STREAM_FRAMED = b"\r\nJ00000%06d%b" % (len(_VALID_STREAM), _VALID_STREAM.encode())
+
+
+def check_ws_framed(plat: Platform, hub: Hub, f: Findings, case: int, frames: list[str | bytes],
+                    known: Callable[[str], bool]) -> None:
+    """As ``check_ws``, on a /mlink/jsonf session: frames in through ``receive_framed``, every
+    outbound WebSocket frame binary and every framed header right."""
+    from openmlink.gateway import Principal as P
+    from openmlink.gateway._frames import JSONF
+    before = fingerprint(plat)
+    f.cases += 1
+    now = plat.clock.time_ns()
+    s = MLinkSession(hub, P(KEY) if case % 7 else None, None, framing=JSONF)
+    out: list[bytes] = []
+    try:
+        out += s.pull(now)
+        for fr in frames:
+            s.receive_framed(fr, now)
+            out += s.pull(now)
+        s.receive_framed(_VALID_STREAM_FRAMED, now)
+        tail = s.pull(now)
+    except Exception as e:
+        f.add(f.crashes, case, f"{type(e).__name__}: {e} <- {frames!r:.300}")
+        s.close()
+        return
+    try:
+        docs = _framed_session_docs(plat, out + tail)
+        tail_docs = _framed_session_docs(plat, tail)
+    except (ValueError, orjson.JSONDecodeError, KeyError, TypeError) as e:
+        f.add(f.non_protocol, case, f"{type(e).__name__}: {e} <- {frames!r:.300}")
+        s.close()
+        return
+    for d in docs:
+        if not (isinstance(d, dict) and known(d["header"]["mTyp"])):
+            f.add(f.non_protocol, case, f"{d!r:.200} <- {frames!r:.300}")
+    if s.principal is not None and not s.closed:
+        if not any(d["header"]["mTyp"] == "MLinkStreamAck" for d in tail_docs):
+            f.add(f.non_protocol, case, f"session stopped serving <- {frames!r:.300}")
+    s.close()
+    if not _acked_ok(docs) and fingerprint(plat) != before:
+        f.add(f.data_changes, case, f"stored data changed without an OK ack <- {frames!r:.300}")
+
+
+def rest_framed_case(rng: random.Random, num_of: Callable[[bytes], int]
+                     ) -> tuple[str, list[tuple[str, str]], dict[str, str], bytes | None, int]:
+    """A ``rest_case`` for /rest/jsonf: a JSON POST body's messages framed (``jsonf_buffer``);
+    also the number of framed messages when every header is right (-1 otherwise)."""
+    method, params, headers, body = rest_case(rng)
+    n = -1
+    if method == "POST" and body and headers.get("Content-Type") is None:
+        if rng.random() < 0.5:  # mostly a post, so that the framed messages are read
+            params = [("cmd", "postmsgs"), ("postAction", "I"),
+                      *((k, v) for k, v in params if k not in ("cmd", "postAction"))]
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None
+        payloads = [orjson.dumps(m) for m in doc] if isinstance(doc, list) else [body]
+        body = jsonf_buffer(rng, payloads, num_of)
+        try:
+            from openmlink.gateway._frames import jsonf_messages
+            n = len(list(jsonf_messages(body)))
+        except ValueError:
+            n = -1
+    return method, params, headers, body, n
+
+
+def check_rest_framed(plat: Platform, f: Findings, case: int,
+                      req: tuple[str, list[tuple[str, str]], dict[str, str], bytes | None, int]) -> None:
+    """As ``check_rest`` on /rest/jsonf: the answer is framed envelopes ending in a QueryResult,
+    each header right; a POST of N well-framed messages is answered by 0 or N PostAcks."""
+    method, params, headers, body, n = req
+    before = fingerprint(plat)
+    f.cases += 1
+    try:
+        status, out = plat.rest.handle(method, params, headers, body, framed=True)
+    except Exception as e:
+        f.add(f.crashes, case, f"{type(e).__name__}: {e} <- {method} {params!r:.300}")
+        return
+    try:
+        docs = jsonf_docs(plat, out)
+        qr = docs[-1]
+        res = qr["message"].get("result")
+        ok = (qr["header"]["mTyp"] == "QueryResult" and res in QR_RESULTS
+              and status in (200, 401, 413, 414) and (res == "Ok" or qr["message"].get("detail")))
+    except (ValueError, orjson.JSONDecodeError, KeyError, IndexError, TypeError) as e:
+        f.add(f.non_protocol, case, f"{type(e).__name__}: {e}: {status} {out[:200]!r} <- {method} "
+                                    f"{params!r:.300}")
+        return
+    if not ok:
+        f.add(f.non_protocol, case, f"{status} {out[:200]!r} <- {method} {params!r:.300}")
+        return
+    acks = sum(1 for d in docs if d["header"]["mTyp"] == "PostAck")
+    if n >= 0 and acks not in (0, n):
+        f.add(f.non_protocol, case, f"{n} framed messages answered by {acks} PostAcks <- {body!r:.300}")
+    if not _acked_ok(docs) and fingerprint(plat) != before:
+        f.add(f.data_changes, case, f"stored data changed without an OK PostAck <- {params!r:.300}")
+
+
+def _num_of(plat: Platform) -> Callable[[bytes], int]:
+    def num_of(payload: bytes) -> int:
+        try:
+            name = orjson.loads(payload)["header"]["mTyp"]
+            mt = plat.registry.get(name) if isinstance(name, (str, int)) else None
+        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            mt = None
+        return mt.id if mt is not None else 0
+    return num_of
+
+
+def run_rest_framed(seed: int, n: int, plat: Platform | None = None) -> Findings:
+    plat = plat or fuzz_platform()
+    num_of = _num_of(plat)
+    f = Findings()
+    for i in range(n):
+        rng = random.Random(seed * 1_000_003 + i)
+        check_rest_framed(plat, f, i, rest_framed_case(rng, num_of))
+    return f
+
+
+def run_ws_framed(seed: int, n: int, plat: Platform | None = None) -> Findings:
+    plat = plat or fuzz_platform()
+    hub = Hub(plat.registry, plat.store, plat.keys, plat.clock, post=plat.rest.post_record,
+              encoders=plat.rest.encoders)
+    names = {mt.name for mt in plat.registry.types}
+    num_of = _num_of(plat)
+    f = Findings()
+    for i in range(n):
+        rng = random.Random(seed * 1_000_003 + i)
+        check_ws_framed(plat, hub, f, i, jsonf_ws_case(rng, num_of), names.__contains__)
+    return f
