@@ -108,12 +108,30 @@ class _Fail(Exception):
         self.status = status
 
 
-def _unframe(body: bytes) -> bytes:
-    """A ``/rest/jsonf`` body (framed messages) as the JSON array ``postmsgs`` reads."""
+def _unframe(body: bytes, reg: Registry) -> bytes:
+    """A ``/rest/jsonf`` body (framed messages) as the JSON array ``postmsgs`` reads. Each
+    framed message must hold one JSON document (two joined by a comma would otherwise pass as
+    two messages), and a message number other than 00000 must be that of its ``header.mTyp``
+    (as on /mlink/jsonf); (inferred) either fault refuses the whole body, as a bad header does."""
+    payloads = []
     try:
-        return b"[" + b",".join(p for _, p in jsonf_messages(body)) + b"]"
+        for i, (num, payload) in enumerate(jsonf_messages(body)):
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError as e:
+                raise _Fail("Error", f"body: framed message {i}: not one JSON document ({e})") from None
+            if num:
+                head = doc.get("header") if isinstance(doc, dict) else None
+                name = head.get("mTyp") if isinstance(head, dict) else None
+                mt = reg.get(name) if isinstance(name, (str, int)) else None
+                if mt is None or mt.id != num:
+                    raise _Fail("Error", f"body: framed message {i}: frame header message number "
+                                         f"{num:05d} is not that of header.mTyp {name!r}"
+                                         + (f" ({mt.id:05d})" if mt is not None else ""))
+            payloads.append(payload)
     except FrameError as e:
         raise _Fail("Error", f"body: frame header: {e}") from None
+    return b"[" + b",".join(payloads) + b"]"
 
 
 @dataclass(slots=True)
@@ -217,7 +235,7 @@ class RestApi:
             if method.upper() != "POST":
                 raise _Fail("Error", "postmsgs: use HTTP POST with the messages in the body")
             if framed:
-                body = _unframe(body)
+                body = _unframe(body, self.reg)
         return p, who, cmd, body
 
     def refusal(self, result: str, detail: str) -> bytes:
