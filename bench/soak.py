@@ -8,15 +8,24 @@ Client kinds (shares of ``--clients``):
   storm      connects, streams, reads the snapshot, disconnects, reconnects at once (a storm)
   midsnap    streams the whole OptionNbboQuote table and disconnects after the first frame
 
+A share of every kind (``--jsonf``, default 0.3) talks framed JSON on ``/mlink/jsonf`` (14-byte
+frame headers, several messages per binary frame), the rest plain JSON on ``/mlink/json``.
+
 The server publishes StockBookQuote updates at ``--rate`` per second in 10 batches a second
 (``srcTimestamp`` = the publish time; latency includes the activeLatency conflation wait)
 and holds ``--snapshot-rows`` OptionNbboQuote rows. Every ``--report-s`` seconds
-it prints: server RSS, updates/s delivered to reading clients, p50/p99 publish-to-client
-latency, reading clients that received nothing in the interval ("starved"), reconnects of the
-storm/midsnap clients, one REST round trip, and errors by kind.
+it prints: server RSS, updates/s delivered to reading clients (all, and on json/jsonf),
+p50/p99 publish-to-client latency, reading clients that received nothing in the interval
+("starved"), reconnects of the storm/midsnap clients, one REST round trip, the server's CPU
+seconds in the interval, the load average, and errors by kind.
 At the end: the RSS trend over the last half of the run.
 
-Usage: python bench/soak.py [--minutes 10] [--clients 1000] [--procs 4] [--rate 2000]
+``--debug FILE``: the server traces allocations (tracemalloc) and appends to FILE every
+``--report-s`` seconds the largest growths since the previous dump (by line, and the tracebacks
+of the top few), with counts of what should not outlive a connection: sessions, streams,
+subscriptions, asyncio tasks, hub watchers, encoders. (Tracing slows the server ~2x.)
+
+Usage: python bench/soak.py [--minutes 10] [--clients 1000] [--procs 4] [--rate 500] [--jsonf 0.3]
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import sys
 import time
 
 import numpy as np
+import orjson
 
 KEY = "SOAK-0000-0000-0001"
 KINDS = {"stream": 0.40, "view": 0.30, "subscribe": 0.15, "stalled": 0.05, "storm": 0.05,
@@ -43,7 +53,7 @@ READING = ("stream", "view", "subscribe")
 
 
 # ---------------------------------------------------------------- server process
-def serve(port: int, tickers: int, rate: float, snapshot_rows: int) -> None:
+def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str = "") -> None:
     from aiohttp import web
 
     from openmlink.bus import ColumnBatch
@@ -78,6 +88,8 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int) -> None:
         runner = ProtocolRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, backlog=runner.limits.listen_backlog).start()
+        if debug:
+            asyncio.get_running_loop().create_task(_debug_dumps(debug, app))
         print("READY", flush=True)
         batch = max(1, int(rate / 10))  # 10 batches a second
         i = 0
@@ -95,12 +107,58 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int) -> None:
             next_t += batch / rate
             await asyncio.sleep(max(0.0, next_t - time.monotonic()))
 
+    if debug:
+        import tracemalloc
+        tracemalloc.start(6)
     try:
         import uvloop
         uvloop.install()
     except ImportError:
         pass
     asyncio.run(main())
+
+
+async def _debug_dumps(path: str, app: object) -> None:
+    """Every ``DEBUG_EVERY_S``: the largest allocation growths since the last dump, and the
+    counts of per-connection objects (see ``--debug``)."""
+    import gc
+    import linecache
+    import tracemalloc
+
+    from openmlink.gateway import _server
+    from openmlink.gateway._session import MLinkSession
+    from openmlink.gateway._streams import _Stream
+    from openmlink.gateway._subscriptions import _Sub
+
+    hub = app[_server.HUB]  # type: ignore[index]
+    prev = tracemalloc.take_snapshot()
+    t0 = time.monotonic()
+    n = 0
+    while True:
+        n += 1
+        await asyncio.sleep(max(0.0, t0 + n * DEBUG_EVERY_S - time.monotonic()))
+        gc.collect()
+        snap = tracemalloc.take_snapshot().filter_traces([
+            tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, linecache.__file__)])
+        kinds = collections.Counter(type(o).__name__ for o in gc.get_objects()
+                                    if isinstance(o, (MLinkSession, _Stream, _Sub)))
+        watchers = {k: len(v) for k, v in hub._watchers.items() if v}
+        cur, peak = tracemalloc.get_traced_memory()
+        with open(path, "a") as f:
+            f.write(f"=== dump {n} at {n * DEBUG_EVERY_S / 60:.1f} min: traced {cur / 2**20:.1f} MiB "
+                    f"(peak {peak / 2**20:.1f}), tasks {len(asyncio.all_tasks())}, objects {dict(kinds)}, "
+                    f"watchers {watchers}, encoders {len(hub.encoders._enc)}, "
+                    f"RSS {rss_mib(os.getpid()):.1f} MiB\n")
+            for d in snap.compare_to(prev, "lineno")[:25]:
+                f.write(f"  {d}\n")
+            for d in snap.compare_to(prev, "traceback")[:3]:
+                f.write(f"  -- {d.size_diff / 1024:+.0f} KiB, {d.count_diff:+d} blocks:\n")
+                for line in d.traceback.format()[-16:]:
+                    f.write(f"     {line}\n")
+        prev = snap
+
+
+DEBUG_EVERY_S = 60.0
 
 
 def free_port() -> int:
@@ -135,9 +193,39 @@ def _env(mtype: str, **message: object) -> str:
     return json.dumps({"header": {"mTyp": mtype}, "message": message})
 
 
+async def _send(ws: object, transport: str, text: str) -> None:
+    """One request: a text frame on json; a binary frame holding one framed message on jsonf
+    (message number 00000: the server reads the type from header.mTyp)."""
+    if transport == "jsonf":
+        payload = text.encode()
+        await ws.send_bytes(b"\r\nJ00000%06d" % len(payload) + payload)  # type: ignore[attr-defined]
+    else:
+        await ws.send_str(text)  # type: ignore[attr-defined]
+
+
+def _messages(data: object, transport: str) -> list[dict]:
+    """The envelopes of one received WebSocket frame (json: one; jsonf: each after its 14-byte
+    header, checked: a header that does not parse or a length that overruns raises ValueError)."""
+    raw = data.encode() if isinstance(data, str) else data
+    assert isinstance(raw, bytes)
+    if transport == "json":
+        return [orjson.loads(raw)]
+    out, pos = [], 0
+    while pos < len(raw):
+        head = raw[pos:pos + 14]
+        if len(head) < 14 or head[:3] != b"\r\nJ" or not head[3:].isdigit():
+            raise ValueError(f"jsonf: bad frame header at byte {pos}: {head!r}")
+        end = pos + 14 + int(head[8:])
+        if end > len(raw):
+            raise ValueError(f"jsonf: frame at byte {pos} overruns the WebSocket frame")
+        out.append(orjson.loads(raw[pos + 14:end]))
+        pos = end
+    return out
+
+
 class Stats:
     def __init__(self) -> None:
-        self.updates = 0
+        self.updates: collections.Counter[str] = collections.Counter()  # by transport
         self.lat: list[float] = []
         self.errors: collections.Counter[str] = collections.Counter()
         self.reconnects = 0
@@ -145,54 +233,58 @@ class Stats:
 
     def take(self, reading_ids: list[int]) -> dict[str, object]:
         starved = sum(1 for c in reading_ids if self.got.get(c, 0) == 0)
-        out = {"updates": self.updates, "lat": self.lat, "errors": dict(self.errors),
+        out = {"updates": dict(self.updates), "lat": self.lat, "errors": dict(self.errors),
                "reconnects": self.reconnects, "starved": starved, "reading": len(reading_ids)}
-        self.updates, self.lat, self.errors, self.reconnects, self.got = 0, [], collections.Counter(), 0, {}
+        self.updates, self.lat, self.errors, self.reconnects, self.got = (
+            collections.Counter(), [], collections.Counter(), 0, {})
         return out
 
 
-def _messages(data: object) -> list[dict]:
-    if isinstance(data, bytes):
-        data = data.decode()
-    assert isinstance(data, str)
-    return [json.loads(x) for x in data.splitlines() if x.strip()]
+_CLOSED = ("CLOSE", "CLOSED", "CLOSING", "ERROR")
 
 
-async def _reading(cid: int, kind: str, url: str, tickers: int, st: Stats, end: float) -> None:
+async def _reading(cid: int, kind: str, transport: str, url: str, tickers: int, st: Stats,
+                   end: float) -> None:
     import aiohttp
     rnd = random.Random(cid)
     mine = [f"S{rnd.randrange(tickers):05d}" for _ in range(20)]
+    name = f"{kind}/{transport}"
     while time.monotonic() < end:
         try:
             async with aiohttp.ClientSession() as http, http.ws_connect(
                     url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, heartbeat=None) as ws:
                 if kind == "subscribe":
-                    await ws.send_str(_env("MLinkSubscribe", activeLatency=500, Subscribe=[
+                    await _send(ws, transport, _env("MLinkSubscribe", activeLatency=500, Subscribe=[
                         {"msgName": "StockBookQuote", "msgPKey": f"{t}-NMS-EQT"} for t in mine[:10]]))
                 else:
                     where = " | ".join(f"ticker:eq:{t}-NMS-EQT" for t in mine)
                     extra = {"view": "bidPrice1|askPrice1|srcTimestamp", "activeLatency": 500} \
                         if kind == "view" else {"activeLatency": 1000}
-                    await ws.send_str(_env("MLinkStream", msgName="StockBookQuote", where=where, **extra))
+                    await _send(ws, transport, _env("MLinkStream", msgName="StockBookQuote", where=where,
+                                                    **extra))
                 while time.monotonic() < end:
                     try:
                         m = await ws.receive(timeout=max(0.1, min(5.0, end - time.monotonic())))
                     except TimeoutError:
                         continue
-                    if m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                  aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                    if m.type.name in _CLOSED:
                         if time.monotonic() < end:
-                            st.errors[f"{kind}: closed by server ({ws.close_code})"] += 1
+                            st.errors[f"{name}: closed by server ({ws.close_code})"] += 1
                         break
                     t = time.time_ns()
-                    for d in _messages(m.data):
+                    try:
+                        docs = _messages(m.data, transport)
+                    except (ValueError, AssertionError) as e:
+                        st.errors[f"{name}: bad frame ({str(e)[:60]})"] += 1
+                        continue
+                    for d in docs:
                         mt = d["header"]["mTyp"]
                         body = d["message"]
                         if mt == "StockBookQuote":
-                            st.updates += 1
+                            st.updates[transport] += 1
                             st.got[cid] = st.got.get(cid, 0) + 1
                             ts = body.get("srcTimestamp")
-                            if isinstance(ts, int) and st.updates % 10 == 0:
+                            if isinstance(ts, int) and rnd.random() < 0.1:
                                 st.lat.append((t - ts) / 1e6)
                         elif mt.endswith("Ack"):
                             res = body.get("result", "OK")
@@ -202,82 +294,97 @@ async def _reading(cid: int, kind: str, url: str, tickers: int, st: Stats, end: 
                             else:
                                 bad = [] if res == "OK" else [res]
                             if bad:
-                                st.errors[f"{kind}: {mt} {bad[:1]}"] += 1
+                                st.errors[f"{name}: {mt} {bad[:1]}"] += 1
                 if time.monotonic() >= end:
                     return
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            st.errors[f"{kind}: {type(e).__name__}"] += 1
+            st.errors[f"{name}: {type(e).__name__}"] += 1
         st.reconnects += 1
         await asyncio.sleep(1.0)
 
 
-async def _stalled(cid: int, url: str, st: Stats, end: float) -> None:
+async def _stalled(cid: int, transport: str, url: str, st: Stats, end: float) -> None:
     import aiohttp
     try:
         async with aiohttp.ClientSession() as http, http.ws_connect(
                 url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, heartbeat=None) as ws:
-            await ws.send_str(_env("MLinkStream", msgName="StockBookQuote", activeLatency=1))
+            await _send(ws, transport, _env("MLinkStream", msgName="StockBookQuote", activeLatency=1))
             await asyncio.sleep(max(0.0, end - time.monotonic()))  # never reads
     except (aiohttp.ClientError, OSError) as e:
-        st.errors[f"stalled: {type(e).__name__}"] += 1
+        st.errors[f"stalled/{transport}: {type(e).__name__}"] += 1
 
 
-async def _churn(cid: int, kind: str, url: str, st: Stats, end: float) -> None:
+async def _churn(cid: int, kind: str, transport: str, url: str, st: Stats, end: float) -> None:
     import aiohttp
     rnd = random.Random(cid)
+    name = f"{kind}/{transport}"
     while time.monotonic() < end:
         try:
             async with aiohttp.ClientSession() as http, http.ws_connect(
                     url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
                 if kind == "storm":
-                    await ws.send_str(_env("MLinkStream", msgName="StockBookQuote",
-                                           where=f"ticker:eq:S{rnd.randrange(100):05d}-NMS-EQT",
-                                           activeLatency=100))
+                    await _send(ws, transport, _env("MLinkStream", msgName="StockBookQuote",
+                                                    where=f"ticker:eq:S{rnd.randrange(100):05d}-NMS-EQT",
+                                                    activeLatency=100))
                     while True:
                         m = await ws.receive(timeout=30)
-                        if m.type != aiohttp.WSMsgType.TEXT:
-                            st.errors[f"storm: closed before Complete ({ws.close_code})"] += 1
+                        if m.type.name in _CLOSED:
+                            st.errors[f"{name}: closed before Complete ({ws.close_code})"] += 1
                             break
-                        if '"Complete"' in m.data:
+                        if any(d["message"].get("state") == "Complete" for d in _messages(m.data, transport)):
                             break
-                else:  # midsnap: the whole option table, gone after the first frame
-                    await ws.send_str(_env("MLinkStream", msgName="OptionNbboQuote", activeLatency=100))
+                else:  # midsnap: the whole option table, gone after the first frames
+                    await _send(ws, transport, _env("MLinkStream", msgName="OptionNbboQuote",
+                                                    activeLatency=100))
                     await ws.receive(timeout=30)
                     await ws.receive(timeout=30)
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            st.errors[f"{kind}: {type(e).__name__}"] += 1
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:
+            st.errors[f"{name}: {type(e).__name__}"] += 1
         st.reconnects += 1
         await asyncio.sleep(rnd.uniform(0.5, 2.0) if kind == "storm" else rnd.uniform(5.0, 10.0))
 
 
-def clients_proc(url: str, ids: list[tuple[int, str]], tickers: int, seconds: float, report_s: float,
-                 q: mp.Queue) -> None:  # type: ignore[type-arg]
+def clients_proc(base_url: str, ids: list[tuple[int, str, str]], tickers: int, seconds: float,
+                 report_s: float, q: mp.Queue) -> None:  # type: ignore[type-arg]
     async def main() -> None:
         st = Stats()
         end = time.monotonic() + seconds
         tasks = []
-        for cid, kind in ids:
+        for cid, kind, transport in ids:
+            url = base_url + transport
             if kind in READING:
-                tasks.append(asyncio.create_task(_reading(cid, kind, url, tickers, st, end)))
+                tasks.append(asyncio.create_task(_reading(cid, kind, transport, url, tickers, st, end)))
             elif kind == "stalled":
-                tasks.append(asyncio.create_task(_stalled(cid, url, st, end)))
+                tasks.append(asyncio.create_task(_stalled(cid, transport, url, st, end)))
             else:
-                tasks.append(asyncio.create_task(_churn(cid, kind, url, st, end)))
+                tasks.append(asyncio.create_task(_churn(cid, kind, transport, url, st, end)))
             await asyncio.sleep(0.05)  # connect over a few seconds, not in one burst
-        reading = [cid for cid, kind in ids if kind in READING]
+        reading = [cid for cid, kind, _ in ids if kind in READING]
         t0 = time.monotonic()
         n = 1
-        while time.monotonic() < end:
+        while t0 + n * report_s <= end + 1.0:  # whole intervals only
             await asyncio.sleep(max(0.0, t0 + n * report_s - time.monotonic()))
             n += 1
             q.put(st.take(reading))
         await asyncio.gather(*tasks, return_exceptions=True)
         q.put(None)
 
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
     asyncio.run(main())
 
 
-def main() -> None:
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--clients", type=int, default=1000)
@@ -286,30 +393,45 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=500.0, help="StockBookQuote updates published per second")
     ap.add_argument("--snapshot-rows", type=int, default=20_000)
     ap.add_argument("--report-s", type=float, default=60.0)
+    ap.add_argument("--jsonf", type=float, default=0.3, help="share of clients on /mlink/jsonf")
+    ap.add_argument("--debug", default="", metavar="FILE",
+                    help="trace the server's allocations; growth and per-connection counts to FILE")
     args = ap.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "server", str(port), str(args.tickers),
-                               str(args.rate), str(args.snapshot_rows)], stdout=subprocess.PIPE)
+                               str(args.rate), str(args.snapshot_rows), args.debug, str(args.report_s)],
+                              stdout=subprocess.PIPE)
     assert server.stdout is not None
     line = server.stdout.readline()
     assert b"READY" in line, line
-    url = f"ws://127.0.0.1:{port}/mlink/json"
-    kinds = [k for k, share in KINDS.items() for _ in range(round(share * args.clients))]
-    ids = list(enumerate(kinds[: args.clients]))
+    base_url = f"ws://127.0.0.1:{port}/mlink/"
+    kinds = [k for k, share in KINDS.items() for _ in range(round(share * args.clients))][: args.clients]
+    # every kind split between the transports in the same proportion
+    seen: collections.Counter[str] = collections.Counter()
+    ids: list[tuple[int, str, str]] = []
+    for cid, kind in enumerate(kinds):
+        seen[kind] += 1
+        share_before = int((seen[kind] - 1) * args.jsonf)
+        ids.append((cid, kind, "jsonf" if int(seen[kind] * args.jsonf) > share_before else "json"))
     random.Random(1).shuffle(ids)
     seconds = args.minutes * 60
     q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     procs = [mp.Process(target=clients_proc, daemon=True,
-                        args=(url, ids[i:: args.procs], args.tickers, seconds, args.report_s, q))
+                        args=(base_url, ids[i:: args.procs], args.tickers, seconds, args.report_s, q))
              for i in range(args.procs)]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on a kill too
-    print(f"soak: {len(ids)} clients ({', '.join(f'{k} {kinds.count(k)}' for k in KINDS)}) in "
-          f"{args.procs} processes, {args.rate:,.0f} updates/s published over {args.tickers} tickers, "
-          f"{args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {server.pid}", flush=True)
-    print(f"{'t(min)':>6} {'RSS MiB':>8} {'upd/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'starved':>8} "
-          f"{'reconn':>6} {'REST ms':>7}  errors", flush=True)
+    n_jsonf = sum(1 for _, _, t in ids if t == "jsonf")
+    print(f"soak: {len(ids)} clients ({', '.join(f'{k} {kinds.count(k)}' for k in KINDS)}; {n_jsonf} of them "
+          f"on jsonf) in {args.procs} processes, {args.rate:,.0f} updates/s published over {args.tickers} "
+          f"tickers, {args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {server.pid}"
+          + (f"; tracing allocations to {args.debug}" if args.debug else ""), flush=True)
+    print(f"{'t(min)':>6} {'RSS MiB':>8} {'upd/s':>7} {'json':>6} {'jsonf':>6} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'starved':>8} {'reconn':>6} {'REST ms':>7} {'srv CPU':>7} {'load1':>5}  errors", flush=True)
     rss_series: list[tuple[float, float]] = []
+    reading_errors = 0
+    starved_total = 0
     t0 = time.monotonic()
+    cpu0 = server_cpu_s(server.pid)
     try:
         for p in procs:
             p.start()
@@ -327,20 +449,31 @@ def main() -> None:
                 rows = pending.pop((got - 1) // len(procs))
                 t_min = (time.monotonic() - t0) / 60
                 rss = rss_mib(server.pid)
+                cpu1 = server_cpu_s(server.pid)
+                cpu, cpu0 = cpu1 - cpu0, cpu1
                 probe = _probe_ms(port)
                 rss_series.append((t_min, rss))
-                upd = sum(int(r["updates"]) for r in rows) / args.report_s
+                by_tr: collections.Counter[str] = collections.Counter()
+                for r in rows:
+                    by_tr.update(r["updates"])
+                upd = sum(by_tr.values()) / args.report_s
                 lat = np.concatenate([np.asarray(r["lat"], float) for r in rows]) if rows else np.zeros(0)
                 p50, p99 = (np.percentile(lat, [50, 99]) if len(lat) else (float("nan"),) * 2)
                 errs: collections.Counter[str] = collections.Counter()
                 for r in rows:
                     errs.update(r["errors"])
+                reading_errors += sum(v for k, v in errs.items() if k.split("/")[0] in READING)
                 starved = sum(int(r["starved"]) for r in rows)
+                if t_min > 1.5 * args.report_s / 60:  # the first interval includes the connecting
+                    starved_total += starved
                 reading = sum(int(r["reading"]) for r in rows)
                 rec = sum(int(r["reconnects"]) for r in rows)
                 err_text = ", ".join(f"{k}: {v}" for k, v in sorted(errs.items())) or "0"
-                print(f"{t_min:6.1f} {rss:8.1f} {upd:8.0f} {p50:7.1f} {p99:7.1f} {starved:4d}/{reading:<3d} "
-                      f"{rec:6d} {probe:7.1f}  {err_text}", flush=True)
+                per = {k: v / args.report_s for k, v in by_tr.items()}
+                print(f"{t_min:6.1f} {rss:8.1f} {upd:7.0f} {per.get('json', 0):6.0f} "
+                      f"{per.get('jsonf', 0):6.0f} "
+                      f"{p50:7.1f} {p99:7.1f} {starved:4d}/{reading:<3d} "
+                      f"{rec:6d} {probe:7.1f} {cpu:6.1f}s {os.getloadavg()[0]:5.1f}  {err_text}", flush=True)
         for p in procs:
             p.join(60)
     finally:
@@ -349,17 +482,23 @@ def main() -> None:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+    flat = True
     if len(rss_series) >= 2:
         half = [r for t, r in rss_series if t >= rss_series[-1][0] / 2]
         ts = [t for t, _ in rss_series if t >= rss_series[-1][0] / 2]
         slope = float(np.polyfit(ts, half, 1)[0]) if len(half) >= 2 else 0.0
+        flat = slope < 0.5
         print(f"RSS over the last half: min {min(half):.1f} MiB, max {max(half):.1f} MiB, "
               f"trend {slope:+.2f} MiB/min")
+    print(f"reading clients: {reading_errors} errors, {starved_total} client-intervals without an update "
+          f"(after the first interval)")
+    return 0 if flat and not reading_errors and not starved_total else 1
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "server":
-        serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+        DEBUG_EVERY_S = float(sys.argv[7])
+        serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     else:
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
-        main()
+        sys.exit(main())
