@@ -20,10 +20,11 @@ p50/p99 publish-to-client latency, reading clients that received nothing in the 
 seconds in the interval, the load average, and errors by kind.
 At the end: the RSS trend over the last half of the run.
 
-``--debug FILE``: the server traces allocations (tracemalloc) and appends to FILE every
-``--report-s`` seconds the largest growths since the previous dump (by line, and the tracebacks
-of the top few), with counts of what should not outlive a connection: sessions, streams,
-subscriptions, asyncio tasks, hub watchers, encoders. (Tracing slows the server ~2x.)
+``--debug FILE``: every ``--report-s`` seconds the server appends to FILE the counts of what
+should not outlive a connection (sessions, streams, subscriptions, asyncio tasks, hub watchers,
+encoders, open connections) and the object types whose number grew most; with ``--trace`` also
+the largest allocation growths since the previous dump (tracemalloc, by line and traceback;
+tracing slows the server ~3x, so use it on a short run with fewer clients).
 
 Usage: python bench/soak.py [--minutes 10] [--clients 1000] [--procs 4] [--rate 500] [--jsonf 0.3]
 """
@@ -89,6 +90,7 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, backlog=runner.limits.listen_backlog).start()
         if debug:
+            app._soak_gate = runner.gate  # type: ignore[attr-defined]
             asyncio.get_running_loop().create_task(_debug_dumps(debug, app))
         print("READY", flush=True)
         batch = max(1, int(rate / 10))  # 10 batches a second
@@ -107,7 +109,7 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
             next_t += batch / rate
             await asyncio.sleep(max(0.0, next_t - time.monotonic()))
 
-    if debug:
+    if debug and TRACE:
         import tracemalloc
         tracemalloc.start(6)
     try:
@@ -119,8 +121,9 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
 
 
 async def _debug_dumps(path: str, app: object) -> None:
-    """Every ``DEBUG_EVERY_S``: the largest allocation growths since the last dump, and the
-    counts of per-connection objects (see ``--debug``)."""
+    """Every ``DEBUG_EVERY_S``: the counts of per-connection objects, the object types whose
+    number grew most since the last dump, and (with tracing) the largest allocation growths by
+    line and traceback (see ``--debug``)."""
     import gc
     import linecache
     import tracemalloc
@@ -131,34 +134,54 @@ async def _debug_dumps(path: str, app: object) -> None:
     from openmlink.gateway._subscriptions import _Sub
 
     hub = app[_server.HUB]  # type: ignore[index]
-    prev = tracemalloc.take_snapshot()
+    tracing = tracemalloc.is_tracing()
+    prev = tracemalloc.take_snapshot() if tracing else None
+    prev_types: collections.Counter[str] = collections.Counter()
     t0 = time.monotonic()
     n = 0
     while True:
         n += 1
         await asyncio.sleep(max(0.0, t0 + n * DEBUG_EVERY_S - time.monotonic()))
         gc.collect()
-        snap = tracemalloc.take_snapshot().filter_traces([
-            tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, linecache.__file__)])
-        kinds = collections.Counter(type(o).__name__ for o in gc.get_objects()
+        objs = gc.get_objects()
+        types = collections.Counter(type(o).__name__ for o in objs)
+        kinds = collections.Counter(type(o).__name__ for o in objs
                                     if isinstance(o, (MLinkSession, _Stream, _Sub)))
+        # bytes waiting in the transports' buffers (clients slower than the server)
+        bufs = [o.transport.get_write_buffer_size() for o in objs if isinstance(o, _server._Wire)
+                and not o.transport.is_closing()]
+        del objs
         watchers = {k: len(v) for k, v in hub._watchers.items() if v}
-        cur, peak = tracemalloc.get_traced_memory()
+        gate = getattr(app, "_soak_gate", None)
         with open(path, "a") as f:
-            f.write(f"=== dump {n} at {n * DEBUG_EVERY_S / 60:.1f} min: traced {cur / 2**20:.1f} MiB "
-                    f"(peak {peak / 2**20:.1f}), tasks {len(asyncio.all_tasks())}, objects {dict(kinds)}, "
-                    f"watchers {watchers}, encoders {len(hub.encoders._enc)}, "
+            f.write(f"=== dump {n} at {n * DEBUG_EVERY_S / 60:.1f} min: tasks {len(asyncio.all_tasks())}, "
+                    f"objects {dict(kinds)}, watchers {watchers}, encoders {len(hub.encoders._enc)}, "
+                    f"connections {gate.open if gate else '?'}, gc objects {sum(types.values())}, "
+                    f"pymalloc blocks {sys.getallocatedblocks()}, write buffers {sum(bufs) / 2**20:.1f} MiB "
+                    f"(max {max(bufs, default=0) / 1024:.0f} KiB, {sum(b > 65536 for b in bufs)} "
+                    f"over 64 KiB), "
                     f"RSS {rss_mib(os.getpid()):.1f} MiB\n")
-            for d in snap.compare_to(prev, "lineno")[:25]:
-                f.write(f"  {d}\n")
-            for d in snap.compare_to(prev, "traceback")[:3]:
-                f.write(f"  -- {d.size_diff / 1024:+.0f} KiB, {d.count_diff:+d} blocks:\n")
-                for line in d.traceback.format()[-16:]:
-                    f.write(f"     {line}\n")
-        prev = snap
+            grew = sorted(((c - prev_types.get(t, 0), t) for t, c in types.items()), reverse=True)[:15]
+            f.write("  types grown: " + ", ".join(f"{t} {d:+d} ({types[t]})" for d, t in grew if d > 0)
+                    + "\n")
+            prev_types = types
+            if tracing:
+                snap = tracemalloc.take_snapshot().filter_traces([
+                    tracemalloc.Filter(False, tracemalloc.__file__),
+                    tracemalloc.Filter(False, linecache.__file__)])
+                cur, peak = tracemalloc.get_traced_memory()
+                f.write(f"  traced {cur / 2**20:.1f} MiB (peak {peak / 2**20:.1f})\n")
+                for d in snap.compare_to(prev, "lineno")[:25]:
+                    f.write(f"  {d}\n")
+                for d in snap.compare_to(prev, "traceback")[:3]:
+                    f.write(f"  -- {d.size_diff / 1024:+.0f} KiB, {d.count_diff:+d} blocks:\n")
+                    for line in d.traceback.format()[-12:]:
+                        f.write(f"     {line}\n")
+                prev = snap
 
 
 DEBUG_EVERY_S = 60.0
+TRACE = False
 
 
 def free_port() -> int:
@@ -395,11 +418,14 @@ def main() -> int:
     ap.add_argument("--report-s", type=float, default=60.0)
     ap.add_argument("--jsonf", type=float, default=0.3, help="share of clients on /mlink/jsonf")
     ap.add_argument("--debug", default="", metavar="FILE",
-                    help="trace the server's allocations; growth and per-connection counts to FILE")
+                    help="per-connection object counts and growing object types of the server to FILE")
+    ap.add_argument("--trace", action="store_true",
+                    help="with --debug: also trace allocations (tracemalloc; slows the server ~3x)")
     args = ap.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "server", str(port), str(args.tickers),
-                               str(args.rate), str(args.snapshot_rows), args.debug, str(args.report_s)],
+                               str(args.rate), str(args.snapshot_rows), args.debug, str(args.report_s),
+                               "trace" if args.trace else ""],
                               stdout=subprocess.PIPE)
     assert server.stdout is not None
     line = server.stdout.readline()
@@ -498,6 +524,7 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "server":
         DEBUG_EVERY_S = float(sys.argv[7])
+        TRACE = sys.argv[8] == "trace"
         serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     else:
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
