@@ -18,7 +18,12 @@ it prints: server RSS, updates/s delivered to reading clients (all, and on json/
 p50/p99 publish-to-client latency, reading clients that received nothing in the interval
 ("starved"), reconnects of the storm/midsnap clients, one REST round trip, the server's CPU
 seconds in the interval, the load average, and errors by kind.
-At the end: the RSS trend over the last half of the run.
+At the end: the RSS trend over the last half of the run (a linear fit; "flat" is under
++0.5 MiB/min, inferred), and the errors and starved intervals of reading clients after the first
+interval (which includes connecting); the exit status is 1 unless all three pass.
+On a loaded machine the server and the client processes compete for CPU: the server falls
+behind (latency and the REST round trip grow, delivered updates/s fall) -- read the server CPU
+and load columns before the latency ones.
 
 ``--debug FILE``: every ``--report-s`` seconds the server appends to FILE the counts of what
 should not outlive a connection (sessions, streams, subscriptions, asyncio tasks, hub watchers,
