@@ -16,6 +16,7 @@ cut short), join and split messages across WebSocket frames, and send text and b
 A finding is printed with its case number; ``--case N`` replays one case.
 
 Usage: python bench/fuzz.py [--cases 100000] [--seed 19] [--only rest|ws|rest-jsonf|ws-jsonf] [--case N]
+       [--first N]
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--first", type=int, default=0,
+                    help="first case number (split a long run over processes: --first 25000 --cases 25000)")
     ap.add_argument("--only", choices=("rest", "ws", "rest-jsonf", "ws-jsonf"))
     ap.add_argument("--case", type=int, help="replay one case number and print it")
     args = ap.parse_args()
@@ -64,7 +67,7 @@ def main() -> int:
         if args.only in (None, only):
             t = time.perf_counter()
             c = time.process_time()
-            f = run(args.seed, args.cases, plat)
+            f = run(args.seed, args.cases, plat, first=args.first)
             _report(name, f, time.perf_counter() - t, time.process_time() - c)
             clean &= f.clean
     return 0 if clean else 1

@@ -331,22 +331,22 @@ def check_ws(plat: Platform, hub: Hub, f: Findings, case: int, frames: list[str 
         f.add(f.data_changes, case, f"stored data changed without an OK ack <- {frames!r:.300}")
 
 
-def run_rest(seed: int, n: int, plat: Platform | None = None) -> Findings:
+def run_rest(seed: int, n: int, plat: Platform | None = None, first: int = 0) -> Findings:
     plat = plat or fuzz_platform()
     f = Findings()
-    for i in range(n):
+    for i in range(first, first + n):
         rng = random.Random(seed * 1_000_003 + i)
         check_rest(plat, f, i, rest_case(rng))
     return f
 
 
-def run_ws(seed: int, n: int, plat: Platform | None = None) -> Findings:
+def run_ws(seed: int, n: int, plat: Platform | None = None, first: int = 0) -> Findings:
     plat = plat or fuzz_platform()
     hub = Hub(plat.registry, plat.store, plat.keys, plat.clock, post=plat.rest.post_record,
               encoders=plat.rest.encoders)
     names = {mt.name for mt in plat.registry.types}
     f = Findings()
-    for i in range(n):
+    for i in range(first, first + n):
         rng = random.Random(seed * 1_000_003 + i)
         check_ws(plat, hub, f, i, ws_frames(rng), names.__contains__)
     return f
@@ -580,24 +580,24 @@ def _num_of(plat: Platform) -> Callable[[bytes], int]:
     return num_of
 
 
-def run_rest_framed(seed: int, n: int, plat: Platform | None = None) -> Findings:
+def run_rest_framed(seed: int, n: int, plat: Platform | None = None, first: int = 0) -> Findings:
     plat = plat or fuzz_platform()
     num_of = _num_of(plat)
     f = Findings()
-    for i in range(n):
+    for i in range(first, first + n):
         rng = random.Random(seed * 1_000_003 + i)
         check_rest_framed(plat, f, i, rest_framed_case(rng, num_of))
     return f
 
 
-def run_ws_framed(seed: int, n: int, plat: Platform | None = None) -> Findings:
+def run_ws_framed(seed: int, n: int, plat: Platform | None = None, first: int = 0) -> Findings:
     plat = plat or fuzz_platform()
     hub = Hub(plat.registry, plat.store, plat.keys, plat.clock, post=plat.rest.post_record,
               encoders=plat.rest.encoders)
     names = {mt.name for mt in plat.registry.types}
     num_of = _num_of(plat)
     f = Findings()
-    for i in range(n):
+    for i in range(first, first + n):
         rng = random.Random(seed * 1_000_003 + i)
         check_ws_framed(plat, hub, f, i, jsonf_ws_case(rng, num_of), names.__contains__)
     return f
