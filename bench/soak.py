@@ -455,7 +455,8 @@ def main() -> int:
     print(f"soak: {len(ids)} clients ({', '.join(f'{k} {kinds.count(k)}' for k in KINDS)}; {n_jsonf} of them "
           f"on jsonf) in {args.procs} processes, {args.rate:,.0f} updates/s published over {args.tickers} "
           f"tickers, {args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {server.pid}"
-          + (f"; tracing allocations to {args.debug}" if args.debug else ""), flush=True)
+          + (f"; debug dumps{' with tracemalloc' if args.trace else ''} to {args.debug}"
+             if args.debug else ""), flush=True)
     print(f"{'t(min)':>6} {'RSS MiB':>8} {'upd/s':>7} {'json':>6} {'jsonf':>6} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'starved':>8} {'reconn':>6} {'REST ms':>7} {'srv CPU':>7} {'load1':>5}  errors", flush=True)
     rss_series: list[tuple[float, float]] = []
