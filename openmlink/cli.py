@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bus import Bus, InProcessBus, NatsBus
+from .bus import PARTITIONS, Bus, InProcessBus, NatsBus, Partitions, parse_partition
 from .clock import Clock, LiveClock, SimClock
 from .errors import StartupError
 from .market import (
@@ -166,7 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
                                    else EngineConfig(loop_interval_s=args.loop_seconds)),
                     analytics=not args.no_analytics, trading_config=trading,
                     auction_config=auctions, risk_config=risk, positions=positions,
-                    bus=bus, engines=role.engines)
+                    bus=bus, engines=role.engines, partitions=_partitions(args, role, bus))
     if bus is not None:
         say_stderr(f"role: {role} on the NATS bus {args.bus}")
         if "trading" in role.engines and args.no_persist:  # (inferred) a warning, not a refusal
@@ -193,7 +193,8 @@ def _attach_health(app: Any, role: Role, plat: Platform) -> None:
     from aiohttp import web
 
     async def handle(_request: web.Request) -> web.Response:
-        out = health(role, plat.bus)
+        parts = plat.engine.partitions if plat.engine is not None else None
+        out = health(role, plat.bus, parts)
         # whether this process has a security master (its own simulator's, or one a market
         # process shared): series count and trade date, else null
         m = plat.security_master()
@@ -218,6 +219,23 @@ def _bus(args: argparse.Namespace, role: Role) -> NatsBus | None:
         raise StartupError("--bus nats:// needs the NATS client: pip install 'openmlink[nats]'"
                            ) from None
     return NatsBus(args.bus, prefix=args.bus_prefix, name=f"openmlink {role}")
+
+
+def _partitions(args: argparse.Namespace, role: Role, bus: NatsBus | None) -> Partitions | None:
+    """The underliers the implied engine computes: ``--partition K/N``; else, on a NATS bus,
+    a share of ``PARTITIONS`` leased with the other engine processes; else all (None)."""
+    runs = "implied" in role.engines and not args.no_analytics
+    if args.partition is not None:
+        if bus is None or not runs:
+            raise StartupError("--partition K/N is for an implied engine on a NATS bus "
+                               "(--bus nats://... --role engine implied)")
+        try:
+            return parse_partition(args.partition)
+        except ValueError as e:
+            raise StartupError(str(e)) from None
+    if bus is None or not runs:
+        return None
+    return Partitions(PARTITIONS, leased=True)
 
 
 # ---------------------------------------------------------------- SQL endpoint (srse.sql)
@@ -361,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--role", nargs="+", default=["all"], metavar="ROLE",
                    help="what this process runs: all (default), gateway, market, or "
                         "engine NAME[,NAME] (implied, trading, calc, all)")
+    d.add_argument("--partition", metavar="K/N",
+                   help="the implied engine computes only the underliers of partition K of N "
+                        "(hash of the underlier); default on a NATS bus: partitions leased with "
+                        "the other engine processes, taken over when one dies")
     _add_sim_options(s)
     s.add_argument("--loop-seconds", type=float, default=None,
                    help="seconds of (simulated) clock time between implied-quote Loop passes "

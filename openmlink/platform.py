@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .bus import InProcessBus
+from .bus import InProcessBus, Partitions
 from .clock import Clock, LiveClock
 from .engines.implied import EngineConfig, ImpliedQuoteAdjuster, ImpliedQuoteEngine
 from .gateway import ApiKeys, RestApi, RestConfig
@@ -78,12 +78,14 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    risk_config: RiskConfig | None = None,
                    positions: Sequence[SodPosition] = (),
                    bus: InProcessBus | None = None,
-                   engines: frozenset[str] = ENGINES) -> Platform:
+                   engines: frozenset[str] = ENGINES,
+                   partitions: Partitions | None = None) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
     calculator inputs, theo surfaces) persist there and are reloaded at start.  ``positions``
     are the start-of-day positions (``trading.load_positions``).  ``bus``: the bus to build
     on (a ``NatsBus`` in a distributed platform; default a new ``InProcessBus``); ``engines``:
-    which of ``ENGINES`` this process runs (all by default)."""
+    which of ``ENGINES`` this process runs (all by default); ``partitions``: the underliers
+    its implied-quote engine computes (default all; ``bus.Partitions``)."""
     if not engines <= ENGINES:
         raise ValueError(f"unknown engines {sorted(engines - ENGINES)}; known: {sorted(ENGINES)}")
     reg = registry()
@@ -107,7 +109,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     else:
         _auctions_closed_to_firms(store)
     if analytics and "implied" in engines:  # the implied-quote engine
-        plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master)
+        plat.engine = ImpliedQuoteEngine(bus, clk, engine_config, master=plat.security_master,
+                                         partitions=partitions)
         plat.engine.attach()
     if analytics:  # the computed-on-read Adj table (a reader's view of the implied quotes)
         ImpliedQuoteAdjuster(store, clk).register()

@@ -41,7 +41,7 @@ from .errors import StartupError
 from .market import Source, SourceError
 
 if TYPE_CHECKING:  # the heavy parts (kernels, HTTP) load after the sources are prepared
-    from .bus import InProcessBus
+    from .bus import InProcessBus, PartitionLeases, Partitions
     from .engines.implied import EngineConfig, ImpliedQuoteEngine
     from .gateway import ApiKeys, RestConfig
     from .market import SecurityMaster
@@ -104,13 +104,16 @@ def parse_role(words: Sequence[str]) -> Role:
     return Role("engine", False, frozenset(_ENGINE_NAMES) if "all" in names else frozenset(names))
 
 
-def health(role: Role, bus: object) -> dict[str, Any]:
+def health(role: Role, bus: object, partitions: Any = None) -> dict[str, Any]:
     """What ``GET /health`` answers: this process's role and, on a NATS bus, its connection
     and traffic (``bus.NatsStats``; ``lag_ms``: receive minus send wall time of the latest
-    message from another process)."""
+    message from another process); the implied engine's ``partitions`` when it has some
+    (``bus.Partitions``: of, owned, leased)."""
     from .bus import NatsBus
 
     out: dict[str, Any] = {"role": str(role), "bus": "inprocess"}
+    if partitions is not None:
+        out["partitions"] = partitions.describe()
     if isinstance(bus, NatsBus):
         st = bus.stats
         out.update(bus=bus.url, connected=bus.connected, sent=st.sent, received=st.received,
@@ -227,6 +230,8 @@ class Runtime:
         self._stop: asyncio.Event | None = None
         #: the engines this process runs (``build``)
         self.engines: frozenset[str] = frozenset()
+        #: the implied engine's partition leases (a NATS bus, no ``--partition``)
+        self.leases: PartitionLeases | None = None
 
     # ------------------------------------------------------------------ phases
     def prepare(self) -> None:
@@ -248,7 +253,8 @@ class Runtime:
               auction_config: AuctionConfig | None = None,
               risk_config: RiskConfig | None = None,
               positions: Sequence[SodPosition] = (), bus: InProcessBus | None = None,
-              engines: frozenset[str] | None = None) -> Platform:
+              engines: frozenset[str] | None = None,
+              partitions: Partitions | None = None) -> Platform:
         """Assemble the platform on this runtime's clock and sources (on ``bus``, running
         ``engines``: see ``platform.build_platform``)."""
         from .platform import ENGINES, build_platform
@@ -260,7 +266,8 @@ class Runtime:
                                        trading_config=trading_config,
                                        auction_config=auction_config,
                                        risk_config=risk_config, positions=positions,
-                                       bus=bus, engines=ENGINES if engines is None else engines)
+                                       bus=bus, engines=ENGINES if engines is None else engines,
+                                       partitions=partitions)
         return self.platform
 
     def every(self, seconds: float, fn: TimerFn, *, name: str,
@@ -311,6 +318,9 @@ class Runtime:
             s.close()
         if self.warm is not None:
             self.warm.close()
+        if self.leases is not None:  # handed over at once, not after the leases expire
+            await self.leases.close()
+            self.leases = None
         await self.timers.stop()
         if self.platform is not None and self.platform.auctions is not None:
             self.platform.auctions.close()
@@ -520,6 +530,7 @@ class Runtime:
     async def _run_engine(self, engine: ImpliedQuoteEngine) -> None:
         if self.warm is not None and not await self._warm_engine(engine, self.warm):
             return
+        await self._lease_partitions(engine)
         t0 = time.perf_counter()
         try:
             n = await engine.loop_once()
@@ -531,3 +542,35 @@ class Runtime:
             self.say(f"analytics: first Loop pass done: {n} series in "
                      f"{time.perf_counter() - t0:.1f} s")
         self.every(engine.config.loop_interval_s, engine.loop_once, name="implied-quote Loop")
+
+    async def _lease_partitions(self, engine: ImpliedQuoteEngine) -> None:
+        """A warm engine with leased partitions joins its group (``bus.PartitionLeases``)
+        and takes its share before its first Loop pass; a partition gained later (a member
+        died or left) is computed at once from the engine's book (every quote is kept)."""
+        from .bus import NatsBus, PartitionLeases
+
+        parts = engine.partitions
+        bus = self._platform().bus
+        if parts is None or not parts.leased or not isinstance(bus, NatsBus):
+            return
+        self.leases = PartitionLeases(bus, parts, "implied")
+        await self.leases.start()
+        self.say(f"analytics: partitions {sorted(parts.owned)} of {parts.n} leased "
+                 f"(lease {self.leases.lease_s:g} s)")
+        pending: set[asyncio.Task[int]] = set()
+
+        def gained(ks: frozenset[int]) -> None:
+            if not ks:
+                return
+            log.warning("implied engine: partitions %s gained; computing them now", sorted(ks))
+            task = asyncio.create_task(engine.loop_once(ks), name="engine:partitions-gained")
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            task.add_done_callback(_log_failure)
+
+        parts.on_gain(gained)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())

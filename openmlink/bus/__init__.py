@@ -15,6 +15,7 @@ from ._bus import (
     handler_name,
     log_failure,
 )
+from ._leases import PartitionLeases
 from ._nats import (
     POST_TIMEOUT_S,
     NatsBus,
@@ -25,10 +26,12 @@ from ._nats import (
     subject_token,
     ticker_column,
 )
+from ._parts import PARTITIONS, Partitions, parse_partition, partition_of
 from ._wire import decode_message, decode_messages, encode_message
 
-__all__ = ["POST_TIMEOUT_S", "Bus", "ColumnBatch", "Event", "Failure", "Handler", "InProcessBus",
-           "NatsBus", "NatsStats", "NotDurable", "PublishFailed", "RecordingBus", "Supervisor",
-           "Validator", "decode_message", "decode_messages", "describe", "encode_message",
-           "handler_name", "log_failure", "split_by_ticker", "split_rows", "subject_token",
+__all__ = ["PARTITIONS", "POST_TIMEOUT_S", "Bus", "ColumnBatch", "Event", "Failure", "Handler",
+           "InProcessBus", "NatsBus", "NatsStats", "NotDurable", "PartitionLeases", "Partitions",
+           "PublishFailed", "RecordingBus", "Supervisor", "Validator", "decode_message",
+           "decode_messages", "describe", "encode_message", "handler_name", "log_failure",
+           "parse_partition", "partition_of", "split_by_ticker", "split_rows", "subject_token",
            "ticker_column"]

@@ -57,7 +57,7 @@ from ...analytics import (
     set_parallel,
     surface_values,
 )
-from ...bus import Bus, ColumnBatch, Event
+from ...bus import Bus, ColumnBatch, Event, Partitions, partition_of
 from ...clock import Clock
 from ...market import OPEN_TIME, key_ordinal, local_ns
 from ...schema import datekey_from_text, registry
@@ -128,8 +128,13 @@ class ImpliedQuoteEngine:
     """Computes LiveImpliedQuote / LiveAtmVol / LiveSurfaceCurve from quotes on a bus."""
 
     def __init__(self, bus: Bus, clock: Clock, config: EngineConfig | None = None,
-                 curve: RateCurve | None = None, master: MasterFn | None = None) -> None:
+                 curve: RateCurve | None = None, master: MasterFn | None = None,
+                 partitions: Partitions | None = None) -> None:
         self.bus = bus
+        #: the underliers this engine computes (None: all); the book keeps every quote, so a
+        #: partition gained is computed at once from the current market
+        self.partitions = partitions
+        self._owned: tuple[int, int, NDArray[np.bool_]] | None = None
         self.clock = clock
         self.config = config or EngineConfig()
         cfg = self.config
@@ -292,8 +297,23 @@ class ImpliedQuoteEngine:
         if not self.ready:
             return
         rows = np.unique(rows[changed])
+        if self.partitions is not None and len(rows):
+            rows = rows[self.owned_underliers()[b.exp_und[b.exp[rows]]]]
         if len(rows):
             self.tick(rows)
+
+    def owned_underliers(self) -> NDArray[np.bool_]:
+        """Per underlier code of the book: whether this engine computes it."""
+        names = self.book.und_names
+        if self.partitions is None:
+            return np.ones(len(names), bool)
+        ver = self.partitions.version
+        c = self._owned
+        if c is None or c[0] != ver or c[1] != len(names):
+            own = self.partitions.owns
+            c = self._owned = (ver, len(names), np.fromiter((own(u) for u in names), bool,
+                                                            len(names)))
+        return c[2]
 
     # ------------------------------------------------------------------ computing
     def tick(self, rows: NDArray[np.int64]) -> None:
@@ -471,8 +491,10 @@ class ImpliedQuoteEngine:
         return out
 
     # ------------------------------------------------------------------ Loop
-    def _loop_expiries(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Expiries with options, underlier by underlier, and their cumulative option counts."""
+    def _loop_expiries(self, only: NDArray[np.bool_] | None = None
+                       ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Expiries with options, underlier by underlier, and their cumulative option counts
+        (of the underliers this engine computes; and of those flagged in ``only``)."""
         b = self.book
         if b.n_exp == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -481,7 +503,12 @@ class ImpliedQuoteEngine:
         # rate sources first: the other underliers then price on this pass's curve
         src = self.rates.sources(b, np.arange(len(sizes), dtype=np.int64))
         order = np.lexsort((b.exp_und[: len(sizes)], ~src)).astype(np.int64)
-        order = order[sizes[order] > 0]
+        keep = sizes[order] > 0
+        if self.partitions is not None:
+            keep &= self.owned_underliers()[b.exp_und[order]]
+        if only is not None:
+            keep &= only[b.exp_und[order]]
+        order = order[keep]
         return order, np.cumsum(sizes[order])
 
     @staticmethod
@@ -516,8 +543,9 @@ class ImpliedQuoteEngine:
         self.loops += 1
         return n
 
-    async def loop_once(self) -> int:
-        """One Loop pass, yielding to the event loop between chunks.
+    async def loop_once(self, partitions: frozenset[int] | None = None) -> int:
+        """One Loop pass, yielding to the event loop between chunks (only over the
+        underliers of ``partitions`` if given: those just gained).
 
         Chunks are sized to take about ``loop_chunk_s`` at the rate the previous chunks ran
         (between ``loop_chunk_min_rows`` and ``loop_chunk_rows`` options), so the wait of a
@@ -527,7 +555,12 @@ class ImpliedQuoteEngine:
         spots = self.book.mid().copy()
         val = self.now_ns()
         cfg = self.config
-        order, csum = self._loop_expiries()
+        only = None
+        if partitions is not None and self.partitions is not None:
+            n = self.partitions.n
+            only = np.fromiter((partition_of(u, n) in partitions for u in self.book.und_names),
+                               bool, len(self.book.und_names))
+        order, csum = self._loop_expiries(only)
         rows = min(cfg.loop_chunk_min_rows * 4, cfg.loop_chunk_rows)
         n = 0
         i = 0
@@ -542,7 +575,8 @@ class ImpliedQuoteEngine:
                 rows = int(min(max(k / dt * cfg.loop_chunk_s, cfg.loop_chunk_min_rows),
                                cfg.loop_chunk_rows))
             await _let_others_run()
-        self.loops += 1
+        if partitions is None:
+            self.loops += 1
         return n
 
     # ------------------------------------------------------------------ outbound
