@@ -61,6 +61,10 @@ HEDGE_LOOP_S = 1.0
 SNAPSHOT_S = 1.0
 #: the key of the market's security master in the NATS KV bucket ``<PREFIX>_SHARED``
 MASTER_KEY = "master"
+#: wall seconds at least between two snapshots of one (type, ticker) (inferred: a busy ticker's
+#: snapshot, every live row of it, once a second outweighed its live updates and made engine
+#: processes slow consumers on a loaded machine)
+SNAPSHOT_MIN_S = 10.0
 
 
 #: the process roles of ``openmlink serve --role`` (docs/scale-out.md)
@@ -416,7 +420,7 @@ class Runtime:
                                f"{type(e).__name__}: {e}") from None
         self.say(f"bus: NATS {bus.url} joined in {time.perf_counter() - t0:.1f} s "
                  f"({bus.stats.received} records and snapshots replayed from JetStream)")
-        bus.snapshot_every(self._platform().store.ticker_batches, SNAPSHOT_S)
+        bus.snapshot_every(self._platform().store.ticker_batches, SNAPSHOT_S, SNAPSHOT_MIN_S)
 
     def _share_master(self) -> None:
         """On a NATS bus, the security master crosses processes (docs/scale-out.md): a process

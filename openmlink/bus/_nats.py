@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -169,6 +170,7 @@ class NatsBus(InProcessBus):
         self._queue_size = queue_size
         self._seq: dict[str, int] = {}  # live subject -> messages sent on it
         self._dirty: dict[str, tuple[MsgType, set[str]]] = {}  # type -> tickers sent since
+        self._snapped: dict[tuple[str, str], float] = {}  # (type, ticker) -> last snapshot
         self._applied: dict[tuple[str, str], int] = {}  # (live subject, sender) -> Oml-Seq
         self._joining = True
         self._held: list[Any] = []  # live messages received while joining (bounded)
@@ -242,29 +244,46 @@ class NatsBus(InProcessBus):
         # joined: the snapshots' copies on the live subjects keep this process whole
         await self._subs[1].unsubscribe()
 
-    def snapshot_every(self, export: Export, seconds: float = 1.0) -> None:
+    def snapshot_every(self, export: Export, seconds: float = 1.0, min_age_s: float = 0.0
+                       ) -> None:
         """Send snapshots of what this process sent (module docstring) every ``seconds`` (wall
-        time), from ``export`` (``Store.ticker_batches``), until ``close``."""
+        time), from ``export`` (``Store.ticker_batches``), until ``close``; a (type, ticker)
+        at most every ``min_age_s`` (``send_snapshots``)."""
         async def run() -> None:
             while True:
                 await asyncio.sleep(seconds)
                 try:
-                    self.send_snapshots(export)
+                    self.send_snapshots(export, min_age_s)
                 except Exception:  # a snapshot that cannot be built must not end the loop
                     log.exception("NATS snapshots failed")
         self._snapper = asyncio.create_task(run(), name="nats:snapshots")
 
-    def send_snapshots(self, export: Export) -> int:
-        """Queue a snapshot of each (type, ticker) sent on since the last call; how many."""
+    def send_snapshots(self, export: Export, min_age_s: float = 0.0) -> int:
+        """Queue a snapshot of each (type, ticker) sent on since the last call; how many.
+
+        With ``min_age_s``, a (type, ticker) whose last snapshot is younger than that waits
+        for a later call (a snapshot re-sends every live row of the ticker: on a busy ticker
+        of many rows, once a second costs more than the live updates themselves).  The stored
+        copy is published without waiting for JetStream's acknowledgement (the stream takes
+        core NATS messages on its subjects too): a lost one is replaced by the next."""
         dirty, self._dirty = self._dirty, {}
+        now = time.monotonic()
+        if min_age_s > 0:
+            for name, (mt, tickers) in list(dirty.items()):
+                young = {tk for tk in tickers
+                         if now - self._snapped.get((name, tk), -math.inf) < min_age_s}
+                if young:  # not yet: kept for a later call
+                    tickers -= young
+                    self._dirty.setdefault(name, (mt, set()))[1].update(young)
         n = 0
         for name, (mt, tickers) in dirty.items():
             for tk, cols in export(mt, sorted(tickers)):
+                self._snapped[(name, tk)] = now
                 tok = subject_token(tk)
                 seq = self._seq.get(f"{self.prefix}.c.{name}.{tok}", 0)
                 pieces = split_rows(ColumnBatch(mt, cols, 0), self._max_bytes())
                 for i, piece in enumerate(pieces):  # piece i of a ticker: its own subject
-                    self._put(f"{self.prefix}.s.{name}.{tok}.{i}", piece, True, seq=seq)
+                    self._put(f"{self.prefix}.s.{name}.{tok}.{i}", piece, False, seq=seq)
                     # and in order with the live messages, for the processes already joined
                     self._put(f"{self.prefix}.c.{name}.{tok}", piece, False, seq=seq, snap=True)
                 n += 1
