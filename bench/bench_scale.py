@@ -10,15 +10,20 @@ then prints:
 * column-batch throughput through NATS: option-quote rows per second delivered into the
   receiver's table, batches of ``rows`` rows spread over 50 tickers.
 
-Not yet (docs/scale-out.md, Increments): updates/s with 1 vs 2 gateway processes, engine Loop
-time with 1 vs 2 engine processes, failover time.
+Then, with real ``openmlink serve`` processes on the same server (``bench_scale_procs.py``):
+updates/s delivered to WebSocket clients by 1 vs 2 gateway processes; the implied engine's
+first Loop pass with 1 vs 2 engine processes (``--partition``); failover time of leased
+engine processes (one SIGKILLed).  Every figure is printed with CPU seconds and the load
+average: on a loaded host, wall figures are inflated.
 
-Usage: python bench/bench_scale.py [records] [rows]
+Usage: python bench/bench_scale.py [records] [rows] [--universe U] [--clients C]
+       [--seconds S] [--only latency|gateways|engines|failover]
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -148,16 +153,43 @@ async def _nats(url: str, records: int, rows: int) -> tuple[list[float], list[fl
 
 
 def main() -> None:
-    records = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    rows = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    import argparse
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_scale_procs as bp
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("records", nargs="?", type=int, default=2000)
+    ap.add_argument("rows", nargs="?", type=int, default=1000)
+    ap.add_argument("--universe", default="small", help="simulator universe of the processes")
+    ap.add_argument("--clients", type=int, default=8, help="WebSocket clients (gateways part)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="streaming seconds per run")
+    ap.add_argument("--only", choices=("latency", "gateways", "engines", "failover"))
+    a = ap.parse_args()
+    records, rows = a.records, a.rows
+    print(f"bench_scale: {os.cpu_count()} CPUs, {bp.load()} at start")
+    t_cpu = time.process_time()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as d:
         proc, url = _start_nats(Path(d))
         try:
-            ev_i, cb_i = _inprocess(records, rows)
-            ev_n, cb_n, rate = asyncio.run(_nats(url, records, rows))
+            if a.only in (None, "latency"):
+                ev_i, cb_i = _inprocess(records, rows)
+                ev_n, cb_n, rate = asyncio.run(_nats(url, records, rows))
+                _latency(records, rows, ev_i, cb_i, ev_n, cb_n, rate)
+                print(f"  (this process: {time.process_time() - t_cpu:.1f} CPU s; {bp.load()})")
+            if a.only in (None, "gateways"):
+                bp.gateways(url, a.universe, a.clients, a.seconds)
+            if a.only in (None, "engines"):
+                bp.engines(url, a.universe)
+            if a.only in (None, "failover"):
+                bp.failover(url, a.universe)
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def _latency(records: int, rows: int, ev_i: list[float], cb_i: list[float], ev_n: list[float],
+             cb_n: list[float], rate: float) -> None:
     print(f"records ({records}): publish -> stored, microseconds")
     print(f"  in-process      p50 {_pct(ev_i, 50):9.1f}   p99 {_pct(ev_i, 99):9.1f}")
     print(f"  NATS JetStream  p50 {_pct(ev_n, 50):9.1f}   p99 {_pct(ev_n, 99):9.1f}")

@@ -5,7 +5,6 @@ on loopback around a real ``nats-server``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from openmlink.bus import PARTITIONS, partition_of
 from openmlink.schema._values import datetime_from_text
 from tests.conftest import Server, start_server, stop_server
 from tests.support.nats import NatsServer, nats_server, nats_server_binary
-from tests.support.serve import collect, msgs, wait_for
+from tests.support.serve import msgs, wait_for
 
 __all__ = ["nats_server"]
 
@@ -109,31 +108,25 @@ def test_a_killed_engines_partitions_move_to_the_survivor(nats_server: NatsServe
     v = 0 if len(mine[0]) >= len(mine[1]) else 1
     victim, survivor, lost = engines[v], engines[1 - v], mine[v]
     assert lost
-    killed: dict[str, float] = {}
 
-    def updated(m: dict[str, Any]) -> bool:
-        """A row of the dead engine's underliers computed after the kill."""
-        if "ns" not in killed or m["ticker"]["tk"] not in lost:
-            return False
-        if datetime_from_text(m["timestamp"]) <= killed["ns"]:
-            return False
-        killed["seen"] = time.monotonic()
-        return True
+    def newest(s: Server) -> dict[str, int]:
+        """Per underlier of the dead engine: the newest LiveImpliedQuote timestamp."""
+        out: dict[str, int] = {}
+        for r in msgs(s.get(cmd="getmsgs", msgType=LIQ, limit=100_000), LIQ):
+            u = r["ticker"]["tk"]
+            if u in lost:
+                out[u] = max(out.get(u, 0), datetime_from_text(r["timestamp"]))
+        return out
 
-    async def run() -> list[dict[str, Any]]:
-        stream = asyncio.create_task(collect(gw.base, {"header": {"mTyp": "MLinkStream"},
-                                                       "message": {"queryLabel": "q",
-                                                                   "msgName": LIQ}},
-                                             LIQ, seconds=60, recv_timeout=30, stop=updated))
-        await asyncio.sleep(3)  # the stream's first rows are the table as it is
-        killed["ns"], killed["t"] = time.time_ns(), time.monotonic()
-        victim.proc.kill()  # SIGKILL: no goodbye, its leases just stop being renewed
-        return await stream
-
-    asyncio.run(run())
-    assert "seen" in killed, f"no row of {sorted(lost)} updated after the kill"
-    took = killed["seen"] - killed["t"]
-    print(f"failover: the first row of {sorted(lost)} after the kill came in {took:.2f} s")
-    assert wait_for(lambda: _owned(survivor) == set(range(PARTITIONS)), timeout=10, every=0.2)
-    assert took < 5.0, took  # lease 2 s + a heartbeat 0.5 s + the first chunk of a Loop pass
+    t_kill, ns_kill = time.monotonic(), time.time_ns()
+    victim.proc.kill()  # SIGKILL: no goodbye, its leases just stop being renewed
+    # every underlier of the dead engine is computed again, by the survivor
+    assert wait_for(lambda: all(t > ns_kill for t in newest(gw).values()), timeout=120,
+                    every=0.5), (sorted(lost), newest(gw), _health(survivor))
+    took = time.monotonic() - t_kill
+    # (how long it took is bench/bench_scale.py's: lease 2 s + a round trip + the first
+    # chunk of the gained partitions' Loop, on a quiet machine)
+    print(f"failover: every underlier of {sorted(lost)} computed again {took:.2f} s after "
+          f"the kill (seen on the gateway)")
+    assert wait_for(lambda: _owned(survivor) == set(range(PARTITIONS)), timeout=30, every=0.5)
     assert _all_computed(gw)  # and nothing went missing

@@ -20,9 +20,15 @@ A member that stops (SIGKILL, a frozen host, a cut network) stops renewing: its 
 after ``lease_s``, the expiry markers reach the others and they take its partitions at once
 (failover: ``lease_s`` plus a round trip or two).  A member that stops cleanly (``close``)
 deletes its leases and member key, so they move at once.  A member that could not renew for
-``lease_s`` (NATS unreachable, its event loop held) drops all its partitions: it cannot know
-they are still its own (docs/scale-out.md, failure modes).  The leases use a NATS connection
-of their own, so renewals never wait behind the bus's data.
+``lease_s`` (NATS unreachable) drops all its partitions: it cannot know they are still its own
+(docs/scale-out.md, failure modes).
+
+The keeper runs in a thread of its own, with its own event loop and NATS connection: on a
+loaded host an engine's event loop can be late by seconds (a burst of CPU work gets a small
+share of a busy core), which must not cost it its partitions.  A watchdog ties the leases to
+the engine being alive: the engine's loop marks a pulse every ``beat_s``; when no pulse came
+for ``stall_s`` the keeper stops renewing, so a wedged engine loses its partitions as a dead
+one does.  Ownership changes are handed to the engine's loop (``call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 import zlib
 from typing import Any
@@ -44,13 +51,16 @@ log = logging.getLogger("openmlink.bus.leases")
 
 #: seconds a lease lasts without renewal (the bucket's TTL) (inferred: failover within 5 s)
 LEASE_S = 2.0
+#: seconds without a pulse of the engine's event loop before the keeper stops renewing
+#: (inferred: far above the loop delays of a loaded host, far below a human's patience)
+STALL_S = 15.0
 
 
 class PartitionLeases:
     """Keeps ``parts`` (``leased``) equal to the partitions this member holds leases on."""
 
     def __init__(self, bus: NatsBus, parts: Partitions, group: str = "implied",
-                 lease_s: float = LEASE_S) -> None:
+                 lease_s: float = LEASE_S, stall_s: float = STALL_S) -> None:
         if not parts.leased:
             raise ValueError(f"{parts!r}: fixed partitions are not leased")
         if not lease_s >= 1.0:  # the server's TTL resolution (and its marker TTL) is 1 s
@@ -59,6 +69,7 @@ class PartitionLeases:
         self.parts = parts
         self.group = group
         self.lease_s = lease_s
+        self.stall_s = stall_s
         self.bucket = f"{bus.prefix.upper()}_PARTS"
         self.member = bus.id
         self.beats = 0
@@ -71,8 +82,13 @@ class PartitionLeases:
         self._watcher: Any = None
         self._revs: dict[int, int] = {}  # owned partition -> revision of its lease
         self._last_ok = 0.0
-        self._wake = asyncio.Event()
+        self._pulse = time.monotonic()  # the engine's event loop was alive then
+        self._owner_loop: asyncio.AbstractEventLoop | None = None  # the engine's loop
+        self._loop: asyncio.AbstractEventLoop | None = None  # the keeper's loop (thread)
+        self._thread: threading.Thread | None = None
+        self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._pulser: asyncio.Task[None] | None = None
 
     @property
     def beat_s(self) -> float:
@@ -81,12 +97,82 @@ class PartitionLeases:
     def _pkey(self, k: int) -> str:
         return f"{self.group}.p.{k}"
 
+    # ------------------------------------------------------------------ the engine's side
     async def start(self) -> None:
-        """Connect, open the bucket, watch it, beat once (this member takes its share now),
-        then beat every ``beat_s`` seconds (and on a departure) until ``close``."""
+        """Start the keeper's thread; return once it has beaten once (this member holds its
+        share now); the engine's loop pulses until ``close``."""
+        self._owner_loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = self._owner_loop.create_future()
+
+        def done(e: BaseException | None) -> None:  # called in the keeper's thread
+            def settle() -> None:
+                if not started.done():
+                    started.set_result(None) if e is None else started.set_exception(e)
+            loop.call_soon_threadsafe(settle)
+
+        loop = self._owner_loop
+
+        self._thread = threading.Thread(target=self._thread_main, args=(done,),
+                                        name=f"leases:{self.group}", daemon=True)
+        self._thread.start()
+        await started
+        self._pulser = asyncio.create_task(self._pulse_loop(), name="leases:pulse")
+
+    async def _pulse_loop(self) -> None:
+        while True:
+            self._pulse = time.monotonic()
+            await asyncio.sleep(self.beat_s)
+
+    def _hand_over(self, owned: frozenset[int]) -> None:
+        """(keeper thread) Ownership changed: set ``parts`` in the engine's loop."""
+        loop = self._owner_loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.parts.set, owned)
+
+    async def close(self, release: bool = True) -> None:
+        """Stop the keeper; with ``release``, delete the leases and the member key (the
+        others take over at once; without, they expire as a dead member's would)."""
+        if self._pulser is not None:
+            self._pulser.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pulser
+            self._pulser = None
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and not loop.is_closed():
+            fut = asyncio.run_coroutine_threadsafe(self._stop(release), loop)
+            try:
+                await asyncio.wrap_future(fut)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+            await asyncio.to_thread(thread.join, 10)
+        self._thread = None
+        self.parts.set(())
+
+    # ------------------------------------------------------------------ the keeper's thread
+    def _thread_main(self, started: Any) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._open(started))
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _open(self, started: Any) -> None:
+        try:
+            await self._connect()
+            self._last_ok = time.monotonic()
+            await self.beat()
+        except BaseException as e:
+            started(e)
+            raise
+        started(None)
+        self._tasks.append(asyncio.create_task(self._run(), name=f"leases:{self.group}"))
+
+    async def _connect(self) -> None:
         import nats
         from nats.js.api import KeyValueConfig, StorageType
 
+        self._wake = asyncio.Event()
         self._nc = await nats.connect(self.bus.url, name=f"{self.bus.name} leases",
                                       max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         js = self._nc.jetstream(timeout=self.lease_s)
@@ -102,13 +188,33 @@ class PartitionLeases:
         first = asyncio.get_running_loop().create_future()
         self._tasks.append(asyncio.create_task(self._watch(first), name="leases:watch"))
         await first  # the keys as they are now
-        self._last_ok = time.monotonic()
-        await self.beat()
-        self._tasks.append(asyncio.create_task(self._run(), name=f"leases:{self.group}"))
+
+    async def _stop(self, release: bool) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        try:
+            if release and self._nc is not None and self._nc.is_connected:
+                await asyncio.gather(*(self._kv.delete(self._pkey(k), last=r)
+                                       for k, r in sorted(self._revs.items())),
+                                     return_exceptions=True)
+                await self._kv.delete(f"{self.group}.m.{self.member}")
+        except Exception as e:  # they expire after lease_s anyway
+            log.warning("partition leases not released: %s: %s", type(e).__name__, e)
+        finally:
+            self._revs.clear()
+            if self._nc is not None:
+                with contextlib.suppress(Exception):
+                    await self._nc.close()
+                self._nc = None
 
     async def _watch(self, first: asyncio.Future[None]) -> None:
         from nats.js.kv import KV_DEL, KV_PURGE
 
+        assert self._wake is not None
         async for entry in self._watcher:
             if entry is None:  # the current keys are all delivered
                 if not first.done():
@@ -135,10 +241,19 @@ class PartitionLeases:
                 first.set_result(None)
 
     async def _run(self) -> None:
+        assert self._wake is not None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.beat_s)
             self._wake.clear()
+            stalled = time.monotonic() - self._pulse
+            if stalled > self.stall_s:  # the engine is wedged: let its leases expire
+                if self._revs:
+                    log.error("the engine's event loop gave no sign for %.0f s: partitions %s "
+                              "left to expire", stalled, sorted(self._revs))
+                    self._revs.clear()
+                    self._hand_over(frozenset())
+                continue
             try:
                 await self.beat()
             except asyncio.CancelledError:
@@ -150,10 +265,10 @@ class PartitionLeases:
                     log.error("partition leases not renewed for %.1f s: dropping %s",
                               self.lease_s, sorted(self._revs))
                     self._revs.clear()
-                    self.parts.set(())
+                    self._hand_over(frozenset())
 
     async def beat(self) -> None:
-        """One heartbeat (module docstring)."""
+        """One heartbeat (module docstring), in the keeper's loop."""
         from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
         t0 = time.monotonic()
@@ -193,7 +308,7 @@ class PartitionLeases:
                     raise r
         self._last_ok = t0
         self.beats += 1
-        self.parts.set(self._revs)
+        self._hand_over(frozenset(self._revs))
 
     async def _take(self, k: int) -> int:
         """Take the lease of free partition k: the revision, or KeyWrongLastSequenceError."""
@@ -206,32 +321,6 @@ class PartitionLeases:
                 return int(await self._kv.update(self._pkey(k), self.member.encode(),
                                                  last=gone))
         return int(await self._kv.create(self._pkey(k), self.member.encode()))
-
-    async def close(self) -> None:
-        """Stop beating; release the leases and the member key (the others take over at
-        once)."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
-        if self._nc is None:
-            return
-        try:
-            if self._nc.is_connected:
-                await asyncio.gather(*(self._kv.delete(self._pkey(k), last=r)
-                                       for k, r in sorted(self._revs.items())),
-                                     return_exceptions=True)
-                await self._kv.delete(f"{self.group}.m.{self.member}")
-        except Exception as e:  # they expire after lease_s anyway
-            log.warning("partition leases not released: %s: %s", type(e).__name__, e)
-        finally:
-            self._revs.clear()
-            self.parts.set(())
-            with contextlib.suppress(Exception):
-                await self._nc.close()
-            self._nc = None
 
     def describe(self) -> dict[str, object]:
         """For ``GET /health``."""
