@@ -162,7 +162,9 @@ def main() -> None:
     ap.add_argument("records", nargs="?", type=int, default=2000)
     ap.add_argument("rows", nargs="?", type=int, default=1000)
     ap.add_argument("--universe", default="small", help="simulator universe of the processes")
-    ap.add_argument("--clients", type=int, default=8, help="WebSocket clients (gateways part)")
+    ap.add_argument("--clients", type=int, default=16, help="WebSocket clients (gateways part)")
+    ap.add_argument("--quote-rate", type=float, default=0.2,
+                    help="the market's --quote-rate (gateways part: enough to load a gateway)")
     ap.add_argument("--seconds", type=float, default=20.0, help="streaming seconds per run")
     ap.add_argument("--only", choices=("latency", "gateways", "engines", "failover"))
     a = ap.parse_args()
@@ -178,7 +180,7 @@ def main() -> None:
                 _latency(records, rows, ev_i, cb_i, ev_n, cb_n, rate)
                 print(f"  (this process: {time.process_time() - t_cpu:.1f} CPU s; {bp.load()})")
             if a.only in (None, "gateways"):
-                bp.gateways(url, a.universe, a.clients, a.seconds)
+                bp.gateways(url, a.universe, a.clients, a.seconds, a.quote_rate)
             if a.only in (None, "engines"):
                 bp.engines(url, a.universe)
             if a.only in (None, "failover"):
