@@ -534,7 +534,8 @@ class Runtime:
     async def _run_engine(self, engine: ImpliedQuoteEngine) -> None:
         if self.warm is not None and not await self._warm_engine(engine, self.warm):
             return
-        await self._lease_partitions(engine)
+        if not await self._lease_partitions(engine):
+            return
         t0 = time.perf_counter()
         try:
             n = await engine.loop_once()
@@ -547,18 +548,28 @@ class Runtime:
                      f"{time.perf_counter() - t0:.1f} s")
         self.every(engine.config.loop_interval_s, engine.loop_once, name="implied-quote Loop")
 
-    async def _lease_partitions(self, engine: ImpliedQuoteEngine) -> None:
+    async def _lease_partitions(self, engine: ImpliedQuoteEngine) -> bool:
         """A warm engine with leased partitions joins its group (``bus.PartitionLeases``)
         and takes its share before its first Loop pass; a partition gained later (a member
-        died or left) is computed at once from the engine's book (every quote is kept)."""
+        died or left) is computed at once from the engine's book (every quote is kept).
+        False: the leases could not start (said; the process stops with status 1)."""
         from .bus import NatsBus, PartitionLeases
 
         parts = engine.partitions
         bus = self._platform().bus
         if parts is None or not parts.leased or not isinstance(bus, NatsBus):
-            return
+            return True
         self.leases = PartitionLeases(bus, parts, "implied")
-        await self.leases.start()
+        try:
+            await self.leases.start()
+        except Exception as e:  # an engine that cannot lease computes nothing: say so, stop
+            log.exception("partition leases failed to start")
+            self.say(f"analytics: partition leases at {bus.url} failed: {type(e).__name__}: "
+                     f"{e}; stopping")
+            self.leases = None
+            self.exit_code = 1
+            self.request_stop()
+            return False
         self.say(f"analytics: partitions {sorted(parts.owned)} of {parts.n} leased "
                  f"(lease {self.leases.lease_s:g} s)")
         pending: set[asyncio.Task[int]] = set()
@@ -573,6 +584,7 @@ class Runtime:
             task.add_done_callback(_log_failure)
 
         parts.on_gain(gained)
+        return True
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
