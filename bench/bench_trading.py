@@ -26,12 +26,19 @@ from tests.support.trading import EXPIRY, TradingRig
 KEY = "BENCH-0000-0000-0001"
 
 
-def _rig(data_dir: str | None, group_commit: bool = False) -> tuple[TradingRig, RestApi]:
-    rig = TradingRig(data_dir=data_dir, config=TradingConfig(key_rate=0, accnt_rate=0,
-                                                             group_commit=group_commit))
+def _rig(data_dir: str | None, group_commit: bool = False, served: bool = False
+         ) -> tuple[TradingRig, RestApi]:
+    """The bare rig (bus, store, order engine), or with ``served`` the platform as
+    ``openmlink serve`` builds it (record store, History, auctions, risk, auto-hedger)."""
+    config = TradingConfig(key_rate=0, accnt_rate=0, group_commit=group_commit)
+    rig = TradingRig.served(data_dir, config) if served else TradingRig(data_dir=data_dir,
+                                                                         config=config)
     rig.stock("AAPL", 199.9, 200.1)
     for k in range(40):
         rig.option("AAPL", 180 + k, "Put", 4.9, 5.1)
+    if served:
+        rig.platform.keys.add(Principal(KEY))
+        return rig, rig.platform.rest
     keys = ApiKeys()
     keys.add(Principal(KEY))
     return rig, RestApi(rig.reg, rig.store, rig.bus, keys, rig.clock)
@@ -59,12 +66,13 @@ def _post(api: RestApi, body: bytes) -> None:
     assert b'"OK"' in out, out
 
 
-def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = False) -> None:
+def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = False,
+                served: bool = False) -> None:
     """Open loop: post ``i`` is due at ``i / rate`` s and the order manager's timer ticks every
     ``timer_s`` on the same thread (as on the server's event loop), so a post that arrives
     while a tick runs waits for it.  Latency = PostAck time - due time.  ``rate`` 0 = back to
     back (sustained posts/s, ticks still every ``timer_s`` of elapsed time)."""
-    rig, api = _rig(data_dir, group_commit)
+    rig, api = _rig(data_dir, group_commit, served)
     bodies = [_order(i) for i in range(n)]
     gc.collect()
     gc.freeze()  # as the served platform does after start-up (runtime.py, gateway/_server.py)
@@ -102,12 +110,17 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
     a = np.array(lat) * 1e3
     tk = np.array(ticks or [0.0]) * 1e3
     what = ("journal, group commit" if group_commit else "journal") if data_dir else "no journal"
+    if served:
+        what = f"served: record store + History, {what}"
     how = f"at {rate:,.0f} posts/s" if rate > 0 else "back to back"
     print(f"post->PostAck ({what}, {how}): n={n} p50={np.percentile(a, 50):.3f} ms "
           f"p99={np.percentile(a, 99):.3f} ms max={a.max():.2f} ms; {n / dt:,.0f} posts/s "
           f"sustained; timer ticks {len(ticks)} (p50 {np.percentile(tk, 50):.2f} ms, "
           f"max {tk.max():.2f} ms); {working} orders working; CPU {cpu:.3f} ms per order "
           f"(post + its share of the ticks); {_load()}")
+    if served:
+        assert rig.platform.history is not None
+        rig.platform.history.close()
 
 
 def bench_reprice(n: int, px: float, what: str, data_dir: str | None = None) -> None:
@@ -161,7 +174,9 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--posts", type=int, default=3_000)
     ap.add_argument("--rate", type=float, default=1_000.0, help="paced posts per second")
-    ap.add_argument("--only", choices=("posts", "reprice", "fills"), default=None)
+    ap.add_argument("--only", choices=("posts", "served", "reprice", "fills"), default=None,
+                    help="served: the bare rig (journal) beside the served platform, paced and "
+                         "back to back")
     args = ap.parse_args()
     if args.only in (None, "posts"):
         for rate in (args.rate, 0.0):
@@ -169,6 +184,11 @@ def main() -> None:
             for group in (False, True):
                 with tempfile.TemporaryDirectory() as d:
                     bench_posts(args.posts, d, rate, group)
+    if args.only in (None, "served"):
+        for rate in (args.rate, 0.0):
+            for served in (False, True):
+                with tempfile.TemporaryDirectory() as d:
+                    bench_posts(args.posts, d, rate, served=served)
     if args.only in (None, "reprice"):
         bench_reprice(args.orders, 4.8, "limit binds: no price changes")
         bench_reprice(args.orders, 5.0, "every child follows the bid")

@@ -36,6 +36,28 @@ class TradingRig:
                                   venue_config=venue)
         self.engine.attach()
 
+    @classmethod
+    def served(cls, data_dir: str | Path | None, config: TradingConfig | None = None,
+               clock: Clock | None = None) -> TradingRig:
+        """The rig over a platform assembled as ``openmlink serve`` assembles it
+        (``platform.build_platform``: the record store and the History attached, the order
+        manager with auctions, risk and the auto-hedger; no implied-quote engine or client
+        calculators). Its bus is not a RecordingBus: ``messages`` and ``published`` are not
+        available."""
+        from openmlink.gateway import ApiKeys
+        from openmlink.platform import build_platform
+
+        self = cls.__new__(cls)
+        self.clock = clock or SimClock(datetime_from_text(NOW))
+        self.platform = build_platform(ApiKeys(), clock=self.clock, data_dir=data_dir,
+                                       analytics=False, engines=frozenset({"trading"}),
+                                       trading_config=config or TradingConfig(key_rate=0,
+                                                                              accnt_rate=0))
+        self.reg, self.bus, self.store = self.platform.registry, self.platform.bus, self.platform.store
+        assert self.platform.orders is not None
+        self.engine = self.platform.orders
+        return self
+
     # ---------------------------------------------------------------- market
     def put(self, mtype: str, message: dict[str, Any], origin: str = "", merge: bool = False
             ) -> dict[str, Any]:
