@@ -15,6 +15,7 @@ from ._codec import (
     pkey_text,
     split_pkey,
 )
+from ._encoder import message_encoder
 from ._float32 import float32_shortest
 from ._keys import (
     CP_SHORT,
@@ -76,6 +77,7 @@ __all__ = [
     "idlong_from_text",
     "idlong_to_text",
     "key_from_json",
+    "message_encoder",
     "key_kind_of",
     "key_member_names",
     "key_to_json",

@@ -22,6 +22,7 @@ import orjson
 from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry, decode_record, encode_message, pkey_of, pkey_text
 from ..store import Store
+from ._bodies import stored_bodies
 
 __all__ = ["TRADING_HISTORY", "History", "Version"]
 
@@ -73,6 +74,11 @@ class History:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._types = {m for (m,) in self._db.execute("SELECT DISTINCT msg FROM versions")}
+        # the next sequence number (assigned here, so that appends wait for one executemany
+        # per commit period); AUTOINCREMENT's own counter covers rows since deleted
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'versions'").fetchone()
+        self._seq = int(row[0]) if row else 0
+        self._pending: list[tuple[int, str, str, int, str, bytes]] = []
         self.attached: set[str] = set()
         self._batch = commit_s > 0
         self._stop = threading.Event()
@@ -91,8 +97,18 @@ class History:
             self._commit()
             self._db.close()
 
+    def _write(self) -> None:
+        """Insert the appends not yet written (call with the lock held)."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO versions (seq, msg, pkey, ts, client_firm, body) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
     def _commit(self) -> None:
-        """Commit the open batch of appends (call with the lock held)."""
+        """Write and commit the open batch of appends (call with the lock held)."""
+        self._write()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
 
@@ -110,20 +126,25 @@ class History:
 
     def append(self, mt: MsgType, rec: dict[str, Any], ts: int) -> int:
         """Store one version of ``rec`` (an internal record); returns its sequence number."""
-        body = orjson.dumps(encode_message(mt, rec))
-        firm = rec.get("clientFirm", "") if mt.field("clientFirm") is not None else ""
+        firm = rec.get("clientFirm") or "" if mt.field("clientFirm") is not None else ""
         pk = pkey_text(mt, pkey_of(mt, rec)) if mt.pkey else ""
+        return self.append_body(mt, pk, str(firm), orjson.dumps(encode_message(mt, rec)), ts)
+
+    def append_body(self, mt: MsgType, pkey: str, firm: str, body: bytes, ts: int) -> int:
+        """Store one version already encoded: its pkey text, ``clientFirm`` and MLink JSON body
+        (``encode_message``); returns its sequence number."""
         with self._lock:
-            if self._batch and not self._db.in_transaction:
-                self._db.execute("BEGIN")
-            cur = self._db.execute(
-                "INSERT INTO versions (msg, pkey, ts, client_firm, body) VALUES (?, ?, ?, ?, ?)",
-                (mt.name, pk, int(ts), str(firm or ""), body))
+            self._seq += 1
+            self._pending.append((self._seq, mt.name, pkey, int(ts), firm, body))
+            if not self._batch:
+                self._commit()
+            seq = self._seq
         self._types.add(mt.name)
-        return int(cur.lastrowid or 0)
+        return seq
 
     def count(self, mt: MsgType | None = None) -> int:
         with self._lock:
+            self._write()
             if mt is None:
                 return int(self._db.execute("SELECT COUNT(*) FROM versions").fetchone()[0])
             return int(self._db.execute("SELECT COUNT(*) FROM versions WHERE msg = ?",
@@ -138,6 +159,7 @@ class History:
             sql += " LIMIT ?"
             args = (*args, limit)
         with self._lock:
+            self._write()
             rows = self._db.execute(sql, args).fetchall()
         out: list[Version] = []
         for seq, ts, body in rows:
@@ -158,14 +180,5 @@ class History:
             bus.subscribe(mt.name, handler)
 
     def _on_message(self, store: Store, mt: MsgType, msg: Event | ColumnBatch) -> None:
-        t = store.table(mt)
-        if isinstance(msg, ColumnBatch):
-            rows = t.live_rows()
-            for r in rows[t.row_seq[rows] == t.seq].tolist():  # the rows the batch just wrote
-                self.append(mt, t.record(r), msg.sent_ts)
-            return
-        if msg.kind != "upsert":
-            return
-        stored = t.get(pkey_of(mt, msg.rec))
-        if stored is not None:
-            self.append(mt, stored, msg.sent_ts)
+        for b in stored_bodies(store, mt, msg):
+            self.append_body(mt, b.pkey, b.firm, b.body, msg.sent_ts)

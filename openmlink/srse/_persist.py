@@ -15,8 +15,9 @@ from pathlib import Path
 import orjson
 
 from ..bus import Bus, ColumnBatch, Event
-from ..schema import MsgType, Registry, decode_record, encode_message, pkey_of, pkey_text
+from ..schema import MsgType, Registry, decode_record, pkey_of, pkey_text
 from ..store import Store
+from ._bodies import stored_bodies
 
 __all__ = ["RecordStore"]
 
@@ -77,23 +78,19 @@ class RecordStore:
             bus.subscribe(mt.name, handler, name="srse")
 
     def _on_message(self, store: Store, mt: MsgType, msg: Event | ColumnBatch) -> None:
-        if isinstance(msg, ColumnBatch):
-            t = store.table(mt)
-            rows = t.live_rows()
-            for r in rows[t.row_seq[rows] == t.seq].tolist():  # the rows the batch just wrote
-                self._write(mt, t.record(r), int(t.sent_ts[r]))
-            return
-        pk = pkey_of(mt, msg.rec)
-        if msg.kind == "delete":
+        if isinstance(msg, Event) and msg.kind == "delete":
             self._db.execute("DELETE FROM records WHERE msg = ? AND pkey = ?",
-                             (mt.name, pkey_text(mt, pk)))
+                             (mt.name, pkey_text(mt, pkey_of(mt, msg.rec))))
             return
-        stored = store.table(mt).get(pk)
-        if stored is not None:
-            self._write(mt, stored, msg.sent_ts)
-
-    def _write(self, mt: MsgType, rec: dict, sent_ts: int) -> None:  # type: ignore[type-arg]
-        body = orjson.dumps(encode_message(mt, rec))
-        self._db.execute(
-            "INSERT OR REPLACE INTO records (msg, pkey, body, sent_ts) VALUES (?, ?, ?, ?)",
-            (mt.name, pkey_text(mt, pkey_of(mt, rec)), body, sent_ts))
+        bodies = stored_bodies(store, mt, msg)
+        if len(bodies) == 1:
+            b = bodies[0]
+            self._db.execute(
+                "INSERT OR REPLACE INTO records (msg, pkey, body, sent_ts) VALUES (?, ?, ?, ?)",
+                (mt.name, b.pkey, b.body, b.sent_ts))
+        elif bodies:  # a column batch: its rows in one transaction
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO records (msg, pkey, body, sent_ts) VALUES (?, ?, ?, ?)",
+                    [(mt.name, b.pkey, b.body, b.sent_ts) for b in bodies])

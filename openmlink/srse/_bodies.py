@@ -1,0 +1,84 @@
+"""The stored records a bus message left in the store, encoded once for every SRSE writer.
+
+The record store and the History both write the *stored* record (after the store applied the
+message) as an MLink JSON body.  ``stored_bodies`` gives them that body, computed once per
+message (the last message's bodies are remembered, by identity), and without reading the
+record back from the store when the message already is the whole stored record: the store is
+the bus's gate, so a later handler sees a message only once it applied, and a non-merge
+upsert leaves exactly its own fields (the others at their defaults, which an MLink body leaves
+out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..bus import ColumnBatch, Event
+from ..schema import Field, MsgType, message_encoder, pkey_of, pkey_text
+from ..store import Store
+
+__all__ = ["Body", "stored_bodies"]
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """One stored record as it is written: its pkey text, ``clientFirm`` (empty if the type has
+    none), MLink JSON body and the sent time the store holds for it."""
+
+    pkey: str
+    firm: str
+    body: bytes
+    sent_ts: int
+
+
+_LACKING_MAX = 512
+_lacking_memo: dict[tuple[str, tuple[str, ...]], list[Field]] = {}
+
+
+def _lacking(mt: MsgType, rec: dict[str, Any]) -> list[Field]:
+    """The fields of ``mt`` that ``rec`` does not carry (remembered per set of names, bounded)."""
+    k = (mt.name, tuple(rec))
+    got = _lacking_memo.get(k)
+    if got is None:
+        if len(_lacking_memo) >= _LACKING_MAX:
+            _lacking_memo.clear()
+        got = _lacking_memo[k] = [f for f in mt.fields if f.name not in rec]
+    return got
+
+
+_last: list[Any] = [None, None, []]  # [message, its type, its bodies]: one message remembered
+
+
+def _body(mt: MsgType, rec: dict[str, Any], sent_ts: int) -> Body:
+    firm = rec.get("clientFirm") or "" if mt.field("clientFirm") is not None else ""
+    pk = pkey_text(mt, pkey_of(mt, rec)) if mt.pkey else ""
+    return Body(pk, str(firm), orjson.dumps(message_encoder(mt)(rec)), int(sent_ts))
+
+
+def stored_bodies(store: Store, mt: MsgType, msg: Event | ColumnBatch) -> list[Body]:
+    """The records of ``mt`` that ``msg`` (an upsert or column batch, already applied to
+    ``store``) left stored, encoded; empty for a delete."""
+    if _last[0] is msg and _last[1] is mt:
+        return _last[2]  # type: ignore[no-any-return]
+    out: list[Body] = []
+    if isinstance(msg, ColumnBatch):
+        t = store.table(mt)
+        rows = t.live_rows()
+        for r in rows[t.row_seq[rows] == t.seq].tolist():  # the rows the batch just wrote
+            out.append(_body(mt, t.record(r), int(t.sent_ts[r])))
+    elif msg.kind == "upsert":
+        if not msg.merge:  # the stored record is this one (see the module docstring)
+            out.append(_body(mt, msg.rec, msg.sent_ts))
+        else:  # merged: the stored values of the fields it lacks, under its own
+            t = store.table(mt)
+            row = t.row_of(pkey_of(mt, msg.rec))
+            if row is not None:
+                lacking = _lacking(mt, msg.rec)
+                rec = t.record(row, lacking) if lacking else {}
+                rec.update(msg.rec)
+                out.append(_body(mt, rec, msg.sent_ts))
+    _last[:] = [msg, mt, out]
+    return out

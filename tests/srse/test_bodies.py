@@ -1,0 +1,113 @@
+"""What the record store and the History write is the record as stored, encoded once per bus
+message: a whole record as posted, a merged one over the stored fields it lacks, each row a
+column batch wrote; on the platform as ``serve`` builds it, every History type's last version
+and every persisted order equal what the store holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from openmlink.bus import ColumnBatch, Event, InProcessBus
+from openmlink.schema import decode_record, encode_message, pkey_of, pkey_text, registry
+from openmlink.srse import TRADING_HISTORY, History, RecordStore
+from openmlink.store import Store, Table
+from tests.support.trading import TradingRig
+
+REG = registry()
+BS = REG["SpdrParentBrkrState"]
+LIQ = REG["LiveImpliedQuote"]
+
+
+def _platform(tmp_path: Path) -> tuple[InProcessBus, Store, History, RecordStore]:
+    bus, store = InProcessBus(), Store(REG)
+    store.attach(bus)
+    rs = RecordStore(tmp_path / "srse.sqlite3")
+    rs.attach(bus, store, [BS, LIQ])
+    h = History(tmp_path / "h.sqlite3", REG)
+    h.attach(bus, store, [BS, LIQ])
+    return bus, store, h, rs
+
+
+def _persisted(rs: RecordStore) -> dict[tuple[str, str], bytes]:
+    return {(m, k): bytes(b) for m, k, b in rs._db.execute("SELECT msg, pkey, body FROM records")}
+
+
+def test_merged_whole_and_batched_versions_are_the_stored_records(tmp_path: Path) -> None:
+    bus, store, h, rs = _platform(tmp_path)
+    pk = {"accnt": "A", "clientFirm": "F", "groupingCode": "0000-0000-0000-0007",
+          "secKey": {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "xx": 180,
+                     "cp": "Put"}, "secType": "Option", "orderSide": "Buy"}
+    whole = decode_record(BS, {**pk, "orderSize": 10, "cumFillQuantity": 2, "avgFillPrice": 1.5,
+                               "spdrComment": "working"})
+    bus.publish(Event(BS, "upsert", whole, 100))
+    part = decode_record(BS, {**pk, "cumFillQuantity": 5})
+    bus.publish(Event(BS, "upsert", part, 200, merge=True))
+    bus.publish(Event(BS, "upsert", decode_record(BS, {**pk, "orderSize": 3}), 300))  # reset
+    vs = h.versions(BS)
+    assert [v.ts for v in vs] == [100, 200, 300]
+    assert vs[0].rec["cumFillQuantity"] == 2 and vs[0].rec["spdrComment"] == "working"
+    # the merge kept every field it did not carry
+    assert vs[1].rec["cumFillQuantity"] == 5 and vs[1].rec["orderSize"] == 10
+    assert vs[1].rec["avgFillPrice"] == 1.5 and vs[1].rec["spdrComment"] == "working"
+    # a whole record replaces: the fields it lacks are back at their defaults
+    assert vs[2].rec["orderSize"] == 3 and vs[2].rec.get("cumFillQuantity", 0) == 0
+    assert vs[2].rec.get("spdrComment", "") == ""
+    t = store.table(BS)
+    stored = t.record(int(t.live_rows()[0]))
+    assert encode_message(BS, vs[2].rec) == encode_message(BS, stored)
+    (_, body), = _persisted(rs).items()
+    assert body == orjson.dumps(encode_message(BS, stored))
+
+    scratch = Table(LIQ)  # two quotes in the column form engines publish
+    for k, vol in ((180, 0.25), (190, 0.3)):
+        scratch.upsert(decode_record(LIQ, {"pkey": {"okey": f"AAPL-NMS-EQT-2025-07-18-{k}-P"},
+                                           "sVol": vol}))
+    bus.publish(ColumnBatch(LIQ, scratch.column_batch(scratch.live_rows()), 400))
+    lv = h.versions(LIQ)
+    assert [round(v.rec["sVol"], 6) for v in lv] == [0.25, 0.3] and {v.ts for v in lv} == {400}
+    assert len([k for k in _persisted(rs) if k[0] == LIQ.name]) == 2
+    h.close()
+    rs.close()
+
+
+def test_served_platform_history_and_record_store_match_the_store(tmp_path: Path) -> None:
+    rig = TradingRig.served(tmp_path)
+    rig.stock("AAPL", 199.9, 200.1)
+    for k in range(5):
+        rig.option("AAPL", 198 + k, "Put", 4.9, 5.1, asz=30)
+    for i in range(10):  # some rest, some take (fills), one cancelled
+        rig.order(groupingCode=f"0000-0000-0000-{i:04X}", xx=198 + i % 5,
+                  orderPrcLimit=5.3 if i % 3 == 0 else 4.8,
+                  secKey={"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18",
+                          "xx": 198 + i % 5, "cp": "Put"})
+        rig.advance(20, 2)
+    rig.advance(500, 10)
+    plat = rig.platform
+    assert plat.history is not None
+    seen = 0
+    for name in TRADING_HISTORY:
+        mt = REG[name]
+        t = rig.store.table(mt)
+        last = {}
+        for v in plat.history.versions(mt):
+            last[pkey_of(mt, v.rec)] = v.rec
+        for r in t.live_rows().tolist():
+            rec = t.record(r)
+            key = pkey_of(mt, rec)
+            assert encode_message(mt, last[key]) == encode_message(mt, rec), (name, key)
+            seen += 1
+    assert seen >= 20
+    assert rig.store.table(REG["SpdrParentExecution"]).count > 0  # fills were recorded too
+    po = REG["SpdrParentOrder"]
+    t = rig.store.table(po)
+    rs = RecordStore(tmp_path / "srse.sqlite3")  # what a restart would load
+    persisted = _persisted(rs)
+    assert len(t) == 10
+    for r in t.live_rows().tolist():
+        rec = t.record(r)
+        body = persisted[(po.name, pkey_text(po, pkey_of(po, rec)))]
+        assert body == orjson.dumps(encode_message(po, rec))
+    rs.close()
+    plat.history.close()
