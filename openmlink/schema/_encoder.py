@@ -23,6 +23,10 @@ _F32, _F64, _INT, _IDLONG, _ENUM, _STR, _DT, _DK, _KEY, _OTHER = range(10)
 _encoders: dict[int, tuple[MsgType, Encoder]] = {}
 
 
+def _first(hit: tuple[tuple[int, ...], str, Any]) -> int:
+    return hit[0][0]
+
+
 def _code(f: Any) -> int:
     k = f.kind
     if k == "float":
@@ -49,42 +53,46 @@ def message_encoder(mt: MsgType) -> Encoder:
     if got is not None and got[0] is mt:
         return got[1]
     pkey = [(f.name, f) for f in mt.pkey_fields]
-    plan = [(f.name, _code(f), f.enum.names if f.enum is not None else (), f)
-            for f in mt.fields if not f.is_pkey]
+    # per non-pkey field: (position, how, enum names, field); a record is walked by its own
+    # items, skipping falsy values (the defaults: 0, 0.0, "", None, an empty group; a DateKey's
+    # is DATEKEY_NONE and its falsy 0 a date), and the few left are put back in field order
+    at = {f.name: (i, _code(f), f.enum.names if f.enum is not None else (), f)
+          for i, f in enumerate(mt.fields) if not f.is_pkey}
+    zero_dates = {f.name for f in mt.fields if f.kind == "DateKey"}  # day 0 is a date
     isfinite = math.isfinite
     f32 = float32_shortest_one
     has_pkey = bool(mt.pkey_fields)
+    times: dict[int, str] = {}  # DateTime text by value: versions of a record share their times
 
     def encode(rec: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if has_pkey:
             body["pkey"] = {n: encode_value(f, rec[n]) for n, f in pkey
                             if n in rec and not is_default(f, rec[n])}
-        get = rec.get
-        for name, c, names, f in plan:
-            v = get(name)
-            if v is None:
-                continue
+        get = at.get
+        hits = [(p, k, v) for k, v in rec.items()
+                if (v or (v == 0 and k in zero_dates)) and (p := get(k)) is not None]
+        hits.sort(key=_first)
+        for (_i, c, names, f), name, v in hits:
             if c <= _F64:
-                if v == 0.0 or not isfinite(v):
-                    continue
-                body[name] = f32(float(v)) if c == _F32 else float(v)
+                if isfinite(v):  # NaN/inf have no JSON form: left out
+                    body[name] = f32(float(v)) if c == _F32 else float(v)
             elif c == _INT:
-                if v != 0:
-                    body[name] = int(v)
+                body[name] = int(v)
             elif c == _ENUM:
-                if v != 0:
-                    i = int(v)
-                    body[name] = names[i] if 0 <= i < len(names) else str(i)
+                i = int(v)
+                body[name] = names[i] if 0 <= i < len(names) else str(i)
             elif c == _STR:
-                if v != "":
-                    body[name] = v
+                body[name] = v
             elif c == _DT:
-                if v != 0:
-                    body[name] = datetime_to_text(v)
+                txt = times.get(v)
+                if txt is None:
+                    if len(times) >= 256:
+                        times.clear()
+                    txt = times[v] = datetime_to_text(v)
+                body[name] = txt
             elif c == _IDLONG:
-                if v != 0:
-                    body[name] = idlong_to_text(v)
+                body[name] = idlong_to_text(v)
             elif c == _DK:
                 if v != DATEKEY_NONE:
                     body[name] = datekey_to_text(v)

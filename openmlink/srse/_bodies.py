@@ -52,9 +52,25 @@ def _lacking(mt: MsgType, rec: dict[str, Any]) -> list[Field]:
 _last: list[Any] = [None, None, []]  # [message, its type, its bodies]: one message remembered
 
 
+_PKEYS_MAX = 4096
+_pkeys: dict[tuple[str, tuple[Any, ...]], str] = {}  # pkey text by pkey (versions share it)
+
+
+def _pkey(mt: MsgType, rec: dict[str, Any]) -> str:
+    if not mt.pkey:
+        return ""
+    k = (mt.name, pkey_of(mt, rec))
+    txt = _pkeys.get(k)
+    if txt is None:
+        if len(_pkeys) >= _PKEYS_MAX:
+            _pkeys.clear()
+        txt = _pkeys[k] = pkey_text(mt, k[1])
+    return txt
+
+
 def _body(mt: MsgType, rec: dict[str, Any], sent_ts: int) -> Body:
     firm = rec.get("clientFirm") or "" if mt.field("clientFirm") is not None else ""
-    pk = pkey_text(mt, pkey_of(mt, rec)) if mt.pkey else ""
+    pk = _pkey(mt, rec)
     return Body(pk, str(firm), orjson.dumps(message_encoder(mt)(rec)), int(sent_ts))
 
 
