@@ -148,6 +148,7 @@ class Table:
         #: how ``record`` reads each field: 0 plain column, 1 string, 2 key (``_get``)
         self._read_plan = [(f.name, 0 if f.name in self._plain else 1 if f.kind == "string" else 2, f)
                            for f in mt.fields]
+        self._read_how = {p[0]: p for p in self._read_plan}
         self.capacity = max(16, capacity)
         self.cols: dict[str, np.ndarray] = {}
         self.vocabs: dict[str, Vocab] = {}
@@ -314,12 +315,11 @@ class Table:
 
     def record(self, row: int, fields: Iterable[Field] | None = None) -> dict[str, Any]:
         """The stored record at ``row`` (every field, or the given ones; defaults included)."""
-        if fields is not None:
-            return {f.name: self._get(row, f) for f in fields}
-        # every field: one column read per plain field (``item`` gives the Python value
-        # ``_get`` would: float, int or the Repeater's object), words for strings, keys by _get
+        # one column read per plain field (``item`` gives the Python value ``_get`` would:
+        # float, int or the Repeater's object), words for strings, keys by _get
         cols, vocabs, out = self.cols, self.vocabs, {}
-        for name, how, f in self._read_plan:
+        plan = self._read_plan if fields is None else [self._read_how[f.name] for f in fields]
+        for name, how, f in plan:
             if how == 0:
                 out[name] = cols[name].item(row)
             elif how == 1:
