@@ -33,6 +33,9 @@ TRADING_HISTORY = ("SpdrParentOrder", "SpdrParentLimit", "SpdrParentCancel", "Sp
 
 log = logging.getLogger("openmlink.srse")
 
+#: appends kept in memory at most before they are written (into the open transaction)
+PENDING_MAX = 4096
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -138,6 +141,8 @@ class History:
             self._pending.append((self._seq, mt.name, pkey, int(ts), firm, body))
             if not self._batch:
                 self._commit()
+            elif len(self._pending) >= PENDING_MAX:  # the committer is late: bounded anyway
+                self._write()
             seq = self._seq
         self._types.add(mt.name)
         return seq

@@ -60,3 +60,19 @@ def test_without_batching_each_append_commits(tmp_path: Path) -> None:
     h.append(ORDER, _rec(1), 1)
     assert _committed(path) == 1
     h.close()
+
+
+def test_appends_waiting_for_a_late_committer_stay_bounded(tmp_path: Path) -> None:
+    from openmlink.srse._history import PENDING_MAX
+
+    h = History(tmp_path / "h.sqlite3", REG, commit_s=3600.0)  # the thread never gets to commit
+    for i in range(1, 3 * PENDING_MAX):
+        h.append(ORDER, _rec(i), i)
+        assert len(h._pending) < PENDING_MAX
+    assert h.count(ORDER) == 3 * PENDING_MAX - 1
+    h.close()
+    again = History(tmp_path / "h.sqlite3", REG)
+    assert again.count(ORDER) == 3 * PENDING_MAX - 1
+    seq = again.append(ORDER, _rec(1), 1)  # numbering goes on after a restart
+    assert seq == 3 * PENDING_MAX and again.versions(ORDER)[-1].seq == seq
+    again.close()
