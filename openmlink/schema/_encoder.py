@@ -23,8 +23,8 @@ _F32, _F64, _INT, _IDLONG, _ENUM, _STR, _DT, _DK, _KEY, _OTHER = range(10)
 _encoders: dict[int, tuple[MsgType, Encoder]] = {}
 
 
-def _first(hit: tuple[tuple[int, ...], str, Any]) -> int:
-    return hit[0][0]
+def _first(hit: tuple[Any, str, Any]) -> int:
+    return int(hit[0][0])
 
 
 def _code(f: Any) -> int:
