@@ -128,9 +128,10 @@ class RowEncoder:
         seqs = table.row_seq[rows]
         miss = np.flatnonzero(c.seq[rows] != seqs)
         if len(miss):
+            if c.count + len(miss) > self._max:
+                c.clear()  # the hits of this call are dropped too: every row is now a miss
+                miss = np.arange(len(rows))
             mrows = rows[miss] if len(miss) != len(rows) else rows
-            if c.count + len(mrows) > self._max:
-                c.clear()
             data, sizes = self._build(table, mrows, framing)
             c.data[mrows] = data
             c.size[mrows] = sizes

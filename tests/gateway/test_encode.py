@@ -132,6 +132,21 @@ def test_cache_slots_stay_within_the_budget_and_answers_stay_right():
     assert sum(e.encoded for e in encs) > 4 * 1500
 
 
+def test_a_cache_cleared_to_make_room_still_answers_the_rows_that_were_hits():
+    """Found by the soak (a writer failed joining a None): rows cached before a call that
+    clears the full cache must come back as bytes, not as the cleared slots."""
+    mt = REG["StockBookQuote"]
+    t = _quotes(120, "C")
+    rows = t.live_rows()
+    enc = RowEncoder(mt, None, max_cached=50)
+    enc.encode_wire(t, rows[:40], JSONF)  # 40 cached
+    units, sizes = enc.encode_wire(t, rows[:60], JSONF)  # 40 hits + 20 misses > 50: cleared
+    assert all(isinstance(u, bytes) and u for u in units.tolist())
+    assert [p for u in units.tolist() for _, p in jsonf_messages(u)] == \
+        [encode_envelope(mt, t.record(r)) for r in rows[:60].tolist()]
+    assert sizes.tolist() == [len(encode_envelope(mt, t.record(r))) for r in rows[:60].tolist()]
+
+
 def test_a_scan_bigger_than_the_cache_reads_it_but_leaves_the_live_rows_cached():
     mt = REG["StockBookQuote"]
     t = _quotes(300, "R")
