@@ -82,7 +82,10 @@ def fast_american_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[
             ve = _euro_iv(p[eu], *(np.ascontiguousarray(a[eu]) for a in (s, k, t, r, q, cp)))
             vol[eu] = ve
             ok[eu] = np.isfinite(ve)
-        cand = np.flatnonzero(valid & (rp > 0))
+        # a price at its exercise value (deep in the money, exercised now) has no unique vol:
+        # every vol up to the kink reprices it; those rows go to the root-finder's codes
+        above = p > np.maximum(cp * (s - k), 0.0) + 1e-12 * np.maximum(s, k)
+        cand = np.flatnonzero(valid & (rp > 0) & above)
         if len(cand) == 0:
             return vol, ok
         pc, sc, kc, tc, rc, qc, cc = (np.ascontiguousarray(a[cand]) for a in (p, s, k, t, r, q, cp))

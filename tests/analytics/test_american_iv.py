@@ -5,7 +5,7 @@ vol_tol=1e-5)``, 16 rows or more): the de-Americanisation over shared boundary t
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from openmlink.analytics import IvError, implied_vol, price
@@ -57,6 +57,9 @@ def test_american_iv_of_a_chain_recovers_the_vol(days: int, r: float, q: float, 
 
 
 @settings(max_examples=10, deadline=None)
+# found by CI: a deep in-the-money put priced at its exercise value (no unique vol) was
+# accepted at the kink's vol 0.2986; the root-finder refuses it
+@example(days=187, r=0.02809289907147744, q=0.00390625, atm=0.208984375, skew=0.0)
 @given(days=st.integers(5, 1500), r=st.floats(0.005, 0.08), q=st.floats(0.0, 0.05),
        atm=st.floats(0.08, 0.9), skew=st.floats(0.0, 1.0))
 def test_the_fast_path_agrees_with_the_root_finder_where_it_accepts(
