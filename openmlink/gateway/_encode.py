@@ -17,12 +17,15 @@ import orjson
 
 from ..schema import MsgType, encode_message
 from ..store import Table
-from ._frames import ENVELOPE
+from ._frames import ENVELOPE, JSON, JSONF, JSONF_MAX_PAYLOAD, jsonf_header, ws_header
 from ._jsoncols import CLOSE, OPEN, Slot, Texts, VocabTexts, build, field_slots
 
 __all__ = ["EncoderCache", "RowEncoder"]
 
 _NO_POOL = np.zeros(0, np.uint8)
+#: (inferred, measured) up to this many rows per call the row-by-row serialiser is cheaper than
+#: the column builder's fixed cost: ~10 us a row vs ~150 us a call + ~1.2 us a row
+SMALL_ROWS = 16
 
 
 class _Cache:
@@ -96,6 +99,8 @@ class RowEncoder:
         self._pk_names = [(orjson.dumps(f.name) + b":", f) for f in mt.pkey_fields]
         self._data_names = [(orjson.dumps(f.name) + b":", f) for f in self.fields if not f.is_pkey]
         self._vocab_texts = VocabTexts()
+        #: calls with at most this many rows are serialised row by row (``_build``)
+        self.small_rows = SMALL_ROWS
 
     def drop_caches(self) -> None:
         self._caches.clear()
@@ -159,9 +164,13 @@ class RowEncoder:
 
     def _build(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
         """``rows`` serialised column by column (``_jsoncols``) and framed for ``framing``: an
-        object array of bytes and the envelope sizes."""
+        object array of bytes and the envelope sizes. A few rows (a live cycle's changes) are
+        serialised row by row instead: the column builder's fixed cost per call (~0.1-0.2 ms)
+        is ten times a row's, and every live cycle pays it."""
         self.encoded += len(rows)
         n = len(rows)
+        if 0 < n <= self.small_rows:
+            return self._build_rows(table, rows, framing)
         vt = self._vocab_texts
         slots: list[Slot] = []
         if self._pk_names:
@@ -178,6 +187,22 @@ class RowEncoder:
             bounds = unit.tolist()
             data[:] = list(map(b.__getitem__, map(slice, bounds[:-1], bounds[1:])))
         return data, env
+
+    def _build_rows(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
+        mt, view, head, fields = self.mt, self.view, self._head, self.fields
+        envs = [head + orjson.dumps(encode_message(mt, table.record(r, fields), view)) + b"}"
+                for r in rows.tolist()]
+        sizes = np.fromiter(map(len, envs), np.int64, len(envs))
+        data = np.empty(len(envs), object)
+        if framing == JSON:
+            data[:] = [ws_header(len(e), False) + e for e in envs]
+        elif framing == JSONF:
+            jh = jsonf_header(mt.id, 0)[:-6]  # the header less its 6-digit length
+            data[:] = [b"%b%06d%b" % (jh, len(e), e) if len(e) <= JSONF_MAX_PAYLOAD else b""
+                       for e in envs]
+        else:
+            data[:] = envs
+        return data, sizes
 
 
 class EncoderCache:

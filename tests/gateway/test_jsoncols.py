@@ -108,11 +108,13 @@ def test_column_json_is_the_record_encoders_bytes(data):
     names = [f.name for f in mt.fields]
     view = data.draw(st.one_of(st.none(), st.sets(st.sampled_from(names)).map(frozenset)), label="view")
     want = [encode_envelope(mt, t.record(r), view) for r in rows.tolist()]
-    enc = RowEncoder(mt, view)
-    for framing in (ENVELOPE, JSON, JSONF):
-        units, sizes = enc.encode_wire(t, rows, framing)
-        assert units.tolist() == [_framed(e, framing, mt.id) for e in want], framing
-        assert sizes.tolist() == [len(e) for e in want]
+    for small in (0, 100):  # the column builder, and the row-by-row path of small calls
+        enc = RowEncoder(mt, view)
+        enc.small_rows = small
+        for framing in (ENVELOPE, JSON, JSONF):
+            units, sizes = enc.encode_wire(t, rows, framing)
+            assert units.tolist() == [_framed(e, framing, mt.id) for e in want], (framing, small)
+            assert sizes.tolist() == [len(e) for e in want]
 
 
 @settings(max_examples=300, deadline=None)
