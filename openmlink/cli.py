@@ -161,9 +161,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     positions = load_positions(args.positions) if args.positions else ()
     risk = RiskConfig() if args.risk_loop_seconds is None else RiskConfig(args.risk_loop_seconds)
+    ecfg = EngineConfig() if args.loop_seconds is None else EngineConfig(loop_interval_s=args.loop_seconds)
+    if args.rate_curve:
+        ecfg = _with_rate_curve(ecfg, args.rate_curve)
     plat = rt.build(keys, rest_config=cfg, data_dir=None if args.no_persist else _data_dir(args),
-                    engine_config=(EngineConfig() if args.loop_seconds is None
-                                   else EngineConfig(loop_interval_s=args.loop_seconds)),
+                    engine_config=ecfg,
                     analytics=not args.no_analytics, trading_config=trading,
                     auction_config=auctions, risk_config=risk, positions=positions,
                     bus=bus, engines=role.engines, partitions=_partitions(args, role, bus))
@@ -219,6 +221,22 @@ def _bus(args: argparse.Namespace, role: Role) -> NatsBus | None:
         raise StartupError("--bus nats:// needs the NATS client: pip install 'openmlink[nats]'"
                            ) from None
     return NatsBus(args.bus, prefix=args.bus_prefix, name=f"openmlink {role}")
+
+
+def _with_rate_curve(cfg: Any, path: str) -> Any:
+    """``cfg`` with the base rate curve of ``--rate-curve FILE`` (docs/rates.md), the file read
+    and checked now: a missing or malformed file stops the start naming the file and the line."""
+    from msgspec.structs import replace
+
+    from .analytics import RateCurve
+
+    try:
+        RateCurve.parse(Path(path).read_text(encoding="utf-8"), path)
+    except OSError as e:
+        raise StartupError(f"--rate-curve {path}: cannot read it: {e.strerror or e}") from None
+    except ValueError as e:
+        raise StartupError(f"--rate-curve {e}") from None
+    return replace(cfg, rate_curve_file=path)
 
 
 def _partitions(args: argparse.Namespace, role: Role, bus: NatsBus | None) -> Partitions | None:
@@ -387,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--loop-seconds", type=float, default=None,
                    help="seconds of (simulated) clock time between implied-quote Loop passes "
                         "(default 60)")
+    s.add_argument("--rate-curve", default=None, metavar="FILE",
+                   help="base rate curve (days,rate CSV; docs/rates.md) instead of the shipped dated one")
     s.add_argument("--no-analytics", action="store_true", help="start no analytics engine")
     _add_sql_options(s)
     s.add_argument("--positions", metavar="FILE",

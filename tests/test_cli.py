@@ -156,3 +156,17 @@ def test_start_up_says_what_it_is_doing():
         assert order == sorted(order) and len(order) == 5
     finally:
         assert srv.stop() == 0
+
+
+def test_a_missing_or_malformed_rate_curve_file_stops_serve(tmp_path):
+    bad = tmp_path / "curve.csv"
+    bad.write_text("days,rate\n180,abc\n")
+    cli = run_cli("serve", "--no-persist", "--no-sql", "--port", str(free_port()), "--rate-curve", str(bad))
+    assert cli.rc == 2, cli.text
+    assert cli.lines[-1] == (f"openmlink: StartupError: --rate-curve {bad} line 2: days and rate must "
+                             "be numbers, got '180,abc'"), cli.text
+    gone = tmp_path / "nope.csv"
+    cli = run_cli("serve", "--no-persist", "--no-sql", "--port", str(free_port()), "--rate-curve", str(gone))
+    assert cli.rc == 2, cli.text
+    assert cli.lines[-1] == (f"openmlink: StartupError: --rate-curve {gone}: cannot read it: "
+                             "No such file or directory"), cli.text
