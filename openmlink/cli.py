@@ -168,12 +168,11 @@ def _serve(args: argparse.Namespace) -> int:
                     engine_config=ecfg,
                     analytics=not args.no_analytics, trading_config=trading,
                     auction_config=auctions, risk_config=risk, positions=positions,
-                    bus=bus, engines=role.engines, partitions=_partitions(args, role, bus))
+                    bus=bus, engines=role.engines, partitions=_partitions(args, role, bus),
+                    # on NATS the order manager journals to JetStream and works under a lease
+                    trading_standby=bus is not None)
     if bus is not None:
         say_stderr(f"role: {role} on the NATS bus {args.bus}")
-        if "trading" in role.engines and args.no_persist:  # (inferred) a warning, not a refusal
-            say_stderr("trading: --no-persist: no journal, so after a restart this process does "
-                       "not resume the orders it was working (docs/scale-out.md)")
     app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
     _attach_health(app, role, plat)

@@ -4,7 +4,7 @@ gateway.  Running it (sources prepared and started, engines' timers, serving) is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from .gateway import ApiKeys, RestApi, RestConfig
 from .market import MarketSimulator, SecurityMaster, Source
 from .query import Bound, Leaf
 from .schema import CLIENT_ACTIONS, Registry, registry
-from .srse import TRADING_HISTORY, History, RecordStore
+from .srse import TRADING_HISTORY, History, JournalStore, RecordStore
 from .store import Store
 from .trading import (
     AUDIENCE_TYPES,
@@ -57,6 +57,10 @@ class Platform:
     #: the security master of a market in another process (a distributed platform: built
     #: from the definition the market process shared, ``runtime``), when none runs here
     shared_master: SecurityMaster | None = None
+    #: a trading engine standing by (``build_platform(trading_standby=True)``): called with the
+    #: journal to work from, it builds the order manager, auctions, risk and the auto-hedger
+    #: when this process takes the trading lease (docs/scale-out.md, order manager failover)
+    start_trading: Callable[[JournalStore], None] | None = None
 
     def security_master(self) -> SecurityMaster | None:
         """The security master of the running simulator (after it started), else the one a
@@ -79,13 +83,16 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
                    positions: Sequence[SodPosition] = (),
                    bus: InProcessBus | None = None,
                    engines: frozenset[str] = ENGINES,
-                   partitions: Partitions | None = None) -> Platform:
+                   partitions: Partitions | None = None,
+                   trading_standby: bool = False) -> Platform:
     """Assemble the platform. With ``data_dir``, client-posted records (orders, limits,
     calculator inputs, theo surfaces) persist there and are reloaded at start.  ``positions``
     are the start-of-day positions (``trading.load_positions``).  ``bus``: the bus to build
     on (a ``NatsBus`` in a distributed platform; default a new ``InProcessBus``); ``engines``:
     which of ``ENGINES`` this process runs (all by default); ``partitions``: the underliers
-    its implied-quote engine computes (default all; ``bus.Partitions``)."""
+    its implied-quote engine computes (default all; ``bus.Partitions``); ``trading_standby``:
+    the trading engines are not built now but by ``Platform.start_trading`` (the runtime calls
+    it when this process takes a NATS platform's trading lease)."""
     if not engines <= ENGINES:
         raise ValueError(f"unknown engines {sorted(engines - ENGINES)}; known: {sorted(ENGINES)}")
     reg = registry()
@@ -103,7 +110,13 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history)
     if "calc" in engines:
         _attach_client_analytics(plat)
-    if "trading" in engines:
+    if "trading" in engines and trading_standby:
+        def start(journal: JournalStore) -> None:
+            plat.start_trading = None
+            _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
+                            engine_config, positions, journal)
+        plat.start_trading = start
+    elif "trading" in engines:
         _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
                         engine_config, positions)
     else:
@@ -120,11 +133,12 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
 def _attach_trading(plat: Platform, data_dir: str | Path | None,
                     trading_config: TradingConfig | None, auction_config: AuctionConfig | None,
                     risk_config: RiskConfig | None, engine_config: EngineConfig | None,
-                    positions: Sequence[SodPosition]) -> None:
-    """The order manager, auctions, risk and the auto-hedger."""
+                    positions: Sequence[SodPosition], journal: JournalStore | None = None) -> None:
+    """The order manager (on ``journal``, else one in ``data_dir``), auctions, risk and the
+    auto-hedger."""
     bus, store, reg, clk = plat.bus, plat.store, plat.registry, plat.clock
     plat.orders = OrderEngine(bus, store, reg, clk, data_dir=data_dir, config=trading_config,
-                              master_fn=plat.security_master)
+                              master_fn=plat.security_master, journal=journal)
     plat.orders.attach()
     plat.auctions = AuctionEngine(bus, store, reg, clk, plat.orders, auction_config)
     plat.auctions.attach()

@@ -236,6 +236,10 @@ class Runtime:
         self.engines: frozenset[str] = frozenset()
         #: the implied engine's partition leases (a NATS bus, no ``--partition``)
         self.leases: PartitionLeases | None = None
+        #: the trading lease (a NATS bus: one process works the orders, the others stand by)
+        self.trading_lease: PartitionLeases | None = None
+        #: the trading lease's epoch while this process holds it (None: standing by)
+        self.trading_epoch: int | None = None
 
     # ------------------------------------------------------------------ phases
     def prepare(self) -> None:
@@ -258,7 +262,8 @@ class Runtime:
               risk_config: RiskConfig | None = None,
               positions: Sequence[SodPosition] = (), bus: InProcessBus | None = None,
               engines: frozenset[str] | None = None,
-              partitions: Partitions | None = None) -> Platform:
+              partitions: Partitions | None = None,
+              trading_standby: bool = False) -> Platform:
         """Assemble the platform on this runtime's clock and sources (on ``bus``, running
         ``engines``: see ``platform.build_platform``)."""
         from .platform import ENGINES, build_platform
@@ -271,7 +276,7 @@ class Runtime:
                                        auction_config=auction_config,
                                        risk_config=risk_config, positions=positions,
                                        bus=bus, engines=ENGINES if engines is None else engines,
-                                       partitions=partitions)
+                                       partitions=partitions, trading_standby=trading_standby)
         return self.platform
 
     def every(self, seconds: float, fn: TimerFn, *, name: str,
@@ -299,13 +304,20 @@ class Runtime:
         first Loop pass, then its Loop timer) and the timers."""
         plat = self._platform()
         self._stop = self._stop or asyncio.Event()
+        self._trading_timers(plat)
+        if plat.engine is not None:
+            self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
+                                                   name="engine:implied-quotes"))
+        if plat.start_trading is not None:  # a NATS platform: the trading lease first
+            self._tasks.append(asyncio.create_task(self._trading_seat(), name="trading:seat"))
+        self.timers.start()
+
+    def _trading_timers(self, plat: Platform) -> None:
+        """The order manager's, auctions', risk's and auto-hedger's timers (those built)."""
         if plat.orders is not None:  # children, venue events and re-pricing on clock time
             self.every(plat.orders.config.timer_s, plat.orders.tick, name="order manager")
         if plat.auctions is not None:  # auction trials (flash windows, 1 s block trials)
             self.every(plat.auctions.max_sleep_s, plat.auctions.tick, name="auction trials")
-        if plat.engine is not None:
-            self._tasks.append(asyncio.create_task(self._run_engine(plat.engine),
-                                                   name="engine:implied-quotes"))
         if plat.risk is not None:  # marks follow the market between fills
             self.every(plat.risk.config.loop_s, plat.risk.tick, name="risk Loop")
         if plat.hedge is not None:  # band states follow the hedge price
@@ -313,7 +325,6 @@ class Runtime:
             # hedge orders for the groups that changed, on the order manager's cadence
             work_s = plat.orders.config.timer_s if plat.orders is not None else 0.02
             self.every(work_s, plat.hedge.work, name="autohedge orders")
-        self.timers.start()
 
     async def stop(self) -> None:
         """Close the sources, cancel their tasks, the engine task and the timers, end the
@@ -334,6 +345,8 @@ class Runtime:
                     eng.close()
         if self.platform is not None and self.platform.orders is not None:
             self.platform.orders.close()
+        if self.trading_lease is not None:  # commits stored first, then handed over at once
+            await self._release_trading()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -585,6 +598,97 @@ class Runtime:
 
         parts.on_gain(gained)
         return True
+
+
+    # ------------------------------------------------------------------ the trading lease
+    async def _trading_seat(self) -> None:
+        """A NATS platform's trading engines run in one process at a time (docs/scale-out.md,
+        "Order manager failover"): every ``engine trading`` process follows the order
+        manager's journal in JetStream (``bus.JournalLog``) and competes for the lease
+        ``trading.p.0`` in ``<PREFIX>_PARTS``; the one that gets it restores the orders, their
+        fills, limits and risk counters from the journal it followed (once it has every
+        message the stream holds), works them, and journals to the stream under its epoch.
+        The others stand by.  A holder that loses the lease (paused or cut off longer than
+        the lease) stops acting at once and ends the process with status 1 (restarted, it
+        stands by)."""
+        from .bus import JournalLog, NatsBus, PartitionLeases, Partitions
+
+        plat = self._platform()
+        bus = plat.bus
+        if not isinstance(bus, NatsBus) or plat.start_trading is None:
+            return
+        jlog = JournalLog(bus, "trading")
+        try:
+            await jlog.open()
+            await jlog.caught_up()
+            parts = Partitions(1, leased=True)
+            lease = self.trading_lease = PartitionLeases(bus, parts, "trading")
+            held = asyncio.Event()
+
+            def changed(_gained: frozenset[int]) -> None:
+                if 0 in parts.owned:
+                    held.set()
+                elif self.trading_epoch is not None:
+                    self._trading_fenced()
+            parts.on_gain(changed)
+            await lease.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a trading process that cannot compete works nothing: stop
+            log.exception("the trading lease could not start")
+            self.say(f"trading: the journal or lease at {bus.url} failed: {type(e).__name__}: "
+                     f"{e}; stopping")
+            self.exit_code = 1
+            self.request_stop()
+            return
+        if not held.is_set():
+            self.say("trading: standing by (another process holds the trading lease); "
+                     f"following its journal ({len(jlog.rows)} rows)")
+        await held.wait()
+        t0 = time.perf_counter()
+        await jlog.caught_up()
+        await jlog.stop_following()
+        epoch = lease.revision(0)
+        if epoch is None or not lease.fresh():  # lost again meanwhile
+            self._trading_fenced()
+            return
+        journal = jlog.journal(epoch, lease.fresh)
+        # first message of this epoch: the former holders' later messages are ignored
+        journal.commit([("meta", "epoch", str(epoch).encode())])
+        plat.start_trading(journal)
+        self.trading_epoch = epoch
+        self._trading_timers(plat)
+        n = len(plat.orders.manager.brokers) if plat.orders is not None else 0
+        self.say(f"trading: took the trading lease (epoch {epoch}): {n} orders restored from "
+                 f"the journal ({jlog.commits} commits followed) in "
+                 f"{time.perf_counter() - t0:.2f} s")
+
+    def _trading_fenced(self) -> None:
+        """This process held the trading lease and lost it: act on nothing more, stop."""
+        plat = self.platform
+        if plat is not None and plat.orders is not None:
+            plat.orders.close()  # no more posts or market changes reach the order manager
+        log.error("the trading lease (epoch %s) was lost", self.trading_epoch)
+        self.say(f"trading: the trading lease (epoch {self.trading_epoch}) was lost: another "
+                 "process may hold it; stopping (restarted, this process stands by)")
+        self.exit_code = 1
+        self.request_stop()
+
+    async def _release_trading(self) -> None:
+        """A clean stop: the journal's commits stored, then the lease handed over at once."""
+        from .bus import NatsBus
+
+        bus = self.platform.bus if self.platform is not None else None
+        if isinstance(bus, NatsBus) and self.trading_epoch is not None:
+            try:
+                await bus.flush(5.0)
+            except Exception as e:  # the standby then takes over from what was stored
+                log.warning("NATS send queue not flushed before the trading lease was "
+                            "released: %s: %s", type(e).__name__, e)
+        lease, self.trading_lease = self.trading_lease, None
+        self.trading_epoch = None  # a release, not a loss
+        if lease is not None:
+            await lease.close()
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -15,6 +15,7 @@ from ._bus import (
     handler_name,
     log_failure,
 )
+from ._jlog import Fenced, JournalLog, StreamJournal
 from ._leases import PartitionLeases
 from ._nats import (
     POST_TIMEOUT_S,
@@ -29,9 +30,9 @@ from ._nats import (
 from ._parts import PARTITIONS, Partitions, parse_partition, partition_of
 from ._wire import decode_message, decode_messages, encode_message
 
-__all__ = ["PARTITIONS", "POST_TIMEOUT_S", "Bus", "ColumnBatch", "Event", "Failure", "Handler",
-           "InProcessBus", "NatsBus", "NatsStats", "NotDurable", "PartitionLeases", "Partitions",
-           "PublishFailed", "RecordingBus", "Supervisor", "Validator", "decode_message",
-           "decode_messages", "describe", "encode_message", "handler_name", "log_failure",
-           "parse_partition", "partition_of", "split_by_ticker", "split_rows", "subject_token",
-           "ticker_column"]
+__all__ = ["PARTITIONS", "POST_TIMEOUT_S", "Bus", "ColumnBatch", "Event", "Failure", "Fenced",
+           "Handler", "InProcessBus", "JournalLog", "NatsBus", "NatsStats", "NotDurable",
+           "PartitionLeases", "Partitions", "PublishFailed", "RecordingBus", "StreamJournal",
+           "Supervisor", "Validator", "decode_message", "decode_messages", "describe",
+           "encode_message", "handler_name", "log_failure", "parse_partition", "partition_of",
+           "split_by_ticker", "split_rows", "subject_token", "ticker_column"]

@@ -322,6 +322,18 @@ class PartitionLeases:
                                                  last=gone))
         return int(await self._kv.create(self._pkey(k), self.member.encode()))
 
+    def revision(self, k: int) -> int | None:
+        """The revision of this member's lease on partition ``k`` (None: not held).  Every
+        revision of a key is above those before it, so it orders the successive holders of a
+        partition (a journal's epoch, ``bus.JournalLog``)."""
+        return self._revs.get(k)
+
+    def fresh(self) -> bool:
+        """Whether this member's leases were all renewed less than ``lease_s`` ago, so that no
+        other member can hold them yet (False after a pause or a cut: act on nothing until
+        the keeper's next beat settles it)."""
+        return bool(self._revs) and time.monotonic() - self._last_ok < self.lease_s
+
     def describe(self) -> dict[str, object]:
         """For ``GET /health``."""
         return {**self.parts.describe(), "lease_s": self.lease_s, "beats": self.beats,

@@ -502,6 +502,20 @@ class NatsBus(InProcessBus):
                 ack.set_exception(NotDurable(str(e)))
             self._lost(msg, subject, e)
 
+    def send_durable(self, subject: str, payload: bytes, headers: Mapping[str, str]
+                     ) -> asyncio.Future[None]:
+        """Queue ``payload`` for JetStream on ``subject`` in order with the messages published
+        here (an engine's journal, ``bus.JournalLog``); the future resolves once stored, or
+        fails with ``NotDurable``."""
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ack.add_done_callback(_retrieved)
+        try:
+            self._queue.put_nowait((subject, payload, {H_SRC: self.id, **headers}, True, ack))
+        except asyncio.QueueFull:
+            ack.set_exception(NotDurable(f"NATS send queue full ({self._queue.maxsize} "
+                                         "messages): not sent"))
+        return ack
+
     def _lost(self, msg: Message, subject: str, e: BaseException) -> None:
         self.stats.dropped += 1
         f = Failure("nats", e, msg.mt.name, subject)

@@ -13,8 +13,23 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "JournalStore"]
+
+
+class JournalStore(Protocol):
+    """What an engine journals through: ``Journal`` (SQLite, this process's disk) or a
+    replicated one (``bus.StreamJournal``: a NATS platform's JetStream)."""
+
+    def commit(self, puts: Iterable[tuple[str, str, bytes]],
+               deletes: Collection[tuple[str, str]] = ()) -> None: ...
+
+    def items(self, ns: str) -> Iterator[tuple[str, bytes]]: ...
+
+    def count(self, ns: str) -> int: ...
+
+    def close(self) -> None: ...
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (

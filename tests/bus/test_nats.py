@@ -5,9 +5,7 @@ per-ticker split lose nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +16,8 @@ from openmlink.bus import ColumnBatch, Event, NatsBus, split_by_ticker, split_ro
 from openmlink.schema import TickerKey, key_member_names, registry
 from openmlink.store import Store
 from tests.support.nats import NatsServer, nats_server
+from tests.support.nats import run as _run
+from tests.support.nats import until as _until
 
 __all__ = ["nats_server"]
 
@@ -54,19 +54,6 @@ class _Proc:
         self.store.attach(self.bus)
         self.seen: list[Any] = []
         self.bus.subscribe(None, self.seen.append)
-
-
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.01)
-
-
-def _run(coro: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(coro())  # type: ignore[arg-type]
 
 
 def test_records_and_batches_reach_the_other_process_and_a_late_one(

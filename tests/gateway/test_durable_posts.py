@@ -6,8 +6,6 @@ platforms built as ``openmlink serve --role gateway`` / ``--role engine trading`
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -20,6 +18,8 @@ from openmlink.platform import Platform, build_platform
 from openmlink.schema import pkey_of, pkey_text
 from openmlink.trading import TradingConfig
 from tests.support.nats import NatsServer, nats_server
+from tests.support.nats import run as _run
+from tests.support.nats import until as _until
 
 __all__ = ["nats_server"]
 
@@ -62,19 +62,6 @@ def _data_acks(sess: MLinkSession) -> list[dict[str, Any]]:
 def _bus(plat: Platform) -> NatsBus:
     assert isinstance(plat.bus, NatsBus)
     return plat.bus
-
-
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.01)
-
-
-def _run(coro: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(coro())  # type: ignore[arg-type]
 
 
 def test_ok_means_jetstream_holds_the_record_and_a_failed_ack_is_answered(

@@ -3,19 +3,20 @@ and a temporary store directory, for tests of the distributed bus."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
 
-__all__ = ["NatsServer", "nats_server", "nats_server_binary"]
+__all__ = ["NatsServer", "nats_server", "nats_server_binary", "run", "until"]
 
 
 def nats_server_binary() -> str | None:
@@ -66,3 +67,19 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield srv
     finally:
         srv.stop()
+
+
+async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``cond`` every 10 ms; AssertionError naming ``what`` if not true within
+    ``timeout`` s (a safety net for messages crossing NATS, not a measure)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    """Run a test's ``async def main()`` in a new event loop."""
+    asyncio.run(coro())  # type: ignore[arg-type]

@@ -9,15 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
 from ...errors import PostRejected
-from ...schema import MsgType, Registry
-from ...srse import Journal
+from ...schema import MsgType, Registry, encode_message
+from ...srse import Journal, JournalStore
 from ...store import Store
 from ..venue import VenueConfig
 from ._config import TradingConfig
-from ._manager import OrderManager
+from ._manager import OrderManager, limit_key, with_source
 from ._posts import applied_record, client_upsert, stored_record
 from ._ratelimit import RateLimiter
 
@@ -37,14 +39,18 @@ class OrderEngine:
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, *,
                  data_dir: str | Path | None = None, config: TradingConfig | None = None,
                  venue_config: VenueConfig | None = None,
-                 master_fn: Callable[[], Any] = lambda: None) -> None:
+                 master_fn: Callable[[], Any] = lambda: None,
+                 journal: JournalStore | None = None) -> None:
+        """``journal``: the journal to work with (a NATS platform's ``bus.StreamJournal``:
+        docs/scale-out.md, order manager failover); default a SQLite one in ``data_dir``."""
         self.bus = bus
         self.store = store
         self.reg = reg
         self.clock = clock
         self.config = config or TradingConfig()
-        self.journal = (Journal(Path(data_dir) / "trading.sqlite3", fsync=self.config.fsync)
-                        if data_dir is not None else None)
+        if journal is None and data_dir is not None:
+            journal = Journal(Path(data_dir) / "trading.sqlite3", fsync=self.config.fsync)
+        self.journal = journal
         self.manager = OrderManager(reg, store, clock, self._publish, journal=self.journal,
                                     config=self.config, venue_config=venue_config,
                                     master_fn=master_fn, publish_batch=self._publish_batch)
@@ -59,6 +65,7 @@ class OrderEngine:
     def attach(self) -> None:
         self.manager.restore()
         self._adopt_unknown_orders()
+        self._adopt_unseen_posts()
         for name in _POSTED:
             self.bus.add_validator(name, self._validate)
         self._unsub.append(self.bus.subscribe("SpdrParentOrder", self._on_order))
@@ -93,6 +100,31 @@ class OrderEngine:
             if rec["parentNumber"] not in self.manager.parents:
                 sent = {f.name for f in t.mt.fields if rec.get(f.name) != f.default}
                 self.manager.on_order(rec, sent)
+
+    def _adopt_unseen_posts(self) -> None:
+        """Limits, cancels and group controls the record store holds that the journal did not
+        see applied (posted while the process that worked them was dying, or between two
+        holders of a NATS platform's trading lease): applied now.  A limit is re-applied only
+        if it differs from the journaled one; a cancel of an order no longer open, or a
+        control that changes nothing, does nothing."""
+        if self.journal is None:
+            return
+        pl = self._mt["SpdrParentLimit"]
+        seen = {k: orjson.loads(body)[0] for k, body in self.journal.items("limit")}
+        t = self.store.table(pl)
+        for r in t.live_rows():
+            rec = t.record(int(r))
+            key = tuple(rec[f.name] for f in self.reg["SpdrParentBrkrState"].pkey_fields)
+            if seen.get(limit_key(key)) != encode_message(pl, with_source(rec)):
+                sent = {f.name for f in pl.fields if rec.get(f.name) != f.default}
+                self.manager.on_limit(rec, sent, insert=True)
+        t = self.store.table(self._mt["SpdrParentCancel"])
+        for rec in sorted((t.record(int(r)) for r in t.live_rows()),
+                          key=lambda r: r["parentNumber"]):
+            self.manager.on_cancel(rec)
+        t = self.store.table(self.reg["SpdrRiskGroupControl"])
+        for r in t.live_rows():
+            self.manager.on_group_control(t.record(int(r)))
 
     # ---------------------------------------------------------------- validators
     def _validate(self, msg: Event | ColumnBatch) -> None:

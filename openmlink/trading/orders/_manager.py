@@ -22,7 +22,7 @@ import orjson
 from ...clock import Clock
 from ...market import session_state
 from ...schema import MsgType, OptionKey, Registry, decode_record, encode_message, registry
-from ...srse import Journal
+from ...srse import JournalStore
 from ...store import Store
 from ..limits import (
     LIMIT_ERR,
@@ -93,7 +93,7 @@ _LIMIT_FIELDS = ("orderLimitType", "orderPrcLimit", "orderVolLimit", "orderPrcOf
 class OrderManager:
     def __init__(self, reg: Registry, store: Store, clock: Clock,
                  publish: Callable[[MsgType, dict[str, Any]], None], *,
-                 journal: Journal | None = None, config: TradingConfig | None = None,
+                 journal: JournalStore | None = None, config: TradingConfig | None = None,
                  venue_config: VenueConfig | None = None,
                  master_fn: Callable[[], Any] = lambda: None,
                  publish_batch: Callable[[MsgType, dict[str, np.ndarray]], None] | None = None
@@ -1309,7 +1309,7 @@ class OrderManager:
             b.arrive_ask = math.nan if aask is None else aask
             b.pub_sig = (b.parent_number, None)
 
-    def _restore_moves(self, j: Journal) -> None:
+    def _restore_moves(self, j: JournalStore) -> None:
         """Fast re-pricing passes journaled after a broker's body (``_journal_moves``)."""
         by_key = {_bkey(k): b for k, b in self.brokers.items()}
         for k, body in j.items("px"):
@@ -1443,6 +1443,16 @@ def _nn(x: float) -> float | None:
 
 def _hex(n: int) -> str:
     return f"{n & ((1 << 64) - 1):016X}"
+
+
+def limit_key(key: tuple[Any, ...]) -> str:
+    """The journal key of a broker key's limit record."""
+    return _bkey(key)
+
+
+def with_source(rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` as the manager works it (``spdrSource`` MLink when the client sent none)."""
+    return _with_source(rec)
 
 
 def _bkey(key: tuple[Any, ...]) -> str:
