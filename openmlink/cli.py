@@ -189,8 +189,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _attach_health(app: Any, role: Role, plat: Platform) -> None:
-    """``GET /health``: the process's role and bus traffic as JSON (``runtime.health``), and
-    its security master (``securityMaster``)."""
+    """``GET /health``: the process's role and bus traffic as JSON (``runtime.health``), its
+    security master (``securityMaster``) and, with the trading engines, ``trading``: ``holder``
+    (it works the orders) or ``standby`` (docs/scale-out.md, order manager failover)."""
     from aiohttp import web
 
     async def handle(_request: web.Request) -> web.Response:
@@ -201,6 +202,9 @@ def _attach_health(app: Any, role: Role, plat: Platform) -> None:
         m = plat.security_master()
         out["securityMaster"] = (None if m is None else
                                  {"series": len(m.series), "today": m.today.isoformat()})
+        if "trading" in role.engines:  # on NATS: whether this process holds the trading lease
+            out["trading"] = ("standby" if plat.start_trading is not None else
+                              "holder" if plat.orders is not None else "none")
         return web.json_response(out)
 
     app.router.add_route("GET", "/health", handle)
