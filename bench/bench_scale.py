@@ -13,7 +13,8 @@ then prints:
 Then, with real ``openmlink serve`` processes on the same server (``bench_scale_procs.py``):
 updates/s delivered to WebSocket clients by 1 vs 2 gateway processes; the implied engine's
 first Loop pass with 1 vs 2 engine processes (``--partition``); failover time of leased
-engine processes (one SIGKILLed).  Every figure is printed with CPU seconds and the load
+engine processes (one SIGKILLed), and of the order manager (``bench_scale_trading.py``: the
+holder of the trading lease SIGKILLed).  Every figure is printed with CPU seconds and the load
 average: on a loaded host, wall figures are inflated.
 
 Usage: python bench/bench_scale.py [records] [rows] [--universe U] [--clients C]
@@ -185,6 +186,9 @@ def main() -> None:
                 bp.engines(url, a.universe)
             if a.only in (None, "failover"):
                 bp.failover(url, a.universe)
+                import bench_scale_trading
+
+                bench_scale_trading.trading_failover(url)
         finally:
             proc.terminate()
             proc.wait(10)
