@@ -8,7 +8,10 @@ worked or refused with a clear reason."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,22 +76,72 @@ def _until(what: str, fn: Callable[[], Any], timeout: float = 60) -> Any:
     return got
 
 
-def test_a_sigkilled_trading_process_is_taken_over_with_every_order_and_fill(
-        nats_server: NatsServer, tmp_path: Path) -> None:
+@contextmanager
+def _two_holders(url: str, tmp_path: Path) -> Iterator[dict[str, Server]]:
+    """market, t1 (holding the trading lease), t2 (standing by), gateway."""
     procs: dict[str, Server] = {}
     try:
-        procs["market"] = _start(nats_server.url, "market", data_dir=str(tmp_path / "m"))
-        procs["t1"] = _start(nats_server.url, "engine", "trading", data_dir=str(tmp_path / "t1"))
+        procs["market"] = _start(url, "market", data_dir=str(tmp_path / "m"))
+        procs["t1"] = _start(url, "engine", "trading", data_dir=str(tmp_path / "t1"))
         _until("t1 holds the trading lease", lambda: _trading(procs["t1"]) == "holder")
-        procs["t2"] = _start(nats_server.url, "engine", "trading", data_dir=str(tmp_path / "t2"))
+        procs["t2"] = _start(url, "engine", "trading", data_dir=str(tmp_path / "t2"))
         _until("t2 stands by", lambda: _trading(procs["t2"]) == "standby")
-        gw = procs["gw"] = _start(nats_server.url, "gateway", data_dir=str(tmp_path / "gw"))
+        procs["gw"] = _start(url, "gateway", data_dir=str(tmp_path / "gw"))
+        yield procs
+    finally:
+        for p in procs.values():
+            if p.proc.poll() is None:
+                p.proc.send_signal(signal.SIGCONT)
+            stop_server(p)
 
-        def quote() -> dict | None:
-            q = msgs(gw.get(cmd="getmsgs", msgType="StockBookQuote", where="ticker.tk:eq:AAPL"),
-                     "StockBookQuote")
-            return q[0] if q and q[0].get("askPrice1", 0) > 0 else None
-        q = _until("AAPL quotes at the gateway", quote)
+
+def _aapl(gw: Server) -> dict:
+    def quote() -> dict | None:
+        q = msgs(gw.get(cmd="getmsgs", msgType="StockBookQuote", where="ticker.tk:eq:AAPL"),
+                 "StockBookQuote")
+        return q[0] if q and q[0].get("askPrice1", 0) > 0 else None
+    return _until("AAPL quotes at the gateway", quote)
+
+
+def test_a_paused_holder_that_comes_back_acts_on_nothing_and_stops(
+        nats_server: NatsServer, tmp_path: Path) -> None:
+    """The holder is paused (SIGSTOP) longer than its lease: the standby takes over; resumed,
+    the former holder publishes nothing (no fill twice, no state overwritten) and ends with
+    status 1 (fenced), while the new holder keeps working the orders."""
+    with _two_holders(nats_server.url, tmp_path) as procs:
+        gw, t1 = procs["gw"], procs["t1"]
+        q = _aapl(gw)
+        take, rest = round(q["askPrice1"] * 1.01, 2), round(q["bidPrice1"] * 0.95, 2)
+        acks = msgs(gw.post([_order("Buy", 100, take, "P1"), _order("Buy", 200, rest, "P2")],
+                            postaction="I"), "PostAck")
+        assert [a["result"] for a in acks] == ["OK"] * 2, acks
+        filled, resting = (str(a["pkey"]) for a in acks)
+        _until("the marketable order filled", lambda: _filled(gw).get(filled) == 100)
+        _until("the resting order worked", lambda: resting in _states(gw))
+        t1.proc.send_signal(signal.SIGSTOP)
+        _until("t2 took the trading lease", lambda: _trading(procs["t2"]) == "holder")
+        before = _executions(gw)
+        t1.proc.send_signal(signal.SIGCONT)
+        try:
+            rc = t1.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the former holder did not stop after losing its lease") from None
+        assert rc == 1
+        acks2 = msgs(gw.post([_order("Buy", 200, take, "P2", action="Replace")],
+                             postaction="I"), "PostAck")
+        assert acks2[0]["result"] == "OK", acks2
+        replaced = str(acks2[0]["pkey"])
+        _until("the new holder filled the replaced order",
+               lambda: _filled(gw) == {filled: 100, replaced: 200})
+        after = _executions(gw)
+        assert {k: after[k] for k in before} == before
+
+
+def test_a_sigkilled_trading_process_is_taken_over_with_every_order_and_fill(
+        nats_server: NatsServer, tmp_path: Path) -> None:
+    with _two_holders(nats_server.url, tmp_path) as procs:
+        gw = procs["gw"]
+        q = _aapl(gw)
         take, rest = round(q["askPrice1"] * 1.01, 2), round(q["bidPrice1"] * 0.95, 2)
         acks = msgs(gw.post([_order("Buy", 100, take, "T1"), _order("Buy", 200, rest, "T2"),
                              _order("Sell", 300, take * 1.5, "T3")], postaction="I"), "PostAck")
@@ -128,6 +181,3 @@ def test_a_sigkilled_trading_process_is_taken_over_with_every_order_and_fill(
             assert after_st[resting2].get(f) == before_st[resting2].get(f), (f, after_st[resting2])
         assert after_st[resting2]["spdrOrderStatus"] not in ("Closed", "Rejected")
         assert _executions(procs["t2"]) == after_ex  # the new holder's tables agree
-    finally:
-        for p in procs.values():
-            stop_server(p)
