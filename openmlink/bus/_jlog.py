@@ -210,20 +210,24 @@ class JournalLog:
 
     # ------------------------------------------------------------------ holding
     def journal(self, epoch: int, fresh: Callable[[], bool]) -> StreamJournal:
-        """The journal the holder works with (its rows: those followed so far), writing under
-        ``epoch``; ``fresh()`` False means the lease may have passed to another member."""
-        return StreamJournal(self, epoch, fresh)
+        """The journal the holder works with, writing under ``epoch`` (it takes the rows
+        followed so far: stop following first); ``fresh()`` False means the lease may have
+        passed to another member."""
+        j = StreamJournal(self, epoch, fresh, self.rows)
+        self.rows = {}
+        return j
 
 
 class StreamJournal:
     """``srse.Journal``'s interface over a ``JournalLog``: rows in memory, each commit sent to
     the stream (through the bus's ordered send queue) before the records published after it."""
 
-    def __init__(self, jlog: JournalLog, epoch: int, fresh: Callable[[], bool]) -> None:
+    def __init__(self, jlog: JournalLog, epoch: int, fresh: Callable[[], bool],
+                 rows: dict[tuple[str, str], bytes] | None = None) -> None:
         self.jlog = jlog
         self.epoch = epoch
         self.fresh = fresh
-        self.rows = dict(jlog.rows)
+        self.rows = {} if rows is None else rows
         self.commits = 0
         self.failed = 0  #: commits JetStream did not acknowledge
         self._next_id = 1
