@@ -166,8 +166,9 @@ def _states(s: Server) -> dict[str, dict]:
 def test_the_trading_engine_in_its_own_process_loses_no_order_or_fill(
         nats_server: NatsServer, tmp_path: Path) -> None:
     """Orders posted at a gateway are worked by a ``--role engine trading`` process; its
-    executions and states are readable at the gateway; SIGKILLed and restarted (same data
-    directory: its journal), it loses no order or fill and fills none twice."""
+    executions and states are readable at the gateway; SIGKILLed and restarted, it takes the
+    trading lease again and restores from its journal in JetStream (``<P>_JRN``): it loses no
+    order or fill and fills none twice."""
     procs: dict[str, Server] = {}
     trading_dir = str(tmp_path / "trading")
 
@@ -202,6 +203,9 @@ def test_the_trading_engine_in_its_own_process_loses_no_order_or_fill(
         if killed.proc.stdout is not None:
             killed.proc.stdout.close()
         procs["trading"] = t2 = trading()
+        # it holds the trading lease once the killed process's lease expired (posts meanwhile
+        # are refused: no process checks them); then it works from the journal in JetStream
+        assert wait_for(lambda: _health(t2).get("trading") == "holder", timeout=30, every=0.1)
         # a new marketable order is worked by the restarted process...
         acks2 = msgs(gw.post([_order("AAPL", "Buy", 100, round(q["askPrice1"] * 1.01, 2), "T3")],
                              postaction="I"), "PostAck")
