@@ -122,3 +122,36 @@ def test_entries_round_trip_through_pieces(entries: list, max_bytes: int) -> Non
     pieces = _pieces(entries, max_bytes)
     assert all(len(p) <= max_bytes for p in pieces)
     assert [e for p in pieces for e in decode_entries(p)] == entries
+
+
+_rows = st.lists(st.tuples(st.sampled_from([1, 2]), st.sampled_from(["broker", "fill"]),
+                           st.sampled_from(["a", "b", "c"]), st.binary(min_size=1, max_size=120)),
+                 max_size=12)
+
+
+@given(st.lists(st.tuples(st.integers(1, 4), _rows, st.booleans(), st.integers(0, 3)),
+                max_size=25))
+@settings(max_examples=150, deadline=None)
+def test_a_follower_applies_exactly_the_complete_commits_of_the_newest_epoch(
+        commits: list[tuple[int, list, bool, int]]) -> None:
+    """Commits by holders of any epoch, some cut short (the holder died after ``cut`` pieces),
+    in any interleaving: the follower's rows are those of the complete commits whose epoch
+    was the newest seen when they arrived, applied in order."""
+    jlog = JournalLog(NatsBus("nats://127.0.0.1:1", prefix="jt"), "trading")
+    model: dict[tuple[str, str], bytes] = {}
+    newest = 0
+    for ident, (epoch, entries, cut_short, cut) in enumerate(commits, 1):
+        pieces = _pieces(entries, 300)
+        sent = pieces[:min(cut, len(pieces) - 1)] if cut_short else pieces
+        for i, body in enumerate(sent):
+            jlog.apply({H_JRN: f"c {ident} {i} {len(pieces)}", H_EPOCH: str(epoch)}, body)
+        if epoch < newest or not sent:  # ignored, or nothing of it arrived
+            continue
+        newest = epoch
+        if len(sent) == len(pieces):
+            for op, ns, k, body in entries:
+                if op == 1:
+                    model[(ns, k)] = body
+                else:
+                    model.pop((ns, k), None)
+    assert jlog.rows == model
