@@ -233,6 +233,7 @@ class StreamJournal:
         self._next_id = 1
         self._sent = 0  # messages queued
         self._log_bytes = 0  # bytes queued since the last checkpoint
+        self._check_at = jlog.compact_bytes  # log bytes at which to weigh a checkpoint
         self._compacting = False
         self._headers_epoch = str(epoch)
 
@@ -263,9 +264,12 @@ class StreamJournal:
                 self.rows.pop((ns, k), None)
         self._send("c", entries)
         self.commits += 1
-        if (self._log_bytes > self.jlog.compact_bytes and not self._compacting
-                and self._log_bytes > 4 * sum(len(b) for b in self.rows.values())):
-            self.checkpoint()
+        if self._log_bytes > self._check_at and not self._compacting:
+            size = sum(len(b) for b in self.rows.values())  # once per threshold passed
+            if self._log_bytes > 4 * size:
+                self.checkpoint()
+            else:
+                self._check_at = 4 * size
 
     def checkpoint(self) -> asyncio.Future[None]:
         """Send every row as one checkpoint; once stored, purge the stream before it."""
@@ -273,6 +277,7 @@ class StreamJournal:
         entries = [(_PUT, ns, k, body) for (ns, k), body in self.rows.items()]
         done = self._send("k", entries)
         self._log_bytes = 0
+        self._check_at = self.jlog.compact_bytes
         self._compacting = True
 
         async def purge() -> None:
