@@ -1,6 +1,7 @@
 """Benchmark openmlink.analytics on this machine against QuantLib / lets_be_rational loops.
 
 Run: PYTHONPATH=. python bench/bench_analytics.py  (pins itself to one core, NUMBA_NUM_THREADS=1)
+     PYTHONPATH=. python bench/bench_analytics.py --only kernels  (the kernel-speed table alone)
 Reference loops are slow, so they are timed on small samples and reported as rates per second.
 """
 
@@ -204,6 +205,114 @@ def _american_rows_figures(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.nd
           f"them {d:.1e})")
 
 
+def _numpy_rows(s, k, t, r, q, vol, cp, moves=()) -> list:
+    """Price + 9 greeks (+ slides) in plain vectorised NumPy/SciPy (np.exp/np.log SIMD loops,
+    scipy.special.ndtr): the baseline of issue 16's "kernel speed >= 2x NumPy"."""
+    from scipy.special import ndtr
+
+    dr, dq, sqt = np.exp(-r * t), np.exp(-q * t), np.sqrt(t)
+    sd = vol * sqt
+    sdq, kdr = s * dq, k * dr
+    d1 = (np.log(s / k) + (r - q) * t) / sd + 0.5 * sd
+    d2 = d1 - sd
+    n1, n2 = ndtr(cp * d1), ndtr(cp * d2)
+    pdf = np.exp(-0.5 * d1 * d1) * 0.3989422804014327
+    pv = np.maximum(cp * (sdq * n1 - kdr * n2), 0.0)
+    delta = cp * dq * n1
+    vega = sdq * pdf * sqt
+    dd1 = (2 * (r - q) * t - d2 * sd) / (2 * t * sd)
+    out = [pv, delta, dq * pdf / (s * sd),
+           (-sdq * pdf * vol / (2 * sqt) - cp * r * kdr * n2 + cp * q * sdq * n1) / 365, vega / 100,
+           -dq * pdf * d2 / vol / 100, vega * d1 * d2 / vol / 1e4, cp * k * t * dr * n2 / 100,
+           -cp * s * t * dq * n1 / 100, -(-q * delta + dq * pdf * dd1) / 365]
+    for m in moves:
+        e1 = d1 + np.log1p(m) / sd
+        out.append(cp * (sdq * (1 + m) * ndtr(cp * e1) - kdr * ndtr(cp * (e1 - sd))) - pv)
+    return out
+
+
+def _numpy_price(s, k, t, r, q, vol, cp) -> np.ndarray:
+    from scipy.special import ndtr
+
+    sd = vol * np.sqrt(t)
+    d1 = (np.log(s / k) + (r - q) * t) / sd + 0.5 * sd
+    return np.maximum(cp * (s * np.exp(-q * t) * ndtr(cp * d1)
+                            - k * np.exp(-r * t) * ndtr(cp * (d1 - sd))), 0.0)
+
+
+def _libm_rows_kernel():  # type: ignore[no-untyped-def]
+    """The row kernel before issue 16's vectorisation: the same formulas one row at a time
+    with libm exp/log/erfc (kept in ``_black._scalar_row`` for the rows the vector loop
+    refuses)."""
+    import math
+
+    from numba import njit
+
+    from openmlink.analytics._black import _scalar_row
+
+    @njit(cache=False, nogil=True, error_model="numpy")
+    def rows(s, k, t, r, q, vol, cp, moves, out):  # type: ignore[no-untyped-def]
+        lm = np.empty(moves.shape[0])
+        for j in range(moves.shape[0]):
+            lm[j] = math.log1p(moves[j])
+        for i in range(s.shape[0]):
+            _scalar_row(s[i], k[i], t[i], r[i], q[i], vol[i], cp[i], False, moves, lm, out, i)
+
+    return rows
+
+
+def _cpu_rate(fn, n: int, repeat: int = 5) -> tuple[float, float]:
+    """(rows/s wall, rows/s CPU), best of repeat (the machine is shared: CPU time is the
+    steadier figure)."""
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return n / min(wall), n / min(cpu)
+
+
+def _kernel_speed(s, k, t, r, q, vol, cp) -> None:
+    """Issue 16 "kernel speed": European price + 9 greeks (the set the engine publishes), + the
+    6 slides, and price alone: plain NumPy/SciPy vs our vectorised kernels (``_vmath``), one
+    core, side by side with the ratio, the load average and CPU time; and the accuracy."""
+    from openmlink.analytics._black import SLIDE_MOVES, euro_price_kernel, euro_rows_kernel
+
+    n = len(s)
+    out10 = np.empty((10, n))
+    out16 = np.empty((16, n))
+    mv = np.asarray(SLIDE_MOVES)
+    none = np.empty(0)
+    px = np.empty(n)
+    old = _libm_rows_kernel()
+    old(s, k, t, r, q, vol, cp, mv, out16)
+    euro_rows_kernel(s, k, t, r, q, vol, cp, False, mv, out16)
+    ref = np.array(_numpy_rows(s, k, t, r, q, vol, cp, SLIDE_MOVES))
+    d = np.abs(out16 - ref) / np.maximum(np.abs(ref), 1e-300)
+    cases = [
+        ("price + 9 greeks", lambda: _numpy_rows(s, k, t, r, q, vol, cp),
+         lambda: old(s, k, t, r, q, vol, cp, none, out10),
+         lambda: euro_rows_kernel(s, k, t, r, q, vol, cp, False, none, out10)),
+        ("price + 9 greeks + 6 slides", lambda: _numpy_rows(s, k, t, r, q, vol, cp, SLIDE_MOVES),
+         lambda: old(s, k, t, r, q, vol, cp, mv, out16),
+         lambda: euro_rows_kernel(s, k, t, r, q, vol, cp, False, mv, out16)),
+        ("price", lambda: _numpy_price(s, k, t, r, q, vol, cp), None,
+         lambda: euro_price_kernel(s, k, t, r, q, vol, cp, False, px)),
+    ]
+    print(f"Kernel speed, 1 core, {n:,} rows (issue 16: >= 2x NumPy/SciPy; load average "
+          f"{os.getloadavg()[0]:.1f}; M rows/s wall / CPU; 'before': the libm one-row loop):")
+    for label, npf, before, ours in cases:
+        nw, nc = _cpu_rate(npf, n)
+        ow, oc = _cpu_rate(ours, n)
+        bw, bc = _cpu_rate(before, n) if before is not None else (np.nan, np.nan)
+        print(f"  {label:28s} NumPy/SciPy {nw / 1e6:5.1f} / {nc / 1e6:5.1f}   before "
+              f"{bw / 1e6:5.1f} / {bc / 1e6:5.1f}   ours {ow / 1e6:5.1f} / {oc / 1e6:5.1f}   "
+              f"vs NumPy x{ow / nw:.1f} wall, x{oc / nc:.1f} CPU")
+    print(f"  ours vs NumPy/SciPy, median |rel diff| per output {np.median(d):.1e} (NumPy's "
+          f"ndtr is the less accurate in the tails: tests/analytics/test_vmath.py)")
+
+
 def _rate(fn, n: int, repeat: int = 3) -> float:
     best = min(_timed(fn) for _ in range(repeat))
     return n / best
@@ -215,9 +324,28 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def _sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    s = 100.0 * np.exp(rng.uniform(-0.3, 0.3, n))
+    k = np.full(n, 100.0)
+    t = np.exp(rng.uniform(np.log(7 / 365), np.log(2.0), n))
+    r = rng.uniform(0.0, 0.06, n)
+    q = rng.uniform(0.0, 0.03, n)
+    vol = rng.uniform(0.1, 0.8, n)
+    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    return s, k, t, r, q, vol, cp
+
+
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=("all", "kernels"), default="all")
+    only = ap.parse_args().only
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
+    if only == "kernels":
+        _kernel_speed(*_sample(np.random.default_rng(0), 1_000_000))
+        return
     with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2:
         eu_cold = _cold_start_seconds(d1, _EURO)
         eu_warm = _cold_start_seconds(d1, _EURO)
@@ -234,13 +362,8 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     n = 1_000_000
-    s = 100.0 * np.exp(rng.uniform(-0.3, 0.3, n))
-    k = np.full(n, 100.0)
-    t = np.exp(rng.uniform(np.log(7 / 365), np.log(2.0), n))
-    r = rng.uniform(0.0, 0.06, n)
-    q = rng.uniform(0.0, 0.03, n)
-    vol = rng.uniform(0.1, 0.8, n)
-    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    s, k, t, r, q, vol, cp = _sample(rng, n)
+    _kernel_speed(s, k, t, r, q, vol, cp)
     p = a.price(s, k, t, r, q, vol, cp)
     a.implied_vol(p[:10], s[:10], k[:10], t[:10], r[:10], q[:10], cp[:10])  # warm-up
     a.price_greeks_slides(s[:10], k[:10], t[:10], r[:10], q[:10], vol[:10], cp[:10])
