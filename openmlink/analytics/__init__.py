@@ -5,8 +5,9 @@ Implementation: _black (European closed forms), _lbr (Let's Be Rational implied 
 _american (Andersen-Lake-Offengelda collocation), _american_grouped (whole expiries
 over one boundary table per side), _baw (Barone-Adesi-Whaley rows),
 _quote_rows (parity forwards, quote vols and surface rows for whole chains), _rates (rate
-curve), _svi (raw-SVI fits), _dividends (escrowed spot, FD with cash
-dividends), _greeks (bump greeks / root-finder IV for engines without closed forms).
+curve), _svi (raw-SVI fits), _calendar (calendar-spread check of fitted smiles),
+_dividends (escrowed spot, FD with cash dividends), _greeks (bump greeks / root-finder IV
+for engines without closed forms).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._api import (
     slides,
 )
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES
+from ._calendar import calendar_check, calendar_short
 from ._errors import IvError
 from ._parallel import set_parallel
 from ._quote_rows import (
@@ -61,6 +63,8 @@ __all__ = [
     "american_prices",
     "b76_implied_vol",
     "b76_rows",
+    "calendar_check",
+    "calendar_short",
     "combine_rate",
     "durrleman_g",
     "fit_correction",

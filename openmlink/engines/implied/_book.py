@@ -84,6 +84,13 @@ class Book:
         self.exp_params = np.full((ec, SMILE_WIDTH), np.nan)
         self.exp_rmse = np.full(ec, np.nan)
         self.exp_arb = np.zeros(ec, bool)  # the smile has butterfly arbitrage in its range
+        # calendar check against the previous expiry of the underlier (``_calendar``): that
+        # expiry (-1: none or no violation), the largest relative total-variance shortfall,
+        # the pair's common fitted ln(K/F) range
+        self.exp_cal_prev = np.full(ec, -1, np.int32)
+        self.exp_cal_short = np.full(ec, np.nan)
+        self.exp_cal_lo = np.full(ec, np.nan)
+        self.exp_cal_hi = np.full(ec, np.nan)
         self.exp_npts = np.zeros(ec, np.int32)
         self.exp_ncall = np.zeros(ec, np.int32)
         self.exp_nput = np.zeros(ec, np.int32)
@@ -163,11 +170,13 @@ class Book:
         for name in ("exp_root", "exp_dt", "exp_settle_ns", "exp_und", "exp_npts", "exp_ncall",
                      "exp_nput", "exp_fit_ns"):
             setattr(self, name, _grow(getattr(self, name), n, 0))
-        for name in ("exp_fwd", "exp_fit_spot", "exp_rate", "exp_q", "exp_rmse", "exp_years"):
+        for name in ("exp_fwd", "exp_fit_spot", "exp_rate", "exp_q", "exp_rmse", "exp_years",
+                     "exp_cal_short", "exp_cal_lo", "exp_cal_hi"):
             setattr(self, name, _grow(getattr(self, name), n, np.nan))
         for name in ("exp_ddiv", "exp_ddiv_cash"):
             setattr(self, name, _grow(getattr(self, name), n, 0.0))
         self.exp_arb = _grow(self.exp_arb, n, False)
+        self.exp_cal_prev = _grow(self.exp_cal_prev, n, -1)
         p = np.full((n, SMILE_WIDTH), np.nan)
         p[: len(self.exp_params)] = self.exp_params
         self.exp_params = p

@@ -63,6 +63,7 @@ from ...market import OPEN_TIME, key_ordinal, local_ns
 from ...schema import datekey_from_text, registry
 from ...timeutil import NS_PER_YEAR
 from ._book import Book, RootInfo
+from ._calendar import calendar_flags, calendar_rows
 from ._curve import ImpliedCurve, base_curve
 from ._enums import ordinal
 from ._fit import FitInputs, fit_expiries
@@ -393,6 +394,7 @@ class ImpliedQuoteEngine:
         b.exp_ncall[exps] = res.ncall
         b.exp_nput[exps] = res.nput
         b.exp_fit_ns[exps] = max(val, 1)
+        calendar_flags(b, exps)
         if self.config.publish_surfaces and len(exps):
             now = self.clock.time_ns()
             for batch in surface_batches(b, exps, inp.s, res.npairs, inp.qd, now):
@@ -593,7 +595,8 @@ class ImpliedQuoteEngine:
         fut = ~ctx.american
         with np.errstate(invalid="ignore"):
             bad_u = ~(ctx.spot > 0)
-            bad_v = ~np.isfinite(sv["sVol"])
+            # a finite sVol inside a calendar-spread violation is flagged too (_calendar)
+            bad_v = ~np.isfinite(sv["sVol"]) | calendar_rows(b, rows, ctx.fwd)
             bad_p = ~np.isfinite(sv["sPrc"]) | ~(ctx.t_years > 0)
         m = _LIQ
         err = np.where(bad_u, ordinal(m, "calcErr", "InvalidUPrc"),
