@@ -143,22 +143,36 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
     print(f"universe {universe}: {b.n:,} series, {b.n_exp:,} expiries, {len(b.und_names):,} "
           f"underliers (built and loaded in {time.perf_counter() - t0:.0f} s)")
     amer = np.array([r.american for r in b.roots], bool)[b.root[: b.n]]
+    qlr = _quantlib_rates()
+    print(f"QuantLib, this run (1 core, per American row): QdFp accurate price {qlr['qdfp']:,.0f}/s, "
+          f"QdFp price + 12 bumped prices (greeks and slides as published) {qlr['qdfp_rows']:,.0f}/s, "
+          f"BAW price {qlr['baw']:,.0f}/s, QdFp implied vol {qlr['qdfp_iv']:,.0f}/s")
+    alo_cpu = np.nan
     for label in ("first pass (store rows created)", "steady-state pass"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n = eng.on_timer()
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        alo_cpu = cpu
+        na = int(amer.sum())
         print(f"Loop over {n:,} series ({amer.mean():.0%} American, ALO), synchronous, {label}: "
-              f"{dt:.1f} s ({dt / max(n, 1) * 1e6:.1f} us per series; target 30 s for 1.5 M)")
+              f"{dt:.1f} s wall, {cpu:.1f} s CPU ({dt / max(n, 1) * 1e6:.1f} us per series; target "
+              f"30 s for 1.5 M); {na / cpu:,.0f} American series/s CPU = x{na / cpu / qlr['qdfp_rows']:,.0f} "
+              f"QuantLib QdFp rows (x{na / cpu / qlr['qdfp']:,.1f} its bare price)")
+    na_iv, iv_w, iv_c = _engine_american_iv(eng)
+    print(f"American IV through the engine's quote path ({na_iv:,} bids, default model): "
+          f"{iv_w:,.0f}/s wall, {iv_c:,.0f}/s CPU (x{iv_c / qlr['qdfp_iv']:,.0f} QuantLib QdFp "
+          f"impliedVolatility; issue 16 target >= 100,000/s per core)")
     del eng
     gc.collect()  # the first engine, bus and store are a reference cycle: free them now
     eng = _engine_over(sim, msgs, chunk_rows, model="baw")  # the model before issue 16
     eng.on_timer()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = eng.on_timer()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"Loop over {n:,} series, american_model='baw' (Barone-Adesi-Whaley IVs, "
           f"forward premium and sPrc: the model before issue 16 plus the American forward), "
-          f"steady-state pass: {dt:.1f} s ({dt / max(n, 1) * 1e6:.1f} us per series)")
+          f"steady-state pass: {dt:.1f} s wall, {cpu:.1f} s CPU ({dt / max(n, 1) * 1e6:.1f} us per "
+          f"series); accurate (ALO) / BAW Loop CPU time x{alo_cpu / cpu:.2f}")
     del eng
     gc.collect()
     eng = _engine_over(sim, msgs, chunk_rows, greeks="alo")  # issue 16: ALO greeks and slides
@@ -176,6 +190,78 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
         print(f"Loop over {n:,} series, asyncio (chunks of ~{eng.config.loop_chunk_s * 1e3:.0f} ms), "
               f"{label}: {dt:.1f} s; event loop held at most {max(gaps) * 1e3:.0f} ms "
               f"(median {statistics.median(gaps) * 1e3:.0f} ms over {len(gaps)} wake-ups of a 10 ms timer)")
+
+
+def _quantlib_rates(rows: int = 150) -> dict[str, float]:
+    """QuantLib per-row rates measured in this run (issue 16's ratios), on American options
+    like the Loop's (spot 100, strikes +-30%, 1 week - 2 years, vol 10-60%): QdFp accurate
+    price, its price + 6 greeks-by-bump + 6 slides as the Loop publishes them (12 more prices),
+    Barone-Adesi-Whaley price, and QdFp implied vol."""
+    import QuantLib as ql
+
+    rng = np.random.default_rng(11)
+    k = 100.0 * np.exp(rng.uniform(-0.3, 0.3, rows))
+    days = rng.integers(7, 730, rows)
+    vol = rng.uniform(0.1, 0.6, rows)
+    cp = np.where(rng.random(rows) < 0.5, 1, -1)
+    today = ql.Date(15, 1, 2025)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    sq, vq = ql.SimpleQuote(100.0), ql.SimpleQuote(0.2)
+    proc = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(sq), ql.YieldTermStructureHandle(ql.FlatForward(today, 0.01, dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, 0.045, dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(),
+                                                           ql.QuoteHandle(vq), dc)))
+    qd = ql.QdFpAmericanEngine(proc, ql.QdFpAmericanEngine.accurateScheme())
+    baw = ql.BaroneAdesiWhaleyApproximationEngine(proc)
+    opts = [ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Call if c > 0 else ql.Option.Put, kk),
+                             ql.AmericanExercise(today, today + int(d)))
+            for c, kk, d in zip(cp, k, days, strict=True)]
+    prices = np.empty(rows)
+
+    def run(engine: object, bumps: int = 0) -> float:
+        t0 = time.process_time()
+        for i, o in enumerate(opts):
+            vq.setValue(vol[i])
+            sq.setValue(100.0)
+            o.setPricingEngine(engine)
+            prices[i] = o.NPV()
+            for j in range(bumps):
+                sq.setValue(100.0 * (1.0 + 0.001 * (j + 1)))
+                o.NPV()
+        return rows / (time.process_time() - t0)
+
+    out = {"qdfp": run(qd), "qdfp_rows": run(qd, 12), "baw": run(baw)}
+    run(qd)
+    t0 = time.process_time()
+    for i, o in enumerate(opts):
+        o.setPricingEngine(qd)
+        try:
+            o.impliedVolatility(float(prices[i]), proc, 1e-8, 100, 1e-4, 4.0)
+        except RuntimeError:
+            pass
+    out["qdfp_iv"] = rows / (time.process_time() - t0)
+    return out
+
+
+def _engine_american_iv(eng: ImpliedQuoteEngine) -> tuple[int, float, float]:
+    """(American rows, their bid IVs per second wall and CPU) through the engine's own quote-IV
+    path (``analytics.implied_vols`` on the Loop's row context, default model)."""
+    from openmlink.analytics import implied_vols
+
+    b = eng.book
+    rows = np.arange(b.n, dtype=np.int64)
+    spots = b.mid().copy()
+    ctx = eng.context(rows, spots, eng.clock.time_ns())
+    sel = np.flatnonzero(ctx.american & (b.bid[: b.n] > 0))
+    sub = ctx.subset(sel)
+    bid = b.bid[rows[sel]]
+    guess = np.full(len(sel), np.nan)
+    implied_vols(bid[:100], ctx.subset(sel[:100]), guess[:100], eng.config.american_model)
+    t0, c0 = time.perf_counter(), time.process_time()
+    implied_vols(bid, sub, guess, eng.config.american_model)
+    return len(sel), len(sel) / (time.perf_counter() - t0), len(sel) / (time.process_time() - c0)
 
 
 def bench_tick_delay(universe: str) -> None:
