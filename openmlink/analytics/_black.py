@@ -179,7 +179,8 @@ def euro_price_kernel(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.ndarray
 
 
 _BLOCK = 512
-_NB = 16  # block scratch rows: price, 9 greeks, then d1, 1/sd, sd, S e^{-qt}, K e^{-rt}, ok
+_NB = 17  # block scratch rows: price, 9 greeks, then d1, 1/sd, sd, S e^{-qt}, K e^{-rt}, ok,
+# one slide
 _C365 = 1.0 / _DAYS_PER_YEAR
 
 
@@ -237,8 +238,10 @@ def _rows_block(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.ndarray, q: n
 
 @njit(**_IJIT)
 def _slides_block(cp: np.ndarray, lo: int, hi: int, move: float, lmove: float,
-                  ob: np.ndarray, dst: np.ndarray) -> None:
-    """One slide (value change for the underlier moved by ``move``) of rows lo..hi into dst."""
+                  ob: np.ndarray) -> None:
+    """One slide (value change for the underlier moved by ``move``) of rows lo..hi into the
+    scratch's last row (``out`` may be a strided view: the prange wrappers pass column
+    slices, and a store of unknown stride keeps LLVM from vectorising the loop)."""
     for i in range(lo, hi):
         m = i - lo
         c = cp[i]
@@ -246,8 +249,9 @@ def _slides_block(cp: np.ndarray, lo: int, hi: int, move: float, lmove: float,
         e1 = ob[10 * _BLOCK + m] + lmove * isd
         e2 = e1 - ob[12 * _BLOCK + m]
         s2 = ob[13 * _BLOCK + m] * (1.0 + move)
-        dst[i] = c * (s2 * norm_cdf_e(c * e1, exp_half_sq(e1))
-                      - ob[14 * _BLOCK + m] * norm_cdf_e(c * e2, exp_half_sq(e2))) - ob[m]
+        ob[16 * _BLOCK + m] = c * (s2 * norm_cdf_e(c * e1, exp_half_sq(e1))
+                                   - ob[14 * _BLOCK + m] * norm_cdf_e(c * e2, exp_half_sq(e2))) \
+            - ob[m]
 
 
 @njit(**_JIT)
@@ -278,7 +282,10 @@ def euro_rows_kernel(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: np.ndarray,
             for i in range(lo, hi):
                 dst[i] = ob[j * _BLOCK + i - lo]
         for j in range(nm):
-            _slides_block(cp, lo, hi, moves[j], lmoves[j], ob, out[10 + j])
+            _slides_block(cp, lo, hi, moves[j], lmoves[j], ob)
+            dst = out[10 + j]
+            for i in range(lo, hi):
+                dst[i] = ob[16 * _BLOCK + i - lo]
         for i in range(lo, hi):
             if ob[15 * _BLOCK + i - lo] == 0.0:
                 qi = r[i] if b76 else q[i]

@@ -42,6 +42,9 @@ __all__ = ["AmericanModel", "RowContext", "amer_deam_iv", "american_eep", "ameri
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "error_model": "numpy"}
 _PJIT: JitOptions = {**_JIT, "parallel": True}
+# Numba's cache of the kernels here checks this file's stamp only, not the kernels they call
+# (``_black``'s vectorised rows, issue 16): a change there needs this file touched (or the
+# __pycache__ *.nbi/*.nbc removed), else the cached prange twins keep the old code.
 
 
 @njit(**_JIT)
