@@ -19,6 +19,9 @@ Accuracy (tested against mpmath in tests/analytics/test_vmath.py):
   Phi(-37) keeps full relative accuracy (``scipy.special.ndtr`` rounds x/sqrt2 first and loses
   up to ~1e-13 there).  ``norm_cdf_e`` takes that factor from the caller (shared with the
   density phi(x) = exp(-x^2/2)/sqrt(2 pi)).
+
+Numba's cache of a kernel that inlines these checks the kernel's own file only: after a change
+here, touch ``_black.py`` (and ``_quote_rows.py``) or clear __pycache__/*.nbi, *.nbc.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ _LN2_HI = 6.93147180369123816490e-01  # 32 significant bits: n * _LN2_HI is exac
 _LN2_LO = 1.90821492927058770002e-10
 _EXP_LO = -1400.0  # below: 0 (two factors 2^n1 2^n2 stay normal down to 2^-2044)
 _EXP_HI = 710.0  # above: +inf
+_X_MAX = 40.0  # |x| beyond: Phi is exactly 0 or 1 and exp(-x^2/2) is 0 in float64
 # 1/j! for j = 13 .. 0 (Taylor: the remainder on |r| <= ln2/2 is < 5e-18 relative)
 _E13, _E12, _E11, _E10 = 1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0
 _E9, _E8, _E7, _E6 = 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0
@@ -126,7 +130,10 @@ def exp_v(x: float) -> float:
 @njit(**_JIT)
 def exp_half_sq(x: float) -> float:
     """exp(-x^2/2) with x^2 taken exactly (h + l by FMA): relative accuracy ~1 ulp even where
-    x^2/2 is large (a rounded x^2 would cost x^2 * 1.1e-16 relative)."""
+    x^2/2 is large (a rounded x^2 would cost x^2 * 1.1e-16 relative); 0 for |x| > 40 (an
+    infinite x^2 would make the FMA pair NaN)."""
+    x = -_X_MAX if x < -_X_MAX else x
+    x = _X_MAX if x > _X_MAX else x
     h = x * x
     lo = _fma(x, x, -h)
     return exp_v(-0.5 * h) * (1.0 - 0.5 * lo)
@@ -178,7 +185,6 @@ _Q0, _Q1, _Q2 = 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428
 _Q3, _Q4 = 6.05183413124413191e-2, 2.33520497626869185e-3
 _SQRPI = 5.6418958354775628695e-1
 _INV_SQRT2 = 0.7071067811865475244
-_X_MAX = 40.0  # |x| beyond: Phi is exactly 0 or 1 in float64
 
 
 @njit(**_JIT)
@@ -236,6 +242,4 @@ def norm_cdf_e(x: float, e: float) -> float:
 @njit(**_JIT)
 def norm_cdf_v(x: float) -> float:
     """Standard normal distribution Phi(x), vectorisable; a few ulp relative in both tails."""
-    xc = -_X_MAX if x < -_X_MAX else x
-    xc = _X_MAX if xc > _X_MAX else xc
-    return norm_cdf_e(x, exp_half_sq(xc))
+    return norm_cdf_e(x, exp_half_sq(x))

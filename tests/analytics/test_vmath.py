@@ -182,17 +182,22 @@ def test_vector_rows_equal_libm_rows_property(s: float, k: float, t: float, r: f
 
 def test_rows_the_vector_loop_refuses_keep_their_values() -> None:
     # NaN/invalid inputs -> NaN everywhere; expiry and zero vol -> intrinsic; S/K not normal
-    s = np.array([np.nan, 100.0, 100.0, 110.0, 110.0, 1e300, 100.0, 100.0])
-    k = np.array([100.0, -1.0, 100.0, 100.0, 100.0, 1e-10, 100.0, 100.0])
-    t = np.array([1.0, 1.0, np.inf, 0.0, 1.0, 1.0, 1.0, 1.0])
-    vol = np.array([0.2, 0.2, 0.2, 0.2, 0.0, 0.2, 0.2, 0.2])
-    cp = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, -1.0])
-    z = np.zeros(8)
-    got = np.empty((16, 8))
+    s = np.array([np.nan, 100.0, 100.0, 110.0, 110.0, 1e300, 100.0, 100.0, 110.0])
+    k = np.array([100.0, -1.0, 100.0, 100.0, 100.0, 1e-10, 100.0, 100.0, 100.0])
+    t = np.array([1.0, 1.0, np.inf, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    vol = np.array([0.2, 0.2, 0.2, 0.2, 0.0, 0.2, 0.2, 0.2, 1e-200])
+    cp = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, -1.0, 1.0])
+    z = np.zeros(9)
+    got = np.empty((16, 9))
     euro_rows_kernel(s, k, t, z, z, vol, cp, False, _MOVES, got)
     assert np.isnan(got[:, [0, 1, 2, 6]]).all()
     assert got[0, 3] == got[0, 4] == pytest.approx(10.0) and got[1, 3] == 1.0
     assert got[0, 5] == pytest.approx(1e300) and np.isfinite(got[:, 7]).all()
+    # a vol so small that d1^2 overflows: the vector loop's values, as the libm row's
+    ref = np.empty((16, 1))
+    _libm_rows(s[8:], k[8:], t[8:], z[8:], z[8:], vol[8:], cp[8:], False, _MOVES, ref)
+    np.testing.assert_array_equal(got[:, 8], ref[:, 0])
+    assert got[0, 8] == 10.0 and got[2, 8] == 0.0
 
 
 def test_row_kernel_loops_are_vectorised() -> None:
