@@ -6,12 +6,14 @@ _american (Andersen-Lake-Offengelda collocation), _american_grouped (whole expir
 over one boundary table per side), _baw (Barone-Adesi-Whaley rows),
 _quote_rows (parity forwards, quote vols and surface rows for whole chains), _rates (rate
 curve), _svi (raw-SVI fits), _calendar (calendar-spread check of fitted smiles),
+_cachestamp (Numba's cache purged when any source changed),
 _dividends (escrowed spot, FD with cash dividends), _greeks (bump greeks / root-finder IV
 for engines without closed forms).
 """
 
 from __future__ import annotations
 
+from . import _cachestamp  # noqa: F401  (first: purges a stale Numba cache before any kernel loads)
 from ._american_grouped import BoundaryTables, american_prices
 from ._api import (
     DEFAULT_SCHEME,
