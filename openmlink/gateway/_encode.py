@@ -58,6 +58,14 @@ class _Cache:
         size[:m] = self.size
         self.seq, self.data, self.size = seq, data, size
 
+    def filled(self) -> int:
+        """Slots holding bytes (``count`` is kept equal to it)."""
+        return int(np.count_nonzero(self.seq >= 0))
+
+    def nbytes(self) -> int:
+        """Bytes held by the filled slots (the cached frames themselves)."""
+        return sum(map(len, self.data[self.seq >= 0].tolist()))
+
     def clear(self) -> None:
         self.seq[:] = -1
         self.data[:] = None
@@ -119,7 +127,8 @@ class RowEncoder:
         and framing, across clients; a hit costs no Python work per row. A
         JSONF record over the 6-digit length has empty bytes (callers drop it by its size).
         Without ``keep`` the cache is read but not filled: a scan of more rows than the cache
-        holds (a big snapshot) would only evict its own rows and the live ones."""
+        holds (a big snapshot) would only evict its own rows and the live ones. ``rows`` are
+        distinct (a stream's rows are)."""
         if not keep:
             return self._read_through(table, rows, framing)
         c = self._caches.get(framing)
@@ -131,17 +140,21 @@ class RowEncoder:
                 c = self._caches[framing] = _Cache()
             c.fit(table.n)
         seqs = table.row_seq[rows]
-        miss = np.flatnonzero(c.seq[rows] != seqs)
+        cached = c.seq[rows]
+        miss = np.flatnonzero(cached != seqs)
         if len(miss):
-            if c.count + len(miss) > self._max:
+            # only empty slots add to the count: a re-encoded row replaces its own bytes
+            fresh = int(np.count_nonzero(cached[miss] < 0))
+            if c.count + fresh > self._max:
                 c.clear()  # the hits of this call are dropped too: every row is now a miss
                 miss = np.arange(len(rows))
+                fresh = len(rows)
             mrows = rows[miss] if len(miss) != len(rows) else rows
             data, sizes = self._build(table, mrows, framing)
             c.data[mrows] = data
             c.size[mrows] = sizes
             c.seq[mrows] = seqs[miss]
-            c.count += len(mrows)
+            c.count += fresh
         return c.data[rows], c.size[rows]
 
     def _read_through(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:

@@ -188,3 +188,43 @@ def test_a_big_snapshot_does_not_evict_what_other_streams_read():
     c.send("MLinkStream", msgName="StockBookQuote", where="ticker.tk:eq:S0000")
     assert len(records(c.pull(), "StockBookQuote")) == 1
     assert enc.encoded == 200  # the 200-row snapshot, 4x the cache, did not evict it
+
+
+def test_re_encoding_the_same_rows_never_clears_the_cache():
+    """A busy table's rows change all day: re-encoding a cached row replaces its bytes and does
+    not count toward ``max_cached`` (it did: the whole cache was cleared every ``max_cached``
+    updates and refilled)."""
+    mt = REG["StockBookQuote"]
+    t = _quotes(40, "H")
+    rows = t.live_rows()
+    enc = RowEncoder(mt, None, max_cached=50)
+    enc.encode_wire(t, rows, JSONF)
+    rng = np.random.default_rng(5)
+    for i in range(200):  # 200 cycles of 5 changed rows: 1,000 re-encodes, 20x the cache
+        changed = np.sort(rng.choice(rows, 5, replace=False))
+        for r in changed.tolist():
+            t.upsert({"ticker": t.record(r)["ticker"], "bidPrice1": float(i)})
+        before = enc.encoded
+        units, _ = enc.encode_wire(t, rows, JSONF)
+        assert enc.encoded == before + 5  # only the changed rows; the 35 others were hits
+        c = enc._caches[JSONF]
+        assert c.count == c.filled() == 40
+    assert [p for u in units.tolist() for _, p in jsonf_messages(u)] == \
+        [encode_envelope(mt, t.record(r)) for r in rows.tolist()]
+
+
+def test_the_cache_stays_at_its_cap_under_churn_of_new_rows():
+    """Rows beyond ``max_cached`` (a table growing, streams reading new rows): the filled slots
+    never exceed the cap, and every answer stays right."""
+    mt = REG["StockBookQuote"]
+    t = _quotes(400, "G")
+    rows = t.live_rows()
+    enc = RowEncoder(mt, None, max_cached=50)
+    rng = np.random.default_rng(9)
+    for _ in range(100):
+        pick = np.sort(rng.choice(rows, rng.integers(1, 30), replace=False))
+        units, _ = enc.encode_wire(t, pick, JSON)
+        c = enc._caches[JSON]
+        assert c.count == c.filled() <= 50
+        assert [u[2:] if u[1] < 126 else u[4:] for u in units.tolist()] == \
+            [encode_envelope(mt, t.record(r)) for r in pick.tolist()]
