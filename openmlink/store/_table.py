@@ -137,7 +137,8 @@ def _column_specs(mt: MsgType) -> list[tuple[str, Field, str | None, Any, Any]]:
 class Table:
     """Latest record per pkey of one message type (create/replace semantics)."""
 
-    def __init__(self, mt: MsgType, capacity: int = 256, log_size: int = 1 << 18) -> None:
+    def __init__(self, mt: MsgType, capacity: int = 256, log_size: int = 1 << 18,
+                 log_start: int = 4096) -> None:
         self.mt = mt
         self.specs = _column_specs(mt)
         self._spec_by_col = {s[0]: s for s in self.specs}
@@ -170,10 +171,15 @@ class Table:
         self.free: list[int] = []
         self.listeners: list[Listener] = []
         self.stale_listeners: list[StaleListener] = []
-        # change log: a ring of (row) written at each seq, for readers that poll for changes
+        # change log: a ring of (row) written at each seq, for readers that poll for changes.
+        # It starts at ``log_start`` entries and doubles, written in full, up to ``log_size``:
+        # memory follows use, and a busy table's log stops growing once it has taken log_size/2
+        # entries (a log of the full size made up front is touched page by page as it fills,
+        # a resident-memory creep that lasted until log_size entries).
         self.log_size = log_size
-        self._log_rows = np.zeros(log_size, np.int64)
+        self._log_rows = np.zeros(max(1, min(log_start, log_size)), np.int64)
         self.log_count = 0  # entries ever appended
+        self._log_floor = 0  # entries before this one are not in the ring (a batch skipped it)
         self._member_names = {m: key_member_enum(m) for m in ("at", "ts", "cp")}
         self._member_idx = {m: {n: i for i, n in enumerate(self._member_names[m])}
                             for m in ("at", "ts", "cp")}
@@ -626,11 +632,12 @@ class Table:
         """
         if log_cursor >= self.log_count:
             return np.zeros(0, np.int64), self.log_count
-        if self.log_count - log_cursor > self.log_size:
+        size = len(self._log_rows)
+        if log_cursor < max(self._log_floor, self.log_count - size):
             rows = np.flatnonzero(self.row_seq[: self.n] > seq)
             return rows.astype(np.int64), self.log_count
-        a = log_cursor % self.log_size
-        b = self.log_count % self.log_size
+        a = log_cursor % size
+        b = self.log_count % size
         if a < b:
             part = self._log_rows[a:b]
         else:
@@ -641,16 +648,36 @@ class Table:
         k = len(rows)
         if k >= self.log_size:
             self.log_count += k  # readers will fall back to a scan
+            self._log_floor = self.log_count
             return
-        a = self.log_count % self.log_size
+        size = len(self._log_rows)
+        if self.log_count + k > size and size < self.log_size:
+            size = self._grow_log(self.log_count + k)
+        a = self.log_count % size
         end = a + k
-        if end <= self.log_size:
+        if end <= size:
             self._log_rows[a:end] = rows
         else:
-            cut = self.log_size - a
+            cut = size - a
             self._log_rows[a:] = rows[:cut]
-            self._log_rows[: end - self.log_size] = rows[cut:]
+            self._log_rows[: end - size] = rows[cut:]
         self.log_count += k
+
+    def _grow_log(self, need: int) -> int:
+        """Double the change log until it holds ``need`` entries (at most ``log_size``),
+        keeping the entries it holds; returns the new size."""
+        old = self._log_rows
+        size = new_size = len(old)
+        while new_size < need and new_size < self.log_size:
+            new_size *= 2
+        new_size = min(new_size, self.log_size)
+        new = np.empty(new_size, np.int64)
+        new.fill(0)  # every page now: the log's memory grows here, not page by page later
+        pos = np.arange(max(self._log_floor, self.log_count - size), self.log_count)
+        new[pos % new_size] = old[pos % size]
+        self._log_rows = new
+        self._log_floor = max(self._log_floor, self.log_count - size)
+        return new_size
 
     def _compact_vocabs(self) -> None:
         """Keep string vocabularies bounded: when a column's vocabulary has grown well past
