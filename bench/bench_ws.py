@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import multiprocessing as mp
 import os
 import re
@@ -30,6 +29,7 @@ import time
 from typing import Any
 
 import numpy as np
+from wsclient import cpu_s, free_port, load, rss_mib, send
 
 KEY = "BENCH-0000-0000-0001"
 QUOTE = '"mTyp":"StockBookQuote"'
@@ -116,12 +116,6 @@ def serve(port: int, keys: int, rate: float, snapshot_rows: int, tick_s: float =
     run_server(app, "127.0.0.1", port)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(keys: int, rate: float, snapshot_rows: int = 0, tick_s: float = 0.001,
                  wait_streams: int = 0) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
@@ -147,34 +141,13 @@ def stop(p: subprocess.Popen[bytes]) -> None:
         p.wait(20)
 
 
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # ---------------------------------------------------------------- client processes
-def _msg(transport: str, **kw: object) -> str:
-    text = json.dumps({"header": {"mTyp": "MLinkStream"}, "message": kw})
-    if transport == "jsonf":  # as MLink's sample clients frame it
-        return "".join(["\r\nJ", "%011d" % len(text), text])  # noqa: UP031
-    return text
-
-
 async def _connect(http, gate: asyncio.Semaphore, url: str, transport: str,  # type: ignore[no-untyped-def]
                    stream: dict[str, object]):
     async with gate:  # a few connects at a time: a burst of 500 overflows the listen backlog
         ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0,
                                    autoping=True)
-    await ws.send_str(_msg(transport, **stream))
+    await send(ws, transport, "MLinkStream", **stream)
     while True:  # wait for the (empty: highwaterTs -1) snapshot to complete
         m = await ws.receive()
         data = m.data if isinstance(m.data, str) else m.data.decode()
@@ -301,7 +274,7 @@ async def _snapshot(port: int, transport: str) -> tuple[float, int]:
             headers={"Authorization": f"Bearer {KEY}"}) as ws:
         await ws.receive()
         t = time.perf_counter()
-        await ws.send_str(_msg(transport, msgName="OptionNbboQuote", activeLatency=0))
+        await send(ws, transport, "MLinkStream", msgName="OptionNbboQuote", activeLatency=0)
         n = 0
         mark = b'"mTyp":"OptionNbboQuote"'
         while True:
@@ -310,10 +283,6 @@ async def _snapshot(port: int, transport: str) -> tuple[float, int]:
             n += data.count(mark)
             if b'"Complete"' in data:
                 return time.perf_counter() - t, n
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:

@@ -39,18 +39,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import multiprocessing as mp
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
-import orjson
+from wsclient import cpu_s, envelopes, free_port, rss_mib, send
 
 KEY = "SOAK-0000-0000-0001"
 KINDS = {"stream": 0.40, "view": 0.30, "subscribe": 0.15, "stalled": 0.05, "storm": 0.05,
@@ -116,7 +114,7 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
 
     if debug and TRACE:
         import tracemalloc
-        tracemalloc.start(6)
+        tracemalloc.start(TRACE)
     try:
         import uvloop
         uvloop.install()
@@ -166,6 +164,8 @@ async def _debug_dumps(path: str, app: object) -> None:
                     f"(max {max(bufs, default=0) / 1024:.0f} KiB, {sum(b > 65536 for b in bufs)} "
                     f"over 64 KiB), "
                     f"RSS {rss_mib(os.getpid()):.1f} MiB\n")
+            f.write("  " + _caches_line(hub) + "\n")
+            f.write("  " + _malloc_line() + "\n")
             grew = sorted(((c - prev_types.get(t, 0), t) for t, c in types.items()), reverse=True)[:15]
             f.write("  types grown: " + ", ".join(f"{t} {d:+d} ({types[t]})" for d, t in grew if d > 0)
                     + "\n")
@@ -178,21 +178,62 @@ async def _debug_dumps(path: str, app: object) -> None:
                 f.write(f"  traced {cur / 2**20:.1f} MiB (peak {peak / 2**20:.1f})\n")
                 for d in snap.compare_to(prev, "lineno")[:25]:
                     f.write(f"  {d}\n")
-                for d in snap.compare_to(prev, "traceback")[:3]:
+                for d in (snap.compare_to(prev, "traceback")[:3] if TRACE > 1 else ()):
                     f.write(f"  -- {d.size_diff / 1024:+.0f} KiB, {d.count_diff:+d} blocks:\n")
                     for line in d.traceback.format()[-12:]:
                         f.write(f"     {line}\n")
                 prev = snap
+                if n == 2:
+                    base = snap  # after the connecting and the first caches: growth is counted from here
+                elif n > 2:
+                    diffs = snap.compare_to(base, "lineno")
+                    f.write(f"  since dump 2: {sum(d.size_diff for d in diffs) / 2**20:+.2f} MiB traced\n")
+                    for d in diffs[:15]:
+                        f.write(f"    {d}\n")
+
+
+def _caches_line(hub: object) -> str:
+    """The gateway's encoder caches (filled slots and bytes of cached frames, per type/view and
+    framing) and the store's tables (rows, capacity, vocabulary words): what may fill slowly."""
+    parts = []
+    total = 0
+    for (name, view), enc in hub.encoders._enc.items():  # type: ignore[attr-defined]
+        for framing, c in enc._caches.items():
+            nb = c.nbytes()
+            total += nb
+            parts.append(f"{name}{'' if view is None else '/view'}/{framing} {c.filled()}:{nb / 2**20:.1f}M")
+    tables = []
+    for name, t in hub.store._tables.items():  # type: ignore[attr-defined]
+        words = sum(len(v.words) for v in t.vocabs.values())
+        tables.append(f"{name} {t.n}/{t.capacity} w{words}")
+    return (f"encoder caches {total / 2**20:.1f} MiB ({', '.join(parts)}); "
+            f"tables {', '.join(tables)}")
+
+
+def _malloc_line() -> str:
+    """glibc's own figures (``mallinfo2``): heap bytes in use vs held free -- free bytes that
+    grow while the in-use ones stay flat are fragmentation, not a leak."""
+    import ctypes
+
+    class _Info(ctypes.Structure):
+        _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                     "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                     "keepcost")]
+
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return "malloc: mallinfo2 not available"
+    fn.restype = _Info
+    i = fn()
+    mib = 2 ** 20
+    return (f"malloc: in use {i.uordblks / mib:.1f} MiB, free in heap {i.fordblks / mib:.1f} MiB "
+            f"({i.ordblks} chunks), heap {i.arena / mib:.1f} MiB, mmapped {i.hblkhd / mib:.1f} MiB "
+            f"({i.hblks}); MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}")
 
 
 DEBUG_EVERY_S = 60.0
-TRACE = False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+TRACE = 0  # frames kept per traced allocation (0: not tracing)
 
 
 def _probe_ms(port: int) -> float:
@@ -208,49 +249,7 @@ def _probe_ms(port: int) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 # ---------------------------------------------------------------- client processes
-def _env(mtype: str, **message: object) -> str:
-    return json.dumps({"header": {"mTyp": mtype}, "message": message})
-
-
-async def _send(ws: object, transport: str, text: str) -> None:
-    """One request: a text frame on json; a binary frame holding one framed message on jsonf
-    (message number 00000: the server reads the type from header.mTyp)."""
-    if transport == "jsonf":
-        payload = text.encode()
-        await ws.send_bytes(b"\r\nJ00000%06d" % len(payload) + payload)  # type: ignore[attr-defined]
-    else:
-        await ws.send_str(text)  # type: ignore[attr-defined]
-
-
-def _messages(data: object, transport: str) -> list[dict]:
-    """The envelopes of one received WebSocket frame (json: one; jsonf: each after its 14-byte
-    header, checked: a header that does not parse or a length that overruns raises ValueError)."""
-    raw = data.encode() if isinstance(data, str) else data
-    assert isinstance(raw, bytes)
-    if transport == "json":
-        return [orjson.loads(raw)]
-    out, pos = [], 0
-    while pos < len(raw):
-        head = raw[pos:pos + 14]
-        if len(head) < 14 or head[:3] != b"\r\nJ" or not head[3:].isdigit():
-            raise ValueError(f"jsonf: bad frame header at byte {pos}: {head!r}")
-        end = pos + 14 + int(head[8:])
-        if end > len(raw):
-            raise ValueError(f"jsonf: frame at byte {pos} overruns the WebSocket frame")
-        out.append(orjson.loads(raw[pos + 14:end]))
-        pos = end
-    return out
-
-
 class Stats:
     def __init__(self) -> None:
         self.updates: collections.Counter[str] = collections.Counter()  # by transport
@@ -282,14 +281,13 @@ async def _reading(cid: int, kind: str, transport: str, url: str, tickers: int, 
             async with aiohttp.ClientSession() as http, http.ws_connect(
                     url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, heartbeat=None) as ws:
                 if kind == "subscribe":
-                    await _send(ws, transport, _env("MLinkSubscribe", activeLatency=500, Subscribe=[
-                        {"msgName": "StockBookQuote", "msgPKey": f"{t}-NMS-EQT"} for t in mine[:10]]))
+                    await send(ws, transport, "MLinkSubscribe", activeLatency=500, Subscribe=[
+                        {"msgName": "StockBookQuote", "msgPKey": f"{t}-NMS-EQT"} for t in mine[:10]])
                 else:
                     where = " | ".join(f"ticker:eq:{t}-NMS-EQT" for t in mine)
                     extra = {"view": "bidPrice1|askPrice1|srcTimestamp", "activeLatency": 500} \
                         if kind == "view" else {"activeLatency": 1000}
-                    await _send(ws, transport, _env("MLinkStream", msgName="StockBookQuote", where=where,
-                                                    **extra))
+                    await send(ws, transport, "MLinkStream", msgName="StockBookQuote", where=where, **extra)
                 while time.monotonic() < end:
                     try:
                         m = await ws.receive(timeout=max(0.1, min(5.0, end - time.monotonic())))
@@ -301,7 +299,7 @@ async def _reading(cid: int, kind: str, transport: str, url: str, tickers: int, 
                         break
                     t = time.time_ns()
                     try:
-                        docs = _messages(m.data, transport)
+                        docs = envelopes(m.data, transport)
                     except (ValueError, AssertionError) as e:
                         st.errors[f"{name}: bad frame ({str(e)[:60]})"] += 1
                         continue
@@ -336,7 +334,7 @@ async def _stalled(cid: int, transport: str, url: str, st: Stats, end: float) ->
     try:
         async with aiohttp.ClientSession() as http, http.ws_connect(
                 url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, heartbeat=None) as ws:
-            await _send(ws, transport, _env("MLinkStream", msgName="StockBookQuote", activeLatency=1))
+            await send(ws, transport, "MLinkStream", msgName="StockBookQuote", activeLatency=1)
             await asyncio.sleep(max(0.0, end - time.monotonic()))  # never reads
     except (aiohttp.ClientError, OSError) as e:
         st.errors[f"stalled/{transport}: {type(e).__name__}"] += 1
@@ -351,19 +349,17 @@ async def _churn(cid: int, kind: str, transport: str, url: str, st: Stats, end: 
             async with aiohttp.ClientSession() as http, http.ws_connect(
                     url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
                 if kind == "storm":
-                    await _send(ws, transport, _env("MLinkStream", msgName="StockBookQuote",
-                                                    where=f"ticker:eq:S{rnd.randrange(100):05d}-NMS-EQT",
-                                                    activeLatency=100))
+                    await send(ws, transport, "MLinkStream", msgName="StockBookQuote",
+                               where=f"ticker:eq:S{rnd.randrange(100):05d}-NMS-EQT", activeLatency=100)
                     while True:
                         m = await ws.receive(timeout=30)
                         if m.type.name in _CLOSED:
                             st.errors[f"{name}: closed before Complete ({ws.close_code})"] += 1
                             break
-                        if any(d["message"].get("state") == "Complete" for d in _messages(m.data, transport)):
+                        if any(d["message"].get("state") == "Complete" for d in envelopes(m.data, transport)):
                             break
                 else:  # midsnap: the whole option table, gone after the first frames
-                    await _send(ws, transport, _env("MLinkStream", msgName="OptionNbboQuote",
-                                                    activeLatency=100))
+                    await send(ws, transport, "MLinkStream", msgName="OptionNbboQuote", activeLatency=100)
                     await ws.receive(timeout=30)
                     await ws.receive(timeout=30)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:
@@ -405,13 +401,6 @@ def clients_proc(base_url: str, ids: list[tuple[int, str, str]], tickers: int, s
     asyncio.run(main())
 
 
-def server_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -424,19 +413,24 @@ def main() -> int:
     ap.add_argument("--jsonf", type=float, default=0.3, help="share of clients on /mlink/jsonf")
     ap.add_argument("--debug", default="", metavar="FILE",
                     help="per-connection object counts and growing object types of the server to FILE")
-    ap.add_argument("--trace", action="store_true",
-                    help="with --debug: also trace allocations (tracemalloc; slows the server ~3x)")
+    ap.add_argument("--trace", type=int, default=0, const=1, nargs="?", metavar="FRAMES",
+                    help="with --debug: also trace allocations (tracemalloc, FRAMES frames each, default 1; "
+                         "slows the server 2-3x, more with more frames: use fewer clients)")
+    ap.add_argument("--kinds", default="", metavar="KIND=SHARE,...",
+                    help="client kinds and their shares instead of the default mix "
+                         "(e.g. storm=0.5,stream=0.5: isolate what makes memory grow)")
     args = ap.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "server", str(port), str(args.tickers),
                                str(args.rate), str(args.snapshot_rows), args.debug, str(args.report_s),
-                               "trace" if args.trace else ""],
+                               str(args.trace)],
                               stdout=subprocess.PIPE)
     assert server.stdout is not None
     line = server.stdout.readline()
     assert b"READY" in line, line
     base_url = f"ws://127.0.0.1:{port}/mlink/"
-    kinds = [k for k, share in KINDS.items() for _ in range(round(share * args.clients))][: args.clients]
+    shares = _shares(args.kinds) if args.kinds else KINDS
+    kinds = [k for k, share in shares.items() for _ in range(round(share * args.clients))][: args.clients]
     # every kind split between the transports in the same proportion
     seen: collections.Counter[str] = collections.Counter()
     ids: list[tuple[int, str, str]] = []
@@ -452,18 +446,20 @@ def main() -> int:
              for i in range(args.procs)]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on a kill too
     n_jsonf = sum(1 for _, _, t in ids if t == "jsonf")
-    print(f"soak: {len(ids)} clients ({', '.join(f'{k} {kinds.count(k)}' for k in KINDS)}; {n_jsonf} of them "
-          f"on jsonf) in {args.procs} processes, {args.rate:,.0f} updates/s published over {args.tickers} "
+    mix = ", ".join(f"{k} {kinds.count(k)}" for k in shares)
+    print(f"soak: {len(ids)} clients ({mix}; {n_jsonf} of them on jsonf) in {args.procs} processes, "
+          f"{args.rate:,.0f} updates/s published over {args.tickers} "
           f"tickers, {args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {server.pid}"
           + (f"; debug dumps{' with tracemalloc' if args.trace else ''} to {args.debug}"
              if args.debug else ""), flush=True)
-    print(f"{'t(min)':>6} {'RSS MiB':>8} {'upd/s':>7} {'json':>6} {'jsonf':>6} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'starved':>8} {'reconn':>6} {'REST ms':>7} {'srv CPU':>7} {'load1':>5}  errors", flush=True)
+    print(f"{'t(min)':>6} {'RSS MiB':>8} {'MiB/min':>7} {'upd/s':>7} {'json':>6} {'jsonf':>6} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'rd err':>6} {'starved':>8} {'reconn':>6} {'REST ms':>7} {'srv CPU':>7} "
+          f"{'load1':>5}  errors (all clients)", flush=True)
     rss_series: list[tuple[float, float]] = []
     reading_errors = 0
     starved_total = 0
     t0 = time.monotonic()
-    cpu0 = server_cpu_s(server.pid)
+    cpu0 = cpu_s(server.pid)
     try:
         for p in procs:
             p.start()
@@ -481,7 +477,7 @@ def main() -> int:
                 rows = pending.pop((got - 1) // len(procs))
                 t_min = (time.monotonic() - t0) / 60
                 rss = rss_mib(server.pid)
-                cpu1 = server_cpu_s(server.pid)
+                cpu1 = cpu_s(server.pid)
                 cpu, cpu0 = cpu1 - cpu0, cpu1
                 probe = _probe_ms(port)
                 rss_series.append((t_min, rss))
@@ -494,7 +490,8 @@ def main() -> int:
                 errs: collections.Counter[str] = collections.Counter()
                 for r in rows:
                     errs.update(r["errors"])
-                reading_errors += sum(v for k, v in errs.items() if k.split("/")[0] in READING)
+                rd_err = sum(v for k, v in errs.items() if k.split("/")[0] in READING)
+                reading_errors += rd_err
                 starved = sum(int(r["starved"]) for r in rows)
                 if t_min > 1.5 * args.report_s / 60:  # the first interval includes the connecting
                     starved_total += starved
@@ -502,9 +499,10 @@ def main() -> int:
                 rec = sum(int(r["reconnects"]) for r in rows)
                 err_text = ", ".join(f"{k}: {v}" for k, v in sorted(errs.items())) or "0"
                 per = {k: v / args.report_s for k, v in by_tr.items()}
-                print(f"{t_min:6.1f} {rss:8.1f} {upd:7.0f} {per.get('json', 0):6.0f} "
+                slope = half_slope(rss_series)[0]
+                print(f"{t_min:6.1f} {rss:8.1f} {slope:+7.2f} {upd:7.0f} {per.get('json', 0):6.0f} "
                       f"{per.get('jsonf', 0):6.0f} "
-                      f"{p50:7.1f} {p99:7.1f} {starved:4d}/{reading:<3d} "
+                      f"{p50:7.1f} {p99:7.1f} {rd_err:6d} {starved:4d}/{reading:<3d} "
                       f"{rec:6d} {probe:7.1f} {cpu:6.1f}s {os.getloadavg()[0]:5.1f}  {err_text}", flush=True)
         for p in procs:
             p.join(60)
@@ -514,23 +512,46 @@ def main() -> int:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-    flat = True
-    if len(rss_series) >= 2:
-        half = [r for t, r in rss_series if t >= rss_series[-1][0] / 2]
-        ts = [t for t, _ in rss_series if t >= rss_series[-1][0] / 2]
-        slope = float(np.polyfit(ts, half, 1)[0]) if len(half) >= 2 else 0.0
-        flat = slope < 0.5
-        print(f"RSS over the last half: min {min(half):.1f} MiB, max {max(half):.1f} MiB, "
-              f"trend {slope:+.2f} MiB/min")
+    slope, lo, hi = half_slope(rss_series)
+    flat = slope < FLAT_MIB_PER_MIN
+    print(f"RSS over the last half: min {lo:.1f} MiB, max {hi:.1f} MiB, trend {slope:+.2f} MiB/min "
+          f"({'flat' if flat else 'GROWING'}: flat is under {FLAT_MIB_PER_MIN:+.1f})")
     print(f"reading clients: {reading_errors} errors, {starved_total} client-intervals without an update "
           f"(after the first interval)")
-    return 0 if flat and not reading_errors and not starved_total else 1
+    ok = flat and not reading_errors and not starved_total
+    print("soak: " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+def _shares(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        kind, _, share = part.partition("=")
+        if kind not in KINDS:
+            raise SystemExit(f"--kinds: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        out[kind] = float(share)
+    return out
+
+
+#: (inferred) "no growth over the last half": a linear fit of RSS under this slope
+FLAT_MIB_PER_MIN = 0.5
+
+
+def half_slope(series: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """The RSS trend (MiB/min, a linear fit) over the last half of ``series`` (minute, MiB) so
+    far, with the min and max RSS there; a slope of 0 until the half holds two samples."""
+    if not series:
+        return 0.0, float("nan"), float("nan")
+    half = [(t, r) for t, r in series if t >= series[-1][0] / 2]
+    rs = [r for _, r in half]
+    slope = float(np.polyfit([t for t, _ in half], rs, 1)[0]) if len(half) >= 2 else 0.0
+    return slope, min(rs), max(rs)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "server":
         DEBUG_EVERY_S = float(sys.argv[7])
-        TRACE = sys.argv[8] == "trace"
+        TRACE = int(sys.argv[8])
         serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     else:
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
