@@ -14,22 +14,29 @@ frame headers, several messages per binary frame), the rest plain JSON on ``/mli
 The server publishes StockBookQuote updates at ``--rate`` per second in 10 batches a second
 (``srcTimestamp`` = the publish time; latency includes the activeLatency conflation wait)
 and holds ``--snapshot-rows`` OptionNbboQuote rows. Every ``--report-s`` seconds
-it prints: server RSS, updates/s delivered to reading clients (all, and on json/jsonf),
-p50/p99 publish-to-client latency, reading clients that received nothing in the interval
-("starved"), reconnects of the storm/midsnap clients, one REST round trip, the server's CPU
-seconds in the interval, the load average, and errors by kind.
-At the end: the RSS trend over the last half of the run (a linear fit; "flat" is under
-+0.5 MiB/min, inferred), and the errors and starved intervals of reading clients after the first
-interval (which includes connecting); the exit status is 1 unless all three pass.
+it prints: server RSS and its trend over the last half of the run so far (MiB/min, a linear
+fit), updates/s delivered to reading clients (all, and on json/jsonf), p50/p99
+publish-to-client latency, errors of reading clients, reading clients that received nothing in
+the interval ("starved"), reconnects of the storm/midsnap clients, one REST round trip, the
+server's CPU seconds in the interval, the load average, and every client's errors by kind.
+At the end: the RSS trend over the last half of the run ("flat" is under +0.5 MiB/min,
+inferred), the errors and starved intervals of reading clients after the first interval
+(which includes connecting), and ``soak: PASS`` or ``FAIL``; the exit status is 1 unless all
+three pass. ``--kinds storm=0.5,stream=0.5`` replaces the mix of client kinds (to find which
+one makes memory grow).
 On a loaded machine the server and the client processes compete for CPU: the server falls
 behind (latency and the REST round trip grow, delivered updates/s fall) -- read the server CPU
 and load columns before the latency ones.
 
 ``--debug FILE``: every ``--report-s`` seconds the server appends to FILE the counts of what
 should not outlive a connection (sessions, streams, subscriptions, asyncio tasks, hub watchers,
-encoders, open connections) and the object types whose number grew most; with ``--trace`` also
-the largest allocation growths since the previous dump (tracemalloc, by line and traceback;
-tracing slows the server ~3x, so use it on a short run with fewer clients).
+encoders, open connections), the object types whose number grew most, the encoder caches
+(rows and bytes per type, view and framing), the tables, and glibc's heap (``mallinfo2``: bytes
+in use -- growing while Python's objects and blocks stay flat is memory held below Python --
+vs held free, which grows with fragmentation);
+with ``--trace [FRAMES]`` also the largest allocation growths since the previous dump and since
+the second one (tracemalloc, by line, and by traceback with FRAMES > 1; tracing slows the
+server 2-3x, so use it on a short run with fewer clients).
 
 Usage: python bench/soak.py [--minutes 10] [--clients 1000] [--procs 4] [--rate 500] [--jsonf 0.3]
 """
