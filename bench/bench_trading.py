@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmlink.gateway import ApiKeys, Principal, RestApi
+from openmlink.gcpolicy import GcPolicy
 from openmlink.trading import TradingConfig
 from tests.support.trading import EXPIRY, TradingRig
 
@@ -60,6 +62,46 @@ def _load() -> str:
         return "load n/a"
 
 
+class GcWatch:
+    """Every cyclic-GC collection while installed: generation and CPU time of this thread."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, float]] = []
+        self._t = 0.0
+
+    def _cb(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.thread_time()
+        else:
+            self.runs.append((info["generation"], time.thread_time() - self._t))
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._cb)
+
+    def text(self) -> str:
+        out = []
+        for g in range(3):
+            ms = [t * 1e3 for gen, t in self.runs if gen == g]
+            out.append(f"gen{g} {len(ms)}x max {max(ms, default=0.0):.2f} ms")
+        return "GC (CPU): " + ", ".join(out)
+
+
+#: the GC policy the benches follow: "policy" = the platform's (``gcpolicy.GcPolicy``: start-up
+#: objects frozen, then a young collection and a freeze every interval), "startup" = only the
+#: start-up freeze (before issue 11's fifth pass)
+GC_MODE = ["policy"]
+
+
+def _gc_start() -> GcPolicy | None:
+    policy = GcPolicy()
+    policy.start()
+    return policy if GC_MODE[0] == "policy" else None
+
+
 def _post(api: RestApi, body: bytes) -> None:
     _st, out = api.handle("POST", [("cmd", "postmsgs"), ("postaction", "I")],
                           {"Authorization": f"Bearer {KEY}"}, body)
@@ -74,18 +116,23 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
     back (sustained posts/s, ticks still every ``timer_s`` of elapsed time)."""
     rig, api = _rig(data_dir, group_commit, served)
     bodies = [_order(i) for i in range(n)]
-    gc.collect()
-    gc.freeze()  # as the served platform does after start-up (runtime.py, gateway/_server.py)
+    policy = _gc_start()  # as the served platform does (runtime.py, gateway/_server.py)
     timer_s = rig.engine.config.timer_s
     clock0 = rig.clock.time_ns()
     lat, ticks = [], []
+    watch = GcWatch().__enter__()
     t0 = time.perf_counter()
     c0 = time.process_time()
     next_tick = t0 + timer_s
+    next_gc = t0 + (policy.interval_s if policy is not None else math.inf)
     i = 0
     while i < n:
         due = t0 + i / rate if rate > 0 else time.perf_counter()
         now = time.perf_counter()
+        if policy is not None and next_gc <= due and next_gc <= now:  # its task on the loop
+            policy.step()
+            next_gc += policy.interval_s
+            continue
         if next_tick <= due and next_tick <= now:
             rig.clock.advance_to(clock0 + int((now - t0) * 1e9))
             t = time.perf_counter()
@@ -93,7 +140,7 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
             ticks.append(time.perf_counter() - t)
             next_tick += timer_s
             continue
-        wake = min(due, next_tick)
+        wake = min(due, next_tick, next_gc)
         if wake > now:
             time.sleep(wake - now)
             continue
@@ -105,6 +152,7 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
     rig.clock.advance_to(clock0 + int((dt + 1) * 1e9))
     rig.engine.tick()
     cpu = (time.process_time() - c0) / n * 1e3
+    watch.__exit__()
     m = rig.engine.manager
     working = sum(1 for b in m.brokers.values() if b.status[0] == "New")
     a = np.array(lat) * 1e3
@@ -117,7 +165,7 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
           f"p99={np.percentile(a, 99):.3f} ms max={a.max():.2f} ms; {n / dt:,.0f} posts/s "
           f"sustained; timer ticks {len(ticks)} (p50 {np.percentile(tk, 50):.2f} ms, "
           f"max {tk.max():.2f} ms); {working} orders working; CPU {cpu:.3f} ms per order "
-          f"(post + its share of the ticks); {_load()}")
+          f"(post + its share of the ticks); {watch.text()}; {_load()}")
     if served:
         assert rig.platform.history is not None
         rig.platform.history.close()
@@ -129,15 +177,17 @@ def bench_cpu(n: int, data_dir: str, served: bool, per_tick: int = 20) -> float:
     add ticks.  Returns ms per order (every thread of the process: the History commits too)."""
     rig, api = _rig(data_dir, served=served)
     bodies = [_order(i) for i in range(n)]
-    gc.collect()
-    gc.freeze()
+    policy = _gc_start()
     step = int(rig.engine.config.timer_s * 1e9)
+    per_gc = round(policy.interval_s / rig.engine.config.timer_s) if policy else 0
     c0 = time.process_time()
     for i, body in enumerate(bodies):
         _post(api, body)
         if i % per_tick == per_tick - 1:
             rig.clock.advance_to(rig.clock.time_ns() + step)
             rig.engine.tick()
+            if policy is not None and (i // per_tick) % per_gc == per_gc - 1:
+                policy.step()
     if served:
         assert rig.platform.history is not None
         rig.platform.history.close()  # its last commit counted
@@ -198,10 +248,15 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--posts", type=int, default=3_000)
     ap.add_argument("--rate", type=float, default=1_000.0, help="paced posts per second")
+    ap.add_argument("--gc", choices=("policy", "startup"), default="policy",
+                    help="policy: the platform's GC policy (gcpolicy.GcPolicy); startup: only "
+                         "the start-up freeze (the policy before issue 11's fifth pass)")
     ap.add_argument("--only", choices=("posts", "served", "reprice", "fills"), default=None,
                     help="served: the bare rig (journal) beside the served platform, paced and "
                          "back to back")
     args = ap.parse_args()
+    GC_MODE[0] = args.gc
+    print(f"GC policy: {args.gc}")
     if args.only in (None, "posts"):
         for rate in (args.rate, 0.0):
             bench_posts(args.posts, None, rate)

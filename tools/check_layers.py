@@ -19,11 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "openmlink"
 
 #: package -> the openmlink packages it may import ("*" = any).  Top-level modules
-#: (``clock``, ``errors``, ``timeutil``) are shared by everyone and listed as packages.
+#: (``clock``, ``errors``, ``timeutil``, ``gcpolicy``) are shared by everyone and listed as packages.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "timeutil": set(),
     "clock": set(),
+    "gcpolicy": set(),
     "config": {"errors"},
     "schema": {"errors", "timeutil"},
     "analytics": set(),
@@ -36,7 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "trading": {"schema", "query", "store", "bus", "clock", "analytics", "market", "engines",
                 "srse", "errors", "timeutil", "config"},
     "srse": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config"},
-    "gateway": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config"},
+    "gateway": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config",
+                "gcpolicy"},
     "runtime": {"*"},
     "platform": {"*"},
     "cli": {"*"},

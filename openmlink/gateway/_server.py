@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from ..gcpolicy import GcPolicy
 from ._auth import AuthError, bearer_token
 from ._frames import JSON, JSONF
 from ._http import HttpLimits, ProtocolRunner, install
@@ -242,15 +242,17 @@ def run_server(app: web.Application, host: str, port: int) -> None:
     async def serve() -> None:
         runner = ProtocolRunner(app, access_log=None)
         await runner.setup()
+        gc_task = asyncio.create_task(policy.run(), name="gc policy")
         try:
             await web.TCPSite(runner, host, port, backlog=runner.limits.listen_backlog).start()
             await asyncio.Event().wait()  # until cancelled (Ctrl-C)
         finally:
+            gc_task.cancel()
             await runner.cleanup()
 
     # Startup objects (schemas, compiled kernels, engines) never die; a full collection walking
     # them all stalled the event loop ~100-300 ms here (publish->client p99). Frozen, they are
-    # left out of every collection; what is created later is collected as usual.
-    gc.collect()
-    gc.freeze()
+    # left out of every collection; later survivors are frozen by the policy's steps.
+    policy = GcPolicy()
+    policy.start()
     asyncio.run(serve())

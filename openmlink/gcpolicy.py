@@ -1,0 +1,78 @@
+"""The process's cyclic-garbage-collector policy, set once where a server starts (``runtime``
+for ``openmlink serve``, ``gateway.run_server``) and followed by the benches.
+
+CPython's collector is generational: a *full* (generation-2) collection walks every tracked
+object of the process, and runs by itself once the objects promoted to generation 2 since the
+last one reach 25% of those it found then.  A server whose state grows (working orders, their
+records, connections) therefore stops its event loop, now and then, for as long as walking the
+whole heap takes: ~40 ms of CPU with 3,000 working orders (issue 11: the PostAck p99 at 1,000
+posts/s was that pause).
+
+The policy (inferred; docs/trading.md "Garbage collection"):
+
+- ``start``: one full collection, then ``gc.freeze()``: the start-up objects (schemas,
+  kernels, engines, loaded chains) are moved out of the collector's generations.
+- ``step``, every ``interval_s`` (0.1 s) on the event loop, between two callbacks: the young
+  generations (0 and 1) are collected (cyclic garbage created since the last step is freed
+  here), then every survivor is frozen.  ``gc.freeze`` only splices lists (O(1)), so the
+  collector's generations never hold more than one interval's survivors and its own full
+  collections stay short (they walk generation 2 only, never the frozen objects).
+- Frozen objects are still freed by reference counting the moment nothing refers to them
+  (a closed order's children, a delivered record): only *cyclic* garbage that formed after its
+  objects were frozen waits.  ``major``, every ``major_every_s`` (600 s), brings it back:
+  ``gc.unfreeze()``, one full collection, ``gc.freeze()``.  That is the one full walk of the
+  heap left, once per ten minutes instead of every few thousand posts; memory stays bounded
+  by what is live plus at most one period of cyclic garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+__all__ = ["GcPolicy"]
+
+
+class GcPolicy:
+    """See the module docstring.  ``major_every_s`` 0: no major collection (tests only)."""
+
+    def __init__(self, interval_s: float = 0.1, major_every_s: float = 600.0) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"GcPolicy interval_s must be > 0 s, not {interval_s}")
+        if major_every_s < 0:
+            raise ValueError(f"GcPolicy major_every_s must be >= 0 s, not {major_every_s}")
+        self.interval_s = interval_s
+        #: steps between two major collections (0: never)
+        self.major_every = max(1, round(major_every_s / interval_s)) if major_every_s else 0
+        self.steps = 0
+        self.majors = 0
+
+    def start(self) -> None:
+        """Collect everything once and freeze what survives (the start-up objects)."""
+        gc.collect()
+        gc.freeze()
+
+    def step(self) -> bool:
+        """Collect the young generations and freeze the survivors, or, every
+        ``major_every`` steps, run the major collection instead; True when it was a major."""
+        self.steps += 1
+        if self.major_every and self.steps % self.major_every == 0:
+            self.major()
+            return True
+        gc.collect(1)
+        gc.freeze()
+        return False
+
+    def major(self) -> None:
+        """Unfreeze, collect every generation (cyclic garbage among frozen objects too) and
+        freeze the survivors again."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.majors += 1
+
+    async def run(self) -> None:
+        """``step`` every ``interval_s`` until cancelled (a task on the server's loop)."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            self.step()

@@ -1,0 +1,160 @@
+"""The process GC policy (``openmlink.gcpolicy``): what its steps collect and freeze, that its
+major collection frees cyclic garbage among frozen objects, and that a platform following it
+frees a closed order's objects and keeps no more objects per tick as the market moves."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from openmlink.gcpolicy import GcPolicy
+from openmlink.trading import TradingConfig
+from tests.support.trading import TradingRig
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen() -> Iterator[None]:
+    """Every test leaves the process as it found it: nothing frozen."""
+    yield
+    gc.unfreeze()
+    gc.collect()
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: Any = None
+
+
+def _cycle() -> weakref.ref[_Node]:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_a_cycle_dropped_before_a_step_is_freed_by_the_step() -> None:
+    p = GcPolicy(major_every_s=0)
+    p.start()
+    gone = _cycle()  # garbage at once (only the weak reference is kept)
+    assert p.step() is False
+    assert gone() is None
+
+
+def test_a_cycle_frozen_alive_waits_for_the_major_collection() -> None:
+    p = GcPolicy(interval_s=0.1, major_every_s=0.3)  # a major every third step
+    p.start()
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    ref = weakref.ref(a)
+    assert p.step() is False  # frozen while alive
+    del a, b
+    gc.collect()  # an ordinary full collection no longer walks frozen objects
+    assert ref() is not None
+    assert p.step() is False
+    assert ref() is not None
+    assert p.step() is True  # the major: unfreeze, collect, freeze
+    assert ref() is None and p.majors == 1
+
+
+def test_an_acyclic_frozen_object_is_freed_when_its_last_reference_goes() -> None:
+    p = GcPolicy(major_every_s=0)
+    p.start()
+    box = _Node()
+    ref = weakref.ref(box)
+    p.step()
+    del box
+    assert ref() is None  # reference counting: no collection needed
+
+
+def test_bad_settings_are_refused_naming_the_setting() -> None:
+    with pytest.raises(ValueError, match="interval_s"):
+        GcPolicy(interval_s=0)
+    with pytest.raises(ValueError, match="major_every_s"):
+        GcPolicy(major_every_s=-1)
+
+
+def _count(*types: type) -> dict[str, int]:
+    """Live instances of ``types`` after everything is unfrozen and collected."""
+    gc.unfreeze()
+    gc.collect()
+    out = dict.fromkeys((t.__name__ for t in types), 0)
+    for o in gc.get_objects():
+        for t in types:
+            if type(o) is t:
+                out[t.__name__] += 1
+    return out
+
+
+def _served(tmp_path: Any) -> TradingRig:
+    rig = TradingRig.served(tmp_path, TradingConfig(key_rate=0, accnt_rate=0))
+    rig.stock("AAPL", 199.9, 200.1)
+    for k in range(10):
+        rig.option("AAPL", 195 + k, "Put", 4.9, 5.1)
+    return rig
+
+
+def test_closed_orders_children_are_freed_under_the_policy(tmp_path: Any) -> None:
+    from openmlink.trading.orders import Child
+
+    rig = _served(tmp_path)
+    p = GcPolicy(major_every_s=0)  # no major: reference counting alone must free them
+    p.start()
+    sec = {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "cp": "Put"}
+    n = 60
+    for i in range(n):
+        rig.order(secKey={**sec, "xx": 195 + i % 10}, orderPrcLimit=4.8,
+                  groupingCode=f"0000-0000-0000-{i:04X}")
+        if i % 10 == 9:
+            rig.advance(20)
+            p.step()
+    rig.advance(50, 5)
+    p.step()
+    m = rig.engine.manager
+    live = sum(len(b.children) for b in m.brokers.values())
+    assert live >= n  # every order works at least one child, frozen by the steps
+    assert _count(Child)["Child"] >= n
+    gc.freeze()
+    for i in range(n):
+        rig.order(secKey={**sec, "xx": 195 + i % 10}, orderPrcLimit=4.8, spdrActionType="Cancel",
+                  groupingCode=f"0000-0000-0000-{i:04X}")
+    rig.advance(50, 5)
+    p.step()
+    assert all(b.status[1] == "Closed" for b in m.brokers.values())
+    assert not m.owner
+    assert _count(Child)["Child"] == 0
+
+
+def test_no_objects_accumulate_per_tick_while_the_market_moves(tmp_path: Any) -> None:
+    rig = _served(tmp_path)
+    p = GcPolicy(major_every_s=0)
+    p.start()
+    sec = {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "cp": "Put"}
+    for i in range(40):
+        rig.order(secKey={**sec, "xx": 195 + i % 10}, orderPrcLimit=5.0,
+                  groupingCode=f"0000-0000-0000-{i:04X}")
+    rig.advance(50, 5)
+
+    def run(ticks: int) -> None:
+        for t in range(ticks):
+            move = 0.01 * (t % 4)  # every child follows the bid: modifies, confirmations
+            for k in range(10):
+                rig.option("AAPL", 195 + k, "Put", 4.9 + move, 5.1 + move, uprc=200 + move)
+            rig.advance(20)
+            p.step()
+
+    run(40)  # caches and tables reach their steady size
+    first = _tracked()
+    run(80)
+    second = _tracked()
+    assert second - first < 400, (first, second)  # < 1 object per broker per 10 ticks
+
+
+def _tracked() -> int:
+    gc.unfreeze()
+    gc.collect()
+    n = len(gc.get_objects())
+    gc.freeze()
+    return n
