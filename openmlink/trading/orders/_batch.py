@@ -21,7 +21,7 @@ import numpy as np
 from ...schema import KEY_MEMBERS, MsgType, datekey_from_text, key_member_names
 from ._slots import MKT_NAMES
 
-__all__ = ["StateBatch", "no_gc", "pk_cells", "state_columns"]
+__all__ = ["StateBatch", "no_gc", "pk_cells", "pk_columns", "state_columns"]
 
 _M = {k: i for i, k in enumerate(MKT_NAMES)}
 
@@ -57,22 +57,59 @@ def pk_cells(mt: MsgType, key: tuple[Any, ...]) -> dict[str, object]:
     out: dict[str, object] = {}
     for f, v in zip(mt.pkey_fields, key, strict=True):
         if f.kind in KEY_MEMBERS:
-            for m in KEY_MEMBERS[f.kind]:
-                x = getattr(v, m)
-                if m == "tk":
-                    out[f"{f.name}.tk"] = str(x)
-                elif m == "dt":
-                    out[f"{f.name}.dt"] = int(datekey_from_text(x))
-                elif m == "xx":
-                    out[f"{f.name}.xx"] = float(x)
-                else:
-                    out[f"{f.name}.{m}"] = int(key_member_names(m).index(x))
+            out.update(pk_cells_of(f, v))
         elif f.kind == "string":
             out[f.name] = str(v)
         elif f.kind == "float":
             out[f.name] = float(v)
         else:
             out[f.name] = int(v)
+    return out
+
+
+def pk_columns(mt: MsgType, keys: list[tuple[Any, ...]]) -> dict[str, list[object]]:
+    """``pk_cells`` of many pkeys as columns (name -> one value per key): a key member (an
+    OptionKey shared by the brokers of one series) is converted once per distinct value."""
+    memo: dict[tuple[str, Any], dict[str, object]] = {}
+    out: dict[str, list[object]] = {}
+    names: list[str] = []
+    conv: list[Any] = []
+    for f in mt.pkey_fields:
+        if f.kind in KEY_MEMBERS:
+            members = [f"{f.name}.{m}" for m in KEY_MEMBERS[f.kind]]
+            names.extend(members)
+            conv.append((f, members))
+        else:
+            names.append(f.name)
+            conv.append((f, None))
+    cols = {n: out.setdefault(n, []) for n in names}
+    for key in keys:
+        for (f, members), v in zip(conv, key, strict=True):
+            if members is None:
+                cols[f.name].append(str(v) if f.kind == "string" else float(v)
+                                    if f.kind == "float" else int(v))
+                continue
+            got = memo.get((f.name, v))
+            if got is None:
+                got = memo[(f.name, v)] = pk_cells_of(f, v)
+            for m in members:
+                cols[m].append(got[m])
+    return out
+
+
+def pk_cells_of(f: Any, v: Any) -> dict[str, object]:
+    """The store cells of one key-member field ``f`` holding ``v``."""
+    out: dict[str, object] = {}
+    for m in KEY_MEMBERS[f.kind]:
+        x = getattr(v, m)
+        if m == "tk":
+            out[f"{f.name}.tk"] = str(x)
+        elif m == "dt":
+            out[f"{f.name}.dt"] = int(datekey_from_text(x))
+        elif m == "xx":
+            out[f"{f.name}.xx"] = float(x)
+        else:
+            out[f"{f.name}.{m}"] = int(key_member_names(m).index(x))
     return out
 
 

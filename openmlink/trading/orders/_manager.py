@@ -46,7 +46,7 @@ from ._auctions import (
     restored_auction,
     start_auction,
 )
-from ._batch import StateBatch, no_gc, pk_cells, state_columns
+from ._batch import StateBatch, no_gc, pk_columns, state_columns
 from ._broker import Broker, Child, LimitView, MarketRow
 from ._config import TradingConfig
 from ._market import MarketReader
@@ -79,6 +79,8 @@ _AUX = LIMIT_TYPE["Aux"]
 #: body was owed to a later commit (``_owed``; a restart rebuilds the broker from the row)
 _OPENED = "_opened"
 _OWED_MAX = 4096
+#: fast re-pricing passes journaled as their own ``pxp`` row before one row holds them all
+_PXP_DELTAS = 16
 _POSTONLY = "PostOnly"
 _PROGRESS = ("None", "Initialize", "Rejected", "PreOpen", "RiskHold", "Working", "ChkRte",
              "RteRej", "WaitAction", "InMarket", "Filling", "Filled", "PendingClose", "Closed",
@@ -125,6 +127,9 @@ class OrderManager:
         self.fills_published = 0
         self._out: list[tuple[str, dict[str, Any] | StateBatch]] = []
         self._puts: list[tuple[str, str, bytes]] = []
+        self._deletes: list[tuple[str, str]] = []  # journal rows the next commit deletes
+        self._pxp_seq = 0  # the last packed re-pricing row's number (``_journal_moves``)
+        self._pxp_keys: list[str] = []  # the ``pxp`` rows in the journal
         self._dirty: set[tuple[Any, ...]] = set()
         #: brokers opened by a post whose body is not journaled yet: written by the next
         #: commit (the post's own commit holds the parent row a restart rebuilds them from)
@@ -694,6 +699,7 @@ class OrderManager:
         sl = slots[idx]
         mods: list[tuple[int, float, int]] = []
         nupd = np.empty(len(idx), np.int64)
+        pns = np.empty(len(idx), np.int64)
         mkt = self.cols.mkt[sl]
         views = zip(*(a[idx].tolist() for a in (
             res.limit_price, res.take_limit, res.make_limit, res.limit_err, res.take_err,
@@ -701,12 +707,13 @@ class OrderManager:
             res.make_surf)), strict=True)
         quotes = zip(make_px[idx].tolist(), mkt[:, MKT_NAMES.index("bid")].tolist(),
                      mkt[:, MKT_NAMES.index("ask")].tolist(), strict=True)
-        pk_ok = self.cols.pk_ok
+        fresh = np.flatnonzero(~self.cols.pk_ok[sl])
+        if len(fresh):  # the brokers' first fast pass: their pkeys in column form, at once
+            self.cols.set_pks(sl[fresh], pk_columns(self.mt[BS], [bs[i].key for i in
+                                                                 idx[fresh].tolist()]))
         new_view = tuple.__new__  # a LimitView straight from its row tuple
         for j, (i, v, (px, bid, ask)) in enumerate(zip(idx.tolist(), views, quotes, strict=True)):
             b = bs[i]
-            if not pk_ok[b.slot]:  # the broker's first fast pass: its pkey in column form
-                self.cols.set_pk(b.slot, pk_cells(self.mt[BS], b.key))
             b.lim = new_view(LimitView, v)
             mod = (px, v[2], bid, ask, True)  # 5th: sent by the fast path
             for c in b.children.values():
@@ -714,9 +721,10 @@ class OrderManager:
                 mods.append((c.child_id, px, c.size))
             b.num_updates += 1
             nupd[j] = b.num_updates
+            pns[j] = b.parent_number
             b.pub_sig = (b.parent_number, None)
         if self.journal is not None:
-            self._journal_moves([bs[i] for i in idx.tolist()], nupd)
+            self._journal_moves(sl, pns, nupd)
         self.cols.rest[sl] = math.nan  # quiet again once the venue confirms the modifies
         self.venue.modify_many(mods, now)
         self._out.append((BS, StateBatch(state_columns(
@@ -890,14 +898,28 @@ class OrderManager:
                 self._send(b, make_px, int(q), ex, "Day", handling == _POSTONLY, lim.make_limit,
                            per, now)
 
-    def _journal_moves(self, moved: list[Broker], nupd: np.ndarray) -> None:
+    def _journal_moves(self, slots: np.ndarray, pns: np.ndarray, nupd: np.ndarray) -> None:
         """The fast path's changes, journaled in the step's commit before the batch is
-        published: only what a restart could not rebuild -- the broker's numUpdates (a ``px``
-        row per broker; ``restore`` takes it when newer than the body's).  The market
-        snapshot and limits of the pass are not journaled: a restart re-prices every open
-        broker at once and publishes them from the market then."""
-        self._puts.extend(("px", b.jkey or _jkey(b), str(n).encode())
-                          for b, n in zip(moved, nupd.tolist(), strict=True))
+        published: only what a restart could not rebuild -- each moved broker's numUpdates,
+        as ONE packed ``pxp`` row per pass (little-endian int64 pairs parentNumber,
+        numUpdates; ``restore`` takes a value when newer than the broker body's).  Every
+        ``_PXP_DELTAS`` passes the row holds instead every value still owed (``cols.jnupd``:
+        not superseded by a broker body since) and the earlier rows are deleted, so the
+        namespace stays within ``_PXP_DELTAS + 1`` rows of at most one pair per broker.  The
+        market snapshot and limits of the pass are not journaled: a restart re-prices every
+        open broker at once and publishes them from the market then."""
+        cols = self.cols
+        cols.jpn[slots] = pns
+        cols.jnupd[slots] = nupd
+        if len(self._pxp_keys) >= _PXP_DELTAS:
+            owed = np.flatnonzero(cols.jnupd[: cols.n])
+            pns, nupd = cols.jpn[owed], cols.jnupd[owed]
+            self._deletes.extend(("pxp", k) for k in self._pxp_keys)
+            self._pxp_keys = []
+        self._pxp_seq += 1
+        key = f"{self._pxp_seq:016X}"
+        self._pxp_keys.append(key)
+        self._puts.append(("pxp", key, np.stack([pns, nupd], axis=1).astype("<i8").tobytes()))
 
     def _reprice_makers(self, b: Broker, makers: list[Child], px: float, limit: float,
                         now: int) -> None:
@@ -1149,18 +1171,22 @@ class OrderManager:
                 self._dirty |= self._owed  # not a plain open's own commit: pay what is owed
                 self._owed.clear()
             self._hold_owed = False
+            jnupd = self.cols.jnupd
             for k in self._dirty:
                 b = self.brokers[k]
                 self._puts.append(("broker", b.jkey or _jkey(b), self._broker_body(b)))
+                if b.slot >= 0:
+                    jnupd[b.slot] = 0  # the body holds its numUpdates now
         self._dirty.clear()
-        if self._puts:
+        if self._puts or self._deletes:
             seq = self.fill_seq
             if seq != self._journaled_fill_seq:  # the meta row only when it changed
                 self._puts.append(("meta", "fill_seq", str(seq).encode()))
             if self.journal is not None:
-                self.journal.commit(self._puts)
+                self.journal.commit(self._puts, self._deletes)
             self._journaled_fill_seq = seq
             self._puts = []
+            self._deletes = []
         out, self._out = self._out, []
         for name, rec in out:
             if name == EX:
@@ -1310,12 +1336,30 @@ class OrderManager:
             b.pub_sig = (b.parent_number, None)
 
     def _restore_moves(self, j: JournalStore) -> None:
-        """Fast re-pricing passes journaled after a broker's body (``_journal_moves``)."""
-        by_key = {_bkey(k): b for k, b in self.brokers.items()}
+        """Fast re-pricing passes journaled after a broker's body (``_journal_moves``; ``px``:
+        one row per broker, as journals written before the packed rows have them).  A broker
+        whose numUpdates they raise is journaled again by the restore's commit, which deletes
+        them all."""
+        best: dict[tuple[Any, ...], int] = {}
+        for k, body in j.items("pxp"):
+            pairs = np.frombuffer(body, "<i8").reshape(-1, 2)
+            for pn, n in pairs.tolist():
+                key = self.parents.get(pn)
+                if key is not None and best.get(key, -1) < n:
+                    best[key] = n
+            self._deletes.append(("pxp", k))
+            self._pxp_seq = max(self._pxp_seq, int(k, 16))
+        by_key = {_bkey(k): k for k in self.brokers}
         for k, body in j.items("px"):
-            b = by_key.get(k)
-            if b is not None:
-                b.num_updates = max(b.num_updates, int(body))
+            key = by_key.get(k)
+            if key is not None and best.get(key, -1) < int(body):
+                best[key] = int(body)
+            self._deletes.append(("px", k))
+        for key, n in best.items():
+            b = self.brokers.get(key)
+            if b is not None and n > b.num_updates:
+                b.num_updates = n
+                self._dirty.add(key)
 
     def _broker_from(self, d: dict[str, Any]) -> Broker:
         po, pl = self.mt[PO], self.mt[PL]

@@ -10,7 +10,9 @@ manager sets ``rest`` at the end of each broker's work and clears it on anything
 touches the broker (a post, a venue event, a status change).  ``mkt``: the market of the
 broker's last pass (``MKT_NAMES``), read through ``Broker.mkt``.  ``pk``: the broker's
 SpdrParentBrkrState pkey in the store's column form (``set_pk``), so that a re-pricing pass
-publishes many brokers' states as one column batch.
+publishes many brokers' states as one column batch.  ``jpn``/``jnupd``: the parentNumber and
+numUpdates a fast re-pricing pass last journaled for the broker (in a packed ``pxp`` row) and
+its broker body has not superseded yet (0: nothing owed).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class BrokerColumns:
         self.series = np.full(capacity, -1, np.int64)  # index into the manager's series list
         self.pk: dict[str, np.ndarray] = {}
         self.pk_ok = np.zeros(capacity, np.bool_)
+        self.jpn = np.zeros(capacity, np.int64)
+        self.jnupd = np.zeros(capacity, np.int64)
 
     def set_pk(self, slot: int, cells: dict[str, object]) -> None:
         """Store the pkey cells (store column name -> value) of the broker in ``slot``."""
@@ -52,6 +56,24 @@ class BrokerColumns:
             col[slot] = v
         self.pk_ok[slot] = True
 
+    def set_pks(self, slots: np.ndarray, columns: dict[str, list[object]]) -> None:
+        """``set_pk`` of many brokers: ``columns`` holds one value per slot of ``slots``."""
+        if not len(slots):
+            return
+        for name, vals in columns.items():
+            col = self.pk.get(name)
+            if col is None or len(col) < len(self.rest):
+                v = vals[0]
+                kind = object if isinstance(v, str) else np.float64 if isinstance(v, float) \
+                    else np.int64
+                new = np.empty(len(self.rest), kind) if kind is object else \
+                    np.zeros(len(self.rest), kind)
+                if col is not None:
+                    new[: len(col)] = col
+                col = self.pk[name] = new
+            col[slots] = vals
+        self.pk_ok[slots] = True
+
     def new_slot(self) -> int:
         if self.n >= len(self.rest):
             cap = 2 * len(self.rest)
@@ -64,6 +86,8 @@ class BrokerColumns:
             self.series = np.concatenate([self.series, np.full(cap - len(self.series), -1,
                                                                np.int64)])
             self.pk_ok = np.concatenate([self.pk_ok, np.zeros(cap - len(self.pk_ok), np.bool_)])
+            self.jpn = np.concatenate([self.jpn, np.zeros(cap - len(self.jpn), np.int64)])
+            self.jnupd = np.concatenate([self.jnupd, np.zeros(cap - len(self.jnupd), np.int64)])
             self.mkt = np.concatenate([self.mkt, np.full((cap - len(self.mkt), len(MKT_NAMES)),
                                                          np.nan)])
         self.n += 1

@@ -146,3 +146,66 @@ def test_orders_opened_just_before_a_crash_are_rebuilt_from_their_post(tmp_path:
         assert s["cpx1"] == pytest.approx(4.9) and s["csz1"] == size  # resting on the bid
     assert r2.engine.journal.count("broker") == bodies + 2  # a's and b's; the old one rewritten
     check_invariants(r2)
+
+
+def _strikes(r: TradingRig, bid: float, strikes: tuple[int, ...] = (195, 200, 205)) -> None:
+    for k in strikes:
+        r.option("AAPL", k, "Put", bid, bid + 0.2, uprc=200 + bid)
+
+
+def test_re_priced_orders_restart_with_their_numupdates_after_many_passes(tmp_path: Path) -> None:
+    """Fast re-pricing passes (one packed ``pxp`` journal row each, compacted every 16 passes)
+    and a fill, then ``kill -9``: the restart shows every re-priced order as last published
+    (numUpdates, fills) and re-prices it again; a second restart after the first one's
+    commit still agrees (the restore rewrote the bodies and deleted the packed rows)."""
+    r1 = TradingRig(data_dir=tmp_path)
+    r1.stock("AAPL", 199.9, 200.1)
+    _strikes(r1, 4.9)
+    sec = {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "cp": "Put"}
+    orders = [r1.order(orderPrcLimit=5.0, orderSize=4, parentBalanceHandling="PostWith",
+                       groupingCode=f"0000-0000-0000-{i + 1:04d}", secKey={**sec, "xx": k})
+              for i, k in enumerate((195, 200, 205, 195, 200, 205))]
+    r1.advance(5, 5)
+    j = r1.engine.journal
+    assert j is not None
+    for step in range(40):  # 40 moves: every child follows the bid by a venue modify; the
+        # 205 puts stop moving after 20 (their last numUpdates then only in a compacted row)
+        _strikes(r1, 4.85 if step % 2 else 4.95, (195, 200, 205) if step < 20 else (195, 200))
+        r1.advance(5, 5)
+        assert j.count("pxp") <= 17  # bounded: 16 delta rows and one that holds them all
+        assert j.count("px") == 0
+    assert j.count("pxp") > 0  # the passes took the fast path
+    # one order fills (a full pass publishes it: its body is journaled again)
+    r1.option("AAPL", 195, "Put", 4.7, 4.85, asz=1, uprc=199.8)
+    r1.advance(5, 5)
+    states1 = _table(r1, BS, "parentNumber")
+    fills1 = _table(r1, EX, "fillNumber")
+    assert fills1
+    for o in orders:
+        assert states1[o["parentNumber"]]["numUpdates"] > (40 if o["secKey"].xx != 205 else 20)
+    check_invariants(r1)
+    # kill -9: nothing flushed or closed
+    r2 = TradingRig(data_dir=tmp_path)
+    states2 = _table(r2, BS, "parentNumber")
+    assert set(_table(r2, EX, "fillNumber")) == set(fills1)
+    for o in orders:
+        pn = o["parentNumber"]
+        for k in ("numUpdates", "cumFillQuantity", "spdrOrderStatus", "orderSize"):
+            assert states2[pn][k] == states1[pn][k], (pn, k)
+    j2 = r2.engine.journal
+    assert j2 is not None and j2.count("pxp") == 0  # the restore's commit superseded them
+    # the second process dies at once: the third sees the same
+    r3 = TradingRig(data_dir=tmp_path)
+    states3 = _table(r3, BS, "parentNumber")
+    for o in orders:
+        assert states3[o["parentNumber"]]["numUpdates"] == states1[o["parentNumber"]]["numUpdates"]
+    r3.stock("AAPL", 199.9, 200.1)
+    _strikes(r3, 4.75)
+    r3.advance(5, 5)
+    _strikes(r3, 4.8)
+    r3.advance(5, 5)
+    for o in orders:
+        st = r3.state(o["parentNumber"])
+        if r3.name(BS, "spdrOrderStatus", st["spdrOrderStatus"]) != "Closed":
+            assert st["numUpdates"] > states1[o["parentNumber"]]["numUpdates"]
+            assert st["cpx1"] == pytest.approx(4.8)
