@@ -108,12 +108,28 @@ def _post(api: RestApi, body: bytes) -> None:
     assert b'"OK"' in out, out
 
 
+class CpuClock:
+    """A clock that runs on this thread's CPU time and jumps over the waits: latencies on it
+    are what the process would show with a core to itself (the development machine is
+    shared; wall latencies there queue behind other processes)."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.thread_time() + self.skipped
+
+    def sleep(self, s: float) -> None:
+        self.skipped += s
+
+
 def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = False,
-                served: bool = False) -> None:
+                served: bool = False, cpu_clock: bool = False) -> None:
     """Open loop: post ``i`` is due at ``i / rate`` s and the order manager's timer ticks every
     ``timer_s`` on the same thread (as on the server's event loop), so a post that arrives
     while a tick runs waits for it.  Latency = PostAck time - due time.  ``rate`` 0 = back to
-    back (sustained posts/s, ticks still every ``timer_s`` of elapsed time)."""
+    back (sustained posts/s, ticks still every ``timer_s`` of elapsed time).  ``cpu_clock``:
+    time is ``CpuClock`` (the thread's CPU time, waits skipped), not the wall clock."""
     rig, api = _rig(data_dir, group_commit, served)
     bodies = [_order(i) for i in range(n)]
     policy = _gc_start()  # as the served platform does (runtime.py, gateway/_server.py)
@@ -121,34 +137,36 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
     clock0 = rig.clock.time_ns()
     lat, ticks = [], []
     watch = GcWatch().__enter__()
-    t0 = time.perf_counter()
+    cc = CpuClock()
+    clock, sleep = (cc, cc.sleep) if cpu_clock else (time.perf_counter, time.sleep)
+    t0 = clock()
     c0 = time.process_time()
     next_tick = t0 + timer_s
     next_gc = t0 + (policy.interval_s if policy is not None else math.inf)
     i = 0
     while i < n:
-        due = t0 + i / rate if rate > 0 else time.perf_counter()
-        now = time.perf_counter()
+        due = t0 + i / rate if rate > 0 else clock()
+        now = clock()
         if policy is not None and next_gc <= due and next_gc <= now:  # its task on the loop
             policy.step()
             next_gc += policy.interval_s
             continue
         if next_tick <= due and next_tick <= now:
             rig.clock.advance_to(clock0 + int((now - t0) * 1e9))
-            t = time.perf_counter()
+            t = clock()
             rig.engine.tick()
-            ticks.append(time.perf_counter() - t)
+            ticks.append(clock() - t)
             next_tick += timer_s
             continue
         wake = min(due, next_tick, next_gc)
         if wake > now:
-            time.sleep(wake - now)
+            sleep(wake - now)
             continue
         rig.clock.advance_to(clock0 + int((now - t0) * 1e9))
         _post(api, bodies[i])
-        lat.append(time.perf_counter() - due)
+        lat.append(clock() - due)
         i += 1
-    dt = time.perf_counter() - t0
+    dt = clock() - t0
     rig.clock.advance_to(clock0 + int((dt + 1) * 1e9))
     rig.engine.tick()
     cpu = (time.process_time() - c0) / n * 1e3
@@ -161,6 +179,8 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
     if served:
         what = f"served: record store + History, {what}"
     how = f"at {rate:,.0f} posts/s" if rate > 0 else "back to back"
+    if cpu_clock:
+        how += ", on the thread's CPU clock (a core to itself)"
     print(f"post->PostAck ({what}, {how}): n={n} p50={np.percentile(a, 50):.3f} ms "
           f"p99={np.percentile(a, 99):.3f} ms max={a.max():.2f} ms; {n / dt:,.0f} posts/s "
           f"sustained; timer ticks {len(ticks)} (p50 {np.percentile(tk, 50):.2f} ms, "
@@ -272,6 +292,9 @@ def main() -> None:
             for group in (False, True):
                 with tempfile.TemporaryDirectory() as d:
                     bench_posts(args.posts, d, rate, group)
+        for served in (False, True):
+            with tempfile.TemporaryDirectory() as d:
+                bench_posts(args.posts, d, args.rate, served=served, cpu_clock=True)
     if args.only in (None, "served"):
         for _ in range(2):
             for served in (False, True):

@@ -5,7 +5,8 @@ SQLite transaction: after it returns, the batch is in the WAL file (a ``kill -9`
 nothing that ``commit`` returned from); with ``fsync=True`` it is also fsynced
 (``synchronous=FULL``: survives power loss), otherwise the WAL is fsynced at checkpoints only
 (``synchronous=NORMAL``).  Either way a batch is all-or-nothing, so state and the fills that
-produced it can never disagree after a crash.
+produced it can never disagree after a crash.  WAL checkpoints run on a thread of their own
+(``_checkpoint.Checkpointer``), never inside ``commit``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
+
+from ._checkpoint import Checkpointer
 
 __all__ = ["Journal", "JournalStore"]
 
@@ -31,6 +34,7 @@ class JournalStore(Protocol):
 
     def close(self) -> None: ...
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     ns TEXT NOT NULL,
@@ -42,7 +46,8 @@ CREATE TABLE IF NOT EXISTS journal (
 
 
 class Journal:
-    def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
+    def __init__(self, path: str | Path, *, fsync: bool = False, checkpoint_s: float = 1.0
+                 ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -50,8 +55,10 @@ class Journal:
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.execute(_SCHEMA)
         self.commits = 0
+        self.checkpointer = Checkpointer(self.path, self._db, self, every_s=checkpoint_s)
 
     def close(self) -> None:
+        self.checkpointer.stop()
         self._db.close()
 
     def commit(self, puts: Iterable[tuple[str, str, bytes]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from openmlink.srse import Journal
@@ -33,11 +34,36 @@ def test_a_commit_is_all_or_nothing(tmp_path: Path) -> None:
     j.close()
 
 
+def test_commits_never_checkpoint_the_background_thread_does(tmp_path: Path) -> None:
+    """A checkpoint inside a commit (SQLite's wal_autocheckpoint) fsyncs on the committing
+    thread -- the event loop's; the journal's are run by its Checkpointer thread."""
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, checkpoint_s=3600)  # the thread will not run during the test
+    _batches(j, 1_500)
+    assert _wal_pages(path) > 1_200  # past SQLite's 1,000-page mark: no commit checkpointed
+    assert j.checkpointer.checkpoints == 0
+    j.close()
+
+
+def _settle(j: Journal) -> None:
+    """Wait for two checkpoints by the journal's thread (the loop's idle moments)."""
+    n = j.checkpointer.checkpoints
+    deadline = time.monotonic() + 30
+    while j.checkpointer.checkpoints < n + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_the_wal_stays_bounded_and_a_fresh_process_reads_every_batch(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
-    j = Journal(path)
-    _batches(j, 1_500)
-    assert _wal_pages(path) < 1_000 + 16  # SQLite's own wal_autocheckpoint (1,000 pages)
+    j = Journal(path, checkpoint_s=0.02)
+    _batches(j, 150)
+    one_round = _wal_pages(path)
+    _settle(j)
+    for r in range(1, 10):
+        _batches(j, 150, start=150 * r)
+        _settle(j)
+    # the WAL starts over after each complete checkpoint: one round's pages, not ten
+    assert _wal_pages(path) <= 1.5 * one_round + 16
     again = Journal(path)  # j is not closed: as after a kill -9
     assert again.count("parent") == 1_500
     assert sorted(k for k, _ in again.items("broker")) == [f"{i:08X}" for i in range(1490, 1500)]
