@@ -32,7 +32,8 @@ def _rig(data_dir: str | None, group_commit: bool = False, served: bool = False
          ) -> tuple[TradingRig, RestApi]:
     """The bare rig (bus, store, order engine), or with ``served`` the platform as
     ``openmlink serve`` builds it (record store, History, auctions, risk, auto-hedger)."""
-    config = TradingConfig(key_rate=0, accnt_rate=0, group_commit=group_commit)
+    config = TradingConfig(key_rate=0, accnt_rate=0, group_commit=group_commit,
+                           timer_s=TIMER_S[0])
     rig = TradingRig.served(data_dir, config) if served else TradingRig(data_dir=data_dir,
                                                                          config=config)
     rig.stock("AAPL", 199.9, 200.1)
@@ -90,6 +91,8 @@ class GcWatch:
         return "GC (CPU): " + ", ".join(out)
 
 
+#: the order manager's timer period (``TradingConfig.timer_s``; ``--timer-s``)
+TIMER_S = [TradingConfig().timer_s]
 #: the GC policy the benches follow: "policy" = the platform's (``gcpolicy.GcPolicy``: start-up
 #: objects frozen, then a young collection and a freeze every interval), "startup" = only the
 #: start-up freeze (before issue 11's fifth pass)
@@ -277,6 +280,8 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=10_000)
     ap.add_argument("--posts", type=int, default=3_000)
     ap.add_argument("--rate", type=float, default=1_000.0, help="paced posts per second")
+    ap.add_argument("--timer-s", type=float, default=TIMER_S[0],
+                    help="the order manager's timer period (TradingConfig.timer_s)")
     ap.add_argument("--gc", choices=("policy", "startup"), default="policy",
                     help="policy: the platform's GC policy (gcpolicy.GcPolicy); startup: only "
                          "the start-up freeze (the policy before issue 11's fifth pass)")
@@ -285,7 +290,8 @@ def main() -> None:
                          "back to back")
     args = ap.parse_args()
     GC_MODE[0] = args.gc
-    print(f"GC policy: {args.gc}")
+    TIMER_S[0] = args.timer_s
+    print(f"GC policy: {args.gc}; order timer {args.timer_s * 1e3:g} ms")
     if args.only in (None, "posts"):
         for rate in (args.rate, 0.0):
             bench_posts(args.posts, None, rate)

@@ -47,7 +47,7 @@ from ._auctions import (
     start_auction,
 )
 from ._batch import StateBatch, no_gc, pk_columns, state_columns
-from ._broker import Broker, Child, LimitView, MarketRow
+from ._broker import Broker, Child, LimitView, MarketRow, market_of
 from ._config import TradingConfig
 from ._market import MarketReader
 from ._records import counter_record, event_record, execution_record, name_of, state_record
@@ -806,7 +806,7 @@ class OrderManager:
                 self._progress(b, "Working")
                 self._status(b, NEW_ACTIVE, "BrokerStatus", now)
             return
-        m, lim = b.mkt, b.lim
+        m, lim = market_of(b), b.lim
         pv = m["point_value"] or 100.0
         per = _per_unit(b, m, pv)
         gkey = self._group_key(b)
@@ -1101,7 +1101,7 @@ class OrderManager:
             return
         q = min(q, c.leaves)  # never more than the child's leaves (venue guarantees it too)
         c.filled += q
-        m = b.mkt
+        m = market_of(b)
         b.cum += q
         b.notional += px * q
         b.parent_cum += q

@@ -11,7 +11,7 @@ from typing import Any
 from ...schema import MsgType, TickerKey, registry
 from ..limits import LIMIT_ERR_NAMES
 from ..venue import exchange_bit
-from ._broker import Broker, Child
+from ._broker import Broker, Child, market_of
 from ._risk import GroupCounter
 
 __all__ = ["enum_of", "event_record", "execution_record", "ladder", "name_of", "state_record",
@@ -74,7 +74,7 @@ def _ticker(b: Broker) -> TickerKey | None:
 
 
 def state_record(b: Broker, now_ns: int) -> dict[str, Any]:
-    p, lim, m = b.parent, b.lim, b.mkt
+    p, lim, m = b.parent, b.lim, market_of(b)
     S = "SpdrParentBrkrState"
     rec = _common(b)
     rec.update({
@@ -169,7 +169,7 @@ def event_record(b: Broker, rec_type: str, now_ns: int, *, parent: Mapping[str, 
     E = "SpdrParentBrkrEvent"
     p = parent if parent is not None else b.parent
     st = status or b.status
-    lim, m = b.lim, b.mkt
+    lim, m = b.lim, market_of(b)
     b.event_number += 1
     rec = {"accnt": p["accnt"], "secKey": p["secKey"], "secType": p["secType"],
            "spdrSource": p["spdrSource"], "groupingCode": p["groupingCode"],
@@ -212,7 +212,7 @@ def event_record(b: Broker, rec_type: str, now_ns: int, *, parent: Mapping[str, 
 def execution_record(b: Broker, c: Child, fill_number: int, qty: int, price: float, exch: str,
                      maker_taker: str, fee: float, now_ns: int) -> dict[str, Any]:
     X = "SpdrParentExecution"
-    p, m = b.parent, b.mkt
+    p, m = b.parent, market_of(b)
     pv = _f(m.get("point_value", 100.0)) or 100.0
     dd, ve, _n = c.risk
     rec = {
