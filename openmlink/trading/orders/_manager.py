@@ -146,6 +146,8 @@ class OrderManager:
         self._session = ""
         #: brokers to re-work at a time (progressExposeTime ends): key -> ns
         self._wake: dict[tuple[Any, ...], int] = {}
+        #: brokers with an expiry (orderDuration, goodTillDttm): key -> expire_ns
+        self._expiry: dict[tuple[Any, ...], int] = {}
         self._series: list[OptionKey] = []  # every series a broker was worked on, by id
         self._series_id: dict[OptionKey, int] = {}
         #: limit records that arrived before their order (a limit may precede the order)
@@ -318,9 +320,8 @@ class OrderManager:
                 if b is not None:
                     self._touched(b)
                     self._reprice.add(k)
-        for b in list(self.brokers.values()):
-            if b.expire_ns and now >= b.expire_ns and b.status in (NEW_ACTIVE, NEW_HOLD):
-                self._cancel(b, "Expired", now)
+        if self._expiry:
+            self._expire(now)
         self._do_reprice(now)
         self._flush()
 
@@ -355,8 +356,31 @@ class OrderManager:
         gtd = int(rec["goodTillDttm"])
         if gtd > 0:
             b.expire_ns = min(b.expire_ns, gtd) if b.expire_ns else gtd
+        self._track_expiry(b)
         b.last_take_qv = -2
         b.expose_ns = 0
+
+    def _track_expiry(self, b: Broker) -> None:
+        if b.expire_ns:
+            self._expiry[b.key] = b.expire_ns
+        else:
+            self._expiry.pop(b.key, None)
+
+    def _expire(self, now: int) -> None:
+        """Cancel the working brokers whose orderDuration / goodTillDttm has passed (only
+        those with an expiry are looked at: a tick does not walk every broker)."""
+        for k in [k for k, due in self._expiry.items() if due <= now]:
+            b = self.brokers.get(k)
+            if b is None or not b.expire_ns or b.expire_ns > now:
+                if b is None or not b.expire_ns:
+                    del self._expiry[k]
+                elif b.expire_ns > now:
+                    self._expiry[k] = b.expire_ns
+                continue
+            if b.status in (NEW_ACTIVE, NEW_HOLD):
+                self._cancel(b, "Expired", now)
+            if not is_open(b.status) or b.status == CLOSING:
+                del self._expiry[k]  # closed (or closing): nothing to expire any more
 
     def _open(self, b: Broker | None, key: tuple[Any, ...], rec: dict[str, Any],
               sent: frozenset[str], now: int, prev: int = 0) -> None:
@@ -1281,6 +1305,8 @@ class OrderManager:
             b = self._broker_from(d)
             restored_auction(b)
             self.brokers[b.key] = b
+            if is_open(b.status):
+                self._track_expiry(b)
             b.pub_sig = (b.parent_number, None)
             if is_open(b.status):
                 self.by_series.setdefault(b.okey, {})[b.key] = b

@@ -258,6 +258,44 @@ def test_order_duration_expires_the_order(rig: TradingRig) -> None:
     assert rig.name(BS, "spdrCloseReason", st["spdrCloseReason"]) == "Expired"
 
 
+def test_a_replace_without_a_duration_no_longer_expires(rig: TradingRig) -> None:
+    """Only brokers with an expiry are looked at each tick; a replace that drops the
+    duration drops the broker from them, one that keeps it is still expired."""
+    a = rig.order(orderPrcLimit=4.95, orderSize=6, orderDuration=2)
+    b = rig.order(orderPrcLimit=4.95, orderSize=6, orderDuration=2,
+                  groupingCode="0000-0000-0000-0002")
+    rig.advance(5, 5)
+    ra = rig.order(spdrActionType="Replace", orderPrcLimit=4.9, orderSize=6)
+    rb = rig.order(spdrActionType="Replace", orderPrcLimit=4.9, orderSize=6, orderDuration=2,
+                   groupingCode="0000-0000-0000-0002")
+    rig.advance(3000, 6)
+    assert rig.state(a["parentNumber"]) is None  # the broker's state is its new parent's
+    assert status(rig, rig.state(ra["parentNumber"])) == ("New", "Active")
+    st = rig.state(rb["parentNumber"])
+    assert status(rig, st) == ("Closed", "Closed")
+    assert rig.name(BS, "spdrCloseReason", st["spdrCloseReason"]) == "Expired"
+    assert rig.state(b["parentNumber"]) is None
+    check_invariants(rig)
+
+
+def test_an_order_duration_still_expires_the_order_after_a_restart(tmp_path) -> None:
+    r1 = TradingRig(data_dir=tmp_path)
+    r1.stock("AAPL", 199.9, 200.1)
+    r1.option("AAPL", 200, "Put", 4.9, 5.1)
+    o = r1.order(orderPrcLimit=4.95, orderSize=6, orderDuration=2)
+    r1.advance(500, 5)
+    assert status(r1, r1.state(o["parentNumber"])) == ("New", "Active")
+    r2 = TradingRig(data_dir=tmp_path, clock=r1.clock)  # r1 dies (kill -9)
+    r2.stock("AAPL", 199.9, 200.1)
+    r2.option("AAPL", 200, "Put", 4.9, 5.1)
+    r2.advance(500, 5)
+    assert status(r2, r2.state(o["parentNumber"])) == ("New", "Active")
+    r2.advance(1500, 5)
+    st = r2.state(o["parentNumber"])
+    assert status(r2, st) == ("Closed", "Closed")
+    assert r2.name(BS, "spdrCloseReason", st["spdrCloseReason"]) == "Expired"
+
+
 def test_a_taker_child_in_flight_when_a_modify_makes_the_order_post_only(rig: TradingRig) -> None:
     """Found by the stateful test: the IOC sent before a Modify to PostOnly fills after it; its
     execution reports the handling it was sent under (not PostOnly), so invariant 8 holds."""
