@@ -23,6 +23,9 @@ The policy (inferred; docs/trading.md "Garbage collection"):
   ``gc.unfreeze()``, one full collection, ``gc.freeze()``.  That is the one full walk of the
   heap left, once per ten minutes instead of every few thousand posts; memory stays bounded
   by what is live plus at most one period of cyclic garbage.
+
+``gc.get_objects()`` does not list frozen objects: a tool that counts live objects in a
+process following this policy runs ``major`` first (or ``gc.unfreeze()``) to see them all.
 """
 
 from __future__ import annotations
