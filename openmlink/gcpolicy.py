@@ -24,6 +24,12 @@ The policy (inferred; docs/trading.md "Garbage collection"):
   heap left, once per ten minutes instead of every few thousand posts; memory stays bounded
   by what is live plus at most one period of cyclic garbage.
 
+``bulk_done``: a pass over thousands of objects that ran with the collector disabled (the
+order manager's re-pricing pass) leaves tens of thousands of young survivors; under an active
+policy they are frozen at once, as the next step would, instead of a young collection walking
+them (~20 ms CPU after a 10,000-order pass on the loaded development machine).  Without an
+active policy (tests, in-process use) it does nothing.
+
 ``gc.get_objects()`` does not list frozen objects: a tool that counts live objects in a
 process following this policy runs ``major`` first (or ``gc.unfreeze()``) to see them all.
 """
@@ -33,7 +39,16 @@ from __future__ import annotations
 import asyncio
 import gc
 
-__all__ = ["GcPolicy"]
+__all__ = ["GcPolicy", "bulk_done"]
+
+#: the policy this process follows (``start``; ``stop``)
+_ACTIVE: list[GcPolicy] = []
+
+
+def bulk_done() -> None:
+    """See the module docstring: after a pass with the collector disabled."""
+    if _ACTIVE:
+        gc.freeze()
 
 
 class GcPolicy:
@@ -54,6 +69,13 @@ class GcPolicy:
         """Collect everything once and freeze what survives (the start-up objects)."""
         gc.collect()
         gc.freeze()
+        _ACTIVE[:] = [self]
+
+    def stop(self) -> None:
+        """The process no longer follows this policy (``bulk_done`` does nothing); what is
+        frozen stays frozen."""
+        if _ACTIVE and _ACTIVE[0] is self:
+            _ACTIVE.clear()
 
     def step(self) -> bool:
         """Collect the young generations and freeze the survivors, or, every

@@ -339,6 +339,7 @@ class Runtime:
             await self.leases.close()
             self.leases = None
         await self.timers.stop()
+        self.gc.stop()
         if self.platform is not None and self.platform.auctions is not None:
             self.platform.auctions.close()
         if self.platform is not None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from openmlink.gcpolicy import GcPolicy
+from openmlink import gcpolicy
+from openmlink.gcpolicy import GcPolicy, bulk_done
 from openmlink.trading import TradingConfig
 from tests.support.trading import TradingRig
 
@@ -20,6 +21,7 @@ from tests.support.trading import TradingRig
 def _unfrozen() -> Iterator[None]:
     """Every test leaves the process as it found it: nothing frozen."""
     yield
+    gcpolicy._ACTIVE.clear()
     gc.unfreeze()
     gc.collect()
 
@@ -67,6 +69,26 @@ def test_an_acyclic_frozen_object_is_freed_when_its_last_reference_goes() -> Non
     p.step()
     del box
     assert ref() is None  # reference counting: no collection needed
+
+
+def test_bulk_done_freezes_only_under_an_active_policy() -> None:
+    gc.collect()
+    before = gc.get_freeze_count()
+    box = [_Node()]  # a young tracked object
+    bulk_done()  # no policy: the collector keeps it
+    assert gc.get_freeze_count() == before and gc.is_tracked(box)
+    p = GcPolicy(major_every_s=0)
+    p.start()
+    frozen = gc.get_freeze_count()
+    box2 = [_Node()]
+    bulk_done()
+    assert gc.get_freeze_count() >= frozen + 2  # the list and its node: frozen at once
+    p.stop()
+    box3 = [_Node()]
+    n = gc.get_freeze_count()
+    bulk_done()
+    assert gc.get_freeze_count() == n
+    del box, box2, box3
 
 
 def test_bad_settings_are_refused_naming_the_setting() -> None:

@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "engines": {"schema", "query", "store", "bus", "clock", "analytics", "market", "errors",
                 "timeutil"},
     "trading": {"schema", "query", "store", "bus", "clock", "analytics", "market", "engines",
-                "srse", "errors", "timeutil", "config"},
+                "srse", "errors", "timeutil", "config", "gcpolicy"},
     "srse": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config"},
     "gateway": {"schema", "query", "store", "bus", "clock", "errors", "timeutil", "config",
                 "gcpolicy"},

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ...gcpolicy import bulk_done
 from ...schema import KEY_MEMBERS, MsgType, datekey_from_text, key_member_names
 from ._slots import MKT_NAMES
 
@@ -40,7 +41,8 @@ class StateBatch:
 def no_gc(on: bool) -> Iterator[None]:
     """No cyclic-GC pass while a pass over thousands of brokers allocates its small objects (a
     pass would run every ~700 allocations, and now and then a full one scanning the whole
-    heap: 100-200 ms with 10,000 working orders); one collection may follow the pass."""
+    heap: 100-200 ms with 10,000 working orders); one collection may follow the pass, or,
+    under the process's GC policy, its survivors are frozen (``gcpolicy.bulk_done``)."""
     if not on or not gc.isenabled():
         yield
         return
@@ -49,6 +51,7 @@ def no_gc(on: bool) -> Iterator[None]:
         yield
     finally:
         gc.enable()
+        bulk_done()  # under the process's GC policy: its survivors frozen, not walked
 
 
 def pk_cells(mt: MsgType, key: tuple[Any, ...]) -> dict[str, object]:
