@@ -69,6 +69,7 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
 
     from openmlink.bus import ColumnBatch
     from openmlink.gateway import ApiKeys, HttpLimits, Principal, ProtocolRunner, make_app
+    from openmlink.gcpolicy import GcPolicy
     from openmlink.platform import build_platform
     from openmlink.schema._keys import key_member_names
     from openmlink.schema._values import datekey_from_text
@@ -102,6 +103,7 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
         if debug:
             app._soak_gate = runner.gate  # type: ignore[attr-defined]
             asyncio.get_running_loop().create_task(_debug_dumps(debug, app))
+        gc_task = asyncio.get_running_loop().create_task(policy.run())  # noqa: F841  (as serve)
         print("READY", flush=True)
         batch = max(1, int(rate / 10))  # 10 batches a second
         i = 0
@@ -127,6 +129,8 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
         uvloop.install()
     except ImportError:
         pass
+    policy = GcPolicy()  # the GC policy `openmlink serve` follows (openmlink/gcpolicy.py)
+    policy.start()
     asyncio.run(main())
 
 
@@ -152,8 +156,10 @@ async def _debug_dumps(path: str, app: object) -> None:
     while True:
         n += 1
         await asyncio.sleep(max(0.0, t0 + n * DEBUG_EVERY_S - time.monotonic()))
+        gc.unfreeze()  # the server's GC policy froze them: get_objects lists only unfrozen ones
         gc.collect()
         objs = gc.get_objects()
+        gc.freeze()
         types = collections.Counter(type(o).__name__ for o in objs)
         kinds = collections.Counter(type(o).__name__ for o in objs
                                     if isinstance(o, (MLinkSession, _Stream, _Sub)))
