@@ -13,10 +13,14 @@ that same model, cheaply:
   holding the nodes: the integrand's own dependence plus that of ln B (the boundary), whose
   vol derivatives come from the table's interpolation in ln(vol) and whose rate/yield
   derivatives from tables built at r + h, q + h (h = min(1e-7, r/100), one-sided);
-* time derivatives (theta, deDecay) are central differences of e and e_x over tables at
-  t +- min(0.25 day, t/4): the quadrature nodes scale with t.  (The Black-Scholes PDE, which
-  the premium integral solves off the exercise region, gives theta within ~3e-6 but deDecay
-  off by ~1e-4 close to the boundary: the quadrature sum is not an exact PDE solution there);
+* time derivatives (theta, deDecay) read the same nodes, no table at another expiry: the
+  premium is E(T) = int_0^T f(t, B(T - t)) dt (t elapsed, B a function of the time left), so
+  dE/dT = f(0, B(T)) + int_0^T f_t(t, B(T - t)) dt, f_t the integrand's own time derivative
+  (boundary held), f(0, B(T)) = 0 off the exercise region.  Just above the boundary f_t peaks
+  like a delta at t ~ (gap/vol)^2, which no fixed quadrature resolves, so the sum integrates
+  f_t(t, B(T - t)) - f_t(t, B(T)) (nil there) and adds int_0^T f_t(t, B(T)) dt = f(T, B(T)) in
+  closed form (the central differences over tables at t +- 0.25 day this replaces were 1.4e-4
+  off in theta on a 3-day put near the boundary);
 * slides are repriced at the moved spot on the same table.
 
 European parts come from ``_black.euro_rows_kernel``.  Units as ``_black`` (greeks per
@@ -50,14 +54,12 @@ _PJIT: JitOptions = {**_JIT, "parallel": True}
 _DAYS = 365.0
 _HR = 1e-7
 """Rate / yield step of the boundary's rate and yield derivatives."""
-_HT_DAYS = 0.25
-"""Time step (days) of theta and deDecay (central; at most a quarter of the time left)."""
 _DX = 1e-3
 """Step in the table's Chebyshev vol coordinate for ln B's vol derivatives."""
 _EMPTY = np.empty(0)
 MIN_ROWS = 4
-"""A key (expiry, side, vol bucket) with this many rows gets its tables (5 tables of 12
-boundaries; row-by-row bump greeks cost ~25 boundaries a row)."""
+"""A key (expiry, side, vol bucket) with this many rows gets its tables (3 tables of 12
+boundaries: base, rate and yield bumped; row-by-row bump greeks cost ~25 boundaries a row)."""
 
 
 @njit(**_IJIT)
@@ -91,6 +93,29 @@ def _sh(hz: NDArray[np.float64], j: int, w: NDArray[np.float64], p: int) -> floa
 @njit(**_IJIT)
 def _lnxk(rp: float, qp: float) -> float:
     return math.log(min(1.0, rp / qp)) if qp > 0.0 else 0.0
+
+
+@njit(**_IJIT)
+def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, ex: float
+                ) -> tuple[float, float, float, float]:
+    """(f, f_x, f_t, f_xt) of the premium integrand f(t) = rp e^{-rp t} N(u - d)
+    - qp e^{-qp t} e^x N(-d) at elapsed time tp, u = vol sqrt(tp), yy = x - ln B + (rp - qp) tp,
+    d = yy/u + u/2, the boundary B held."""
+    d = yy / u + 0.5 * u
+    dmu = d - u
+    rr = rp * math.exp(-rp * tp)
+    qq = qp * math.exp(-qp * tp) * ex
+    n1 = norm_cdf(-d)
+    n2 = norm_cdf(-dmu)
+    p1 = norm_pdf(d)
+    p2 = norm_pdf(dmu)
+    g = qq * p1 - rr * p2
+    u_t = 0.5 * u / tp
+    d_t = (rp - qp) / u - yy * u_t / (u * u) + 0.5 * u_t
+    f_t = -rp * rr * n2 + qp * qq * n1 + rr * p2 * u_t + g * d_t
+    g_t = -qp * qq * p1 - qq * d * p1 * d_t + rp * rr * p2 + rr * dmu * p2 * (d_t - u_t)
+    return (rr * n2 - qq * n1, -qq * n1 + g / u, f_t,
+            qp * qq * n1 + qq * p1 * d_t + g_t / u - g * u_t / (u * u))
 
 
 @njit(**_JIT)
@@ -143,7 +168,7 @@ def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: fl
 @njit(**_JIT)
 def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
          r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
-         cp: NDArray[np.float64], slots: NDArray[np.int64], ht: NDArray[np.float64],
+         cp: NDArray[np.float64], slots: NDArray[np.int64],
          hr: NDArray[np.float64], vlo: NDArray[np.float64], vhi: NDArray[np.float64],
          hz: NDArray[np.float64], scheme: tuple, moves: NDArray[np.float64],
          w0: NDArray[np.float64], wp: NDArray[np.float64], wm: NDArray[np.float64],
@@ -175,7 +200,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
         else:
             _weights(xc + _DX, nv, wp)
             _weights(xc - _DX, nv, wm)
-            jrp, jqp, jtp, jtm = slots[i, 1], slots[i, 2], slots[i, 3], slots[i, 4]
+            jrp, jqp = slots[i, 1], slots[i, 2]
             h_r = hr[i]
             lx_rp = _lnxk(rp + h_r, qp)
             lx_qp = _lnxk(rp, qp + h_r)
@@ -184,7 +209,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
             pw = scheme[5]
             half = 0.5 * math.sqrt(ti)
             ex = math.exp(x)
-            e = e_x = e_xx = e_v = e_vv = e_xv = e_r = e_q = 0.0
+            e = e_x = e_xx = e_v = e_vv = e_xv = e_r = e_q = e_t = ex_t = 0.0
             for p in range(np_):
                 z = half * (px[p] + 1.0)
                 tp = z * z
@@ -226,6 +251,12 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
                 f_xv = (gx + gd / u) * d_v - g * z / (u * u) - rr * z * dmu * p2 / u
                 f_r = big_r * (1.0 - rp * tp) * n2 + g * (tp - lnb_r) / u
                 f_q = -big_d * (1.0 - qp * tp) * ex * n1 + g * (-tp - lnb_q) / u
+                # time (theta, deDecay; module docstring): the integrand less its value with the
+                # boundary held at today's, whose integral is closed form (added below)
+                _, _, f_t, f_xt = _time_parts(yy, tp, u, rp, qp, ex)
+                _, _, f_t0, f_xt0 = _time_parts(x - lnb_now + (rp - qp) * tp, tp, u, rp, qp, ex)
+                f_t -= f_t0
+                f_xt -= f_xt0
                 wt = pw[p] * 2.0 * z * half
                 e += wt * f
                 e_x += wt * f_x
@@ -235,11 +266,12 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
                 e_xv += wt * f_xv
                 e_r += wt * f_r
                 e_q += wt * f_q
-            h_t = ht[i]
-            e_tp, ex_tp = _eep(x, ti + h_t, rp, qp, v, jtp, hz, w0, scheme)
-            e_tm, ex_tm = _eep(x, ti - h_t, rp, qp, v, jtm, hz, w0, scheme)
-            e_t = (e_tp - e_tm) / (2.0 * h_t)
-            ex_t = (ex_tp - ex_tm) / (2.0 * h_t)
+                e_t += wt * f_t
+                ex_t += wt * f_xt
+            u_T = v * math.sqrt(ti)
+            f_T, fx_T, _, _ = _time_parts(x - lnb_now + (rp - qp) * ti, ti, u_T, rp, qp, ex)
+            e_t += f_T
+            ex_t += fx_T
             if put:
                 out[1, i] += kp * e_x / sp
                 out[2, i] += kp * (e_xx - e_x) / (sp * sp)
@@ -268,7 +300,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
 def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
               cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
-              ht: NDArray[np.float64], hr: NDArray[np.float64], vlo: NDArray[np.float64],
+              hr: NDArray[np.float64], vlo: NDArray[np.float64],
               vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
               moves: NDArray[np.float64], n_chunks: int, out: NDArray[np.float64]) -> None:
     n = idx.shape[0]
@@ -278,7 +310,7 @@ def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.floa
         wp = np.empty(nv)
         wm = np.empty(nv)
         for m in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
-            _row(idx[m], s, k, t, r, q, vol, cp, slots, ht, hr, vlo, vhi, hz, scheme, moves, w0,
+            _row(idx[m], s, k, t, r, q, vol, cp, slots, hr, vlo, vhi, hz, scheme, moves, w0,
                  wp, wm, out)
 
 
@@ -286,7 +318,7 @@ def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.floa
 def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                  r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                  cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
-                 ht: NDArray[np.float64], hr: NDArray[np.float64], vlo: NDArray[np.float64],
+                 hr: NDArray[np.float64], vlo: NDArray[np.float64],
                  vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
                  moves: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     nv = hz.shape[1]
@@ -294,7 +326,7 @@ def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     wp = np.empty(nv)
     wm = np.empty(nv)
     for m in range(idx.shape[0]):
-        _row(idx[m], s, k, t, r, q, vol, cp, slots, ht, hr, vlo, vhi, hz, scheme, moves, w0, wp,
+        _row(idx[m], s, k, t, r, q, vol, cp, slots, hr, vlo, vhi, hz, scheme, moves, w0, wp,
              wm, out)
 
 
@@ -331,30 +363,28 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     with np.errstate(all="ignore"):
         ok = (rp > 0.0) & (vol > 0.0) & (t > 0.0) & np.isfinite(vol) & (s > 0) & (k > 0) & (kinds < 2)
     idx = np.flatnonzero(ok)
-    slots = np.full((n, 5), -1, np.int64)
-    ht = np.minimum(_HT_DAYS / _DAYS, 0.25 * t)
+    slots = np.full((n, 3), -1, np.int64)
     hr = np.minimum(_HR, 0.01 * rp)
     vlo = vhi = np.zeros(1)
     hz = np.zeros((1, tables.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
     if len(idx):
         full = kinds[idx] == 0  # rows whose premium counts: they need the bumped tables too
         bkt = tables.buckets(t[idx], rp[idx], qp[idx], vol[idx], min(tables.min_rows, MIN_ROWS))
-        ti, ri, qi, hti, hri = t[idx], rp[idx], qp[idx], ht[idx], hr[idx]
-        sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri, qi + hri), (ti + hti, ri, qi),
-                (ti - hti, ri, qi)]
+        ti, ri, qi, hri = t[idx], rp[idx], qp[idx], hr[idx]
+        sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri, qi + hri)]
         cols = [np.concatenate([st[c] if j == 0 else st[c][full] for j, st in enumerate(sets)])
                 for c in range(3)]
-        keys, inv = unique_keys(*cols, np.concatenate([bkt] + [bkt[full]] * 4))
+        keys, inv = unique_keys(*cols, np.concatenate([bkt] + [bkt[full]] * 2))
         m = len(idx)
         per_row = np.bincount(inv[:m], minlength=len(keys))[inv[:m]]  # rows of its base key
         cnt = np.zeros(len(keys), np.int64)
-        np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 4))
+        np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 2))
         slot, hz, vlo, vhi = tables.resolve(keys, cnt, min(tables.min_rows, MIN_ROWS))
         sl = slot[inv]
         slots[idx, 0] = sl[:m]
         fi = idx[full]
         nf = len(fi)
-        for j in range(1, 5):
+        for j in range(1, 3):
             slots[fi, j] = sl[m + (j - 1) * nf: m + j * nf]
     with np.errstate(invalid="ignore"):
         w = np.maximum(slots[:, 0], 0)
@@ -363,14 +393,14 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     tab_rows = np.flatnonzero(good)
     if len(tab_rows) >= _PAR_ROWS:
         chunks = max(1, min(4 * numba.get_num_threads(), len(tab_rows) // 64))
-        _rows_par(s, k, t, r, q, vol, cp, tab_rows, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv,
+        _rows_par(s, k, t, r, q, vol, cp, tab_rows, slots, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv,
                   chunks, out)
     elif len(tab_rows):
-        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME,
+        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, hr, vlo, vhi, hz, DEFAULT_SCHEME,
                      mv, out)
     lone = np.flatnonzero(~good & ok & (kinds == 0))
     if len(lone):
-        _lone_rows(s, k, t, r, q, vol, cp, lone, rp, qp, ht, hr, mv, out)
+        _lone_rows(s, k, t, r, q, vol, cp, lone, rp, qp, hr, mv, out)
     _without_table(s, k, t, r, q, vol, cp, mv, np.flatnonzero(~good & (kinds == 2)),
                    np.flatnonzero(~good & (kinds == 1)), out)
     return out
@@ -402,28 +432,27 @@ def _lone_nodes(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np
 def _lone_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                cp: NDArray[np.float64], lone: NDArray[np.int64], rp: NDArray[np.float64],
-               qp: NDArray[np.float64], ht: NDArray[np.float64], hr: NDArray[np.float64],
+               qp: NDArray[np.float64], hr: NDArray[np.float64],
                mv: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """Rows with no shared table (a Tick's few rows of an expiry): each gets its own tables,
     3 vol nodes at vol * exp(-+0.01) for the base (the vol derivatives) and the middle node
-    only at r + h, q + h, t +- ht: 7 boundaries a row (bump greeks of row-by-row ALO take 25),
+    only at r + h, q + h: 5 boundaries a row (bump greeks of row-by-row ALO take 25),
     then the same kernel as the shared tables."""
     m = len(lone)
     j = np.arange(m)
     base = (t[lone], rp[lone], qp[lone])
-    sets = [base, (base[0], base[1] + hr[lone], base[2]), (base[0], base[1], base[2] + hr[lone]),
-            (base[0] + ht[lone], base[1], base[2]), (base[0] - ht[lone], base[1], base[2])]
+    sets = [base, (base[0], base[1] + hr[lone], base[2]), (base[0], base[1], base[2] + hr[lone])]
     tt, rr, qq = (np.concatenate([st[c] for st in sets]) for c in range(3))
-    vlo = np.tile(vol[lone] * math.exp(-_LONE_EPS), 5)
-    vhi = np.tile(vol[lone] * math.exp(_LONE_EPS), 5)
-    tab = np.concatenate([j, j, j, j + m, j + 2 * m, j + 3 * m, j + 4 * m])
+    vlo = np.tile(vol[lone] * math.exp(-_LONE_EPS), 3)
+    vhi = np.tile(vol[lone] * math.exp(_LONE_EPS), 3)
+    tab = np.concatenate([j, j, j, j + m, j + 2 * m])
     node = np.concatenate([np.zeros(m, np.int64), np.ones(m, np.int64), np.full(m, 2, np.int64),
-                           np.ones(4 * m, np.int64)])
-    hz = np.zeros((5 * m, 3, DEFAULT_SCHEME[4].shape[0] + 1))
+                           np.ones(2 * m, np.int64)])
+    hz = np.zeros((3 * m, 3, DEFAULT_SCHEME[4].shape[0] + 1))
     _lone_nodes(rr, qq, tt, vlo, vhi, tab, node, DEFAULT_SCHEME, hz)
-    slots = np.full((len(s), 5), -1, np.int64)
-    slots[lone] = j[:, None] + m * np.arange(5)[None, :]
-    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, ht, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv, out)
+    slots = np.full((len(s), 3), -1, np.int64)
+    slots[lone] = j[:, None] + m * np.arange(3)[None, :]
+    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv, out)
 
 
 def _without_table(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
