@@ -382,6 +382,7 @@ class BoundaryTables:
         self.built = 0  # tables built
         self.evaluated = 0  # rows that needed a boundary
         self.direct = 0  # of which priced row by row (small group or vol outside the table)
+        self.slopes: BoundaryTables | None = None  # the greeks' rate/yield slope tables
 
     def resolve(self, keys: NDArray[np.float64], counts: NDArray[np.int64],
                 min_rows: int | None = None) -> tuple[NDArray[np.int64], NDArray[np.float64],
@@ -389,7 +390,6 @@ class BoundaryTables:
         """Tables of the unique put-equivalent keys (m, 4) = (t, r, q, vol bucket): memo hits,
         new ones built for keys with ``counts`` >= ``min_rows`` (default ``self.min_rows``).
         Returns (slot per key, -1 for none; tables (slots, n_vol, p + 1); vol low; vol high)."""
-        nn = DEFAULT_SCHEME[4].shape[0] + 1
         slot = np.full(len(keys), -1, np.int64)
         tabs: list[NDArray[np.float64]] = []
         lo: list[float] = []
@@ -413,11 +413,8 @@ class BoundaryTables:
                 build.append(g)
         if build:
             bs = np.array([slot[g] for g in build])
-            new = np.zeros((len(build), self.n_vol, nn))
-            par = len(build) * self.n_vol * 40 >= _PAR_ROWS and parallel_enabled()
-            kern = _build_tables if par else _build_tables_serial
-            kern(keys[build, 1].copy(), keys[build, 2].copy(), keys[build, 0].copy(),
-                 np.array(lo)[bs], np.array(hi)[bs], DEFAULT_SCHEME, new)
+            new = self._build(keys[build, 1].copy(), keys[build, 2].copy(), keys[build, 0].copy(),
+                              np.array(lo)[bs], np.array(hi)[bs])
             self.built += len(build)
             for j, g in enumerate(build):
                 tabs[bs[j]] = new[j]
@@ -427,8 +424,20 @@ class BoundaryTables:
             while len(self._tabs) > self.max_tables:
                 self._tabs.popitem(last=False)
         if not tabs:
-            return slot, np.zeros((1, self.n_vol, nn)), np.zeros(1), np.zeros(1)
+            return slot, np.zeros((1, *self.table_shape())), np.zeros(1), np.zeros(1)
         return slot, np.stack(tabs), np.array(lo), np.array(hi)
+
+    def table_shape(self) -> tuple[int, ...]:
+        """Shape of one table: (vol nodes, price-integral points + 1)."""
+        return (self.n_vol, DEFAULT_SCHEME[4].shape[0] + 1)
+
+    def _build(self, rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+               vlo: NDArray[np.float64], vhi: NDArray[np.float64]) -> NDArray[np.float64]:
+        """New tables of the put-equivalent (rp, qp, tt) over vols [vlo, vhi]."""
+        new = np.zeros((len(rp), *self.table_shape()))
+        par = len(rp) * self.n_vol * 40 >= _PAR_ROWS and parallel_enabled()
+        (_build_tables if par else _build_tables_serial)(rp, qp, tt, vlo, vhi, DEFAULT_SCHEME, new)
+        return new
 
     def bucket(self, vol: NDArray[np.float64]) -> NDArray[np.float64]:
         """The vol bucket of each vol (a table covers one bucket)."""

@@ -12,7 +12,8 @@ that same model, cheaply:
 * spot, vol, rate and yield derivatives of e are analytic derivatives of the quadrature sum,
   holding the nodes: the integrand's own dependence plus that of ln B (the boundary), whose
   vol derivatives come from the table's interpolation in ln(vol) and whose rate/yield
-  derivatives from tables built at r + h, q + h (h = min(1e-7, r/100), one-sided);
+  derivatives from slope tables (``BoundarySlopes``: d ln B/dr, d ln B/dq by one-sided
+  differences h = min(1e-7, r/100) at 6 vol nodes, interpolated in ln vol);
 * time derivatives (theta, deDecay) read the same nodes, no table at another expiry: the
   premium is E(T) = int_0^T f(t, B(T - t)) dt (t elapsed, B a function of the time left), so
   dE/dT = f(0, B(T)) + int_0^T f_t(t, B(T - t)) dt, f_t the integrand's own time derivative
@@ -39,12 +40,13 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from ._american import _cheb_eval, amer_price_kernel, put_boundary
-from ._american_grouped import BoundaryTables, _plain_row, unique_keys
+from ._american_grouped import N_VOL, BoundaryTables, _plain_row, unique_keys
 from ._api import DEFAULT_SCHEME, FD_GRID
 from ._black import euro_price1, euro_rows_kernel
 from ._greeks import fd_greeks_kernel
 from ._jit import JitOptions
 from ._normal import norm_cdf, norm_pdf
+from ._parallel import parallel_enabled
 
 __all__ = ["MIN_ROWS", "american_rows"]
 
@@ -64,7 +66,11 @@ boundaries: base, rate and yield bumped; row-by-row bump greeks cost ~25 boundar
 
 @njit(**_IJIT)
 def _weights(x: float, nv: int, w: NDArray[np.float64]) -> None:
-    """Barycentric weights of the Chebyshev-Lobatto nodes cos(u pi/(nv-1)) at x."""
+    """Barycentric weights of the Chebyshev-Lobatto nodes cos(u pi/(nv-1)) at x (one node:
+    weight 1)."""
+    if nv == 1:
+        w[0] = 1.0
+        return
     hit = -1
     for u in range(nv):
         w[u] = 0.0
@@ -93,6 +99,79 @@ def _sh(hz: NDArray[np.float64], j: int, w: NDArray[np.float64], p: int) -> floa
 @njit(**_IJIT)
 def _lnxk(rp: float, qp: float) -> float:
     return math.log(min(1.0, rp / qp)) if qp > 0.0 else 0.0
+
+
+N_SLOPE_VOL = 6
+"""Vol nodes of a slope table (d ln B / dr, d ln B / dq in ln vol; on an 18-day put at r ~ q
+rho was 2.7e-4 off with 4 nodes, 1.6e-5 with 5, 3e-5 with 6, 9e-6 with 8)."""
+
+
+@njit(**_JIT)
+def _slope_node(j: int, node: int, rp: NDArray[np.float64], qp: NDArray[np.float64],
+                tt: NDArray[np.float64], vlo: NDArray[np.float64], vhi: NDArray[np.float64],
+                scheme: tuple, dz: NDArray[np.float64]) -> None:
+    """dz[j, node, 0 / 1, i] = d ln B / dr, d ln B / dq of the put boundary at the price-integral
+    point i and the Chebyshev vol node ``node`` of [vlo_j, vhi_j]: the base boundary and the
+    boundaries at r + h, q + h (h = min(_HR, r/100), one-sided) at the same vol, so that the
+    interpolation in vol applies to the slope, never to a difference of two interpolants."""
+    nv = dz.shape[1]
+    z_pr = scheme[9]
+    a = math.log(vlo[j])
+    b = math.log(vhi[j])
+    x = math.cos(node * math.pi / (nv - 1)) if nv > 1 else 0.0
+    v = math.exp(0.5 * (a + b) + 0.5 * (b - a) * x)
+    r0, q0, t0 = rp[j], qp[j], tt[j]
+    h = min(_HR, 0.01 * r0)
+    c0 = np.zeros(scheme[0] + 1)
+    c1 = np.zeros(scheme[0] + 1)
+    c2 = np.zeros(scheme[0] + 1)
+    put_boundary(r0, q0, v, t0, scheme, c0)
+    put_boundary(r0 + h, q0, v, t0, scheme, c1)
+    put_boundary(r0, q0 + h, v, t0, scheme, c2)
+    l0 = _lnxk(r0, q0)
+    l1 = _lnxk(r0 + h, q0)
+    l2 = _lnxk(r0, q0 + h)
+    for i in range(z_pr.shape[0]):
+        lnb = l0 - math.sqrt(max(0.0, _cheb_eval(c0, z_pr[i])))
+        dz[j, node, 0, i] = (l1 - math.sqrt(max(0.0, _cheb_eval(c1, z_pr[i]))) - lnb) / h
+        dz[j, node, 1, i] = (l2 - math.sqrt(max(0.0, _cheb_eval(c2, z_pr[i]))) - lnb) / h
+
+
+@njit(**_PJIT)
+def _build_slopes(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+                  vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
+                  dz: NDArray[np.float64]) -> None:
+    nv = dz.shape[1]
+    for jn in prange(dz.shape[0] * nv):
+        _slope_node(jn // nv, jn % nv, rp, qp, tt, vlo, vhi, scheme, dz)
+
+
+@njit(**_JIT)
+def _build_slopes_serial(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+                         vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
+                         dz: NDArray[np.float64]) -> None:
+    nv = dz.shape[1]
+    for jn in range(dz.shape[0] * nv):
+        _slope_node(jn // nv, jn % nv, rp, qp, tt, vlo, vhi, scheme, dz)
+
+
+class BoundarySlopes(BoundaryTables):
+    """Memo of slope tables (rate and yield derivatives of ln B at the price-integral points),
+    keyed and bucketed as ``BoundaryTables`` (the same vol range per key): 3 boundaries per vol
+    node, ``N_SLOPE_VOL`` nodes, where bumped copies of a 12-node table cost 24."""
+
+    def __init__(self, max_tables: int = 50_000, min_rows: int = N_VOL + 1) -> None:
+        super().__init__(max_tables=max_tables, n_vol=N_SLOPE_VOL, min_rows=min_rows)
+
+    def table_shape(self) -> tuple[int, ...]:
+        return (self.n_vol, 2, DEFAULT_SCHEME[4].shape[0])
+
+    def _build(self, rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
+               vlo: NDArray[np.float64], vhi: NDArray[np.float64]) -> NDArray[np.float64]:
+        new = np.zeros((len(rp), *self.table_shape()))
+        par = len(rp) * self.n_vol * 120 >= _PAR_ROWS and parallel_enabled()
+        (_build_slopes if par else _build_slopes_serial)(rp, qp, tt, vlo, vhi, DEFAULT_SCHEME, new)
+        return new
 
 
 @njit(**_IJIT)
@@ -168,11 +247,11 @@ def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: fl
 @njit(**_JIT)
 def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
          r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
-         cp: NDArray[np.float64], slots: NDArray[np.int64],
-         hr: NDArray[np.float64], vlo: NDArray[np.float64], vhi: NDArray[np.float64],
-         hz: NDArray[np.float64], scheme: tuple, moves: NDArray[np.float64],
-         w0: NDArray[np.float64], wp: NDArray[np.float64], wm: NDArray[np.float64],
-         out: NDArray[np.float64]) -> None:
+         cp: NDArray[np.float64], slots: NDArray[np.int64], vlo: NDArray[np.float64],
+         vhi: NDArray[np.float64], hz: NDArray[np.float64], svlo: NDArray[np.float64],
+         svhi: NDArray[np.float64], dz: NDArray[np.float64], scheme: tuple,
+         moves: NDArray[np.float64], w0: NDArray[np.float64], wp: NDArray[np.float64],
+         wm: NDArray[np.float64], wb: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """Add the premium parts to row i of out (European parts already there)."""
     si, ki, ti, ri, qi, v, c = s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]
     j0 = slots[i, 0]
@@ -200,10 +279,10 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
         else:
             _weights(xc + _DX, nv, wp)
             _weights(xc - _DX, nv, wm)
-            jrp, jqp = slots[i, 1], slots[i, 2]
-            h_r = hr[i]
-            lx_rp = _lnxk(rp + h_r, qp)
-            lx_qp = _lnxk(rp, qp + h_r)
+            js = slots[i, 1]
+            sa = math.log(svlo[js])
+            sb = math.log(svhi[js])
+            _weights((2.0 * math.log(v) - sa - sb) / (sb - sa), dz.shape[1], wb)
             cx = 2.0 / ((b - a) * v)  # dX/dv of the Chebyshev vol coordinate
             px = scheme[4]
             pw = scheme[5]
@@ -222,8 +301,11 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
                 lnb_x2 = -(shp - 2.0 * sh0 + shm) / (_DX * _DX)
                 lnb_v = lnb_x1 * cx
                 lnb_vv = lnb_x2 * cx * cx - lnb_x1 * cx / v
-                lnb_r = ((lx_rp - _sh(hz, jrp, w0, p)) - lnb) / h_r  # one-sided: h_r <= 1% of r
-                lnb_q = ((lx_qp - _sh(hz, jqp, w0, p)) - lnb) / h_r
+                lnb_r = 0.0
+                lnb_q = 0.0
+                for u_ in range(wb.shape[0]):
+                    lnb_r += wb[u_] * dz[js, u_, 0, p]
+                    lnb_q += wb[u_] * dz[js, u_, 1, p]
                 yy = x - lnb + (rp - qp) * tp
                 d = yy / u + 0.5 * u
                 big_r = math.exp(-rp * tp)
@@ -300,34 +382,37 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
 def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
               cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
-              hr: NDArray[np.float64], vlo: NDArray[np.float64],
-              vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
-              moves: NDArray[np.float64], n_chunks: int, out: NDArray[np.float64]) -> None:
+              vlo: NDArray[np.float64], vhi: NDArray[np.float64], hz: NDArray[np.float64],
+              svlo: NDArray[np.float64], svhi: NDArray[np.float64], dz: NDArray[np.float64],
+              scheme: tuple, moves: NDArray[np.float64], n_chunks: int,
+              out: NDArray[np.float64]) -> None:
     n = idx.shape[0]
     for ch in prange(n_chunks):
         nv = hz.shape[1]
         w0 = np.empty(nv)
         wp = np.empty(nv)
         wm = np.empty(nv)
+        wb = np.empty(dz.shape[1])
         for m in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
-            _row(idx[m], s, k, t, r, q, vol, cp, slots, hr, vlo, vhi, hz, scheme, moves, w0,
-                 wp, wm, out)
+            _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, hz, svlo, svhi, dz, scheme,
+                 moves, w0, wp, wm, wb, out)
 
 
 @njit(**_JIT)
 def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                  r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                  cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
-                 hr: NDArray[np.float64], vlo: NDArray[np.float64],
-                 vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
-                 moves: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+                 vlo: NDArray[np.float64], vhi: NDArray[np.float64], hz: NDArray[np.float64],
+                 svlo: NDArray[np.float64], svhi: NDArray[np.float64], dz: NDArray[np.float64],
+                 scheme: tuple, moves: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     nv = hz.shape[1]
     w0 = np.empty(nv)
     wp = np.empty(nv)
     wm = np.empty(nv)
+    wb = np.empty(dz.shape[1])
     for m in range(idx.shape[0]):
-        _row(idx[m], s, k, t, r, q, vol, cp, slots, hr, vlo, vhi, hz, scheme, moves, w0, wp,
-             wm, out)
+        _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, hz, svlo, svhi, dz, scheme, moves,
+             w0, wp, wm, wb, out)
 
 
 @njit(**_JIT)
@@ -363,44 +448,44 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     with np.errstate(all="ignore"):
         ok = (rp > 0.0) & (vol > 0.0) & (t > 0.0) & np.isfinite(vol) & (s > 0) & (k > 0) & (kinds < 2)
     idx = np.flatnonzero(ok)
-    slots = np.full((n, 3), -1, np.int64)
-    hr = np.minimum(_HR, 0.01 * rp)
-    vlo = vhi = np.zeros(1)
-    hz = np.zeros((1, tables.n_vol, DEFAULT_SCHEME[4].shape[0] + 1))
+    slots = np.full((n, 2), -1, np.int64)
+    vlo = vhi = svlo = svhi = np.zeros(1)
+    hz = np.zeros((1, *tables.table_shape()))
+    slopes = tables.slopes
+    if slopes is None:
+        slopes = tables.slopes = BoundarySlopes(max_tables=tables.max_tables,
+                                                min_rows=tables.min_rows)
+    dz = np.zeros((1, *slopes.table_shape()))
     if len(idx):
-        full = kinds[idx] == 0  # rows whose premium counts: they need the bumped tables too
-        bkt = tables.buckets(t[idx], rp[idx], qp[idx], vol[idx], min(tables.min_rows, MIN_ROWS))
-        ti, ri, qi, hri = t[idx], rp[idx], qp[idx], hr[idx]
-        sets = [(ti, ri, qi), (ti, ri + hri, qi), (ti, ri, qi + hri)]
-        cols = [np.concatenate([st[c] if j == 0 else st[c][full] for j, st in enumerate(sets)])
-                for c in range(3)]
-        keys, inv = unique_keys(*cols, np.concatenate([bkt] + [bkt[full]] * 2))
-        m = len(idx)
-        per_row = np.bincount(inv[:m], minlength=len(keys))[inv[:m]]  # rows of its base key
-        cnt = np.zeros(len(keys), np.int64)
-        np.maximum.at(cnt, inv, np.concatenate([per_row] + [per_row[full]] * 2))
-        slot, hz, vlo, vhi = tables.resolve(keys, cnt, min(tables.min_rows, MIN_ROWS))
-        sl = slot[inv]
-        slots[idx, 0] = sl[:m]
-        fi = idx[full]
-        nf = len(fi)
-        for j in range(1, 3):
-            slots[fi, j] = sl[m + (j - 1) * nf: m + j * nf]
+        least = min(tables.min_rows, MIN_ROWS)
+        bkt = tables.buckets(t[idx], rp[idx], qp[idx], vol[idx], least)
+        keys, inv = unique_keys(t[idx], rp[idx], qp[idx], bkt)
+        cnt = np.bincount(inv, minlength=len(keys))
+        slot, hz, vlo, vhi = tables.resolve(keys, cnt, least)
+        slots[idx, 0] = slot[inv]
+        full = kinds[idx] == 0  # rows whose premium counts: they need the slope tables too
+        per_row = cnt[inv][full]  # rows of the base key: the same threshold for its slopes
+        keys, inv = unique_keys(t[idx][full], rp[idx][full], qp[idx][full], bkt[full])
+        if len(keys):
+            scnt = np.zeros(len(keys), np.int64)
+            np.maximum.at(scnt, inv, per_row)
+            slot, dz, svlo, svhi = slopes.resolve(keys, scnt, least)
+            slots[idx[full], 1] = slot[inv]
     with np.errstate(invalid="ignore"):
         w = np.maximum(slots[:, 0], 0)
         in_tab = (slots[:, 0] >= 0) & (vlo[w] <= vol) & (vol <= vhi[w])
-    good = ok & in_tab & ((kinds != 0) | (slots[:, 1:] >= 0).all(axis=1))
+    good = ok & in_tab & ((kinds != 0) | (slots[:, 1] >= 0))
     tab_rows = np.flatnonzero(good)
     if len(tab_rows) >= _PAR_ROWS:
         chunks = max(1, min(4 * numba.get_num_threads(), len(tab_rows) // 64))
-        _rows_par(s, k, t, r, q, vol, cp, tab_rows, slots, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv,
-                  chunks, out)
+        _rows_par(s, k, t, r, q, vol, cp, tab_rows, slots, vlo, vhi, hz, svlo, svhi, dz,
+                  DEFAULT_SCHEME, mv, chunks, out)
     elif len(tab_rows):
-        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, hr, vlo, vhi, hz, DEFAULT_SCHEME,
-                     mv, out)
+        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, vlo, vhi, hz, svlo, svhi, dz,
+                     DEFAULT_SCHEME, mv, out)
     lone = np.flatnonzero(~good & ok & (kinds == 0))
     if len(lone):
-        _lone_rows(s, k, t, r, q, vol, cp, lone, rp, qp, hr, mv, out)
+        _lone_rows(s, k, t, r, q, vol, cp, lone, rp, qp, mv, out)
     _without_table(s, k, t, r, q, vol, cp, mv, np.flatnonzero(~good & (kinds == 2)),
                    np.flatnonzero(~good & (kinds == 1)), out)
     return out
@@ -432,27 +517,25 @@ def _lone_nodes(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np
 def _lone_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                cp: NDArray[np.float64], lone: NDArray[np.int64], rp: NDArray[np.float64],
-               qp: NDArray[np.float64], hr: NDArray[np.float64],
-               mv: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+               qp: NDArray[np.float64], mv: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """Rows with no shared table (a Tick's few rows of an expiry): each gets its own tables,
-    3 vol nodes at vol * exp(-+0.01) for the base (the vol derivatives) and the middle node
-    only at r + h, q + h: 5 boundaries a row (bump greeks of row-by-row ALO take 25),
-    then the same kernel as the shared tables."""
+    3 vol nodes at vol * exp(-+0.01) for the base (the vol derivatives) and a one-node slope
+    table at the row's vol (3 boundaries): 6 boundaries a row (bump greeks of row-by-row ALO
+    take 25), then the same kernel as the shared tables."""
     m = len(lone)
     j = np.arange(m)
-    base = (t[lone], rp[lone], qp[lone])
-    sets = [base, (base[0], base[1] + hr[lone], base[2]), (base[0], base[1], base[2] + hr[lone])]
-    tt, rr, qq = (np.concatenate([st[c] for st in sets]) for c in range(3))
-    vlo = np.tile(vol[lone] * math.exp(-_LONE_EPS), 3)
-    vhi = np.tile(vol[lone] * math.exp(_LONE_EPS), 3)
-    tab = np.concatenate([j, j, j, j + m, j + 2 * m])
-    node = np.concatenate([np.zeros(m, np.int64), np.ones(m, np.int64), np.full(m, 2, np.int64),
-                           np.ones(2 * m, np.int64)])
-    hz = np.zeros((3 * m, 3, DEFAULT_SCHEME[4].shape[0] + 1))
-    _lone_nodes(rr, qq, tt, vlo, vhi, tab, node, DEFAULT_SCHEME, hz)
-    slots = np.full((len(s), 3), -1, np.int64)
-    slots[lone] = j[:, None] + m * np.arange(3)[None, :]
-    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, hr, vlo, vhi, hz, DEFAULT_SCHEME, mv, out)
+    tt, rr, qq = t[lone], rp[lone], qp[lone]
+    vlo = vol[lone] * math.exp(-_LONE_EPS)
+    vhi = vol[lone] * math.exp(_LONE_EPS)
+    hz = np.zeros((m, 3, DEFAULT_SCHEME[4].shape[0] + 1))
+    _lone_nodes(rr, qq, tt, vlo, vhi, np.concatenate([j, j, j]),
+                np.repeat(np.arange(3, dtype=np.int64), m), DEFAULT_SCHEME, hz)
+    dz = np.zeros((m, 1, 2, DEFAULT_SCHEME[4].shape[0]))
+    _build_slopes_serial(rr, qq, tt, vlo, vhi, DEFAULT_SCHEME, dz)
+    slots = np.full((len(s), 2), -1, np.int64)
+    slots[lone] = j[:, None]
+    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, vlo, vhi, hz, vlo, vhi, dz, DEFAULT_SCHEME,
+                 mv, out)
 
 
 def _without_table(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
