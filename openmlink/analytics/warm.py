@@ -42,13 +42,13 @@ def warm(american: bool = True) -> float:
 
 def warm_up() -> None:
     """Compile (or load from the Numba cache) every kernel the implied-quote engine uses, on a
-    tiny input, so that a server can do it in a background thread before the engine computes.
-    (The ALO greek rows of ``EngineConfig.american_greeks = "alo"``, off by default, compile on
-    first use.)"""
+    tiny input, so that a server can do it in a background thread before the engine computes
+    (with the ALO greek rows of ``EngineConfig.american_greeks = "alo"``, the default)."""
     import numpy as np
 
     from . import SLIDE_MOVES, implied_vol, price, price_greeks_slides
     from ._american_grouped import BoundaryTables, american_prices
+    from ._american_rows import american_rows
     from ._baw import baw_deamericanised_iv, baw_price, baw_rows
     from ._quote_rows import amer_deam_iv, american_parity_forward, b76_implied_vol, b76_rows, parity_forward
     from ._svi import fit_svi
@@ -86,6 +86,15 @@ def warm_up() -> None:
         BoundaryTables(max_tables=8).prices(np.full(m, 100.0), many, tt, np.full(m, 0.04),
                                             np.full(m, 0.01), np.linspace(0.2, 0.3, m),
                                             np.where(many > 100.0, 1.0, -1.0))
+    # ALO greek rows: shared tables (serial and parallel twins, slope tables built in parallel)
+    # and a lone row's own tables
+    for m, nt in ((40, 3), (1100, 4)):
+        many = np.linspace(90.0, 110.0, m)
+        tt = np.repeat(np.arange(1, nt + 1) / 10.0, m // nt + 1)[:m]
+        american_rows(BoundaryTables(max_tables=8), np.full(m, 100.0), many, tt, np.full(m, 0.04),
+                      np.full(m, 0.01), np.linspace(0.2, 0.3, m), np.where(many > 100.0, 1.0, -1.0),
+                      SLIDE_MOVES)
+    american_rows(BoundaryTables(max_tables=8), s, k, t, r, r * 0, v, -c, SLIDE_MOVES)
     amer_deam_iv(p, s, k, t, r, r * 0, c, v)
     american_parity_forward(np.array([100.0, 100.0]), np.array([0, 1], np.int8), np.array([2.0, 1.9]),
                             np.array([2.1, 2.0]), np.array([0, 2]), np.array([0.99]), np.array([100.0]),
@@ -149,6 +158,7 @@ STAGES: dict[str, Callable[[], object]] = {
 def _stage_kernels(stage: str) -> list[object]:
     """Dispatchers whose cache entries show that a stage was compiled (a sample: the largest)."""
     from . import _american_grouped as ag
+    from . import _american_rows as ar
     from . import _baw, _black, _lbr, _svi
     from . import _quote_rows as qr
 
@@ -157,7 +167,8 @@ def _stage_kernels(stage: str) -> list[object]:
         fits: list[object] = [qr._parity_serial, _svi._fit_all_serial]
         return rows if stage == "first-rows" else fits if stage == "first-fits" else rows + fits
     return [qr._b76_iv_par, qr._b76_rows_par, qr._parity, _svi._fit_all, _baw._rows_kernel,
-            _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial]
+            _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial,
+            ar._rows_par, ar._rows_serial, ar._build_slopes]
 
 
 def stage_cached(stage: str) -> bool:
