@@ -92,12 +92,11 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ``rate_d_err``: systematic error of a parity discount factor (its rate's error adds
     ``rate_d_err / t``); ``rate_curve_err``: how far an expiry's rate may sit from the smooth
     curve; ``rate_max_se``: largest error of a parity rate that is used (``_curve.ImpliedCurve``);
-    ``american_greeks``: greeks and slides of American rows in Loop records, ``alo`` (those of
-    the ALO model, ``analytics._american_rows``, within 1e-4 of QuantLib QD+) or ``baw``
-    (Barone-Adesi-Whaley bumps; the default: ALO greeks build five boundary tables per expiry,
-    side and vol bucket, which roughly doubles a live Loop pass and, in the server, held the
-    event loop long enough to break the auction timing tests).  Tick records always use BAW
-    greeks (latency).
+    ``american_greeks``: greeks and slides of American rows in Loop records, ``alo`` (the
+    default: those of the ALO model, ``analytics._american_rows``, within 1e-4 of QuantLib QD+;
+    a boundary table and a 6-node slope table per expiry, side and vol bucket, ~1.5x the CPU
+    of a live pass with ``baw``) or ``baw`` (Barone-Adesi-Whaley bumps).  Tick records always
+    use BAW greeks (latency).
     """
 
     loop_interval_s: float = 60.0
@@ -113,7 +112,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     rate_max_se: float = 0.005
     publish_surfaces: bool = True
     american_model: AmericanModel = "alo"
-    american_greeks: AmericanModel = "baw"
+    american_greeks: AmericanModel = "alo"
 
 
 MasterFn = Callable[[], Any]

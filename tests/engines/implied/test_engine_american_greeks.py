@@ -1,6 +1,6 @@
 """Loop records of American rows with ``american_greeks="alo"`` carry the greeks and slides of
 the ALO model the engine prices with (issue 16), checked row by row against the public
-row-by-row ALO greeks at the published inputs; the default keeps Barone-Adesi-Whaley greeks."""
+row-by-row ALO greeks at the published inputs (the default); "baw" gives Barone-Adesi-Whaley greeks."""
 
 from __future__ import annotations
 
