@@ -530,6 +530,28 @@ class ImpliedQuoteEngine:
             i = j
         return chunks
 
+    def observe_rate_sources(self, spots: NDArray[np.float64], val: int) -> int:
+        """A partitioned engine fits (does not publish) the rate-source chains it does not
+        compute, so that its rate curve is the one the engine owning them builds (docs/rates.md:
+        every partition prices on the same measured curve); how many expiries were observed.
+        Nothing to do without partitions (the Loop fits every source first)."""
+        if self.partitions is None:
+            return 0
+        b = self.book
+        if b.n_exp == 0:
+            return 0
+        _, off = b.expiry_order()
+        sizes = np.diff(off)
+        exps = np.arange(len(sizes), dtype=np.int64)
+        und = b.exp_und[: len(sizes)]
+        exps = exps[self.rates.sources(b, exps) & (sizes > 0) & ~self.owned_underliers()[und]]
+        if not len(exps):
+            return 0
+        t = (b.exp_settle_ns[exps] - val) / NS_PER_YEAR
+        rows, goff = b.rows_of_expiries(exps)
+        self.rates.expiry_rates(b, exps, rows, goff, t, spots[b.exp_und[exps]], val)
+        return len(exps)
+
     def loop_chunk(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> int:
         rows, ctx, bid_iv, ask_iv = self.fit(exps, spots, val)
         if len(rows):
@@ -540,6 +562,7 @@ class ImpliedQuoteEngine:
         """One complete Loop pass, synchronously (tests, benchmarks); returns options done."""
         spots = self.book.mid().copy()
         val = now_ns or self.now_ns()
+        self.observe_rate_sources(spots, val)
         n = sum(self.loop_chunk(c, spots, val) for c in self.loop_chunks())
         self.loops += 1
         return n
@@ -561,6 +584,8 @@ class ImpliedQuoteEngine:
             n = self.partitions.n
             only = np.fromiter((partition_of(u, n) in partitions for u in self.book.und_names),
                                bool, len(self.book.und_names))
+        if partitions is None:  # the curve from every rate source, owned or not
+            self.observe_rate_sources(spots, val)
         order, csum = self._loop_expiries(only)
         rows = min(cfg.loop_chunk_min_rows * 4, cfg.loop_chunk_rows)
         n = 0

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import numpy as np
+import pytest
 
 from openmlink.bus import ColumnBatch, InProcessBus, Partitions, parse_partition, partition_of
 from openmlink.clock import SimClock
@@ -32,6 +33,7 @@ class _Run:
             self.bus.publish(m)
         self.eng.ready = True
         self.rows: list[tuple[str, str, int, float, int]] = []  # (und, root, dt, strike, cp)
+        self.rates: list[tuple[str, int, float]] = []  # (und, dt, rate)
         self.surfaces: set[str] = set()
         self.bus.subscribe("LiveImpliedQuote", self._liq)
         self.bus.subscribe("LiveSurfaceCurve", self._surf)
@@ -42,6 +44,8 @@ class _Run:
         self.rows += zip(np.asarray(d["ticker.tk"]).tolist(), np.asarray(d["okey.tk"]).tolist(),
                          np.asarray(d["okey.dt"]).tolist(), np.asarray(d["okey.xx"]).tolist(),
                          np.asarray(d["okey.cp"]).tolist(), strict=True)
+        self.rates += zip(np.asarray(d["ticker.tk"]).tolist(), np.asarray(d["okey.dt"]).tolist(),
+                          np.asarray(d["rate"]).tolist(), strict=True)
 
     def _surf(self, m: Any) -> None:
         assert isinstance(m, ColumnBatch)
@@ -111,3 +115,32 @@ def test_a_partition_gained_is_computed_at_once() -> None:
     r.eng.on_timer()  # and the regular Loop covers all three from now on
     assert r.keys() == {k for k in full.keys() if partition_of(k[0], 4) in (0, 1, 2)}
     assert r.eng.loops == loops + 1
+
+
+def _rates(r: _Run) -> dict[tuple[str, int], float]:
+    """(underlier, expiry date) -> the rate of the LiveImpliedQuote rows published."""
+    return {(u, dt): float(rt) for u, dt, rt in r.rates}
+
+
+def test_every_partition_prices_on_the_curve_of_the_rate_sources() -> None:
+    """The engine that does not compute SPX (the rate source of the small universe) fits its
+    chain anyway: its underliers are priced on the same measured curve as in one engine, not
+    on the base curve (the simulator's 4.5% is far from the shipped base curve's 5.2-5.6%)."""
+    sim, snap = _market()
+    one = _Run(snap, sim, None)
+    halves = [_Run(snap, sim, parse_partition(f"{k}/2")) for k in (0, 1)]
+    for r in (one, *halves):
+        r.eng.on_timer(sim.now_ns)
+    k_spx = partition_of("SPX", 2)
+    other = halves[1 - k_spx]
+    assert "SPX" not in {u for u, *_ in other.rows} and other.rows
+    base = other.eng.rates.base
+    full = _rates(one)
+    mine = _rates(other)
+    assert mine and set(mine) <= set(full)
+    for key, rate in mine.items():
+        assert rate == pytest.approx(full[key], abs=1e-12), key
+    # and that curve is not the base one: the test would fail on an engine pricing on it
+    t = np.array([0.25, 0.5])
+    assert np.all(np.abs(other.eng.rates.curve.rate(t) - base.rate(t)) > 0.002)
+    assert np.allclose(other.eng.rates.curve.rate(t), one.eng.rates.curve.rate(t), atol=1e-12)
