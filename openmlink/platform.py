@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .bus import InProcessBus, Partitions
+from .bus import InProcessBus, NatsBus, Partitions
 from .clock import Clock, LiveClock
 from .engines.implied import EngineConfig, ImpliedQuoteAdjuster, ImpliedQuoteEngine
 from .gateway import ApiKeys, RestApi, RestConfig
@@ -27,6 +27,7 @@ from .trading import (
     RiskEngine,
     TradingConfig,
 )
+from .trading.auctions import AudienceRule, RemoteAudience, rule_from_json, rule_to_json
 from .trading.risk import SodPosition
 
 __all__ = ["ENGINES", "Platform", "build_platform"]
@@ -119,6 +120,9 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     elif "trading" in engines:
         _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
                         engine_config, positions)
+        _share_audience(plat)
+    elif isinstance(bus, NatsBus):
+        _audience_from_bus(bus, store)
     else:
         _auctions_closed_to_firms(store)
     if analytics and "implied" in engines:  # the implied-quote engine
@@ -151,6 +155,35 @@ def _attach_trading(plat: Platform, data_dir: str | Path | None,
     plat.risk.attach()
     plat.hedge = AutoHedgeEngine(bus, store, reg, clk, master_fn=plat.security_master)
     plat.hedge.attach()
+
+
+#: the topic of the notes (``NatsBus.publish_note``) carrying each auction's audience of firms
+AUDIENCE_NOTE = "audience"
+
+
+def _share_audience(plat: Platform) -> None:
+    """On a NATS bus, the auction engine sends each auction's audience of firms (before its
+    first record, in order with the records: ``NatsBus.publish_note``, key = noticeNumber) so
+    the processes without it apply the same per-firm rule (``_audience_from_bus``)."""
+    bus = plat.bus
+    if not isinstance(bus, NatsBus) or plat.auctions is None:
+        return
+
+    def send(notice: int, rule: AudienceRule | None) -> None:
+        bus.publish_note(AUDIENCE_NOTE, str(notice), rule_to_json(rule))
+    plat.auctions.manager.audience.on_add = send
+
+
+def _audience_from_bus(bus: NatsBus, store: Store) -> None:
+    """A process without the auction engine on a NATS bus: reads of AuctionNotice /
+    AuctionState follow the audiences the engine's process sends; an auction whose audience
+    has not arrived is shown to no firm-bound reader (fail closed)."""
+    audience = RemoteAudience()
+
+    def on_note(key: str, data: bytes) -> None:
+        audience.add_rule(int(key), rule_from_json(data))
+    bus.on_note(AUDIENCE_NOTE, on_note)
+    audience.register(store)
 
 
 def _auctions_closed_to_firms(store: Store) -> None:

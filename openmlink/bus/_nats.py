@@ -46,7 +46,16 @@ import numpy as np
 
 from ..errors import PostRejected
 from ..schema import KEY_MEMBERS, MsgType, pkey_of, pkey_text
-from ._bus import ColumnBatch, Event, Failure, InProcessBus, PublishFailed, Supervisor, Validator
+from ._bus import (
+    ColumnBatch,
+    Event,
+    Failure,
+    InProcessBus,
+    PublishFailed,
+    Supervisor,
+    Validator,
+    handler_name,
+)
 from ._wire import decode_message, encode_message
 
 __all__ = ["POST_TIMEOUT_S", "NatsBus", "NatsStats", "NotDurable", "split_by_ticker", "split_rows",
@@ -193,6 +202,7 @@ class NatsBus(InProcessBus):
         self.shared_bucket = f"{prefix.upper()}_SHARED"
         self._shared: Any = None
         self._shared_watchers: list[Any] = []
+        self._note_handlers: dict[str, list[Callable[[str, bytes], None]]] = {}
 
     # ------------------------------------------------------------------ life
     async def connect(self, timeout: float = 10.0) -> None:
@@ -456,6 +466,51 @@ class NatsBus(InProcessBus):
             self._shared = await self._js.create_key_value(bucket=self.shared_bucket, history=1)
         return self._shared
 
+    # ------------------------------------------------------------------ notes
+    def publish_note(self, topic: str, key: str, data: bytes) -> None:
+        """Send ``data`` to every process as the note ``key`` of ``topic``: what no MLink
+        record carries but the other processes need in order with the records (an auction's
+        audience before its first AuctionNotice).  A note goes through ``<PREFIX>_REC`` on
+        ``<prefix>.r._<topic>.<key>`` in the send queue's order, so every process (and one
+        that joins later, replaying the stream) receives it before the records published
+        after it here; the latest note of a key is kept.  Not delivered to this process."""
+        if not re.fullmatch(r"[a-z][a-z0-9]*", topic):
+            raise ValueError(f"note topic {topic!r}: lower-case letters and digits")
+        subject = f"{self.prefix}.r._{topic}.{subject_token(key)}"
+        try:
+            self._queue.put_nowait((subject, data, {H_SRC: self.id}, True, None))
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+            f = Failure("nats", RuntimeError(f"NATS send queue full ({self._queue.maxsize} "
+                                             "messages): note not sent"), f"_{topic}", subject)
+            self.failures += 1
+            self.recent_failures.append(f)
+            self.supervisor(f)
+
+    def on_note(self, topic: str, fn: Callable[[str, bytes], None]) -> None:
+        """Call ``fn(key, data)`` for each note of ``topic`` another process sends (and those
+        in JetStream when this process joins), in order with the records."""
+        self._note_handlers.setdefault(topic, []).append(fn)
+
+    def _note(self, m: Any) -> bool:
+        """A note (``<prefix>.r._<topic>.<key>``) given to its handlers; False: a record."""
+        parts = m.subject.split(".", 3)
+        if len(parts) < 4 or not parts[2].startswith("_"):
+            return False
+        if (m.headers or {}).get(H_SRC) == self.id:
+            return True
+        self.stats.received += 1
+        key = _untoken(parts[3])
+        for fn in self._note_handlers.get(parts[2][1:], ()):
+            try:
+                fn(key, m.data)
+            except Exception as e:  # one handler's failure: counted, reported, not fatal
+                f = Failure(handler_name(fn), e, parts[2], m.subject)
+                self.failures += 1
+                self.recent_failures.append(f)
+                self.supervisor(f)
+        return True
+
     # ------------------------------------------------------------------ sending
     def _accepted(self, msg: Message) -> None:
         """Validators passed: queue the message for NATS (before this process's handlers run,
@@ -555,6 +610,8 @@ class NatsBus(InProcessBus):
     async def _on_record(self, m: Any) -> None:
         if not self._caught_up.is_set() and m.metadata.num_pending == 0:
             self._caught_up.set()
+        if self._note(m):
+            return
         await self._on_msg(m)
 
     async def _on_snapshot(self, m: Any) -> None:
@@ -630,6 +687,22 @@ class NatsBus(InProcessBus):
 
     def __repr__(self) -> str:
         return f"NatsBus({self.url!r}, prefix={self.prefix!r}, id={self.id[:8]})"
+
+
+def _untoken(tok: str) -> str:
+    """The text of a subject token (``subject_token`` undone)."""
+    if tok == "%":
+        return ""
+    out = bytearray()
+    i = 0
+    while i < len(tok):
+        if tok[i] == "%":
+            out.append(int(tok[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out += tok[i].encode()
+            i += 1
+    return out.decode()
 
 
 #: a remote validator's answer to a post it accepts

@@ -210,3 +210,38 @@ def test_split_rows_cuts_in_order_below_the_size(rows: int, max_bytes: int) -> N
     for col in batch.data:
         joined = np.concatenate([p.data[col] for p in pieces]) if pieces else []
         assert list(joined) == list(batch.data[col])
+
+
+def test_notes_reach_the_other_processes_in_order_with_the_records(
+        nats_server: NatsServer) -> None:
+    """A note (what no record carries: an auction's audience) sent before a record is handled
+    before that record, live and by a process that joins later and replays JetStream; the
+    sender does not get its own note back; a key with any characters comes back whole."""
+    async def main() -> None:
+        a, b = _Proc(nats_server.url), _Proc(nats_server.url)
+        got: dict[str, list[tuple[str, Any]]] = {"a": [], "b": [], "c": []}
+
+        def watch(p: _Proc, name: str) -> None:
+            p.bus.on_note("audience", lambda k, d: got[name].append(("note", k, d)))
+            p.bus.subscribe(ITEM.name, lambda m: got[name].append(("rec", m.rec["clientFirm"])))
+        watch(a, "a")
+        watch(b, "b")
+        await a.bus.connect()
+        await b.bus.connect()
+        for i, key in enumerate(("7", "a.b *>é")):
+            a.bus.publish_note("audience", key, f"rule {i}".encode())
+            a.bus.publish(Event(ITEM, "upsert", _item(f"T{i}", f"F{i}"), i, origin="alice"))
+        want = [("note", "7", b"rule 0"), ("rec", "F0"), ("note", "a.b *>é", b"rule 1"),
+                ("rec", "F1")]
+        await _until(lambda: len(got["b"]) == 4, "the notes and records at b")
+        assert got["b"] == want
+        assert got["a"] == [("rec", "F0"), ("rec", "F1")]  # its own notes: not delivered
+        c = _Proc(nats_server.url)
+        watch(c, "c")
+        await c.bus.connect()  # replays JetStream: the notes first, as they were sent
+        assert [g for g in got["c"] if g[0] == "note"] == [want[0], want[2]]
+        assert got["c"].index(want[0]) < got["c"].index(want[1])
+        assert got["c"].index(want[2]) < got["c"].index(want[3])
+        for p in (a, b, c):
+            await p.bus.close()
+    _run(main)

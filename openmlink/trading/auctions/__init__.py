@@ -7,7 +7,15 @@ trial match and allocation are pure functions in ``solve`` / ``allocate_pro_rata
 """
 
 from ._adapter import AuctionEngine
-from ._audience import AUDIENCE_TYPES, Audience, AudienceRule, audience_rule
+from ._audience import (
+    AUDIENCE_TYPES,
+    Audience,
+    AudienceRule,
+    RemoteAudience,
+    audience_rule,
+    rule_from_json,
+    rule_to_json,
+)
 from ._config import AuctionConfig
 from ._manager import AUCTION_HANDLING, Auction, AuctionManager, Response
 from ._responders import SimResponder, population, step_up
@@ -24,6 +32,7 @@ __all__ = [
     "AuctionConfig",
     "AuctionEngine",
     "AuctionManager",
+    "RemoteAudience",
     "Response",
     "SimResponder",
     "Solution",
@@ -31,6 +40,8 @@ __all__ = [
     "audience_rule",
     "effective_prices",
     "population",
+    "rule_from_json",
+    "rule_to_json",
     "solve",
     "step_up",
 ]

@@ -12,14 +12,16 @@ nothing); one entry per restricted auction, as the store keeps one AuctionNotice
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...query import BNot, Bound, Leaf, LiveSet
+from ...query import BAnd, BNot, Bound, Leaf, LiveSet
 from ...store import Store
 
-__all__ = ["AUDIENCE_TYPES", "Audience", "AudienceRule", "audience_rule"]
+__all__ = ["AUDIENCE_TYPES", "Audience", "AudienceRule", "RemoteAudience", "audience_rule",
+           "rule_from_json", "rule_to_json"]
 
 #: the auction records without a firm field whose reads follow the audience (NoticeExecReport,
 #: NoticeResponse and the executions carry ``clientFirm``: their own firm's rule applies)
@@ -69,17 +71,48 @@ def audience_rule(parent: Mapping[str, Any]) -> AudienceRule | None:
     return AudienceRule(str(parent.get("clientFirm") or ""), only, excl, not network_out)
 
 
+def rule_to_json(rule: AudienceRule | None) -> bytes:
+    """An auction's audience as JSON (``None``: open to every firm) for other processes."""
+    if rule is None:
+        return b'{"open":true}'
+    return json.dumps({"initiator": rule.initiator,
+                       "only": None if rule.only is None else sorted(rule.only),
+                       "out": sorted(rule.out), "network": rule.network}).encode()
+
+
+def rule_from_json(data: bytes) -> AudienceRule | None:
+    """``rule_to_json`` read back; ``ValueError`` naming what is wrong."""
+    try:
+        d = json.loads(data)
+        if d.get("open") is True:
+            return None
+        only = d["only"]
+        return AudienceRule(str(d["initiator"]), None if only is None else frozenset(map(str, only)),
+                            frozenset(map(str, d["out"])), bool(d["network"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"unreadable auction audience {data[:80]!r}: {type(e).__name__}: {e}"
+                         ) from None
+
+
 class Audience:
     """The audience of every restricted auction, and per client firm the live set of the
-    noticeNumbers hidden from it."""
+    noticeNumbers hidden from it.  ``on_add`` (when set) is told each auction's rule (None:
+    open to all) as it is added: the platform sends it to the other processes of a NATS bus."""
 
     def __init__(self) -> None:
         self._rules: dict[int, AudienceRule] = {}
         self._hidden: dict[str, LiveSet] = {}
+        self.on_add: Callable[[int, AudienceRule | None], None] | None = None
 
     def add(self, notice: int, parent: Mapping[str, Any]) -> None:
         """Record the audience of auction ``notice`` (call before its first record goes out)."""
         rule = audience_rule(parent)
+        if self.on_add is not None:
+            self.on_add(notice, rule)
+        self.add_rule(notice, rule)
+
+    def add_rule(self, notice: int, rule: AudienceRule | None) -> None:
+        """Record the audience ``rule`` of auction ``notice`` (None: open to every firm)."""
         if rule is None:
             return
         self._rules[notice] = rule
@@ -116,3 +149,24 @@ class Audience:
             for r in removers:
                 r()
         return remove
+
+
+class RemoteAudience(Audience):
+    """The audience in a process without the auction engine (a NATS gateway): the rules come
+    from the engine's process (``add_rule``, each before the auction's first record), and a
+    firm-bound reader sees only the auctions whose rule arrived and lets it in -- an auction
+    whose audience is unknown here is hidden from every firm (fail closed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known = LiveSet()
+
+    def add_rule(self, notice: int, rule: AudienceRule | None) -> None:
+        super().add_rule(notice, rule)
+        self.known.add(notice)
+
+    def bound(self, who: Any) -> Bound | None:
+        b = super().bound(who)
+        if b is None:
+            return None
+        return BAnd((Leaf("noticeNumber", "noticeNumber", None, "num", "in", self.known), b))

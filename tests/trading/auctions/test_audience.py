@@ -129,3 +129,56 @@ def test_a_process_without_the_auction_engine_shows_firms_no_auctions() -> None:
     firm = plat.store.row_rule(mt, SimpleNamespace(client_firm="ACME"))
     assert len(t.live_rows()) == 1 and not where_mask(t, firm, t.live_rows()).any()
     assert plat.store.row_rule(mt, SimpleNamespace(client_firm=None)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(parents, min_size=1, max_size=12), st.lists(st.sampled_from(FIRMS), max_size=3))
+def test_a_remote_audience_fed_the_engines_rules_hides_what_the_engine_hides(
+        ps: list[dict], early: list[str]) -> None:
+    """What another process learns (each rule as JSON, ``Audience.on_add``) gives the same
+    per-firm visibility as the engine's own audience; a notice whose rule has not arrived is
+    hidden from every firm-bound reader (fail closed)."""
+    from openmlink.bus import Event, InProcessBus
+    from openmlink.schema import registry
+    from openmlink.store import Store
+    from openmlink.trading.auctions import RemoteAudience, rule_from_json, rule_to_json
+
+    reg = registry()
+    engine, remote = Audience(), RemoteAudience()
+    sent: list[tuple[int, bytes]] = []
+    engine.on_add = lambda n, rule: sent.append((n, rule_to_json(rule)))
+    store, bus = Store(reg), InProcessBus()
+    store.attach(bus)
+    remote.register(store)
+    mt = reg[AN]
+    bounds = {f: store.row_rule(mt, SimpleNamespace(client_firm=f)) for f in early}
+    for n, p in enumerate(ps, start=1):
+        engine.add(n, p)
+        bus.publish(Event(mt, "upsert", {"noticeNumber": n}, n))
+    t = store.table(mt)
+    unknown = {f: where_mask(t, store.row_rule(mt, SimpleNamespace(client_firm=f)),
+                             t.live_rows()).any() for f in FIRMS}
+    assert not any(unknown.values())  # nothing arrived yet: no firm sees any auction
+    for n, data in sent:
+        remote.add_rule(n, rule_from_json(data))
+    for firm in FIRMS:
+        want = {n for n in range(1, len(ps) + 1) if engine.sees(n, firm)}
+        bound = store.row_rule(mt, SimpleNamespace(client_firm=firm))
+        assert visible(t, bound) == want
+        if firm in bounds:
+            assert visible(t, bounds[firm]) == want  # bound before the rules arrived
+    assert store.row_rule(mt, SimpleNamespace(client_firm=None)) is None
+
+
+def visible(t: object, bound: object) -> set[int]:
+    rows = t.live_rows()  # type: ignore[attr-defined]
+    rows = rows[where_mask(t, bound, rows)]
+    return {int(t.column("noticeNumber")[i]) for i in rows}  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_audience_is_refused_naming_it() -> None:
+    import pytest
+
+    from openmlink.trading.auctions import rule_from_json
+    with pytest.raises(ValueError, match="unreadable auction audience"):
+        rule_from_json(b'{"initiator": "A"}')

@@ -3,7 +3,8 @@
 (DirectedCounterParty Include) is seen by INCL and by the initiator's firm, never by EXCL --
 on REST getmsgs/getcount, on an MLinkStream opened *before* the auction started, on
 MLinkSubscribe by noticeNumber and in SQL -- while an auction open to all is seen by every
-firm; a key with no client firm sees both."""
+firm; a key with no client firm sees both.  The same through a gateway-only process of a
+NATS platform, the auction engine in another process (issue 17: the audience crosses)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import API_KEY, Server, free_port, start_server, stop_server
+from tests.support.nats import NatsServer, nats_server_binary
 from tests.support.serve import msgs, wait_for
 
 KEYS = """
@@ -150,15 +152,34 @@ def _sql(port: int, key: str) -> dict[str, set[str]]:
         cnx.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=["one process", "nats gateway"])
+def served(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One ``openmlink serve``; or (issue 17) the auction engine in one process and the reads,
+    posts and SQL through a gateway-only process on a NATS bus: the audience reaches it."""
     kf = tmp_path_factory.mktemp("keys") / "keys.toml"
     kf.write_text(KEYS)
     port = free_port()
-    s = start_server("--universe", "small", "--seed", "7", "--no-analytics", "--sql-port",
-                     str(port), "--sim-responders", "0", "--keys-file", str(kf))
-    yield s, port
-    stop_server(s)
+    common = ("--universe", "small", "--seed", "7", "--no-analytics", "--sim-responders", "0",
+              "--keys-file", str(kf))
+    if request.param == "one process":
+        s = start_server(*common, "--sql-port", str(port))
+        yield s, port
+        stop_server(s)
+        return
+    if nats_server_binary() is None:
+        pytest.skip("nats-server not installed (the nats extra)")
+    nats = NatsServer(tmp_path_factory.mktemp("jetstream"))
+    procs: list[Server] = []
+    try:
+        bus = ("--bus", nats.url)
+        procs.append(start_server(*common, *bus, "--role", "all", "--no-sql", "--no-persist"))
+        procs.append(gw := start_server(*common, *bus, "--role", "gateway", "--no-persist",
+                                        "--sql-port", str(port)))
+        yield gw, port
+    finally:
+        for p in procs:
+            stop_server(p)
+        nats.stop()
 
 
 def test_a_directed_auction_is_seen_by_its_audience_only_on_every_read_path(served) -> None:
