@@ -19,6 +19,7 @@ from ._jlog import Fenced, JournalLog, StreamJournal
 from ._leases import PartitionLeases
 from ._nats import (
     POST_TIMEOUT_S,
+    VALID_TTL_S,
     NatsBus,
     NatsStats,
     NotDurable,
@@ -30,8 +31,8 @@ from ._nats import (
 from ._parts import PARTITIONS, Partitions, parse_partition, partition_of
 from ._wire import decode_message, decode_messages, encode_message
 
-__all__ = ["PARTITIONS", "POST_TIMEOUT_S", "Bus", "ColumnBatch", "Event", "Failure", "Fenced",
-           "Handler", "InProcessBus", "JournalLog", "NatsBus", "NatsStats", "NotDurable",
+__all__ = ["PARTITIONS", "POST_TIMEOUT_S", "VALID_TTL_S", "Bus", "ColumnBatch", "Event", "Failure",
+           "Fenced", "Handler", "InProcessBus", "JournalLog", "NatsBus", "NatsStats", "NotDurable",
            "PartitionLeases", "Partitions", "PublishFailed", "RecordingBus", "StreamJournal",
            "Supervisor", "Validator", "decode_message", "decode_messages", "describe",
            "encode_message", "handler_name", "log_failure", "parse_partition", "partition_of",

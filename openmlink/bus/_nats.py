@@ -40,6 +40,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,8 @@ from ._bus import (
 )
 from ._wire import decode_message, encode_message
 
-__all__ = ["POST_TIMEOUT_S", "NatsBus", "NatsStats", "NotDurable", "split_by_ticker", "split_rows",
-           "subject_token", "ticker_column"]
+__all__ = ["POST_TIMEOUT_S", "VALID_TTL_S", "NatsBus", "NatsStats", "NotDurable", "split_by_ticker",
+           "split_rows", "subject_token", "ticker_column"]
 
 log = logging.getLogger("openmlink.bus.nats")
 
@@ -71,6 +72,9 @@ H_SEQ = "Oml-Seq"
 H_SNAP = "Oml-Snap"
 #: seconds a client post waits for a remote validator's answer, then for its JetStream ack
 POST_TIMEOUT_S = 5.0
+#: seconds a validator registration in ``<PREFIX>_VALID`` lasts unless renewed (inferred: long
+#: enough for a restart of the engine's process and a stalled event loop on a loaded host)
+VALID_TTL_S = 60.0
 
 
 class NotDurable(Exception):
@@ -165,7 +169,8 @@ class NatsBus(InProcessBus):
     docstring).  ``connect`` (in the running event loop) before publishing; ``close``."""
 
     def __init__(self, url: str, *, prefix: str = "oml", supervisor: Supervisor | None = None,
-                 queue_size: int = 65_536, name: str = "openmlink") -> None:
+                 queue_size: int = 65_536, name: str = "openmlink",
+                 valid_ttl_s: float = VALID_TTL_S) -> None:
         super().__init__(supervisor)
         if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
             raise ValueError(f"NATS subject prefix {prefix!r}: lower-case letters, digits, _")
@@ -194,7 +199,11 @@ class NatsBus(InProcessBus):
         self._caught_up = asyncio.Event()
         self.valid_bucket = f"{prefix.upper()}_VALID"
         self._post: tuple[Event, asyncio.Future[None]] | None = None  # the post being published
-        self._remote_types: set[str] = set()  # types whose validators run in some process
+        # type -> registrant (process id) -> when its registration was last seen (monotonic)
+        self._remote_types: dict[str, dict[str, float]] = {}
+        self.valid_ttl_s = valid_ttl_s
+        self._expired: set[str] = set()  # types whose registrations expired (warned once)
+        self._renewer: asyncio.Task[None] | None = None
         self._served: set[str] = set()  # types whose validators this process answers for
         self._kv: Any = None
         self._watcher: Any = None
@@ -315,7 +324,7 @@ class NatsBus(InProcessBus):
             if w is not None:
                 with contextlib.suppress(Exception):  # the connection may be gone already
                     await w.stop()
-        for task in (self._snapper, self._kv_task, self._sender):
+        for task in (self._snapper, self._renewer, self._kv_task, self._sender):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -350,8 +359,25 @@ class NatsBus(InProcessBus):
 
     def validated_elsewhere(self, name: str) -> bool:
         """Whether posts of ``name`` are checked by validators of another process only (an
-        engine that does not run here registered them in ``<PREFIX>_VALID``)."""
-        return name in self._remote_types and not self._validators.get(name)
+        engine that does not run here registered them in ``<PREFIX>_VALID`` and renewed that
+        within ``valid_ttl_s``).  A registration not renewed for that long is stale (its
+        engine stopped for good): posts of ``name`` are then accepted without the check (said
+        once at WARNING), until an engine registers again."""
+        if self._validators.get(name):
+            return False
+        regs = self._remote_types.get(name)
+        if not regs:
+            return False
+        now = time.monotonic()
+        if any(now - t < self.valid_ttl_s for t in regs.values()):
+            self._expired.discard(name)
+            return True
+        if name not in self._expired:
+            self._expired.add(name)
+            log.warning("NATS: the validators of %s (registered by %s) were not renewed for "
+                        "%g s: their engine stopped; posts of %s are accepted unchecked",
+                        name, ", ".join(sorted(regs)), self.valid_ttl_s, name)
+        return False
 
     async def validate_remote(self, msg: Event) -> None:
         """Have the process that runs the validators of ``msg``'s type check it (NATS request
@@ -401,17 +427,52 @@ class NatsBus(InProcessBus):
     async def _join_validators(self, timeout: float) -> None:
         """Learn which types other processes validate (``<PREFIX>_VALID``, watched while
         connected) and answer for the validators of this process."""
-        self._kv = await self._js.create_key_value(bucket=self.valid_bucket, history=1)
+        from nats.js.api import KeyValueConfig
+        from nats.js.errors import BadRequestError
+
+        try:  # entries older than the TTL leave the bucket (a stale one is not replayed)
+            self._kv = await self._js.create_key_value(KeyValueConfig(
+                bucket=self.valid_bucket, history=1, ttl=self.valid_ttl_s))
+        except BadRequestError:  # made by a process with another TTL: use it as it is
+            self._kv = await self._js.key_value(self.valid_bucket)
         self._watcher = await self._kv.watchall()
         while (entry := await self._watcher.updates(timeout)) is not None:
-            self._remote_types.add(entry.key)
+            self._registered(entry, replayed=True)
         self._kv_task = asyncio.create_task(self._watch_validators(), name="nats:validators")
         await self._serve_validators(list(self._validators))
+        self._renewer = asyncio.create_task(self._renew_validators(), name="nats:renew validators")
+
+    def _registered(self, entry: Any, replayed: bool = False) -> None:
+        """A put (a registration or its renewal: key ``<MsgType>.<process id>``) or a delete
+        in ``<PREFIX>_VALID``; one ``replayed`` when joining counts from when it was written
+        (the server's time: the bucket drops entries older than the TTL only now and then)."""
+        name, _, who = entry.key.partition(".")
+        if entry.operation in ("DEL", "PURGE"):
+            self._remote_types.get(name, {}).pop(who, None)
+            return
+        seen = time.monotonic()
+        created = getattr(entry, "created", None)
+        if replayed and isinstance(created, datetime):
+            seen -= max(0.0, (datetime.now(UTC) - created).total_seconds())
+        self._remote_types.setdefault(name, {})[who] = seen
 
     async def _watch_validators(self) -> None:
         async for entry in self._watcher:
             if entry is not None:
-                self._remote_types.add(entry.key)
+                self._registered(entry)
+
+    async def _renew_validators(self) -> None:
+        """Write this process's registrations again every sixth of ``valid_ttl_s`` (they
+        expire after it: a process that stopped for good does not keep its types refused)."""
+        while True:
+            await asyncio.sleep(self.valid_ttl_s / 6)
+            for name in sorted(self._served):
+                try:
+                    await self._kv.put(f"{name}.{self.id}", self.name.encode())
+                except Exception as e:  # disconnected: renewed at the next beat
+                    log.error("NATS: renewing the registration of the validators of %s failed:"
+                              " %s: %s", name, type(e).__name__, e)
+                    break
 
     async def _serve_validators(self, names: list[str]) -> None:
         for name in names:
@@ -420,8 +481,7 @@ class NatsBus(InProcessBus):
             self._served.add(name)
             self._subs.append(await self._nc.subscribe(
                 f"{self.prefix}.v.{name}", queue=f"{self.prefix}_v", cb=self._on_validate))
-            await self._kv.put(name, self.name.encode())
-            self._remote_types.add(name)
+            await self._kv.put(f"{name}.{self.id}", self.name.encode())
 
     async def _on_validate(self, m: Any) -> None:
         """Another process asks whether a client post passes this process's validators."""

@@ -5,6 +5,7 @@ per-ticker split lose nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -244,4 +245,53 @@ def test_notes_reach_the_other_processes_in_order_with_the_records(
         assert got["c"].index(want[2]) < got["c"].index(want[3])
         for p in (a, b, c):
             await p.bus.close()
+    _run(main)
+
+
+def test_a_validator_registration_lasts_while_renewed_and_expires_after_its_engine_stops(
+        nats_server: NatsServer) -> None:
+    """An engine process's validators are registered in ``<P>_VALID`` and renewed: a gateway
+    sends the posts of that type to it for as long as it runs (well past the TTL); once it
+    stopped for good its registration goes stale after the TTL and the gateway no longer
+    refuses the type as "no process running its engine" (a late joiner does not even see it)."""
+    from openmlink.errors import PostRejected
+
+    ttl = 3.0
+
+    async def main() -> None:
+        eng = NatsBus(nats_server.url, valid_ttl_s=ttl, name="engine")
+        seen: list[str] = []
+
+        def check(m: Any) -> None:
+            seen.append(m.rec["clientFirm"])
+            if m.rec["clientFirm"] == "BAD":
+                raise PostRejected("clientFirm: BAD is refused")
+        eng.add_validator(ITEM.name, check)
+        gw = NatsBus(nats_server.url, valid_ttl_s=ttl, name="gateway")
+        await eng.connect()
+        await gw.connect()
+        post = Event(ITEM, "upsert", _item("AAPL", "BAD"), 1, origin="alice")
+        await _until(lambda: gw.validated_elsewhere(ITEM.name), "the registration at the gateway")
+        await asyncio.sleep(2 * ttl)  # renewed meanwhile: still checked by the engine
+        assert gw.validated_elsewhere(ITEM.name)
+        try:
+            await gw.validate_remote(post)
+            raise AssertionError("the engine's validator did not refuse")
+        except PostRejected as e:
+            assert "BAD is refused" in e.detail
+        assert seen == ["BAD"]
+        await eng.close()  # stops for good: refused (no responder) until the TTL passes
+        try:
+            await gw.validate_remote(post)
+            raise AssertionError("posted unchecked while its registration is live")
+        except PostRejected as e:
+            assert "no process running its engine" in e.detail
+        await _until(lambda: not gw.validated_elsewhere(ITEM.name), "the registration expired",
+                     timeout=ttl + 5)
+        await gw.validate_remote(post)  # nothing to ask: accepted here (no validator anywhere)
+        late = NatsBus(nats_server.url, valid_ttl_s=ttl, name="late")
+        await late.connect()
+        assert not late.validated_elsewhere(ITEM.name)
+        for b in (gw, late):
+            await b.close()
     _run(main)
