@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .platform import Platform
     from .trading import AuctionConfig, TradingConfig
 
-__all__ = ["main"]
+__all__ = ["main", "parser"]
 
 
 def _keys(args: argparse.Namespace) -> tuple[ApiKeys, str | None]:
@@ -173,6 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
                     trading_standby=bus is not None)
     if bus is not None:
         say_stderr(f"role: {role} on the NATS bus {args.bus}")
+        _receive_only_consumed(bus, role)
     app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
     _attach_health(app, role, plat)
@@ -208,6 +209,18 @@ def _attach_health(app: Any, role: Role, plat: Platform) -> None:
         return web.json_response(out)
 
     app.router.add_route("GET", "/health", handle)
+
+
+def _receive_only_consumed(bus: NatsBus, role: Role) -> None:
+    """(inferred) A process of ``--role engine implied`` receives only the column data its
+    engine reads (quotes, definitions), not the other engines' outputs: the market and the
+    LiveImpliedQuote of the other partitions were half its inbound traffic.  Its own REST
+    serves those types only (clients connect to gateways).  The other roles receive every
+    type (a trading or calc engine reads tables it does not subscribe to)."""
+    if role.name == "engine" and role.engines == frozenset({"implied"}):
+        types = bus.subscribed_types()
+        bus.receive_only(types)
+        say_stderr(f"bus: column data received: {', '.join(sorted(types))} (--role engine implied)")
 
 
 def _bus(args: argparse.Namespace, role: Role) -> NatsBus | None:
@@ -367,7 +380,8 @@ def _add_sim_options(p: argparse.ArgumentParser) -> None:
                    help="simulated start time, UTC 'YYYY-MM-DD HH:MM:SS' (default: now)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The ``openmlink`` command line (every subcommand)."""
     ap = argparse.ArgumentParser(prog="openmlink", description="Self-hosted MLink platform")
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the server (embedded defaults, no external service)")
@@ -453,6 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     from .client import cli as client_cli
 
     client_cli.add_commands(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .client import cli as client_cli
+
+    ap = parser()
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     if args.command in client_cli.COMMANDS:

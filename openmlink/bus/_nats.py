@@ -212,6 +212,8 @@ class NatsBus(InProcessBus):
         self._shared: Any = None
         self._shared_watchers: list[Any] = []
         self._note_handlers: dict[str, list[Callable[[str, bytes], None]]] = {}
+        self._only: frozenset[str] | None = None  # column types received (None: all)
+        self._snap_sub: Any = None
 
     # ------------------------------------------------------------------ life
     async def connect(self, timeout: float = 10.0) -> None:
@@ -241,10 +243,12 @@ class NatsBus(InProcessBus):
         if (await self._js.stream_info(self.snap_stream)).state.messages == 0:
             self._snap_caught_up.set()
         # live first (held while joining), then the snapshots, then the records
-        self._subs.append(await self._nc.subscribe(f"{self.prefix}.c.>", cb=self._on_live))
-        self._subs.append(await self._js.subscribe(
+        for subject in self._live_subjects():
+            self._subs.append(await self._nc.subscribe(subject, cb=self._on_live))
+        self._snap_sub = await self._js.subscribe(
             f"{self.prefix}.s.>", cb=self._on_snapshot, ordered_consumer=True,
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+        self._subs.append(self._snap_sub)
         self._subs.append(await self._js.subscribe(
             f"{self.prefix}.r.>", cb=self._on_record, ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
@@ -261,7 +265,29 @@ class NatsBus(InProcessBus):
         for m in held:
             self._live(m)
         # joined: the snapshots' copies on the live subjects keep this process whole
-        await self._subs[1].unsubscribe()
+        await self._snap_sub.unsubscribe()
+        self._subs.remove(self._snap_sub)
+
+    def receive_only(self, types: Iterable[str] | None) -> None:
+        """Receive the column data (live batches and snapshots) of ``types`` only, from the
+        next ``connect`` (None: every type, the default).  For a process whose engines read
+        a few types and that serves no clients of the others (``--role engine implied``: the
+        quotes and definitions, not the other engines' LiveImpliedQuote / surfaces).  Records
+        are received whatever the types."""
+        self._only = None if types is None else frozenset(types)
+
+    def subscribed_types(self) -> frozenset[str]:
+        """The types that a handler of this process subscribed to by name (not the store's
+        or another all-types handler): what its engines consume."""
+        return frozenset(name for name, subs in self._by_type.items() if subs)
+
+    def _only_tokens(self) -> frozenset[str]:
+        return frozenset(subject_token(t) for t in self._only or ())
+
+    def _live_subjects(self) -> list[str]:
+        if self._only is None:
+            return [f"{self.prefix}.c.>"]
+        return [f"{self.prefix}.c.{subject_token(t)}.>" for t in sorted(self._only)]
 
     def snapshot_every(self, export: Export, seconds: float = 1.0, min_age_s: float = 0.0
                        ) -> None:
@@ -682,6 +708,8 @@ class NatsBus(InProcessBus):
         if src == self.id:
             return
         p, _s, rest = m.subject.rsplit(".", 1)[0].split(".", 2)
+        if self._only is not None and rest.split(".", 1)[0] not in self._only_tokens():
+            return
         key = (f"{p}.c.{rest}", src)
         seq = int(headers.get(H_SEQ, "0"))
         if seq < self._applied.get(key, 0):

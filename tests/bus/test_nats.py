@@ -295,3 +295,42 @@ def test_a_validator_registration_lasts_while_renewed_and_expires_after_its_engi
         for b in (gw, late):
             await b.close()
     _run(main)
+
+
+def _prints(tks: list[str], price: float) -> ColumnBatch:
+    n = len(tks)
+    return ColumnBatch(REG["StockPrint"], {
+        "ticker.at": np.full(n, key_member_names("at").index("EQT"), np.int16),
+        "ticker.ts": np.full(n, key_member_names("ts").index("NMS"), np.int16),
+        "ticker.tk": np.array(tks, dtype=object), "prtPrice": np.full(n, price)}, 7)
+
+
+def test_a_process_receiving_only_some_types_gets_their_column_data_only(
+        nats_server: NatsServer) -> None:
+    """``receive_only`` (an implied-engine process): the live batches and the snapshots of
+    the types named reach it, the other types' do not; records of every type do."""
+    async def main() -> None:
+        a = _Proc(nats_server.url)
+        await a.bus.connect()
+        a.bus.publish(_quotes(["SPY"], 100.0))
+        a.bus.publish(_prints(["SPY"], 50.0))
+        assert a.bus.send_snapshots(a.store.ticker_batches) == 2
+        await a.bus.flush()
+        e = _Proc(nats_server.url)
+        e.bus.receive_only({QUOTE.name})
+        await e.bus.connect()  # the snapshots: of the quotes only
+        quotes, prints = e.store.table(QUOTE), e.store.table(REG["StockPrint"])
+        assert len(quotes) == 1 and len(prints) == 0
+        a.bus.publish(_prints(["AAPL"], 51.0))
+        a.bus.publish(_quotes(["AAPL"], 120.0))
+        a.bus.publish(Event(ITEM, "upsert", _item("AAPL", "F3"), 11, origin="alice"))
+        await a.bus.flush()
+        await _until(lambda: len(quotes) == 2 and len(e.store.table(ITEM)) == 1,
+                     "the quote and the record")
+        await asyncio.sleep(0.3)
+        assert len(prints) == 0
+        assert {type(m).__name__ + ":" + m.mt.name for m in e.seen} == {
+            f"ColumnBatch:{QUOTE.name}", f"Event:{ITEM.name}"}
+        for p in (a, e):
+            await p.bus.close()
+    _run(main)
