@@ -11,14 +11,20 @@ then prints:
   receiver's table, batches of ``rows`` rows spread over 50 tickers.
 
 Then, with real ``openmlink serve`` processes on the same server (``bench_scale_procs.py``):
-updates/s delivered to WebSocket clients by 1 vs 2 gateway processes; the implied engine's
-first Loop pass with 1 vs 2 engine processes (``--partition``); failover time of leased
+publish -> WebSocket-client latency through a NATS gateway process vs an in-process platform;
+updates/s delivered to WebSocket clients (in several client processes) by 1 vs 2 gateway
+processes; the implied engine's first Loop pass with 1 vs 2 engine processes
+(``--partition``, universe ``--engine-universe``: full by default); failover time of leased
 engine processes (one SIGKILLed), and of the order manager (``bench_scale_trading.py``: the
 holder of the trading lease SIGKILLed).  Every figure is printed with CPU seconds and the load
 average: on a loaded host, wall figures are inflated.
 
 Usage: python bench/bench_scale.py [records] [rows] [--universe U] [--clients C]
-       [--seconds S] [--only latency|gateways|engines|failover]
+       [--client-procs P] [--quote-rate R] [--seconds S] [--engine-universe U]
+       [--only latency|gateways|engines|failover]
+
+On a quiet machine with at least 8 cores (the lead's run):
+    python bench/bench_scale.py --universe default --clients 64 --client-procs 4
 """
 
 from __future__ import annotations
@@ -162,8 +168,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("records", nargs="?", type=int, default=2000)
     ap.add_argument("rows", nargs="?", type=int, default=1000)
-    ap.add_argument("--universe", default="small", help="simulator universe of the processes")
-    ap.add_argument("--clients", type=int, default=16, help="WebSocket clients (gateways part)")
+    ap.add_argument("--universe", default="default",
+                    help="simulator universe of the market (gateways and failover parts)")
+    ap.add_argument("--clients", type=int, default=64, help="WebSocket clients (gateways part)")
+    ap.add_argument("--client-procs", type=int, default=4,
+                    help="processes running the clients (gateways part)")
+    ap.add_argument("--engine-universe", default="full",
+                    help="simulator universe of the engines part (Loop 1 vs 2 processes)")
+    ap.add_argument("--samples", type=int, default=2000,
+                    help="rows of the publish -> WebSocket client latency (at 200/s)")
     ap.add_argument("--quote-rate", type=float, default=0.2,
                     help="the market's --quote-rate (gateways part: enough to load a gateway)")
     ap.add_argument("--seconds", type=float, default=20.0, help="streaming seconds per run")
@@ -180,10 +193,11 @@ def main() -> None:
                 ev_n, cb_n, rate = asyncio.run(_nats(url, records, rows))
                 _latency(records, rows, ev_i, cb_i, ev_n, cb_n, rate)
                 print(f"  (this process: {time.process_time() - t_cpu:.1f} CPU s; {bp.load()})")
+                bp.latency(url, a.samples)
             if a.only in (None, "gateways"):
-                bp.gateways(url, a.universe, a.clients, a.seconds, a.quote_rate)
+                bp.gateways(url, a.universe, a.clients, a.seconds, a.quote_rate, a.client_procs)
             if a.only in (None, "engines"):
-                bp.engines(url, a.universe)
+                bp.engines(url, a.engine_universe)
             if a.only in (None, "failover"):
                 bp.failover(url, a.universe)
                 import bench_scale_trading

@@ -2,7 +2,11 @@
 around a ``nats-server`` of their own.  Used by ``bench/bench_scale.py``; prints
 
 * updates/s delivered to WebSocket clients by 1 vs 2 gateway processes (the same clients,
-  streaming OptionNbboQuote, spread over the gateways);
+  streaming OptionNbboQuote, spread over the gateways, run by several client processes so
+  that the clients are not the bottleneck), with each gateway's share of a core;
+* publish -> WebSocket-client latency (p50/p99/max) of single OptionNbboQuote rows: published
+  on a NATS bus by this process and delivered by a gateway process, vs published on the bus
+  of an in-process platform serving the client itself (the client in its own process);
 * the implied engine's first Loop pass over the universe with 1 vs 2 engine processes
   (``--partition 0/1`` vs ``0/2`` + ``1/2``: wall of the slower one, and their CPU seconds);
 * failover: two leased engine processes, one SIGKILLed: seconds until every underlier it
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import re
 import signal
@@ -28,20 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' helpers
+
 from openmlink.bus import PARTITIONS, partition_of
+from tests.conftest import free_port
+from tests.support.serve import msgs, wait_for
 
 KEY = "BENCH-0000-0000-0001"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Proc:
@@ -108,18 +110,18 @@ def load() -> str:
 
 
 def wait(pred: Any, timeout: float, every: float = 0.5) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    return None
+    """``pred()`` once truthy within ``timeout`` s, else None."""
+    return wait_for(pred, timeout, every) or None
 
 
 def rows(p: Proc, mtype: str) -> list[dict[str, Any]]:
-    return [e["message"] for e in p.get(cmd="getmsgs", msgType=mtype, limit=2_000_000)
-            if e.get("header", {}).get("mTyp") == mtype]
+    return msgs(p.get(cmd="getmsgs", msgType=mtype, limit=2_000_000), mtype)
+
+
+def cpu_self() -> float:
+    """CPU seconds of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def count(p: Proc, mtype: str) -> int:
@@ -130,55 +132,235 @@ def count(p: Proc, mtype: str) -> int:
 
 
 # ---------------------------------------------------------------------- gateways
-async def _client(base: str, seconds: float, counter: list[int]) -> None:
+def _count(data: str) -> int:
+    # counted without parsing: the clients must not be the bottleneck being measured
+    return data.count('"mTyp":"OptionNbboQuote"') + data.count('"mTyp": "OptionNbboQuote"')
+
+
+async def _client(base: str, begin: float, end: float, counter: list[int]) -> None:
+    """One WebSocket client streaming every OptionNbboQuote; counts the updates received
+    between the wall times ``begin`` and ``end``."""
     async with aiohttp.ClientSession() as s, s.ws_connect(
             base.replace("http", "ws") + "/mlink/json",
             headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
         await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
-            "queryLabel": "q", "msgName": "OptionNbboQuote", "activeLatency": 100}}))
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
+            "queryLabel": "q", "msgName": "OptionNbboQuote", "activeLatency": 1}}))
+        while (left := end - time.time()) > 0:
             try:
                 m = await ws.receive(timeout=left)
             except TimeoutError:
                 break
             if m.type != aiohttp.WSMsgType.TEXT:
                 break
-            # counted without parsing: this one process reads every client's stream, it must
-            # not be the bottleneck being measured
-            counter[0] += m.data.count('"mTyp": "OptionNbboQuote"') + m.data.count(
-                '"mTyp":"OptionNbboQuote"')
+            if time.time() >= begin:
+                counter[0] += _count(m.data)
+
+
+def _client_proc(bases: list[str], n: int, first: int, begin: float, end: float,
+                 out: Any) -> None:
+    """A client process: ``n`` clients, client i on gateway ``(first + i) % len(bases)``;
+    puts (updates counted, its CPU seconds) on ``out``."""
+    counter = [0]
+
+    async def run() -> None:
+        await asyncio.gather(*(_client(bases[(first + i) % len(bases)], begin, end, counter)
+                               for i in range(n)))
+    asyncio.run(run())
+    t = os.times()
+    out.put((counter[0], t.user + t.system))
 
 
 def gateways(nats_url: str, universe: str, clients: int, seconds: float,
-             quote_rate: float = 0.2) -> None:
-    print(f"\nupdates/s delivered to {clients} WebSocket clients (OptionNbboQuote streams, "
-          f"universe {universe}, market --quote-rate {quote_rate:g}, {seconds:g} s each)")
-    for n in (1, 2):
-        _gateways(nats_url, universe, clients, seconds, n, quote_rate)
+             quote_rate: float = 0.2, client_procs: int = 4) -> None:
+    print(f"\nupdates/s delivered to {clients} WebSocket clients in {client_procs} client "
+          f"processes (OptionNbboQuote streams, universe {universe}, market --quote-rate "
+          f"{quote_rate:g}, {seconds:g} s each)")
+    rates = [_gateways(nats_url, universe, clients, seconds, n, quote_rate, client_procs)
+             for n in (1, 2)]
+    if rates[0] > 0:
+        print(f"  2 vs 1 gateway: {rates[1] / rates[0]:.2f}x (target >= 1.7x; meaningful only "
+              "if the single gateway was busy ~100% of a core, the client processes were not, "
+              "and the machine had a core to spare for the second gateway; if the per-client "
+              "rate is the market's rate with one gateway, raise --clients or --quote-rate)")
 
 
 def _gateways(nats_url: str, universe: str, clients: int, seconds: float, n: int,
-              quote_rate: float) -> None:
+              quote_rate: float, client_procs: int) -> float:
     with platform(nats_url) as (procs, logs):
         procs.append(Proc(nats_url, logs, "market", "--role", "market", "--universe",
                           universe, "--bus-prefix", f"g{n}", "--quote-rate", str(quote_rate)))
         gws = [Proc(nats_url, logs, f"gw{i}", "--role", "gateway", "--bus-prefix", f"g{n}")
                for i in range(n)]
         procs.extend(gws)
-        wait(lambda: count(gws[-1], "OptionNbboQuote") > 0, 120)
-        counter = [0]
-        cpu0 = [p.cpu_s() for p in gws]
+        want = count(procs[0], "OptionNbboQuote")
+        wait(lambda: all(count(g, "OptionNbboQuote") >= want > 0 for g in gws), 300)
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        warm = 8.0 + clients / 20  # connected and past the streams' snapshots
+        begin = time.time() + warm
+        end = begin + seconds
+        per = [clients // client_procs + (1 if i < clients % client_procs else 0)
+               for i in range(client_procs)]
+        first = np.concatenate(([0], np.cumsum(per)[:-1])).tolist()
+        workers = [ctx.Process(target=_client_proc,
+                               args=([g.base for g in gws], k, f, begin, end, out))
+                   for k, f in zip(per, first, strict=True) if k]
+        for w in workers:
+            w.start()
+        time.sleep(max(0.0, begin - time.time()))
+        cpu0 = [p.cpu_s() for p in (*gws, procs[0])]
+        time.sleep(max(0.0, end - time.time()))
+        cpu1 = [p.cpu_s() for p in (*gws, procs[0])]
+        got = [out.get(timeout=60 + warm) for _ in workers]
+        for w in workers:
+            w.join(30)
+        total = sum(c for c, _ in got)
+        busy = ", ".join(f"{(b - a) / seconds:.0%}" for a, b in zip(cpu0[:-1], cpu1[:-1],
+                                                                       strict=True))
+        rate = total / seconds
+        # a client process's CPU over its life (connecting, snapshots, the window)
+        cli = max(c for _, c in got) / (warm + seconds)
+        print(f"  {n} gateway(s): {rate:12,.0f} updates/s ({rate / clients:,.0f} per client)"
+              f"   busy (share of a core): gateway {busy}; market "
+              f"{(cpu1[-1] - cpu0[-1]) / seconds:.0%}; busiest client process ~{cli:.0%}; "
+              f"{load()}")
+        return rate
 
-        async def run() -> None:
-            await asyncio.gather(*(_client(gws[i % n].base, seconds, counter)
-                                   for i in range(clients)))
-        t0 = time.monotonic()
-        asyncio.run(run())
-        wall = time.monotonic() - t0
-        cpu = sum(p.cpu_s() for p in gws) - sum(cpu0)
-        print(f"  {n} gateway(s): {counter[0] / wall:10,.0f} updates/s  "
-              f"(gateway CPU {cpu:.1f} s in {wall:.1f} s wall; {load()})")
+
+# ---------------------------------------------------------------------- latency
+def _latency_client(base: str, seconds: float, ready: Any, out: Any) -> None:
+    """A client process: streams OptionNbboQuote (activeLatency 1 ms), says ``ready`` once
+    its stream is live, then puts [(bidPrice, receive wall ns)] of every update on ``out``."""
+    got: list[tuple[float, int]] = []
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as s, s.ws_connect(
+                base.replace("http", "ws") + "/mlink/json",
+                headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
+            await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
+                "queryLabel": "lat", "msgName": "OptionNbboQuote", "activeLatency": 1}}))
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    m = await ws.receive(timeout=left)
+                except TimeoutError:
+                    break
+                if m.type != aiohttp.WSMsgType.TEXT:
+                    break
+                now = time.time_ns()
+                d = json.loads(m.data)
+                for env in d if isinstance(d, list) else [d]:
+                    typ = env.get("header", {}).get("mTyp")
+                    body = env.get("message", {})
+                    if typ == "OptionNbboQuote":
+                        got.append((float(body["bidPrice"]), now))
+                    elif typ == "MLinkStreamCheckPt" and body.get("state") == "Complete":
+                        ready.set()
+    asyncio.run(run())
+    out.put(got)
+
+
+def _sample(seq: int) -> Any:
+    """One OptionNbboQuote row of the synthetic underlier LATX, ``bidPrice`` = ``seq`` (its
+    strike cycles over 100 keys: no conflation by the stream's activeLatency)."""
+    from openmlink.bus import ColumnBatch
+    from openmlink.schema import key_member_names, registry
+
+    return ColumnBatch(registry()["OptionNbboQuote"], {
+        "okey.at": np.array([key_member_names("at").index("EQT")], np.int16),
+        "okey.ts": np.array([key_member_names("ts").index("NMS")], np.int16),
+        "okey.tk": np.array(["LATX"], dtype=object), "okey.dt": np.array([20_600], np.int32),
+        "okey.xx": np.array([float(seq % 100 + 1)]), "okey.cp": np.zeros(1, np.int8),
+        "bidPrice": np.array([float(seq)]), "askPrice": np.array([float(seq) + 0.5]),
+        "bidSize": np.array([1], np.int64), "askSize": np.array([1], np.int64)}, time.time_ns())
+
+
+async def _paced(publish: Any, samples: int, rate: float) -> dict[int, int]:
+    """Publish ``samples`` rows at ``rate`` per second; seq -> publish wall ns."""
+    sent: dict[int, int] = {}
+    t0 = time.monotonic()
+    for i in range(samples):
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        batch = _sample(i + 1)
+        sent[i + 1] = time.time_ns()
+        publish(batch)
+    return sent
+
+
+def _latencies(sent: dict[int, int], got: list[tuple[float, int]]) -> np.ndarray:
+    seen: dict[int, int] = {}
+    for price, ns in got:
+        seen.setdefault(int(price), ns)
+    return np.array([(seen[k] - t) / 1e6 for k, t in sent.items() if k in seen])
+
+
+async def _measure(base: str, samples: int, rate: float, publish: Any
+                   ) -> tuple[np.ndarray, int]:
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Event(), ctx.Queue()
+    client = ctx.Process(target=_latency_client,
+                         args=(base, samples / rate + 25.0, ready, out))
+    client.start()
+    loop = asyncio.get_running_loop()
+    if not await loop.run_in_executor(None, ready.wait, 60):
+        client.kill()
+        raise RuntimeError(f"the latency client's stream on {base} did not start")
+    await asyncio.sleep(0.5)
+    warm = max(20, samples // 20)  # the first rows (connections, caches warming) not counted
+    sent = await _paced(publish, samples + warm, rate)
+    got = await loop.run_in_executor(None, out.get, True, samples / rate + 60)
+    await loop.run_in_executor(None, client.join, 30)
+    return _latencies({k: v for k, v in sent.items() if k > warm}, got), samples
+
+
+def latency(nats_url: str, samples: int = 2000, rate: float = 200.0) -> None:
+    print(f"\npublish -> WebSocket client latency, ms ({samples} OptionNbboQuote rows at "
+          f"{rate:g}/s, one client process, activeLatency 1 ms, no other traffic)")
+    from openmlink.bus import InProcessBus, NatsBus
+    from openmlink.gateway import ApiKeys, Principal, ProtocolRunner, make_app
+    from openmlink.platform import build_platform
+
+    def show(name: str, ms: np.ndarray, n: int, cpu: float) -> None:
+        if not len(ms):
+            print(f"  {name:<26} nothing received")
+            return
+        print(f"  {name:<26} p50 {np.percentile(ms, 50):7.2f}  p99 {np.percentile(ms, 99):7.2f}"
+              f"  max {ms.max():7.2f}  ({len(ms)}/{n} received; {cpu:.1f} CPU s; {load()})")
+
+    # in-process: the bus, the store and the WebSocket server of one platform, in this process
+    async def inprocess() -> tuple[np.ndarray, int]:
+        keys = ApiKeys()
+        keys.add(Principal(KEY, user_name="bench"))
+        plat = build_platform(keys, bus=InProcessBus(), engines=frozenset(), analytics=False)
+        runner = ProtocolRunner(make_app(plat.rest), access_log=None)
+        await runner.setup()
+        port = free_port()
+        from aiohttp import web
+
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            return await _measure(f"http://127.0.0.1:{port}", samples, rate, plat.bus.publish)
+        finally:
+            await runner.cleanup()
+    c0 = cpu_self()
+    ms, n = asyncio.run(inprocess())
+    show("in-process", ms, n, cpu_self() - c0)
+
+    # NATS: published on the bus by this process, served by a gateway process
+    with platform(nats_url) as (procs, logs):
+        gw = Proc(nats_url, logs, "gw", "--role", "gateway", "--bus-prefix", "lat")
+        procs.append(gw)
+
+        async def nats() -> tuple[np.ndarray, int]:
+            bus = NatsBus(nats_url, prefix="lat")
+            await bus.connect()
+            try:
+                return await _measure(gw.base, samples, rate, bus.publish)
+            finally:
+                await bus.close()
+        c0, g0 = cpu_self(), gw.cpu_s()
+        ms, n = asyncio.run(nats())
+        show("NATS (gateway process)", ms, n, cpu_self() - c0 + gw.cpu_s() - g0)
 
 
 # ---------------------------------------------------------------------- engines
