@@ -84,13 +84,14 @@ def test_two_partition_engines_publish_the_set_of_one(nats_server: NatsServer,
     assert {partition_of(u, 2) for u in _unds(gw)} == {0, 1}
     # both price on the curve of the rate source SPX, which only engine 1 computes: an equity
     # expiry of engine 0 (AAPL) has the rate of the same expiry of engine 1 (SPY), not the
-    # base curve's (the simulator's 4.5% is 70 bp and more below the shipped base curve)
+    # base curve's (the simulator's 4.5% is 55-100 bp below the shipped base curve; the two
+    # processes fit at different moments of a moving market: seen 6 bp apart at 31 days)
     assert partition_of("SPX", 2) == 1 == partition_of("SPY", 2) and partition_of("AAPL", 2) == 0
     rates = _expiry_rates(gw)
     both = sorted({dt for u, dt in rates if u == "AAPL"} & {dt for u, dt in rates if u == "SPY"})
     assert both
     for dt in both:
-        assert abs(rates["AAPL", dt] - rates["SPY", dt]) < 5e-4, (dt, rates["AAPL", dt],
+        assert abs(rates["AAPL", dt] - rates["SPY", dt]) < 2e-3, (dt, rates["AAPL", dt],
                                                                   rates["SPY", dt])
 
 
