@@ -20,7 +20,7 @@ import requests
 
 from tests.conftest import API_KEY, Server, free_port, start_server, stop_server
 from tests.support.nats import NatsServer, nats_server_binary
-from tests.support.serve import msgs, wait_for
+from tests.support.serve import collect, msgs, wait_for
 
 KEYS = """
 [[key]]
@@ -112,29 +112,17 @@ async def _stream(base: str, key: str, seen: dict[str, set[str]], ready: asyncio
                         ready.set()
 
 
-async def _subscribe(base: str, key: str, notices: list[str], seconds: float) -> set[str]:
-    got: set[str] = set()
-    async with aiohttp.ClientSession() as sess, sess.ws_connect(
-            base.replace("http", "ws") + "/mlink/json",
-            headers={"Authorization": f"Bearer {key}"}) as ws:
-        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkSubscribe"}, "message": {
-            "activeLatency": 1, "Subscribe": [{"msgName": t, "msgPKey": str(n)}
-                                              for t in TYPES for n in notices]}}))
-        end = time.time() + seconds
-        while time.time() < end:
-            try:
-                m = await ws.receive(timeout=max(0.1, end - time.time()))
-            except TimeoutError:
-                break
-            if m.type != aiohttp.WSMsgType.TEXT:
-                break
-            d = json.loads(m.data)
-            for env in d if isinstance(d, list) else [d]:
-                if env["header"]["mTyp"] == "MLinkSubscribeAck":
-                    assert env["message"]["succeeded"] == "Yes", env
-                if env["header"]["mTyp"] in TYPES:
-                    got.add(str(env["message"]["pkey"]["noticeNumber"]))
-    return got
+def _subscribe(base: str, key: str, notices: list[str], seconds: float) -> set[str]:
+    """The noticeNumbers of the auction records an MLinkSubscribe by noticeNumber delivers to
+    ``key`` within ``seconds`` (its ack must say it succeeded)."""
+    request = {"header": {"mTyp": "MLinkSubscribe"}, "message": {
+        "activeLatency": 1, "Subscribe": [{"msgName": t, "msgPKey": str(n)}
+                                          for t in TYPES for n in notices]}}
+    got = asyncio.run(collect(base, request, (*TYPES, "MLinkSubscribeAck"), seconds=seconds,
+                              recv_timeout=seconds, key=key))
+    acks = [m for m in got if "succeeded" in m]
+    assert acks and all(a["succeeded"] == "Yes" for a in acks), acks
+    return {str(m["pkey"]["noticeNumber"]) for m in got if "succeeded" not in m}
 
 
 def _sql(port: int, key: str) -> dict[str, set[str]]:
@@ -239,7 +227,7 @@ def test_a_directed_auction_is_seen_by_its_audience_only_on_every_read_path(serv
 
     # MLinkSubscribe by noticeNumber
     for key, want in ((INCL, both), (EXCL, {no})):
-        assert asyncio.run(_subscribe(s.base, key, [nd, no], 2.5)) == want, key
+        assert _subscribe(s.base, key, [nd, no], 2.5) == want, key
 
     # SQL (seed example 6 reads auctions with SQL): the same audience
     for key, want in ((INIT, both), (INCL, both), (API_KEY, both), (EXCL, {no})):
