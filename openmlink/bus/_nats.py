@@ -585,8 +585,13 @@ class NatsBus(InProcessBus):
             return False
         if (m.headers or {}).get(H_SRC) == self.id:
             return True
+        try:
+            key = _untoken(parts[3])
+        except ValueError as e:  # not made by subject_token: named, never handled
+            log.error("NATS note on %s unreadable: %s", m.subject, e)
+            self.stats.dropped += 1
+            return True
         self.stats.received += 1
-        key = _untoken(parts[3])
         for fn in self._note_handlers.get(parts[2][1:], ()):
             try:
                 fn(key, m.data)
