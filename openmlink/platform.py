@@ -112,10 +112,15 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     if "calc" in engines:
         _attach_client_analytics(plat)
     if "trading" in engines and trading_standby:
+        # standing by, this process serves the auctions of the holder with their audiences
+        # (the notes); once it holds the lease, its own too
+        remote = _audience_from_bus(bus, store) if isinstance(bus, NatsBus) else None
+
         def start(journal: JournalStore) -> None:
             plat.start_trading = None
             _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
                             engine_config, positions, journal)
+            _share_audience(plat, remote)
         plat.start_trading = start
     elif "trading" in engines:
         _attach_trading(plat, data_dir, trading_config, auction_config, risk_config,
@@ -161,20 +166,24 @@ def _attach_trading(plat: Platform, data_dir: str | Path | None,
 AUDIENCE_NOTE = "audience"
 
 
-def _share_audience(plat: Platform) -> None:
+def _share_audience(plat: Platform, local: RemoteAudience | None = None) -> None:
     """On a NATS bus, the auction engine sends each auction's audience of firms (before its
     first record, in order with the records: ``NatsBus.publish_note``, key = noticeNumber) so
-    the processes without it apply the same per-firm rule (``_audience_from_bus``)."""
+    the processes without it apply the same per-firm rule (``_audience_from_bus``); ``local``:
+    this process's own audience from the bus (a trading process that stood by), which a note
+    it sends does not reach, is told too."""
     bus = plat.bus
     if not isinstance(bus, NatsBus) or plat.auctions is None:
         return
 
     def send(notice: int, rule: AudienceRule | None) -> None:
+        if local is not None:
+            local.add_rule(notice, rule)
         bus.publish_note(AUDIENCE_NOTE, str(notice), rule_to_json(rule))
     plat.auctions.manager.audience.on_add = send
 
 
-def _audience_from_bus(bus: NatsBus, store: Store) -> None:
+def _audience_from_bus(bus: NatsBus, store: Store) -> RemoteAudience:
     """A process without the auction engine on a NATS bus: reads of AuctionNotice /
     AuctionState follow the audiences the engine's process sends; an auction whose audience
     has not arrived is shown to no firm-bound reader (fail closed)."""
@@ -184,6 +193,7 @@ def _audience_from_bus(bus: NatsBus, store: Store) -> None:
         audience.add_rule(int(key), rule_from_json(data))
     bus.on_note(AUDIENCE_NOTE, on_note)
     audience.register(store)
+    return audience
 
 
 def _auctions_closed_to_firms(store: Store) -> None:

@@ -151,7 +151,7 @@ def served(request, tmp_path_factory):  # type: ignore[no-untyped-def]
               "--keys-file", str(kf))
     if request.param == "one process":
         s = start_server(*common, "--sql-port", str(port))
-        yield s, port
+        yield s, port, []
         stop_server(s)
         return
     if nats_server_binary() is None:
@@ -163,7 +163,7 @@ def served(request, tmp_path_factory):  # type: ignore[no-untyped-def]
         procs.append(start_server(*common, *bus, "--role", "all", "--no-sql", "--no-persist"))
         procs.append(gw := start_server(*common, *bus, "--role", "gateway", "--no-persist",
                                         "--sql-port", str(port)))
-        yield gw, port
+        yield gw, port, procs[:1]  # and the process running the auctions (lease holder)
     finally:
         for p in procs:
             stop_server(p)
@@ -171,7 +171,7 @@ def served(request, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def test_a_directed_auction_is_seen_by_its_audience_only_on_every_read_path(served) -> None:
-    s, port = served
+    s, port, others = served
     okey, limit = _option(s)
 
     async def run() -> tuple[dict[str, dict[str, set[str]]], str, str]:
@@ -224,6 +224,15 @@ def test_a_directed_auction_is_seen_by_its_audience_only_on_every_read_path(serv
             assert cnt[0]["message"]["count"] == (1 if nd in want else 0), (key, t, cnt)
             pk = msgs(_get(s, key, cmd="getmsgs", msgType=t, pkey=str(nd)), t)
             assert len(pk) == (1 if nd in want else 0), (key, t)
+
+    # the process running the auction engine on a NATS bus (it stood by for the trading
+    # lease, then took it) answers the same
+    for other in others:
+        for key, want in ((INIT, both), (INCL, both), (API_KEY, both), (EXCL, {no})):
+            for t in TYPES:
+                got = {str(m["pkey"]["noticeNumber"])
+                       for m in msgs(_get(other, key, cmd="getmsgs", msgType=t), t)}
+                assert got & both == want, ("engine process", key, t, got)
 
     # MLinkSubscribe by noticeNumber
     for key, want in ((INCL, both), (EXCL, {no})):
