@@ -42,7 +42,9 @@ def _server_state(srv: LiveServer) -> tuple[int, int, int, int]:
     connections)."""
     def probe() -> tuple[int, int, int, int]:
         gc.collect()
-        sessions = sum(1 for o in gc.get_objects() if isinstance(o, MLinkSession))
+        # type(), not isinstance(): gc.get_objects() can hold weakref proxies, and isinstance()
+        # on a proxy whose referent died raises ReferenceError (it asks the referent's class)
+        sessions = sum(1 for o in gc.get_objects() if issubclass(type(o), MLinkSession))
         watchers = sum(len(w) for w in srv.hub._watchers.values())
         return sessions, len(asyncio.all_tasks()) - 1, watchers, srv.runner.gate.open
     return srv.call(probe)  # type: ignore[no-any-return]
