@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.served import LITE, Served, serve_on
+from tests.support.serve import LITE, Served, serve_on
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from openmlink.cli import main
 from openmlink.client import MLinkError, sql_frame, sql_query
 from tests.conftest import API_KEY
-from tests.support.served import Served, serve_on
+from tests.support.serve import Served, serve_on
 
 FROZEN = ("--universe", "small", "--seed", "7", "--no-analytics", "--sql-port", "0",
           "--start", "2025-06-02 15:00:00", "--tick-ms", "100000")

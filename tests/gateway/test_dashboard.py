@@ -14,7 +14,7 @@ import requests
 from openmlink.client import MLinkClient
 from tests.conftest import API_KEY
 from tests.support.browser import ARTIFACTS, chrome
-from tests.support.served import LITE, Served, serve_on
+from tests.support.serve import LITE, Served, serve_on
 
 
 @pytest.fixture(scope="module")

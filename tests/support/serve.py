@@ -1,17 +1,24 @@
-"""Helpers for tests against a real ``openmlink serve`` (``tests.conftest.start_server``):
-reading replies, waiting for a condition, picking a listed series from the live tables and
-collecting records from a WebSocket request."""
+"""Helpers for tests against a real ``openmlink serve``: starting one on a chosen port
+(``serve_on``, to restart it on the same one), waiting until its market source has published its
+first state (``wait_market``), reading replies, waiting for a condition, picking a listed series
+from the live tables and collecting records from a WebSocket request.  ``tests.conftest``
+has ``start_server``/``stop_server`` and the session ``server`` fixture."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiohttp
+import requests
 
-from tests.conftest import API_KEY, Server
+from tests.conftest import API_KEY, Server, free_port
 
 T = TypeVar("T")
 
@@ -99,3 +106,87 @@ def listed_option_with_nbbo(s: Server, cp: str, *, price: str = "oAsk", timeout:
     if not found:
         raise AssertionError(f"no AAPL {cp} with a quote within {timeout:g} s")
     return found
+
+
+#: a quick server: four underliers, no analytics, no SQL endpoint
+LITE = ("--universe", "small", "--seed", "7", "--no-analytics", "--no-sql")
+
+
+class Served:
+    """An ``openmlink serve`` process started by ``serve_on``; its output goes to ``log``."""
+
+    def __init__(self, port: int, proc: subprocess.Popen[bytes], log: str) -> None:
+        self.port = port
+        self.proc = proc
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def output(self) -> str:
+        with open(self.log, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+def serve_on(*args: str, port: int | None = None, data_dir: str | None = None,
+             timeout: float = 120.0, market: bool = True) -> Served:
+    """Start ``openmlink serve --api-key API_KEY ARGS`` on ``port`` (a free one when None) and
+    wait until REST answers and, with ``market``, until the market source's first state is
+    all in the tables (``wait_market``)."""
+    port = port or free_port()
+    data_dir = data_dir or tempfile.mkdtemp(prefix="openmlink-client-test-")
+    fd, log = tempfile.mkstemp(prefix="openmlink-serve-", suffix=".log")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with os.fdopen(fd, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "openmlink", "serve", "--port", str(port),
+                                 "--api-key", API_KEY, "--data-dir", data_dir, *args],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    s = Served(port, proc, log)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{s.output()}")
+        try:
+            requests.get(f"{s.url}/rest/json", timeout=1)
+            break
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.2)
+    else:
+        s.stop()
+        raise RuntimeError(f"server did not start within {timeout} s:\n{s.output()}")
+    if market and "--no-market" not in args:
+        try:
+            wait_market(s.url, timeout=max(1.0, deadline - time.time()))
+        except AssertionError:
+            s.stop()
+            raise
+    return s
+
+
+def market_loaded(url: str) -> bool:
+    """Whether the simulator's first state is all in the tables: it publishes its definitions,
+    then its stock quotes, then every series' OptionNbboQuote in chunks (yielding to the loop
+    between them, so REST answers meanwhile); loaded when the OptionNbboQuote count is the sum
+    of the TickerDefinitions' ``numOptions``."""
+    def get(**params: object) -> list[dict]:
+        r = requests.get(f"{url}/rest/json", params={"apiKey": API_KEY, **params}, timeout=30)
+        return r.json()  # type: ignore[no-any-return]
+    defs = msgs(get(cmd="getmsgs", msgType="TickerDefinition", view="numOptions", limit=100000),
+                "TickerDefinition")
+    want = sum(int(d.get("numOptions", 0)) for d in defs)
+    counts = msgs(get(cmd="getcount", msgType="OptionNbboQuote"), "MLinkCount")
+    have = int(counts[0].get("count", -1)) if counts else -1
+    return want > 0 and have == want
+
+
+def wait_market(url: str, timeout: float = 120.0) -> None:
+    """Wait until ``market_loaded(url)``; raises when it is not within ``timeout`` seconds."""
+    if not wait_for(lambda: market_loaded(url), timeout, every=0.2):
+        raise AssertionError(f"the market source's first state was not all in the tables of "
+                             f"{url} within {timeout:g} s")

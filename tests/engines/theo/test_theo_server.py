@@ -11,12 +11,15 @@ import pytest
 from openmlink.analytics import price
 from openmlink.analytics.theo import svi_total_variance
 from tests.conftest import Server, start_server, stop_server
+from tests.support.serve import wait_market
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """A server of this module's own: its posts must not show in other modules' reads."""
+    """A server of this module's own (its posts must not show in other modules' reads), once
+    its market source's first state is all in the tables: the SPX chain the test reads."""
     s = start_server()
+    wait_market(s.base)
     yield s
     stop_server(s)
 
