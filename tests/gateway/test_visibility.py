@@ -5,19 +5,10 @@ from __future__ import annotations
 import requests
 
 from tests.conftest import start_server, stop_server
+from tests.support.keys import FirmKey, keys_file
 
-KEYS = """
-[[key]]
-key = "ACME-0000-0000-0001"
-userName = "ann"
-clientFirm = "ACME"
-
-[[key]]
-key = "BETA-0000-0000-0001"
-userName = "bob"
-clientFirm = "BETA"
-tokens = ["ClientTheo"]
-"""
+KEYS = (FirmKey("ACME-0000-0000-0001", "ann", "ACME"),
+        FirmKey("BETA-0000-0000-0001", "bob", "BETA", tokens=("ClientTheo",)))
 
 
 def _surface(model: str, firm: str = "") -> dict:
@@ -27,8 +18,7 @@ def _surface(model: str, firm: str = "") -> dict:
 
 
 def test_firms_see_only_their_own_records_and_tokens_limit_types(tmp_path):
-    kf = tmp_path / "keys.toml"
-    kf.write_text(KEYS)
+    kf = keys_file(tmp_path, *KEYS)
     srv = start_server("--no-market", "--keys-file", str(kf))
     try:
         def call(key: str, method: str = "GET", body: object = None, **params: str) -> list[dict]:

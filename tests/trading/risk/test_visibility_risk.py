@@ -9,19 +9,10 @@ from pathlib import Path
 import requests
 
 from tests.conftest import start_server, stop_server
+from tests.support.keys import FirmKey, keys_file
 from tests.support.serve import collect
 
-KEYS = """
-[[key]]
-key = "ACME-0000-0000-0001"
-userName = "ann"
-clientFirm = "ACME"
-
-[[key]]
-key = "BETA-0000-0000-0001"
-userName = "bob"
-clientFirm = "BETA"
-"""
+KEYS = (FirmKey("ACME-0000-0000-0001", "ann", "ACME"), FirmKey("BETA-0000-0000-0001", "bob", "BETA"))
 ACME, BETA = "ACME-0000-0000-0001", "BETA-0000-0000-0001"
 SOD = """accnt,clientFirm,secKey,position,mark
 A1,ACME,AAPL-NMS-EQT,100,200
@@ -47,8 +38,7 @@ async def _stream(base: str, key: str, msg_name: str) -> list[dict]:
 
 
 def test_firms_see_only_their_risk_and_hedge_records(tmp_path: Path) -> None:
-    kf = tmp_path / "keys.toml"
-    kf.write_text(KEYS)
+    kf = keys_file(tmp_path, *KEYS)
     pf = tmp_path / "sod.csv"
     pf.write_text(SOD)
     srv = start_server("--no-market", "--no-analytics", "--keys-file", str(kf), "--positions", str(pf))
@@ -98,8 +88,7 @@ async def _subscribe(base: str, key: str, items: list[dict]) -> list[dict]:
 
 
 def test_mlinksubscribe_by_pkey_delivers_only_the_callers_firm(tmp_path: Path) -> None:
-    kf = tmp_path / "keys.toml"
-    kf.write_text(KEYS)
+    kf = keys_file(tmp_path, *KEYS)
     pf = tmp_path / "sod.csv"
     pf.write_text(SOD)
     srv = start_server("--no-market", "--no-analytics", "--keys-file", str(kf), "--positions",
