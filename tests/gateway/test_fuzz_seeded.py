@@ -10,31 +10,15 @@ import pytest
 from tests.support.fuzzcases import fuzz_platform, run_rest, run_rest_framed, run_ws, run_ws_framed
 
 PLAT = fuzz_platform()
+#: (runner, cases a run): REST and WebSocket, plain and framed JSON
+RUNS = {"rest": (run_rest, 1500), "websocket": (run_ws, 600),
+        "rest_jsonf": (run_rest_framed, 1500), "websocket_jsonf": (run_ws_framed, 400)}
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_seeded_rest_fuzz_finds_nothing(seed):
-    f = run_rest(seed, 1500, PLAT)
-    assert f.cases == 1500
-    assert f.clean, (f.crashes, f.non_protocol, f.data_changes)
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_seeded_websocket_fuzz_finds_nothing(seed):
-    f = run_ws(seed, 600, PLAT)
-    assert f.cases == 600
-    assert f.clean, (f.crashes, f.non_protocol, f.data_changes)
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_seeded_rest_jsonf_fuzz_finds_nothing(seed):
-    f = run_rest_framed(seed, 1500, PLAT)
-    assert f.cases == 1500
-    assert f.clean, (f.crashes, f.non_protocol, f.data_changes)
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_seeded_websocket_jsonf_fuzz_finds_nothing(seed):
-    f = run_ws_framed(seed, 400, PLAT)
-    assert f.cases == 400
+@pytest.mark.parametrize("kind", list(RUNS))
+def test_seeded_fuzz_finds_nothing(kind, seed):
+    run, cases = RUNS[kind]
+    f = run(seed, cases, PLAT)
+    assert f.cases == cases
     assert f.clean, (f.crashes, f.non_protocol, f.data_changes)

@@ -7,29 +7,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openmlink.bus import Event
-from openmlink.clock import SimClock
-from openmlink.gateway import ApiKeys, Principal
-from openmlink.platform import build_platform
-from openmlink.schema._codec import decode_record
+from tests.support.fuzzcases import KEY, fuzz_platform
 
-KEY = "FUZZ-0000-0000-0001"
-
-
-def _platform():
-    keys = ApiKeys()
-    keys.add(Principal(KEY))
-    plat = build_platform(keys, clock=SimClock(1_770_000_000_000_000_000))
-    mt = plat.registry["SpanRiskCalculator"]
-    for i in range(5):
-        rec = decode_record(mt, {"pkey": {"secKey": f"AAPL-NMS-EQT-2026-01-16-{100 + i}-C",
-                                          "secType": "Option", "userName": f"u{i}"},
-                                 "vol": 0.1 * i, "divString": "-1, 2026-02-09:0.26"})
-        plat.bus.publish(Event(mt, "upsert", rec, 1))
-    return plat
-
-
-PLAT = _platform()
+PLAT = fuzz_platform()  # five SpanRiskCalculator records (and 50 OptionNbboQuote ones)
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 _field = st.sampled_from(["vol", "uPrc", "secKey", "secKey.tk", "secKey.xx", "userName", "volSrc",
                           "divString", "timestamp", "span01", "nope", "pkey.userName", "", "a.b.c"])
