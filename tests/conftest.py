@@ -80,13 +80,19 @@ def start_server(*extra: str, data_dir: str | None = None, timeout: float = 180.
     raise RuntimeError(f"server did not start within {timeout:g} s")
 
 
-def stop_server(s: Server) -> None:
-    s.proc.terminate()
+def end_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM ``proc`` (if it still runs) and wait for it; SIGKILL after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
     try:
-        s.proc.wait(10)
+        proc.wait(grace)
     except subprocess.TimeoutExpired:
-        s.proc.kill()
-        s.proc.wait(10)
+        proc.kill()
+        proc.wait(10)
+
+
+def stop_server(s: Server) -> None:
+    end_process(s.proc)
     if s.proc.stdout is not None:
         s.proc.stdout.close()
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 import requests
 
-from tests.conftest import API_KEY, Server, free_port
+from tests.conftest import API_KEY, Server, end_process, free_port
 
 T = TypeVar("T")
 
@@ -122,12 +122,7 @@ class Served:
         self.url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end_process(self.proc, 15)
 
     def output(self) -> str:
         with open(self.log, encoding="utf-8", errors="replace") as f:
