@@ -16,11 +16,19 @@ import pytest
 import requests
 
 from tests.conftest import API_KEY, Server, free_port, start_server, stop_server
-from tests.support.keys import FirmKey, keys_file
 from tests.support.serve import collect, msgs
 
-KEYS = (FirmKey("RESP-0000-0000-0001", "rita", "RESPFIRM"),
-        FirmKey("OTHR-0000-0000-0001", "otto", "OTHERFIRM"))
+KEYS = """
+[[key]]
+key = "RESP-0000-0000-0001"
+userName = "rita"
+clientFirm = "RESPFIRM"
+
+[[key]]
+key = "OTHR-0000-0000-0001"
+userName = "otto"
+clientFirm = "OTHERFIRM"
+"""
 RESP, OTHER = "RESP-0000-0000-0001", "OTHR-0000-0000-0001"
 BLOCK_TRIAL_S = 5.0
 
@@ -36,7 +44,8 @@ def _call(s: Server, key: str, method: str = "GET", body: object = None,
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):  # type: ignore[no-untyped-def]
-    kf = keys_file(tmp_path_factory.mktemp("keys"), *KEYS)
+    kf = tmp_path_factory.mktemp("keys") / "keys.toml"
+    kf.write_text(KEYS)
     port = free_port()
     # block trials every 5 s (default 1 s): seed 6's first cross comes 5 s after the post, so
     # its SQL lookup and MLinkSubscribe are live before it even on a loaded machine (with 1 s
