@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,10 +32,20 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, base: str, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, base: str, proc: subprocess.Popen[bytes], log: str = "") -> None:
         self.base = base
         self.proc = proc
         self.rest = f"{base}/rest/json"
+        #: the file the server's stdout and stderr go to (a pipe nobody drains would block a
+        #: server that logs more than the pipe holds)
+        self.log = log
+
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        if not self.log:
+            return ""
+        with open(self.log, encoding="utf-8", errors="replace") as f:
+            return f.read()
 
     def get(self, **params: object) -> list[dict]:
         params.setdefault("apiKey", API_KEY)
@@ -60,26 +71,26 @@ def start_server(*extra: str, data_dir: str | None = None, timeout: float = 180.
     if data_dir is not None:
         extra = (*extra, "--data-dir", data_dir)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openmlink", "serve", "--port", str(port), "--api-key", API_KEY,
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-    )
+    fd, log = tempfile.mkstemp(prefix="openmlink-serve-", suffix=".log")
+    with os.fdopen(fd, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openmlink", "serve", "--port", str(port), "--api-key", API_KEY,
+             *extra],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
     base = f"http://127.0.0.1:{port}"
+    srv = Server(base, proc, log)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            if proc.stdout is not None:
-                proc.stdout.close()
-            raise RuntimeError(f"server exited early:\n{out}")
+            raise RuntimeError(f"server exited early:\n{srv.output()}")
         try:
             requests.get(f"{base}/rest/json", timeout=1)
-            return Server(base, proc)
+            return srv
         except (requests.ConnectionError, requests.Timeout):  # not up yet, or its loop is busy starting
             time.sleep(0.1)
-    stop_server(Server(base, proc))
-    raise RuntimeError(f"server did not start within {timeout:g} s")
+    stop_server(srv)
+    raise RuntimeError(f"server did not start within {timeout:g} s:\n{srv.output()[-4000:]}")
 
 
 def end_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -95,8 +106,9 @@ def end_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 def stop_server(s: Server) -> None:
     end_process(s.proc)
-    if s.proc.stdout is not None:
-        s.proc.stdout.close()
+    if s.log:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(s.log)
 
 
 @pytest.fixture(scope="session")

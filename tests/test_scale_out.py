@@ -200,8 +200,6 @@ def test_the_trading_engine_in_its_own_process_loses_no_order_or_fill(
         killed = procs.pop("trading")
         killed.proc.kill()
         killed.proc.wait(10)
-        if killed.proc.stdout is not None:
-            killed.proc.stdout.close()
         procs["trading"] = t2 = trading()
         # it holds the trading lease once the killed process's lease expired (posts meanwhile
         # are refused: no process checks them); then it works from the journal in JetStream

@@ -8,24 +8,26 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import mysql.connector
 import pytest
 import requests
 
-from tests.conftest import API_KEY, free_port, start_server, stop_server
+from tests.conftest import API_KEY, Server, free_port, start_server, stop_server
 
 
-def _lines_until(proc: subprocess.Popen[bytes], word: str, most: int = 6) -> list[str]:
-    """Start-up lines printed so far, up to the first containing ``word``."""
-    out: list[str] = []
-    assert proc.stdout is not None
-    for _ in range(most):
-        line = proc.stdout.readline().decode()
-        out.append(line)
-        if word in line:
-            break
-    return out
+def _lines_until(srv: Server, word: str, most: int = 6, timeout: float = 30.0) -> list[str]:
+    """Start-up lines printed so far, up to the first containing ``word`` (at most ``most``)."""
+    deadline = time.time() + timeout
+    while True:
+        lines = srv.output().splitlines(keepends=True)[:most]
+        hit = [i for i, line in enumerate(lines) if word in line]
+        if hit:
+            return lines[:hit[0] + 1]
+        if len(lines) >= most or time.time() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def _mysql_client() -> str:
@@ -41,7 +43,7 @@ def _mysql_client() -> str:
 def served():
     port = free_port()
     srv = start_server("--no-market", "--no-analytics", "--sql-port", str(port))
-    lines = _lines_until(srv.proc, "SQL")
+    lines = _lines_until(srv, "SQL")
     yield srv, port, lines
     stop_server(srv)
 
