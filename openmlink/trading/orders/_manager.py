@@ -66,6 +66,7 @@ from ._states import (
 )
 from ._stock import is_stock
 from ._validate import validate_order
+from ._venuerow import VENUE_KEY, restore_venue, venue_body
 
 __all__ = ["OrderManager"]
 
@@ -123,6 +124,7 @@ class OrderManager:
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
         self.fill_seq = 0
         self._journaled_fill_seq = 0  # the fill_seq in the journal's meta row
+        self._venue_journaled = 0  # the venue's version in the journal's venue row
         self.child_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 20
         self.fills_published = 0
         self._out: list[tuple[str, dict[str, Any] | StateBatch]] = []
@@ -1201,6 +1203,9 @@ class OrderManager:
                 self._puts.append(("broker", b.jkey or _jkey(b), self._broker_body(b)))
                 if b.slot >= 0:
                     jnupd[b.slot] = 0  # the body holds its numUpdates now
+            if self.venue.version != self._venue_journaled:
+                self._puts.append((*VENUE_KEY, venue_body(self)))
+                self._venue_journaled = self.venue.version
         self._dirty.clear()
         if self._puts or self._deletes:
             seq = self.fill_seq
@@ -1267,9 +1272,10 @@ class OrderManager:
 
     # ================================================================= restart
     def restore(self) -> int:
-        """Rebuild from the journal (brokers, fills, groups, parents) and republish the live
-        records; returns the number of brokers.  Children do not survive a restart (the venue
-        is in-process): working brokers send new ones at their next re-price."""
+        """Rebuild from the journal (brokers, fills, groups, parents, and the venue row: the
+        simulated venue's state with the children it holds) and republish the live records;
+        returns the number of brokers.  The venue continues where its last journaled state
+        left it (resting children keep their queue priority, in-flight actions stay due)."""
         if self.journal is None:
             return 0
         j = self.journal
@@ -1315,6 +1321,8 @@ class OrderManager:
                     self._new.add(b.key)
             n += 1
         self._restore_moves(j)
+        for _k, body in j.items(VENUE_KEY[0]):
+            restore_venue(self, body, now)
         self._pending_limits = {}
         for _k, body in j.items("limit"):
             lrec, lsent, _ins = orjson.loads(body)
@@ -1332,9 +1340,12 @@ class OrderManager:
             self.publish(self.mt[BS], st)
         for g, cnt in self.risk.groups.items():
             self.publish(self.mt[RGC], counter_record(self.mt[RGC], g, cnt, "RiskExec", now))
-        # brokers closing when the process died: their children are gone with it; so are
-        # those a journaled Modify was waiting to see pulled -- it applies now
+        # brokers closing when the process died with no child left at the venue (a journal
+        # without a venue row: none survived): closed now; a journaled Modify waiting to see
+        # the children pulled applies now when none is left (else when the venue confirms)
         for b in list(self.brokers.values()):
+            if b.children:
+                continue
             if b.status == CLOSING:
                 self._finish_close(b, now)
             elif b.pending is not None and b.pending[0] == "modify" and is_open(b.status):

@@ -3,6 +3,7 @@ orders against the consolidated NBBO, with latencies, maker/taker fills, liquidi
 consumption, partial fills and exchange fees; deterministic for a seed."""
 
 from ._config import EXCHANGE_FEES, VenueConfig
+from ._persist import rng_state, set_rng_state
 from ._types import ChildOrder, EventKind, LiveChild, Nbbo, VenueEvent
 from ._venue import SimVenue, exchange_bit, exchanges_of
 
@@ -17,4 +18,6 @@ __all__ = [
     "VenueEvent",
     "exchange_bit",
     "exchanges_of",
+    "rng_state",
+    "set_rng_state",
 ]

@@ -7,11 +7,13 @@ import heapq
 import math
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ...schema import registry
 from ._config import VenueConfig
+from ._persist import restore, snapshot
 from ._types import ChildOrder, EventKind, LiveChild, Nbbo, VenueEvent
 
 __all__ = ["SimVenue", "exchange_bit", "exchanges_of"]
@@ -106,6 +108,9 @@ class SimVenue:
         self._halted: set[Hashable] = set()
         self._events: list[VenueEvent] = []
         self.fills = 0  # fill events emitted (for benchmarks)
+        #: bumped by every change of the venue's state or RNG (a journal writes ``snapshot``
+        #: only when it moved)
+        self.version = 0
 
     # ------------------------------------------------------------------ inbound
     def submit(self, child: ChildOrder, now_ns: int) -> None:
@@ -149,6 +154,7 @@ class SimVenue:
         order (one pass over the due actions; a re-pricing pass moves thousands of children)."""
         self._tick(now_ns)
         self._run_due(now_ns)
+        self.version += 1
         base = now_ns + self.config.base_latency_ns + self.config.update_latency_ns
         j = self.config.jitter_ns
         heap, seq = self._heap, self._seq
@@ -171,6 +177,7 @@ class SimVenue:
         self._tick(now_ns)
         self._run_due(now_ns - 1)
         for s in series:
+            self.version += 1
             if s not in self._series_count:
                 self._quotes.pop(s, None)
                 self._used.pop(s, None)
@@ -185,6 +192,7 @@ class SimVenue:
         self._tick(now_ns)
         self._run_due(now_ns)
         self._halted.add(series)
+        self.version += 1
         for o in list(self._resting.get(series, {}).values()):
             self._finish(o, "cancelled", now_ns, leaves=o.leaves, reason="halted")
 
@@ -193,6 +201,7 @@ class SimVenue:
         self._tick(now_ns)
         self._run_due(now_ns)
         self._halted.discard(series)
+        self.version += 1
         if series in self._series_count:
             self._quotes[series] = self._book(series)
 
@@ -215,9 +224,29 @@ class SimVenue:
         return [LiveChild(o.child, o.leaves, o.filled, o.acked)
                 for o in self._by_parent.get(parent_number, {}).values()]
 
+    def held_ids(self) -> list[int]:
+        """Ids of the children the venue holds (pending or resting), in submission order."""
+        return list(self._orders)
+
     def next_due_ns(self) -> int | None:
         """Time of the next in-flight action (None when nothing is in flight)."""
         return self._heap[0][0] if self._heap else None
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
+        """The venue's whole state as JSON-able data (``restore`` continues from it exactly):
+        the orders it holds (submission order), the resting ones per series in time priority,
+        the in-flight actions, the displayed size consumed per quote version, the quotes it
+        last read, halts, its clock and its RNG.  ``series_out`` turns a series into JSON-able
+        data.  Events not handed out by ``advance`` yet are not part of it."""
+        return snapshot(self, series_out)
+
+    def restore(self, state: dict[str, Any], series_in: Callable[[Any], Hashable],
+                now_ns: int) -> None:
+        """Replace this venue's state by a ``snapshot`` (``series_in`` undoes ``series_out``).
+        ``now_ns`` earlier than the snapshot's clock (a restarted process's clock) becomes the
+        venue's time; actions in flight stay due when they were."""
+        restore(self, state, series_in, now_ns)
 
     # ------------------------------------------------------------------ time
     def _tick(self, now_ns: int) -> None:
@@ -231,6 +260,7 @@ class SimVenue:
         return self.config.base_latency_ns + specific + extra
 
     def _schedule(self, due: int, kind: int, cid: int, arg: tuple[float, int] = (0.0, 0)) -> None:
+        self.version += 1
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, kind, cid, arg))
 
@@ -238,6 +268,7 @@ class SimVenue:
         """Process the in-flight actions due at or before ``now_ns`` (in due order)."""
         heap = self._heap
         while heap and heap[0][0] <= now_ns:
+            self.version += 1
             due, _, kind, cid, arg = heapq.heappop(heap)
             if kind == _INSERT:
                 self._arrive(cid, due)
@@ -463,4 +494,5 @@ class SimVenue:
         # soon as the series' quote version changes, dropped at its next market_changed)
 
     def _emit(self, kind: EventKind, cid: int, t: int, **kw: object) -> None:
+        self.version += 1
         self._events.append(VenueEvent(kind, cid, t, **kw))  # type: ignore[arg-type]

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from openmlink.clock import SimClock
+from openmlink.trading import TradingConfig
+from openmlink.trading.venue import VenueConfig
 from tests.support.trading import TradingRig, check_invariants
 
 BS, EX = "SpdrParentBrkrState", "SpdrParentExecution"
@@ -91,8 +94,12 @@ def test_a_modify_waiting_for_its_pull_survives_a_restart(tmp_path: Path) -> Non
              parentBalanceHandling="PostWith")
     m1 = r1.engine.manager
     assert m1.brokers[m1.parents[pn]].pending is not None
-    # the process dies before the venue confirms the pull
-    r2 = TradingRig(data_dir=tmp_path)
+    # the process dies before the venue confirms the pull: the restarted venue still holds
+    # the children and the cancels in flight; the Modify applies once they are confirmed
+    r2 = TradingRig(data_dir=tmp_path, clock=SimClock(r1.clock.time_ns()))
+    m2 = r2.engine.manager
+    assert set(m2.brokers[m2.parents[pn]].children) == set(m1.brokers[m1.parents[pn]].children)
+    assert m2.brokers[m2.parents[pn]].pending is not None
     _market(r2)
     r2.advance(5, 5)
     s = r2.state(pn)
@@ -209,3 +216,75 @@ def test_re_priced_orders_restart_with_their_numupdates_after_many_passes(tmp_pa
         if r3.name(BS, "spdrOrderStatus", st["spdrOrderStatus"]) != "Closed":
             assert st["numUpdates"] > states1[o["parentNumber"]]["numUpdates"]
             assert st["cpx1"] == pytest.approx(4.8)
+
+
+# ------------------------------------------------------------------ the venue across a restart
+_VENUE = VenueConfig(jitter_ns=150_000, prob_fill_on_limit=0.5, prob_slippage=0.3,
+                     partial_fill_max_pieces=3)
+_CFG = TradingConfig(key_rate=0, accnt_rate=0, seed=7)
+
+
+def _steps() -> list:
+    """A seeded scenario: takers, makers resting at the touch (probabilistic maker fills),
+    re-pricing modifies in flight, partial fills and slippage (every RNG of the venue used)."""
+    sk = {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "xx": 200, "cp": "Put"}
+
+    def quotes(bid: float, ask: float, bsz: int, asz: int):
+        def step(r: TradingRig) -> None:
+            r.stock("AAPL", 199.9, 200.1)
+            r.option("AAPL", 200, "Put", bid, ask, bsz=bsz, asz=asz)
+            r.option("AAPL", 205, "Call", bid - 1, ask - 1, bsz=bsz, asz=asz)
+        return step
+
+    def orders(r: TradingRig) -> None:
+        r.order(orderPrcLimit=5.2, orderSize=12)
+        r.order(orderPrcLimit=4.95, orderSize=9, groupingCode="0000-0000-0000-0002")
+        r.order(orderPrcLimit=4.8, orderSize=7, orderSide="Sell", secKey=sk,
+                groupingCode="0000-0000-0000-0003")
+        r.order(orderPrcLimit=4.2, orderSize=8, groupingCode="0000-0000-0000-0004",
+                secKey={**sk, "xx": 205, "cp": "Call"})
+
+    def wait(ms: float, steps: int):
+        return lambda r: r.advance(ms, steps)
+
+    return [quotes(4.9, 5.1, 20, 3), orders, wait(0.25, 1), wait(5, 5),
+            quotes(4.95, 5.05, 6, 4), wait(0.2, 1),  # modifies and new children in flight
+            quotes(4.95, 5.05, 6, 4),  # the split re-posts the market: so does the straight run
+            wait(0.15, 1), quotes(4.9, 4.95, 8, 5), wait(0.3, 3), quotes(5.0, 5.1, 9, 9),
+            wait(5, 5), quotes(4.85, 4.95, 4, 12), wait(5, 5), quotes(5.05, 5.2, 7, 7),
+            wait(20, 10)]
+
+
+def _fills(rigs: list[TradingRig]) -> list[tuple]:
+    seen: dict[int, tuple] = {}
+    for r in rigs:
+        for f in r.published(EX):
+            seen.setdefault(f["fillNumber"], (f["fillNumber"], f["parentNumber"],
+                                              f["fillQuantity"], f["fillPrice"],
+                                              f["fillExch"], f["childMakerTaker"], f["childPrice"],
+                                              f["childDttm"], f["timestamp"]))
+    return sorted(seen.values())
+
+
+def test_the_venue_continues_exactly_across_a_restart(tmp_path: Path) -> None:
+    steps, split = _steps(), 6
+    straight = TradingRig(data_dir=tmp_path / "a", config=_CFG, venue=_VENUE)
+    for st in steps:
+        st(straight)
+    r1 = TradingRig(data_dir=tmp_path / "b", config=_CFG, venue=_VENUE)
+    for st in steps[:split]:
+        st(r1)
+    held = {c for b in r1.engine.manager.brokers.values() for c in b.children}
+    assert held and r1.engine.manager.venue.next_due_ns() is not None  # actions in flight
+    # the process dies here (no flush, no close); the restart runs on from the same time
+    r2 = TradingRig(data_dir=tmp_path / "b", config=_CFG, venue=_VENUE,
+                    clock=SimClock(r1.clock.time_ns()))
+    r2._pn = r1._pn
+    assert {c for b in r2.engine.manager.brokers.values() for c in b.children} == held
+    steps[split](r2)  # the market again (the restarted store is empty)
+    for st in steps[split + 1:]:
+        st(r2)
+    want = _fills([straight])
+    assert len(want) > 8
+    assert _fills([r1, r2]) == want
+    check_invariants(straight)

@@ -1,0 +1,75 @@
+"""The venue row of the trading journal: the simulated venue's state (``SimVenue.snapshot``)
+with the brokers' children it holds, the child id sequence and the manager's RNG, written in a
+step's commit whenever the venue moved, so a restarted or taking-over manager continues with
+the same resting children, queue priority and in-flight actions (nothing sent twice)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import astuple
+from typing import TYPE_CHECKING, Any
+
+from ...schema import OptionKey, TickerKey
+from ..venue import rng_state, set_rng_state
+from ._broker import Child
+from ._states import is_open
+
+if TYPE_CHECKING:
+    from ._manager import OrderManager
+
+__all__ = ["VENUE_KEY", "restore_venue", "venue_body"]
+
+#: the row's (kind, key) in the journal
+VENUE_KEY = ("venue", "state")
+
+
+#: the key types a child's series can be (an option's OptionKey, a stock's TickerKey)
+_KEYS: dict[str, Any] = {"OptionKey": OptionKey, "TickerKey": TickerKey}
+
+
+def _series_out(s: Any) -> list[Any]:
+    return [type(s).__name__, *s]
+
+
+def _series_in(v: list[Any]) -> Any:
+    return _KEYS[v[0]](*v[1:])
+
+
+def venue_body(m: OrderManager) -> bytes:
+    """The row's body (JSON: NaN prices of a child's view stay NaN)."""
+    v = m.venue
+    held = v.held_ids()
+    children = []
+    for cid in held:
+        key = m.owner.get(cid)
+        b = None if key is None else m.brokers.get(key)
+        c = None if b is None else b.children.get(cid)
+        if c is not None:
+            children.append(list(astuple(c)))
+    return json.dumps({"venue": v.snapshot(_series_out), "children": children,
+                       "childSeq": m.child_seq, "rng": rng_state(m.rng)}).encode()
+
+
+def restore_venue(m: OrderManager, body: bytes, now: int) -> int:
+    """Take the row back: the venue's state, each held child back on its broker (an open one;
+    a child whose broker is gone or closed is cancelled at the venue); returns the number of
+    children restored."""
+    d = json.loads(body)
+    m.venue.restore(d["venue"], _series_in, now)
+    m.child_seq = max(m.child_seq, int(d["childSeq"]))
+    set_rng_state(m.rng, d["rng"])
+    n = 0
+    for row in d["children"]:
+        c = Child(*row)
+        c.risk = tuple(c.risk)  # type: ignore[assignment]
+        if c.mod is not None:
+            c.mod = tuple(c.mod)
+        key = m.parents.get(c.parent_number)
+        b = None if key is None else m.brokers.get(key)
+        if b is None or not is_open(b.status):
+            m.venue.cancel(c.child_id, now)
+            continue
+        b.children[c.child_id] = c
+        m.owner[c.child_id] = b.key
+        n += 1
+    return n

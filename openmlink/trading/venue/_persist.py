@@ -1,0 +1,96 @@
+"""The simulated venue's state as JSON-able data and back (a journal keeps it so a restarted or
+taken-over order manager's venue continues exactly: queue priority, in-flight actions, consumed
+displayed size and the RNG's position)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._types import ChildOrder, Nbbo
+
+if TYPE_CHECKING:
+    from ._venue import SimVenue
+
+__all__ = ["restore", "rng_state", "set_rng_state", "snapshot"]
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A Generator's bit-generator state with its integers as decimal text (PCG64's are
+    128-bit: beyond JSON numbers)."""
+    return _ints_out(rng.bit_generator.state)
+
+
+def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    rng.bit_generator.state = _ints_in(state)
+
+
+def _ints_out(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _ints_out(x) for k, x in v.items()}
+    if isinstance(v, int) and not isinstance(v, bool):
+        return {"int": str(v)}
+    return v
+
+
+def _ints_in(v: Any) -> Any:
+    if isinstance(v, dict):
+        if set(v) == {"int"}:
+            return int(v["int"])
+        return {k: _ints_in(x) for k, x in v.items()}
+    return v
+
+
+def _child_out(c: ChildOrder, ser: Callable[[Hashable], Any]) -> list[Any]:
+    return [c.child_id, c.parent_number, ser(c.series), c.side, c.price, c.size, c.exch, c.tif,
+            c.post_only]
+
+
+def snapshot(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
+    return {
+        "now": v._now, "seq": v._seq, "fills": v.fills, "rng": rng_state(v._rng),
+        "heap": [[due, seq, kind, cid, arg[0], arg[1]] for due, seq, kind, cid, arg in v._heap],
+        "orders": [[*_child_out(o.child, series_out), o.filled, o.acked]
+                   for o in v._orders.values()],
+        "resting": [[series_out(s), list(r)] for s, r in v._resting.items()],
+        "used": [[series_out(s), u.ts_ns, u.bid, u.ask] for s, u in v._used.items()],
+        "quotes": [[series_out(s), None if q is None else [q.bid, q.ask, q.bid_size, q.ask_size,
+                                                             q.bid_mask, q.ask_mask, q.ts_ns]]
+                   for s, q in v._quotes.items()],
+        "halted": [series_out(s) for s in v._halted],
+    }
+
+
+def restore(v: SimVenue, st: dict[str, Any], series_in: Callable[[Any], Hashable],
+            now_ns: int) -> None:
+    from ._venue import _Order, _Used
+
+    v._now = min(int(st["now"]), now_ns)
+    v._seq = int(st["seq"])
+    v.fills = int(st["fills"])
+    set_rng_state(v._rng, st["rng"])
+    v._heap = [(int(due), int(seq), int(kind), int(cid), (float(px), int(sz)))
+               for due, seq, kind, cid, px, sz in st["heap"]]
+    heapq.heapify(v._heap)
+    v._orders, v._by_parent, v._series_count = {}, {}, {}
+    for cid, pn, ser, side, px, size, exch, tif, post, filled, acked in st["orders"]:
+        s = series_in(ser)
+        o = _Order(ChildOrder(int(cid), int(pn), s, int(side), float(px), int(size), exch, tif,
+                              bool(post)), int(filled), bool(acked))
+        v._orders[o.child.child_id] = o
+        v._by_parent.setdefault(o.child.parent_number, {})[o.child.child_id] = o
+        v._series_count[s] = v._series_count.get(s, 0) + 1
+    v._resting = {}
+    for ser, cids in st["resting"]:
+        v._resting[series_in(ser)] = {int(c): v._orders[int(c)] for c in cids}
+    v._used = {series_in(ser): _Used(int(ts), int(b), int(a)) for ser, ts, b, a in st["used"]}
+    v._quotes = {series_in(ser): None if q is None else Nbbo(float(q[0]), float(q[1]), int(q[2]),
+                                                            int(q[3]), int(q[4]), int(q[5]),
+                                                            int(q[6]))
+                 for ser, q in st["quotes"]}
+    v._halted = {series_in(ser) for ser in st["halted"]}
+    v._events = []
+    v.version += 1
