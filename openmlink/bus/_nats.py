@@ -75,6 +75,11 @@ POST_TIMEOUT_S = 5.0
 #: seconds a validator registration in ``<PREFIX>_VALID`` lasts unless renewed (inferred: long
 #: enough for a restart of the engine's process and a stalled event loop on a loaded host)
 VALID_TTL_S = 60.0
+#: a remote validator's check: each request waits CHECK_TRY_S, asked again until CHECK_WAIT_S
+#: (a trading holder's lease, 2 s, plus its standby's takeover: a post racing a failover is
+#: checked by the new holder; inferred)
+CHECK_TRY_S = 1.0
+CHECK_WAIT_S = 4.5
 
 
 class NotDurable(Exception):
@@ -162,6 +167,7 @@ class NatsStats:
     stale: int = 0  #: live messages or snapshots not applied: older than what was applied
     snapshots: int = 0  #: snapshots sent
     lag_ns: int = 0  #: latest receive time minus send time (wall clocks of two processes)
+    check_retries: int = 0  #: remote validator checks asked again (nobody answered in time)
 
 
 class NatsBus(InProcessBus):
@@ -408,29 +414,16 @@ class NatsBus(InProcessBus):
     async def validate_remote(self, msg: Event) -> None:
         """Have the process that runs the validators of ``msg``'s type check it (NATS request
         on ``<prefix>.v.<MsgType>``, one of the processes of queue group ``<prefix>_v``
-        answers); raise ``PostRejected`` with its reason, or when none answers.  Nothing to do
+        answers, asked again while none does: ``_ask_validator``); raise ``PostRejected``
+        with its reason, or when none answers within ``CHECK_WAIT_S``.  Nothing to do
         when the validators run here (``publish`` runs them) or nowhere."""
         name = msg.mt.name
         if not self.validated_elsewhere(name):
             return
-        import nats.errors
-
         headers = {H_SRC: self.id}
         if msg.origin:
             headers[H_ORIGIN] = msg.origin
-        try:
-            reply = await self._nc.request(f"{self.prefix}.v.{name}",
-                                           encode_message(msg, time.time_ns()),
-                                           timeout=POST_TIMEOUT_S, headers=headers)
-        except nats.errors.NoRespondersError:
-            raise PostRejected(f"{name}: not accepted: no process running its engine is "
-                               "connected to check it") from None
-        except (TimeoutError, nats.errors.TimeoutError):
-            raise PostRejected(f"{name}: not accepted: the engine process that checks it did "
-                               f"not answer within {POST_TIMEOUT_S:g} s") from None
-        except Exception as e:  # disconnected, closed: the post cannot be checked
-            raise PostRejected(f"{name}: not accepted: cannot ask the engine process that "
-                               f"checks it: {type(e).__name__}: {e}") from None
+        reply = await self._ask_validator(name, encode_message(msg, time.time_ns()), headers)
         if reply.data != _ACCEPT:
             try:
                 doc = json.loads(reply.data)
@@ -438,6 +431,35 @@ class NatsBus(InProcessBus):
             except (ValueError, KeyError, TypeError):
                 result, detail = "Exception", f"unreadable validator answer {reply.data[:80]!r}"
             raise PostRejected(detail, result)
+
+    async def _ask_validator(self, name: str, payload: bytes, headers: dict[str, str]) -> Any:
+        """The validator's reply: asked again (at most every ``CHECK_TRY_S``) while nobody
+        answers, so a check that went to a process dying (or to none, between a holder's
+        death and its standby's takeover) reaches the one that takes over; refused with the
+        reason after ``CHECK_WAIT_S``."""
+        import nats.errors
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CHECK_WAIT_S
+        while True:
+            left = deadline - loop.time()
+            try:
+                return await self._nc.request(f"{self.prefix}.v.{name}", payload,
+                                              timeout=max(min(CHECK_TRY_S, left), 0.05),
+                                              headers=headers)
+            except nats.errors.NoRespondersError:
+                why = "no process running its engine is connected to check it"
+                pause = 0.1
+            except (TimeoutError, nats.errors.TimeoutError):
+                why = f"the engine process that checks it did not answer within {CHECK_WAIT_S:g} s"
+                pause = 0.0
+            except Exception as e:  # disconnected, closed: the post cannot be checked
+                raise PostRejected(f"{name}: not accepted: cannot ask the engine process that "
+                                   f"checks it: {type(e).__name__}: {e}") from None
+            if loop.time() + pause + 0.05 >= deadline:
+                raise PostRejected(f"{name}: not accepted: {why}") from None
+            self.stats.check_retries += 1
+            await asyncio.sleep(pause)
 
     def add_validator(self, msg_name: str, fn: Validator, *, name: str | None = None
                       ) -> Callable[[], None]:
