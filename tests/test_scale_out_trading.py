@@ -180,4 +180,8 @@ def test_a_sigkilled_trading_process_is_taken_over_with_every_order_and_fill(
         for f in ("orderSize", "cumFillQuantity", "orderPrcLimit", "accnt"):
             assert after_st[resting2].get(f) == before_st[resting2].get(f), (f, after_st[resting2])
         assert after_st[resting2]["spdrOrderStatus"] not in ("Closed", "Rejected")
+        # its child came across with the venue's journaled state (queue priority kept): the
+        # new holder sent it no fresh one
+        assert after_st[resting2]["numNewOrders"] == before_st[resting2]["numNewOrders"], \
+            (before_st[resting2], after_st[resting2])
         assert _executions(procs["t2"]) == after_ex  # the new holder's tables agree
