@@ -123,8 +123,8 @@ def trading_failover(nats_url: str, orders: int = 200) -> None:
         print(f"  standby holds the lease {t_lease:.2f} s after the SIGKILL (lease 2 s); its "
               f"restore took {restore.group(1) if restore else '?'} s")
         print(f"  a marketable order posted right after the kill: accepted {t_post:.2f} s after "
-              f"it ({refused} posts refused meanwhile: a check sent to the dead process waits "
-              f"up to 5 s), filled {t_fill:.2f} s after the kill")
+              f"it ({refused} posts refused meanwhile: a check is asked again until the new "
+              f"holder answers, at most 4.5 s), filled {t_fill:.2f} s after the kill")
         print(f"  fills before the kill kept unchanged: {kept} ({len(before)} fills, "
               f"{len(after)} after); standby CPU {t2.cpu_s() - cpu0:.2f} s since the kill; "
               f"{bp.load()}")

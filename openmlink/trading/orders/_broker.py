@@ -56,7 +56,7 @@ def market_of(b: Broker) -> Mapping[str, float]:
 
 @dataclass(slots=True)
 class Child:
-    """One child order at the venue (not persisted: a restart starts with none)."""
+    """One child order at the venue (journaled with the venue's state: ``_venuerow``)."""
 
     child_id: int
     parent_number: int

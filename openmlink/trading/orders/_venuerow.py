@@ -5,9 +5,11 @@ the same resting children, queue priority and in-flight actions (nothing sent tw
 
 from __future__ import annotations
 
-import json
-from dataclasses import astuple
+import math
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ...schema import OptionKey, TickerKey
 from ..venue import rng_state, set_rng_state
@@ -35,8 +37,18 @@ def _series_in(v: list[Any]) -> Any:
     return _KEYS[v[0]](*v[1:])
 
 
+#: Child's fields in constructor order (a row is ``Child(*row)``)
+_CHILD_FIELDS = tuple(f.name for f in fields(Child))
+#: Child fields that may hold NaN (a child's view of an empty market side)
+_FLOATS = ("price", "limit", "bid", "ask")
+
+
+def _nan(x: Any) -> Any:
+    return math.nan if x is None else x
+
+
 def venue_body(m: OrderManager) -> bytes:
-    """The row's body (JSON: NaN prices of a child's view stay NaN)."""
+    """The row's body (JSON; NaN as null)."""
     v = m.venue
     held = v.held_ids()
     children = []
@@ -45,25 +57,28 @@ def venue_body(m: OrderManager) -> bytes:
         b = None if key is None else m.brokers.get(key)
         c = None if b is None else b.children.get(cid)
         if c is not None:
-            children.append(list(astuple(c)))
-    return json.dumps({"venue": v.snapshot(_series_out), "children": children,
-                       "childSeq": m.child_seq, "rng": rng_state(m.rng)}).encode()
+            children.append([getattr(c, f) for f in _CHILD_FIELDS])
+    return orjson.dumps({"venue": v.snapshot(_series_out), "children": children,
+                         "childSeq": m.child_seq, "rng": rng_state(m.rng)})
 
 
 def restore_venue(m: OrderManager, body: bytes, now: int) -> int:
     """Take the row back: the venue's state, each held child back on its broker (an open one;
     a child whose broker is gone or closed is cancelled at the venue); returns the number of
     children restored."""
-    d = json.loads(body)
+    d = orjson.loads(body)
     m.venue.restore(d["venue"], _series_in, now)
     m.child_seq = max(m.child_seq, int(d["childSeq"]))
     set_rng_state(m.rng, d["rng"])
     n = 0
     for row in d["children"]:
         c = Child(*row)
-        c.risk = tuple(c.risk)  # type: ignore[assignment]
+        for f in _FLOATS:  # NaN went out as null
+            if getattr(c, f) is None:
+                setattr(c, f, math.nan)
+        c.risk = tuple(_nan(x) for x in c.risk)  # type: ignore[assignment]
         if c.mod is not None:
-            c.mod = tuple(c.mod)
+            c.mod = tuple(_nan(x) for x in c.mod)
         key = m.parents.get(c.parent_number)
         b = None if key is None else m.brokers.get(key)
         if b is None or not is_open(b.status):

@@ -5,6 +5,7 @@ displayed size and the RNG's position)."""
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -44,53 +45,71 @@ def _ints_in(v: Any) -> Any:
     return v
 
 
-def _child_out(c: ChildOrder, ser: Callable[[Hashable], Any]) -> list[Any]:
-    return [c.child_id, c.parent_number, ser(c.series), c.side, c.price, c.size, c.exch, c.tif,
-            c.post_only]
-
-
 def snapshot(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
+    """Series are written once (``series``) and referred to by index; a NaN price (a child
+    that will be rejected at arrival) may come back from JSON as None (``restore`` takes
+    both)."""
+    ids: dict[Hashable, int] = {}
+    table: list[Any] = []
+
+    def sid(s: Hashable) -> int:
+        i = ids.get(s)
+        if i is None:
+            i = ids[s] = len(table)
+            table.append(series_out(s))
+        return i
+
+    orders = []
+    for o in v._orders.values():
+        c = o.child
+        orders.append([c.child_id, c.parent_number, sid(c.series), c.side, c.price, c.size,
+                       c.exch, c.tif, c.post_only, o.filled, o.acked])
     return {
         "now": v._now, "seq": v._seq, "fills": v.fills, "rng": rng_state(v._rng),
         "heap": [[due, seq, kind, cid, arg[0], arg[1]] for due, seq, kind, cid, arg in v._heap],
-        "orders": [[*_child_out(o.child, series_out), o.filled, o.acked]
-                   for o in v._orders.values()],
-        "resting": [[series_out(s), list(r)] for s, r in v._resting.items()],
-        "used": [[series_out(s), u.ts_ns, u.bid, u.ask] for s, u in v._used.items()],
-        "quotes": [[series_out(s), None if q is None else [q.bid, q.ask, q.bid_size, q.ask_size,
-                                                             q.bid_mask, q.ask_mask, q.ts_ns]]
+        "orders": orders,
+        "resting": [[sid(s), list(r)] for s, r in v._resting.items()],
+        "used": [[sid(s), u.ts_ns, u.bid, u.ask] for s, u in v._used.items()],
+        "quotes": [[sid(s), None if q is None else [q.bid, q.ask, q.bid_size, q.ask_size,
+                                                      q.bid_mask, q.ask_mask, q.ts_ns]]
                    for s, q in v._quotes.items()],
-        "halted": [series_out(s) for s in v._halted],
+        "halted": [sid(s) for s in v._halted],
+        "series": table,
     }
+
+
+def _f(x: Any) -> float:
+    return math.nan if x is None else float(x)
 
 
 def restore(v: SimVenue, st: dict[str, Any], series_in: Callable[[Any], Hashable],
             now_ns: int) -> None:
     from ._venue import _Order, _Used
 
+    table = [series_in(x) for x in st["series"]]
     v._now = min(int(st["now"]), now_ns)
     v._seq = int(st["seq"])
     v.fills = int(st["fills"])
     set_rng_state(v._rng, st["rng"])
-    v._heap = [(int(due), int(seq), int(kind), int(cid), (float(px), int(sz)))
+    v._heap = [(int(due), int(seq), int(kind), int(cid), (_f(px), int(sz)))
                for due, seq, kind, cid, px, sz in st["heap"]]
     heapq.heapify(v._heap)
     v._orders, v._by_parent, v._series_count = {}, {}, {}
     for cid, pn, ser, side, px, size, exch, tif, post, filled, acked in st["orders"]:
-        s = series_in(ser)
-        o = _Order(ChildOrder(int(cid), int(pn), s, int(side), float(px), int(size), exch, tif,
+        s = table[ser]
+        o = _Order(ChildOrder(int(cid), int(pn), s, int(side), _f(px), int(size), exch, tif,
                               bool(post)), int(filled), bool(acked))
         v._orders[o.child.child_id] = o
         v._by_parent.setdefault(o.child.parent_number, {})[o.child.child_id] = o
         v._series_count[s] = v._series_count.get(s, 0) + 1
     v._resting = {}
     for ser, cids in st["resting"]:
-        v._resting[series_in(ser)] = {int(c): v._orders[int(c)] for c in cids}
-    v._used = {series_in(ser): _Used(int(ts), int(b), int(a)) for ser, ts, b, a in st["used"]}
-    v._quotes = {series_in(ser): None if q is None else Nbbo(float(q[0]), float(q[1]), int(q[2]),
+        v._resting[table[ser]] = {int(c): v._orders[int(c)] for c in cids}
+    v._used = {table[ser]: _Used(int(ts), int(b), int(a)) for ser, ts, b, a in st["used"]}
+    v._quotes = {table[ser]: None if q is None else Nbbo(float(q[0]), float(q[1]), int(q[2]),
                                                             int(q[3]), int(q[4]), int(q[5]),
                                                             int(q[6]))
                  for ser, q in st["quotes"]}
-    v._halted = {series_in(ser) for ser in st["halted"]}
+    v._halted = {table[ser] for ser in st["halted"]}
     v._events = []
     v.version += 1
