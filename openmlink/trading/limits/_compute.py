@@ -99,6 +99,8 @@ class _Batch:
     def run(self) -> list[F64]:
         if not self.idx:
             return []
+        if not any(len(i) for i in self.idx):  # nothing to price (e.g. only Prc limits)
+            return [np.empty(0) for _ in self.idx]
         idx = np.concatenate(self.idx)
         vol, u = np.concatenate(self.vols), np.concatenate(self.us)
         if self.memo is None:
@@ -137,7 +139,6 @@ def _primary(o: OrderLimits, m: SeriesMarket, model: LimitModel, batch: _Batch
     lt = o.limit_type.astype(np.int64)
     p = np.full(n, np.nan)
     err = np.full(n, _E["None"], np.int16)
-    has_bid, has_ask, crossed, wide = _nbbo_state(m, model)
     with np.errstate(invalid="ignore"):
         u_mid = np.where(np.isfinite(m.u_bid) & np.isfinite(m.u_ask) & (m.u_bid > 0)
                          & (m.u_ask >= m.u_bid), _mid(m.u_bid, m.u_ask), m.u_prc)
@@ -157,10 +158,15 @@ def _primary(o: OrderLimits, m: SeriesMarket, model: LimitModel, batch: _Batch
     def pick(name: str) -> NDArray[np.bool_]:
         return (lt == _T[name]) & (err == _E["None"])
 
+    # a block whose limit types no row has is skipped (it would change nothing)
+    kinds = frozenset(np.unique(lt).tolist())
+
     # Prc
     sel = pick("Prc")
     p[sel] = o.prc_limit[sel]
     err[sel & ~prc_ok] = _E["LmtPrcErr"]
+    if kinds.isdisjoint(_NBBO_TYPES | _DE_TYPES | _VOL_TYPES | {_T["MarketArrival"]}):
+        return p, err, [(batch.want(_NO_ROWS, np.empty(0), np.empty(0)), _NO_ROWS)]
 
     # PrcDe / PrcDeX: P = prc + de (u - ref) + 1/2 ga (u - ref)^2
     sel = pick("PrcDe") | pick("PrcDeX")
@@ -189,7 +195,11 @@ def _primary(o: OrderLimits, m: SeriesMarket, model: LimitModel, batch: _Batch
     vol_rows = np.flatnonzero(sel & (err == _E["None"]))
     slots = [(batch.want(vol_rows, o.vol_limit[vol_rows], u[vol_rows]), vol_rows)]
 
+    if kinds.isdisjoint(_NBBO_TYPES | {_T["MarketArrival"]}):
+        return p, err, slots
+
     # Market: several ticks through the opposite side
+    has_bid, has_ask, crossed, wide = _nbbo_state(m, model)
     sel = pick("Market")
     opp = np.where(side > 0, m.ask, m.bid)
     has_opp = np.where(side > 0, has_ask, has_bid)
@@ -220,6 +230,12 @@ def _primary(o: OrderLimits, m: SeriesMarket, model: LimitModel, batch: _Batch
         p[ok] = base[ok]
 
     return p, err, slots
+
+
+_NBBO_TYPES = frozenset(_T[k] for k in ("Market", "RelMid", "RelJoin", "RelCross"))
+_DE_TYPES = frozenset(_T[k] for k in ("PrcDe", "PrcDeX"))
+_VOL_TYPES = frozenset(_T[k] for k in ("Vol", "VolX"))
+_NO_ROWS = np.empty(0, np.int64)
 
 
 def _nbbo_errors(sel: NDArray[np.bool_], has: NDArray[np.bool_], crossed: NDArray[np.bool_],
@@ -269,6 +285,12 @@ def _side_limits(o: OrderLimits, m: SeriesMarket, model: LimitModel, p: F64,
     cls = cls.astype(np.int64)
     use_surf = (cls == _C["Surface"]) | (cls == _C["SurfProb"])
     use_prob = (cls == _C["Probability"]) | (cls == _C["SurfProb"])
+    if not (use_surf.any() or use_prob.any()):  # every row Simple: the limit is P
+        err = p_err.copy()
+        with np.errstate(invalid="ignore"):
+            err[(err == _E["None"]) & (side > 0) & ~(p > 0)] = _E["LmtPrcRng"]
+        none = np.full(len(side), np.nan)
+        return np.where(err == _E["None"], p, np.nan), err, none, none.copy(), none.copy()
     with np.errstate(invalid="ignore"):
         wo = np.nan_to_num(width_off)
         width = np.where(np.isfinite(m.avg_width) & (m.avg_width > 0), m.avg_width,
@@ -311,6 +333,9 @@ def _surface_inputs(o: OrderLimits, m: SeriesMarket, model: LimitModel, cls: NDA
     n = len(o.side)
     c = cls.astype(np.int64)
     use = (c == _C["Surface"]) | (c == _C["SurfProb"])
+    if not use.any():  # no surface limit: nothing to price, no error (the limit ignores it)
+        return _SurfIn(np.full(n, np.nan), np.full(n, _E["None"], np.int16),
+                       np.zeros(n, np.bool_), np.full(n, np.nan))
     dv = o.side * np.nan_to_num(voff) * model.vol_offset_unit
     e = np.full(n, _E["None"], np.int16)
     with np.errstate(invalid="ignore"):

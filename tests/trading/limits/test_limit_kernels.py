@@ -388,3 +388,39 @@ def test_one_order_sizes_equal_the_array_kernels(w: int, ps: int, avg: float, se
     assert a.random() == b.random()  # one draw each
     k = min(max(nex, 1), 4)
     assert split_size(one, nex) == split_sizes(np.array([one]), np.array([nex]))[0][:k].tolist()
+
+
+# ---------------------------------------------------------------- batches
+_ROW = st.tuples(
+    st.sampled_from(sorted(LIMIT_TYPE)), st.sampled_from([1, -1]),
+    st.sampled_from(sorted(LIMIT_CLASS)), st.sampled_from(sorted(LIMIT_CLASS)),
+    st.sampled_from([math.nan, 0.5, 1.02, 1.5]), st.sampled_from([math.nan, 0.0, 0.2, 0.3, 9.0]),
+    st.sampled_from([0.0, 0.02, -0.01]), st.sampled_from([math.nan, 0.3, 0.7]),
+    st.booleans(), st.sampled_from([math.nan, 1.00, 1.08]), st.sampled_from([math.nan, 100.0]),
+    st.sampled_from([(1.00, 1.10, 0.25), (0.0, 1.10, math.nan), (1.2, 1.1, 0.25),
+                     (0.5, 3.0, 0.3)]))
+
+
+@given(rows=st.lists(_ROW, min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_batch_gives_each_order_the_limits_it_gets_alone(rows: list[tuple]) -> None:
+    """compute_limits skips the blocks of limit types and classes no row of a batch has (the
+    order manager's small ticks): every row of a mixed batch must get exactly the limits and
+    errors it gets in a batch of its own."""
+    n = len(rows)
+    o, m = _orders(n), _market(n)
+    for i, (lt, side, tc, mc, prc, vol, off, prob, aux, arr, ref, (bid, ask, svol)) in \
+            enumerate(rows):
+        o.limit_type[i], o.side[i] = LIMIT_TYPE[lt], side
+        o.take_class[i], o.make_class[i] = LIMIT_CLASS[tc], LIMIT_CLASS[mc]
+        o.prc_limit[i], o.vol_limit[i], o.prc_offset[i] = prc, vol, off
+        o.take_prob[i] = o.make_prob[i] = prob
+        o.take_surf_vol_off[i] = o.make_surf_vol_off[i] = off
+        o.has_aux[i], o.arrive_bid[i], o.arrive_ask[i], o.ref_uprc[i] = aux, arr, arr, ref
+        m.bid[i], m.ask[i], m.s_vol[i] = bid, ask, svol
+    whole = compute_limits(o, m)
+    for i in range(n):
+        alone = compute_limits(o.take([i]), m.take([i]))
+        for f in whole.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(whole, f)[i:i + 1], getattr(alone, f),
+                                          err_msg=f"{f} of row {i} ({rows[i][0]})")
