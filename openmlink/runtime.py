@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -317,7 +317,8 @@ class Runtime:
     def _trading_timers(self, plat: Platform) -> None:
         """The order manager's, auctions', risk's and auto-hedger's timers (those built)."""
         if plat.orders is not None:  # children, venue events and re-pricing on clock time
-            self.every(plat.orders.config.timer_s, plat.orders.tick, name="order manager")
+            self.every(plat.orders.config.timer_s, _stepped(plat.orders.tick_steps),
+                       name="order manager")
         if plat.auctions is not None:  # auction trials (flash windows, 1 s block trials)
             self.every(plat.auctions.max_sleep_s, plat.auctions.tick, name="auction trials")
         if plat.risk is not None:  # marks follow the market between fills
@@ -698,3 +699,14 @@ class Runtime:
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
+def _stepped(steps: Callable[[], Iterator[None]]) -> Callable[[], Awaitable[None]]:
+    """A timer callback that runs ``steps()`` to the end, letting the event loop run
+    (answer posts) between two of its steps: no step holds the loop for a whole tick."""
+
+    async def run() -> None:
+        for _ in steps():
+            await asyncio.sleep(0)
+
+    return run

@@ -5,7 +5,7 @@ records out; order-rate limits as a bus validator (a post over the limit gets a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,13 +187,21 @@ class OrderEngine:
 
     def tick(self) -> None:
         """One timer tick: re-price the series whose market moved, then venue events due."""
+        for _ in self.tick_steps(0):
+            pass
+
+    def tick_steps(self, slice_n: int | None = None) -> Iterator[None]:
+        """``tick`` as steps (``OrderManager.timer_steps``): the runtime's timer resumes the
+        generator after letting the event loop answer posts between two slices of at most
+        ``slice_n`` new orders (default ``config.tick_slice``; 0 = one step)."""
+        n = self.config.tick_slice if slice_n is None else slice_n
         try:
             if self._market_dirty:
                 self._market_dirty = False
                 ch = self.changed_series()
                 if ch:
                     self.manager.on_market(ch)
-            self.manager.on_timer()
+            yield from self.manager.timer_steps(n)
         except Exception:
             log.exception("order manager tick failed")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -311,6 +311,26 @@ class OrderManager:
     def on_timer(self) -> None:
         """Orders accepted since the last tick (priced in one batch), venue events due,
         expiries, brokers waiting for a re-price."""
+        for _ in self.timer_steps(0):
+            pass
+
+    def timer_steps(self, slice_n: int) -> Iterator[None]:
+        """``on_timer`` as steps: while more than ``slice_n`` (> 0) orders accepted since the
+        last tick wait, the ``slice_n`` oldest are worked (priced in one batch, journaled, then
+        published: a step of their own) and the generator yields, so the caller may run other
+        steps (posts) before the next slice; the last step is the whole tick's rest.  A post
+        between two slices that acts on an order not worked yet works it first (``_start_now``)
+        as it would before any tick."""
+        while 0 < slice_n < len(self._new):
+            now = self.clock.time_ns()
+            worked = self._start_new(now, slice_n)
+            # the worked brokers' bodies go into this slice's commit; an order still waiting
+            # keeps its body owed to the commit of the slice that works it
+            self._dirty.update(k for k in worked if k in self.brokers)
+            self._owed.difference_update(worked)
+            self._hold_owed = True
+            self._flush()
+            yield
         now = self.clock.time_ns()
         self._start_new(now)
         self._venue_events(now)
@@ -410,11 +430,19 @@ class OrderManager:
             self._new.add(b.key)  # worked (priced, children sent) in one batch on the next tick
         self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
 
-    def _start_new(self, now: int) -> None:
-        """Work every broker accepted since the last tick in one ``compute_limits`` call."""
+    def _start_new(self, now: int, most: int = 0) -> list[tuple[Any, ...]]:
+        """Work every broker accepted since the last tick (``most`` > 0: the ``most`` with
+        the lowest parentNumbers; the others wait) in one ``compute_limits`` call; returns
+        the keys taken from the waiting set."""
         if not self._new:
-            return
+            return []
         keys, self._new = self._new, set()
+        if 0 < most < len(keys):
+            order = sorted(keys, key=lambda k: self.brokers[k].parent_number
+                           if k in self.brokers else -1)
+            keys, self._new = order[:most], set(order[most:])
+        else:
+            keys = list(keys)
         bs = [self.brokers[k] for k in keys if k in self.brokers]
         bs = [b for b in bs if b.status == PEND_NEW]
         if bs:
@@ -423,6 +451,7 @@ class OrderManager:
             for b in bs:
                 if b.auction == -1:  # an auction parent, Active now: its auction starts
                     start_auction(self, b, now)
+        return keys
 
     def _session_changes(self, now: int) -> None:
         """The market session changed since the last tick: re-work the brokers whose
