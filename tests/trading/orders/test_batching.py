@@ -147,3 +147,42 @@ def test_a_child_the_venue_cancels_is_sent_again_though_the_price_did_not_change
     assert len(again) == 1 and again[0].child.child_id != first[0].child.child_id
     assert again[0].child.price == pytest.approx(4.8) and again[0].leaves == 6
     check_invariants(rig)
+
+
+def test_a_tick_with_more_new_orders_than_a_slice_works_them_in_steps(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime's timer runs a tick as steps (``OrderEngine.tick_steps``): slices of new
+    orders, lowest parentNumbers first, each journaled and published before the next; a post
+    between two slices that acts on an order not worked yet works that order first."""
+    rig = TradingRig(data_dir=tmp_path)
+    rig.stock("AAPL", 199.9, 200.1)
+    for k in (195, 200, 205):
+        rig.option("AAPL", k, "Put", 4.9, 5.1, bsz=20, asz=20)
+    rig.advance(5)  # the market's step (it would journal the orders' owed bodies) is done
+    calls = _count_limits(monkeypatch)
+    pns = [rig.order(secKey=_key((195, 200, 205)[i % 3]), orderPrcLimit=4.95, orderSize=3,
+                     groupingCode=f"0000-0000-0000-{i:04X}")["parentNumber"] for i in range(12)]
+    bodies = rig.engine.journal.count("broker")
+    rig.clock.advance_to(rig.clock.time_ns() + 20_000_000)
+    steps = rig.engine.tick_steps(5)
+    next(steps)
+    assert calls == [5]
+    worked = sorted(pns)[:5]
+    for pn in pns:  # the first slice is published (and journaled) before the next runs
+        want = ("New", "Active") if pn in worked else ("PendNew", "Updating")
+        assert status(rig, rig.state(pn)) == want, pn
+    assert rig.engine.journal.count("broker") == bodies + 5
+    late = sorted(pns)[8]
+    rig.order(spdrActionType="Cancel", secKey=_key((195, 200, 205)[pns.index(late) % 3]),
+              groupingCode=f"0000-0000-0000-{pns.index(late):04X}")
+    assert calls == [5, 1]  # worked first, then cancelled
+    assert status(rig, rig.state(late))[0] == "PendClose"
+    assert list(steps) == [None]  # one more slice of 5, then the tick's rest (the last one)
+    assert calls == [5, 1, 5, 1]
+    rig.advance(5, 5)
+    assert status(rig, rig.state(late)) == ("Closed", "Closed")
+    for pn in pns:
+        if pn != late:
+            st = rig.state(pn)
+            assert status(rig, st) == ("New", "Active") and st["csz1"] == 3, pn
+    check_invariants(rig)
