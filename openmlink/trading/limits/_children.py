@@ -21,6 +21,22 @@ SUPPORTED_BALANCE = frozenset(int(x) for x in (*_JOIN, *_IMPROVE, _B["PostLimit"
 PostWith, PostWthF and PostPeg (joined like PostWith), PostImprove, PostImprvR (like
 PostImprove), PostLimit, PostTurn.  The others (MaxIntern, PostFlash*) give no make price."""
 _P = PUBLIC_SIZE
+
+
+def _table(codes: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """A membership table by ordinal (``_member``): a lookup, not ``np.isin``'s sort, so a
+    handful of orders costs a few microseconds."""
+    t = np.zeros(int(max(codes)) + 2, np.bool_)  # the last cell: any ordinal out of range
+    t[codes] = True
+    return t
+
+
+def _member(h: NDArray[np.int64], table: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``np.isin(h, codes)`` for the ``codes`` of ``table``."""
+    return table[np.clip(h, -1, len(table) - 1)]
+
+
+_JOIN_T, _IMPROVE_T = _table(_JOIN), _table(_IMPROVE)
 _PCT = {_P["Max25Pct"]: 0.25, _P["Max50Pct"]: 0.50, _P["Max75Pct"]: 0.75}
 _MKT = np.array([_P["None"], _P["MktSize"], _P["MktSizeA"], _P["MktSizeB"], _P["MktSizeC"]])
 _DUST = 1e-9
@@ -71,8 +87,8 @@ def child_prices(make_limit: ArrayLike, side: ArrayLike, bid: ArrayLike, ask: Ar
         better = np.where(buy, own + _step_up(own, lo, hi), own - _step_down(own, lo, hi))
         inside = np.where(buy, opp - _step_down(opp, lo, hi), opp + _step_up(opp, lo, hi))
         cand = np.full(lim.shape, np.nan)
-        cand = np.where(np.isin(h, _JOIN), np.where(has_own, own, lim), cand)
-        cand = np.where(np.isin(h, _IMPROVE), np.where(has_own, better, lim), cand)
+        cand = np.where(_member(h, _JOIN_T), np.where(has_own, own, lim), cand)
+        cand = np.where(_member(h, _IMPROVE_T), np.where(has_own, better, lim), cand)
         cand = np.where(h == _B["PostLimit"], lim, cand)
         cand = np.where(h == _B["PostTurn"], np.where(has_opp, inside, lim), cand)
         # never through the make limit, never crossing or locking the opposite side
