@@ -20,10 +20,13 @@ class TradingConfig:
     accnt_burst: int = 200
     #: period of the order manager's timer (venue latencies, expiries, progress), seconds
     timer_s: float = 0.02
-    #: most orders accepted since the last tick that one step of a tick works (inferred,
-    #: issue 11): a tick with more works them in slices, each journaled and published on its
-    #: own, and the runtime answers posts between slices (``OrderEngine.tick_steps``)
-    tick_slice: int = 8
+    #: most orders accepted since the last tick that one step of a tick works; 0 = the whole
+    #: tick in one step (default: measured, each slice repeats the batch's fixed cost and at
+    #: 1,000 posts/s that cost more in queueing than the shorter steps saved; docs/trading.md
+    #: "Issue 11 sixth pass").  > 0: a tick with more works them in slices, each journaled and
+    #: published on its own, and the runtime answers posts between slices
+    #: (``OrderEngine.tick_steps``)
+    tick_slice: int = 0
     #: journal commits call fsync (power-loss safe) when True; otherwise WAL writes reach the
     #: OS before the commit returns (safe against kill -9, not against power loss)
     fsync: bool = False

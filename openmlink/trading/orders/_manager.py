@@ -320,10 +320,14 @@ class OrderManager:
         published: a step of their own) and the generator yields, so the caller may run other
         steps (posts) before the next slice; the last step is the whole tick's rest.  A post
         between two slices that acts on an order not worked yet works it first (``_start_now``)
-        as it would before any tick."""
-        while 0 < slice_n < len(self._new):
+        as it would before any tick.  A tick works the orders accepted before it started
+        (those accepted during its steps wait for the next tick: posts arriving as fast as the
+        slices are worked do not keep the tick's rest from running)."""
+        budget = len(self._new)
+        while 0 < slice_n < budget:
             now = self.clock.time_ns()
             worked = self._start_new(now, slice_n)
+            budget -= slice_n
             # the worked brokers' bodies go into this slice's commit; an order still waiting
             # keeps its body owed to the commit of the slice that works it
             self._dirty.update(k for k in worked if k in self.brokers)
@@ -332,7 +336,10 @@ class OrderManager:
             self._flush()
             yield
         now = self.clock.time_ns()
-        self._start_new(now)
+        if slice_n <= 0:
+            self._start_new(now)
+        elif budget > 0:
+            self._start_new(now, budget)
         self._venue_events(now)
         self._session_changes(now)
         if self._wake:
