@@ -277,3 +277,30 @@ def test_a_server_on_an_empty_numba_cache_publishes_preliminary_rows_then_accura
         assert list(cache.rglob("*.nbi"))  # the children filled the temporary cache
     finally:
         assert srv.stop() == 0
+
+
+def test_a_stepped_timer_callback_lets_the_loop_run_between_its_steps() -> None:
+    """The order manager's timer (``OrderEngine.tick_steps`` through ``_stepped``): another
+    task (a post) ready while a step runs is answered before the next step, not after the
+    whole tick."""
+    from collections.abc import Iterator
+
+    from openmlink.runtime import _stepped
+
+    seen: list[str] = []
+
+    def steps() -> Iterator[None]:
+        seen.append("slice 1")
+        yield
+        seen.append("slice 2")
+
+    async def post() -> None:
+        seen.append("post")
+
+    async def main() -> None:
+        tick = asyncio.ensure_future(_stepped(steps)())
+        other = asyncio.ensure_future(post())
+        await asyncio.gather(tick, other)
+
+    asyncio.run(main())
+    assert seen == ["slice 1", "post", "slice 2"]
