@@ -443,13 +443,14 @@ class OrderManager:
         the keys taken from the waiting set."""
         if not self._new:
             return []
-        keys, self._new = self._new, set()
-        if 0 < most < len(keys):
-            order = sorted(keys, key=lambda k: self.brokers[k].parent_number
+        waiting, self._new = self._new, set()
+        keys: list[tuple[Any, ...]]
+        if 0 < most < len(waiting):
+            order = sorted(waiting, key=lambda k: self.brokers[k].parent_number
                            if k in self.brokers else -1)
             keys, self._new = order[:most], set(order[most:])
         else:
-            keys = list(keys)
+            keys = list(waiting)
         bs = [self.brokers[k] for k in keys if k in self.brokers]
         bs = [b for b in bs if b.status == PEND_NEW]
         if bs:
