@@ -44,34 +44,28 @@ class BrokerColumns:
     def set_pk(self, slot: int, cells: dict[str, object]) -> None:
         """Store the pkey cells (store column name -> value) of the broker in ``slot``."""
         for name, v in cells.items():
-            col = self.pk.get(name)
-            if col is None or len(col) < len(self.rest):
-                kind = object if isinstance(v, str) else np.float64 if isinstance(v, float) \
-                    else np.int64
-                new = np.empty(len(self.rest), kind) if kind is object else \
-                    np.zeros(len(self.rest), kind)
-                if col is not None:
-                    new[: len(col)] = col
-                col = self.pk[name] = new
-            col[slot] = v
+            self._pk_column(name, v)[slot] = v
         self.pk_ok[slot] = True
+
+    def _pk_column(self, name: str, sample: object) -> np.ndarray:
+        """The pkey column ``name``, made (typed after ``sample``) or grown to every slot."""
+        col = self.pk.get(name)
+        if col is None or len(col) < len(self.rest):
+            kind = object if isinstance(sample, str) else np.float64 if isinstance(sample, float) \
+                else np.int64
+            new = np.empty(len(self.rest), kind) if kind is object else \
+                np.zeros(len(self.rest), kind)
+            if col is not None:
+                new[: len(col)] = col
+            col = self.pk[name] = new
+        return col
 
     def set_pks(self, slots: np.ndarray, columns: dict[str, list[object]]) -> None:
         """``set_pk`` of many brokers: ``columns`` holds one value per slot of ``slots``."""
         if not len(slots):
             return
         for name, vals in columns.items():
-            col = self.pk.get(name)
-            if col is None or len(col) < len(self.rest):
-                v = vals[0]
-                kind = object if isinstance(v, str) else np.float64 if isinstance(v, float) \
-                    else np.int64
-                new = np.empty(len(self.rest), kind) if kind is object else \
-                    np.zeros(len(self.rest), kind)
-                if col is not None:
-                    new[: len(col)] = col
-                col = self.pk[name] = new
-            col[slots] = vals
+            self._pk_column(name, vals[0])[slots] = vals
         self.pk_ok[slots] = True
 
     def new_slot(self) -> int:
