@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -47,19 +48,32 @@ def _nan(x: Any) -> Any:
     return math.nan if x is None else x
 
 
+#: one C-level getter per Child field (a column is ``list(map(getter, children))``)
+_GETTERS = tuple(attrgetter(f) for f in _CHILD_FIELDS)
+
+
 def venue_body(m: OrderManager) -> bytes:
-    """The row's body (JSON; NaN as null)."""
+    """The row's body (JSON; NaN as null).  The held children are columns, one list per Child
+    field (no per-child list: 10,000 children allocate ~18 lists, not 10,000 GC-tracked ones)."""
     v = m.venue
-    held = v.held_ids()
-    children = []
-    for cid in held:
-        key = m.owner.get(cid)
-        b = None if key is None else m.brokers.get(key)
+    owner, brokers = m.owner, m.brokers
+    held = []
+    for cid in v.held_ids():
+        key = owner.get(cid)
+        b = None if key is None else brokers.get(key)
         c = None if b is None else b.children.get(cid)
         if c is not None:
-            children.append([getattr(c, f) for f in _CHILD_FIELDS])
-    return orjson.dumps({"venue": v.snapshot(_series_out), "children": children,
+            held.append(c)
+    cols = {f: list(map(g, held)) for f, g in zip(_CHILD_FIELDS, _GETTERS, strict=True)}
+    return orjson.dumps({"venue": v.snapshot(_series_out), "children": cols,
                          "childSeq": m.child_seq, "rng": rng_state(m.rng)})
+
+
+def _child_rows(children: Any) -> Any:
+    """Rows of Child fields from the columns (or a row list written before the columns)."""
+    if isinstance(children, dict):
+        return zip(*(children[f] for f in _CHILD_FIELDS), strict=True)
+    return children
 
 
 def restore_venue(m: OrderManager, body: bytes, now: int) -> int:
@@ -71,7 +85,7 @@ def restore_venue(m: OrderManager, body: bytes, now: int) -> int:
     m.child_seq = max(m.child_seq, int(d["childSeq"]))
     set_rng_state(m.rng, d["rng"])
     n = 0
-    for row in d["children"]:
+    for row in _child_rows(d["children"]):
         c = Child(*row)
         for f in _FLOATS:  # NaN went out as null
             if getattr(c, f) is None:

@@ -59,14 +59,21 @@ def snapshot(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, An
             table.append(series_out(s))
         return i
 
-    orders = []
-    for o in v._orders.values():
-        c = o.child
-        orders.append([c.child_id, c.parent_number, sid(c.series), c.side, c.price, c.size,
-                       c.exch, c.tif, c.post_only, o.filled, o.acked])
+    os_ = list(v._orders.values())
+    cs = [o.child for o in os_]
+    heap = v._heap
+    # columns (one list per field, no per-order list: nothing per order survives for the GC)
+    orders = {"cid": [c.child_id for c in cs], "pn": [c.parent_number for c in cs],
+              "ser": [sid(c.series) for c in cs], "side": [c.side for c in cs],
+              "px": [c.price for c in cs], "size": [c.size for c in cs],
+              "exch": [c.exch for c in cs], "tif": [c.tif for c in cs],
+              "post": [c.post_only for c in cs], "filled": [o.filled for o in os_],
+              "acked": [o.acked for o in os_]}
     return {
         "now": v._now, "seq": v._seq, "fills": v.fills, "rng": rng_state(v._rng),
-        "heap": [[due, seq, kind, cid, arg[0], arg[1]] for due, seq, kind, cid, arg in v._heap],
+        "heap": {"due": [h[0] for h in heap], "seq": [h[1] for h in heap],
+                 "kind": [h[2] for h in heap], "cid": [h[3] for h in heap],
+                 "px": [h[4][0] for h in heap], "sz": [h[4][1] for h in heap]},
         "orders": orders,
         "resting": [[sid(s), list(r)] for s, r in v._resting.items()],
         "used": [[sid(s), u.ts_ns, u.bid, u.ask] for s, u in v._used.items()],
@@ -76,6 +83,17 @@ def snapshot(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, An
         "halted": [sid(s) for s in v._halted],
         "series": table,
     }
+
+
+_ORDER_COLS = ("cid", "pn", "ser", "side", "px", "size", "exch", "tif", "post", "filled", "acked")
+_HEAP_COLS = ("due", "seq", "kind", "cid", "px", "sz")
+
+
+def _rows(x: Any, cols: tuple[str, ...]) -> Any:
+    """Rows from columns (or the row list a snapshot written before the columns holds)."""
+    if isinstance(x, dict):
+        return zip(*(x[c] for c in cols), strict=True)
+    return x
 
 
 def _f(x: Any) -> float:
@@ -92,10 +110,11 @@ def restore(v: SimVenue, st: dict[str, Any], series_in: Callable[[Any], Hashable
     v.fills = int(st["fills"])
     set_rng_state(v._rng, st["rng"])
     v._heap = [(int(due), int(seq), int(kind), int(cid), (_f(px), int(sz)))
-               for due, seq, kind, cid, px, sz in st["heap"]]
+               for due, seq, kind, cid, px, sz in _rows(st["heap"], _HEAP_COLS)]
     heapq.heapify(v._heap)
     v._orders, v._by_parent, v._series_count = {}, {}, {}
-    for cid, pn, ser, side, px, size, exch, tif, post, filled, acked in st["orders"]:
+    for cid, pn, ser, side, px, size, exch, tif, post, filled, acked in _rows(st["orders"],
+                                                                               _ORDER_COLS):
         s = table[ser]
         o = _Order(ChildOrder(int(cid), int(pn), s, int(side), _f(px), int(size), exch, tif,
                               bool(post)), int(filled), bool(acked))
