@@ -7,6 +7,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Hashable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from ._venue import SimVenue
 
 __all__ = ["restore", "rng_state", "set_rng_state", "snapshot"]
+
+_SERIES = attrgetter("series")
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -62,9 +65,12 @@ def snapshot(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, An
     os_ = list(v._orders.values())
     cs = [o.child for o in os_]
     heap = v._heap
+    ords = list(map(_SERIES, cs))
+    for s in dict.fromkeys(ords):  # each series once, in first-seen order
+        sid(s)
     # columns (one list per field, no per-order list: nothing per order survives for the GC)
     orders = {"cid": [c.child_id for c in cs], "pn": [c.parent_number for c in cs],
-              "ser": [sid(c.series) for c in cs], "side": [c.side for c in cs],
+              "ser": list(map(ids.__getitem__, ords)), "side": [c.side for c in cs],
               "px": [c.price for c in cs], "size": [c.size for c in cs],
               "exch": [c.exch for c in cs], "tif": [c.tif for c in cs],
               "post": [c.post_only for c in cs], "filled": [o.filled for o in os_],
