@@ -124,11 +124,12 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
     if debug and TRACE:
         import tracemalloc
         tracemalloc.start(TRACE)
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
+    if not os.environ.get("SOAK_NO_UVLOOP"):  # SOAK_NO_UVLOOP=1: asyncio's own loop (a bisection aid)
+        try:
+            import uvloop
+            uvloop.install()
+        except ImportError:
+            pass
     policy = GcPolicy()  # the GC policy `openmlink serve` follows (openmlink/gcpolicy.py)
     policy.start()
     asyncio.run(main())
