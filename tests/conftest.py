@@ -70,27 +70,36 @@ def start_server(*extra: str, data_dir: str | None = None, timeout: float = 180.
         data_dir = tempfile.mkdtemp(prefix="openmlink-test-")
     if data_dir is not None:
         extra = (*extra, "--data-dir", data_dir)
+    base = f"http://127.0.0.1:{port}"
+    proc, log = launch_serve(base, ["--port", str(port), "--api-key", API_KEY, *extra], timeout)
+    return Server(base, proc, log)
+
+
+def launch_serve(base: str, args: list[str], timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """``openmlink serve ARGS`` with its output in a log file (a pipe nobody drains would block
+    a server that prints more than the pipe holds); returns once REST at ``base`` answers.  A
+    server that exits is reported at once with its output; one that hangs is stopped after
+    ``timeout`` and reported with the output's tail."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     fd, log = tempfile.mkstemp(prefix="openmlink-serve-", suffix=".log")
     with os.fdopen(fd, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "openmlink", "serve", "--port", str(port), "--api-key", API_KEY,
-             *extra],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    srv = Server(base, proc, log)
+        proc = subprocess.Popen([sys.executable, "-m", "openmlink", "serve", *args],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def output() -> str:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            return f.read()
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{srv.output()}")
+            raise RuntimeError(f"server exited early:\n{output()}")
         try:
             requests.get(f"{base}/rest/json", timeout=1)
-            return srv
+            return proc, log
         except (requests.ConnectionError, requests.Timeout):  # not up yet, or its loop is busy starting
             time.sleep(0.1)
-    stop_server(srv)
-    raise RuntimeError(f"server did not start within {timeout:g} s:\n{srv.output()[-4000:]}")
+    end_process(proc)
+    raise RuntimeError(f"server did not start within {timeout:g} s:\n{output()[-4000:]}")
 
 
 def end_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:

@@ -7,9 +7,7 @@ has ``start_server``/``stop_server`` and the session ``server`` fixture."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from typing import Any, TypeVar
 import aiohttp
 import requests
 
-from tests.conftest import API_KEY, Server, end_process, free_port
+from tests.conftest import API_KEY, Server, end_process, free_port, launch_serve
 
 T = TypeVar("T")
 
@@ -136,25 +134,12 @@ def serve_on(*args: str, port: int | None = None, data_dir: str | None = None,
     all in the tables (``wait_market``)."""
     port = port or free_port()
     data_dir = data_dir or tempfile.mkdtemp(prefix="openmlink-client-test-")
-    fd, log = tempfile.mkstemp(prefix="openmlink-serve-", suffix=".log")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with os.fdopen(fd, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "openmlink", "serve", "--port", str(port),
-                                 "--api-key", API_KEY, "--data-dir", data_dir, *args],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.time()
+    proc, log = launch_serve(url, ["--port", str(port), "--api-key", API_KEY, "--data-dir", data_dir,
+                                   *args], timeout)
     s = Served(port, proc, log)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{s.output()}")
-        try:
-            requests.get(f"{s.url}/rest/json", timeout=1)
-            break
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    else:
-        s.stop()
-        raise RuntimeError(f"server did not start within {timeout} s:\n{s.output()}")
+    deadline = t0 + timeout
     if market and "--no-market" not in args:
         try:
             wait_market(s.url, timeout=max(1.0, deadline - time.time()))
