@@ -212,15 +212,19 @@ def _attach_health(app: Any, role: Role, plat: Platform) -> None:
 
 
 def _receive_only_consumed(bus: NatsBus, role: Role) -> None:
-    """(inferred) A process of ``--role engine implied`` receives only the column data its
-    engine reads (quotes, definitions), not the other engines' outputs: the market and the
-    LiveImpliedQuote of the other partitions were half its inbound traffic.  Its own REST
-    serves those types only (clients connect to gateways).  The other roles receive every
-    type (a trading or calc engine reads tables it does not subscribe to)."""
-    if role.name == "engine" and role.engines == frozenset({"implied"}):
-        types = bus.subscribed_types()
+    """(inferred) A process of ``--role engine NAME`` receives only the column data its
+    engines read (``platform.column_types_read``: each engine's ``READS``, the tables it reads
+    whether it subscribes to them or not), not the rest of the market and the other engines'
+    outputs (for an implied engine the LiveImpliedQuote of the other partitions were half its
+    inbound traffic; a trading or calc engine reads no prints, no LiveAtmVol...).  Its own
+    REST serves those types only (clients connect to gateways).  Records of every type are
+    received.  The gateway, market and all roles receive every type."""
+    from .platform import column_types_read
+
+    if role.name == "engine":
+        types = column_types_read(role.engines)
         bus.receive_only(types)
-        say_stderr(f"bus: column data received: {', '.join(sorted(types))} (--role engine implied)")
+        say_stderr(f"bus: column data received: {', '.join(sorted(types))} (--role {role})")
 
 
 def _bus(args: argparse.Namespace, role: Role) -> NatsBus | None:

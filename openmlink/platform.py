@@ -30,12 +30,28 @@ from .trading import (
 from .trading.auctions import AudienceRule, RemoteAudience, rule_from_json, rule_to_json
 from .trading.risk import SodPosition
 
-__all__ = ["ENGINES", "Platform", "build_platform"]
+__all__ = ["ENGINES", "Platform", "build_platform", "column_types_read"]
 
 #: the engine groups a process may run (``openmlink serve --role engine NAME``): the
 #: implied-quote engine; the order manager with auctions, risk and the auto-hedger; the
 #: client calculators (SPAN, theo surfaces)
 ENGINES = frozenset({"implied", "trading", "calc"})
+
+
+def column_types_read(engines: frozenset[str]) -> frozenset[str]:
+    """The types whose column data (market data, other engines' outputs) the engine groups
+    ``engines`` read from their tables, subscribed to or not: each engine's ``READS``.  A
+    process of ``--role engine NAME`` receives these only (``NatsBus.receive_only``)."""
+    from .engines.span import SpanEngine
+    from .engines.theo import TheoEngine
+
+    reads = {"implied": ImpliedQuoteEngine.READS,
+             "trading": (OrderEngine.READS | AuctionEngine.READS | RiskEngine.READS
+                         | AutoHedgeEngine.READS),
+             "calc": SpanEngine.READS | TheoEngine.READS}
+    if not engines <= reads.keys():
+        raise ValueError(f"unknown engines {sorted(engines - reads.keys())}; known: {sorted(reads)}")
+    return frozenset().union(*(reads[e] for e in engines))
 
 
 @dataclass

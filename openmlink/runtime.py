@@ -111,8 +111,9 @@ def parse_role(words: Sequence[str]) -> Role:
 def health(role: Role, bus: object, partitions: Any = None) -> dict[str, Any]:
     """What ``GET /health`` answers: this process's role and, on a NATS bus, its connection
     and traffic (``bus.NatsStats``; ``lag_ms``: receive minus send wall time of the latest
-    message from another process); the implied engine's ``partitions`` when it has some
-    (``bus.Partitions``: of, owned, leased)."""
+    message from another process; ``received_types``: messages received by type); the
+    implied engine's ``partitions`` when it has some (``bus.Partitions``: of, owned,
+    leased)."""
     from .bus import NatsBus
 
     out: dict[str, Any] = {"role": str(role), "bus": "inprocess"}
@@ -122,7 +123,9 @@ def health(role: Role, bus: object, partitions: Any = None) -> dict[str, Any]:
         st = bus.stats
         out.update(bus=bus.url, connected=bus.connected, sent=st.sent, received=st.received,
                    dropped=st.dropped, stale=st.stale, snapshots=st.snapshots,
-                   queued=bus.queued, lag_ms=round(st.lag_ns / 1e6, 3))
+                   queued=bus.queued, lag_ms=round(st.lag_ns / 1e6, 3),
+                   check_retries=st.check_retries, check_rerouted=st.check_rerouted,
+                   received_types=dict(sorted(st.received_types.items())))
     return out
 
 

@@ -223,3 +223,60 @@ def test_the_trading_engine_in_its_own_process_loses_no_order_or_fill(
     finally:
         for p in procs.values():
             stop_server(p)
+
+
+#: column types the market sends that neither a trading nor a calc engine reads
+UNREAD = ("OptionPrint", "StockPrint")
+
+
+def test_trading_and_calc_processes_receive_only_the_column_data_they_read(
+        nats_server: NatsServer) -> None:
+    """``--role engine trading`` and ``--role engine calc`` subscribe to the column types
+    their engines read (``platform.column_types_read``), not the rest: the market's prints
+    reach the gateway but never them, while an order posted at the gateway fills (the
+    trading process read the quotes) and a SPAN record posted there comes back computed
+    from the market's underlier price (the calc process read StockBookQuote)."""
+    procs: dict[str, Server] = {}
+    try:
+        procs["market"] = _role(nats_server.url, "market")
+        procs["trading"] = trading = _role(nats_server.url, "engine", "trading")
+        procs["calc"] = calc = _role(nats_server.url, "engine", "calc")
+        procs["gw"] = gw = _role(nats_server.url, "gateway")
+
+        def quote() -> dict | None:
+            q = msgs(gw.get(cmd="getmsgs", msgType="StockBookQuote",
+                            where="ticker.tk:eq:AAPL"), "StockBookQuote")
+            return q[0] if q and q[0].get("askPrice1", 0) > 0 else None
+        q = wait_for(quote, timeout=30, every=0.2)
+        assert q is not None
+        assert wait_for(lambda: _health(trading).get("trading") == "holder", timeout=60,
+                        every=0.2)
+        acks = msgs(gw.post([_order("AAPL", "Buy", 100, round(q["askPrice1"] * 1.01, 2), "R1")],
+                            postaction="I"), "PostAck")
+        assert acks[0]["result"] == "OK", acks
+        pn = str(acks[0]["pkey"])
+        assert wait_for(lambda: _fills(gw).get(pn) == 100, timeout=60, every=0.2), _states(gw)
+        span = _span("AAPL", "carl", 0.25)
+        acks = msgs(gw.post([span], postaction="I"), "PostAck")
+        assert acks[0]["result"] == "OK", acks
+
+        def computed() -> dict | None:
+            got = msgs(gw.get(cmd="getmsgs", msgType=SPAN, where="userName:eq:carl"), SPAN)
+            return got[0] if got and got[0].get("uPrc", 0) > 0 else None
+        # none was posted: the calc process took it from the market's StockBookQuote
+        rec = wait_for(computed, timeout=60, every=0.2)
+        assert rec is not None and rec["uPrc"] == pytest.approx(
+            (q["bidPrice1"] + q["askPrice1"]) / 2, rel=0.2), (rec, q)
+        # the prints kept coming (the gateway has them); the engine processes got none
+        wait_for(lambda: all(_health(gw)["received_types"].get(t, 0) > 0 for t in UNREAD),
+                 timeout=30, every=0.5)
+        hg, ht, hc = _health(gw), _health(trading), _health(calc)
+        for t in UNREAD:
+            assert hg["received_types"].get(t, 0) > 0, (t, hg["received_types"])
+            assert t not in ht["received_types"] and t not in hc["received_types"], (ht, hc)
+        # ... and what they read, they got
+        for h in (ht, hc):
+            assert h["received_types"].get("StockBookQuote", 0) > 0, h["received_types"]
+    finally:
+        for p in procs.values():
+            stop_server(p)

@@ -156,6 +156,11 @@ class InProcessBus:
         #: the latest failures (bounded), for tests and diagnostics
         self.recent_failures: deque[Failure] = deque(maxlen=keep_failures)
 
+    def subscribed_types(self) -> frozenset[str]:
+        """The types that a handler subscribed to by name (not the store's or another
+        all-types handler): what the engines on this bus consume."""
+        return frozenset(name for name, subs in self._by_type.items() if subs)
+
     def subscribe(self, msg_name: str | None, handler: Handler, *, name: str | None = None,
                   gate: bool = False) -> Callable[[], None]:
         """Handle every message of ``msg_name`` (``None`` = all types). ``name`` is how

@@ -39,7 +39,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,9 +75,10 @@ POST_TIMEOUT_S = 5.0
 #: seconds a validator registration in ``<PREFIX>_VALID`` lasts unless renewed (inferred: long
 #: enough for a restart of the engine's process and a stalled event loop on a loaded host)
 VALID_TTL_S = 60.0
-#: a remote validator's check: each request waits CHECK_TRY_S, asked again until CHECK_WAIT_S
-#: (a trading holder's lease, 2 s, plus its standby's takeover: a post racing a failover is
-#: checked by the new holder; inferred)
+#: a remote validator's check: each request waits CHECK_TRY_S (or less: it is asked again at
+#: once of a process that registers meanwhile), asked again until CHECK_WAIT_S (a trading
+#: holder's lease, 2 s, plus its standby's takeover: a post racing a failover is checked by
+#: the new holder; inferred)
 CHECK_TRY_S = 1.0
 CHECK_WAIT_S = 4.5
 
@@ -168,6 +169,12 @@ class NatsStats:
     snapshots: int = 0  #: snapshots sent
     lag_ns: int = 0  #: latest receive time minus send time (wall clocks of two processes)
     check_retries: int = 0  #: remote validator checks asked again (nobody answered in time)
+    #: checks asked again at once of a process that registered while the check waited for
+    #: another's answer (a post racing a failover, re-routed to the new holder)
+    check_rerouted: int = 0
+    #: messages from other processes delivered here, by type (records, live column batches
+    #: and snapshots: what this process's subscriptions brought it)
+    received_types: dict[str, int] = field(default_factory=dict)
 
 
 class NatsBus(InProcessBus):
@@ -207,6 +214,13 @@ class NatsBus(InProcessBus):
         self._post: tuple[Event, asyncio.Future[None]] | None = None  # the post being published
         # type -> registrant (process id) -> when its registration was last seen (monotonic)
         self._remote_types: dict[str, dict[str, float]] = {}
+        # type -> registrant -> the KV revision of its latest registration (checks go to the
+        # newest: a process that took over registers after the one it replaced)
+        self._reg_rev: dict[str, dict[str, int]] = {}
+        # type -> registrants that had no responder since they last registered
+        self._gone: dict[str, set[str]] = {}
+        # type -> set (and replaced) when a process registers the type anew
+        self._reg_event: dict[str, asyncio.Event] = {}
         self.valid_ttl_s = valid_ttl_s
         self._expired: set[str] = set()  # types whose registrations expired (warned once)
         self._renewer: asyncio.Task[None] | None = None
@@ -278,14 +292,9 @@ class NatsBus(InProcessBus):
         """Receive the column data (live batches and snapshots) of ``types`` only, from the
         next ``connect`` (None: every type, the default).  For a process whose engines read
         a few types and that serves no clients of the others (``--role engine implied``: the
-        quotes and definitions, not the other engines' LiveImpliedQuote / surfaces).  Records
-        are received whatever the types."""
+        quotes and definitions, not the other engines' LiveImpliedQuote / surfaces;
+        ``platform.column_types_read``).  Records are received whatever the types."""
         self._only = None if types is None else frozenset(types)
-
-    def subscribed_types(self) -> frozenset[str]:
-        """The types that a handler of this process subscribed to by name (not the store's
-        or another all-types handler): what its engines consume."""
-        return frozenset(name for name, subs in self._by_type.items() if subs)
 
     def _only_tokens(self) -> frozenset[str]:
         return frozenset(subject_token(t) for t in self._only or ())
@@ -413,8 +422,8 @@ class NatsBus(InProcessBus):
 
     async def validate_remote(self, msg: Event) -> None:
         """Have the process that runs the validators of ``msg``'s type check it (NATS request
-        on ``<prefix>.v.<MsgType>``, one of the processes of queue group ``<prefix>_v``
-        answers, asked again while none does: ``_ask_validator``); raise ``PostRejected``
+        on ``<prefix>.v.<MsgType>.<process id>`` to the newest registrant, asked again while
+        none answers: ``_ask_validator``); raise ``PostRejected``
         with its reason, or when none answers within ``CHECK_WAIT_S``.  Nothing to do
         when the validators run here (``publish`` runs them) or nowhere."""
         name = msg.mt.name
@@ -433,33 +442,63 @@ class NatsBus(InProcessBus):
             raise PostRejected(detail, result)
 
     async def _ask_validator(self, name: str, payload: bytes, headers: dict[str, str]) -> Any:
-        """The validator's reply: asked again (at most every ``CHECK_TRY_S``) while nobody
-        answers, so a check that went to a process dying (or to none, between a holder's
-        death and its standby's takeover) reaches the one that takes over; refused with the
-        reason after ``CHECK_WAIT_S``."""
+        """The validator's reply, asked of the process that registered ``name`` last (a
+        standby that took over registers after the holder it replaced; ``_registrant``).
+        Asked again while nobody answers, until ``CHECK_WAIT_S``: at once of the next
+        registrant when a process has no responder (it died: the server dropped its
+        subscription); after ``CHECK_TRY_S`` when it does not answer (paused, cut off, or
+        slow); and at once of a process that registers the type while a request waits (a
+        check that reached a dying holder is answered by the new one as soon as it took
+        over).  Refused with the reason when the deadline passes."""
         import nats.errors
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CHECK_WAIT_S
+        why = "no process running its engine is connected to check it"
         while True:
             left = deadline - loop.time()
+            if left <= 0.05:
+                raise PostRejected(f"{name}: not accepted: {why}") from None
+            changed = self._reg_event.setdefault(name, asyncio.Event())
+            who = self._registrant(name)
+            if who is None:  # every registrant gone: wait for one to register
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), left)
+                continue
+            request = asyncio.ensure_future(self._nc.request(
+                f"{self.prefix}.v.{name}.{who}", payload, timeout=min(CHECK_TRY_S, left),
+                headers=headers))
+            waiter = asyncio.ensure_future(changed.wait())
             try:
-                return await self._nc.request(f"{self.prefix}.v.{name}", payload,
-                                              timeout=max(min(CHECK_TRY_S, left), 0.05),
-                                              headers=headers)
+                await asyncio.wait((request, waiter), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if not request.done():  # a process registered meanwhile: ask it now
+                request.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await request
+                self.stats.check_rerouted += 1
+                continue
+            try:
+                return request.result()
             except nats.errors.NoRespondersError:
                 why = "no process running its engine is connected to check it"
-                pause = 0.1
+                self._gone.setdefault(name, set()).add(who)
             except (TimeoutError, nats.errors.TimeoutError):
                 why = f"the engine process that checks it did not answer within {CHECK_WAIT_S:g} s"
-                pause = 0.0
             except Exception as e:  # disconnected, closed: the post cannot be checked
                 raise PostRejected(f"{name}: not accepted: cannot ask the engine process that "
                                    f"checks it: {type(e).__name__}: {e}") from None
-            if loop.time() + pause + 0.05 >= deadline:
-                raise PostRejected(f"{name}: not accepted: {why}") from None
             self.stats.check_retries += 1
-            await asyncio.sleep(pause)
+
+    def _registrant(self, name: str) -> str | None:
+        """The process to ask to check a post of ``name``: of those whose registration is
+        live and that had a responder since they registered, the one that registered last."""
+        regs, revs = self._remote_types.get(name, {}), self._reg_rev.get(name, {})
+        gone = self._gone.get(name, set())
+        now = time.monotonic()
+        live = [w for w, seen in regs.items() if now - seen < self.valid_ttl_s and w not in gone]
+        return max(live, key=lambda w: revs.get(w, 0), default=None)
 
     def add_validator(self, msg_name: str, fn: Validator, *, name: str | None = None
                       ) -> Callable[[], None]:
@@ -497,12 +536,19 @@ class NatsBus(InProcessBus):
         name, _, who = entry.key.partition(".")
         if entry.operation in ("DEL", "PURGE"):
             self._remote_types.get(name, {}).pop(who, None)
+            self._reg_rev.get(name, {}).pop(who, None)
             return
         seen = time.monotonic()
         created = getattr(entry, "created", None)
         if replayed and isinstance(created, datetime):
             seen -= max(0.0, (datetime.now(UTC) - created).total_seconds())
-        self._remote_types.setdefault(name, {})[who] = seen
+        regs = self._remote_types.setdefault(name, {})
+        new = who not in regs or who in self._gone.get(name, set())
+        regs[who] = seen
+        self._reg_rev.setdefault(name, {})[who] = int(getattr(entry, "revision", 0) or 0)
+        self._gone.get(name, set()).discard(who)
+        if new and (changed := self._reg_event.pop(name, None)) is not None:
+            changed.set()  # checks waiting for another registrant ask this one now
 
     async def _watch_validators(self) -> None:
         async for entry in self._watcher:
@@ -528,7 +574,7 @@ class NatsBus(InProcessBus):
                 continue
             self._served.add(name)
             self._subs.append(await self._nc.subscribe(
-                f"{self.prefix}.v.{name}", queue=f"{self.prefix}_v", cb=self._on_validate))
+                f"{self.prefix}.v.{name}.{self.id}", cb=self._on_validate))
             await self._kv.put(f"{name}.{self.id}", self.name.encode())
 
     async def _on_validate(self, m: Any) -> None:
@@ -791,6 +837,8 @@ class NatsBus(InProcessBus):
         if origin and isinstance(msg, Event):
             msg = replace(msg, origin=origin)
         self.stats.received += 1
+        types = self.stats.received_types
+        types[msg.mt.name] = types.get(msg.mt.name, 0) + 1
         try:
             self._deliver(msg)
         except PublishFailed as e:  # a client post of another process: its poster was

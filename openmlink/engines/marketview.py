@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -40,6 +40,11 @@ __all__ = ["DEFAULT_RATE", "MarketView"]
 class MarketView:
     """Live values by key, read from ``store`` (``master_fn`` gives the security master or
     None)."""
+
+    #: the tables it reads (the column data an engine process using it must receive)
+    READS: ClassVar[frozenset[str]] = frozenset({
+        "StockBookQuote", "OptionNbboQuote", "LiveImpliedQuote", "LiveSurfaceCurve",
+        "OptExpiryDefinition", "RootDefinition", "TickerDefinition"})
 
     def __init__(self, store: Store, reg: Registry, master_fn: Callable[[], Any] = lambda: None
                  ) -> None:

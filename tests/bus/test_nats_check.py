@@ -1,17 +1,21 @@
 """A post checked by another process's validators (``NatsBus.validate_remote``) while the
-process that answers for them dies: the check is asked again, so the process that takes over
-answers it (a post racing a trading failover is worked or refused by the new holder), and a
-check nobody ever answers is refused with the reason."""
+process that answers for them dies: the check goes to the process that registered the type
+last, and is asked again of the one that takes over as soon as it registers (a post racing a
+trading failover is worked or refused by the new holder, not after a timeout), and a check
+nobody ever answers is refused with the reason."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import nats
 import pytest
 
 from openmlink.bus import Event, NatsBus
+from openmlink.bus import _nats as nats_bus
 from openmlink.errors import PostRejected
 from openmlink.schema import TickerKey, registry
 from tests.support.nats import NatsServer, nats_server
@@ -33,66 +37,97 @@ def _refuse_bad(m: Any) -> None:
         raise PostRejected("clientFirm BAD: refused by the new holder")
 
 
-async def _silent_responder(url: str) -> Any:
-    """A process that takes the checks of ``TickerItemDef`` and never answers (it is dying)."""
-    async def ignore(_m: Any) -> None:
-        return None
+async def _engine(url: str) -> NatsBus:
+    """A process running the validators of ``TickerItemDef`` (registered in ``<P>_VALID``)."""
+    bus = NatsBus(url)
+    bus.add_validator(ITEM.name, _refuse_bad)
+    await bus.connect()
+    return bus
+
+
+@asynccontextmanager
+async def _gateway_after(url: str) -> AsyncIterator[tuple[NatsBus, str]]:
+    """An engine process registers the type and stops (its registration stays live); a
+    gateway that knows the type is validated elsewhere; yields (gateway, the engine's id)."""
+    old = await _engine(url)
+    await old.close()
+    gw = NatsBus(url)
+    await gw.connect()
+    try:
+        await _until(lambda: gw.validated_elsewhere(ITEM.name), "the gateway knows the type")
+        yield gw, old.id
+    finally:
+        await gw.close()
+
+
+async def _silent(url: str, who: str, got: list[bytes]) -> Any:
+    """The process ``who`` still connected but dying: it takes the checks sent to it (kept in
+    ``got``) and never answers."""
+    async def ignore(m: Any) -> None:
+        got.append(m.data)
 
     nc = await nats.connect(url)
-    await nc.subscribe(f"oml.v.{ITEM.name}", queue="oml_v", cb=ignore)
+    await nc.subscribe(f"oml.v.{ITEM.name}.{who}", cb=ignore)
     await nc.flush()
     return nc
 
 
-def test_a_check_sent_to_a_dying_process_is_answered_by_the_one_taking_over(
-        nats_server: NatsServer) -> None:
+def test_a_check_sent_to_a_dying_process_is_asked_of_the_one_taking_over_at_once(
+        nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a request would wait 30 s for the dying process: the check must not
+    monkeypatch.setattr(nats_bus, "CHECK_TRY_S", 30.0)
+    monkeypatch.setattr(nats_bus, "CHECK_WAIT_S", 60.0)
+
     async def main() -> None:
-        old = NatsBus(nats_server.url)  # registers the type's validators in <P>_VALID
-        old.add_validator(ITEM.name, _refuse_bad)
-        await old.connect()
-        await old.close()
-        gw = NatsBus(nats_server.url)
-        await gw.connect()
-        await _until(lambda: gw.validated_elsewhere(ITEM.name), "the gateway knows the type")
-        dying = await _silent_responder(nats_server.url)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        check = asyncio.create_task(gw.validate_remote(_item("BAD")))
-        await asyncio.sleep(1.3)  # the first request went to the dying process
-        await dying.close()
-        new = NatsBus(nats_server.url)  # the standby takes over: its validators answer
-        new.add_validator(ITEM.name, _refuse_bad)
-        await new.connect()
-        with pytest.raises(PostRejected) as e:
-            await check
-        assert e.value.detail == "clientFirm BAD: refused by the new holder"
-        assert gw.stats.check_retries >= 1
-        took = loop.time() - t0
-        await gw.validate_remote(_item("GOOD"))  # accepted: nothing raised
-        await new.close()
-        await gw.close()
-        assert took < 5.0  # answered by the new process, not refused at the old 5 s timeout
+        async with _gateway_after(nats_server.url) as (gw, old):
+            got: list[bytes] = []
+            dying = await _silent(nats_server.url, old, got)
+            check = asyncio.create_task(gw.validate_remote(_item("BAD")))
+            await _until(lambda: len(got) == 1, "the check reached the dying process")
+            new = await _engine(nats_server.url)  # the standby takes over and registers
+            with pytest.raises(PostRejected) as e:
+                await asyncio.wait_for(check, 20)  # a safety net: far below the 30 s try
+            assert e.value.detail == "clientFirm BAD: refused by the new holder"
+            assert (gw.stats.check_rerouted, gw.stats.check_retries) == (1, 0)
+            # the dying process still takes requests: later checks go to the newest only
+            await gw.validate_remote(_item("GOOD"))  # accepted: nothing raised
+            assert len(got) == 1
+            await dying.close()
+            await new.close()
+
+    _run(main)
+
+
+def test_a_check_while_no_process_is_connected_waits_for_the_next_to_register(
+        nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nats_bus, "CHECK_WAIT_S", 60.0)
+
+    async def main() -> None:
+        async with _gateway_after(nats_server.url) as (gw, _old):
+            check = asyncio.create_task(gw.validate_remote(_item("BAD")))
+            await _until(lambda: gw.stats.check_retries == 1, "the check found no responder")
+            new = await _engine(nats_server.url)
+            with pytest.raises(PostRejected) as e:
+                await asyncio.wait_for(check, 20)
+            assert e.value.detail == "clientFirm BAD: refused by the new holder"
+            assert gw.stats.check_retries == 1  # no polling meanwhile: it waited for `new`
+            await new.close()
 
     _run(main)
 
 
 def test_a_check_nobody_answers_is_refused_with_the_reason(nats_server: NatsServer) -> None:
     async def main() -> None:
-        old = NatsBus(nats_server.url)
-        old.add_validator(ITEM.name, _refuse_bad)
-        await old.connect()
-        await old.close()
-        gw = NatsBus(nats_server.url)
-        await gw.connect()
-        await _until(lambda: gw.validated_elsewhere(ITEM.name), "the gateway knows the type")
-        with pytest.raises(PostRejected) as e:
-            await gw.validate_remote(_item("GOOD"))
-        assert "not accepted: no process running its engine is connected" in e.value.detail
-        dying = await _silent_responder(nats_server.url)
-        with pytest.raises(PostRejected) as e:
-            await gw.validate_remote(_item("GOOD"))
-        assert "not accepted: the engine process that checks it did not answer" in e.value.detail
-        await dying.close()
-        await gw.close()
+        async with _gateway_after(nats_server.url) as (gw, old):
+            got: list[bytes] = []
+            dying = await _silent(nats_server.url, old, got)
+            with pytest.raises(PostRejected) as e:
+                await gw.validate_remote(_item("GOOD"))
+            assert "not accepted: the engine process that checks it did not answer" in e.value.detail
+            assert len(got) >= 2  # asked again while its registration is live
+            await dying.close()
+            with pytest.raises(PostRejected) as e:
+                await gw.validate_remote(_item("GOOD"))
+            assert "not accepted: no process running its engine is connected" in e.value.detail
 
     _run(main)

@@ -43,7 +43,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -127,6 +127,10 @@ asks (None when the batch has none), source timestamps."""
 class ImpliedQuoteEngine:
     """Computes LiveImpliedQuote / LiveAtmVol / LiveSurfaceCurve from quotes on a bus."""
 
+    #: the column data it reads (and subscribes to): quotes and definitions
+    READS: ClassVar[frozenset[str]] = frozenset({
+        "OptionNbboQuote", "StockBookQuote", "RootDefinition", "OptExpiryDefinition"})
+
     def __init__(self, bus: Bus, clock: Clock, config: EngineConfig | None = None,
                  curve: RateCurve | None = None, master: MasterFn | None = None,
                  partitions: Partitions | None = None) -> None:
@@ -156,9 +160,8 @@ class ImpliedQuoteEngine:
 
     # ------------------------------------------------------------------ wiring
     def attach(self) -> None:
-        """Subscribe to quotes and definitions on the bus."""
-        for name in ("OptionNbboQuote", "StockBookQuote", "RootDefinition",
-                     "OptExpiryDefinition"):
+        """Subscribe to quotes and definitions on the bus (``READS``)."""
+        for name in sorted(self.READS):
             self._unsub.append(self.bus.subscribe(name, self.on_record))
 
     def detach(self) -> None:

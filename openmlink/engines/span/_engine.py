@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,6 +55,9 @@ _SRC_FIELDS = ("volSrc", "uPrcSrc", "yearsSrc", "sdivSrc", "rateSrc", "exTypeSrc
 
 class SpanEngine:
     """Completes SpanRiskCalculator records; ``attach()`` subscribes it to the bus."""
+
+    #: the column data it reads (its market, through a MarketView)
+    READS: ClassVar[frozenset[str]] = MarketView.READS
 
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock,
                  master_fn: Callable[[], Any] = lambda: None, config: SpanConfig = DEFAULT_CONFIG,

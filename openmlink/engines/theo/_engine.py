@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -138,6 +138,9 @@ class TheoEngine:
     -- per expiry for option and expiry records, per ticker for stock and root records -- or
     that are older than ``refresh_s`` (time decay; applied at the next read).
     """
+
+    #: the column data it reads: the market inputs and a MarketView's tables
+    READS: ClassVar[frozenset[str]] = frozenset(_MARKET_INPUTS) | MarketView.READS
 
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock,
                  master_fn: Callable[[], Any] = lambda: None, refresh_s: float = 60.0) -> None:

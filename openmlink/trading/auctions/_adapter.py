@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
@@ -29,6 +29,9 @@ class AuctionEngine:
     """Wires an ``AuctionManager`` to the bus and to the order engine's manager (the hook
     auction orders go to).  ``tick()`` runs the trials due (tests call it after moving their
     SimClock); the runtime's timers call it every ``max_sleep_s`` of clock time."""
+
+    #: the column data it reads: the auctioned series' market, through the order manager's
+    READS: ClassVar[frozenset[str]] = OrderEngine.READS
 
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, orders: OrderEngine,
                  config: AuctionConfig | None = None, *, max_sleep_s: float = 0.02) -> None:

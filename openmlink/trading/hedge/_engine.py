@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from ...bus import Bus, ColumnBatch, Event, PublishFailed
 from ...clock import Clock
@@ -85,6 +85,10 @@ def validate_control(reg: Registry, rec: dict[str, Any]) -> str | None:
 
 
 class AutoHedgeEngine:
+    #: the column data it reads: the broker states (the order manager publishes re-priced
+    #: ones as columns) and a MarketView's tables
+    READS: ClassVar[frozenset[str]] = frozenset({"SpdrParentBrkrState"}) | MarketView.READS
+
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, *,
                  master_fn: Callable[[], Any] = lambda: None) -> None:
         self.bus, self.store, self.reg, self.clock = bus, store, reg, clock

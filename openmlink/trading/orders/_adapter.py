@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
 from ...bus import Bus, ColumnBatch, Event
 from ...clock import Clock
+from ...engines.marketview import MarketView
 from ...errors import PostRejected
 from ...schema import MsgType, Registry, encode_message
 from ...srse import Journal, JournalStore
@@ -35,6 +36,10 @@ class OrderEngine:
     """Wires an ``OrderManager`` to a bus and store.  ``attach()`` restores the journal (when
     ``data_dir`` is given) and subscribes; ``tick()`` is the timer (the runtime calls it every
     ``config.timer_s``; tests call it after moving their SimClock)."""
+
+    #: the column data it reads: the orders' market (``MarketReader``: quotes, surface
+    #: points, the underlier, a MarketView's tables)
+    READS: ClassVar[frozenset[str]] = frozenset(_MARKET) | MarketView.READS
 
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, *,
                  data_dir: str | Path | None = None, config: TradingConfig | None = None,

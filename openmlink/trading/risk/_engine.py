@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,6 +57,11 @@ class RiskConfig:
 
 
 class RiskEngine:
+    #: the column data it reads: the surface, greeks and quotes of the positions' series
+    #: (``_market``) and a MarketView's tables
+    READS: ClassVar[frozenset[str]] = frozenset(
+        {"LiveImpliedQuote", "OptionNbboQuote", "LiveSurfaceCurve"}) | MarketView.READS
+
     def __init__(self, bus: Bus, store: Store, reg: Registry, clock: Clock, *,
                  master_fn: Callable[[], Any] = lambda: None, sod: Sequence[SodPosition] = (),
                  config: RiskConfig | None = None) -> None:
