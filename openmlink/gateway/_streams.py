@@ -63,6 +63,12 @@ class _Stream:
     scans: deque[_Scan] = field(default_factory=deque)
     pending_signals: deque[tuple[int, str]] = field(default_factory=deque)
     live: bool = False
+    #: a watched table changed since the stream last read its change log: kept while a
+    #: snapshot or a batch is being sent (the session's wake is spent on the pull that sends
+    #: it), so the next send cycle reads the change -- without it a change made between the
+    #: request and the end of its snapshot waited for the table's next change (a flash
+    #: auction's one AuctionState was never streamed)
+    changed: bool = False
 
     def matching(self, rows: np.ndarray) -> np.ndarray:
         t = self.table
@@ -87,7 +93,7 @@ class Streams:
         for st in self.by_key.values():
             if st.scans or st.pending_signals:
                 return True
-            if st.live and st.latency_ms > 0 and woke and now_ns >= st.next_due_ns:
+            if st.live and st.latency_ms > 0 and (woke or st.changed) and now_ns >= st.next_due_ns:
                 return True
         return False
 
@@ -199,8 +205,9 @@ class Streams:
     def _pull_stream(self, st: _Stream, now_ns: int, woke: bool, budget: int) -> int:
         """Emit the stream's due records (about ``budget``); returns how many."""
         sent = 0
+        st.changed = st.changed or woke
         if not st.scans and st.live:
-            self._start_batch(st, now_ns, woke)
+            self._start_batch(st, now_ns, st.changed)
         while st.scans and sent < budget:
             scan = st.scans[0]
             n = min(self.hub.config.chunk_rows, budget - sent, len(scan.rows) - scan.pos)
@@ -235,7 +242,7 @@ class Streams:
             elif scan.kind == "signal":
                 self.checkpoint(st, "Complete", scan=scan, signal_id=scan.signal_id)
             if not st.scans:
-                self._start_batch(st, now_ns, False)
+                self._start_batch(st, now_ns, st.changed)
         if st.scans:
             self.owner.rewake()
         return sent
@@ -268,6 +275,7 @@ class Streams:
                 return
             changed, cursor = st.table.changed_since(st.log_cursor, st.seq)
             st.log_cursor, st.seq = cursor, st.table.seq
+            st.changed = False
             if len(changed):
                 rows = st.matching(changed)
                 if len(rows):

@@ -4,6 +4,8 @@ changes that arrive before the stream's or the subscription's next cycle is due 
 
 from __future__ import annotations
 
+import orjson
+
 from tests.support.sansio import SansIO, records
 
 
@@ -55,3 +57,37 @@ def test_changes_before_a_subscription_cycle_is_due_wake_the_writer_once():
     rig.advance(500)
     got = records(c.pull(), "StockBookQuote")
     assert [m["bidPrice1"] for m in got] == [27]
+
+
+def test_a_change_between_a_stream_request_and_the_end_of_its_snapshot_is_sent():
+    """The wake of a change made after the request, before the snapshot is written, is
+    spent on the pull that writes the snapshot: the stream's first cycle must still read it
+    (a flash auction's one AuctionState made in that window was never streamed)."""
+    rig = _rig()
+    c = rig.client()
+    c.send("MLinkStream", msgName="StockBookQuote", activeLatency=1)
+    rig.stock("AAPL", 7, 8)  # after the request: not in its snapshot (taken at the request)
+    rig.stock("TSLA", 9, 10)  # a new row, likewise
+    got = records(c.pull(), "StockBookQuote")
+    rig.advance(5)
+    got += records(c.pull(), "StockBookQuote")
+    last = {m["pkey"]["ticker"]["tk"]: m["bidPrice1"] for m in got}
+    assert last == {"AAPL": 7, "MSFT": 100, "TSLA": 9}
+    assert c.pull() == []  # nothing owed any more
+
+
+def test_a_change_while_a_snapshot_is_written_in_several_pulls_is_sent():
+    rig = _rig()
+    for i in range(300):
+        rig.stock(f"T{i:03d}", 1, 2)
+    c = rig.client()
+    c.send("MLinkStream", msgName="StockBookQuote", activeLatency=1)
+    now = rig.clock.time_ns()
+    frames = c.session.pull(now, max_frames=50)  # the snapshot's first part only
+    rig.stock("AAPL", 7, 8)  # wakes the writer ...
+    frames += c.session.pull(now, max_frames=50)  # ... whose next pull goes on with it
+    got = records([orjson.loads(f) for f in frames], "StockBookQuote")
+    got += records(c.pull(), "StockBookQuote")
+    rig.advance(5)
+    got += records(c.pull(), "StockBookQuote")
+    assert [m["bidPrice1"] for m in got if m["pkey"]["ticker"]["tk"] == "AAPL"][-1] == 7
