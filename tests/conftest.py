@@ -42,10 +42,7 @@ class Server:
 
     def output(self) -> str:
         """Everything the server printed so far."""
-        if not self.log:
-            return ""
-        with open(self.log, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return read_log(self.log) if self.log else ""
 
     def get(self, **params: object) -> list[dict]:
         params.setdefault("apiKey", API_KEY)
@@ -75,20 +72,34 @@ def start_server(*extra: str, data_dir: str | None = None, timeout: float = 180.
     return Server(base, proc, log)
 
 
-def launch_serve(base: str, args: list[str], timeout: float) -> tuple[subprocess.Popen[bytes], str]:
-    """``openmlink serve ARGS`` with its output in a log file (a pipe nobody drains would block
-    a server that prints more than the pipe holds); returns once REST at ``base`` answers.  A
-    server that exits is reported at once with its output; one that hangs is stopped after
-    ``timeout`` and reported with the output's tail."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def spawn_serve(args: list[str], env: dict[str, str] | None = None
+                ) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``openmlink serve ARGS`` (``env``: variables added to this process's) with its
+    stdout and stderr in a new log file (a pipe nobody drains would block a server that prints
+    more than the pipe holds); returns (the process, the log file's path) at once.  The one
+    launcher of the tests' servers (``launch_serve``, ``support.process.ServeProcess``)."""
     fd, log = tempfile.mkstemp(prefix="openmlink-serve-", suffix=".log")
     with os.fdopen(fd, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "openmlink", "serve", *args],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    return proc, log
+
+
+def read_log(log: str) -> str:
+    """Everything a server started by ``spawn_serve`` printed so far."""
+    with open(log, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def launch_serve(base: str, args: list[str], timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """``spawn_serve(ARGS)``; returns once REST at ``base`` answers.  A server that exits is
+    reported at once with its output; one that hangs is stopped after ``timeout`` and reported
+    with the output's tail."""
+    proc, log = spawn_serve(args)
 
     def output() -> str:
-        with open(log, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return read_log(log)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:

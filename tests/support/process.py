@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
+import weakref
 
-from tests.conftest import free_port
+from tests.conftest import free_port, read_log, spawn_serve
 
 __all__ = ["Cli", "ServeProcess", "run_cli"]
 
@@ -38,44 +39,36 @@ def run_cli(*args: str, timeout: float = 20.0) -> Cli:
 
 
 class ServeProcess:
-    """``openmlink serve ARGS`` on a free port, its stderr collected line by line."""
+    """``openmlink serve ARGS`` on a free port (``conftest.spawn_serve``: its output in a log
+    file), for tests that follow what it says on stderr line by line."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         """``env``: variables added to the test process's environment."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self._cv = threading.Condition()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "openmlink", "serve", "--port", str(self.port), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**_ENV, **(env or {})})
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.proc, self.log = spawn_serve(["--port", str(self.port), *args], env)
+        weakref.finalize(self, _unlink, self.log)  # read after stop(); gone with the object
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self._cv:
-                self.lines.append(line.rstrip("\n"))
-                self._cv.notify_all()
-        with self._cv:
-            self._cv.notify_all()
+    @property
+    def lines(self) -> list[str]:
+        """The lines it printed so far (stdout and stderr, in order)."""
+        return read_log(self.log).splitlines()
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
-        """The first stderr line matching ``pattern`` (AssertionError with what was said if
-        none within ``timeout`` seconds or the process ended)."""
+        """The first line matching ``pattern`` (AssertionError with what was said if none
+        within ``timeout`` seconds or the process ended)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        with self._cv:
-            while True:
-                for ln in self.lines:
-                    if m := rx.search(ln):
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    raise AssertionError(f"no line matching {pattern!r}; stderr was:\n"
-                                         + "\n".join(self.lines))
-                self._cv.wait(min(left, 0.2))
+        while True:
+            ended = self.proc.poll() is not None  # before reading: its last lines are in
+            lines = self.lines
+            for ln in lines:
+                if m := rx.search(ln):
+                    return m
+            if ended or time.monotonic() > deadline:
+                raise AssertionError(f"no line matching {pattern!r}; output was:\n"
+                                     + "\n".join(lines))
+            time.sleep(0.05)
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then the exit status (killed if it does not end in ``timeout``)."""
@@ -87,7 +80,8 @@ class ServeProcess:
             self.proc.kill()
             self.proc.wait(10)
             raise
-        finally:
-            self._reader.join(5)
-            if self.proc.stderr is not None:
-                self.proc.stderr.close()
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -8,29 +8,19 @@ import numpy as np
 import pytest
 
 from openmlink.analytics import GREEK_KEYS, SLIDE_KEYS, price, price_greeks_slides
-from openmlink.bus import RecordingBus
-from openmlink.clock import SimClock
-from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine
+from openmlink.engines.implied import EngineConfig
 from openmlink.market import MarketSimulator, SimConfig
 from openmlink.schema._values import datetime_from_text
+from tests.support.implied import one_loop
 
 START = datetime_from_text("2026-11-23 15:00:00")
 
 
 def _loop_rows(greeks: str) -> dict[str, np.ndarray]:
     sim = MarketSimulator(SimConfig(seed=5, universe="small"), start_ns=START)
-    bus = RecordingBus()
-    eng = ImpliedQuoteEngine(bus, SimClock(START), EngineConfig(american_greeks=greeks),
-                             master=lambda: sim.master)
-    eng.attach()
-    eng.ready = False
-    for m in sim.snapshot():
-        bus.publish(m)
-    eng.ready = True
-    n0 = len(bus.published)
-    eng.on_timer()
-    liq = [m for m in bus.published[n0:] if m.mt.name == "LiveImpliedQuote"]
-    return {k: np.concatenate([np.asarray(b.data[k]) for b in liq]) for k in liq[0].data}
+    _, published = one_loop(sim.snapshot(), START, EngineConfig(american_greeks=greeks),
+                            master=lambda: sim.master)
+    return published("LiveImpliedQuote")
 
 
 @pytest.mark.parametrize("greeks", ["alo", "baw"])

@@ -13,14 +13,14 @@ import pytest
 
 from openmlink.analytics import SMILE_WIDTH, price, smile_total_variance
 from openmlink.analytics._calendar import CAL_TOL_ABS, CAL_TOL_REL
-from openmlink.bus import ColumnBatch, Event, RecordingBus
-from openmlink.clock import SimClock
-from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine
+from openmlink.bus import ColumnBatch, Event
+from openmlink.engines.implied import ImpliedQuoteEngine
 from openmlink.engines.implied._enums import ordinal
 from openmlink.market import ExpiryCycle, load_chain
 from openmlink.market._columns import msg_type, option_key_columns, ticker_key_columns
 from openmlink.market._definitions import root_definition
 from openmlink.market._securities import OptionRoot, Underlier
+from tests.support.implied import one_loop
 from tests.support.paths import CBOE
 
 T0 = 1_700_000_000_000_000_000
@@ -56,20 +56,8 @@ def _chain(wing: float) -> list:
 
 
 def _loop(msgs: list, t0: int) -> tuple[ImpliedQuoteEngine, dict, dict]:
-    bus = RecordingBus()
-    eng = ImpliedQuoteEngine(bus, SimClock(t0), EngineConfig())
-    eng.attach()
-    eng.ready = False
-    for m in msgs:
-        bus.publish(m)
-    eng.ready = True
-    n0 = len(bus.published)
-    eng.on_timer()
-
-    def cols(name: str) -> dict[str, np.ndarray]:
-        ms = [m for m in bus.published[n0:] if m.mt.name == name]
-        return {k: np.concatenate([np.asarray(m.data[k]) for m in ms]) for k in ms[0].data}
-    return eng, cols("LiveImpliedQuote"), cols("LiveSurfaceCurve")
+    eng, published = one_loop(msgs, t0)
+    return eng, published("LiveImpliedQuote"), published("LiveSurfaceCurve")
 
 
 def test_a_synthetic_calendar_violation_is_flagged_in_calc_err() -> None:

@@ -13,11 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openmlink.analytics import SMILE_WIDTH, durrleman_g
-from openmlink.bus import RecordingBus
-from openmlink.clock import SimClock
-from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine
 from openmlink.engines.implied._enums import ordinal
 from openmlink.market import load_chain
+from tests.support.implied import one_loop
 from tests.support.paths import CBOE
 
 CHAINS = sorted(CBOE.glob("*.csv")) if CBOE.exists() else []
@@ -28,20 +26,8 @@ def _run(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(LiveImpliedQuote columns, LiveSurfaceCurve columns) of one Loop pass over the chain."""
     if path not in _RUNS:
         snap = load_chain(path)
-        bus = RecordingBus()
-        eng = ImpliedQuoteEngine(bus, SimClock(snap.valuation_ns), EngineConfig())
-        eng.attach()
-        eng.ready = False
-        for m in snap.messages():
-            bus.publish(m)
-        eng.ready = True
-        n0 = len(bus.published)
-        eng.on_timer()
-
-        def cols(name: str) -> dict[str, np.ndarray]:
-            ms = [m for m in bus.published[n0:] if m.mt.name == name]
-            return {k: np.concatenate([np.asarray(m.data[k]) for m in ms]) for k in ms[0].data}
-        _RUNS[path] = (cols("LiveImpliedQuote"), cols("LiveSurfaceCurve"))
+        _, published = one_loop(snap.messages(), snap.valuation_ns)
+        _RUNS[path] = (published("LiveImpliedQuote"), published("LiveSurfaceCurve"))
     return _RUNS[path]
 
 
