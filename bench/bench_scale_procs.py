@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -131,61 +131,85 @@ def count(p: Proc, mtype: str) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- clients
+async def _frames(base: str, label: str, end: float) -> AsyncIterator[str]:
+    """The text frames of one WebSocket client streaming every OptionNbboQuote (activeLatency
+    1 ms) until the wall time ``end``."""
+    async with aiohttp.ClientSession() as s, s.ws_connect(
+            base.replace("http", "ws") + "/mlink/json",
+            headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
+        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
+            "queryLabel": label, "msgName": "OptionNbboQuote", "activeLatency": 1}}))
+        while (left := end - time.time()) > 0:
+            try:
+                m = await ws.receive(timeout=left)
+            except TimeoutError:
+                return
+            if m.type != aiohttp.WSMsgType.TEXT:
+                return
+            yield m.data
+
+
 # ---------------------------------------------------------------------- gateways
 def _count(data: str) -> int:
     # counted without parsing: the clients must not be the bottleneck being measured
     return data.count('"mTyp":"OptionNbboQuote"') + data.count('"mTyp": "OptionNbboQuote"')
 
 
-async def _client(base: str, begin: float, end: float, counter: list[int]) -> None:
-    """One WebSocket client streaming every OptionNbboQuote; counts the updates received
-    between the wall times ``begin`` and ``end``."""
-    async with aiohttp.ClientSession() as s, s.ws_connect(
-            base.replace("http", "ws") + "/mlink/json",
-            headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
-        await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
-            "queryLabel": "q", "msgName": "OptionNbboQuote", "activeLatency": 1}}))
-        while (left := end - time.time()) > 0:
-            try:
-                m = await ws.receive(timeout=left)
-            except TimeoutError:
-                break
-            if m.type != aiohttp.WSMsgType.TEXT:
-                break
-            if time.time() >= begin:
-                counter[0] += _count(m.data)
+async def _client(base: str, begin: float, end: float, counter: list[int], k: int) -> None:
+    """One client of gateway ``k``: counts in ``counter[k]`` the updates received between the
+    wall times ``begin`` and ``end``."""
+    async for data in _frames(base, "q", end):
+        if time.time() >= begin:
+            counter[k] += _count(data)
 
 
 def _client_proc(bases: list[str], n: int, first: int, begin: float, end: float,
                  out: Any) -> None:
     """A client process: ``n`` clients, client i on gateway ``(first + i) % len(bases)``;
-    puts (updates counted, its CPU seconds) on ``out``."""
-    counter = [0]
+    puts (updates counted per gateway, its CPU seconds) on ``out``."""
+    counter = [0] * len(bases)
 
     async def run() -> None:
-        await asyncio.gather(*(_client(bases[(first + i) % len(bases)], begin, end, counter)
-                               for i in range(n)))
+        await asyncio.gather(*(_client(bases[(first + i) % len(bases)], begin, end, counter,
+                                       (first + i) % len(bases)) for i in range(n)))
     asyncio.run(run())
     t = os.times()
-    out.put((counter[0], t.user + t.system))
+    out.put((counter, t.user + t.system))
 
 
 def gateways(nats_url: str, universe: str, clients: int, seconds: float,
-             quote_rate: float = 0.2, client_procs: int = 4) -> None:
+             quote_rate: float = 0.2, client_procs: int = 4) -> dict[str, Any]:
+    """Prints, and returns: ``rate`` [1 gateway, 2 gateways] (updates/s), ``per_cpu`` [the
+    single gateway's, then each of the two's updates per CPU second], ``busy`` (share of a
+    core of each gateway, per run)."""
     print(f"\nupdates/s delivered to {clients} WebSocket clients in {client_procs} client "
           f"processes (OptionNbboQuote streams, universe {universe}, market --quote-rate "
           f"{quote_rate:g}, {seconds:g} s each)")
-    rates = [_gateways(nats_url, universe, clients, seconds, n, quote_rate, client_procs)
-             for n in (1, 2)]
+    runs = [_gateways(nats_url, universe, clients, seconds, n, quote_rate, client_procs)
+            for n in (1, 2)]
+    rates = [r["rate"] for r in runs]
     if rates[0] > 0:
         print(f"  2 vs 1 gateway: {rates[1] / rates[0]:.2f}x (target >= 1.7x; meaningful only "
               "if the single gateway was busy ~100% of a core, the client processes were not, "
               "and the machine had a core to spare for the second gateway; if the per-client "
               "rate is the market's rate with one gateway, raise --clients or --quote-rate)")
+    one, two = runs[0]["per_cpu"], runs[1]["per_cpu"]
+    if one and two and one[0] > 0:
+        eff = sum(two) / len(two) / one[0]
+        print(f"  updates per gateway CPU second: 1 gateway {one[0]:,.0f}; 2 gateways "
+              f"{' and '.join(f'{x:,.0f}' for x in two)} (mean {eff:.2f}x the single one's). "
+              "The scaling evidence a machine without a spare core can give: near 1x, the work "
+              "per update does not grow with a second gateway, so with a core each 2 gateways "
+              f"would deliver ~{2 * eff:.1f}x what one CPU-bound gateway does; well below 1x, "
+              "they spend CPU per update on something else (the shared bus, snapshots, a "
+              "starved machine). Needs each gateway to have run for seconds of CPU: raise "
+              "--clients / --seconds if the CPU seconds above are a few tenths")
+    return {"rate": rates, "per_cpu": [*one, *two], "busy": [r["busy"] for r in runs]}
 
 
 def _gateways(nats_url: str, universe: str, clients: int, seconds: float, n: int,
-              quote_rate: float, client_procs: int) -> float:
+              quote_rate: float, client_procs: int) -> dict[str, Any]:
     with platform(nats_url) as (procs, logs):
         procs.append(Proc(nats_url, logs, "market", "--role", "market", "--universe",
                           universe, "--bus-prefix", f"g{n}", "--quote-rate", str(quote_rate)))
@@ -214,17 +238,24 @@ def _gateways(nats_url: str, universe: str, clients: int, seconds: float, n: int
         got = [out.get(timeout=60 + warm) for _ in workers]
         for w in workers:
             w.join(30)
-        total = sum(c for c, _ in got)
-        busy = ", ".join(f"{(b - a) / seconds:.0%}" for a, b in zip(cpu0[:-1], cpu1[:-1],
-                                                                       strict=True))
-        rate = total / seconds
+        per_gw = [sum(c[k] for c, _ in got) for k in range(n)]
+        rate = sum(per_gw) / seconds
+        gw_cpu = [b - a for a, b in zip(cpu0[:-1], cpu1[:-1], strict=True)]
+        per_cpu = [u / c if c > 0 else float("nan") for u, c in zip(per_gw, gw_cpu, strict=True)]
+        busy = [c / seconds for c in gw_cpu]
         # a client process's CPU over its life (connecting, snapshots, the window)
-        cli = max(c for _, c in got) / (warm + seconds)
-        print(f"  {n} gateway(s): {rate:12,.0f} updates/s ({rate / clients:,.0f} per client)"
-              f"   busy (share of a core): gateway {busy}; market "
-              f"{(cpu1[-1] - cpu0[-1]) / seconds:.0%}; busiest client process ~{cli:.0%}; "
+        cli = [c / (warm + seconds) for _, c in got]
+        print(f"  {n} gateway(s): {rate:12,.0f} updates/s ({rate / clients:,.0f} per client); "
               f"{load()}")
-        return rate
+        for k in range(n):
+            print(f"    gateway {k}: {per_gw[k] / seconds:10,.0f} updates/s, "
+                  f"{gw_cpu[k]:5.1f} CPU s in {seconds:g} s (busy {busy[k]:.0%} of a core"
+                  f"{': CPU-bound' if busy[k] > 0.9 else ''}), "
+                  f"{per_cpu[k]:,.0f} updates per CPU second")
+        print(f"    market {cpu1[-1] - cpu0[-1]:.1f} CPU s ({(cpu1[-1] - cpu0[-1]) / seconds:.0%});"
+              f" client processes {', '.join(f'{c:.0%}' for c in cli)} of a core; "
+              f"{os.cpu_count()} CPUs")
+        return {"rate": rate, "per_cpu": per_cpu, "busy": busy}
 
 
 # ---------------------------------------------------------------------- latency
@@ -234,28 +265,16 @@ def _latency_client(base: str, seconds: float, ready: Any, out: Any) -> None:
     got: list[tuple[float, int]] = []
 
     async def run() -> None:
-        async with aiohttp.ClientSession() as s, s.ws_connect(
-                base.replace("http", "ws") + "/mlink/json",
-                headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0) as ws:
-            await ws.send_str(json.dumps({"header": {"mTyp": "MLinkStream"}, "message": {
-                "queryLabel": "lat", "msgName": "OptionNbboQuote", "activeLatency": 1}}))
-            end = time.monotonic() + seconds
-            while (left := end - time.monotonic()) > 0:
-                try:
-                    m = await ws.receive(timeout=left)
-                except TimeoutError:
-                    break
-                if m.type != aiohttp.WSMsgType.TEXT:
-                    break
-                now = time.time_ns()
-                d = json.loads(m.data)
-                for env in d if isinstance(d, list) else [d]:
-                    typ = env.get("header", {}).get("mTyp")
-                    body = env.get("message", {})
-                    if typ == "OptionNbboQuote":
-                        got.append((float(body["bidPrice"]), now))
-                    elif typ == "MLinkStreamCheckPt" and body.get("state") == "Complete":
-                        ready.set()
+        async for data in _frames(base, "lat", time.time() + seconds):
+            now = time.time_ns()
+            d = json.loads(data)
+            for env in d if isinstance(d, list) else [d]:
+                typ = env.get("header", {}).get("mTyp")
+                body = env.get("message", {})
+                if typ == "OptionNbboQuote":
+                    got.append((float(body["bidPrice"]), now))
+                elif typ == "MLinkStreamCheckPt" and body.get("state") == "Complete":
+                    ready.set()
     asyncio.run(run())
     out.put(got)
 
@@ -313,19 +332,21 @@ async def _measure(base: str, samples: int, rate: float, publish: Any
     return _latencies({k: v for k, v in sent.items() if k > warm}, got), samples
 
 
-def latency(nats_url: str, samples: int = 2000, rate: float = 200.0) -> None:
+def latency(nats_url: str, samples: int = 2000, rate: float = 200.0) -> dict[str, float]:
+    """Prints, and returns the p99 (ms) ``inprocess`` and ``nats``."""
     print(f"\npublish -> WebSocket client latency, ms ({samples} OptionNbboQuote rows at "
           f"{rate:g}/s, one client process, activeLatency 1 ms, no other traffic)")
     from openmlink.bus import InProcessBus, NatsBus
     from openmlink.gateway import ApiKeys, Principal, ProtocolRunner, make_app
     from openmlink.platform import build_platform
 
-    def show(name: str, ms: np.ndarray, n: int, cpu: float) -> None:
+    def show(name: str, ms: np.ndarray, n: int, cpu: float) -> float:
         if not len(ms):
             print(f"  {name:<26} nothing received")
-            return
+            return float("nan")
         print(f"  {name:<26} p50 {np.percentile(ms, 50):7.2f}  p99 {np.percentile(ms, 99):7.2f}"
               f"  max {ms.max():7.2f}  ({len(ms)}/{n} received; {cpu:.1f} CPU s; {load()})")
+        return float(np.percentile(ms, 99))
 
     # in-process: the bus, the store and the WebSocket server of one platform, in this process
     async def inprocess() -> tuple[np.ndarray, int]:
@@ -344,7 +365,7 @@ def latency(nats_url: str, samples: int = 2000, rate: float = 200.0) -> None:
             await runner.cleanup()
     c0 = cpu_self()
     ms, n = asyncio.run(inprocess())
-    show("in-process", ms, n, cpu_self() - c0)
+    out = {"inprocess": show("in-process", ms, n, cpu_self() - c0)}
 
     # NATS: published on the bus by this process, served by a gateway process
     with platform(nats_url) as (procs, logs):
@@ -360,20 +381,23 @@ def latency(nats_url: str, samples: int = 2000, rate: float = 200.0) -> None:
                 await bus.close()
         c0, g0 = cpu_self(), gw.cpu_s()
         ms, n = asyncio.run(nats())
-        show("NATS (gateway process)", ms, n, cpu_self() - c0 + gw.cpu_s() - g0)
+        out["nats"] = show("NATS (gateway process)", ms, n, cpu_self() - c0 + gw.cpu_s() - g0)
+    return out
 
 
 # ---------------------------------------------------------------------- engines
 _FIRST = re.compile(r"first Loop pass done: (\d+) series in ([0-9.]+) s")
+_READY = "analytics: kernels ready"
 
 
-def engines(nats_url: str, universe: str) -> None:
+def engines(nats_url: str, universe: str) -> list[tuple[float, float]]:
+    """Prints, and returns (Loop wall s of the slower process, Loop CPU s of all) for 1 and
+    2 processes."""
     print(f"\nimplied engine, first Loop pass over universe {universe}: 1 vs 2 processes")
-    for n in (1, 2):
-        _engines(nats_url, universe, n)
+    return [_engines(nats_url, universe, n) for n in (1, 2)]
 
 
-def _engines(nats_url: str, universe: str, n: int) -> None:
+def _engines(nats_url: str, universe: str, n: int) -> tuple[float, float]:
     with platform(nats_url) as (procs, logs):
         pre = f"e{n}"
         procs.append(Proc(nats_url, logs, "market", "--role", "market", "--universe",
@@ -384,24 +408,40 @@ def _engines(nats_url: str, universe: str, n: int) -> None:
                      "--partition", f"{k}/{n}", "--bus-prefix", pre) for k in range(n)]
         procs.extend(engs)
 
-        def firsts() -> list[re.Match[str]] | None:
-            ms = [_FIRST.search(e.log.read_text()) for e in engs]
-            return [m for m in ms if m is not None] if all(ms) else None
+        # each process's CPU seconds when its kernels are ready (the Loop pass starts) and
+        # when its first Loop pass is done: the pass's CPU, within the 0.2 s polling
+        ready: dict[int, float] = {}
+        found: dict[int, tuple[re.Match[str], float]] = {}
 
-        done = wait(firsts, 900, 1.0)
+        def firsts() -> list[re.Match[str]] | None:
+            for k, e in enumerate(engs):
+                if k in found:
+                    continue
+                text = e.log.read_text()
+                if k not in ready and _READY in text:
+                    ready[k] = e.cpu_s()
+                if (m := _FIRST.search(text)) is not None:
+                    found[k] = (m, e.cpu_s())
+            return [found[k][0] for k in range(n)] if len(found) == n else None
+
+        done = wait(firsts, 900, 0.2)
         if not done:
             print(f"  {n} process(es): no first Loop pass within 900 s")
-            return
+            return float("nan"), float("nan")
         series = sum(int(m.group(1)) for m in done)
         slow = max(float(m.group(2)) for m in done)
+        loop_cpu = [found[k][1] - ready.get(k, float("nan")) for k in range(n)]
         cpu = sum(e.cpu_s() for e in engs)
         print(f"  {n} process(es): {series:,} series, Loop pass {slow:.1f} s wall (the "
-              f"slower process); engine CPU since start {cpu:.1f} s incl. kernel load; "
-              f"{load()}")
+              f"slower process), its CPU {' + '.join(f'{c:.1f}' for c in loop_cpu)} s; engine "
+              f"CPU since start {cpu:.1f} s incl. kernel load; {load()}")
+        return slow, sum(loop_cpu)
 
 
 # ---------------------------------------------------------------------- failover
-def failover(nats_url: str, universe: str) -> None:
+def failover(nats_url: str, universe: str) -> tuple[float, float]:
+    """Prints, and returns (seconds to the first, to every) LiveImpliedQuote of the dead
+    engine's underliers computed again."""
     print(f"\nfailover: two leased engine processes (universe {universe}), one SIGKILLed")
     with platform(nats_url) as (procs, logs):
         pre = "fo"
@@ -418,11 +458,11 @@ def failover(nats_url: str, universe: str) -> None:
 
         if not wait(lambda: owned(engs[0]) and owned(engs[1]), 300):
             print("  the engines did not share the partitions")
-            return
+            return float("nan"), float("nan")
         if not wait(lambda: count(gw, "LiveImpliedQuote") >= count(gw, "OptionNbboQuote") > 0,
                     600, 2):
             print("  the gateway never had every LiveImpliedQuote")
-            return
+            return float("nan"), float("nan")
         unds = {r["ticker"]["tk"] for r in rows(gw, "LiveImpliedQuote")}
         mine = [{u for u in unds if partition_of(u, PARTITIONS) in owned(e)} for e in engs]
         v = 0 if len(mine[0]) >= len(mine[1]) else 1
@@ -434,6 +474,7 @@ def failover(nats_url: str, universe: str) -> None:
               f"again {first:.2f} s after the SIGKILL, every one of them after {every:.2f} s "
               f"(lease 2 s; seen on NATS; survivor CPU {engs[1 - v].cpu_s():.1f} s since start; "
               f"{load()}; wall {time.monotonic() - t0:.1f} s)")
+        return first, every
 
 
 async def _watch_takeover(url: str, prefix: str, lost: set[str], kill_ns: int, victim: Proc

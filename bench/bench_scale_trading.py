@@ -26,6 +26,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_scale_procs as bp
 
+from tests.support.nats import NatsServer
+
 
 def _order(side: str, size: int, price: float, accnt: str) -> dict[str, Any]:
     return {"header": {"mTyp": "SpdrParentOrder"},
@@ -54,7 +56,9 @@ def _fills(p: bp.Proc) -> dict[str, tuple[str, int, float]]:
             for e in bp.rows(p, "SpdrParentExecution")}
 
 
-def trading_failover(nats_url: str, orders: int = 200) -> None:
+def trading_failover(nats_url: str, orders: int = 200) -> float:
+    """Prints the figures; returns the seconds from the SIGKILL until the standby holds the
+    lease (NaN when the run could not get there)."""
     print(f"\ntrading failover: two trading processes, {orders} resting orders, the lease "
           "holder SIGKILLed")
     with bp.platform(nats_url) as (procs, logs):
@@ -65,7 +69,7 @@ def trading_failover(nats_url: str, orders: int = 200) -> None:
         procs.append(t1)
         if not bp.wait(lambda: _role(t1) == "holder", 60, 0.1):
             print("  t1 never took the trading lease")
-            return
+            return float("nan")
         t2 = bp.Proc(nats_url, logs, "t2", "--role", "engine", "trading", *common)
         gw = bp.Proc(nats_url, logs, "gw", "--role", "gateway", *common)
         procs.extend([t2, gw])
@@ -78,17 +82,17 @@ def trading_failover(nats_url: str, orders: int = 200) -> None:
         q = bp.wait(quote, 60, 0.2)
         if q is None or _role(t2) != "standby":
             print("  no AAPL quote at the gateway, or t2 not standing by")
-            return
+            return float("nan")
         take, rest = round(q["askPrice1"] * 1.01, 2), round(q["bidPrice1"] * 0.9, 2)
         acks = _post(gw, [_order("Buy", 100, take, "F0")]
                      + [_order("Buy", 100, rest, f"R{i}") for i in range(orders)])
         if any(a["result"] != "OK" for a in acks):
             print(f"  posts refused: {[a for a in acks if a['result'] != 'OK'][:2]}")
-            return
+            return float("nan")
         if not bp.wait(lambda: len(bp.rows(gw, "SpdrParentBrkrState")) >= orders + 1
                        and _fills(gw), 120, 0.5):
             print("  the orders were not all worked")
-            return
+            return float("nan")
         before = _fills(gw)
         cpu0 = t2.cpu_s()
         lease_at: list[float] = []
@@ -128,6 +132,7 @@ def trading_failover(nats_url: str, orders: int = 200) -> None:
         print(f"  fills before the kill kept unchanged: {kept} ({len(before)} fills, "
               f"{len(after)} after); standby CPU {t2.cpu_s() - cpu0:.2f} s since the kill; "
               f"{bp.load()}")
+        return t_lease
 
 
 def main() -> None:
@@ -136,16 +141,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=200)
     a = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    import bench_scale as bs
-
     with tempfile.TemporaryDirectory(prefix="bench-scale-trading-") as d:
-        proc, url = bs._start_nats(Path(d))
+        srv = NatsServer(Path(d))
         try:
-            trading_failover(url, a.orders)
+            trading_failover(srv.url, a.orders)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            srv.stop()
 
 
 if __name__ == "__main__":
