@@ -214,8 +214,9 @@ class NatsBus(InProcessBus):
         self._post: tuple[Event, asyncio.Future[None]] | None = None  # the post being published
         # type -> registrant (process id) -> when its registration was last seen (monotonic)
         self._remote_types: dict[str, dict[str, float]] = {}
-        # type -> registrant -> the KV revision of its latest registration (checks go to the
-        # newest: a process that took over registers after the one it replaced)
+        # type -> registrant -> the KV revision at which this process first saw it registered
+        # (checks go to the newest: a process that took over registers after the one it
+        # replaced; renewals do not change it)
         self._reg_rev: dict[str, dict[str, int]] = {}
         # type -> registrants that had no responder since they last registered
         self._gone: dict[str, set[str]] = {}
@@ -493,7 +494,9 @@ class NatsBus(InProcessBus):
 
     def _registrant(self, name: str) -> str | None:
         """The process to ask to check a post of ``name``: of those whose registration is
-        live and that had a responder since they registered, the one that registered last."""
+        live and that had a responder since they registered, the one that registered last
+        (first seen last here; a process joining orders the registrations it replays by
+        their latest revision)."""
         regs, revs = self._remote_types.get(name, {}), self._reg_rev.get(name, {})
         gone = self._gone.get(name, set())
         now = time.monotonic()
@@ -545,7 +548,8 @@ class NatsBus(InProcessBus):
         regs = self._remote_types.setdefault(name, {})
         new = who not in regs or who in self._gone.get(name, set())
         regs[who] = seen
-        self._reg_rev.setdefault(name, {})[who] = int(getattr(entry, "revision", 0) or 0)
+        if new:  # a renewal keeps the order: a resumed, fenced holder does not come first
+            self._reg_rev.setdefault(name, {})[who] = int(getattr(entry, "revision", 0) or 0)
         self._gone.get(name, set()).discard(who)
         if new and (changed := self._reg_event.pop(name, None)) is not None:
             changed.set()  # checks waiting for another registrant ask this one now

@@ -72,6 +72,17 @@ async def _silent(url: str, who: str, got: list[bytes]) -> Any:
     return nc
 
 
+async def _renew(gw: NatsBus, who: str) -> None:
+    """``who`` writes its registration again (as its renewer does); returns once ``gw`` has
+    seen it (a later entry of the same bucket, a registration of another type, arrived)."""
+    nc = await nats.connect(gw.url)
+    kv = await nc.jetstream().key_value(gw.valid_bucket)
+    await kv.put(f"{ITEM.name}.{who}", b"old engine")
+    await kv.put("Sentinel.x", b"marker")
+    await _until(lambda: gw.validated_elsewhere("Sentinel"), "the gateway saw the renewal")
+    await nc.close()
+
+
 def test_a_check_sent_to_a_dying_process_is_asked_of_the_one_taking_over_at_once(
         nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch) -> None:
     # a request would wait 30 s for the dying process: the check must not
@@ -89,7 +100,9 @@ def test_a_check_sent_to_a_dying_process_is_asked_of_the_one_taking_over_at_once
                 await asyncio.wait_for(check, 20)  # a safety net: far below the 30 s try
             assert e.value.detail == "clientFirm BAD: refused by the new holder"
             assert (gw.stats.check_rerouted, gw.stats.check_retries) == (1, 0)
-            # the dying process still takes requests: later checks go to the newest only
+            # the dying process still takes requests: later checks go to the newest only,
+            # even after the old one renewed its registration (a paused holder resuming)
+            await _renew(gw, old)
             await gw.validate_remote(_item("GOOD"))  # accepted: nothing raised
             assert len(got) == 1
             await dying.close()
