@@ -233,6 +233,9 @@ class Runtime:
         self.gc = GcPolicy()
         self.platform: Platform | None = None
         self.exit_code = 0
+        #: this process lost the trading lease: what it still has queued is stale (the new
+        #: holder ignores its epoch), so it stops without waiting to send it
+        self.fenced = False
         self.failures: list[str] = []
         self._prepared = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -498,7 +501,7 @@ class Runtime:
 
         bus = self.platform.bus if self.platform is not None else None
         if isinstance(bus, NatsBus):
-            await bus.close()
+            await bus.close(drain=not self.fenced)
 
     async def _run_source(self, s: Source, plat: Platform) -> None:
         t0 = time.perf_counter()
@@ -676,6 +679,7 @@ class Runtime:
         plat = self.platform
         if plat is not None and plat.orders is not None:
             plat.orders.close()  # no more posts or market changes reach the order manager
+        self.fenced = True
         log.error("the trading lease (epoch %s) was lost", self.trading_epoch)
         self.say(f"trading: the trading lease (epoch {self.trading_epoch}) was lost: another "
                  "process may hold it; stopping (restarted, this process stands by)")
@@ -687,7 +691,7 @@ class Runtime:
         from .bus import NatsBus
 
         bus = self.platform.bus if self.platform is not None else None
-        if isinstance(bus, NatsBus) and self.trading_epoch is not None:
+        if isinstance(bus, NatsBus) and self.trading_epoch is not None and not self.fenced:
             try:
                 await bus.flush(5.0)
             except Exception as e:  # the standby then takes over from what was stored

@@ -356,12 +356,14 @@ class NatsBus(InProcessBus):
         await asyncio.wait_for(self._queue.join(), timeout)
         await self._nc.flush(timeout)
 
-    async def close(self) -> None:
-        """Send what is queued (up to 5 s), then disconnect."""
+    async def close(self, drain: bool = True) -> None:
+        """Send what is queued (up to 5 s), then disconnect; with ``drain`` False (a fenced
+        process: what it queued is of an older epoch) drop the queue and close at once."""
         if self._nc is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), 5.0)
+        if drain:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), 5.0)
         for w in (self._watcher, *self._shared_watchers):
             if w is not None:
                 with contextlib.suppress(Exception):  # the connection may be gone already
@@ -371,7 +373,10 @@ class NatsBus(InProcessBus):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self._nc.drain()
+        if drain:
+            await self._nc.drain()
+        else:
+            await self._nc.close()
         self._nc = None
 
     @property
