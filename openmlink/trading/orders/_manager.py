@@ -66,7 +66,7 @@ from ._states import (
 )
 from ._stock import is_stock
 from ._validate import validate_order
-from ._venuerow import VENUE_KEY, restore_venue, venue_body
+from ._venuerow import VenueRows, restore_venue
 
 __all__ = ["OrderManager"]
 
@@ -115,6 +115,8 @@ class OrderManager:
         self.venue = SimVenue(self.market.nbbo, venue_config or VenueConfig(
             ticks=self._ticks),
             self.config.seed)
+        if journal is not None:
+            self.venue.track()  # what changes between two commits, for the venue's delta rows
         self.rng = np.random.default_rng(self.config.seed)
         self.risk = RiskBook()
         self.brokers: dict[tuple[Any, ...], Broker] = {}
@@ -124,7 +126,8 @@ class OrderManager:
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
         self.fill_seq = 0
         self._journaled_fill_seq = 0  # the fill_seq in the journal's meta row
-        self._venue_journaled = 0  # the venue's version in the journal's venue row
+        #: the journal's venue rows: a full row now and then, deltas in between (``_venuerow``)
+        self.venue_rows = VenueRows()
         self.child_seq = (clock.time_ns() // 1_000_000_000 % (1 << 31)) << 20
         self.fills_published = 0
         self._out: list[tuple[str, dict[str, Any] | StateBatch]] = []
@@ -1240,9 +1243,7 @@ class OrderManager:
                 self._puts.append(("broker", b.jkey or _jkey(b), self._broker_body(b)))
                 if b.slot >= 0:
                     jnupd[b.slot] = 0  # the body holds its numUpdates now
-            if self.venue.version != self._venue_journaled:
-                self._puts.append((*VENUE_KEY, venue_body(self)))
-                self._venue_journaled = self.venue.version
+            self.venue_rows.write(self, self._puts, self._deletes)
         self._dirty.clear()
         if self._puts or self._deletes:
             seq = self.fill_seq
@@ -1358,8 +1359,7 @@ class OrderManager:
                     self._new.add(b.key)
             n += 1
         self._restore_moves(j)
-        for _k, body in j.items(VENUE_KEY[0]):
-            restore_venue(self, body, now)
+        restore_venue(self, j, now)
         self._pending_limits = {}
         for _k, body in j.items("limit"):
             lrec, lsent, _ins = orjson.loads(body)

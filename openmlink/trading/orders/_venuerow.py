@@ -1,11 +1,26 @@
-"""The venue row of the trading journal: the simulated venue's state (``SimVenue.snapshot``)
-with the brokers' children it holds, the child id sequence and the manager's RNG, written in a
-step's commit whenever the venue moved, so a restarted or taking-over manager continues with
-the same resting children, queue priority and in-flight actions (nothing sent twice)."""
+"""The venue rows of the trading journal: the simulated venue's state with the brokers' children
+it holds, the child id sequence and the manager's RNG, so a restarted or taking-over manager
+continues with the same resting children, queue priority and in-flight actions (nothing sent
+twice).
+
+A commit where the venue moved writes either the **full row** (``venue``/``state``: the whole
+venue, ``SimVenue.snapshot``, and every held child as columns) or a **delta row** (``vdelta``/
+16 hex digits, numbered on): only what changed since the last row (``SimVenue.delta``; the
+children the venue's calls and events touched, as columns; the children a re-pricing pass only
+moved as (child id, modify) pairs).  A delta costs in proportion to what changed, not to the
+venue's size.  A full row is written instead at the first commit of a process (and after a
+restore), after ``DELTAS_MAX`` deltas, or once the deltas since the last full row add up to
+``BUDGET`` times its size (at least ``FLOOR`` bytes): it deletes every delta row in its own
+commit (compaction), so the journal holds one full row and at most ``DELTAS_MAX`` deltas adding
+up to about ``BUDGET`` full rows.  Restore = the full row, then the deltas numbered above its
+``base`` in order.  A journal with only a full row (written before the deltas) restores as
+before.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -18,12 +33,21 @@ from ._broker import Child
 from ._states import is_open
 
 if TYPE_CHECKING:
+    from ...srse import JournalStore
     from ._manager import OrderManager
 
-__all__ = ["VENUE_KEY", "restore_venue", "venue_body"]
+__all__ = ["DELTA_NS", "VENUE_KEY", "VenueRows", "restore_venue"]
 
-#: the row's (kind, key) in the journal
+#: the full row's (kind, key) in the journal
 VENUE_KEY = ("venue", "state")
+#: the delta rows' namespace (keys: 16 hex digits, in writing order)
+DELTA_NS = "vdelta"
+#: most delta rows after a full row
+DELTAS_MAX = 256
+#: the deltas after a full row add up to at most this many times its size ...
+BUDGET = 2.0
+#: ... or this many bytes (a small venue's full row is rewritten as it grows)
+FLOOR = 64 * 1024
 
 
 #: the key types a child's series can be (an option's OptionKey, a stock's TickerKey)
@@ -40,6 +64,7 @@ def _series_in(v: list[Any]) -> Any:
 
 #: Child's fields in constructor order (a row is ``Child(*row)``)
 _CHILD_FIELDS = tuple(f.name for f in fields(Child))
+_MOD = _CHILD_FIELDS.index("mod")
 #: Child fields that may hold NaN (a child's view of an empty market side)
 _FLOATS = ("price", "limit", "bid", "ask")
 
@@ -52,36 +77,147 @@ def _nan(x: Any) -> Any:
 _GETTERS = tuple(attrgetter(f) for f in _CHILD_FIELDS)
 
 
-def venue_body(m: OrderManager) -> bytes:
-    """The row's body (JSON; NaN as null).  The held children are columns, one list per Child
-    field (no per-child list: 10,000 children allocate ~18 lists, not 10,000 GC-tracked ones)."""
+def _columns(children: list[Child]) -> dict[str, list[Any]]:
+    """Children as columns, one list per Child field (no per-child list: 10,000 children
+    allocate ~18 lists, not 10,000 GC-tracked ones)."""
+    return {f: list(map(g, children)) for f, g in zip(_CHILD_FIELDS, _GETTERS, strict=True)}
+
+
+def full_body(m: OrderManager, base: int) -> bytes:
+    """The full row's body (JSON; NaN as null): ``base`` = the last delta number it holds."""
     v = m.venue
     held_ids = set(v.held_ids())
     # the brokers' children the venue holds, broker by broker in each broker's own order (one
     # pass over the brokers: ~2x faster than three dict look-ups per held id)
     held = [c for b in m.brokers.values() for c in b.children.values() if c.child_id in held_ids]
-    cols = {f: list(map(g, held)) for f, g in zip(_CHILD_FIELDS, _GETTERS, strict=True)}
-    return orjson.dumps({"venue": v.snapshot(_series_out), "children": cols,
-                         "childSeq": m.child_seq, "rng": rng_state(m.rng)})
+    return orjson.dumps({"venue": v.snapshot(_series_out), "children": _columns(held),
+                         "childSeq": m.child_seq, "rng": rng_state(m.rng), "base": base})
+
+
+def _child(m: OrderManager, cid: int) -> Child | None:
+    key = m.owner.get(cid)
+    b = None if key is None else m.brokers.get(key)
+    return None if b is None else b.children.get(cid)
+
+
+def delta_body(m: OrderManager) -> bytes:
+    """A delta row's body: the venue's ``delta``, the held children whose state may have
+    changed (ascending ids: a broker's children are in id order) as columns, ``gone`` the ids
+    of the children no longer held, ``mods`` (id, modify) of the children a re-pricing pass only
+    moved (``SimVenue.modify_many``: their ``mod`` is all that changed)."""
+    v = m.venue
+    chg = v.changed()
+    touched = sorted({*chg.ids, *chg.orders})
+    moved = [cid for cid in chg.mods if cid not in chg.ids and cid not in chg.orders]
+    vd = v.delta(_series_out)
+    rows: list[Child] = []
+    gone: list[int] = []
+    for cid in touched:
+        c = _child(m, cid)
+        if c is not None and v.holds(cid):
+            rows.append(c)
+        else:
+            gone.append(cid)
+    mod_ids: list[int] = []
+    mods: list[Any] = []
+    for cid in moved:
+        c = _child(m, cid)
+        if c is None or not v.holds(cid):
+            gone.append(cid)
+        elif c.mod is None:  # (not expected: only an event clears it) the whole child
+            rows.append(c)
+        else:
+            mod_ids.append(cid)
+            mods.append(c.mod)
+    return orjson.dumps({"venue": vd, "children": _columns(rows) if rows else {}, "gone": gone,
+                         "mods": {"cid": mod_ids, "mod": mods}, "childSeq": m.child_seq,
+                         "rng": rng_state(m.rng)})
+
+
+class VenueRows:
+    """Which venue row the next commit writes (full or delta) and the delta rows to compact."""
+
+    def __init__(self) -> None:
+        self.version = -1  # the venue's version at the last row
+        self.seq = 0  # the last delta row's number
+        self.keys: list[str] = []  # the delta rows in the journal (since the full row)
+        self.full_bytes = 0
+        self.delta_bytes = 0
+        self.need_full = True
+
+    def write(self, m: OrderManager, puts: list[tuple[str, str, bytes]],
+              deletes: list[tuple[str, str]]) -> None:
+        """The venue row of this commit, if the venue (or a child it touched) moved."""
+        v = m.venue
+        if v.version == self.version and not v.changed():
+            return
+        self.version = v.version
+        if (self.need_full or len(self.keys) >= DELTAS_MAX
+                or self.delta_bytes >= BUDGET * max(self.full_bytes, FLOOR)):
+            body = full_body(m, self.seq)
+            puts.append((*VENUE_KEY, body))
+            deletes.extend((DELTA_NS, k) for k in self.keys)
+            self.keys = []
+            self.full_bytes, self.delta_bytes, self.need_full = len(body), 0, False
+            return
+        body = delta_body(m)
+        self.seq += 1
+        key = f"{self.seq:016X}"
+        puts.append((DELTA_NS, key, body))
+        self.keys.append(key)
+        self.delta_bytes += len(body)
 
 
 def _child_rows(children: Any) -> Any:
     """Rows of Child fields from the columns (or a row list written before the columns)."""
     if isinstance(children, dict):
-        return zip(*(children[f] for f in _CHILD_FIELDS), strict=True)
+        return zip(*(children[f] for f in _CHILD_FIELDS), strict=True) if children else ()
     return children
 
 
-def restore_venue(m: OrderManager, body: bytes, now: int) -> int:
-    """Take the row back: the venue's state, each held child back on its broker (an open one;
+def children_of(full: dict[str, Any], deltas: Iterable[dict[str, Any]]) -> dict[int, list[Any]]:
+    """The held children (id -> Child fields) the full row and its deltas add up to."""
+    kids = {int(r[0]): list(r) for r in _child_rows(full["children"])}
+    for d in deltas:
+        for cid in d["gone"]:
+            kids.pop(int(cid), None)
+        for r in _child_rows(d["children"]):
+            kids[int(r[0])] = list(r)
+        for cid, mod in zip(d["mods"]["cid"], d["mods"]["mod"], strict=True):
+            kids[int(cid)][_MOD] = mod
+    return kids
+
+
+def read_rows(j: JournalStore) -> tuple[dict[str, Any] | None, list[tuple[str, dict[str, Any]]],
+                                         list[str]]:
+    """(the full row, its deltas in order, every delta row's key) from the journal."""
+    full = None
+    for _k, body in j.items(VENUE_KEY[0]):
+        full = orjson.loads(body)
+    rows = sorted(j.items(DELTA_NS))
+    base = int(full.get("base", 0)) if full is not None else math.inf
+    deltas = [(k, orjson.loads(body)) for k, body in rows if int(k, 16) > base]
+    return full, deltas, [k for k, _ in rows]
+
+
+def restore_venue(m: OrderManager, j: JournalStore, now: int) -> int:
+    """Take the rows back: the venue's state, each held child back on its broker (an open one;
     a child whose broker is gone or closed is cancelled at the venue); returns the number of
-    children restored."""
-    d = orjson.loads(body)
-    m.venue.restore(d["venue"], _series_in, now)
-    m.child_seq = max(m.child_seq, int(d["childSeq"]))
-    set_rng_state(m.rng, d["rng"])
+    children restored.  The next commit writes a full row and deletes the deltas."""
+    full, deltas, keys = read_rows(j)
+    rows = m.venue_rows
+    rows.keys = keys
+    rows.seq = max([rows.seq, *(int(k, 16) for k in keys)])
+    rows.need_full, rows.version = True, -1
+    if full is None:
+        return 0
+    ds = [d for _k, d in deltas]
+    m.venue.restore(full["venue"], _series_in, now, [d["venue"] for d in ds])
+    last = ds[-1] if ds else full
+    m.child_seq = max(m.child_seq, int(last["childSeq"]))
+    set_rng_state(m.rng, last["rng"])
     n = 0
-    for row in _child_rows(d["children"]):
+    for row in children_of(full, ds).values():
         c = Child(*row)
         for f in _FLOATS:  # NaN went out as null
             if getattr(c, f) is None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...schema import registry
 from ._config import VenueConfig
-from ._persist import restore, snapshot
+from ._persist import Changes, delta, restore, snapshot
 from ._types import ChildOrder, EventKind, LiveChild, Nbbo, VenueEvent
 
 __all__ = ["SimVenue", "exchange_bit", "exchanges_of"]
@@ -111,6 +111,8 @@ class SimVenue:
         #: bumped by every change of the venue's state or RNG (a journal writes ``snapshot``
         #: only when it moved)
         self.version = 0
+        #: what changed since the last snapshot or delta (None: not tracking, ``track``)
+        self._chg: Changes | None = None
 
     # ------------------------------------------------------------------ inbound
     def submit(self, child: ChildOrder, now_ns: int) -> None:
@@ -134,6 +136,10 @@ class SimVenue:
             return
         o = _Order(child)
         self._orders[cid] = o
+        chg = self._chg
+        if chg is not None:
+            chg.orders.setdefault(cid, child.series)
+            chg.ids[cid] = None
         self._by_parent.setdefault(child.parent_number, {})[cid] = o
         self._add_series(child.series)
         self._schedule(now_ns + self._latency(self.config.insert_latency_ns), _INSERT, cid)
@@ -146,6 +152,8 @@ class SimVenue:
         cross: it keeps its old terms), or fills when the new price is marketable."""
         self._tick(now_ns)
         self._run_due(now_ns)
+        if self._chg is not None:
+            self._chg.ids[child_id] = None
         self._schedule(now_ns + self._latency(self.config.update_latency_ns), _MODIFY, child_id,
                        (float(price), int(size)))
 
@@ -158,17 +166,26 @@ class SimVenue:
         base = now_ns + self.config.base_latency_ns + self.config.update_latency_ns
         j = self.config.jitter_ns
         heap, seq = self._heap, self._seq
+        new: list[tuple[int, int, int, int, tuple[float, int]]] = []
         for cid, price, size in mods:
             extra = int(self._rng.integers(0, j + 1)) if j > 0 else 0
             seq += 1
-            heapq.heappush(heap, (base + extra, seq, _MODIFY, cid, (float(price), int(size))))
+            h = (base + extra, seq, _MODIFY, cid, (float(price), int(size)))
+            heapq.heappush(heap, h)
+            new.append(h)
         self._seq = seq
+        chg = self._chg
+        if chg is not None:
+            chg.pushed += new
+            chg.mods += [h[3] for h in new]
 
     def cancel(self, child_id: int, now_ns: int) -> None:
         """Cancel a child at now + base + cancel latency; fills may arrive in between.
         A cancel that finds the child done or unknown yields ``cancel_rejected``."""
         self._tick(now_ns)
         self._run_due(now_ns)
+        if self._chg is not None:
+            self._chg.ids[child_id] = None
         self._schedule(now_ns + self._latency(self.config.cancel_latency_ns), _CANCEL, child_id)
 
     def market_changed(self, series: Iterable[Hashable], now_ns: int) -> None:
@@ -176,11 +193,15 @@ class SimVenue:
         the new quotes, and re-check the children resting on those series (maker fills)."""
         self._tick(now_ns)
         self._run_due(now_ns - 1)
+        chg = self._chg
         for s in series:
             self.version += 1
+            if chg is not None:
+                chg.quotes.add(s)
             if s not in self._series_count:
                 self._quotes.pop(s, None)
-                self._used.pop(s, None)
+                if self._used.pop(s, None) is not None and chg is not None:
+                    chg.used.add(s)
                 continue
             self._quotes[s] = self._book(s)
             self._match_resting(s, now_ns)
@@ -204,6 +225,8 @@ class SimVenue:
         self.version += 1
         if series in self._series_count:
             self._quotes[series] = self._book(series)
+            if self._chg is not None:
+                self._chg.quotes.add(series)
 
     def advance(self, now_ns: int) -> list[VenueEvent]:
         """Process everything due up to ``now_ns``; return all pending events, time-ordered."""
@@ -212,6 +235,8 @@ class SimVenue:
         out = self._events
         self._events = []
         out.sort(key=lambda e: e.ts_ns)  # stable: same-time events keep their causal order
+        if self._chg is not None and out:  # the caller's children change with these
+            self._chg.ids.update(dict.fromkeys(e.child_id for e in out))
         return out
 
     # ------------------------------------------------------------------ views
@@ -228,6 +253,10 @@ class SimVenue:
         """Ids of the children the venue holds (pending or resting), in submission order."""
         return list(self._orders)
 
+    def holds(self, child_id: int) -> bool:
+        """The venue holds this child (pending or resting)."""
+        return child_id in self._orders
+
     def next_due_ns(self) -> int | None:
         """Time of the next in-flight action (None when nothing is in flight)."""
         return self._heap[0][0] if self._heap else None
@@ -238,15 +267,38 @@ class SimVenue:
         the orders it holds (submission order), the resting ones per series in time priority,
         the in-flight actions, the displayed size consumed per quote version, the quotes it
         last read, halts, its clock and its RNG.  ``series_out`` turns a series into JSON-able
-        data.  Events not handed out by ``advance`` yet are not part of it."""
+        data.  Events not handed out by ``advance`` yet are not part of it.  A tracking venue
+        starts tracking again from here."""
+        if self._chg is not None:
+            self._chg = Changes(self._seq)
         return snapshot(self, series_out)
 
     def restore(self, state: dict[str, Any], series_in: Callable[[Any], Hashable],
-                now_ns: int) -> None:
-        """Replace this venue's state by a ``snapshot`` (``series_in`` undoes ``series_out``).
-        ``now_ns`` earlier than the snapshot's clock (a restarted process's clock) becomes the
-        venue's time; actions in flight stay due when they were."""
-        restore(self, state, series_in, now_ns)
+                now_ns: int, deltas: Iterable[dict[str, Any]] = ()) -> None:
+        """Replace this venue's state by a ``snapshot`` and the ``delta``s taken after it, in
+        order (``series_in`` undoes ``series_out``).  ``now_ns`` earlier than the state's clock
+        (a restarted process's clock) becomes the venue's time; actions in flight stay due
+        when they were."""
+        restore(self, state, series_in, now_ns, deltas)
+
+    def track(self) -> None:
+        """Record what changes from now on, for ``delta`` (a journal writing deltas calls it
+        once; what is recorded is bounded by the changes between two ``delta`` calls)."""
+        if self._chg is None:
+            self._chg = Changes(self._seq)
+
+    def changed(self) -> Changes:
+        """What changed since the last ``snapshot``/``delta`` of a tracking venue: its ``ids``
+        are the child ids a caller passed in or got events of (the caller's state of those
+        children may have changed), its ``mods`` the ids ``modify_many`` moved."""
+        assert self._chg is not None, "not tracking (SimVenue.track)"
+        return self._chg
+
+    def delta(self, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
+        """What changed since the last ``snapshot`` or ``delta`` (a tracking venue, ``track``)
+        as JSON-able data proportional to the change; ``restore`` applies it after the
+        snapshot.  Tracking starts again from here."""
+        return delta(self, series_out)
 
     # ------------------------------------------------------------------ time
     def _tick(self, now_ns: int) -> None:
@@ -262,14 +314,19 @@ class SimVenue:
     def _schedule(self, due: int, kind: int, cid: int, arg: tuple[float, int] = (0.0, 0)) -> None:
         self.version += 1
         self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, kind, cid, arg))
+        h = (due, self._seq, kind, cid, arg)
+        heapq.heappush(self._heap, h)
+        if self._chg is not None:
+            self._chg.pushed.append(h)
 
     def _run_due(self, now_ns: int) -> None:
         """Process the in-flight actions due at or before ``now_ns`` (in due order)."""
         heap = self._heap
         while heap and heap[0][0] <= now_ns:
             self.version += 1
-            due, _, kind, cid, arg = heapq.heappop(heap)
+            due, seq, kind, cid, arg = heapq.heappop(heap)
+            if self._chg is not None:
+                self._chg.popped.append(seq)
             if kind == _INSERT:
                 self._arrive(cid, due)
             elif kind == _CANCEL:
@@ -316,6 +373,10 @@ class SimVenue:
             self._finish(o, "expired", t, leaves=o.leaves, reason="IOC remainder")
         else:
             self._resting.setdefault(c.series, {})[c.child_id] = o
+            chg = self._chg
+            if chg is not None:  # at its queue's end
+                chg.rested.pop(c.child_id, None)
+                chg.rested[c.child_id] = None
 
     def _do_cancel(self, cid: int, t: int) -> None:
         o = self._orders.get(cid)
@@ -397,6 +458,8 @@ class SimVenue:
         u = self._used.get(series)
         if u is None or u.ts_ns != q.ts_ns:
             u = self._used[series] = _Used(q.ts_ns)
+        if self._chg is not None:
+            self._chg.used.add(series)
         if side > 0:
             u.ask += qty
         else:
@@ -481,6 +544,8 @@ class SimVenue:
         self._series_count[s] = n + 1
         if n == 0:
             self._quotes[s] = self._book(s)
+            if self._chg is not None:
+                self._chg.quotes.add(s)
 
     def _drop_series(self, s: Hashable) -> None:
         n = self._series_count[s] - 1
@@ -489,10 +554,17 @@ class SimVenue:
             return
         del self._series_count[s]
         self._quotes.pop(s, None)
+        if self._chg is not None:
+            self._chg.quotes.add(s)
         # ``_used`` stays: a child arriving before the quote refreshes must not find the size
         # consumed by this one displayed again (an entry per series traded; superseded as
         # soon as the series' quote version changes, dropped at its next market_changed)
 
     def _emit(self, kind: EventKind, cid: int, t: int, **kw: object) -> None:
         self.version += 1
+        chg = self._chg
+        if chg is not None:  # every change of an order goes with an event of it
+            o = self._orders.get(cid)
+            if o is not None:
+                chg.orders.setdefault(cid, o.child.series)
         self._events.append(VenueEvent(kind, cid, t, **kw))  # type: ignore[arg-type]
