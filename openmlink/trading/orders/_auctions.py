@@ -130,6 +130,7 @@ def auction_cross(m: OrderManager, key: tuple[Any, ...], notice: int, qty: int, 
               mk.get("ask", math.nan), per)
     b.children[c.child_id] = c
     m.owner[c.child_id] = b.key
+    m.child_of[c.child_id] = c
     b.num_new_orders += 1
     m._progress(b, "InMarket")
     m._fill(b, c, VenueEvent("fill", c.child_id, now, int(qty), float(price), ATS_EXCH), now)

@@ -124,6 +124,7 @@ class OrderManager:
         #: open brokers by series (insertion order: a re-pricing pass works them in it)
         self.by_series: dict[OptionKey, dict[tuple[Any, ...], Broker]] = {}
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
+        self.child_of: dict[int, Child] = {}  # live child id -> the child (beside ``owner``)
         self.fill_seq = 0
         self._journaled_fill_seq = 0  # the fill_seq in the journal's meta row
         #: the journal's venue rows: a full row now and then, deltas in between (``_venuerow``)
@@ -1038,6 +1039,7 @@ class OrderManager:
                   handling=b.parent["parentOrderHandling"])
         b.children[cid] = c
         self.owner[cid] = b.key
+        self.child_of[cid] = c
         b.num_new_orders += 1
         if maker and not b.expose_ns:
             b.expose_ns = now
@@ -1110,6 +1112,7 @@ class OrderManager:
                     self._groups_dirty.add(g)
                 del b.children[ev.child_id]
                 self.owner.pop(ev.child_id, None)
+                self.child_of.pop(ev.child_id, None)
                 self._child_done(b, now)
 
     def _modified(self, b: Broker, c: Child, ev: VenueEvent) -> None:
@@ -1190,6 +1193,7 @@ class OrderManager:
         if c.leaves <= 0:
             del b.children[c.child_id]
             self.owner.pop(c.child_id, None)
+            self.child_of.pop(c.child_id, None)
         self.fill_seq += 1
         fn = self.fill_seq
         rec = execution_record(b, c, fn, q, px, ev.exch or c.exch, ev.maker_taker, float(ev.fee),

@@ -48,6 +48,10 @@ DELTAS_MAX = 256
 BUDGET = 2.0
 #: ... or this many bytes (a small venue's full row is rewritten as it grows)
 FLOOR = 64 * 1024
+#: a commit touching more children than this share of the held ones writes the full row (a
+#: delta's child and order rows cost more per child than the full row's columns)
+_FULLER = 0.5
+_FULLER_MIN = 64
 
 
 #: the key types a child's series can be (an option's OptionKey, a stock's TickerKey)
@@ -94,44 +98,39 @@ def full_body(m: OrderManager, base: int) -> bytes:
                          "childSeq": m.child_seq, "rng": rng_state(m.rng), "base": base})
 
 
-def _child(m: OrderManager, cid: int) -> Child | None:
-    key = m.owner.get(cid)
-    b = None if key is None else m.brokers.get(key)
-    return None if b is None else b.children.get(cid)
-
-
-def delta_body(m: OrderManager) -> bytes:
+def delta_body(m: OrderManager) -> bytes | None:
     """A delta row's body: the venue's ``delta``, the held children whose state may have
     changed (ascending ids: a broker's children are in id order) as columns, ``gone`` the ids
     of the children no longer held, ``mods`` (id, modify) of the children a re-pricing pass only
-    moved (``SimVenue.modify_many``: their ``mod`` is all that changed)."""
+    moved (``SimVenue.modify_many``: their ``mod`` is all that changed).  None when so many
+    children changed that the full row costs less."""
     v = m.venue
     chg = v.changed()
+    held = v.holding()
     touched = sorted({*chg.ids, *chg.orders})
-    moved = [cid for cid in chg.mods if cid not in chg.ids and cid not in chg.orders]
+    if len(touched) > max(_FULLER * len(held), _FULLER_MIN):
+        return None
     vd = v.delta(_series_out)
-    rows: list[Child] = []
-    gone: list[int] = []
-    for cid in touched:
-        c = _child(m, cid)
-        if c is not None and v.holds(cid):
-            rows.append(c)
-        else:
-            gone.append(cid)
+    kid = m.child_of.get
+    rows = [c for c in map(kid, touched) if c is not None and c.child_id in held]
+    gone = [cid for cid in touched if cid not in held or kid(cid) is None]
+    ids, orders = chg.ids, chg.orders
     mod_ids: list[int] = []
     mods: list[Any] = []
-    for cid in moved:
-        c = _child(m, cid)
-        if c is None or not v.holds(cid):
+    for cid in chg.mods:
+        if cid in ids or cid in orders:
+            continue  # written whole
+        c = kid(cid)
+        if c is None or cid not in held:
             gone.append(cid)
-        elif c.mod is None:  # (not expected: only an event clears it) the whole child
+        elif c.mod is None:  # (not expected: only an event of the child clears it)
             rows.append(c)
         else:
             mod_ids.append(cid)
             mods.append(c.mod)
     return orjson.dumps({"venue": vd, "children": _columns(rows) if rows else {}, "gone": gone,
-                         "mods": {"cid": mod_ids, "mod": mods}, "childSeq": m.child_seq,
-                         "rng": rng_state(m.rng)})
+                         "mods": {"cid": mod_ids, "mod": mods},
+                         "childSeq": m.child_seq, "rng": rng_state(m.rng)})
 
 
 class VenueRows:
@@ -154,18 +153,26 @@ class VenueRows:
         self.version = v.version
         if (self.need_full or len(self.keys) >= DELTAS_MAX
                 or self.delta_bytes >= BUDGET * max(self.full_bytes, FLOOR)):
-            body = full_body(m, self.seq)
-            puts.append((*VENUE_KEY, body))
-            deletes.extend((DELTA_NS, k) for k in self.keys)
-            self.keys = []
-            self.full_bytes, self.delta_bytes, self.need_full = len(body), 0, False
+            self._full(m, puts, deletes)
             return
         body = delta_body(m)
+        if body is None:  # most of the venue changed: the full row, cheaper
+            self._full(m, puts, deletes)
+            return
         self.seq += 1
         key = f"{self.seq:016X}"
         puts.append((DELTA_NS, key, body))
         self.keys.append(key)
         self.delta_bytes += len(body)
+
+
+    def _full(self, m: OrderManager, puts: list[tuple[str, str, bytes]],
+              deletes: list[tuple[str, str]]) -> None:
+        body = full_body(m, self.seq)
+        puts.append((*VENUE_KEY, body))
+        deletes.extend((DELTA_NS, k) for k in self.keys)
+        self.keys = []
+        self.full_bytes, self.delta_bytes, self.need_full = len(body), 0, False
 
 
 def _child_rows(children: Any) -> Any:
@@ -232,5 +239,6 @@ def restore_venue(m: OrderManager, j: JournalStore, now: int) -> int:
             continue
         b.children[c.child_id] = c
         m.owner[c.child_id] = b.key
+        m.child_of[c.child_id] = c
         n += 1
     return n

@@ -97,6 +97,13 @@ class _Table:
             self.rows.append(self._out(s))
         return i
 
+    def many(self, ss: list[Hashable]) -> list[int]:
+        """``[self(s) for s in ss]``, each distinct series numbered once."""
+        for s in dict.fromkeys(ss):
+            if s not in self.ids:
+                self(s)
+        return list(map(self.ids.__getitem__, ss))
+
 
 def _quote(q: Nbbo | None) -> list[Any] | None:
     return None if q is None else [q.bid, q.ask, q.bid_size, q.ask_size, q.bid_mask, q.ask_mask,
@@ -104,6 +111,8 @@ def _quote(q: Nbbo | None) -> list[Any] | None:
 
 
 def _heap_cols(heap: Iterable[tuple[int, int, int, int, tuple[float, int]]]) -> dict[str, list[Any]]:
+    # comprehensions, not zip(*h): that allocates an iterator per entry (GC-tracked: young
+    # collections while 10,000 in-flight modifies are written)
     h = list(heap)
     return {"due": [x[0] for x in h], "seq": [x[1] for x in h], "kind": [x[2] for x in h],
             "cid": [x[3] for x in h], "px": [x[4][0] for x in h], "sz": [x[4][1] for x in h]}
@@ -151,20 +160,18 @@ def delta(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
     assert chg is not None, "delta() needs a tracking venue (SimVenue.track)"
     v._chg = Changes(v._seq)
     sid = _Table(series_out)
-    rows: list[tuple[Any, ...]] = []
-    gone: list[list[int]] = []
     orders, resting = v._orders, v._resting
-    for cid, s in chg.orders.items():
-        o = orders.get(cid)
-        if o is None:
-            gone.append([cid, sid(s)])
-            continue
-        c = o.child
-        r = resting.get(s)
-        rows.append((cid, c.parent_number, sid(s), c.side, c.price, c.size, c.exch, c.tif,
-                     c.post_only, o.filled, o.acked, 1 if r is not None and cid in r else 0))
-    cols = dict(zip(_DELTA_COLS, map(list, zip(*rows, strict=True)), strict=True)) \
-        if rows else {}
+    gone = [[cid, sid(s)] for cid, s in chg.orders.items() if cid not in orders]
+    os_ = [o for o in map(orders.get, chg.orders) if o is not None]
+    cs = [o.child for o in os_]
+    ords = list(map(_SERIES, cs))
+    cols = {"cid": [c.child_id for c in cs], "pn": [c.parent_number for c in cs],
+            "ser": sid.many(ords), "side": [c.side for c in cs], "px": [c.price for c in cs],
+            "size": [c.size for c in cs], "exch": [c.exch for c in cs],
+            "tif": [c.tif for c in cs], "post": [c.post_only for c in cs],
+            "filled": [o.filled for o in os_], "acked": [o.acked for o in os_],
+            "rest": [1 if c.child_id in resting.get(s, ()) else 0 for c, s in zip(cs, ords,
+                                                                                  strict=True)]}
     rested = [cid for cid, o in ((c, orders.get(c)) for c in chg.rested)
               if o is not None and cid in resting.get(o.child.series, ())]
     seq0 = chg.seq0
@@ -186,8 +193,6 @@ def delta(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
 
 
 _ORDER_COLS = ("cid", "pn", "ser", "side", "px", "size", "exch", "tif", "post", "filled", "acked")
-#: a delta's order rows: ``rest`` 1 = resting now
-_DELTA_COLS = (*_ORDER_COLS, "rest")
 #: a delta's order rows: ``rest`` 1 = resting now
 _DELTA_COLS = (*_ORDER_COLS, "rest")
 _HEAP_COLS = ("due", "seq", "kind", "cid", "px", "sz")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, KeysView
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,9 +253,9 @@ class SimVenue:
         """Ids of the children the venue holds (pending or resting), in submission order."""
         return list(self._orders)
 
-    def holds(self, child_id: int) -> bool:
-        """The venue holds this child (pending or resting)."""
-        return child_id in self._orders
+    def holding(self) -> KeysView[int]:
+        """The ids of the children the venue holds (pending or resting): a live view."""
+        return self._orders.keys()
 
     def next_due_ns(self) -> int | None:
         """Time of the next in-flight action (None when nothing is in flight)."""
