@@ -115,22 +115,33 @@ def delta_body(m: OrderManager) -> bytes | None:
     rows = [c for c in map(kid, touched) if c is not None and c.child_id in held]
     gone = [cid for cid in touched if cid not in held or kid(cid) is None]
     ids, orders = chg.ids, chg.orders
-    mod_ids: list[int] = []
-    mods: list[Any] = []
-    for cid in chg.mods:
-        if cid in ids or cid in orders:
-            continue  # written whole
-        c = kid(cid)
-        if c is None or cid not in held:
-            gone.append(cid)
-        elif c.mod is None:  # (not expected: only an event of the child clears it)
-            rows.append(c)
-        else:
-            mod_ids.append(cid)
-            mods.append(c.mod)
+    moved = [x for x in chg.mods if x not in ids and x not in orders] if ids or orders \
+        else chg.mods
+    mod_ids, mods = _moved(m, moved, held)
+    if mods is None:  # (not expected: a moved child changes only with an event of its own)
+        mod_ids, mods = [], []
+        for cid in moved:
+            c = kid(cid)
+            if c is None or cid not in held:
+                gone.append(cid)
+            elif c.mod is None:
+                rows.append(c)
+            else:
+                mod_ids.append(cid)
+                mods.append(c.mod)
     return orjson.dumps({"venue": vd, "children": _columns(rows) if rows else {}, "gone": gone,
                          "mods": {"cid": mod_ids, "mod": mods},
                          "childSeq": m.child_seq, "rng": rng_state(m.rng)})
+
+
+def _moved(m: OrderManager, moved: list[int], held: Any) -> tuple[list[int], list[Any] | None]:
+    """(ids, modifies) of the children a re-pricing pass only moved, at C speed (10,000 in a
+    pass), when every one is held and has its modify; else (moved, None)."""
+    ids = set(moved)
+    if not (held >= ids and m.child_of.keys() >= ids):
+        return moved, None
+    mods = [c.mod for c in map(m.child_of.__getitem__, moved)]
+    return (moved, mods) if None not in mods else (moved, None)
 
 
 class VenueRows:
