@@ -44,10 +44,12 @@ VENUE_KEY = ("venue", "state")
 DELTA_NS = "vdelta"
 #: most delta rows after a full row
 DELTAS_MAX = 256
-#: the deltas after a full row add up to at most this many times its size ...
-BUDGET = 2.0
+#: the deltas after a full row add up to at most this many times its size ... (a full row
+#: costs ~2.5 us per held child: 3,000 held ~7 ms, a tick's worth of posts at 1,000/s; with
+#: 2 it came every ~1.7x growth of a filling venue, four times in the 3,000-post bench)
+BUDGET = 8.0
 #: ... or this many bytes (a small venue's full row is rewritten as it grows)
-FLOOR = 64 * 1024
+FLOOR = 256 * 1024
 #: a commit touching more children than this share of the held ones writes the full row (a
 #: delta's child and order rows cost more per child than the full row's columns)
 _FULLER = 0.5
