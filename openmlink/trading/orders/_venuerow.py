@@ -178,7 +178,6 @@ class VenueRows:
         self.keys.append(key)
         self.delta_bytes += len(body)
 
-
     def _full(self, m: OrderManager, puts: list[tuple[str, str, bytes]],
               deletes: list[tuple[str, str]]) -> None:
         body = full_body(m, self.seq)
