@@ -22,6 +22,7 @@ SLIDE_TOL = 2e-4  # a slide is the difference of two prices, each within TOL
 PRICE_RTOL = 3e-5  # plus this share of the price: a 2-year near-the-money put at r 7.8%, vol 13.7%
 # is 1.0e-4 (1.7e-5 of 5.88) below QD+ high precision row by row too; QuantLib's own accurate
 # scheme is 1.7e-4 above it there
+SECOND_ORDER = ("ga", "va", "vo", "deDecay")  # jump across the early-exercise boundary
 GREEK_RTOL = 2e-3  # plus this share of a greek: the default ALO scheme (16, 4, 10, 48) is ~5e-5
 # off in price just above the boundary of low-vol high-rate puts, ~1e-4 (0.16%) in rho there
 
@@ -90,6 +91,8 @@ def _ours(s: np.ndarray, k: float, days: int, r: float, q: float, vol: np.ndarra
          seed=87)  # a call just in the exercise region: QuantLib's vanna quotient straddles it
 @example(days=776, r=0.078125, q=0.0, vol=0.125, moneyness=0.0, seed=0)  # price 1.0e-4 off
 @example(days=436, r=0.078125, q=0.0, vol=0.09375, moneyness=0.0, seed=0)  # slides 2.0e-4 off
+@example(days=255, r=0.078125, q=0.0, vol=0.0859375, moneyness=0.0, seed=0)  # a put 2e-7 above
+# exercise value in QuantLib, at it in ours: QuantLib's vanna 1.6e-4 is the continuation side's
 @given(days=st.integers(1, 1100), r=st.floats(0.002, 0.08), q=st.floats(0.0, 0.06),
        vol=st.floats(0.08, 1.0), moneyness=st.floats(-0.4, 0.4), seed=st.integers(0, 2**16))
 def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float, vol: float,
@@ -107,8 +110,14 @@ def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float,
         tol = {key: SLIDE_TOL + PRICE_RTOL * (p0 + abs(ref["price"] + ref[key])) if key in SLIDE_KEYS
                else TOL + (GREEK_RTOL * abs(ref[key]) if key in GREEK_KEYS else PRICE_RTOL * p0)
                for key in KEYS}
-        bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS
-               if not np.isnan(ref[key]) and not abs(ours[key][i] - ref[key]) <= tol[key]}
+        # a row whose value is within TOL of exercise value may lie on the other side of our
+        # boundary than of QuantLib's (both within tolerance): second derivatives jump there
+        intrinsic = max(cp[i] * (s[i] - 100.0), 0.0)
+        at_ours = bool(ours["price"][i] <= intrinsic + 1e-9)
+        at_ref = bool(ref["price"] <= intrinsic + 1e-7)
+        skip = SECOND_ORDER if at_ours != at_ref and ref["price"] - intrinsic < TOL else ()
+        bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS if key not in skip
+               and not np.isnan(ref[key]) and not abs(ours[key][i] - ref[key]) <= tol[key]}
         assert not bad, f"row {i} (s={s[i]}, vol={vols[i]}, cp={cp[i]}): {bad}"
 
 
