@@ -27,10 +27,11 @@ from numba import njit
 
 from ._black import euro_price1
 from ._jit import JitOptions
-from ._normal import norm_cdf, norm_pdf
+from ._normal import _INV_SQRT_2PI, norm_cdf, norm_pdf
+from ._vmath import exp_half_sq, exp_v, norm_cdf_e, norm_cdf_v
 
 __all__ = ["Scheme", "amer_price1", "amer_price_kernel", "make_scheme", "put_boundary",
-           "put_from_boundary"]
+           "premium_sum", "put_from_boundary"]
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _IJIT: JitOptions = {**_JIT, "inline": "always"}
@@ -148,45 +149,24 @@ def _qdplus_boundary(k: float, r: float, q: float, vol: float, tau: float,
 
 
 @njit(**_JIT)
-def _fp_equation(tau: float, lnbx: float, b: float, k: float, r: float, q: float, vol: float,
-                 c: np.ndarray, zrow: np.ndarray, fx: np.ndarray, fw: np.ndarray):
-    """(N, D, f) of the smooth-pasting fixed point B = K e^{-(r-q)tau} N/D at boundary b.
-
-    lnbx = ln(b/X); the boundary inside the integral is read at the precomputed coordinates
-    zrow, so ln(b/B(tau-m)) = lnbx + sqrt(H) needs no logarithm.
-    """
-    sq_tau = math.sqrt(tau)
-    v = vol * sq_tau
-    stv = sq_tau / vol
-    k12 = 0.0
-    k3 = 0.0
-    for i in range(fx.shape[0]):
-        y1 = 1.0 + fx[i]
-        m = 0.25 * tau * y1 * y1
-        vm = vol * 0.5 * sq_tau * y1
-        dp = (lnbx + _sqrt_h(c, zrow[i]) + (r - q) * m) / vm + 0.5 * vm
-        dm = dp - vm
-        k12 += fw[i] * math.exp(q * (tau - m)) * (0.5 * tau * y1 * norm_cdf(dp)
-                                                  + stv * norm_pdf(dp))
-        k3 += fw[i] * stv * math.exp(r * (tau - m)) * norm_pdf(dm)
-    dp0 = (math.log(b / k) + (r - q) * tau) / v + 0.5 * v
-    dm0 = dp0 - v
-    n_ = norm_pdf(dm0) / v + r * k3
-    d_ = norm_pdf(dp0) / v + norm_cdf(dp0) + q * k12
-    alpha = k * math.exp(-(r - q) * tau)
-    return n_, d_, alpha * n_ / d_, dp0, dm0
-
-
-@njit(**_JIT)
 def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
                  c: np.ndarray) -> None:
     """Chebyshev coefficients c (n+1) of H(z) = ln(B/X)^2 of the put exercise boundary for a
     strike of 1 (r > 0, vol > 0, t_years > 0).  The boundary scales with the strike, so c
-    serves every strike (and spot) of one (r, q, vol, t_years)."""
+    serves every strike (and spot) of one (r, q, vol, t_years).
+
+    The fixed-point integrals of all n nodes x l quadrature points are evaluated as one flat
+    array loop (``_fp_points``: the boundary read through a Chebyshev basis matrix, the
+    branch-free ``_vmath`` exp and normal CDF), which LLVM vectorises; what does not depend on
+    the boundary (the points' discount factors and weights) is computed once, not per
+    iteration.  Same equations and order of operations per node as the scalar form of
+    ``_fp_equation`` (tests/analytics/test_american.py checks them equal to 1e-12)."""
     n_nodes, m_iter, fx, fw, _px, _pw, fit, z_nodes, z_fp, _z_pr = scheme
     k = 1.0
     x_max = min(1.0, r / q) if q > 0.0 else 1.0
     nn = n_nodes + 1
+    nl = fx.shape[0]
+    npt = n_nodes * nl
     h = np.zeros(nn)
     taus = np.empty(nn)
     for i in range(nn):
@@ -197,17 +177,69 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
         b = _qdplus_boundary(k, r, q, vol, taus[i], x_max)
         h[i] = math.log(b / x_max) ** 2
     _cheb_fit(h, fit, c)
+    # per point p = (node i - 1) * l + j: Chebyshev basis T_k(z_fp[i, j]) and the constant parts
+    basis = np.empty((nn, npt))
+    cst = np.empty((7, npt))  # a12, b12, w3, drift, 1/vm, vm/2, lnbx of the point's node
+    zz = np.empty(npt)
+    for i in range(1, nn):
+        tau = taus[i]
+        sq_tau = math.sqrt(tau)
+        stv = sq_tau / vol
+        for j in range(nl):
+            p = (i - 1) * nl + j
+            zz[p] = z_fp[i, j]
+            y1 = 1.0 + fx[j]
+            m = 0.25 * tau * y1 * y1
+            vm = vol * 0.5 * sq_tau * y1
+            cst[0, p] = 0.5 * tau * y1
+            cst[1, p] = stv
+            cst[2, p] = stv
+            cst[3, p] = (r - q) * m
+            cst[4, p] = 1.0 / vm
+            cst[5, p] = 0.5 * vm
+            basis[0, p] = q * (tau - m)  # exponents, turned into factors below
+            basis[1, p] = r * (tau - m)
+    for p in range(npt):
+        eq = exp_v(basis[0, p])
+        er = exp_v(basis[1, p])
+        j = p % nl
+        cst[0, p] *= fw[j] * eq
+        cst[1, p] *= fw[j] * eq * _INV_SQRT_2PI
+        cst[2, p] *= fw[j] * er * _INV_SQRT_2PI
+    for p in range(npt):
+        basis[0, p] = 1.0
+        basis[1, p] = zz[p]
+    for kk in range(2, nn):
+        for p in range(npt):
+            basis[kk, p] = 2.0 * zz[p] * basis[kk - 1, p] - basis[kk - 2, p]
+    acc = np.empty(npt)
+    t12 = np.empty(npt)
+    t3 = np.empty(npt)
     for it in range(m_iter):
         for i in range(1, nn):
-            tau = taus[i]
             sh = _sqrt_h(c, z_nodes[i])
-            b = x_max * math.exp(-sh)
-            n_, d_, fv, dp0, dm0 = _fp_equation(tau, -sh, b, k, r, q, vol, c, z_fp[i], fx, fw)
+            for j in range(nl):
+                cst[6, (i - 1) * nl + j] = -sh
+        _fp_points(c, basis, cst, acc, t12, t3)
+        for i in range(1, nn):
+            tau = taus[i]
+            lnbx = cst[6, (i - 1) * nl]
+            b = x_max * math.exp(lnbx)
+            k12 = 0.0
+            k3 = 0.0
+            for j in range(nl):
+                k12 += t12[(i - 1) * nl + j]
+                k3 += t3[(i - 1) * nl + j]
+            v = vol * math.sqrt(tau)
+            dp0 = (math.log(b / k) + (r - q) * tau) / v + 0.5 * v
+            dm0 = dp0 - v
+            n_ = norm_pdf(dm0) / v + r * k3
+            d_ = norm_pdf(dp0) / v + norm_cdf(dp0) + q * k12
+            fv = k * math.exp(-(r - q) * tau) * n_ / d_
             if it == 0:
                 # Jacobi-Newton step with the derivative of the non-integral terms only.
-                sv = vol * math.sqrt(tau)
-                dd = (-norm_pdf(dp0) * dp0 / (b * sv * sv) + norm_pdf(dp0) / (b * sv))
-                nd = -norm_pdf(dm0) * dm0 / (b * sv * sv)
+                dd = (-norm_pdf(dp0) * dp0 / (b * v * v) + norm_pdf(dp0) / (b * v))
+                nd = -norm_pdf(dm0) * dm0 / (b * v * v)
                 fd = k * math.exp(-(r - q) * tau) * (nd / d_ - dd * n_ / (d_ * d_))
                 fv = b - (fv - b) / (fd - 1.0)
             if not (fv > 0.0 and math.isfinite(fv)):
@@ -216,31 +248,66 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
         _cheb_fit(h, fit, c)
 
 
+@njit(**_IJIT)
+def _fp_points(c: np.ndarray, basis: np.ndarray, cst: np.ndarray, acc: np.ndarray,
+               t12: np.ndarray, t3: np.ndarray) -> None:
+    """The fixed-point integrands at every point (vectorised loops): t12 = a12 Phi(dp) +
+    b12 phi(dp) (the K1 + K2 terms of N), t3 = w3 phi(dm) (K3), with sqrt(H) at the point from
+    the basis (k outer, so each pass is a vector loop)."""
+    npt = acc.shape[0]
+    for p in range(npt):
+        acc[p] = c[0] * basis[0, p]
+    for kk in range(1, c.shape[0]):
+        ck = c[kk]
+        for p in range(npt):
+            acc[p] += ck * basis[kk, p]
+    for p in range(npt):
+        sh = math.sqrt(acc[p] if acc[p] > 0.0 else 0.0)
+        dp = (cst[6, p] + sh + cst[3, p]) * cst[4, p] + cst[5, p]
+        dm = dp - 2.0 * cst[5, p]
+        e1 = exp_half_sq(dp)
+        t12[p] = cst[0, p] * norm_cdf_e(dp, e1) + cst[1, p] * e1
+        t3[p] = cst[2, p] * exp_half_sq(dm)
+
+
+@njit(**_IJIT)
+def premium_sum(base: float, sh: np.ndarray, t_years: float, r: float, q: float, vol: float,
+                s: float, k: float, scheme: tuple, tv: np.ndarray) -> float:
+    """Early-exercise premium of a put (spot s, strike k): the integral over sqrt(elapsed time)
+    z in [0, sqrt(T)] of r k e^{-r t} Phi(v z - dp) - q s e^{-q t} Phi(-dp), by the scheme's
+    p-point Gauss-Legendre rule; ``base`` = ln(s/k) - ln(X/k), ``sh[i]`` = sqrt(H) of the
+    boundary at the i-th point (time left T - t).  One vector loop (``_vmath`` exp and Phi)
+    into the scratch ``tv`` (p), then the sum in point order."""
+    px = scheme[4]
+    pw = scheme[5]
+    half = 0.5 * math.sqrt(t_years)
+    for i in range(px.shape[0]):
+        z = half * (px[i] + 1.0)
+        t = z * z
+        v = vol * z
+        dp = (base + sh[i] + (r - q) * t) / v + 0.5 * v
+        term = r * k * exp_v(-r * t) * norm_cdf_v(v - dp) - q * s * exp_v(-q * t) * norm_cdf_v(-dp)
+        tv[i] = pw[i] * 2.0 * z * term
+    acc = 0.0
+    for i in range(px.shape[0]):
+        acc += tv[i]
+    return acc * half
+
+
 @njit(**_JIT)
 def put_from_boundary(s: float, k: float, t_years: float, r: float, q: float, vol: float,
                       c: np.ndarray, scheme: tuple) -> float:
     """American put = European + early-exercise premium integral over the boundary c of
     ``put_boundary`` (same r, q, vol, t_years; any s, k)."""
-    px = scheme[4]
-    pw = scheme[5]
     z_pr = scheme[9]
     ln_xk = math.log(min(1.0, r / q)) if q > 0.0 else 0.0
     if math.log(s / k) <= ln_xk - _sqrt_h(c, 1.0):
         return k - s  # at or beyond today's exercise boundary: exercise now
-    # Early-exercise premium: integral over sqrt(elapsed time) z in [0, sqrt(T)].
-    half = 0.5 * math.sqrt(t_years)
-    ln_sk = math.log(s / k)
-    add_on = 0.0
-    for i in range(px.shape[0]):
-        z = half * (px[i] + 1.0)
-        t = z * z
-        dr = math.exp(-r * t)
-        dq = math.exp(-q * t)
-        v = vol * z
-        # ln(s dq / (B dr)) with ln B = ln X - sqrt(H)
-        dp = (ln_sk - ln_xk + _sqrt_h(c, z_pr[i]) + (r - q) * t) / v + 0.5 * v
-        add_on += pw[i] * 2.0 * z * (r * k * dr * norm_cdf(-dp + v) - q * s * dq * norm_cdf(-dp))
-    add_on *= half
+    np_ = z_pr.shape[0]
+    sh = np.empty(2 * np_)
+    for i in range(np_):
+        sh[i] = _sqrt_h(c, z_pr[i])
+    add_on = premium_sum(math.log(s / k) - ln_xk, sh, t_years, r, q, vol, s, k, scheme, sh[np_:])
     euro = euro_price1(s, k, t_years, r, q, vol, -1.0)
     # Floor at intrinsic: the quadrature can undershoot it by ~1e-9 deep in the money.
     return max(max(euro, 0.0) + max(add_on, 0.0), k - s)

@@ -23,7 +23,14 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
-from ._american import _cheb_eval, amer_price1, amer_price_kernel, put_boundary, put_from_boundary
+from ._american import (
+    _cheb_eval,
+    amer_price1,
+    amer_price_kernel,
+    premium_sum,
+    put_boundary,
+    put_from_boundary,
+)
 from ._api import DEFAULT_SCHEME
 from ._black import euro_price1
 from ._jit import JitOptions
@@ -258,7 +265,8 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
               cp: NDArray[np.float64], which: NDArray[np.int64], vlo: NDArray[np.float64],
               vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
-              w: NDArray[np.float64], out: NDArray[np.float64]) -> bool:
+              w: NDArray[np.float64], scratch: NDArray[np.float64], out: NDArray[np.float64]
+              ) -> bool:
     """Row i's value from its table into out[i]; False (out[i] NaN) for a row the tables do not
     serve (edge cases, no table, vol outside it): the caller prices those row by row (kept out
     of this kernel, so that compiling it does not compile the row-by-row ALO too)."""
@@ -298,7 +306,6 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
     v = vol[i]
     tt = t[i]
     px = scheme[4]
-    pw = scheme[5]
     ln_xk = math.log(min(1.0, rp / qp)) if qp > 0.0 else 0.0
     np_ = px.shape[0]
     h_now = 0.0
@@ -307,23 +314,17 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
     if math.log(sp / kp) <= ln_xk - math.sqrt(max(h_now, 0.0)):
         out[i] = kp - sp  # at or beyond today's exercise boundary: exercise now
         return True
-    half = 0.5 * math.sqrt(tt)
-    base = math.log(sp / kp) - ln_xk
-    add_on = 0.0
-    for p in range(px.shape[0]):
-        sh = 0.0
-        for u in range(nv):
-            sh += w[u] * hz[j, u, p]
-        sh = math.sqrt(max(sh, 0.0))
-        z = half * (px[p] + 1.0)
-        tp = z * z
-        vz = v * z
-        dp = (base + sh + (rp - qp) * tp) / vz + 0.5 * vz
-        term = rp * kp * math.exp(-rp * tp) * norm_cdf(vz - dp)
-        if qp != 0.0:
-            term -= qp * sp * math.exp(-qp * tp) * norm_cdf(-dp)
-        add_on += pw[p] * 2.0 * z * term
-    add_on *= half
+    nv_ = w.shape[0]
+    sh = scratch[0]
+    for p in range(np_):
+        sh[p] = w[0] * hz[j, 0, p]
+    for u in range(1, nv_):
+        wu = w[u]
+        for p in range(np_):
+            sh[p] += wu * hz[j, u, p]
+    for p in range(np_):
+        sh[p] = math.sqrt(sh[p] if sh[p] > 0.0 else 0.0)
+    add_on = premium_sum(math.log(sp / kp) - ln_xk, sh, tt, rp, qp, v, sp, kp, scheme, scratch[1])
     euro = euro_price1(sp, kp, tt, rp, qp, v, -1.0)
     out[i] = max(max(euro, 0.0) + max(add_on, 0.0), kp - sp)
     return True
@@ -338,8 +339,10 @@ def _eval_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.flo
     n = s.shape[0]
     for ch in prange(n_chunks):
         w = np.empty(hz.shape[1])
+        scratch = np.empty((2, hz.shape[2]))
         for i in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
-            served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
+            served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w,
+                                  scratch, out)
 
 
 @njit(**_JIT)
@@ -349,8 +352,10 @@ def _eval_rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
                       vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
                       out: NDArray[np.float64], served: NDArray[np.bool_]) -> None:
     w = np.empty(hz.shape[1])
+    scratch = np.empty((2, hz.shape[2]))
     for i in range(s.shape[0]):
-        served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, out)
+        served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, scratch,
+                              out)
 
 
 _PAR_ROWS = 2048
