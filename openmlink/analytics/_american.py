@@ -28,7 +28,7 @@ from numba import njit
 from ._black import euro_price1
 from ._jit import JitOptions
 from ._normal import _INV_SQRT_2PI, norm_cdf, norm_pdf
-from ._vmath import exp_half_sq, exp_v, norm_cdf_e, norm_cdf_v
+from ._vmath import exp_half_sq, exp_v, log_v, norm_cdf_e, norm_cdf_v
 
 __all__ = ["Scheme", "amer_price1", "amer_price_kernel", "make_scheme", "put_boundary",
            "premium_sum", "put_from_boundary"]
@@ -159,8 +159,9 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
     array loop (``_fp_points``: the boundary read through a Chebyshev basis matrix, the
     branch-free ``_vmath`` exp and normal CDF), which LLVM vectorises; what does not depend on
     the boundary (the points' discount factors and weights) is computed once, not per
-    iteration.  Same equations and order of operations per node as the scalar form of
-    ``_fp_equation`` (tests/analytics/test_american.py checks them equal to 1e-12)."""
+    iteration; the nodes' updates are one vector loop too (``_fp_nodes``).  The same equations
+    as the scalar form node by node (tests/analytics/test_american_boundary.py: ln B within
+    1e-12 of it)."""
     n_nodes, m_iter, fx, fw, _px, _pw, fit, z_nodes, z_fp, _z_pr = scheme
     k = 1.0
     x_max = min(1.0, r / q) if q > 0.0 else 1.0
@@ -215,36 +216,29 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
     acc = np.empty(npt)
     t12 = np.empty(npt)
     t3 = np.empty(npt)
+    # per node: k12, k3 sums, -sqrt(H), tau, vol sqrt(tau), e^{-(r-q) tau}
+    nd = np.zeros((6, nn))
+    for i in range(1, nn):
+        nd[3, i] = taus[i]
+        nd[4, i] = vol * math.sqrt(taus[i])
+        nd[5, i] = k * math.exp(-(r - q) * taus[i])
+    ln_xm = math.log(x_max / k)
     for it in range(m_iter):
         for i in range(1, nn):
             sh = _sqrt_h(c, z_nodes[i])
+            nd[2, i] = -sh
             for j in range(nl):
                 cst[6, (i - 1) * nl + j] = -sh
         _fp_points(c, basis, cst, acc, t12, t3)
         for i in range(1, nn):
-            tau = taus[i]
-            lnbx = cst[6, (i - 1) * nl]
-            b = x_max * math.exp(lnbx)
             k12 = 0.0
             k3 = 0.0
             for j in range(nl):
                 k12 += t12[(i - 1) * nl + j]
                 k3 += t3[(i - 1) * nl + j]
-            v = vol * math.sqrt(tau)
-            dp0 = (math.log(b / k) + (r - q) * tau) / v + 0.5 * v
-            dm0 = dp0 - v
-            n_ = norm_pdf(dm0) / v + r * k3
-            d_ = norm_pdf(dp0) / v + norm_cdf(dp0) + q * k12
-            fv = k * math.exp(-(r - q) * tau) * n_ / d_
-            if it == 0:
-                # Jacobi-Newton step with the derivative of the non-integral terms only.
-                dd = (-norm_pdf(dp0) * dp0 / (b * v * v) + norm_pdf(dp0) / (b * v))
-                nd = -norm_pdf(dm0) * dm0 / (b * v * v)
-                fd = k * math.exp(-(r - q) * tau) * (nd / d_ - dd * n_ / (d_ * d_))
-                fv = b - (fv - b) / (fd - 1.0)
-            if not (fv > 0.0 and math.isfinite(fv)):
-                fv = b
-            h[i] = math.log(fv / x_max) ** 2
+            nd[0, i] = k12
+            nd[1, i] = k3
+        _fp_nodes(nd, h, r, q, x_max, ln_xm, it == 0)
         _cheb_fit(h, fit, c)
 
 
@@ -268,6 +262,34 @@ def _fp_points(c: np.ndarray, basis: np.ndarray, cst: np.ndarray, acc: np.ndarra
         e1 = exp_half_sq(dp)
         t12[p] = cst[0, p] * norm_cdf_e(dp, e1) + cst[1, p] * e1
         t3[p] = cst[2, p] * exp_half_sq(dm)
+
+
+@njit(**_IJIT)
+def _fp_nodes(nd: np.ndarray, h: np.ndarray, r: float, q: float, x_max: float, ln_xm: float,
+              newton: bool) -> None:
+    """New H = ln(B/X)^2 at nodes 1..n from their integrals (vector loop over the nodes):
+    B = K e^{-(r-q) tau} N/D, the first iteration a Jacobi-Newton step with the derivative of
+    the non-integral terms only; a non-positive or non-finite value keeps the old boundary."""
+    for i in range(1, h.shape[0]):
+        lnbx = nd[2, i]
+        b = x_max * exp_v(lnbx)
+        v = nd[4, i]
+        dp0 = (ln_xm + lnbx + (r - q) * nd[3, i]) / v + 0.5 * v
+        dm0 = dp0 - v
+        ep = exp_half_sq(dp0)
+        pdf_p = _INV_SQRT_2PI * ep
+        pdf_m = _INV_SQRT_2PI * exp_half_sq(dm0)
+        n_ = pdf_m / v + r * nd[1, i]
+        d_ = pdf_p / v + norm_cdf_e(dp0, ep) + q * nd[0, i]
+        fv = nd[5, i] * n_ / d_
+        dd = -pdf_p * dp0 / (b * v * v) + pdf_p / (b * v)
+        dn = -pdf_m * dm0 / (b * v * v)
+        fd = nd[5, i] * (dn / d_ - dd * n_ / (d_ * d_))
+        fv = b - (fv - b) / (fd - 1.0) if newton else fv
+        ok = fv > 0.0 and fv < math.inf
+        fv = fv if ok else b
+        lf = log_v(fv / x_max)
+        h[i] = lf * lf
 
 
 @njit(**_IJIT)
