@@ -42,6 +42,7 @@ __all__ = ["EEP_TOL", "N_VOL", "BoundaryTables", "amer_grouped_kernel", "amer_gr
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _PJIT: JitOptions = {**_JIT, "parallel": True}
+_IJIT: JitOptions = {**_JIT, "inline": "always"}
 N_VOL = 12
 """Vol nodes per (group, side) boundary table."""
 EEP_TOL = 1e-10
@@ -260,6 +261,30 @@ def _build_tables_serial(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: N
         _table_node(jn, rp, qp, tt, vlo, vhi, scheme, hz)
 
 
+@njit(**_IJIT)
+def _weights(x: float, nv: int, w: NDArray[np.float64]) -> None:
+    """Barycentric weights of the Chebyshev-Lobatto nodes cos(u pi/(nv-1)) at x (one node:
+    weight 1)."""
+    if nv == 1:
+        w[0] = 1.0
+        return
+    hit = -1
+    for u in range(nv):
+        w[u] = 0.0
+        if x == math.cos(u * math.pi / (nv - 1)):
+            hit = u
+    if hit >= 0:
+        w[hit] = 1.0
+        return
+    den = 0.0
+    for u in range(nv):
+        w[u] = (-1.0) ** u * (0.5 if (u == 0 or u == nv - 1) else 1.0) / (
+            x - math.cos(u * math.pi / (nv - 1)))
+        den += w[u]
+    for u in range(nv):
+        w[u] /= den
+
+
 @njit(**_JIT)
 def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
@@ -282,22 +307,7 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
     nv = hz.shape[1]
     a = math.log(vlo[j])
     b = math.log(vhi[j])
-    x = (2.0 * math.log(vol[i]) - a - b) / (b - a)
-    hit = -1
-    for u in range(nv):
-        w[u] = 0.0
-        if x == math.cos(u * math.pi / (nv - 1)):
-            hit = u
-    if hit >= 0:
-        w[hit] = 1.0
-    else:
-        den = 0.0
-        for u in range(nv):
-            w[u] = (-1.0) ** u * (0.5 if (u == 0 or u == nv - 1) else 1.0) / (
-                x - math.cos(u * math.pi / (nv - 1)))
-            den += w[u]
-        for u in range(nv):
-            w[u] /= den
+    _weights((2.0 * math.log(vol[i]) - a - b) / (b - a), nv, w)
     put = cp[i] < 0.0
     rp = r[i] if put else q[i]
     qp = q[i] if put else r[i]

@@ -39,14 +39,15 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ._american import _cheb_eval, amer_price_kernel, put_boundary
-from ._american_grouped import N_VOL, BoundaryTables, _plain_row, unique_keys
+from ._american import _cheb_eval, amer_price_kernel, premium_sum, put_boundary
+from ._american_grouped import N_VOL, BoundaryTables, _plain_row, _weights, unique_keys
 from ._api import DEFAULT_SCHEME, FD_GRID
 from ._black import euro_price1, euro_rows_kernel
 from ._greeks import fd_greeks_kernel
 from ._jit import JitOptions
-from ._normal import norm_cdf, norm_pdf
+from ._normal import _INV_SQRT_2PI
 from ._parallel import parallel_enabled
+from ._vmath import exp_half_sq, exp_v, norm_cdf_e
 
 __all__ = ["MIN_ROWS", "american_rows"]
 
@@ -62,30 +63,6 @@ _EMPTY = np.empty(0)
 MIN_ROWS = 4
 """A key (expiry, side, vol bucket) with this many rows gets its tables (3 tables of 12
 boundaries: base, rate and yield bumped; row-by-row bump greeks cost ~25 boundaries a row)."""
-
-
-@njit(**_IJIT)
-def _weights(x: float, nv: int, w: NDArray[np.float64]) -> None:
-    """Barycentric weights of the Chebyshev-Lobatto nodes cos(u pi/(nv-1)) at x (one node:
-    weight 1)."""
-    if nv == 1:
-        w[0] = 1.0
-        return
-    hit = -1
-    for u in range(nv):
-        w[u] = 0.0
-        if x == math.cos(u * math.pi / (nv - 1)):
-            hit = u
-    if hit >= 0:
-        w[hit] = 1.0
-        return
-    den = 0.0
-    for u in range(nv):
-        w[u] = (-1.0) ** u * (0.5 if (u == 0 or u == nv - 1) else 1.0) / (
-            x - math.cos(u * math.pi / (nv - 1)))
-        den += w[u]
-    for u in range(nv):
-        w[u] /= den
 
 
 @njit(**_IJIT)
@@ -175,19 +152,20 @@ class BoundarySlopes(BoundaryTables):
 
 
 @njit(**_IJIT)
-def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, ex: float
+def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, rr: float, qq: float
                 ) -> tuple[float, float, float, float]:
     """(f, f_x, f_t, f_xt) of the premium integrand f(t) = rp e^{-rp t} N(u - d)
     - qp e^{-qp t} e^x N(-d) at elapsed time tp, u = vol sqrt(tp), yy = x - ln B + (rp - qp) tp,
-    d = yy/u + u/2, the boundary B held."""
+    d = yy/u + u/2, the boundary B held; rr = rp e^{-rp tp}, qq = qp e^{-qp tp} e^x given
+    (branch-free ``_vmath`` functions: called inside the row's vector loop)."""
     d = yy / u + 0.5 * u
     dmu = d - u
-    rr = rp * math.exp(-rp * tp)
-    qq = qp * math.exp(-qp * tp) * ex
-    n1 = norm_cdf(-d)
-    n2 = norm_cdf(-dmu)
-    p1 = norm_pdf(d)
-    p2 = norm_pdf(dmu)
+    e1 = exp_half_sq(d)
+    e2 = exp_half_sq(dmu)
+    n1 = norm_cdf_e(-d, e1)
+    n2 = norm_cdf_e(-dmu, e2)
+    p1 = _INV_SQRT_2PI * e1
+    p2 = _INV_SQRT_2PI * e2
     g = qq * p1 - rr * p2
     u_t = 0.5 * u / tp
     d_t = (rp - qp) / u - yy * u_t / (u * u) + 0.5 * u_t
@@ -197,39 +175,29 @@ def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, ex: float
             qp * qq * n1 + qq * p1 * d_t + g_t / u - g * u_t / (u * u))
 
 
-@njit(**_JIT)
-def _eep(x: float, tt: float, rp: float, qp: float, v: float, j: int, hz: NDArray[np.float64],
-         w: NDArray[np.float64], scheme: tuple) -> tuple[float, float]:
-    """(e, e_x): premium per unit put-equivalent strike at x = ln(S_p/K_p) and its x-slope."""
-    px = scheme[4]
-    pw = scheme[5]
-    half = 0.5 * math.sqrt(tt)
-    lnxk = _lnxk(rp, qp)
-    ex = math.exp(x)
-    e = 0.0
-    e_x = 0.0
-    for p in range(px.shape[0]):
-        z = half * (px[p] + 1.0)
-        tp = z * z
-        u = v * z
-        yy = x - lnxk + _sh(hz, j, w, p) + (rp - qp) * tp
-        d = yy / u + 0.5 * u
-        rr = rp * math.exp(-rp * tp)
-        qq = qp * math.exp(-qp * tp) * ex
-        n1 = norm_cdf(-d)
-        f = rr * norm_cdf(u - d) - qq * n1
-        g = qq * norm_pdf(d) - rr * norm_pdf(d - u)
-        wt = pw[p] * 2.0 * z * half
-        e += wt * f
-        e_x += wt * (-qq * n1 + g / u)
-    return e, e_x
+@njit(**_IJIT)
+def _mix(hz: NDArray[np.float64], j: int, w: NDArray[np.float64], out: NDArray[np.float64],
+         root: bool) -> None:
+    """out[p] = sum_u w[u] hz[j, u, p] over the price-integral points (u outer: vector loops);
+    its square root floored at 0 when ``root`` (sqrt(H), from a boundary table)."""
+    n = out.shape[0]
+    for p in range(n):
+        out[p] = w[0] * hz[j, 0, p]
+    for u in range(1, w.shape[0]):
+        wu = w[u]
+        for p in range(n):
+            out[p] += wu * hz[j, u, p]
+    if root:
+        for p in range(n):
+            out[p] = math.sqrt(out[p] if out[p] > 0.0 else 0.0)
 
 
-@njit(**_JIT)
-def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: float, j: int,
-              lnb_now: float, hz: NDArray[np.float64], w: NDArray[np.float64], scheme: tuple
+@njit(**_IJIT)
+def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: float,
+              lnb_now: float, sh: NDArray[np.float64], scheme: tuple, tv: NDArray[np.float64]
               ) -> float:
-    """American value at (s, k) on table j (weights w of vol v; today's ln boundary lnb_now)."""
+    """American value at (s, k) over the row's boundary (sqrt(H) ``sh`` at the price-integral
+    points, today's ln boundary ``lnb_now``; scratch ``tv``)."""
     if _plain_row(s, k, t, r, q, v, cp) == 1:
         return max(0.0, euro_price1(s, k, t, r, q, v, cp))
     put = cp < 0.0
@@ -240,8 +208,83 @@ def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: fl
     x = math.log(sp / kp)
     if x <= lnb_now:
         return kp - sp
-    e, _ = _eep(x, t, rp, qp, v, j, hz, w, scheme)
-    return max(max(euro_price1(s, k, t, r, q, v, cp), 0.0) + kp * max(e, 0.0), kp - sp)
+    e = premium_sum(x - _lnxk(rp, qp), sh, t, rp, qp, v, sp, kp, scheme, tv)
+    return max(max(euro_price1(s, k, t, r, q, v, cp), 0.0) + max(e, 0.0), kp - sp)
+
+
+_N_SCRATCH = 17
+"""Rows of a row's scratch (``_row``): sqrt(H) at the row's vol and +-_DX, ln B's rate and yield
+slopes, the ten weighted integrand parts, the slides' premium terms."""
+
+
+@njit(**_IJIT)
+def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, rp: float,
+                   qp: float, tt: float, scheme: tuple, sc: NDArray[np.float64]) -> None:
+    """The ten weighted integrand parts of e and its derivatives at every price-integral point
+    (one vector loop; sc rows 0-4 in: sqrt(H) at v, v+, v-, d ln B/dr, d ln B/dq; rows 5-14
+    out: f, f_x, f_xx, f_v, f_vv, f_xv, f_r, f_q, f_t, f_xt times the quadrature weight)."""
+    px = scheme[4]
+    pw = scheme[5]
+    half = 0.5 * math.sqrt(tt)
+    ex = math.exp(x)
+    for p in range(px.shape[0]):
+        z = half * (px[p] + 1.0)
+        tp = z * z
+        u = v * z
+        sh0 = sc[0, p]
+        shp = sc[1, p]
+        shm = sc[2, p]
+        lnb = lnxk - sh0
+        lnb_x1 = -(shp - shm) / (2.0 * _DX)
+        lnb_x2 = -(shp - 2.0 * sh0 + shm) / (_DX * _DX)
+        lnb_v = lnb_x1 * cx
+        lnb_vv = lnb_x2 * cx * cx - lnb_x1 * cx / v
+        lnb_r = sc[3, p]
+        lnb_q = sc[4, p]
+        yy = x - lnb + (rp - qp) * tp
+        d = yy / u + 0.5 * u
+        big_r = exp_v(-rp * tp)
+        big_d = exp_v(-qp * tp)
+        rr = rp * big_r
+        qq = qp * big_d * ex
+        dmu = d - u
+        e1 = exp_half_sq(d)
+        e2 = exp_half_sq(dmu)
+        n1 = norm_cdf_e(-d, e1)
+        n2 = norm_cdf_e(-dmu, e2)
+        p1 = _INV_SQRT_2PI * e1
+        p2 = _INV_SQRT_2PI * e2
+        f = rr * n2 - qq * n1
+        g = qq * p1 - rr * p2  # df/dd
+        gd = -qq * p1 * d + rr * p2 * dmu  # dg/dd
+        gu = -rr * p2 * dmu  # dg/du
+        gx = qq * p1  # dg/dx, d held
+        f_x = -qq * n1 + g / u
+        f_xx = -qq * n1 + qq * p1 / u + (gx + gd / u) / u
+        y_v = -lnb_v
+        y_vv = -lnb_vv
+        d_v = y_v / u - yy * z / (u * u) + 0.5 * z
+        d_vv = y_vv / u - 2.0 * y_v * z / (u * u) + 2.0 * yy * z * z / (u * u * u)
+        f_v = g * d_v + rr * p2 * z
+        f_vv = (gd * d_v + gu * z) * d_v + g * d_vv - rr * z * dmu * p2 * (d_v - z)
+        f_xv = (gx + gd / u) * d_v - g * z / (u * u) - rr * z * dmu * p2 / u
+        f_r = big_r * (1.0 - rp * tp) * n2 + g * (tp - lnb_r) / u
+        f_q = -big_d * (1.0 - qp * tp) * ex * n1 + g * (-tp - lnb_q) / u
+        # time (theta, deDecay; module docstring): the integrand less its value with the
+        # boundary held at today's, whose integral is closed form (added by the caller)
+        _, _, f_t, f_xt = _time_parts(yy, tp, u, rp, qp, rr, qq)
+        _, _, f_t0, f_xt0 = _time_parts(x - lnb_now + (rp - qp) * tp, tp, u, rp, qp, rr, qq)
+        wt = pw[p] * 2.0 * z * half
+        sc[5, p] = wt * f
+        sc[6, p] = wt * f_x
+        sc[7, p] = wt * f_xx
+        sc[8, p] = wt * f_v
+        sc[9, p] = wt * f_vv
+        sc[10, p] = wt * f_xv
+        sc[11, p] = wt * f_r
+        sc[12, p] = wt * f_q
+        sc[13, p] = wt * (f_t - f_t0)
+        sc[14, p] = wt * (f_xt - f_xt0)
 
 
 @njit(**_JIT)
@@ -251,8 +294,10 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
          vhi: NDArray[np.float64], hz: NDArray[np.float64], svlo: NDArray[np.float64],
          svhi: NDArray[np.float64], dz: NDArray[np.float64], scheme: tuple,
          moves: NDArray[np.float64], w0: NDArray[np.float64], wp: NDArray[np.float64],
-         wm: NDArray[np.float64], wb: NDArray[np.float64], out: NDArray[np.float64]) -> None:
-    """Add the premium parts to row i of out (European parts already there)."""
+         wm: NDArray[np.float64], wb: NDArray[np.float64], sc: NDArray[np.float64],
+         out: NDArray[np.float64]) -> None:
+    """Add the premium parts to row i of out (European parts already there); ``sc`` scratch
+    (_N_SCRATCH, points)."""
     si, ki, ti, ri, qi, v, c = s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]
     j0 = slots[i, 0]
     nv = hz.shape[1]
@@ -269,6 +314,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     x = math.log(sp / kp)
     lnxk = _lnxk(rp, qp)
     lnb_now = lnxk - _sh(hz, j0, w0, np_)
+    _mix(hz, j0, w0, sc[0, :np_], True)
     kind = _plain_row(si, ki, ti, ri, qi, v, c)
     if kind == 0:
         if x <= lnb_now:  # exercise now: the intrinsic value and its greeks
@@ -284,74 +330,27 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
             sb = math.log(svhi[js])
             _weights((2.0 * math.log(v) - sa - sb) / (sb - sa), dz.shape[1], wb)
             cx = 2.0 / ((b - a) * v)  # dX/dv of the Chebyshev vol coordinate
-            px = scheme[4]
-            pw = scheme[5]
-            half = 0.5 * math.sqrt(ti)
-            ex = math.exp(x)
+            _mix(hz, j0, wp, sc[1, :np_], True)
+            _mix(hz, j0, wm, sc[2, :np_], True)
+            _mix(dz[:, :, 0, :], js, wb, sc[3, :np_], False)
+            _mix(dz[:, :, 1, :], js, wb, sc[4, :np_], False)
+            _premium_parts(x, lnxk, lnb_now, v, cx, rp, qp, ti, scheme, sc)
             e = e_x = e_xx = e_v = e_vv = e_xv = e_r = e_q = e_t = ex_t = 0.0
             for p in range(np_):
-                z = half * (px[p] + 1.0)
-                tp = z * z
-                u = v * z
-                sh0 = _sh(hz, j0, w0, p)
-                shp = _sh(hz, j0, wp, p)
-                shm = _sh(hz, j0, wm, p)
-                lnb = lnxk - sh0
-                lnb_x1 = -(shp - shm) / (2.0 * _DX)
-                lnb_x2 = -(shp - 2.0 * sh0 + shm) / (_DX * _DX)
-                lnb_v = lnb_x1 * cx
-                lnb_vv = lnb_x2 * cx * cx - lnb_x1 * cx / v
-                lnb_r = 0.0
-                lnb_q = 0.0
-                for u_ in range(wb.shape[0]):
-                    lnb_r += wb[u_] * dz[js, u_, 0, p]
-                    lnb_q += wb[u_] * dz[js, u_, 1, p]
-                yy = x - lnb + (rp - qp) * tp
-                d = yy / u + 0.5 * u
-                big_r = math.exp(-rp * tp)
-                big_d = math.exp(-qp * tp)
-                rr = rp * big_r
-                qq = qp * big_d * ex
-                n1 = norm_cdf(-d)
-                n2 = norm_cdf(u - d)
-                p1 = norm_pdf(d)
-                p2 = norm_pdf(d - u)
-                dmu = d - u
-                f = rr * n2 - qq * n1
-                g = qq * p1 - rr * p2  # df/dd
-                gd = -qq * p1 * d + rr * p2 * dmu  # dg/dd
-                gu = -rr * p2 * dmu  # dg/du
-                gx = qq * p1  # dg/dx, d held
-                f_x = -qq * n1 + g / u
-                f_xx = -qq * n1 + qq * p1 / u + (gx + gd / u) / u
-                y_v = -lnb_v
-                y_vv = -lnb_vv
-                d_v = y_v / u - yy * z / (u * u) + 0.5 * z
-                d_vv = y_vv / u - 2.0 * y_v * z / (u * u) + 2.0 * yy * z * z / (u * u * u)
-                f_v = g * d_v + rr * p2 * z
-                f_vv = (gd * d_v + gu * z) * d_v + g * d_vv - rr * z * dmu * p2 * (d_v - z)
-                f_xv = (gx + gd / u) * d_v - g * z / (u * u) - rr * z * dmu * p2 / u
-                f_r = big_r * (1.0 - rp * tp) * n2 + g * (tp - lnb_r) / u
-                f_q = -big_d * (1.0 - qp * tp) * ex * n1 + g * (-tp - lnb_q) / u
-                # time (theta, deDecay; module docstring): the integrand less its value with the
-                # boundary held at today's, whose integral is closed form (added below)
-                _, _, f_t, f_xt = _time_parts(yy, tp, u, rp, qp, ex)
-                _, _, f_t0, f_xt0 = _time_parts(x - lnb_now + (rp - qp) * tp, tp, u, rp, qp, ex)
-                f_t -= f_t0
-                f_xt -= f_xt0
-                wt = pw[p] * 2.0 * z * half
-                e += wt * f
-                e_x += wt * f_x
-                e_xx += wt * f_xx
-                e_v += wt * f_v
-                e_vv += wt * f_vv
-                e_xv += wt * f_xv
-                e_r += wt * f_r
-                e_q += wt * f_q
-                e_t += wt * f_t
-                ex_t += wt * f_xt
+                e += sc[5, p]
+                e_x += sc[6, p]
+                e_xx += sc[7, p]
+                e_v += sc[8, p]
+                e_vv += sc[9, p]
+                e_xv += sc[10, p]
+                e_r += sc[11, p]
+                e_q += sc[12, p]
+                e_t += sc[13, p]
+                ex_t += sc[14, p]
             u_T = v * math.sqrt(ti)
-            f_T, fx_T, _, _ = _time_parts(x - lnb_now + (rp - qp) * ti, ti, u_T, rp, qp, ex)
+            f_T, fx_T, _, _ = _time_parts(x - lnb_now + (rp - qp) * ti, ti, u_T, rp, qp,
+                                          rp * math.exp(-rp * ti),
+                                          qp * math.exp(-qp * ti) * math.exp(x))
             e_t += f_T
             ex_t += fx_T
             if put:
@@ -375,7 +374,8 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     p0 = out[0, i]
     for m in range(moves.shape[0]):
         s2 = si * (1.0 + moves[m])
-        out[10 + m, i] = _am_value(s2, ki, ti, ri, qi, v, c, j0, lnb_now, hz, w0, scheme) - p0
+        out[10 + m, i] = _am_value(s2, ki, ti, ri, qi, v, c, lnb_now, sc[0, :np_], scheme,
+                                   sc[15, :np_]) - p0
 
 
 @njit(**_PJIT)
@@ -393,9 +393,10 @@ def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.floa
         wp = np.empty(nv)
         wm = np.empty(nv)
         wb = np.empty(dz.shape[1])
+        sc = np.empty((_N_SCRATCH, scheme[4].shape[0]))
         for m in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
             _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, hz, svlo, svhi, dz, scheme,
-                 moves, w0, wp, wm, wb, out)
+                 moves, w0, wp, wm, wb, sc, out)
 
 
 @njit(**_JIT)
@@ -410,9 +411,10 @@ def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     wp = np.empty(nv)
     wm = np.empty(nv)
     wb = np.empty(dz.shape[1])
+    sc = np.empty((_N_SCRATCH, scheme[4].shape[0]))
     for m in range(idx.shape[0]):
         _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, hz, svlo, svhi, dz, scheme, moves,
-             w0, wp, wm, wb, out)
+             w0, wp, wm, wb, sc, out)
 
 
 @njit(**_JIT)
