@@ -28,10 +28,11 @@ from numba import njit
 from ._black import euro_price1
 from ._jit import JitOptions
 from ._normal import _INV_SQRT_2PI, norm_cdf, norm_pdf
-from ._vmath import exp_half_sq, exp_v, log_v, norm_cdf_e, norm_cdf_v
+from ._vmath import exp_half_sq, exp_v, norm_cdf_e
 
 __all__ = ["Scheme", "amer_price1", "amer_price_kernel", "make_scheme", "put_boundary",
-           "premium_sum", "put_from_boundary"]
+           "PREMIUM_ROWS", "exp_loop", "phi_loop", "premium_sum",
+           "put_from_boundary"]
 
 _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _IJIT: JitOptions = {**_JIT, "inline": "always"}
@@ -73,6 +74,24 @@ def make_scheme(l_fp: int = 16, m_iter: int = 4, n_nodes: int = 10, p_price: int
     return (n_nodes, m_iter, fx.astype(np.float64), fw.astype(np.float64),
             px.astype(np.float64), pw.astype(np.float64), fit, z_nodes,
             np.ascontiguousarray(z_fp), z_pr)
+
+
+# The branch-free _vmath functions in array loops of their own, each compiled once and called
+# on a whole row of points (a vector loop inside); Numba's IR inlining of every call site of
+# them into the kernels' loops made the ALO greeks kernel take ~30 s to compile.
+@njit(**_JIT)
+def phi_loop(x: np.ndarray, e: np.ndarray, out: np.ndarray) -> None:
+    """e[i] = exp(-x[i]^2/2), out[i] = Phi(x[i]) (arrays of one length, not overlapping)."""
+    for i in range(x.shape[0]):
+        e[i] = exp_half_sq(x[i])
+        out[i] = norm_cdf_e(x[i], e[i])
+
+
+@njit(**_JIT)
+def exp_loop(x: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = e^x[i] (arrays of one length, not overlapping)."""
+    for i in range(x.shape[0]):
+        out[i] = exp_v(x[i])
 
 
 @njit(**_IJIT)
@@ -200,9 +219,12 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
             cst[5, p] = 0.5 * vm
             basis[0, p] = q * (tau - m)  # exponents, turned into factors below
             basis[1, p] = r * (tau - m)
+    ee = np.empty((2, npt))
+    exp_loop(basis[0], ee[0])
+    exp_loop(basis[1], ee[1])
     for p in range(npt):
-        eq = exp_v(basis[0, p])
-        er = exp_v(basis[1, p])
+        eq = ee[0, p]
+        er = ee[1, p]
         j = p % nl
         cst[0, p] *= fw[j] * eq
         cst[1, p] *= fw[j] * eq * _INV_SQRT_2PI
@@ -216,6 +238,7 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
     acc = np.empty(npt)
     t12 = np.empty(npt)
     t3 = np.empty(npt)
+    wk = np.empty((5, npt))
     # per node: k12, k3 sums, -sqrt(H), tau, vol sqrt(tau), e^{-(r-q) tau}
     nd = np.zeros((6, nn))
     for i in range(1, nn):
@@ -229,7 +252,7 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
             nd[2, i] = -sh
             for j in range(nl):
                 cst[6, (i - 1) * nl + j] = -sh
-        _fp_points(c, basis, cst, acc, t12, t3)
+        _fp_points(c, basis, cst, acc, t12, t3, wk)
         for i in range(1, nn):
             k12 = 0.0
             k3 = 0.0
@@ -244,10 +267,10 @@ def put_boundary(r: float, q: float, vol: float, t_years: float, scheme: tuple,
 
 @njit(**_IJIT)
 def _fp_points(c: np.ndarray, basis: np.ndarray, cst: np.ndarray, acc: np.ndarray,
-               t12: np.ndarray, t3: np.ndarray) -> None:
-    """The fixed-point integrands at every point (vectorised loops): t12 = a12 Phi(dp) +
+               t12: np.ndarray, t3: np.ndarray, wk: np.ndarray) -> None:
+    """The fixed-point integrands at every point (vector loops): t12 = a12 Phi(dp) +
     b12 phi(dp) (the K1 + K2 terms of N), t3 = w3 phi(dm) (K3), with sqrt(H) at the point from
-    the basis (k outer, so each pass is a vector loop)."""
+    the basis (k outer, so each pass is a vector loop); wk scratch (5, points)."""
     npt = acc.shape[0]
     for p in range(npt):
         acc[p] = c[0] * basis[0, p]
@@ -258,29 +281,32 @@ def _fp_points(c: np.ndarray, basis: np.ndarray, cst: np.ndarray, acc: np.ndarra
     for p in range(npt):
         sh = math.sqrt(acc[p] if acc[p] > 0.0 else 0.0)
         dp = (cst[6, p] + sh + cst[3, p]) * cst[4, p] + cst[5, p]
-        dm = dp - 2.0 * cst[5, p]
-        e1 = exp_half_sq(dp)
-        t12[p] = cst[0, p] * norm_cdf_e(dp, e1) + cst[1, p] * e1
-        t3[p] = cst[2, p] * exp_half_sq(dm)
+        wk[0, p] = dp
+        wk[1, p] = dp - 2.0 * cst[5, p]
+    phi_loop(wk[0], wk[2], wk[3])
+    phi_loop(wk[1], wk[4], t3)
+    for p in range(npt):
+        t12[p] = cst[0, p] * wk[3, p] + cst[1, p] * wk[2, p]
+        t3[p] = cst[2, p] * wk[4, p]
 
 
 @njit(**_IJIT)
 def _fp_nodes(nd: np.ndarray, h: np.ndarray, r: float, q: float, x_max: float, ln_xm: float,
               newton: bool) -> None:
-    """New H = ln(B/X)^2 at nodes 1..n from their integrals (vector loop over the nodes):
+    """New H = ln(B/X)^2 at nodes 1..n from their integrals:
     B = K e^{-(r-q) tau} N/D, the first iteration a Jacobi-Newton step with the derivative of
     the non-integral terms only; a non-positive or non-finite value keeps the old boundary."""
     for i in range(1, h.shape[0]):
         lnbx = nd[2, i]
-        b = x_max * exp_v(lnbx)
+        b = x_max * math.exp(lnbx)
         v = nd[4, i]
         dp0 = (ln_xm + lnbx + (r - q) * nd[3, i]) / v + 0.5 * v
         dm0 = dp0 - v
-        ep = exp_half_sq(dp0)
+        ep = math.exp(-0.5 * dp0 * dp0)
         pdf_p = _INV_SQRT_2PI * ep
-        pdf_m = _INV_SQRT_2PI * exp_half_sq(dm0)
+        pdf_m = _INV_SQRT_2PI * math.exp(-0.5 * dm0 * dm0)
         n_ = pdf_m / v + r * nd[1, i]
-        d_ = pdf_p / v + norm_cdf_e(dp0, ep) + q * nd[0, i]
+        d_ = pdf_p / v + norm_cdf(dp0) + q * nd[0, i]
         fv = nd[5, i] * n_ / d_
         dd = -pdf_p * dp0 / (b * v * v) + pdf_p / (b * v)
         dn = -pdf_m * dm0 / (b * v * v)
@@ -288,31 +314,44 @@ def _fp_nodes(nd: np.ndarray, h: np.ndarray, r: float, q: float, x_max: float, l
         fv = b - (fv - b) / (fd - 1.0) if newton else fv
         ok = fv > 0.0 and fv < math.inf
         fv = fv if ok else b
-        lf = log_v(fv / x_max)
+        lf = math.log(fv / x_max)
         h[i] = lf * lf
+
+
+PREMIUM_ROWS = 9
+"""Rows of ``premium_sum``'s scratch."""
 
 
 @njit(**_IJIT)
 def premium_sum(base: float, sh: np.ndarray, t_years: float, r: float, q: float, vol: float,
-                s: float, k: float, scheme: tuple, tv: np.ndarray) -> float:
+                s: float, k: float, scheme: tuple, w: np.ndarray) -> float:
     """Early-exercise premium of a put (spot s, strike k): the integral over sqrt(elapsed time)
     z in [0, sqrt(T)] of r k e^{-r t} Phi(v z - dp) - q s e^{-q t} Phi(-dp), by the scheme's
     p-point Gauss-Legendre rule; ``base`` = ln(s/k) - ln(X/k), ``sh[i]`` = sqrt(H) of the
-    boundary at the i-th point (time left T - t).  One vector loop (``_vmath`` exp and Phi)
-    into the scratch ``tv`` (p), then the sum in point order."""
+    boundary at the i-th point (time left T - t).  The exp and Phi of all points in vector
+    loops (``exp_loop``, ``phi_loop``) over the scratch ``w`` (PREMIUM_ROWS, p), then the sum
+    in point order."""
     px = scheme[4]
     pw = scheme[5]
+    n = px.shape[0]
     half = 0.5 * math.sqrt(t_years)
-    for i in range(px.shape[0]):
+    for i in range(n):
         z = half * (px[i] + 1.0)
         t = z * z
         v = vol * z
         dp = (base + sh[i] + (r - q) * t) / v + 0.5 * v
-        term = r * k * exp_v(-r * t) * norm_cdf_v(v - dp) - q * s * exp_v(-q * t) * norm_cdf_v(-dp)
-        tv[i] = pw[i] * 2.0 * z * term
+        w[0, i] = v - dp
+        w[1, i] = -dp
+        w[2, i] = -r * t
+        w[3, i] = -q * t
+    phi_loop(w[0, :n], w[4, :n], w[5, :n])
+    phi_loop(w[1, :n], w[4, :n], w[6, :n])
+    exp_loop(w[2, :n], w[7, :n])
+    exp_loop(w[3, :n], w[8, :n])
     acc = 0.0
-    for i in range(px.shape[0]):
-        acc += tv[i]
+    for i in range(n):
+        z = half * (px[i] + 1.0)
+        acc += pw[i] * 2.0 * z * (r * k * w[7, i] * w[5, i] - q * s * w[8, i] * w[6, i])
     return acc * half
 
 
@@ -326,10 +365,11 @@ def put_from_boundary(s: float, k: float, t_years: float, r: float, q: float, vo
     if math.log(s / k) <= ln_xk - _sqrt_h(c, 1.0):
         return k - s  # at or beyond today's exercise boundary: exercise now
     np_ = z_pr.shape[0]
-    sh = np.empty(2 * np_)
+    sh = np.empty(np_)
     for i in range(np_):
         sh[i] = _sqrt_h(c, z_pr[i])
-    add_on = premium_sum(math.log(s / k) - ln_xk, sh, t_years, r, q, vol, s, k, scheme, sh[np_:])
+    add_on = premium_sum(math.log(s / k) - ln_xk, sh, t_years, r, q, vol, s, k, scheme,
+                         np.empty((PREMIUM_ROWS, np_)))
     euro = euro_price1(s, k, t_years, r, q, vol, -1.0)
     # Floor at intrinsic: the quadrature can undershoot it by ~1e-9 deep in the money.
     return max(max(euro, 0.0) + max(add_on, 0.0), k - s)

@@ -17,6 +17,7 @@ per share.  Rows of a group must share t_years, r and q (only the first row's ar
 from __future__ import annotations
 
 import math
+import threading
 
 import numba
 import numpy as np
@@ -24,6 +25,7 @@ from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 from ._american import (
+    PREMIUM_ROWS,
     _cheb_eval,
     amer_price1,
     amer_price_kernel,
@@ -334,7 +336,7 @@ def _eval_row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
             sh[p] += wu * hz[j, u, p]
     for p in range(np_):
         sh[p] = math.sqrt(sh[p] if sh[p] > 0.0 else 0.0)
-    add_on = premium_sum(math.log(sp / kp) - ln_xk, sh, tt, rp, qp, v, sp, kp, scheme, scratch[1])
+    add_on = premium_sum(math.log(sp / kp) - ln_xk, sh, tt, rp, qp, v, sp, kp, scheme, scratch[1:])
     euro = euro_price1(sp, kp, tt, rp, qp, v, -1.0)
     out[i] = max(max(euro, 0.0) + max(add_on, 0.0), kp - sp)
     return True
@@ -349,7 +351,7 @@ def _eval_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.flo
     n = s.shape[0]
     for ch in prange(n_chunks):
         w = np.empty(hz.shape[1])
-        scratch = np.empty((2, hz.shape[2]))
+        scratch = np.empty((1 + PREMIUM_ROWS, hz.shape[2]))
         for i in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
             served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w,
                                   scratch, out)
@@ -362,7 +364,7 @@ def _eval_rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray
                       vhi: NDArray[np.float64], hz: NDArray[np.float64], scheme: tuple,
                       out: NDArray[np.float64], served: NDArray[np.bool_]) -> None:
     w = np.empty(hz.shape[1])
-    scratch = np.empty((2, hz.shape[2]))
+    scratch = np.empty((1 + PREMIUM_ROWS, hz.shape[2]))
     for i in range(s.shape[0]):
         served[i] = _eval_row(i, s, k, t, r, q, vol, cp, which, vlo, vhi, hz, scheme, w, scratch,
                               out)
@@ -398,6 +400,7 @@ class BoundaryTables:
         self.evaluated = 0  # rows that needed a boundary
         self.direct = 0  # of which priced row by row (small group or vol outside the table)
         self.slopes: BoundaryTables | None = None  # the greeks' rate/yield slope tables
+        self._lock = threading.Lock()
 
     def resolve(self, keys: NDArray[np.float64], counts: NDArray[np.int64],
                 min_rows: int | None = None) -> tuple[NDArray[np.int64], NDArray[np.float64],
@@ -411,11 +414,11 @@ class BoundaryTables:
         hi: list[float] = []
         build: list[int] = []
         least = self.min_rows if min_rows is None else min_rows
+        with self._lock:  # (the memo is shared by the Tick path and a pass's worker thread)
+            hits = [self._hit(kk) for kk in map(tuple, keys.tolist())]
         for g in range(len(keys)):
-            kk = (float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]), float(keys[g, 3]))
-            hit = self._tabs.get(kk)
+            hit = hits[g]
             if hit is not None:
-                self._tabs.move_to_end(kk)
                 slot[g] = len(tabs)
                 tabs.append(hit[2])
                 lo.append(hit[0])
@@ -430,17 +433,25 @@ class BoundaryTables:
             bs = np.array([slot[g] for g in build])
             new = self._build(keys[build, 1].copy(), keys[build, 2].copy(), keys[build, 0].copy(),
                               np.array(lo)[bs], np.array(hi)[bs])
-            self.built += len(build)
-            for j, g in enumerate(build):
-                tabs[bs[j]] = new[j]
-                kk = (float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]), float(keys[g, 3]))
-                self._tabs[kk] = (lo[bs[j]], hi[bs[j]], new[j])
-                self._tabs.move_to_end(kk)
-            while len(self._tabs) > self.max_tables:
-                self._tabs.popitem(last=False)
+            with self._lock:  # the build itself (seconds on a pass) outside the lock
+                self.built += len(build)
+                for j, g in enumerate(build):
+                    tabs[bs[j]] = new[j]
+                    kk = (float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]), float(keys[g, 3]))
+                    self._tabs[kk] = (lo[bs[j]], hi[bs[j]], new[j])
+                    self._tabs.move_to_end(kk)
+                while len(self._tabs) > self.max_tables:
+                    self._tabs.popitem(last=False)
         if not tabs:
             return slot, np.zeros((1, *self.table_shape())), np.zeros(1), np.zeros(1)
         return slot, np.stack(tabs), np.array(lo), np.array(hi)
+
+    def _hit(self, kk: tuple[float, ...]) -> tuple[float, float, NDArray[np.float64]] | None:
+        """The memo's table of key kk (most recently used now), None if there is none."""
+        hit = self._tabs.get(kk)  # type: ignore[call-overload]
+        if hit is not None:
+            self._tabs.move_to_end(kk)  # type: ignore[arg-type]
+        return hit
 
     def table_shape(self) -> tuple[int, ...]:
         """Shape of one table: (vol nodes, price-integral points + 1)."""

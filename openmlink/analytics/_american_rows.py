@@ -39,15 +39,22 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ._american import _cheb_eval, amer_price_kernel, premium_sum, put_boundary
+from ._american import (
+    PREMIUM_ROWS,
+    _cheb_eval,
+    amer_price_kernel,
+    exp_loop,
+    phi_loop,
+    premium_sum,
+    put_boundary,
+)
 from ._american_grouped import N_VOL, BoundaryTables, _plain_row, _weights, unique_keys
 from ._api import DEFAULT_SCHEME, FD_GRID
 from ._black import euro_price1, euro_rows_kernel
 from ._greeks import fd_greeks_kernel
 from ._jit import JitOptions
-from ._normal import _INV_SQRT_2PI
+from ._normal import _INV_SQRT_2PI, norm_cdf, norm_pdf
 from ._parallel import parallel_enabled
-from ._vmath import exp_half_sq, exp_v, norm_cdf_e
 
 __all__ = ["MIN_ROWS", "american_rows"]
 
@@ -152,20 +159,13 @@ class BoundarySlopes(BoundaryTables):
 
 
 @njit(**_IJIT)
-def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, rr: float, qq: float
-                ) -> tuple[float, float, float, float]:
+def _time_d(yy: float, tp: float, u: float, rp: float, qp: float, rr: float, qq: float, d: float,
+            n1: float, n2: float, p1: float, p2: float) -> tuple[float, float, float, float]:
     """(f, f_x, f_t, f_xt) of the premium integrand f(t) = rp e^{-rp t} N(u - d)
     - qp e^{-qp t} e^x N(-d) at elapsed time tp, u = vol sqrt(tp), yy = x - ln B + (rp - qp) tp,
-    d = yy/u + u/2, the boundary B held; rr = rp e^{-rp tp}, qq = qp e^{-qp tp} e^x given
-    (branch-free ``_vmath`` functions: called inside the row's vector loop)."""
-    d = yy / u + 0.5 * u
+    d = yy/u + u/2, the boundary B held; given rr = rp e^{-rp tp}, qq = qp e^{-qp tp} e^x,
+    n1 = N(-d), n2 = N(u - d), p1 = phi(d), p2 = phi(d - u) (arithmetic only)."""
     dmu = d - u
-    e1 = exp_half_sq(d)
-    e2 = exp_half_sq(dmu)
-    n1 = norm_cdf_e(-d, e1)
-    n2 = norm_cdf_e(-dmu, e2)
-    p1 = _INV_SQRT_2PI * e1
-    p2 = _INV_SQRT_2PI * e2
     g = qq * p1 - rr * p2
     u_t = 0.5 * u / tp
     d_t = (rp - qp) / u - yy * u_t / (u * u) + 0.5 * u_t
@@ -173,6 +173,16 @@ def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, rr: float,
     g_t = -qp * qq * p1 - qq * d * p1 * d_t + rp * rr * p2 + rr * dmu * p2 * (d_t - u_t)
     return (rr * n2 - qq * n1, -qq * n1 + g / u, f_t,
             qp * qq * n1 + qq * p1 * d_t + g_t / u - g * u_t / (u * u))
+
+
+@njit(**_JIT)
+def _time_parts(yy: float, tp: float, u: float, rp: float, qp: float, ex: float
+                ) -> tuple[float, float, float, float]:
+    """``_time_d`` of one point, its exp and normal functions by libm (a row's closed-form end
+    term)."""
+    d = yy / u + 0.5 * u
+    return _time_d(yy, tp, u, rp, qp, rp * math.exp(-rp * tp), qp * math.exp(-qp * tp) * ex, d,
+                   norm_cdf(-d), norm_cdf(u - d), norm_pdf(d), norm_pdf(d - u))
 
 
 @njit(**_IJIT)
@@ -194,10 +204,10 @@ def _mix(hz: NDArray[np.float64], j: int, w: NDArray[np.float64], out: NDArray[n
 
 @njit(**_IJIT)
 def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: float,
-              lnb_now: float, sh: NDArray[np.float64], scheme: tuple, tv: NDArray[np.float64]
+              lnb_now: float, sh: NDArray[np.float64], scheme: tuple, w: NDArray[np.float64]
               ) -> float:
     """American value at (s, k) over the row's boundary (sqrt(H) ``sh`` at the price-integral
-    points, today's ln boundary ``lnb_now``; scratch ``tv``)."""
+    points, today's ln boundary ``lnb_now``; scratch ``w`` as ``premium_sum``'s)."""
     if _plain_row(s, k, t, r, q, v, cp) == 1:
         return max(0.0, euro_price1(s, k, t, r, q, v, cp))
     put = cp < 0.0
@@ -208,26 +218,51 @@ def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: fl
     x = math.log(sp / kp)
     if x <= lnb_now:
         return kp - sp
-    e = premium_sum(x - _lnxk(rp, qp), sh, t, rp, qp, v, sp, kp, scheme, tv)
+    e = premium_sum(x - _lnxk(rp, qp), sh, t, rp, qp, v, sp, kp, scheme, w)
     return max(max(euro_price1(s, k, t, r, q, v, cp), 0.0) + max(e, 0.0), kp - sp)
 
 
-_N_SCRATCH = 17
+_PS = 15
+"""First row of ``premium_sum``'s scratch in a row's scratch."""
+_NW = _PS + PREMIUM_ROWS
+"""First row of ``_premium_parts``' exp / normal work rows (16 of them)."""
+_N_SCRATCH = _NW + 16
 """Rows of a row's scratch (``_row``): sqrt(H) at the row's vol and +-_DX, ln B's rate and yield
-slopes, the ten weighted integrand parts, the slides' premium terms."""
+slopes, the ten weighted integrand parts, the slides' premium scratch, the exp / normal work."""
 
 
 @njit(**_IJIT)
 def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, rp: float,
                    qp: float, tt: float, scheme: tuple, sc: NDArray[np.float64]) -> None:
     """The ten weighted integrand parts of e and its derivatives at every price-integral point
-    (one vector loop; sc rows 0-4 in: sqrt(H) at v, v+, v-, d ln B/dr, d ln B/dq; rows 5-14
-    out: f, f_x, f_xx, f_v, f_vv, f_xv, f_r, f_q, f_t, f_xt times the quadrature weight)."""
+    (sc rows 0-4 in: sqrt(H) at v, v+, v-, d ln B/dr, d ln B/dq; rows 5-14 out: f, f_x, f_xx,
+    f_v, f_vv, f_xv, f_r, f_q, f_t, f_xt times the quadrature weight): the arguments, then their
+    exp and normal functions in vector loops (``exp_loop``, ``phi_loop``: rows _NW..), then
+    the arithmetic."""
     px = scheme[4]
     pw = scheme[5]
+    n = px.shape[0]
     half = 0.5 * math.sqrt(tt)
     ex = math.exp(x)
-    for p in range(px.shape[0]):
+    a0 = _NW  # -d, -(d - u), -d0, -(d0 - u); then e of each (4 rows), Phi (4), exp args, exps
+    for p in range(n):
+        z = half * (px[p] + 1.0)
+        tp = z * z
+        u = v * z
+        yy = x - (lnxk - sc[0, p]) + (rp - qp) * tp
+        d = yy / u + 0.5 * u
+        d0 = (x - lnb_now + (rp - qp) * tp) / u + 0.5 * u
+        sc[a0, p] = -d
+        sc[a0 + 1, p] = u - d
+        sc[a0 + 2, p] = -d0
+        sc[a0 + 3, p] = u - d0
+        sc[a0 + 12, p] = -rp * tp
+        sc[a0 + 13, p] = -qp * tp
+    for m in range(4):
+        phi_loop(sc[a0 + m], sc[a0 + 4 + m], sc[a0 + 8 + m])
+    exp_loop(sc[a0 + 12], sc[a0 + 14])
+    exp_loop(sc[a0 + 13], sc[a0 + 15])
+    for p in range(n):
         z = half * (px[p] + 1.0)
         tp = z * z
         u = v * z
@@ -242,18 +277,16 @@ def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, r
         lnb_r = sc[3, p]
         lnb_q = sc[4, p]
         yy = x - lnb + (rp - qp) * tp
-        d = yy / u + 0.5 * u
-        big_r = exp_v(-rp * tp)
-        big_d = exp_v(-qp * tp)
+        d = -sc[a0, p]
+        big_r = sc[a0 + 14, p]
+        big_d = sc[a0 + 15, p]
         rr = rp * big_r
         qq = qp * big_d * ex
         dmu = d - u
-        e1 = exp_half_sq(d)
-        e2 = exp_half_sq(dmu)
-        n1 = norm_cdf_e(-d, e1)
-        n2 = norm_cdf_e(-dmu, e2)
-        p1 = _INV_SQRT_2PI * e1
-        p2 = _INV_SQRT_2PI * e2
+        n1 = sc[a0 + 8, p]
+        n2 = sc[a0 + 9, p]
+        p1 = _INV_SQRT_2PI * sc[a0 + 4, p]
+        p2 = _INV_SQRT_2PI * sc[a0 + 5, p]
         f = rr * n2 - qq * n1
         g = qq * p1 - rr * p2  # df/dd
         gd = -qq * p1 * d + rr * p2 * dmu  # dg/dd
@@ -272,8 +305,10 @@ def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, r
         f_q = -big_d * (1.0 - qp * tp) * ex * n1 + g * (-tp - lnb_q) / u
         # time (theta, deDecay; module docstring): the integrand less its value with the
         # boundary held at today's, whose integral is closed form (added by the caller)
-        _, _, f_t, f_xt = _time_parts(yy, tp, u, rp, qp, rr, qq)
-        _, _, f_t0, f_xt0 = _time_parts(x - lnb_now + (rp - qp) * tp, tp, u, rp, qp, rr, qq)
+        _, _, f_t, f_xt = _time_d(yy, tp, u, rp, qp, rr, qq, d, n1, n2, p1, p2)
+        _, _, f_t0, f_xt0 = _time_d(x - lnb_now + (rp - qp) * tp, tp, u, rp, qp, rr, qq,
+                                    -sc[a0 + 2, p], sc[a0 + 10, p], sc[a0 + 11, p],
+                                    _INV_SQRT_2PI * sc[a0 + 6, p], _INV_SQRT_2PI * sc[a0 + 7, p])
         wt = pw[p] * 2.0 * z * half
         sc[5, p] = wt * f
         sc[6, p] = wt * f_x
@@ -349,8 +384,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
                 ex_t += sc[14, p]
             u_T = v * math.sqrt(ti)
             f_T, fx_T, _, _ = _time_parts(x - lnb_now + (rp - qp) * ti, ti, u_T, rp, qp,
-                                          rp * math.exp(-rp * ti),
-                                          qp * math.exp(-qp * ti) * math.exp(x))
+                                          math.exp(x))
             e_t += f_T
             ex_t += fx_T
             if put:
@@ -375,7 +409,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     for m in range(moves.shape[0]):
         s2 = si * (1.0 + moves[m])
         out[10 + m, i] = _am_value(s2, ki, ti, ri, qi, v, c, lnb_now, sc[0, :np_], scheme,
-                                   sc[15, :np_]) - p0
+                                   sc[_PS:_NW]) - p0
 
 
 @njit(**_PJIT)
