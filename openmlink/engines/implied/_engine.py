@@ -66,7 +66,7 @@ from ._book import Book, RootInfo
 from ._calendar import calendar_flags, calendar_rows
 from ._curve import ImpliedCurve, base_curve
 from ._enums import ordinal
-from ._fit import FitInputs, fit_expiries
+from ._fit import FitInputs, FitResult, fit_expiries
 from ._surfaces import surface_batches
 
 __all__ = ["EngineConfig", "ImpliedQuoteEngine"]
@@ -380,9 +380,14 @@ class ImpliedQuoteEngine:
         """Forward, carry and SVI smile of expiries ``exps`` (inputs gathered from the book,
         ``fit_expiries`` pure, results written back to the book and the surface records
         published); returns (rows, their context after the fit, bid vols, ask vols)."""
-        b = self.book
         rows, inp = self._fit_inputs(exps, spots, val)
         res = fit_expiries(inp)
+        self._apply_fit(exps, inp, res, val)
+        return rows, res.ctx, res.bid_iv, res.ask_iv
+
+    def _apply_fit(self, exps: NDArray[np.int64], inp: FitInputs, res: FitResult, val: int) -> None:
+        """Write a fit's results to the book and publish the expiries' surface records."""
+        b = self.book
         b.exp_fwd[exps] = res.fwd
         b.exp_fit_spot[exps] = inp.s
         b.exp_rate[exps] = inp.r
@@ -401,7 +406,6 @@ class ImpliedQuoteEngine:
             now = self.clock.time_ns()
             for batch in surface_batches(b, exps, inp.s, res.npairs, inp.qd, now):
                 self.bus.publish(batch)
-        return rows, res.ctx, res.bid_iv, res.ask_iv
 
     def _fit_inputs(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int
                     ) -> tuple[NDArray[np.int64], FitInputs]:
@@ -574,9 +578,14 @@ class ImpliedQuoteEngine:
         """One Loop pass, yielding to the event loop between chunks (only over the
         underliers of ``partitions`` if given: those just gained).
 
-        Chunks are sized to take about ``loop_chunk_s`` at the rate the previous chunks ran
-        (between ``loop_chunk_min_rows`` and ``loop_chunk_rows`` options), so the wait of a
-        quote that arrives meanwhile stays bounded on a slow or busy machine."""
+        Each chunk's pure computations (the fit, the surface values, greeks and slides: the
+        Numba kernels, which release the GIL) run on a worker thread (``_loop_chunk_off_loop``),
+        so the event loop keeps serving Ticks and clients meanwhile; it only gathers a chunk's
+        inputs, writes its results to the book and publishes them.  Chunks are sized so that
+        this part takes about ``loop_chunk_s`` at the rate the previous chunks ran (between
+        ``loop_chunk_min_rows`` and ``loop_chunk_rows`` options).  Tested:
+        tests/engines/implied/test_engine_loop_ticks.py; the longest hold is measured by
+        bench/bench_engine.py."""
         if self.book._exp_order is None:  # the row ordering (a sort) off the event loop
             await asyncio.to_thread(self.book.expiry_order)
         spots = self.book.mid().copy()
@@ -595,28 +604,60 @@ class ImpliedQuoteEngine:
         i = 0
         while i < len(order):
             j = self._next_cut(csum, i, rows)
-            t0 = time.perf_counter()
-            k = self.loop_chunk(order[i:j], spots, val)
-            dt = time.perf_counter() - t0
+            k, held = await self._loop_chunk_off_loop(order[i:j], spots, val)
             n += k
             i = j
-            if k and dt > 0:
-                rows = int(min(max(k / dt * cfg.loop_chunk_s, cfg.loop_chunk_min_rows),
+            if k and held > 0:
+                rows = int(min(max(k / held * cfg.loop_chunk_s, cfg.loop_chunk_min_rows),
                                cfg.loop_chunk_rows))
             await _let_others_run()
         if partitions is None:
             self.loops += 1
         return n
 
+    async def _loop_chunk_off_loop(self, exps: NDArray[np.int64], spots: NDArray[np.float64],
+                                   val: int) -> tuple[int, float]:
+        """``loop_chunk`` with its pure parts (``fit_expiries``, the surface values) on a worker
+        thread; the book is read and written and records are published on the event loop only
+        (a Tick in between sees the book before or after the chunk's fit, never half of it).
+        Returns (options done, seconds the event loop spent on the chunk)."""
+        t0 = time.perf_counter()
+        rows, inp = self._fit_inputs(exps, spots, val)
+        held = time.perf_counter() - t0
+        res = await asyncio.to_thread(fit_expiries, inp)
+        t0 = time.perf_counter()
+        self._apply_fit(exps, inp, res, val)
+        bid, ask = self.book.bid[rows], self.book.ask[rows]
+        held += time.perf_counter() - t0
+        if not len(rows):
+            return 0, held
+        sv = await asyncio.to_thread(self._surface, res.ctx, bid, ask, "Loop")
+        t0 = time.perf_counter()
+        self._publish(rows, res.ctx, res.bid_iv, res.ask_iv, "Loop", np.zeros(len(rows), np.int64),
+                      (bid, ask, sv))
+        return len(rows), held + time.perf_counter() - t0
+
     # ------------------------------------------------------------------ outbound
-    def _publish(self, rows: NDArray[np.int64], ctx: RowContext, bid_iv: NDArray[np.float64],
-                 ask_iv: NDArray[np.float64], source: str, src_ts: NDArray[np.int64]) -> None:
-        b = self.book
-        bid, ask = b.bid[rows], b.ask[rows]
-        # Tick: few rows of many expiries, latency first: BAW greeks and slides on American
-        # rows (sPrc stays ALO); the Loop's follow american_greeks
+    def _surface(self, ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.float64],
+                 source: str) -> dict[str, NDArray[np.float64]]:
+        """Surface values, greeks and slides of rows (pure: runs on a worker thread in a pass).
+        Tick: few rows of many expiries, latency first: BAW greeks and slides on American rows
+        (sPrc stays ALO); the Loop's follow american_greeks."""
         alo = source == "Loop" and self.config.american_greeks == "alo"
-        sv = surface_values(ctx, bid, ask, self.config.american_model, alo_greeks=alo)
+        return surface_values(ctx, bid, ask, self.config.american_model, alo_greeks=alo)
+
+    def _publish(self, rows: NDArray[np.int64], ctx: RowContext, bid_iv: NDArray[np.float64],
+                 ask_iv: NDArray[np.float64], source: str, src_ts: NDArray[np.int64],
+                 quotes: tuple[NDArray[np.float64], NDArray[np.float64],
+                               dict[str, NDArray[np.float64]]] | None = None) -> None:
+        """Publish rows' LiveImpliedQuote records; ``quotes``: the (bid, ask, surface values)
+        already computed from them (a pass's worker thread), else from the book now."""
+        b = self.book
+        if quotes is None:
+            bid, ask = b.bid[rows], b.ask[rows]
+            sv = self._surface(ctx, bid, ask, source)
+        else:
+            bid, ask, sv = quotes
         n = len(rows)
         now = self.clock.time_ns()
         fut = ~ctx.american

@@ -1,36 +1,104 @@
-"""The Loop never starves the Tick path."""
+"""The Loop never starves the Tick path: its kernels run off the event loop, Ticks between chunks."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 
 from openmlink.bus import ColumnBatch, InProcessBus
 from openmlink.clock import SimClock
-from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine, warm_up
+from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine, _engine, warm_up
 from openmlink.engines.implied._enums import ordinal
+from openmlink.engines.implied._fit import fit_expiries
 from openmlink.market import MarketSimulator, SimConfig
 from openmlink.market._columns import option_key_columns
 from openmlink.schema import registry
 from openmlink.store import Store
 
 
-def test_an_nbbo_change_during_a_loop_pass_is_ticked_before_the_next_chunk() -> None:
-    """The asyncio Loop pass yields between chunks, so a quote that arrives during the pass gets
-    its Tick record before the pass goes on -- not after the whole pass.  (How long that wait
-    is on a large universe is measured by bench/bench_engine.py --tick-delay.)"""
+def _small_engine(cfg: EngineConfig) -> tuple[MarketSimulator, ImpliedQuoteEngine]:
     warm_up()
     sim = MarketSimulator(SimConfig(universe="small"), start_ns=1_760_000_000_000_000_000)
     bus = InProcessBus()
     Store(registry()).attach(bus)  # the Loop publishes into live tables, as in the server
-    cfg = EngineConfig(loop_chunk_rows=300, loop_chunk_min_rows=300)  # fixed-size chunks
     eng = ImpliedQuoteEngine(bus, SimClock(sim.now_ns), cfg, master=lambda: sim.master)
     eng.ready = False
     eng.attach()
     for m in sim.snapshot():
         bus.publish(m)
     eng.ready = True
+    return sim, eng
+
+
+def test_the_event_loop_runs_other_tasks_while_a_chunk_computes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A pass's fits run on a worker thread: each chunk's fit waits until a task on the event
+    loop has run meanwhile (it would wait out its 20 s timeout if the fit held the loop), and
+    the pass publishes the values of a synchronous pass over the same market."""
+    _, eng = _small_engine(EngineConfig(loop_chunk_rows=300, loop_chunk_min_rows=300))
+    entered = threading.Event()
+    served = threading.Event()
+    waited: list[bool] = []
+
+    def fit_waiting(inp):  # type: ignore[no-untyped-def]
+        entered.set()
+        waited.append(served.wait(timeout=20.0))
+        entered.clear()
+        served.clear()
+        return fit_expiries(inp)
+
+    monkeypatch.setattr(_engine, "fit_expiries", fit_waiting)
+    got: list[dict[str, np.ndarray]] = []
+    eng.bus.subscribe("LiveImpliedQuote", lambda m: got.append(dict(m.data)))
+
+    async def main() -> int:
+        async def probe() -> None:
+            while True:
+                await asyncio.sleep(0.001)
+                if entered.is_set():
+                    served.set()
+
+        p = asyncio.create_task(probe())
+        n = await eng.loop_once()
+        p.cancel()
+        return n
+
+    n = asyncio.run(main())
+    assert n == eng.book.n and len(waited) >= 3 and all(waited), waited
+    monkeypatch.setattr(_engine, "fit_expiries", fit_expiries)
+    _, twin = _small_engine(eng.config)  # the same market, one synchronous pass
+    sync_got: list[dict[str, np.ndarray]] = []
+    twin.bus.subscribe("LiveImpliedQuote", lambda m: sync_got.append(dict(m.data)))
+    assert twin.on_timer() == n
+    threaded, sync = _by_key(got), _by_key(sync_got)
+    assert threaded.keys() == sync.keys() and len(sync) == n
+    for key, row in sync.items():
+        for col, a in row.items():
+            b = threaded[key][col]
+            assert abs(a - b) <= 1e-9 * max(1.0, abs(a)) or (np.isnan(a) and np.isnan(b)), \
+                (key, col, a, b)
+
+
+def _by_key(batches: list[dict[str, np.ndarray]]) -> dict[tuple, dict[str, float]]:
+    """Loop rows by (root, expiry, strike, side): their numeric values."""
+    out: dict[tuple, dict[str, float]] = {}
+    for d in batches:
+        keys = zip(np.asarray(d["okey.tk"]).tolist(), np.asarray(d["okey.dt"]).tolist(),
+                   np.asarray(d["okey.xx"]).tolist(), np.asarray(d["okey.cp"]).tolist(), strict=True)
+        cols = {c: np.asarray(d[c], np.float64) for c in ("sVol", "sPrc", "de", "ga", "th", "ve",
+                                                           "oBidIv", "sdiv")}
+        for i, key in enumerate(keys):
+            out[key] = {c: float(v[i]) for c, v in cols.items()}
+    return out
+
+
+def test_an_nbbo_change_during_a_loop_pass_is_ticked_before_the_next_chunk() -> None:
+    """The asyncio Loop pass yields between chunks, so a quote that arrives during the pass gets
+    its Tick record before the pass goes on -- not after the whole pass.  (How long that wait
+    is on a large universe is measured by bench/bench_engine.py --tick-delay.)"""
+    sim, eng = _small_engine(EngineConfig(loop_chunk_rows=300, loop_chunk_min_rows=300))
+    bus = eng.bus
     b = eng.book
     tick = ordinal("LiveImpliedQuote", "calcSource", "Tick")
     events: list[str] = []
@@ -42,18 +110,18 @@ def test_an_nbbo_change_during_a_loop_pass_is_ticked_before_the_next_chunk() -> 
     bus.subscribe("LiveImpliedQuote", on_liq)
     row = int(np.flatnonzero(b.bid[: b.n] > 0.5)[0])
     root = np.array([b.roots[int(b.root[row])].root], dtype=object)
-    chunk = eng.loop_chunk
+    chunk = eng._loop_chunk_off_loop
 
     async def main() -> int:
         first = asyncio.Event()
 
-        def counted(exps: np.ndarray, spots: np.ndarray, val: int) -> int:
-            k = chunk(exps, spots, val)
+        async def counted(exps: np.ndarray, spots: np.ndarray, val: int) -> tuple[int, float]:
+            k = await chunk(exps, spots, val)
             events.append("chunk")
             first.set()
             return k
 
-        eng.loop_chunk = counted  # type: ignore[method-assign]
+        eng._loop_chunk_off_loop = counted  # type: ignore[method-assign]
         task = asyncio.create_task(eng.loop_once())
         await first.wait()  # a source task wakes while the pass is under way
         bid = float(b.bid[row]) + 0.05
