@@ -162,6 +162,30 @@ def _illinois(engine: int, pi: float, si: float, ki: float, ti: float, ri: float
 
 
 @njit(**_JIT)
+def _bisect(engine: int, pi: float, si: float, ki: float, ti: float, ri: float, qi: float,
+            c: float, scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
+            lo: float, hi: float, tol_f: float) -> tuple[float, bool]:
+    """Bisection for engine(vol) = pi on [lo, hi] (the price non-decreasing in vol, below pi at
+    lo and above at hi): the fallback where the bracketing secant stalls -- a deep
+    in-the-money American price is flat (exercise now) up to a vol and then grows like the
+    square of the distance from it, which regula falsi steps crawl along.  Done when the price
+    is within tol_f or the bracket within 1e-12 relative."""
+    mid = 0.5 * (lo + hi)
+    for _it in range(200):
+        mid = 0.5 * (lo + hi)
+        f = _engine(engine, si, ki, ti, ri, qi, mid, c, scheme, ex_t, amt, n_x, n_t) - pi
+        if abs(f) <= tol_f:
+            return mid, True
+        if f > 0.0:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-12 * hi:
+            return 0.5 * (lo + hi), True
+    return mid, False
+
+
+@njit(**_JIT)
 def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
                    r: np.ndarray, q: np.ndarray, cp: np.ndarray, scheme: tuple,
                    fast_scheme: tuple, ex_t: np.ndarray, amt: np.ndarray, n_x: int, n_t: int,
@@ -171,8 +195,9 @@ def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: 
     Start: the European vol of the premium (an upper estimate for American).  ALO engine
     (engine 0): a bracketing secant on the cheap fast_scheme to 1e-8 relative, then secant
     steps on the accurate scheme from there (the two prices differ by ~1e-5, so 2-3 accurate
-    prices suffice), falling back to the bracketing secant on the accurate scheme.  The root is
-    accepted when the bracket is narrower than 1e-10 relative or |price error| < 1e-11*K.
+    prices suffice), falling back to the bracketing secant on the accurate scheme, then to
+    bisection (``_bisect``) where that stalls.  The root is accepted when the bracket is
+    narrower than 1e-10 relative (1e-12 for the bisection) or |price error| < 1e-11*K.
     Tested: test_american.py::test_american_iv_round_trip, test_american_iv_error_codes.
     """
     vmin = 1e-5
@@ -245,6 +270,9 @@ def root_iv_kernel(engine: int, p: np.ndarray, s: np.ndarray, k: np.ndarray, t: 
                     continue
         xa, oka, _ = _illinois(engine, pi, si, ki, ti, ri, qi, c, scheme, ex_t, amt, n_x, n_t,
                                guess, vmin, f_lo0, vmax, tol_f, 1e-10)
+        if not oka:  # (kinked deep in-the-money American prices: bisection, slow and sure)
+            xa, oka = _bisect(engine, pi, si, ki, ti, ri, qi, c, scheme, ex_t, amt, n_x, n_t, vmin,
+                              vmax, tol_f)
         if oka:
             vol_out[i] = xa
             err_out[i] = _OK

@@ -105,3 +105,37 @@ def test_american_at_least_european(s: float, t: float, r: float, q: float, vol:
     eu = float(price(s, 100.0, t, r, q, vol, cp))
     assert am >= eu - 1e-9
     assert am >= max(cp * (s - 100.0), 0.0) - 1e-9
+
+
+def test_american_iv_of_kinked_deep_in_the_money_puts() -> None:
+    """Deep in-the-money puts whose price is flat (exercise now) up to a vol and then grows like
+    the square of the distance from it: the bracketing secant stalled there (NO_CONVERGENCE on
+    these rows, found by a random search) and the solver now falls back to bisection."""
+    rows = [(51.9007, 2.7428, 0.03626, 0.04502, 0.2418), (35.2431, 0.15466, 0.06713, 0.0232, 1.256),
+            (39.2903, 0.30433, 0.09925, 0.02066, 1.014), (33.2038, 2.5345, 0.09001, 0.04151, 0.6754),
+            (70.4075, 2.9676, 0.06716, 0.0304, 0.2286), (34.0086, 2.1922, 0.04768, 0.0754, 0.4557),
+            (36.5261, 1.6173, 0.03932, 0.02265, 0.5253)]
+    s, t, r, q, vol = (np.array(c) for c in zip(*rows, strict=True))
+    p = price(s, 100.0, t, r, q, vol, -1, exercise="american")
+    assert (p > 100.0 - s + 1e-4).all()  # a time value the solver must find
+    iv, err = implied_vol(p, s, 100.0, t, r, q, -1, exercise="american")
+    assert (err == IvError.OK).all(), err
+    np.testing.assert_allclose(price(s, 100.0, t, r, q, iv, -1, exercise="american"), p, atol=1e-8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(s=st.floats(25, 95, **finite), t=st.floats(2 / 365, 3, **finite),
+       r=st.floats(0.001, 0.1, **finite), q=st.floats(0, 0.08, **finite),
+       vol=st.floats(0.03, 1.5, **finite))
+def test_american_iv_of_deep_in_the_money_puts_reprices(s: float, t: float, r: float, q: float,
+                                                        vol: float) -> None:
+    """Every in-the-money put price above the zero-vol value gets a vol that reprices it (OK),
+    else it is at that lower bound (ZERO_TIME_VALUE: exercised now) -- never NO_CONVERGENCE."""
+    p = float(price(s, 100.0, t, r, q, vol, -1, exercise="american"))
+    iv, err = implied_vol(p, s, 100.0, t, r, q, -1, exercise="american")
+    assert int(err) in (IvError.OK, IvError.ZERO_TIME_VALUE), (int(err), p - (100.0 - s))
+    if int(err) == IvError.OK:
+        back = float(price(s, 100.0, t, r, q, float(iv), -1, exercise="american"))
+        assert abs(back - p) <= 1e-8
+    else:
+        assert p <= float(price(s, 100.0, t, r, q, 0.0, -1, exercise="american")) + 1e-10
