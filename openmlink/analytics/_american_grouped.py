@@ -415,7 +415,7 @@ class BoundaryTables:
         build: list[int] = []
         least = self.min_rows if min_rows is None else min_rows
         with self._lock:  # (the memo is shared by the Tick path and a pass's worker thread)
-            hits = [self._hit(kk) for kk in map(tuple, keys.tolist())]
+            hits = [self._hit((a, b, c, d)) for a, b, c, d in keys.tolist()]
         for g in range(len(keys)):
             hit = hits[g]
             if hit is not None:
@@ -446,11 +446,12 @@ class BoundaryTables:
             return slot, np.zeros((1, *self.table_shape())), np.zeros(1), np.zeros(1)
         return slot, np.stack(tabs), np.array(lo), np.array(hi)
 
-    def _hit(self, kk: tuple[float, ...]) -> tuple[float, float, NDArray[np.float64]] | None:
+    def _hit(self, kk: tuple[float, float, float, float]
+             ) -> tuple[float, float, NDArray[np.float64]] | None:
         """The memo's table of key kk (most recently used now), None if there is none."""
-        hit = self._tabs.get(kk)  # type: ignore[call-overload]
+        hit = self._tabs.get(kk)
         if hit is not None:
-            self._tabs.move_to_end(kk)  # type: ignore[arg-type]
+            self._tabs.move_to_end(kk)
         return hit
 
     def table_shape(self) -> tuple[int, ...]:
