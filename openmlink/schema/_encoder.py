@@ -1,5 +1,11 @@
 """``message_encoder``: ``encode_message`` compiled per message type (the same JSON body, key
-for key and in the same order), for writers that encode every version of a record."""
+for key and in the same order), for writers that encode every version of a record.
+
+A record *shape* (its field names in order) seen ``COMPILE_AFTER`` times gets a function of its
+own, generated once: straight-line code over exactly the shape's fields in field order, each
+with its kind's test and conversion inlined (no per-item dispatch, no sort).  Engines publish
+the same few shapes over and over (a broker state always carries the same fields), so nearly
+every encode takes a compiled path; a shape met only now and then takes the generic walk."""
 
 from __future__ import annotations
 
@@ -13,9 +19,15 @@ from ._keys import key_to_json
 from ._types import MsgType
 from ._values import DATEKEY_NONE, datekey_to_text, datetime_to_text, idlong_to_text
 
-__all__ = ["message_encoder"]
+__all__ = ["COMPILE_AFTER", "compile_shape", "message_encoder"]
 
 Encoder = Callable[[dict[str, Any]], dict[str, Any]]
+
+#: encodes of one shape before it is compiled (a one-off shape never pays the compilation)
+COMPILE_AFTER = 4
+#: compiled shapes kept per type, and shapes counted before the count starts again
+_SHAPES_MAX = 64
+_SEEN_MAX = 1024
 
 # how a field's value is left out and encoded (``is_default`` / ``encode_value`` by kind)
 _F32, _F64, _INT, _IDLONG, _ENUM, _STR, _DT, _DK, _KEY, _OTHER = range(10)
@@ -102,7 +114,119 @@ def message_encoder(mt: MsgType) -> Encoder:
                 body[name] = encode_value(f, v)
         return body
 
+    shapes: dict[tuple[str, ...], Encoder] = {}
+    seen: dict[tuple[str, ...], int] = {}
+
+    def dt_text(v: int) -> str:
+        txt = times.get(v)
+        if txt is None:
+            if len(times) >= 256:
+                times.clear()
+            txt = times[v] = datetime_to_text(v)
+        return txt
+
+    def by_shape(rec: dict[str, Any]) -> dict[str, Any]:
+        shape = tuple(rec)
+        fn = shapes.get(shape)
+        if fn is not None:
+            return fn(rec)
+        n = seen.get(shape, 0) + 1
+        if n < COMPILE_AFTER or len(shapes) >= _SHAPES_MAX:
+            if len(seen) >= _SEEN_MAX:
+                seen.clear()
+            seen[shape] = n
+            return encode(rec)
+        seen.pop(shape, None)
+        fn = shapes[shape] = _compile(mt, shape, dt_text)
+        return fn(rec)
+
+    by_shape.shapes = shapes  # type: ignore[attr-defined]  # the compiled ones (for tests)
     if len(_encoders) >= 4096:  # types of registries since dropped
         _encoders.clear()
-    _encoders[id(mt)] = (mt, encode)
-    return encode
+    _encoders[id(mt)] = (mt, by_shape)
+    _generic[id(mt)] = (mt, encode, dt_text)
+    return by_shape
+
+
+_generic: dict[int, tuple[MsgType, Encoder, Callable[[int], str]]] = {}
+
+
+def compile_shape(mt: MsgType, shape: tuple[str, ...]) -> Encoder:
+    """The function ``message_encoder(mt)`` compiles for records with exactly the field names
+    ``shape`` in that order (for tests: the compiled path without its warm-up)."""
+    message_encoder(mt)
+    return _compile(mt, shape, _generic[id(mt)][2])
+
+
+def _compile(mt: MsgType, shape: tuple[str, ...], dt_text: Callable[[int], str]) -> Encoder:
+    """Generated code encoding records of ``shape`` exactly as the generic walk does: the
+    pkey fields present (nested, in pkey order, defaults left out), then the other fields of
+    the type present, in field order, falsy values (defaults) and non-finite floats left
+    out."""
+    names = set(shape)
+    env: dict[str, Any] = {"isfinite": math.isfinite, "f32": float32_shortest_one,
+                           "idlong": idlong_to_text, "dt_text": dt_text, "k2j": key_to_json,
+                           "dk_text": datekey_to_text, "DKN": DATEKEY_NONE,
+                           "isdef": is_default, "encv": encode_value}
+    lines = ["def encode(rec):"]
+    if mt.pkey_fields:
+        lines.append("    pk = {}")
+        lines.append("    body = {'pkey': pk}")
+    else:
+        lines.append("    body = {}")
+    for i, f in enumerate(mt.fields):
+        if f.name not in names:
+            continue
+        fv, nm = f"F{i}", repr(f.name)
+        env[fv] = f
+        lines.append(f"    v = rec[{nm}]")
+        if f.is_pkey:
+            lines.extend(_pkey_lines(f, i, nm, env))
+            continue
+        c = _code(f)
+        if c == _F32:
+            lines.append(f"    if v and isfinite(v): body[{nm}] = f32(float(v))")
+        elif c == _F64:
+            lines.append(f"    if v and isfinite(v): body[{nm}] = float(v)")
+        elif c == _INT:
+            lines.append(f"    if v: body[{nm}] = int(v)")
+        elif c == _IDLONG:
+            lines.append(f"    if v: body[{nm}] = idlong(v)")
+        elif c == _ENUM:
+            assert f.enum is not None
+            env[f"N{i}"] = f.enum.names
+            lines.append("    if v:")
+            lines.append("        i = int(v)")
+            lines.append(f"        body[{nm}] = N{i}[i] if 0 <= i < {len(f.enum.names)} else str(i)")
+        elif c == _STR:
+            lines.append(f"    if v: body[{nm}] = v")
+        elif c == _DT:
+            lines.append(f"    if v: body[{nm}] = dt_text(v)")
+        elif c == _DK:  # day 0 is a date
+            lines.append(f"    if (v or v == 0) and v != DKN: body[{nm}] = dk_text(v)")
+        elif c == _KEY:
+            lines.append(f"    if v: body[{nm}] = k2j(v)")
+        else:
+            lines.append(f"    if v and not isdef({fv}, v): body[{nm}] = encv({fv}, v)")
+    lines.append("    return body")
+    exec(compile("\n".join(lines), f"<encoder {mt.name}>", "exec"), env)
+    return env["encode"]  # type: ignore[no-any-return]
+
+
+def _pkey_lines(f: Any, i: int, nm: str, env: dict[str, Any]) -> list[str]:
+    """A pkey field: left out when ``is_default``, else ``encode_value`` (inlined for the
+    common kinds)."""
+    k = f.kind
+    if k == "string":
+        return [f"    if v is not None and v != '': pk[{nm}] = v"]
+    if k == "int":
+        conv = "idlong(v)" if f.id_long else "int(v)"
+        return [f"    if v is not None and v != 0: pk[{nm}] = {conv}"]
+    if k == "enum":
+        env[f"N{i}"] = f.enum.names
+        return ["    if v is not None and v != 0:",
+                "        i = int(v)",
+                f"        pk[{nm}] = N{i}[i] if 0 <= i < {len(f.enum.names)} else str(i)"]
+    if k in ("TickerKey", "ExpiryKey", "OptionKey"):
+        return [f"    if v is not None: pk[{nm}] = k2j(v)"]
+    return [f"    if not isdef(F{i}, v): pk[{nm}] = encv(F{i}, v)"]

@@ -1,6 +1,7 @@
 """``message_encoder(mt)`` gives the body ``encode_message(mt, rec)`` gives, key for key and in
 the same order, for any record of any type: defaults, NaN/inf, out-of-range enums, ID-style
-longs, keys and repeating groups included."""
+longs, keys and repeating groups included -- on the generic walk and on the code compiled for
+a record shape."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from openmlink.schema import (
     message_encoder,
     registry,
 )
+from openmlink.schema._encoder import COMPILE_AFTER, compile_shape
 
 REG = registry()
 TYPES = sorted(m.name for m in REG.types)
@@ -82,3 +84,40 @@ def test_a_whole_default_record_and_one_with_every_field() -> None:
     body = enc(full)
     assert body == encode_message(mt, full) and body["cumFillQuantity"] == 1
     assert enc is message_encoder(mt)  # compiled once per type
+
+
+@settings(max_examples=300, deadline=None)
+@given(_records())
+def test_the_code_compiled_for_a_shape_gives_the_same_body(case: tuple[str, dict]) -> None:
+    name, rec = case
+    mt = REG[name]
+    rec = {**rec, "notAField": 1.5}  # a name the type does not have is ignored, as generic
+    want = orjson.dumps(encode_message(mt, rec))
+    assert orjson.dumps(compile_shape(mt, tuple(rec))(rec)) == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(_records(), st.data())
+def test_a_repeated_shape_takes_its_compiled_code_with_any_values(case: tuple[str, dict],
+                                                                   data: st.DataObject) -> None:
+    """Past the warm-up a shape is encoded by its compiled function, whatever the values."""
+    name, rec = case
+    mt = REG[name]
+    enc = message_encoder(mt)
+    by_name = {f.name: f for f in mt.fields}
+    for _ in range(COMPILE_AFTER + 2):
+        rec = {k: data.draw(st.none() | _value(by_name[k])) for k in rec}
+        assert orjson.dumps(enc(rec)) == orjson.dumps(encode_message(mt, rec))
+
+
+def test_a_broker_state_shape_is_compiled_after_its_warm_up() -> None:
+    mt = REG["SpdrParentBrkrState"]
+    enc = message_encoder(mt)
+    rec = {"accnt": "A", "parentNumber": 7, "cumFillQuantity": 3, "avgFillPrice": 4.2,
+           "spdrBrokerStatus": 2, "updateDttm": 1_700_000_000_000_000_000, "cpx1": 0.0}
+    for i in range(COMPILE_AFTER + 1):
+        assert (tuple(rec) in enc.shapes) == (i >= COMPILE_AFTER)
+        rec["cumFillQuantity"] = i
+        assert enc(rec) == encode_message(mt, rec)
+    assert enc.shapes[tuple(rec)].__code__.co_filename == "<encoder SpdrParentBrkrState>"
+    assert enc(rec)["cumFillQuantity"] == COMPILE_AFTER and "cpx1" not in enc(rec)

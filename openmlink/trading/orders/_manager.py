@@ -21,7 +21,7 @@ import orjson
 
 from ...clock import Clock
 from ...market import session_state
-from ...schema import MsgType, OptionKey, Registry, decode_record, encode_message, registry
+from ...schema import MsgType, OptionKey, Registry, decode_record, message_encoder, registry
 from ...srse import JournalStore
 from ...store import Store
 from ..limits import (
@@ -224,7 +224,7 @@ class OrderManager:
                 self._open(b, key, rec, sent, now)
         b = self.brokers.get(key)
         if self.journal is not None:  # no journal: no body encoded for it
-            enc = encode_message(self.mt[PO], rec)
+            enc = message_encoder(self.mt[PO])(rec)
             row: dict[str, Any] = enc
             if (b is not None and b.parent is rec and b.status == PEND_NEW and not b.auction
                     and len(self._puts) == puts_before == 0 and self._dirty == {key}
@@ -252,7 +252,7 @@ class OrderManager:
         b = self.brokers.get(key)
         self._touched(b, records=True)
         self._puts.append(("limit", _bkey(key), orjson.dumps(
-            [encode_message(self.mt[PL], rec), sorted(sent), insert])))
+            [message_encoder(self.mt[PL])(rec), sorted(sent), insert])))
         if b is None:
             self._pending_limits[key] = (rec, sent)
             self._flush()
@@ -1198,7 +1198,7 @@ class OrderManager:
         fn = self.fill_seq
         rec = execution_record(b, c, fn, q, px, ev.exch or c.exch, ev.maker_taker, float(ev.fee),
                                ev.ts_ns)
-        self._puts.append(("fill", _hex(fn), orjson.dumps(encode_message(self.mt[EX], rec))))
+        self._puts.append(("fill", _hex(fn), orjson.dumps(message_encoder(self.mt[EX])(rec))))
         self._out.append((EX, rec))
         b.update_src = "CumFillQty"
         if b.cum >= b.order_size:
@@ -1273,16 +1273,16 @@ class OrderManager:
         p = b.pending
         if p is None:
             return None
-        body = [p[0], encode_message(self.mt[PO], p[1]), sorted(p[2])]
+        body = [p[0], message_encoder(self.mt[PO])(p[1]), sorted(p[2])]
         if p[0] == "modify":
-            body.append(encode_message(self.mt[PO], p[3]))  # the merged parent
+            body.append(message_encoder(self.mt[PO])(p[3]))  # the merged parent
         return body
 
     def _encoded(self, b: Broker, what: str, rec: dict[str, Any]) -> Any:
         hit = b.enc.get(what)
         if hit is not None and hit[0] is rec:
             return hit[1]
-        enc = encode_message(self.mt[PO if what == "parent" else PL], rec)
+        enc = message_encoder(self.mt[PO if what == "parent" else PL])(rec)
         b.enc[what] = (rec, enc)
         return enc
 
