@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from ..bus import ColumnBatch, Event
-from ..schema import Field, MsgType, message_encoder, pkey_of, pkey_text
-from ..store import Store
+from ..schema import Field, MsgType, is_default, message_encoder, pkey_of, pkey_text
+from ..store import Store, Table
 
 __all__ = ["Body", "stored_bodies"]
 
@@ -35,18 +35,24 @@ class Body:
 
 
 _LACKING_MAX = 512
-_lacking_memo: dict[tuple[str, tuple[str, ...]], list[Field]] = {}
+_lacking_memo: dict[tuple[int, tuple[str, ...]], tuple[int, list[Field]]] = {}
 
 
-def _lacking(mt: MsgType, rec: dict[str, Any]) -> list[Field]:
-    """The fields of ``mt`` that ``rec`` does not carry (remembered per set of names, bounded)."""
-    k = (mt.name, tuple(rec))
+def _lacking(t: Table, rec: dict[str, Any]) -> list[Field]:
+    """The fields of ``t`` that ``rec`` does not carry and whose stored value the body may
+    show: a field no write ever gave a value holds its default in every row, and a default
+    the encoder leaves out need not be read (remembered per table and set of names, until a
+    write gives another field a value; bounded)."""
+    k = (id(t), tuple(rec))
+    written = t.written
     got = _lacking_memo.get(k)
-    if got is None:
+    if got is None or got[0] != len(written):
         if len(_lacking_memo) >= _LACKING_MAX:
             _lacking_memo.clear()
-        got = _lacking_memo[k] = [f for f in mt.fields if f.name not in rec]
-    return got
+        got = _lacking_memo[k] = (len(written), [
+            f for f in t.mt.fields
+            if f.name not in rec and (f.name in written or not is_default(f, f.default))])
+    return got[1]
 
 
 _last: list[Any] = [None, None, []]  # [message, its type, its bodies]: one message remembered
@@ -92,7 +98,7 @@ def stored_bodies(store: Store, mt: MsgType, msg: Event | ColumnBatch) -> list[B
             t = store.table(mt)
             row = t.row_of(pkey_of(mt, msg.rec))
             if row is not None:
-                lacking = _lacking(mt, msg.rec)
+                lacking = _lacking(t, msg.rec)
                 rec = t.record(row, lacking) if lacking else {}
                 rec.update(msg.rec)
                 out.append(_body(mt, rec, msg.sent_ts))

@@ -53,6 +53,9 @@ _CLEAR_BLOCK = 256  # new rows emptied ahead at a time
 (below) instead of building a pkey tuple per row."""
 _H_MUL = np.uint64(0xBF58476D1CE4E5B9)
 _COMPACT_EVERY = 64
+_COMPILE_AFTER = 4  # single-record writes of one shape before its writer is generated
+_WRITERS_MAX = 64  # generated writers per table (other shapes take the generic loop)
+_KEY_MEMO_MAX = 1 << 14
 
 
 @contextlib.contextmanager
@@ -167,6 +170,16 @@ class Table:
         self.deletes = 0  # rows ever deleted (readers that mirror rows notice deletions)
         self.seq = 0
         self._writes = 0  # single-record writes since the last vocabulary check
+        #: names of the fields some write gave a value (``upsert``, ``upsert_columns``): every
+        #: cell of any other field still holds its empty value, the field's default (readers
+        #: that leave defaults out may skip reading them)
+        self.written: set[str] = set()
+        self._col_field = {s[0]: s[1].name for s in self.specs}
+        # ``upsert`` by record shape: generated cell writers, shapes counted until compiled,
+        # key member cells by key
+        self._writers: dict[tuple[str, ...], Callable[..., None]] = {}
+        self._shapes_seen: dict[tuple[str, ...], int] = {}
+        self._key_memo: dict[tuple[str, Any], tuple[Any, ...]] = {}
         self.index: dict[tuple[Any, ...], int] = {}
         self.free: list[int] = []
         self.listeners: list[Listener] = []
@@ -413,14 +426,30 @@ class Table:
         elif not merge:
             self._reset_row(row, rec)
         self._hint_ok[row] = False
-        cols, plain, fields = self.cols, self._plain, self._fields
-        for name, v in rec.items():
-            if name in plain:
-                cols[name][row] = v  # what ``_put`` does for a plain column, without dispatch
+        shape = tuple(rec)
+        write = self._writers.get(shape)
+        if write is None and len(self._writers) < _WRITERS_MAX:
+            n = self._shapes_seen.get(shape, 0) + 1
+            if n >= _COMPILE_AFTER:
+                self._shapes_seen.pop(shape, None)
+                write = self._writers[shape] = self._compile_writer(shape)
             else:
-                f = fields.get(name)
-                if f is not None:
-                    self._put(row, f, v)
+                if len(self._shapes_seen) >= 4 * _WRITERS_MAX:
+                    self._shapes_seen.clear()
+                self._shapes_seen[shape] = n
+        if write is not None:
+            write(self.cols, row, rec, self.vocabs, self._key_cells)
+        else:
+            cols, plain, fields = self.cols, self._plain, self._fields
+            if not self.written.issuperset(rec):
+                self.written.update(n for n in rec if n in fields)
+            for name, v in rec.items():
+                if name in plain:
+                    cols[name][row] = v  # what ``_put`` does for a plain column, without dispatch
+                else:
+                    f = fields.get(name)
+                    if f is not None:
+                        self._put(row, f, v)
         if not merge:
             for f in self.mt.pkey_fields:
                 if f.name not in rec:
@@ -430,6 +459,62 @@ class Table:
         self.sent_ts[row] = sent_ts
         self._notify(np.array((row,), np.int64), False, 1)
         return row
+
+    def _compile_writer(self, shape: tuple[str, ...]) -> Callable[..., None]:
+        """``upsert``'s cell writes for records with exactly the field names ``shape``, as
+        generated straight-line code: a plain column's cell set from the record, a string's
+        vocabulary code looked up inline, a key's member cells from ``_key_cells`` (remembered
+        per key).  Names that are not fields are ignored, as by the generic loop."""
+        lines = ["def write(cols, row, rec, vocabs, key_cells):"]
+        for name in shape:
+            f = self._fields.get(name)
+            if f is None:
+                continue
+            nm = repr(name)
+            if name in self._plain:
+                lines.append(f"    cols[{nm}][row] = rec[{nm}]")
+            elif f.kind == "string":
+                lines += [f"    v = rec[{nm}]", f"    voc = vocabs[{nm}]", "    c = voc.codes.get(v)",
+                          f"    cols[{nm}][row] = voc.code(v) if c is None else c"]
+            else:  # a key: one cell per member
+                lines.append(f"    a = key_cells({nm}, rec[{nm}])")
+                for i, m in enumerate(KEY_MEMBERS[f.kind]):
+                    lines.append(f"    cols[{name + '.' + m!r}][row] = a[{i}]")
+        lines.append("    return None")
+        env: dict[str, Any] = {}
+        exec(compile("\n".join(lines), f"<writer {self.mt.name}>", "exec"), env)
+        self.written.update(n for n in shape if n in self._fields)
+        return env["write"]  # type: ignore[no-any-return]
+
+    def _key_cells(self, name: str, v: Any) -> tuple[Any, ...]:
+        """The member cells ``_put`` writes for key ``v`` of field ``name``, in
+        ``KEY_MEMBERS`` order (remembered per key until a vocabulary is rebuilt; bounded)."""
+        try:
+            got = self._key_memo.get((name, v))
+        except TypeError:  # not hashable: not a key; computed (and refused) as _put would
+            got = None
+        if got is not None:
+            return got
+        f = self._fields[name]
+        out = []
+        for m in KEY_MEMBERS[f.kind]:
+            if v is None or m not in v._fields:
+                out.append(_MEMBER_EMPTY[m])
+                continue
+            x = getattr(v, m)
+            if m == "tk":
+                out.append(self.vocabs[f"{name}.tk"].code(x))
+            elif m == "dt":
+                out.append(datekey_from_text(x))
+            elif m == "xx":
+                out.append(x)
+            else:
+                out.append(self._member_idx[m][x])
+        got = tuple(out)
+        if len(self._key_memo) >= _KEY_MEMO_MAX:
+            self._key_memo.clear()
+        self._key_memo[(name, v)] = got
+        return got
 
     def delete(self, pk: tuple[Any, ...]) -> bool:
         row = self.index.pop(pk, None)
@@ -506,6 +591,7 @@ class Table:
                 self._add_hints(h[todo], found)
         for name, arr in enc.items():
             self.cols[name][rows] = arr
+        self.written.update(self._col_field[name] for name in enc)
         self.seq += 1
         self.row_seq[rows] = self.seq
         self.sent_ts[rows] = sent_ts
@@ -694,6 +780,7 @@ class Table:
                 remap[c] = fresh.code(v.words[c])
             self.cols[name][: self.n] = remap[codes]
             self.vocabs[name] = fresh
+            self._key_memo.clear()  # a key's tk code may have changed
             if name in self._pk_cols:
                 self._clear_hints()
 

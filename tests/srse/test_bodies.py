@@ -111,3 +111,32 @@ def test_served_platform_history_and_record_store_match_the_store(tmp_path: Path
         assert body == orjson.dumps(encode_message(po, rec))
     rs.close()
     plat.history.close()
+
+
+def test_a_merge_shows_every_written_field_and_the_defaults_a_body_keeps(tmp_path: Path) -> None:
+    """A merged record's body takes from the store only the fields some write gave a value
+    (``Table.written``) and those whose default a body shows; whatever it skips is a default
+    the encoder leaves out, so the body is the stored record's, however many shapes came
+    before (the remembered field lists follow ``written`` as it grows)."""
+    span = REG["SpanRiskCalculator"]  # defaults a body shows: calcPrecision, adjYears (-1.0)
+    bus, store = InProcessBus(), Store(REG)
+    store.attach(bus)
+    h = History(tmp_path / "h.sqlite3", REG)
+    h.attach(bus, store, [BS, span])
+    pk = {"accnt": "A", "clientFirm": "F", "groupingCode": "0000-0000-0000-0007",
+          "secKey": {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "xx": 180,
+                     "cp": "Put"}, "secType": "Option", "orderSide": "Buy"}
+    t = store.table(BS)
+    for i, extra in enumerate(({}, {"spdrComment": "c"}, {}, {"avgFillPrice": 2.5}, {}, {})):
+        rec = decode_record(BS, {**pk, "cumFillQuantity": i, **extra})
+        bus.publish(Event(BS, "upsert", rec, 100 + i, merge=True))
+        stored = t.record(int(t.live_rows()[0]))
+        assert h.versions(BS)[-1].rec == decode_record(BS, encode_message(BS, stored))
+    last = h.versions(BS)[-1].rec
+    assert last["spdrComment"] == "c" and last["avgFillPrice"] == 2.5
+    assert last["cumFillQuantity"] == 5
+    other = decode_record(span, {"pkey": {"accnt": "A", "calcName": "x"}})
+    bus.publish(Event(span, "upsert", other, 1, merge=True))
+    body = encode_message(span, h.versions(span)[-1].rec)
+    assert body["adjYears"] == -1.0 and body["calcPrecision"] == span.field("calcPrecision").enum.names[1]
+    h.close()

@@ -1,6 +1,7 @@
 """Table rows against a dict model: a record read back is exactly the defaults plus what was
 written (merged or replaced), through new rows (emptied ahead a block at a time), rows reused
-after deletes, capacity growth and column batches."""
+after deletes, capacity growth and column batches -- by the generic cell loop and by the writers
+generated per record shape; ``Table.written`` names every field a write gave a value."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openmlink.schema import OptionKey, TickerKey, registry
-from openmlink.store import Table
+from openmlink.store import Table, _table
 
 MT = registry()["SpdrParentBrkrEvent"]
 FIELDS = {f.name: f for f in MT.fields}
@@ -57,7 +58,24 @@ def _defaults() -> dict[str, Any]:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_op, max_size=120))
 def test_records_read_back_as_the_model(ops: list[tuple[Any, ...]]) -> None:
+    _check_model(ops)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_op, max_size=120))
+def test_generated_shape_writers_read_back_as_the_model(ops: list[tuple[Any, ...]]) -> None:
+    """Every shape compiled at its first write (the generated writer, not the loop)."""
+    before = _table._COMPILE_AFTER
+    _table._COMPILE_AFTER = 1
+    try:
+        _check_model(ops)
+    finally:
+        _table._COMPILE_AFTER = before
+
+
+def _check_model(ops: list[tuple[Any, ...]]) -> None:
     t = Table(MT, capacity=16)
+    written = {"parentNumber", "recType"}
     model: dict[int, dict[str, Any]] = {}
     for kind, who, merge, body in ops:
         if kind == "upsert":
@@ -67,6 +85,7 @@ def test_records_read_back_as_the_model(ops: list[tuple[Any, ...]]) -> None:
             new.update(rec)
             model[who] = new
             t.upsert(rec, merge=merge)
+            written.update(rec)
         elif kind == "delete":
             assert t.delete((who, 1)) == (who in model)
             model.pop(who, None)
@@ -78,11 +97,37 @@ def test_records_read_back_as_the_model(ops: list[tuple[Any, ...]]) -> None:
                 new = model.get(pn) or {**_defaults(), "parentNumber": pn, "recType": 1}
                 new["bidPrc"] = body
                 model[pn] = new
+            written.add("bidPrc")
         _poison_unwritten_tail(t)
     assert len(t) == len(model)
+    assert t.written == (written if ops and any(o[0] != "delete" for o in ops) else set())
     for pn, want in model.items():
         got = t.get((pn, 1))
         assert got is not None
         for name in FIELDS:
             assert got[name] == want[name] or (name == "secKey" and got[name] is None
                                                and want[name] is None), (name, got[name], want[name])
+
+
+def test_a_rebuilt_ticker_vocabulary_is_not_read_through_stale_key_cells() -> None:
+    """A compiled writer takes a key's member cells from a memo; a vocabulary rebuilt (its
+    codes renumbered) must not leave stale ``tk`` codes in it."""
+    before = _table._COMPILE_AFTER
+    _table._COMPILE_AFTER = 1
+    try:
+        t = Table(MT, capacity=16)
+
+        def key(i: int) -> OptionKey:
+            return OptionKey("EQT", "NMS", f"T{i}", "2027-01-15", 100.0, "Call")
+        vocab, i = t.vocabs["secKey.tk"], 0
+        while t.vocabs["secKey.tk"] is vocab:  # churn: every write a new ticker word
+            t.upsert({"parentNumber": i % 5, "recType": 1, "secKey": key(i)})
+            i += 1
+            assert i < 20_000, "the vocabulary was never rebuilt"
+        # keys the memo saw before the rebuild (words dropped by it, or renumbered), again
+        for j, old in enumerate((i - 30, i - 7, i - 1)):
+            t.upsert({"parentNumber": j, "recType": 1, "secKey": key(old)})
+            got = t.get((j, 1))
+            assert got is not None and got["secKey"] == key(old)
+    finally:
+        _table._COMPILE_AFTER = before
