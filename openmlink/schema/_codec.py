@@ -281,9 +281,60 @@ def pkey_of(mt: MsgType, rec: dict[str, Any]) -> tuple[Any, ...]:
 
 def pkey_text(mt: MsgType, pk: tuple[Any, ...]) -> str:
     """Flat string form of a pkey tuple: parts joined by ``|`` (spec 2.3)."""
+    got = _pkey_texts.get(id(mt))
+    if got is None or got[0] is not mt:
+        got = _pkey_texts[id(mt)] = (mt, _pkey_texter(mt))
+    return got[1](pk)
+
+
+def _generic_pkey_text(mt: MsgType, pk: tuple[Any, ...]) -> str:
     return "|".join(
         encode_text(f, v) for f, v in zip(mt.pkey_fields, pk, strict=True)
     )
+
+
+_pkey_texts: dict[int, tuple[MsgType, Any]] = {}
+
+
+def _pkey_texter(mt: MsgType) -> Any:
+    """``pkey_text`` for ``mt`` as generated code: the tuple unpacked (a length mismatch is a
+    ValueError, as the generic ``zip(strict=True)``) and each part's ``encode_text`` inlined
+    for its kind."""
+    fields = mt.pkey_fields
+    if not fields:
+        return lambda pk: _generic_pkey_text(mt, pk)
+    if len(_pkey_texts) >= 4096:  # types of registries since dropped
+        _pkey_texts.clear()
+    env: dict[str, Any] = {"f32": float32_shortest_one, "idlong": idlong_to_text,
+                           "dt_text": datetime_to_text, "dk_text": datekey_to_text,
+                           "DKN": DATEKEY_NONE, "encode_text": encode_text,
+                           "isinstance": isinstance, "str": str}
+    parts = []
+    for i, f in enumerate(fields):
+        v, k = f"v{i}", f.kind
+        env[f"F{i}"] = f
+        if k in ("TickerKey", "ExpiryKey", "OptionKey"):
+            parts.append(f"('' if {v} is None else str({v}))")
+        elif k == "float":
+            parts.append(f"repr(f32(float({v})))" if f.ftype == "Float" else f"repr(float({v}))")
+        elif k == "int":
+            parts.append(f"idlong({v})" if f.id_long else f"str(int({v}))")
+        elif k == "string":
+            parts.append(f"({v} if isinstance({v}, str) else str({v}))")
+        elif k == "enum" and f.enum is not None:
+            env[f"N{i}"] = f.enum.names
+            parts.append(f"(N{i}[{v}] if 0 <= {v} < {len(f.enum.names)} and {v}.__class__ is int "
+                         f"else encode_text(F{i}, {v}))")
+        elif k == "DateTime":
+            parts.append(f"dt_text({v})")
+        elif k == "DateKey":
+            parts.append(f"('' if {v} == DKN else dk_text({v}))")
+        else:
+            parts.append(f"encode_text(F{i}, {v})")
+    names = ", ".join(f"v{i}" for i in range(len(fields)))
+    src = f"def text(pk):\n    {names}, = pk\n    return '|'.join(({', '.join(parts)},))\n"
+    exec(compile(src, f"<pkey_text {mt.name}>", "exec"), env)
+    return env["text"]
 
 
 def encode_text(f: Field, v: Any) -> str:

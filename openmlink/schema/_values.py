@@ -34,6 +34,21 @@ _IDLONG_RE = re.compile(r"^[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa
 
 def datekey_from_text(text: str) -> int:
     """``YYYY-MM-DD`` -> days since 1970-01-01. Raises ValueError with the reason."""
+    got = _DAYS.get(text)
+    if got is not None:
+        return got
+    days = _datekey_from_text(text)
+    if len(_DAYS) >= _DAYS_MAX:
+        _DAYS.clear()
+    _DAYS[text] = days
+    return days
+
+
+_DAYS: dict[str, int] = {}  # days by text: every key of a series carries the same expiry text
+_DAYS_MAX = 4096
+
+
+def _datekey_from_text(text: str) -> int:
     m = _DATE_RE.match(text.strip())
     if not m:
         raise ValueError(f"'{text}' is not a date of the form YYYY-MM-DD")
@@ -71,8 +86,19 @@ def datetime_to_text(ns: int) -> str:
     """ns since the epoch -> ``yyyy-MM-dd HH:mm:ss.ffffff`` (UTC, microseconds)."""
     ns = int(ns)
     secs, rem = divmod(ns, NS_PER_SECOND)
-    dt = datetime.fromtimestamp(secs, tz=UTC)
-    return f"{dt:%Y-%m-%d %H:%M:%S}.{rem // 1000:06d}"
+    last = _LAST_SECOND  # (second, its text): the clock's times come in runs of one second
+    if last[0] != secs:
+        last = _remember_second(secs)
+    return f"{last[1]}.{rem // 1000:06d}"
+
+
+def _remember_second(secs: int) -> tuple[int, str]:
+    global _LAST_SECOND
+    _LAST_SECOND = (secs, f"{datetime.fromtimestamp(secs, tz=UTC):%Y-%m-%d %H:%M:%S}")
+    return _LAST_SECOND
+
+
+_LAST_SECOND: tuple[int, str] = (-(2**63), "")
 
 
 def idlong_from_text(text: str) -> int:
