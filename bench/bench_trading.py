@@ -301,6 +301,154 @@ def bench_fills(n: int) -> None:
           f"fills/s (journaled and published); {_load()}")
 
 
+# ---------------------------------------------------------------- a real server on a socket
+def _future_expiry(days: int = 60) -> str:
+    """A Friday about ``days`` ahead of today (the socket bench's server runs on the live
+    clock: its series must not have expired)."""
+    import datetime as _dt
+
+    d = _dt.date.today() + _dt.timedelta(days=days)
+    return (d + _dt.timedelta(days=(4 - d.weekday()) % 7)).isoformat()
+
+
+def _market_recording(path: str, expiry: str) -> None:
+    """The bench's market (AAPL at 200, 40 puts quoted 4.90/5.10 with a surface) as a bus
+    recording, for ``openmlink serve --replay``."""
+    from openmlink.bus import Event, InProcessBus
+    from openmlink.clock import SimClock
+    from openmlink.market import Recorder
+    from openmlink.schema import decode_record, registry
+
+    reg, bus, clock = registry(), InProcessBus(), SimClock(time.time_ns())
+    rec = Recorder(path, clock, note="bench_trading --only socket")
+    rec.attach(bus)
+
+    def put(name: str, msg: dict[str, object]) -> None:
+        bus.publish(Event(reg[name], "upsert", decode_record(reg[name], msg), clock.time_ns()))
+    put("StockBookQuote", {"pkey": {"ticker": "AAPL-NMS-EQT"}, "bidPrice1": 199.9,
+                           "askPrice1": 200.1, "bidSize1": 500, "askSize1": 500})
+    for k in range(40):
+        okey = f"AAPL-NMS-EQT-{expiry}-{180 + k}-P"
+        put("OptionNbboQuote", {"pkey": {"okey": okey}, "bidPrice": 4.9, "askPrice": 5.1,
+                                "bidSize": 20, "askSize": 20, "bidMask": 8, "askMask": 8})
+        put("LiveImpliedQuote", {"pkey": {"okey": okey}, "ticker": "AAPL-NMS-EQT", "uPrc": 200.0,
+                                 "years": 0.16, "rate": 0.04, "sdiv": 0.0, "sVol": 0.25,
+                                 "sPrc": 5.0, "sMark": 5.0, "de": -0.4, "ga": 0.02, "ve": 0.3,
+                                 "priceType": "Equity", "oBid": 4.9, "oAsk": 5.1})
+    rec.close()
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _socket_client(url: str, key: str, bodies: list[bytes], rate: float, conns: int,
+                   out: object) -> None:
+    """Post ``bodies`` open loop at ``rate`` posts/s over ``conns`` keep-alive connections
+    (aiohttp); puts (latencies in s from each post's due time, errors, client CPU s) on the
+    queue ``out``.  Runs in a process of its own: its CPU is not the server's."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> tuple[list[float], list[str]]:
+        lat: list[float] = [0.0] * len(bodies)
+        errs: list[str] = []
+        params = {"cmd": "postmsgs", "postaction": "I"}
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conns)) as sess:
+            loop = asyncio.get_running_loop()
+
+            async def post(i: int, due: float) -> None:
+                async with sess.post(url, params=params, data=bodies[i], headers=headers) as r:
+                    body = await r.read()
+                lat[i] = loop.time() - due
+                if b'"OK"' not in body:
+                    errs.append(body[:300].decode(errors="replace"))
+            # warm the connections (not timed)
+            await asyncio.gather(*(sess.get(url, params={"cmd": "getcount",
+                                                         "msgType": "SpdrParentOrder"},
+                                            headers=headers) for _ in range(conns)))
+            tasks = []
+            t0 = loop.time() + 0.05
+            for i in range(len(bodies)):
+                due = t0 + i / rate
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                tasks.append(asyncio.ensure_future(post(i, due)))
+            await asyncio.gather(*tasks)
+        return lat, errs
+    c0 = time.process_time()
+    lat, errs = asyncio.run(run())
+    out.put((lat, errs, time.process_time() - c0))  # type: ignore[attr-defined]
+
+
+def bench_socket(n: int, rate: float, conns: int = 8, warm: int = 500) -> None:
+    """``openmlink serve`` (replaying the bench's market, no analytics, journal and record
+    store in a temporary data directory) on loopback; a client process posts ``warm`` orders,
+    then ``n`` paced at ``rate`` posts/s over keep-alive HTTP.  Prints PostAck p50/p99 (from
+    each post's due time) and the server's CPU per order (every thread, from /proc)."""
+    import multiprocessing as mp
+
+    import requests
+
+    from tests.conftest import end_process, free_port, launch_serve
+
+    with tempfile.TemporaryDirectory() as d:
+        expiry = _future_expiry()
+        _market_recording(f"{d}/market.omlrec", expiry)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc, log = launch_serve(base, [
+            "--port", str(port), "--api-key", KEY, "--data-dir", f"{d}/data", "--no-analytics",
+            "--no-sql", "--replay", f"{d}/market.omlrec", "--fast", "--keep-serving",
+            "--order-rate", "0", "--accnt-order-rate", "0"], timeout=120)
+        try:
+            url = f"{base}/rest/json"
+            for _ in range(200):  # the replay published the market
+                got = requests.get(url, params={"cmd": "getcount", "msgType": "OptionNbboQuote"},
+                                   headers={"Authorization": f"Bearer {KEY}"}).json()
+                if got and got[0]["message"].get("count") == 40:
+                    break
+                time.sleep(0.1)
+            ctx = mp.get_context("spawn")
+
+            def orders(lo: int, hi: int) -> list[bytes]:
+                return [_order(i).replace(EXPIRY.encode(), expiry.encode()) for i in range(lo, hi)]
+            for what, bodies in (("warm-up", orders(0, warm)), ("paced", orders(warm, warm + n))):
+                q = ctx.Queue()
+                client = ctx.Process(target=_socket_client, args=(url, KEY, bodies, rate, conns, q))
+                idle0 = _proc_cpu_s(proc.pid)
+                time.sleep(1.0)
+                idle = _proc_cpu_s(proc.pid) - idle0
+                c0 = _proc_cpu_s(proc.pid)
+                client.start()
+                lat, errs, ccpu = q.get(timeout=600)
+                client.join()
+                time.sleep(0.1)  # the last posts' timer tick
+                cpu = _proc_cpu_s(proc.pid) - c0
+                if what == "warm-up":
+                    continue
+                a = np.array(lat) * 1e3
+                dt = len(bodies) / rate
+                print(f"socket post->PostAck (openmlink serve on loopback, journal + record store "
+                      f"+ History, {conns} keep-alive connections, client in its own process) "
+                      f"at {rate:,.0f} posts/s: n={len(bodies)} p50={np.percentile(a, 50):.2f} ms "
+                      f"p90={np.percentile(a, 90):.2f} ms p99={np.percentile(a, 99):.2f} ms "
+                      f"max={a.max():.1f} ms; errors {len(errs)}{' ' + errs[0] if errs else ''}; "
+                      f"server CPU {cpu / len(bodies) * 1e3:.3f} ms per order "
+                      f"(idle server {idle * 1e3:.0f} ms CPU/s, so "
+                      f"{(cpu - idle * (dt + 0.15)) / len(bodies) * 1e3:.3f} ms per order above "
+                      f"idle); client CPU {ccpu / len(bodies) * 1e3:.3f} ms per post; {_load()}")
+        finally:
+            end_process(proc)
+            os.unlink(log)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=10_000)
@@ -314,9 +462,13 @@ def main() -> None:
     ap.add_argument("--gc", choices=("policy", "startup"), default="policy",
                     help="policy: the platform's GC policy (gcpolicy.GcPolicy); startup: only "
                          "the start-up freeze (the policy before issue 11's fifth pass)")
-    ap.add_argument("--only", choices=("posts", "served", "reprice", "fills"), default=None,
+    ap.add_argument("--only", choices=("posts", "served", "socket", "reprice", "fills"),
+                    default=None,
                     help="served: the bare rig (journal) beside the served platform, paced and "
-                         "back to back")
+                         "back to back; socket: a real openmlink serve on loopback, paced posts "
+                         "from a client process over HTTP")
+    ap.add_argument("--conns", type=int, default=8,
+                    help="keep-alive connections of the socket bench's client")
     args = ap.parse_args()
     GC_MODE[0] = args.gc
     TIMER_S[0] = args.timer_s
@@ -340,6 +492,8 @@ def main() -> None:
             for served in (False, True):
                 with tempfile.TemporaryDirectory() as d:
                     bench_posts(args.posts, d, rate, served=served)
+    if args.only in (None, "socket"):
+        bench_socket(args.posts, args.rate, args.conns)
     if args.only in (None, "reprice"):
         bench_reprice(args.orders, 4.8, "limit binds: no price changes")
         bench_reprice(args.orders, 5.0, "every child follows the bid")
