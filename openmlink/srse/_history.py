@@ -70,7 +70,11 @@ class History:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.registry = reg
-        self._lock = threading.Lock()  # appends on the loop thread, reads from SQL workers
+        # ``_lock`` guards the appends not yet written (taken by appends on the loop thread:
+        # only ever held for a list swap or an append); ``_db_lock`` the connection (the
+        # committer thread, readers from SQL workers).  An append never waits for a commit.
+        self._lock = threading.Lock()
+        self._db_lock = threading.Lock()
         self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path),
                                    isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -96,21 +100,23 @@ class History:
         if self._committer is not None:
             self._committer.join()
             self._committer = None
-        with self._lock:
+        with self._db_lock:
             self._commit()
             self._db.close()
 
     def _write(self) -> None:
-        """Insert the appends not yet written (call with the lock held)."""
-        if self._pending:
+        """Insert the appends not yet written (call with ``_db_lock`` held: the appends taken
+        are written before any reader can query)."""
+        with self._lock:
             rows, self._pending = self._pending, []
+        if rows:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN")
             self._db.executemany("INSERT INTO versions (seq, msg, pkey, ts, client_firm, body) "
                                  "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def _commit(self) -> None:
-        """Write and commit the open batch of appends (call with the lock held)."""
+        """Write and commit the open batch of appends (call with ``_db_lock`` held)."""
         self._write()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
@@ -118,7 +124,7 @@ class History:
     def _commit_every(self, period: float) -> None:
         while not self._stop.wait(period):
             try:
-                with self._lock:
+                with self._db_lock:
                     self._commit()
             except sqlite3.Error:
                 log.exception("srse history: committing a batch of versions failed")
@@ -139,16 +145,19 @@ class History:
         with self._lock:
             self._seq += 1
             self._pending.append((self._seq, mt.name, pkey, int(ts), firm, body))
-            if not self._batch:
-                self._commit()
-            elif len(self._pending) >= PENDING_MAX:  # the committer is late: bounded anyway
-                self._write()
             seq = self._seq
+            full = len(self._pending) >= PENDING_MAX
+        if not self._batch:
+            with self._db_lock:
+                self._commit()
+        elif full:  # the committer is late: bounded anyway
+            with self._db_lock:
+                self._write()
         self._types.add(mt.name)
         return seq
 
     def count(self, mt: MsgType | None = None) -> int:
-        with self._lock:
+        with self._db_lock:
             self._write()
             if mt is None:
                 return int(self._db.execute("SELECT COUNT(*) FROM versions").fetchone()[0])
@@ -163,7 +172,7 @@ class History:
         if limit is not None:
             sql += " LIMIT ?"
             args = (*args, limit)
-        with self._lock:
+        with self._db_lock:
             self._write()
             rows = self._db.execute(sql, args).fetchall()
         out: list[Version] = []

@@ -18,6 +18,7 @@ from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry, decode_record, pkey_of, pkey_text
 from ..store import Store
 from ._bodies import stored_bodies
+from ._checkpoint import Checkpointer
 
 __all__ = ["RecordStore"]
 
@@ -37,15 +38,19 @@ CREATE TABLE IF NOT EXISTS records (
 class RecordStore:
     """A SQLite file of the latest record per pkey of the persistent message types."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, checkpoint_s: float = 1.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        # every client post commits here on the event loop: its WAL checkpoints (a copy and
+        # an fsync every ~1,000 pages) run on a thread of their own, never inside a post
+        self.checkpointer = Checkpointer(self.path, self._db, self, every_s=checkpoint_s)
 
     def close(self) -> None:
+        self.checkpointer.stop()
         self._db.close()
 
     def count(self, msg: str | None = None) -> int:

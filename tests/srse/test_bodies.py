@@ -5,6 +5,7 @@ and every persisted order equal what the store holds."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -140,3 +141,28 @@ def test_a_merge_shows_every_written_field_and_the_defaults_a_body_keeps(tmp_pat
     body = encode_message(span, h.versions(span)[-1].rec)
     assert body["adjYears"] == -1.0 and body["calcPrecision"] == span.field("calcPrecision").enum.names[1]
     h.close()
+
+
+def test_record_store_posts_never_checkpoint_its_thread_does(tmp_path: Path) -> None:
+    """Each client post commits to the record store on the event loop; SQLite's own
+    checkpoint (a copy and an fsync past 1,000 WAL pages) must not run inside one: the record
+    store's Checkpointer thread runs them, and a fresh reader sees every record."""
+    path = tmp_path / "srse.sqlite3"
+    bus, store = InProcessBus(), Store(REG)
+    store.attach(bus)
+    rs = RecordStore(path, checkpoint_s=3600)  # its thread will not run for now
+    rs.attach(bus, store, [LIQ])
+    wal = path.with_name(path.name + "-wal")
+    for i in range(1_500):
+        rec = decode_record(LIQ, {"pkey": {"okey": f"AAPL-NMS-EQT-2025-07-18-{100 + i}-P"},
+                                  "sVol": 0.2 + i * 1e-6, "ticker": "AAPL-NMS-EQT"})
+        bus.publish(Event(LIQ, "upsert", rec, i))
+    pages = (wal.stat().st_size - 32) // (4096 + 24)
+    assert pages > 1_000 and rs.checkpointer.checkpoints == 0  # no commit checkpointed
+    db = sqlite3.connect(str(path))
+    rs.checkpointer.checkpoint(db)  # what its thread does every second
+    db.close()
+    again = RecordStore(path)  # rs not closed: as after a kill -9
+    assert again.count(LIQ.name) == 1_500
+    again.close()
+    rs.close()

@@ -76,3 +76,25 @@ def test_appends_waiting_for_a_late_committer_stay_bounded(tmp_path: Path) -> No
     seq = again.append(ORDER, _rec(1), 1)  # numbering goes on after a restart
     assert seq == 3 * PENDING_MAX and again.versions(ORDER)[-1].seq == seq
     again.close()
+
+
+def test_appends_do_not_wait_for_a_commit_in_progress(tmp_path: Path) -> None:
+    """The committer (or a reader) holding the database while it writes and commits (a slow
+    disk, a checkpoint) does not stop the event loop's appends; once it is done they are all
+    read back, in append order."""
+    import threading
+
+    h = History(tmp_path / "h.sqlite3", REG, commit_s=0.01)
+    with h._db_lock:  # a commit that takes its time
+        done = threading.Event()
+
+        def append() -> None:
+            for i in range(1, 101):
+                h.append(ORDER, _rec(i), 1_000 + i)
+            done.set()
+        t = threading.Thread(target=append)
+        t.start()
+        assert done.wait(10), "appends waited for the database"
+    t.join()
+    assert [v.rec["parentNumber"] for v in h.versions(ORDER)] == list(range(1, 101))
+    h.close()
