@@ -39,23 +39,37 @@ def _f(x: float) -> float:
     return float(x) if x == x and not math.isinf(x) else 0.0
 
 
+_LEVEL_KEYS = (("cpx1", "csz1", "cex1", "cnt1"), ("cpx2", "csz2", "cex2", "cnt2"))
+
+
 def ladder(b: Broker) -> dict[str, Any]:
     """cpx1/csz1/cex1/cnt1, cpx2.., cMore: live children grouped by price, best first."""
     levels: dict[float, list[Child]] = {}
     for c in b.children.values():
-        if c.leaves > 0 and not c.cancelling:
-            levels.setdefault(round(c.shown_price, 8), []).append(c)
-    order = sorted(levels, reverse=b.side > 0)
+        if c.size > c.filled and not c.cancelling:
+            px = c.price if c.mod is None else c.mod[0]
+            got = levels.get(round(px, 8))
+            if got is None:
+                levels[round(px, 8)] = [c]
+            else:
+                got.append(c)
     out: dict[str, Any] = {}
-    for i, px in enumerate(order[:2], start=1):
+    if not levels:
+        out["cMore"] = 0
+        return out
+    order = sorted(levels, reverse=b.side > 0) if len(levels) > 1 else list(levels)
+    for (kp, ks, ke, kn), px in zip(_LEVEL_KEYS, order, strict=False):  # the best two
         cs = levels[px]
-        mask = 0
+        mask = size = 0
         for c in cs:
+            size += c.size - c.filled
             if c.exch:
                 mask |= exchange_bit(c.exch)
-        out.update({f"cpx{i}": px, f"csz{i}": sum(c.leaves for c in cs), f"cex{i}": mask,
-                    f"cnt{i}": min(len(cs), 255)})
-    out["cMore"] = min(sum(len(levels[p]) for p in order[2:]), 255)
+        out[kp] = px
+        out[ks] = size
+        out[ke] = mask
+        out[kn] = min(len(cs), 255)
+    out["cMore"] = min(sum(len(levels[p]) for p in order[2:]), 255) if len(order) > 2 else 0
     return out
 
 
@@ -73,60 +87,72 @@ def _ticker(b: Broker) -> TickerKey | None:
     return TickerKey(k.at, k.ts, k.tk)
 
 
+@functools.cache
+def _state_enums() -> tuple[dict[str, int], ...]:
+    S = "SpdrParentBrkrState"
+    return tuple(_enum(S, f)[0] for f in (
+        "spdrBrokerStatus", "spdrOrderStatus", "spdrCloseReason", "spdrRejectReason",
+        "riskLimitDesc", "riskLimitLevel", "brokerState", "updateSrc"))
+
+
 def state_record(b: Broker, now_ns: int) -> dict[str, Any]:
     p, lim, m = b.parent, b.lim, market_of(b)
-    S = "SpdrParentBrkrState"
-    rec = _common(b)
-    rec.update({
+    e_bst, e_ost, e_close, e_rej, e_rdesc, e_rlevel, e_state, e_src = _state_enums()
+    g, nan, f = m.get, math.nan, _f
+    s_vol, u_prc = f(g("s_vol", nan)), f(g("u_prc", nan))
+    pv = f(g("point_value", 100.0))
+    cum = b.cum
+    rec = {
+        "accnt": p["accnt"], "secKey": p["secKey"], "secType": p["secType"],
+        "spdrSource": p["spdrSource"], "groupingCode": p["groupingCode"],
+        "orderSide": p["orderSide"], "clientFirm": p["clientFirm"],
         "userName": p["userName"], "parentNumber": b.parent_number,
         "baseParentNumber": b.base_parent, "modifyNumber": b.modify_number,
         "noticeNumber": p["noticeNumber"], "riskGroupId": p["riskGroupId"],
         "strategy": p["strategy"], "ticker": _ticker(b),
-        "uPrc": _f(m.get("u_prc", math.nan)), "nbboBid": _f(m.get("bid", math.nan)),
-        "nbboAsk": _f(m.get("ask", math.nan)), "nbboBidSz": int(_f(m.get("bid_size", 0))),
-        "nbboAskSz": int(_f(m.get("ask_size", 0))), "surfacePrc": _f(m.get("s_prc", math.nan)),
-        "surfaceVol": _f(m.get("s_vol", math.nan)),
-        "spdrBrokerStatus": enum_of(S, "spdrBrokerStatus", b.status[1]),
-        "spdrOrderStatus": enum_of(S, "spdrOrderStatus", b.status[0]),
-        "spdrCloseReason": enum_of(S, "spdrCloseReason", b.close_reason),
-        "spdrRejectReason": enum_of(S, "spdrRejectReason", b.reject_reason),
+        "uPrc": u_prc, "nbboBid": f(g("bid", nan)),
+        "nbboAsk": f(g("ask", nan)), "nbboBidSz": int(f(g("bid_size", 0))),
+        "nbboAskSz": int(f(g("ask_size", 0))), "surfacePrc": f(g("s_prc", nan)),
+        "surfaceVol": s_vol,
+        "spdrBrokerStatus": e_bst[b.status[1]],
+        "spdrOrderStatus": e_ost[b.status[0]],
+        "spdrCloseReason": e_close[b.close_reason],
+        "spdrRejectReason": e_rej[b.reject_reason],
         "spdrComment": (b.comment or b.hold)[:255],
         "orderSize": b.order_size, "orderActiveSize": b.active_size,
         "activeDuration": p["activeDuration"],
         "updateDttm": now_ns, "leavesQuantity": b.live_leaves(),
-        "avgFillPrice": b.avg_price, "cumFillQuantity": b.cum,
-        "avgFillUPrice": b.u_notional / b.cum if b.cum else 0.0,
-        "avgFillVol": b.vol_notional / b.cum if b.cum else 0.0,
+        "avgFillPrice": b.avg_price, "cumFillQuantity": cum,
+        "avgFillUPrice": b.u_notional / cum if cum else 0.0,
+        "avgFillVol": b.vol_notional / cum if cum else 0.0,
         "cumFillVega": b.cum_vega, "cumFillDDelta": b.cum_dd, "cumExchFee": b.cum_fee,
         "lastFillDttm": b.last_fill_ns,
-        "riskLimitSize": b.risk_size, "riskLimitDesc": enum_of(S, "riskLimitDesc", b.risk_desc),
-        "riskLimitLevel": enum_of(S, "riskLimitLevel", "RiskGroup" if b.risk_desc != "None"
-                                  else "None"),
+        "riskLimitSize": b.risk_size, "riskLimitDesc": e_rdesc[b.risk_desc],
+        "riskLimitLevel": e_rlevel["RiskGroup" if b.risk_desc != "None" else "None"],
         "riskLimitDetail": b.risk_detail,
-        "limitPrice": _f(lim.limit_price), "limitErr": lim.limit_err,
+        "limitPrice": f(lim.limit_price), "limitErr": lim.limit_err,
         "limitErrDesc": limit_err_text(b),
-        "makeProbLimit": _f(lim.make_prob), "makeLimitPrice": _f(lim.make_limit),
+        "makeProbLimit": f(lim.make_prob), "makeLimitPrice": f(lim.make_limit),
         "makeLimitErr": lim.make_err,
-        "makeSurfOffset": _f(b.value("makeSurfVolOffset")),
-        "takeProbLimit": _f(lim.take_prob), "takeLimitPrice": _f(lim.take_limit),
+        "makeSurfOffset": f(b.value("makeSurfVolOffset")),
+        "takeProbLimit": f(lim.take_prob), "takeLimitPrice": f(lim.take_limit),
         "takeLimitErr": lim.take_err,
-        "takeSurfOffset": _f(b.value("takeSurfVolOffset")),
+        "takeSurfOffset": f(b.value("takeSurfVolOffset")),
         "userData1": p["userData1"], "userData2": p["userData2"],
         "maxProgress": b.max_progress,
-        "brokerState": enum_of(S, "brokerState", _broker_state(b)),
+        "brokerState": e_state[_broker_state(b)],
         "lastChildRejectDttm": b.last_child_reject_ns,
         "lastChildRejectText": b.last_child_reject,
-        "cnVol": _f(m.get("s_vol", math.nan)), "cnYrs": _f(m.get("years", math.nan)),
-        "cnUPrc": _f(m.get("u_prc", math.nan)), "cnDe": _f(m.get("de", math.nan)),
-        "cnGa": _f(m.get("ga", math.nan)), "cnVe": _f(m.get("ve", math.nan)),
-        "pointValue": _f(m.get("point_value", 100.0)),
-        "underliersPerCn": int(_f(m.get("point_value", 100.0))),
+        "cnVol": s_vol, "cnYrs": f(g("years", nan)),
+        "cnUPrc": u_prc, "cnDe": f(g("de", nan)),
+        "cnGa": f(g("ga", nan)), "cnVe": f(g("ve", nan)),
+        "pointValue": pv, "underliersPerCn": int(pv),
         "numNewOrders": b.num_new_orders, "numParentLimits": min(b.num_parent_limits, 65535),
-        "updateSrc": enum_of(S, "updateSrc", b.update_src), "numUpdates": b.num_updates,
+        "updateSrc": e_src[b.update_src], "numUpdates": b.num_updates,
         "timestamp": now_ns,
-    })
-    rec.update({"cpx1": 0.0, "csz1": 0, "cex1": 0, "cnt1": 0, "cpx2": 0.0, "csz2": 0, "cex2": 0,
-                "cnt2": 0})
+        "cpx1": 0.0, "csz1": 0, "cex1": 0, "cnt1": 0, "cpx2": 0.0, "csz2": 0, "cex2": 0,
+        "cnt2": 0,
+    }
     rec.update(ladder(b))
     return rec
 
