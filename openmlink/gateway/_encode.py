@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..schema import MsgType, encode_message
+from ..schema import Field, MsgType, is_default, message_encoder
 from ..store import Table
 from ._frames import ENVELOPE, JSON, JSONF, JSONF_MAX_PAYLOAD, jsonf_header, ws_header
 from ._jsoncols import CLOSE, OPEN, Slot, Texts, VocabTexts, build, field_slots
@@ -109,12 +109,27 @@ class RowEncoder:
         self._vocab_texts = VocabTexts()
         #: calls with at most this many rows are serialised row by row (``_build``)
         self.small_rows = SMALL_ROWS
+        self._read_table: Table | None = None
+        self._read_n = -1
+        self._read_fields: tuple[Field, ...] = ()
 
     def drop_caches(self) -> None:
         self._caches.clear()
 
     def body(self, table: Table, row: int) -> dict[str, Any]:
-        return encode_message(self.mt, table.record(row, self.fields), self.view)
+        return message_encoder(self.mt, self.view)(table.record(row, self._read(table)))
+
+    def _read(self, table: Table) -> tuple[Field, ...]:
+        """The fields a body may show: the pkey, and of the others those some write gave a
+        value (``Table.written``) or whose default a body shows -- every other cell holds a
+        default the encoder leaves out (remembered until ``written`` grows)."""
+        n = len(table.written)
+        if self._read_table is not table or self._read_n != n:
+            written = table.written
+            self._read_fields = tuple(f for f in self.fields if f.is_pkey or f.name in written
+                                      or not is_default(f, f.default))
+            self._read_table, self._read_n = table, n
+        return self._read_fields
 
     def encode(self, table: Table, rows: np.ndarray) -> list[bytes]:
         """Envelope bytes of ``rows`` (each row serialised once per change, across clients)."""
@@ -202,9 +217,9 @@ class RowEncoder:
         return data, env
 
     def _build_rows(self, table: Table, rows: np.ndarray, framing: str) -> tuple[np.ndarray, np.ndarray]:
-        mt, view, head, fields = self.mt, self.view, self._head, self.fields
-        envs = [head + orjson.dumps(encode_message(mt, table.record(r, fields), view)) + b"}"
-                for r in rows.tolist()]
+        mt, head, fields = self.mt, self._head, self._read(table)
+        enc, record = message_encoder(mt, self.view), table.record
+        envs = [head + orjson.dumps(enc(record(r, fields))) + b"}" for r in rows.tolist()]
         sizes = np.fromiter(map(len, envs), np.int64, len(envs))
         data = np.empty(len(envs), object)
         if framing == JSON:

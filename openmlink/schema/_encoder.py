@@ -32,7 +32,7 @@ _SEEN_MAX = 1024
 # how a field's value is left out and encoded (``is_default`` / ``encode_value`` by kind)
 _F32, _F64, _INT, _IDLONG, _ENUM, _STR, _DT, _DK, _KEY, _OTHER = range(10)
 
-_encoders: dict[int, tuple[MsgType, Encoder]] = {}
+_encoders: dict[tuple[int, frozenset[str] | None], tuple[MsgType, Encoder]] = {}
 
 
 def _first(hit: tuple[Any, str, Any]) -> int:
@@ -58,10 +58,10 @@ def _code(f: Any) -> int:
     return _OTHER  # flags, repeating groups: the generic path
 
 
-def message_encoder(mt: MsgType) -> Encoder:
+def message_encoder(mt: MsgType, view: frozenset[str] | None = None) -> Encoder:
     """A function from an internal record of ``mt`` to its JSON ``message`` body: what
-    ``encode_message(mt, rec)`` returns (no view), with the per-field dispatch done once."""
-    got = _encoders.get(id(mt))
+    ``encode_message(mt, rec, view)`` returns, with the per-field dispatch done once."""
+    got = _encoders.get((id(mt), view))
     if got is not None and got[0] is mt:
         return got[1]
     pkey = [(f.name, f) for f in mt.pkey_fields]
@@ -69,7 +69,7 @@ def message_encoder(mt: MsgType) -> Encoder:
     # items, skipping falsy values (the defaults: 0, 0.0, "", None, an empty group; a DateKey's
     # is DATEKEY_NONE and its falsy 0 a date), and the few left are put back in field order
     at = {f.name: (i, _code(f), f.enum.names if f.enum is not None else (), f)
-          for i, f in enumerate(mt.fields) if not f.is_pkey}
+          for i, f in enumerate(mt.fields) if not f.is_pkey and (view is None or f.name in view)}
     zero_dates = {f.name for f in mt.fields if f.kind == "DateKey"}  # day 0 is a date
     isfinite = math.isfinite
     f32 = float32_shortest_one
@@ -137,33 +137,36 @@ def message_encoder(mt: MsgType) -> Encoder:
             seen[shape] = n
             return encode(rec)
         seen.pop(shape, None)
-        fn = shapes[shape] = _compile(mt, shape, dt_text)
+        fn = shapes[shape] = _compile(mt, shape, dt_text, view)
         return fn(rec)
 
     by_shape.shapes = shapes  # type: ignore[attr-defined]  # the compiled ones (for tests)
     if len(_encoders) >= 4096:  # types of registries since dropped
         _encoders.clear()
-    _encoders[id(mt)] = (mt, by_shape)
-    _generic[id(mt)] = (mt, encode, dt_text)
+    _encoders[(id(mt), view)] = (mt, by_shape)
+    _generic[(id(mt), view)] = (mt, encode, dt_text)
     return by_shape
 
 
-_generic: dict[int, tuple[MsgType, Encoder, Callable[[int], str]]] = {}
+_generic: dict[tuple[int, frozenset[str] | None], tuple[MsgType, Encoder, Callable[[int], str]]] = {}
 
 
-def compile_shape(mt: MsgType, shape: tuple[str, ...]) -> Encoder:
-    """The function ``message_encoder(mt)`` compiles for records with exactly the field names
-    ``shape`` in that order (for tests: the compiled path without its warm-up)."""
-    message_encoder(mt)
-    return _compile(mt, shape, _generic[id(mt)][2])
+def compile_shape(mt: MsgType, shape: tuple[str, ...], view: frozenset[str] | None = None
+                  ) -> Encoder:
+    """The function ``message_encoder(mt, view)`` compiles for records with exactly the field
+    names ``shape`` in that order (for tests: the compiled path without its warm-up)."""
+    message_encoder(mt, view)
+    return _compile(mt, shape, _generic[(id(mt), view)][2], view)
 
 
-def _compile(mt: MsgType, shape: tuple[str, ...], dt_text: Callable[[int], str]) -> Encoder:
+def _compile(mt: MsgType, shape: tuple[str, ...], dt_text: Callable[[int], str],
+             view: frozenset[str] | None = None) -> Encoder:
     """Generated code encoding records of ``shape`` exactly as the generic walk does: the
     pkey fields present (nested, in pkey order, defaults left out), then the other fields of
     the type present, in field order, falsy values (defaults) and non-finite floats left
     out."""
-    names = set(shape)
+    pkey_names = {f.name for f in mt.pkey_fields}
+    names = {n for n in shape if view is None or n in view or n in pkey_names}
     env: dict[str, Any] = {"isfinite": math.isfinite, "f32": float32_shortest_one,
                            "idlong": idlong_to_text, "dt_text": dt_text, "k2j": key_to_json,
                            "dk_text": datekey_to_text, "DKN": DATEKEY_NONE,
