@@ -28,6 +28,18 @@ COMPILE_AFTER = 4
 #: compiled shapes kept per type, and shapes counted before the count starts again
 _SHAPES_MAX = 64
 _SEEN_MAX = 1024
+#: compiled functions kept at most over every encoder of the process (clients choose views:
+#: a bound on the code kept, whatever they send); reaching it drops them all (recompiled as
+#: their shapes come back)
+_COMPILED_MAX = 1024
+_compiled = [0]
+_shape_tables: list[dict[tuple[str, ...], Encoder]] = []
+
+
+def _drop_compiled() -> None:
+    for t in _shape_tables:
+        t.clear()
+    _compiled[0] = 0
 
 # how a field's value is left out and encoded (``is_default`` / ``encode_value`` by kind)
 _F32, _F64, _INT, _IDLONG, _ENUM, _STR, _DT, _DK, _KEY, _OTHER = range(10)
@@ -137,12 +149,19 @@ def message_encoder(mt: MsgType, view: frozenset[str] | None = None) -> Encoder:
             seen[shape] = n
             return encode(rec)
         seen.pop(shape, None)
+        if _compiled[0] >= _COMPILED_MAX:
+            _drop_compiled()
+        _compiled[0] += 1
         fn = shapes[shape] = _compile(mt, shape, dt_text, view)
         return fn(rec)
 
     by_shape.shapes = shapes  # type: ignore[attr-defined]  # the compiled ones (for tests)
-    if len(_encoders) >= 4096:  # types of registries since dropped
+    if len(_encoders) >= 4096:  # types of registries since dropped, views no longer asked
         _encoders.clear()
+        _generic.clear()
+        _drop_compiled()
+        _shape_tables.clear()
+    _shape_tables.append(shapes)
     _encoders[(id(mt), view)] = (mt, by_shape)
     _generic[(id(mt), view)] = (mt, encode, dt_text)
     return by_shape
@@ -177,15 +196,19 @@ def _compile(mt: MsgType, shape: tuple[str, ...], dt_text: Callable[[int], str],
         lines.append("    body = {'pkey': pk}")
     else:
         lines.append("    body = {}")
+    index = {f.name: i for i, f in enumerate(mt.fields)}
+    for f in mt.pkey_fields:  # the pkey object in pkey order (not field order)
+        if f.name in names:
+            i = index[f.name]
+            env[f"F{i}"] = f
+            lines.append(f"    v = rec[{f.name!r}]")
+            lines.extend(_pkey_lines(f, i, repr(f.name), env))
     for i, f in enumerate(mt.fields):
-        if f.name not in names:
+        if f.name not in names or f.is_pkey:
             continue
         fv, nm = f"F{i}", repr(f.name)
         env[fv] = f
         lines.append(f"    v = rec[{nm}]")
-        if f.is_pkey:
-            lines.extend(_pkey_lines(f, i, nm, env))
-            continue
         c = _code(f)
         if c == _F32:
             lines.append(f"    if v and isfinite(v): body[{nm}] = f32(float(v))")

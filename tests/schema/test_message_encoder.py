@@ -136,3 +136,35 @@ def test_a_broker_state_shape_is_compiled_after_its_warm_up() -> None:
         assert enc(rec) == encode_message(mt, rec)
     assert enc.shapes[tuple(rec)].__code__.co_filename == "<encoder SpdrParentBrkrState>"
     assert enc(rec)["cumFillQuantity"] == COMPILE_AFTER and "cpx1" not in enc(rec)
+
+
+def test_compiled_code_stays_bounded_and_compiles_again_after_a_drop() -> None:
+    """Clients choose views: the code compiled over all encoders is bounded (reaching the
+    bound drops it all, and shapes compile again when they come back)."""
+    from openmlink.schema import _encoder
+
+    mt = REG["SpdrParentBrkrState"]
+    names = [f.name for f in mt.fields if not f.is_pkey]
+    before = _encoder._COMPILED_MAX
+    _encoder._COMPILED_MAX = 5
+    try:
+        rec = {"accnt": "A", "parentNumber": 7, "cumFillQuantity": 3}
+        encs = []
+        for i in range(12):  # twelve views, each encoding its shape past the warm-up
+            enc = message_encoder(mt, frozenset(names[i::12]))
+            encs.append(enc)
+            for _ in range(COMPILE_AFTER):
+                assert enc(rec) == encode_message(mt, rec, frozenset(names[i::12]))
+            assert _encoder._compiled[0] <= 5
+            assert sum(len(e.shapes) for e in encs) <= 5
+        assert tuple(rec) in encs[-1].shapes  # the latest compiled after the drop
+    finally:
+        _encoder._COMPILED_MAX = before
+
+
+def test_a_pkey_whose_order_is_not_the_field_order_is_encoded_in_pkey_order() -> None:
+    mt = REG["RiskGroupCounter"]
+    assert [f.name for f in mt.pkey_fields] != [f.name for f in mt.fields if f.is_pkey]
+    rec = {"accnt": "A", "riskFirm": "0", "riskGroupId": 1}
+    want = orjson.dumps(encode_message(mt, rec))
+    assert orjson.dumps(compile_shape(mt, tuple(rec))(rec)) == want
