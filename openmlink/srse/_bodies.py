@@ -11,6 +11,7 @@ out).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ class Body:
 
 
 _LACKING_MAX = 512
-_lacking_memo: dict[tuple[int, tuple[str, ...]], tuple[int, list[Field]]] = {}
+_lacking_memo: dict[tuple[int, tuple[str, ...]], tuple[weakref.ref[Table], int, list[Field]]] = {}
 
 
 def _lacking(t: Table, rec: dict[str, Any]) -> list[Field]:
@@ -46,13 +47,13 @@ def _lacking(t: Table, rec: dict[str, Any]) -> list[Field]:
     k = (id(t), tuple(rec))
     written = t.written
     got = _lacking_memo.get(k)
-    if got is None or got[0] != len(written):
+    if got is None or got[0]() is not t or got[1] != len(written):  # (an id may be reused)
         if len(_lacking_memo) >= _LACKING_MAX:
             _lacking_memo.clear()
-        got = _lacking_memo[k] = (len(written), [
+        got = _lacking_memo[k] = (weakref.ref(t), len(written), [
             f for f in t.mt.fields
             if f.name not in rec and (f.name in written or not is_default(f, f.default))])
-    return got[1]
+    return got[2]
 
 
 _last: list[Any] = [None, None, []]  # [message, its type, its bodies]: one message remembered
