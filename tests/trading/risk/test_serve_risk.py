@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from openmlink.timeutil import trade_date_of
 from tests.conftest import start_server, stop_server
 from tests.support.serve import collect, listed_option_with_nbbo, msgs, wait_for
 
@@ -43,7 +45,10 @@ def test_seed_example_4_shows_var_after_a_fill_and_restart_rebuilds_positions() 
         fills = wait_for(lambda: msgs(s.get(cmd="getmsgs", msgType="SpdrParentExecution",
                                           where=f"accnt:eq:{ACCNT}"), "SpdrParentExecution"))
         assert fills
-        trade_date = fills[0]["fillDttm"][:10]
+        # the trade date is New York's date of the fill (fillDttm is UTC: from 00:00 UTC to
+        # New York's midnight the two dates differ)
+        filled_at = datetime.fromisoformat(fills[0]["fillDttm"]).replace(tzinfo=UTC)
+        trade_date = trade_date_of(int(filled_at.timestamp()) * 1_000_000_000).isoformat()
         rows = asyncio.run(_example_4(s.base, trade_date))
         assert rows, "no SymbolRiskSummaryV5 for the account"
         aapl = [r for r in rows if r["ticker"] == "AAPL"]
