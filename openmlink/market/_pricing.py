@@ -10,8 +10,9 @@ Units: ``t_years`` in years (ACT/365), vols annualised, ``w`` total implied vari
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 
-__all__ = ["black76", "heston_mean_variance", "norm_cdf", "ssvi_total_variance"]
+__all__ = ["black76", "bsm_price", "heston_mean_variance", "norm_cdf", "ssvi_total_variance"]
 
 _SQRT1_2 = 0.7071067811865476
 
@@ -45,6 +46,20 @@ def black76(is_put: np.ndarray, fwd: np.ndarray, strike: np.ndarray, std_dev: np
     call = fwd * norm_cdf(d1) - strike * norm_cdf(d2)
     put = call - (fwd - strike)  # put-call parity on the forward
     return discount * np.maximum(np.where(is_put, put, call), 0.0)
+
+
+def bsm_price(cp: np.ndarray, spot: np.ndarray, strike: np.ndarray, t_years: np.ndarray,
+              rate: np.ndarray, q: np.ndarray, vol: np.ndarray) -> np.ndarray:
+    """Black-Scholes-Merton price (``cp`` +1 call / -1 put, continuous yield ``q``) to double
+    precision (``scipy.special.ndtr``: within ~1e-12 of ``analytics.price``) with no kernel
+    to compile: the European part of the simulator's American values, which must not wait
+    for Numba at a cold start.  t_years and vol > 0."""
+    sd = vol * np.sqrt(t_years)
+    fwd = spot * np.exp((rate - q) * t_years)
+    d1 = np.log(fwd / strike) / sd + 0.5 * sd
+    d2 = d1 - sd
+    value = np.exp(-rate * t_years) * cp * (fwd * ndtr(cp * d1) - strike * ndtr(cp * d2))
+    return np.maximum(value, 0.0)
 
 
 def ssvi_total_variance(k: np.ndarray, theta: np.ndarray, rho: np.ndarray,

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 import msgspec
 import numpy as np
 
-from ..analytics import BoundaryTables, price
+from ..analytics import BoundaryTables
 from ..bus import Bus, ColumnBatch, Event
 from ..clock import Clock, SimClock
 from ..timeutil import DAYS_PER_YEAR, NS_PER_YEAR
@@ -35,7 +35,7 @@ from ._calendar import CLOSE_TIME, is_trading_day, local_ns, next_trading_day, s
 from ._columns import ms_since_midnight, msg_type, option_key_columns, ordinal, ticker_key_columns
 from ._definitions import definition_messages
 from ._errors import SourceError
-from ._pricing import black76, heston_mean_variance, ssvi_total_variance
+from ._pricing import black76, bsm_price, heston_mean_variance, ssvi_total_variance
 from ._quoting import quote_prices, quote_sizes, round_ask, round_bid
 from ._securities import SecurityMaster
 from ._universe import build_universe
@@ -232,8 +232,8 @@ class MarketSimulator:
             sa, ka, ra, qa = spot[a] - ddiv[a], k_strike[a], np.full(len(a), r), self.q[u[a]]
             cpa = np.where(is_put[a], -1.0, 1.0)
             am_val = self._tables.prices(sa, ka, tq, ra, qa, vol[a], cpa)
-            eep = np.maximum(am_val - price(sa, ka, tq, ra, qa, vol[a], cpa), 0.0)
-            value[a] = price(sa, ka, t[a], ra, qa, vol[a], cpa) + eep
+            eep = np.maximum(am_val - bsm_price(cpa, sa, ka, tq, ra, qa, vol[a]), 0.0)
+            value[a] = bsm_price(cpa, sa, ka, t[a], ra, qa, vol[a]) + eep
         intrinsic = np.maximum(np.where(is_put, k_strike - spot, spot - k_strike), 0.0)
         theo = np.where(amer, np.maximum(value, intrinsic), value)
         return {"spot": spot, "ddiv": ddiv, "rate": np.full(len(idx), r), "q": self.q[u],
@@ -449,7 +449,9 @@ class MarketSimulator:
     async def run(self, bus: Bus, clock: Clock) -> None:
         if not self.started:
             self.start(clock.time_ns())
-        for msg in self.snapshot():
+        # in a thread: on an empty Numba cache the first American values compile their kernels
+        # (seconds), and the server answers meanwhile (the compiler releases the GIL often)
+        for msg in await asyncio.to_thread(self.snapshot):
             bus.publish(msg)
             await asyncio.sleep(0)
         loop = asyncio.get_running_loop()

@@ -6,12 +6,14 @@ import asyncio
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from openmlink.bus import ColumnBatch, RecordingBus
 from openmlink.clock import SimClock
 from openmlink.market import MarketSimulator, SimConfig, Source
 from openmlink.market._columns import ordinal
-from openmlink.market._pricing import black76, norm_cdf
+from openmlink.market._pricing import black76, bsm_price, norm_cdf
 from openmlink.schema._values import datetime_from_text
 
 START = datetime_from_text("2026-11-23 15:00:00")  # a Monday, 10:00 New York
@@ -188,6 +190,19 @@ def test_norm_cdf_and_black76_are_accurate():
     c = black76(np.array([False]), np.array([100.0]), np.array([100.0]), np.array([0.2]),
                 np.array([1.0]))
     assert c[0] == pytest.approx(7.965567, abs=1e-5)
+
+
+@given(st.floats(5.0, 2000.0), st.floats(0.3, 3.0), st.floats(1e-5, 3.0), st.floats(-0.01, 0.1),
+       st.floats(0.0, 0.06), st.floats(0.02, 2.0), st.sampled_from([1.0, -1.0]))
+def test_bsm_price_is_the_analytics_european_price(s: float, m: float, t: float, r: float,
+                                                   q: float, v: float, cp: float) -> None:
+    """The simulator's NumPy European price (the European part of its American values, no
+    kernel to compile at a cold start) is ``analytics.price`` to ~1e-12 of the spot."""
+    from openmlink.analytics import price
+
+    a = [np.array([x]) for x in (s, s * m, t, r, q, v)]
+    got = bsm_price(np.array([cp]), *a)[0]
+    assert abs(got - float(price(*a, np.array([cp]))[0])) <= 1e-12 * s
 
 
 def test_run_with_a_sim_clock_advances_it():
