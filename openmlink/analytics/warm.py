@@ -111,24 +111,30 @@ def warm_up() -> None:
 
 
 def warm_first_rows() -> None:
-    """The Black-76 rows and implied vols of ``warm_first`` (Let's Be Rational, fused rows)."""
+    """The Black-76 price + greeks + slides rows of ``warm_first`` (the fused row kernel)."""
     import numpy as np
 
     from . import SLIDE_MOVES
-    from ._quote_rows import b76_implied_vol, b76_rows
+    from ._quote_rows import b76_rows
 
-    s = np.array([100.0, 100.0])
-    k = np.array([95.0, 105.0])
-    t = np.array([0.1, 0.1])
-    r = np.array([0.04, 0.04])
-    c = np.array([1.0, -1.0])
-    p = b76_rows(s, k, t, r, np.array([0.2, 0.2]), c, SLIDE_MOVES)[0]
-    b76_implied_vol(p, s, k, t, r, c)
+    b76_rows(np.array([100.0, 100.0]), np.array([95.0, 105.0]), np.array([0.1, 0.1]),
+             np.array([0.04, 0.04]), np.array([0.2, 0.2]), np.array([1.0, -1.0]), SLIDE_MOVES)
+
+
+def warm_first_iv() -> None:
+    """The Black-76 implied vols of ``warm_first`` (Let's Be Rational)."""
+    import numpy as np
+
+    from ._quote_rows import b76_implied_vol
+
+    b76_implied_vol(np.array([6.5, 4.0]), np.array([100.0, 100.0]), np.array([95.0, 105.0]),
+                    np.array([0.1, 0.1]), np.array([0.04, 0.04]), np.array([1.0, -1.0]))
 
 
 def warm_first_fits() -> None:
     """The parity forwards and SVI fits of ``warm_first`` (no kernel shared with
-    ``warm_first_rows``: the two compile in separate processes at once)."""
+    ``warm_first_rows`` or ``warm_first_iv``: the three compile in separate processes at
+    once)."""
     import numpy as np
 
     from ._quote_rows import parity_forward
@@ -146,13 +152,19 @@ def warm_first() -> None:
     and of the SVI fit.  With ``set_parallel(False)`` and every root treated as European, the
     engine needs nothing else (``ImpliedQuoteEngine.preliminary``)."""
     warm_first_rows()
+    warm_first_iv()
     warm_first_fits()
 
 
 STAGES: dict[str, Callable[[], object]] = {
-    "first": warm_first, "first-rows": warm_first_rows, "first-fits": warm_first_fits,
+    "first": warm_first, "first-rows": warm_first_rows, "first-iv": warm_first_iv,
+    "first-fits": warm_first_fits,
     "engine": warm_up, "all": warm}
 """What ``python -m openmlink.analytics.warm --stage NAME`` compiles."""
+FIRST_PARTS = ("first-rows", "first-iv", "first-fits")
+"""The first stage in three disjoint parts (no dispatcher in two), compiled by three processes
+at once: together they take about as long as the simulator's own ALO kernels, compiled
+meanwhile in the server (balanced over two cores, not one long child)."""
 
 
 def _stage_kernels(stage: str) -> list[object]:
@@ -162,10 +174,13 @@ def _stage_kernels(stage: str) -> list[object]:
     from . import _baw, _black, _lbr, _svi
     from . import _quote_rows as qr
 
-    if stage.startswith("first"):
-        rows: list[object] = [_lbr.euro_iv_kernel, _black.euro_rows_kernel]
-        fits: list[object] = [qr._parity_serial, _svi._fit_all_serial]
-        return rows if stage == "first-rows" else fits if stage == "first-fits" else rows + fits
+    parts: dict[str, list[object]] = {"first-rows": [_black.euro_rows_kernel],
+                                      "first-iv": [_lbr.euro_iv_kernel],
+                                      "first-fits": [qr._parity_serial, _svi._fit_all_serial]}
+    if stage in parts:
+        return parts[stage]
+    if stage == "first":
+        return [d for part in parts.values() for d in part]
     return [qr._b76_iv_par, qr._b76_rows_par, qr._parity, _svi._fit_all, _baw._rows_kernel,
             _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial,
             ar._rows_par, ar._rows_serial, ar._build_slopes]
@@ -189,8 +204,8 @@ class StagedWarmUp:
     holds this process's GIL for long and the other core does the work:
 
     * ``start()`` (at once, before the market source compiles its own kernels in this process)
-      launches the two children of the first stage (``warm_first``: serial European kernels,
-      in two disjoint halves); disjoint from the simulator's ALO kernels, so all three compile
+      launches the three children of the first stage (``warm_first``: serial European kernels,
+      in the disjoint parts ``FIRST_PARTS``); disjoint from the simulator's ALO kernels, so all compile
       at the same time;
     * ``first()`` waits for it and loads that stage: the engine can publish preliminary rows;
     * ``rest()`` compiles the engine's other kernels (``warm_up``: American, BAW, parallel
@@ -228,7 +243,7 @@ class StagedWarmUp:
         """Launch the first stage's compiler process (once)."""
         if not self._started:
             self._started = True
-            self._first = [(st, self._spawn(st)) for st in ("first-rows", "first-fits")]
+            self._first = [(st, self._spawn(st)) for st in FIRST_PARTS]
 
     def close(self) -> None:
         """End the compiler processes still running (a server stopping during its warm-up)."""
@@ -271,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m openmlink.analytics.warm",
                                  description="compile the analytics kernels into the Numba cache")
     ap.add_argument("--stage", choices=sorted(STAGES), default="all",
-                    help="first: a server's preliminary pass (first-rows + first-fits); engine: "
+                    help="first: a server's preliminary pass (first-rows + first-iv + first-fits); engine: "
                          "the implied-quote engine's kernels; all: every public entry point "
                          "(default)")
     stage = ap.parse_args(argv).stage
