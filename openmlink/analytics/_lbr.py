@@ -391,7 +391,8 @@ def _solve(beta: float, x: float) -> tuple[float, int]:
     if not high and ax > 0.0:
         s = _table_guess(lnb, ax)
         if s > 0.0:
-            return _iterate(x, lnb, False, s, 0.0, math.inf, _STOP_TOL)
+            # high (False here), not the literal False: one compiled _iterate, not two
+            return _iterate(x, lnb, high, s, 0.0, math.inf, _STOP_TOL)
     s_c = math.sqrt(2.0 * ax)
     s_lo = 0.0
     s_hi = math.inf
