@@ -38,7 +38,7 @@ CODE = ("import time; t = time.perf_counter(); import openmlink.analytics as a; 
         "a.price_greeks_slides(100., 100., 1., .05, .0, .2, 1); "
         "v, e = a.implied_vol(5., 100., 100., 1., .05, .0, 1); assert e == 0; "
         "print(time.perf_counter() - t)")
-FIRST = re.compile(r"analytics: first (?:preliminary |)(?:Loop )?pass done")
+FIRST = re.compile(r"analytics: first (?:preliminary |)(?:Loop )?pass done: [1-9]\d* series")
 READY = re.compile(r"analytics: kernels ready in")
 
 

@@ -239,6 +239,7 @@ class Runtime:
         self.failures: list[str] = []
         self._prepared = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._source_tasks: dict[Source, asyncio.Task[None]] = {}
         self._stop: asyncio.Event | None = None
         #: the engines this process runs (``build``)
         self.engines: frozenset[str] = frozenset()
@@ -304,8 +305,9 @@ class Runtime:
         plat = self._platform()
         self._stop = self._stop or asyncio.Event()
         for s in self.sources:
-            self._tasks.append(asyncio.create_task(self._run_source(s, plat),
-                                                   name=f"source:{s.name}"))
+            task = asyncio.create_task(self._run_source(s, plat), name=f"source:{s.name}")
+            self._tasks.append(task)
+            self._source_tasks[s] = task
 
     async def start_engines(self) -> None:
         """Start the engines: the order manager's timer, the implied-quote engine (kernels,
@@ -363,6 +365,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        self._source_tasks.clear()
 
     def request_stop(self) -> None:
         if self._stop is not None:
@@ -536,6 +539,7 @@ class Runtime:
         t0 = time.perf_counter()
         if not await asyncio.to_thread(warm.first):
             return False  # stopping
+        await self._first_snapshots()
         engine.set_preliminary(True)
         engine.ready = True
         t1 = time.perf_counter()
@@ -554,6 +558,17 @@ class Runtime:
         engine.set_preliminary(False)
         self.say(f"analytics: kernels ready in {time.perf_counter() - t0:.1f} s")
         return True
+
+    async def _first_snapshots(self) -> None:
+        """Wait until each simulator's first snapshot is on the bus (it is computed in a thread
+        and, on an empty Numba cache, compiles its American kernels meanwhile: the first kernel
+        stage can be ready before it, and a pass then would value no option), or its task
+        ended (failed or closed)."""
+        from .market import MarketSimulator
+
+        while any(isinstance(s, MarketSimulator) and not s.snapshot_sent and not t.done()
+                  for s, t in self._source_tasks.items()):
+            await asyncio.sleep(0.05)
 
     async def _run_engine(self, engine: ImpliedQuoteEngine) -> None:
         if self.warm is not None and not await self._warm_engine(engine, self.warm):

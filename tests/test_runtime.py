@@ -245,8 +245,9 @@ def _american_roots(srv: ServeProcess, key: str) -> set[str]:
 def test_a_server_on_an_empty_numba_cache_publishes_preliminary_rows_then_accurate_ones(
         tmp_path: Path) -> None:
     """A fresh ``openmlink serve`` with an empty Numba cache (a temporary NUMBA_CACHE_DIR):
-    the first LiveImpliedQuote rows come from the first kernel stage (European values, the rows
-    of American roots flagged calcSource None, priceType Future), then every kernel is compiled
+    the first LiveImpliedQuote rows come from the first kernel stage (European values with a
+    surface vol and greeks, the rows of American roots flagged calcSource None, priceType
+    Future), then every kernel is compiled
     by a child process into that cache and the next Loop pass values American roots with the
     American model (calcSource Loop, priceType Equity).  The times are bench_cold_start's."""
     cache = tmp_path / "numba"
@@ -255,11 +256,16 @@ def test_a_server_on_an_empty_numba_cache_publishes_preliminary_rows_then_accura
     try:
         key = srv.wait_for(r"^openmlink: development API key: (\S+)$", 60).group(1)
         srv.wait_for(r"^openmlink: analytics: first preliminary pass done: \d+ series", 900)
-        rows = _rows(srv, key, "LiveImpliedQuote", "calcSource,priceType")
+        rows = _rows(srv, key, "LiveImpliedQuote", "calcSource,priceType,sVol,de,ga,calcErr")
         said = list(srv.lines)
         amer = _american_roots(srv, key)
         assert amer and rows
         assert not any(ln.startswith("openmlink: analytics: kernels ready") for ln in said), said
+        # real values, not placeholders: a surface vol and greeks on (almost) every row
+        good = [r for r in rows if r.get("calcErr", "None") == "None"]
+        assert len(good) >= 0.95 * len(rows)
+        assert all(0.01 < r["sVol"] < 5.0 and abs(r["de"]) <= 1.0 and r["ga"] >= 0 for r in good)
+        assert sum(r["de"] != 0 and r["ga"] > 0 for r in good) >= 0.9 * len(good)
         for r in rows:
             if r["pkey"]["okey"]["tk"] in amer:
                 # (an enum field at its None value is left out of the JSON record)

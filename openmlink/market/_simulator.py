@@ -90,6 +90,8 @@ class MarketSimulator:
         self.config = config or SimConfig()
         self._master = master
         self._closed = False
+        #: the first snapshot (every definition and quote) is on the bus (``run``)
+        self.snapshot_sent = False
         self.now_ns = 0
         self.quotes_published = 0
         if start_ns is not None:
@@ -454,6 +456,7 @@ class MarketSimulator:
         for msg in await asyncio.to_thread(self.snapshot):
             bus.publish(msg)
             await asyncio.sleep(0)
+        self.snapshot_sent = True
         loop = asyncio.get_running_loop()
         interval = self.config.tick_interval_ms / 1000.0
         last = loop.time()
