@@ -264,8 +264,10 @@ def baw_rows(s: NDArray[np.float64] | float, k: NDArray[np.float64] | float,
 def _deam_range(lo: int, hi: int, p: NDArray[np.float64], s: NDArray[np.float64],
                 k: NDArray[np.float64], t: NDArray[np.float64], r: NDArray[np.float64],
                 q: NDArray[np.float64], cp: NDArray[np.float64], v: NDArray[np.float64],
-                passes: int, padj: NDArray[np.float64], iv: NDArray[np.float64],
+                passes: int, b76: bool, padj: NDArray[np.float64], iv: NDArray[np.float64],
                 err: NDArray[np.int8], out: NDArray[np.float64]) -> None:
+    """(``b76`` is False: an argument, not a literal, so that euro_iv_kernel has the one
+    compiled signature every caller shares -- a literal True/False compiles it again.)"""
     for i in range(lo, hi):
         out[i] = math.nan
     for _ in range(passes):
@@ -276,7 +278,7 @@ def _deam_range(lo: int, hi: int, p: NDArray[np.float64], s: NDArray[np.float64]
                 eep = 0.0
             padj[i] = p[i] - eep  # NaN propagates (np.maximum semantics)
         euro_iv_kernel(padj[lo:hi], s[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], q[lo:hi],
-                       cp[lo:hi], False, iv[lo:hi], err[lo:hi])
+                       cp[lo:hi], b76, iv[lo:hi], err[lo:hi])
         for i in range(lo, hi):
             out[i] = iv[i] if err[i] == 0 else math.nan
             if math.isfinite(out[i]):
@@ -287,12 +289,12 @@ def _deam_range(lo: int, hi: int, p: NDArray[np.float64], s: NDArray[np.float64]
 def _deam_kernel(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
                  t: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
                  cp: NDArray[np.float64], v: NDArray[np.float64], passes: int, n_chunks: int,
-                 padj: NDArray[np.float64], iv: NDArray[np.float64], err: NDArray[np.int8],
+                 b76: bool, padj: NDArray[np.float64], iv: NDArray[np.float64], err: NDArray[np.int8],
                  out: NDArray[np.float64]) -> None:
     n = p.shape[0]
     for c in prange(n_chunks):
         _deam_range(n * c // n_chunks, n * (c + 1) // n_chunks, p, s, k, t, r, q, cp, v, passes,
-                    padj, iv, err, out)
+                    b76, padj, iv, err, out)
 
 
 def baw_deamericanised_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.float64],
@@ -310,7 +312,7 @@ def baw_deamericanised_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDA
         tmp = (np.empty(n), np.empty(n), np.empty(n, np.int8), out)
         if n >= _PAR_MIN:
             chunks = max(1, min(4 * numba.get_num_threads(), n // 512))
-            _deam_kernel(pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, chunks, *tmp)
+            _deam_kernel(pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, chunks, False, *tmp)
         else:
-            _deam_range(0, n, pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, *tmp)
+            _deam_range(0, n, pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, False, *tmp)
     return out

@@ -295,13 +295,15 @@ def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
 @njit(**_PJIT)
 def _b76_iv_par(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[np.float64],
                 t: NDArray[np.float64], r: NDArray[np.float64], cp: NDArray[np.float64],
-                n_chunks: int, vol: NDArray[np.float64], err: NDArray[np.int8]) -> None:
+                n_chunks: int, b76: bool, vol: NDArray[np.float64], err: NDArray[np.int8]) -> None:
+    """(``b76`` is True: an argument, not a literal, so that euro_iv_kernel has the one
+    compiled signature every caller shares -- a literal compiles it again, ~3.5 s.)"""
     n = p.shape[0]
     for c in prange(n_chunks):
         lo = n * c // n_chunks
         hi = n * (c + 1) // n_chunks
         euro_iv_kernel(p[lo:hi], f[lo:hi], k[lo:hi], t[lo:hi], r[lo:hi], r[lo:hi], cp[lo:hi],
-                       True, vol[lo:hi], err[lo:hi])
+                       b76, vol[lo:hi], err[lo:hi])
 
 
 @njit(**_PJIT)
@@ -336,7 +338,7 @@ def b76_implied_vol(p: NDArray[np.float64], f: NDArray[np.float64], k: NDArray[n
     if n:
         pp, ff, kk, tt, rr, cc = _f64(p), _f64(f), _f64(k), _f64(t), _f64(r), _f64(cp)
         if n >= _PAR_MIN and parallel_enabled():
-            _b76_iv_par(pp, ff, kk, tt, rr, cc, _chunks(n), vol, err)
+            _b76_iv_par(pp, ff, kk, tt, rr, cc, _chunks(n), True, vol, err)
         else:
             euro_iv_kernel(pp, ff, kk, tt, rr, rr, cc, True, vol, err)
     return np.where(err == 0, vol, np.nan)
