@@ -176,7 +176,7 @@ def _serve(args: argparse.Namespace) -> int:
         _receive_only_consumed(bus, role)
     app = make_app(plat.rest, limits=limits)
     add_dashboard(app)
-    _attach_health(app, role, plat)
+    _attach_health(app, role, plat, rt)
     _attach_sql(app, plat, args)
     rec = (_attach_recorder(plat.bus, plat.clock, args.record, "openmlink serve --record")
            if args.record else None)
@@ -189,10 +189,12 @@ def _serve(args: argparse.Namespace) -> int:
             rec.close()
 
 
-def _attach_health(app: Any, role: Role, plat: Platform) -> None:
+def _attach_health(app: Any, role: Role, plat: Platform, rt: Runtime) -> None:
     """``GET /health``: the process's role and bus traffic as JSON (``runtime.health``), its
-    security master (``securityMaster``) and, with the trading engines, ``trading``: ``holder``
-    (it works the orders) or ``standby`` (docs/scale-out.md, order manager failover)."""
+    security master (``securityMaster``), ``market`` (``Runtime.market_state``: ``loading``
+    until the simulators' first snapshots are published, then ``live``; ``none`` without a
+    source) and, with the trading engines, ``trading``: ``holder`` (it works the orders) or
+    ``standby`` (docs/scale-out.md, order manager failover)."""
     from aiohttp import web
 
     async def handle(_request: web.Request) -> web.Response:
@@ -203,6 +205,7 @@ def _attach_health(app: Any, role: Role, plat: Platform) -> None:
         m = plat.security_master()
         out["securityMaster"] = (None if m is None else
                                  {"series": len(m.series), "today": m.today.isoformat()})
+        out["market"] = rt.market_state()
         if "trading" in role.engines:  # on NATS: whether this process holds the trading lease
             out["trading"] = ("standby" if plat.start_trading is not None else
                               "holder" if plat.orders is not None else "none")

@@ -559,15 +559,27 @@ class Runtime:
         self.say(f"analytics: kernels ready in {time.perf_counter() - t0:.1f} s")
         return True
 
+    def market_state(self) -> str:
+        """``none`` (no source in this process), ``loading`` (a simulator's first snapshot is
+        still being computed: the port answers before it, on an empty Numba cache for several
+        seconds) or ``live``."""
+        from .market import MarketSimulator
+
+        if not self.sources:
+            return "none"
+
+        def loading(s: Source) -> bool:  # a simulator whose task has not ended without it
+            t = self._source_tasks.get(s)
+            return (isinstance(s, MarketSimulator) and not s.snapshot_sent
+                    and (t is None or not t.done()))
+        return "loading" if any(loading(s) for s in self.sources) else "live"
+
     async def _first_snapshots(self) -> None:
         """Wait until each simulator's first snapshot is on the bus (it is computed in a thread
         and, on an empty Numba cache, compiles its American kernels meanwhile: the first kernel
         stage can be ready before it, and a pass then would value no option), or its task
         ended (failed or closed)."""
-        from .market import MarketSimulator
-
-        while any(isinstance(s, MarketSimulator) and not s.snapshot_sent and not t.done()
-                  for s, t in self._source_tasks.items()):
+        while self.market_state() == "loading":
             await asyncio.sleep(0.05)
 
     async def _run_engine(self, engine: ImpliedQuoteEngine) -> None:

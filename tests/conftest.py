@@ -58,10 +58,10 @@ class Server:
 
 def start_server(*extra: str, data_dir: str | None = None, timeout: float = 180.0) -> Server:
     """Start ``openmlink serve``; client records persist in ``data_dir`` (a fresh temporary
-    directory unless given).  Returns once REST answers.  Start-up is CPU work (imports, the
-    universe, the first kernels): ~8 s on a quiet machine, 30-40 s measured on a loaded 2-core
-    one, so ``timeout`` only guards against a server that hangs; one that exits is reported at
-    once with its output."""
+    directory unless given).  Returns once REST answers and the market is loaded.  Start-up is
+    CPU work (imports, the universe, the first kernels): ~8 s on a quiet machine, 30-40 s
+    measured on a loaded 2-core one, so ``timeout`` only guards against a server that hangs;
+    one that exits is reported at once with its output."""
     port = free_port()
     if data_dir is None and "--no-persist" not in extra and "--data-dir" not in extra:
         data_dir = tempfile.mkdtemp(prefix="openmlink-test-")
@@ -93,7 +93,8 @@ def read_log(log: str) -> str:
 
 
 def launch_serve(base: str, args: list[str], timeout: float) -> tuple[subprocess.Popen[bytes], str]:
-    """``spawn_serve(ARGS)``; returns once REST at ``base`` answers.  A server that exits is
+    """``spawn_serve(ARGS)``; returns once REST at ``base`` answers and ``/health`` says the
+    market is not ``loading``.  A server that exits is
     reported at once with its output; one that hangs is stopped after ``timeout`` and reported
     with the output's tail."""
     proc, log = spawn_serve(args)
@@ -104,11 +105,14 @@ def launch_serve(base: str, args: list[str], timeout: float) -> tuple[subprocess
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{output()}")
-        try:
+        try:  # REST answers, and the market is loaded (the simulators' first snapshots:
+            # the port answers before them, on an empty Numba cache for several seconds)
             requests.get(f"{base}/rest/json", timeout=1)
-            return proc, log
+            if requests.get(f"{base}/health", timeout=1).json().get("market") != "loading":
+                return proc, log
         except (requests.ConnectionError, requests.Timeout):  # not up yet, or its loop is busy starting
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     end_process(proc)
     raise RuntimeError(f"server did not start within {timeout:g} s:\n{output()[-4000:]}")
 
