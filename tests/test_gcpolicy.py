@@ -184,3 +184,81 @@ def _tracked() -> int:
     n = len(gc.get_objects())
     gc.freeze()
     return n
+
+
+# ---------------------------------------------------------------- the C heap (glibc)
+# Run in a child process: the thresholds are process-wide and RSS must be the child's alone.
+_HEAP_SCRIPT = r'''
+import ctypes, json, os, sys
+from openmlink import gcpolicy
+from openmlink.gcpolicy import GcPolicy
+
+class Info(ctypes.Structure):
+    _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                 "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+mallinfo2.restype = Info
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+out = {}
+p = GcPolicy(major_every_s=0)
+if sys.argv[1] == "policy":
+    p.start()
+# a freed block of 1 MiB: glibc's dynamic threshold would now put 200 KiB blocks in the heap
+big = bytearray(1 << 20)
+del big
+before = mallinfo2().hblks
+block = bytearray(200 * 1024)
+out["own_mapping"] = mallinfo2().hblks == before + 1
+del block
+# 60 MB of 100 KB blocks, each pinned in place by a small survivor after it, then freed: the
+# heap cannot shrink from its top, its free chunks stay resident until trimmed
+keep, drop = [], []
+for _ in range(600):
+    drop.append(b"x" * 100_000)  # written: resident (bytes(n) may come zeroed, untouched)
+    keep.append(b"k" * 600)
+full = rss()
+drop.clear()
+freed = rss()
+if sys.argv[1] == "policy":
+    p.major()
+else:
+    import gc
+    gc.collect()
+out["freed_mb"] = (full - freed) / 1e6
+out["trimmed_mb"] = (freed - rss()) / 1e6
+print(json.dumps(out))
+'''
+
+
+def _heap_run(mode: str, **env: str) -> dict[str, Any]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.paths import REPO
+    r = subprocess.run([sys.executable, "-c", _HEAP_SCRIPT, mode], capture_output=True, text=True,
+                       timeout=120, cwd=REPO, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.skipif(gcpolicy._LIBC is None, reason="the heap policy is glibc's")
+def test_the_policy_keeps_big_blocks_out_of_the_heap_and_gives_free_heap_pages_back() -> None:
+    """bench/soak.py's growing RSS (issue 19): transient big buffers scattered in the heap by
+    glibc's dynamic mmap threshold, and free heap chunks that stayed resident."""
+    on = _heap_run("policy")
+    assert on["own_mapping"], on  # fixed threshold: a 200 KiB block gets its own mapping
+    # ~60 MB of free chunks between survivors: resident until the major collection trims them
+    assert on["freed_mb"] + on["trimmed_mb"] > 45, on
+    off = _heap_run("none")  # glibc's defaults, no start: what the policy changes
+    assert not off["own_mapping"], off
+    assert off["freed_mb"] + off["trimmed_mb"] < 30, off
+    # an environment that sets its own threshold keeps it
+    env = _heap_run("policy", MALLOC_MMAP_THRESHOLD_="4194304")
+    assert not env["own_mapping"], env
