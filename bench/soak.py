@@ -49,6 +49,7 @@ import collections
 import multiprocessing as mp
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,8 @@ KEY = "SOAK-0000-0000-0001"
 KINDS = {"stream": 0.40, "view": 0.30, "subscribe": 0.15, "stalled": 0.05, "storm": 0.05,
          "midsnap": 0.05}
 READING = ("stream", "view", "subscribe")
+#: the send cycle (activeLatency) each reading kind asks for: an update waits up to one cycle
+ACTIVE_LATENCY_MS = {"stream": 1000, "view": 500, "subscribe": 500}
 
 
 # ---------------------------------------------------------------- server process
@@ -104,7 +107,7 @@ def serve(port: int, tickers: int, rate: float, snapshot_rows: int, debug: str =
             app._soak_gate = runner.gate  # type: ignore[attr-defined]
             asyncio.get_running_loop().create_task(_debug_dumps(debug, app))
         gc_task = asyncio.get_running_loop().create_task(policy.run())  # noqa: F841  (as serve)
-        print("READY", flush=True)
+        print(f"READY {os.getpid()}", flush=True)
         batch = max(1, int(rate / 10))  # 10 batches a second
         i = 0
         next_t = time.monotonic()
@@ -180,6 +183,7 @@ async def _debug_dumps(path: str, app: object) -> None:
                     f"RSS {rss_mib(os.getpid()):.1f} MiB\n")
             f.write("  " + _caches_line(hub) + "\n")
             f.write("  " + _malloc_line() + "\n")
+            f.write("  " + _smaps_line() + "\n")
             grew = sorted(((c - prev_types.get(t, 0), t) for t, c in types.items()), reverse=True)[:15]
             f.write("  types grown: " + ", ".join(f"{t} {d:+d} ({types[t]})" for d, t in grew if d > 0)
                     + "\n")
@@ -246,6 +250,45 @@ def _malloc_line() -> str:
             f"({i.hblks}); MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}")
 
 
+def _smaps_line() -> str:
+    """Where the resident pages are (``/proc/self/smaps``): glibc's heap, anonymous mappings
+    (pymalloc arenas, big NumPy arrays, thread stacks), file-backed ones (libraries), and
+    pymalloc's arenas (``sys._debugmallocstats``): what of RSS grows."""
+    kib: collections.Counter[str] = collections.Counter()
+    n: collections.Counter[str] = collections.Counter()
+    what = ""
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                path = head[5] if len(head) > 5 else ""
+                what = "heap" if path == "[heap]" else "stack" if path.startswith("[stack") else \
+                    "anon" if not path or path.startswith("[anon") else \
+                    "[other]" if path.startswith("[") else "file"
+                n[what] += 1
+            elif head[0] == "Rss:":
+                kib[what] += int(head[1])
+    r, w = os.pipe()
+    saved = os.dup(2)
+    try:  # _debugmallocstats writes to C's stderr
+        os.dup2(w, 2)
+        os.close(w)
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    text = b""
+    while chunk := os.read(r, 1 << 16):
+        text += chunk
+        if len(chunk) < 1 << 16:
+            break
+    os.close(r)
+    stats = dict(re.findall(r"# (arenas allocated current|bytes in allocated blocks|bytes in available "
+                            r"blocks) *= *([\d,]+)", text.decode()))
+    return ("RSS by mapping: " + ", ".join(f"{k} {v / 1024:.1f} MiB ({n[k]})" for k, v in sorted(kib.items()))
+            + "; pymalloc: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+
+
 DEBUG_EVERY_S = 60.0
 TRACE = 0  # frames kept per traced allocation (0: not tracing)
 
@@ -268,16 +311,17 @@ class Stats:
     def __init__(self) -> None:
         self.updates: collections.Counter[str] = collections.Counter()  # by transport
         self.lat: list[float] = []
+        self.over: list[float] = []  # latency less the client's activeLatency (the wait by design)
         self.errors: collections.Counter[str] = collections.Counter()
         self.reconnects = 0
         self.got: dict[int, int] = {}  # reading client id -> messages this interval
 
     def take(self, reading_ids: list[int]) -> dict[str, object]:
         starved = sum(1 for c in reading_ids if self.got.get(c, 0) == 0)
-        out = {"updates": dict(self.updates), "lat": self.lat, "errors": dict(self.errors),
+        out = {"updates": dict(self.updates), "lat": self.lat, "over": self.over, "errors": dict(self.errors),
                "reconnects": self.reconnects, "starved": starved, "reading": len(reading_ids)}
-        self.updates, self.lat, self.errors, self.reconnects, self.got = (
-            collections.Counter(), [], collections.Counter(), 0, {})
+        self.updates, self.lat, self.over, self.errors, self.reconnects, self.got = (
+            collections.Counter(), [], [], collections.Counter(), 0, {})
         return out
 
 
@@ -290,17 +334,18 @@ async def _reading(cid: int, kind: str, transport: str, url: str, tickers: int, 
     rnd = random.Random(cid)
     mine = [f"S{rnd.randrange(tickers):05d}" for _ in range(20)]
     name = f"{kind}/{transport}"
+    cycle_ms = ACTIVE_LATENCY_MS[kind]
     while time.monotonic() < end:
         try:
             async with aiohttp.ClientSession() as http, http.ws_connect(
                     url, headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0, heartbeat=None) as ws:
                 if kind == "subscribe":
-                    await send(ws, transport, "MLinkSubscribe", activeLatency=500, Subscribe=[
+                    await send(ws, transport, "MLinkSubscribe", activeLatency=cycle_ms, Subscribe=[
                         {"msgName": "StockBookQuote", "msgPKey": f"{t}-NMS-EQT"} for t in mine[:10]])
                 else:
                     where = " | ".join(f"ticker:eq:{t}-NMS-EQT" for t in mine)
-                    extra = {"view": "bidPrice1|askPrice1|srcTimestamp", "activeLatency": 500} \
-                        if kind == "view" else {"activeLatency": 1000}
+                    extra = {"view": "bidPrice1|askPrice1|srcTimestamp", "activeLatency": cycle_ms} \
+                        if kind == "view" else {"activeLatency": cycle_ms}
                     await send(ws, transport, "MLinkStream", msgName="StockBookQuote", where=where, **extra)
                 while time.monotonic() < end:
                     try:
@@ -326,6 +371,7 @@ async def _reading(cid: int, kind: str, transport: str, url: str, tickers: int, 
                             ts = body.get("srcTimestamp")
                             if isinstance(ts, int) and rnd.random() < 0.1:
                                 st.lat.append((t - ts) / 1e6)
+                                st.over.append((t - ts) / 1e6 - cycle_ms)
                         elif mt.endswith("Ack"):
                             res = body.get("result", "OK")
                             if mt == "MLinkSubscribeAck":
@@ -435,13 +481,18 @@ def main() -> int:
                          "(e.g. storm=0.5,stream=0.5: isolate what makes memory grow)")
     args = ap.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "server", str(port), str(args.tickers),
+    # SOAK_SERVER_PREFIX="heaptrack -o FILE": the server runs under a memory profiler (its own
+    # session, so that stopping it stops the profiler's child too)
+    prefix = os.environ.get("SOAK_SERVER_PREFIX", "").split()
+    server = subprocess.Popen([*prefix, sys.executable, __file__, "server", str(port), str(args.tickers),
                                str(args.rate), str(args.snapshot_rows), args.debug, str(args.report_s),
                                str(args.trace)],
-                              stdout=subprocess.PIPE)
+                              stdout=subprocess.PIPE, start_new_session=True)
     assert server.stdout is not None
-    line = server.stdout.readline()
-    assert b"READY" in line, line
+    while not (line := server.stdout.readline()).startswith(b"READY") and line:
+        pass
+    assert line.startswith(b"READY"), line
+    spid = int(line.split()[1])  # the server's own process (not the profiler's)
     base_url = f"ws://127.0.0.1:{port}/mlink/"
     shares = _shares(args.kinds) if args.kinds else KINDS
     kinds = [k for k, share in shares.items() for _ in range(round(share * args.clients))][: args.clients]
@@ -463,17 +514,17 @@ def main() -> int:
     mix = ", ".join(f"{k} {kinds.count(k)}" for k in shares)
     print(f"soak: {len(ids)} clients ({mix}; {n_jsonf} of them on jsonf) in {args.procs} processes, "
           f"{args.rate:,.0f} updates/s published over {args.tickers} "
-          f"tickers, {args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {server.pid}"
+          f"tickers, {args.snapshot_rows:,} option rows, {args.minutes:g} min; server pid {spid}"
           + (f"; debug dumps{' with tracemalloc' if args.trace else ''} to {args.debug}"
              if args.debug else ""), flush=True)
     print(f"{'t(min)':>6} {'RSS MiB':>8} {'MiB/min':>7} {'upd/s':>7} {'json':>6} {'jsonf':>6} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'rd err':>6} {'starved':>8} {'reconn':>6} {'REST ms':>7} {'srv CPU':>7} "
-          f"{'load1':>5}  errors (all clients)", flush=True)
+          f"{'p99 ms':>7} {'p99-cyc':>7} {'rd err':>6} {'starved':>8} {'reconn':>6} {'REST ms':>7} "
+          f"{'srv CPU':>7} {'load1':>5}  errors (all clients)", flush=True)
     rss_series: list[tuple[float, float]] = []
     reading_errors = 0
     starved_total = 0
     t0 = time.monotonic()
-    cpu0 = cpu_s(server.pid)
+    cpu0 = cpu_s(spid)
     try:
         for p in procs:
             p.start()
@@ -490,8 +541,8 @@ def main() -> int:
             if got % len(procs) == 0:
                 rows = pending.pop((got - 1) // len(procs))
                 t_min = (time.monotonic() - t0) / 60
-                rss = rss_mib(server.pid)
-                cpu1 = cpu_s(server.pid)
+                rss = rss_mib(spid)
+                cpu1 = cpu_s(spid)
                 cpu, cpu0 = cpu1 - cpu0, cpu1
                 probe = _probe_ms(port)
                 rss_series.append((t_min, rss))
@@ -501,6 +552,8 @@ def main() -> int:
                 upd = sum(by_tr.values()) / args.report_s
                 lat = np.concatenate([np.asarray(r["lat"], float) for r in rows]) if rows else np.zeros(0)
                 p50, p99 = (np.percentile(lat, [50, 99]) if len(lat) else (float("nan"),) * 2)
+                over = np.concatenate([np.asarray(r["over"], float) for r in rows]) if rows else np.zeros(0)
+                over99 = float(np.percentile(over, 99)) if len(over) else float("nan")
                 errs: collections.Counter[str] = collections.Counter()
                 for r in rows:
                     errs.update(r["errors"])
@@ -516,16 +569,16 @@ def main() -> int:
                 slope = half_slope(rss_series)[0]
                 print(f"{t_min:6.1f} {rss:8.1f} {slope:+7.2f} {upd:7.0f} {per.get('json', 0):6.0f} "
                       f"{per.get('jsonf', 0):6.0f} "
-                      f"{p50:7.1f} {p99:7.1f} {rd_err:6d} {starved:4d}/{reading:<3d} "
+                      f"{p50:7.1f} {p99:7.1f} {over99:7.1f} {rd_err:6d} {starved:4d}/{reading:<3d} "
                       f"{rec:6d} {probe:7.1f} {cpu:6.1f}s {os.getloadavg()[0]:5.1f}  {err_text}", flush=True)
         for p in procs:
             p.join(60)
     finally:
-        server.terminate()
+        os.kill(spid, signal.SIGTERM)  # a profiler wrapping it then ends by itself
         try:
-            server.wait(10)
+            server.wait(120)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
     slope, lo, hi = half_slope(rss_series)
     flat = slope < FLAT_MIB_PER_MIN
     print(f"RSS over the last half: min {lo:.1f} MiB, max {hi:.1f} MiB, trend {slope:+.2f} MiB/min "
