@@ -55,6 +55,7 @@ import ctypes.util
 import gc
 import logging
 import os
+import time
 
 __all__ = ["GcPolicy", "bulk_done"]
 
@@ -125,6 +126,8 @@ class GcPolicy:
         self.major_every = max(1, round(major_every_s / interval_s)) if major_every_s else 0
         self.steps = 0
         self.majors = 0
+        #: CPU milliseconds of the last major's ``trim_heap`` (for the benches)
+        self.trim_ms = 0.0
 
     def start(self) -> None:
         """Collect everything once and freeze what survives (the start-up objects); fix the C
@@ -157,7 +160,9 @@ class GcPolicy:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        t = time.thread_time()
         trim_heap()
+        self.trim_ms = (time.thread_time() - t) * 1000
         self.majors += 1
 
     async def run(self) -> None:
