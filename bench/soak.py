@@ -187,7 +187,8 @@ async def _debug_dumps(path: str, app: object) -> None:
             from openmlink import gcpolicy
             if gcpolicy._ACTIVE:
                 pol = gcpolicy._ACTIVE[0]
-                f.write(f"  gc policy: {pol.majors} majors, last malloc_trim {pol.trim_ms:.2f} ms CPU\n")
+                f.write(f"  gc policy: {pol.majors} majors, {pol.trims} heap trims, "
+                        f"last {pol.trim_ms:.2f} ms CPU\n")
             grew = sorted(((c - prev_types.get(t, 0), t) for t, c in types.items()), reverse=True)[:15]
             f.write("  types grown: " + ", ".join(f"{t} {d:+d} ({types[t]})" for d, t in grew if d > 0)
                     + "\n")

@@ -38,10 +38,11 @@ mapping, so a soak's big transient buffers (a snapshot's frames joined per pull,
 numbers) end up scattered in the heap, which then only grows: 1,000 clients for 10 minutes took
 the heap from 57 to 83 MiB while the bytes in use returned to their start once the clients left.
 ``start`` therefore fixes that threshold (``MMAP_THRESHOLD``: bigger blocks get their own
-mapping, given back when freed) and ``major`` ends with ``malloc_trim(0)``, which gives the
-pages of the heap's free chunks back to the kernel: the resident set follows what is in use,
-plus at most one minute of churn. Both are skipped where glibc is absent, and the threshold when
-the environment already sets one (``MALLOC_MMAP_THRESHOLD_`` or ``GLIBC_TUNABLES``).
+mapping, given back when freed) and ``trim`` -- after every major, and every ``trim_every_s``
+(10 s) in ``run`` -- calls ``malloc_trim(0)``, which gives the pages of the heap's free chunks
+back to the kernel (~1 ms of CPU in the soak): the resident set follows what is in use. Both
+are skipped where glibc is absent, and the threshold when the environment already sets one
+(``MALLOC_MMAP_THRESHOLD_`` or ``GLIBC_TUNABLES``).
 
 ``gc.get_objects()`` does not list frozen objects: a tool that counts live objects in a
 process following this policy runs ``major`` first (or ``gc.unfreeze()``) to see them all.
@@ -116,7 +117,8 @@ def bulk_done() -> None:
 class GcPolicy:
     """See the module docstring.  ``major_every_s`` 0: no major collection (tests only)."""
 
-    def __init__(self, interval_s: float = 0.1, major_every_s: float = 60.0) -> None:
+    def __init__(self, interval_s: float = 0.1, major_every_s: float = 60.0,
+                 trim_every_s: float = 10.0) -> None:
         if not interval_s > 0:
             raise ValueError(f"GcPolicy interval_s must be > 0 s, not {interval_s}")
         if major_every_s < 0:
@@ -126,8 +128,13 @@ class GcPolicy:
         self.major_every = max(1, round(major_every_s / interval_s)) if major_every_s else 0
         self.steps = 0
         self.majors = 0
-        #: CPU milliseconds of the last major's ``trim_heap`` (for the benches)
+        #: ``trim_heap`` at least this often in ``run`` (wall seconds; 0: only at majors): a
+        #: loaded loop stretches the steps, and with them the minute between two majors
+        self.trim_every_s = trim_every_s
+        self.trims = 0
+        #: CPU milliseconds of the last ``trim`` (for the benches)
         self.trim_ms = 0.0
+        self._last_trim = time.monotonic()
 
     def start(self) -> None:
         """Collect everything once and freeze what survives (the start-up objects); fix the C
@@ -160,13 +167,21 @@ class GcPolicy:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        self.trim()
+        self.majors += 1
+
+    def trim(self) -> None:
+        """``trim_heap``, timed (``trim_ms``)."""
         t = time.thread_time()
         trim_heap()
         self.trim_ms = (time.thread_time() - t) * 1000
-        self.majors += 1
+        self.trims += 1
+        self._last_trim = time.monotonic()
 
     async def run(self) -> None:
         """``step`` every ``interval_s`` until cancelled (a task on the server's loop)."""
         while True:
             await asyncio.sleep(self.interval_s)
-            self.step()
+            if not self.step() and self.trim_every_s \
+                    and time.monotonic() - self._last_trim >= self.trim_every_s:
+                self.trim()

@@ -262,3 +262,29 @@ def test_the_policy_keeps_big_blocks_out_of_the_heap_and_gives_free_heap_pages_b
     # an environment that sets its own threshold keeps it
     env = _heap_run("policy", MALLOC_MMAP_THRESHOLD_="4194304")
     assert not env["own_mapping"], env
+
+
+def test_run_trims_the_heap_on_its_own_cadence_between_majors() -> None:
+    """A loaded loop stretches the 0.1 s steps (a 10-minute soak at load 20 ran 3 majors), so
+    ``run`` trims by wall time too."""
+    import asyncio
+
+    p = GcPolicy(interval_s=0.01, major_every_s=0, trim_every_s=0.05)
+
+    async def main() -> None:
+        task = asyncio.create_task(p.run())
+        await asyncio.sleep(0.5)
+        task.cancel()
+
+    asyncio.run(main())
+    assert p.majors == 0
+    assert 3 <= p.trims <= 11, p.trims
+    never = GcPolicy(interval_s=0.01, major_every_s=0, trim_every_s=0)
+
+    async def idle() -> None:
+        task = asyncio.create_task(never.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+
+    asyncio.run(idle())
+    assert never.trims == 0
