@@ -56,6 +56,18 @@ def _order(i: int, px: float = 4.8) -> bytes:
         "groupingCode": "-".join(f"{i:016X}"[j:j + 4] for j in range(0, 16, 4)), "parentShape": "Single"}}])
 
 
+def _close(rig: TradingRig) -> None:
+    """Close what writes to the data directory (the journal, and served the History and the
+    record store): their checkpoint threads outlive the bench's temporary directory else."""
+    rig.engine.close()
+    plat = getattr(rig, "platform", None)  # the served rig's
+    if plat is not None:
+        if plat.history is not None:
+            plat.history.close()
+        if plat.records is not None:
+            plat.records.close()
+
+
 def _load() -> str:
     """The 1-minute load average (the machine is shared: read every figure beside it)."""
     try:
@@ -215,9 +227,7 @@ def bench_posts(n: int, data_dir: str | None, rate: float, group_commit: bool = 
           f"{np.percentile(st, 50):.2f} p99 {np.percentile(st, 99):.2f} max {st.max():.2f} ms); "
           f"{working} orders working; CPU {cpu:.3f} ms per order "
           f"(post + its share of the ticks); {watch.text()}; {_load()}")
-    if served:
-        assert rig.platform.history is not None
-        rig.platform.history.close()
+    _close(rig)
 
 
 def bench_cpu(n: int, data_dir: str, served: bool, per_tick: int = 20) -> float:
@@ -237,9 +247,7 @@ def bench_cpu(n: int, data_dir: str, served: bool, per_tick: int = 20) -> float:
             rig.engine.tick()
             if policy is not None and (i // per_tick) % per_gc == per_gc - 1:
                 policy.step()
-    if served:
-        assert rig.platform.history is not None
-        rig.platform.history.close()  # its last commit counted
+    _close(rig)  # the History's last commit counted
     cpu = (time.process_time() - c0) / n * 1e3
     what = "served: record store + History, journal" if served else "bare rig, journal"
     print(f"CPU per order ({what}; {n} posts, a tick per {per_tick}): {cpu:.3f} ms; {_load()}")
@@ -282,6 +290,7 @@ def bench_reprice(n: int, px: float, what: str, data_dir: str | None = None) -> 
               f"{mods} modifies, {m.child_seq - sent} children sent; the next 5 ticks (venue "
               f"confirmations) {dt2 * 1e3:.1f} ms; child prices now {sorted(prices)[:3]}; "
               f"the move's {watch.text()}; {_load()}")
+    _close(rig)
 
 
 def bench_fills(n: int) -> None:

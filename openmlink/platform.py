@@ -67,6 +67,8 @@ class Platform:
     #: every version of orders, broker states, executions... (SQL ``<table>_hist``); engines
     #: may append versions of other records too
     history: History | None = None
+    #: the client records' store in the data directory (``--data-dir``), None without one
+    records: RecordStore | None = None
     orders: OrderEngine | None = None
     auctions: AuctionEngine | None = None
     risk: RiskEngine | None = None
@@ -116,6 +118,7 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     bus = InProcessBus() if bus is None else bus
     store = Store(reg)
     store.attach(bus)
+    srse: RecordStore | None = None
     if data_dir is not None:
         srse = RecordStore(Path(data_dir) / "srse.sqlite3")
         srse.load(reg, bus)
@@ -124,7 +127,8 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     history.attach(bus, store, [reg[name] for name in TRADING_HISTORY])
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
-    plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history)
+    plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history,
+                    records=srse)
     if "calc" in engines:
         _attach_client_analytics(plat)
     if "trading" in engines and trading_standby:
