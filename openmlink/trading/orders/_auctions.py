@@ -18,8 +18,9 @@ from ...schema import encode_message
 from ..venue import VenueEvent
 from ._broker import Broker, Child
 from ._records import enum_of, event_record, name_of
-from ._risk import risk_limit_size
+from ._risk import per_unit
 from ._states import CLOSING, NEW_ACTIVE, NEW_HOLD, REJECTED, is_open
+from ._stock import is_stock
 
 if TYPE_CHECKING:
     from ._manager import OrderManager
@@ -65,8 +66,11 @@ def open_auction(m: OrderManager, b: Broker, now: int) -> bool:
 
 
 #: SpdrRisk of the binding group limit -> the SpdrRejectReason an auction order gets
-_RISK_REJECT = {"GrpDdLn": "OptDDelta", "GrpDdSh": "OptDDelta", "GrpOptQtyLn": "OptQty",
-                "GrpOptQtySh": "OptQty", "GrpOptQtyAbs": "OptQty", "NullCounter": "NullCounter"}
+_RISK_REJECT = {"GrpDdLn": "OptDDelta", "GrpDdSh": "OptDDelta", "SymDDeltaLn": "OptDDelta",
+                "SymDDeltaSh": "OptDDelta", "GrpOptQtyLn": "OptQty", "GrpOptQtySh": "OptQty",
+                "GrpOptQtyAbs": "OptQty", "SymWtVegaLn": "DayLnWtVega",
+                "ExpWtVegaLn": "DayLnWtVega", "SymWtVegaSh": "DayShWtVega",
+                "ExpWtVegaSh": "DayShWtVega", "NullCounter": "NullCounter"}
 
 
 def auction_risk(m: OrderManager, b: Broker) -> tuple[int, str, str]:
@@ -81,9 +85,10 @@ def auction_risk(m: OrderManager, b: Broker) -> tuple[int, str, str]:
             "SpdrRiskGroupControl isDisabled Yes; post isDisabled No for the group to trade")
     mk, extra = m.market.series_market([b.okey])
     pv = m.market.info(b.okey).point_value or 100.0
-    per = (float(mk.de[0]) * float(mk.u_prc[0]) * pv * b.side, float(extra["ve"][0]) * pv * b.side,
-           float(b.side))
-    size, desc, detail = risk_limit_size(lambda f: m._risk_value(b, f), per, m.risk.group(g).net())
+    per = m._per_unit(b, {"de": float(mk.de[0]), "u_prc": float(mk.u_prc[0]),
+                          "ve": float(extra["ve"][0]), "s_vol": float(mk.s_vol[0]),
+                          "years": float(mk.years[0])}, pv)
+    size, desc, detail = m._risk_size(b, per, m.clock.time_ns())
     return size, _RISK_REJECT.get(desc, "RiskException"), detail
 
 
@@ -122,8 +127,7 @@ def auction_cross(m: OrderManager, key: tuple[Any, ...], notice: int, qty: int, 
         return
     mk = b.mkt
     pv = mk.get("point_value", 100.0) or 100.0
-    per = (_z(mk.get("de")) * _z(mk.get("u_prc")) * pv * b.side, _z(mk.get("ve")) * pv * b.side,
-           float(b.side))
+    per = tuple(_z(x) for x in m._per_unit(b, mk, pv))
     m.child_seq += 1
     c = Child(m.child_seq, b.parent_number, float(price), int(qty), ATS_EXCH, "Day", True,
               False, now, float(b.value("orderPrcLimit")), mk.get("bid", math.nan),
@@ -152,11 +156,16 @@ def responder_fill(m: OrderManager, key: tuple[Any, ...], notice: int, resp: dic
         return
     mk = b.mkt
     pv = mk.get("point_value", 100.0) or 100.0
-    dd = _z(mk.get("de")) * _z(mk.get("u_prc")) * pv * side
-    ve = _z(mk.get("ve")) * pv * side
+    k = b.okey
+    per = tuple(_z(x) for x in per_unit(side, _z(mk.get("de")), _z(mk.get("u_prc")), pv,
+                                        _z(mk.get("ve")), _z(mk.get("s_vol")),
+                                        _z(mk.get("years")), stock=is_stock(k)))
+    dd, ve = per[0], per[1]
     g = (str(resp.get("accnt") or ""), str(resp.get("clientFirm") or ""),
          int(resp.get("riskGroupId") or 0))
-    m.risk.group(g).add(side, (dd, ve, float(side)), qty)
+    # the responder's group, symbol and expiry counters (inferred: its own account's scopes)
+    m.risk.charge(g, (g[0], g[1], k if is_stock(k) else k.ticker),
+                  None if is_stock(k) else (g[0], g[1], k.expiry), side, per, qty)
     m._groups_dirty.add(g)
     m.fill_seq += 1
     fn = m.fill_seq

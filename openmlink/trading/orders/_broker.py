@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ...schema import OptionKey
+from ._risk import NO_LIMITS
 from ._slots import MKT_NAMES
 from ._states import START, Status
 
@@ -70,7 +71,9 @@ class Child:
     limit: float  # the effective limit the price was checked against
     bid: float
     ask: float
-    risk: tuple[float, float, float] = (0.0, 0.0, 0.0)  # per-contract (dd, vega, qty) signed
+    #: per-contract metrics signed by side (``_risk.per_unit``: $delta, vega, contracts,
+    #: wtVega, rMetric1..7; journals before the wider vector hold the first three)
+    risk: tuple[float, ...] = (0.0, 0.0, 0.0)
     #: the parent's parentOrderHandling when the child was sent (a Modify may change the
     #: parent's while the child is in flight; its fills report the handling it was sent under)
     handling: int | None = None
@@ -162,6 +165,8 @@ class Broker:
     risk_size: int = -1
     risk_desc: str = "None"
     risk_detail: str = ""
+    #: the risk limits in force (``_risk.Limits``), compiled with the broker's row of inputs
+    risk_lims: Any = NO_LIMITS
     last_child_reject: str = ""
     last_child_reject_ns: int = 0
     last_take_qv: int = -2

@@ -21,7 +21,16 @@ import orjson
 
 from ...clock import Clock
 from ...market import session_state
-from ...schema import MsgType, OptionKey, Registry, decode_record, message_encoder, registry
+from ...schema import (
+    ExpiryKey,
+    MsgType,
+    OptionKey,
+    Registry,
+    TickerKey,
+    decode_record,
+    message_encoder,
+    registry,
+)
 from ...srse import JournalStore
 from ...store import Store
 from ..limits import (
@@ -51,7 +60,17 @@ from ._broker import Broker, Child, LimitView, MarketRow, market_of
 from ._config import TradingConfig
 from ._market import MarketReader
 from ._records import counter_record, event_record, execution_record, name_of, state_record
-from ._risk import RiskBook, risk_limit_size
+from ._risk import (
+    CONTROL_FIELDS,
+    RM_FIELDS,
+    Counter,
+    Limits,
+    RiskBook,
+    compile_limits,
+    ema_breach,
+    per_unit,
+    risk_limit_size,
+)
 from ._slots import MKT_NAMES, BrokerColumns
 from ._states import (
     CLOSED,
@@ -281,20 +300,30 @@ class OrderManager:
     def on_group_control(self, rec: dict[str, Any]) -> None:
         """A SpdrRiskGroupControl: ``isDisabled`` Yes pulls every child of the group's brokers
         and holds them (ActiveHold, the reason in spdrComment) until a control record says
-        otherwise (No or None)."""
+        otherwise (No or None); its limit fields apply to the group's brokers beside their own
+        (``_risk``: the tighter wins)."""
         g = (str(rec["accnt"]), str(rec["riskFirm"]), int(rec["riskGroupId"]))
         off = name_of("SpdrRiskGroupControl", "isDisabled", rec["isDisabled"]) == "Yes"
-        if off == (g in self.disabled_groups):
+        lims = _control_limits(rec)
+        same_lims = lims == self.risk.controls.get(g, {})
+        if off == (g in self.disabled_groups) and same_lims:
             return
         if off:
             self.disabled_groups.add(g)
         else:
             self.disabled_groups.discard(g)
-        self._puts.append(("gctl", orjson.dumps(list(g)).decode(), b"1" if off else b"0"))
+        gk = orjson.dumps(list(g)).decode()
+        self._puts.append(("gctl", gk, b"1" if off else b"0"))
+        if not same_lims:
+            if lims:
+                self.risk.controls[g] = lims
+            else:
+                self.risk.controls.pop(g, None)
+            self._puts.append(("gclim", gk, orjson.dumps(lims)))
         now = self.clock.time_ns()
         for b in self.brokers.values():
             if is_open(b.status) and b.status != CLOSING and self._group_key(b) == g:
-                self._touched(b)
+                self._touched(b, records=True)  # its limits are compiled again
                 self._reprice.add(b.key)
         self._do_reprice(now)
         self._flush()
@@ -678,7 +707,7 @@ class OrderManager:
             self.cols.series[b.slot] = sid
         elif self.cols.row_ok[b.slot]:
             return b.slot
-        risk = any((x := self._risk_value(b, f)) is not None and x > 0 for f in _RISK_FIELDS)
+        risk = self._compile_risk(b)
         self.cols.rows[b.slot] = (
             b.side, b.value("orderLimitType"), b.value("orderPrcLimit"),
             b.value("orderVolLimit"), b.value("orderPrcOffset"), b.value("orderRefUPrc"),
@@ -875,11 +904,10 @@ class OrderManager:
             return
         m, lim = market_of(b), b.lim
         pv = m["point_value"] or 100.0
-        per = _per_unit(b, m, pv)
+        per = self._per_unit(b, m, pv)
         gkey = self._group_key(b)
         W = b.workable()
-        size, desc, detail = risk_limit_size(lambda f: self._risk_value(b, f), per,
-                                             self.risk.group(gkey).net())
+        size, desc, detail = self._risk_size(b, per, now)
         b.risk_size, b.risk_desc, b.risk_detail = size, desc, detail
         cap = W if size < 0 else min(W, size)
         hold = ""
@@ -1029,7 +1057,7 @@ class OrderManager:
                 self.venue.cancel(c.child_id, now)
 
     def _send(self, b: Broker, price: float, size: int, exch: str, tif: str, post_only: bool,
-              limit: float, per: tuple[float, float, float], now: int) -> None:
+              limit: float, per: tuple[float, ...], now: int) -> None:
         self._touched(b)
         self.child_seq += 1
         cid = self.child_seq
@@ -1047,9 +1075,7 @@ class OrderManager:
                 self._wake[b.key] = now + int(b.sent_or("progressExposeTime", 0)) * 1_000_000_000
         self._progress(b, "InMarket")
         if not maker:  # IOC leaves count against the group while live
-            g = self._group_key(b)
-            self.risk.group(g).add(b.side, per, size)
-            self._groups_dirty.add(g)
+            self._charge(b, per, size)
         self.venue.submit(ChildOrder(cid, b.parent_number, b.okey, b.side, float(price),
                                      int(size), exch, tif, post_only), now)
 
@@ -1107,9 +1133,7 @@ class OrderManager:
                 if ev.kind == "rejected":
                     b.last_child_reject, b.last_child_reject_ns = ev.reason[:255], ev.ts_ns
                 if not c.maker and c.leaves > 0:  # IOC leaves no longer count
-                    g = self._group_key(b)
-                    self.risk.group(g).add(b.side, c.risk, -c.leaves)
-                    self._groups_dirty.add(g)
+                    self._charge(b, c.risk, -c.leaves)
                 del b.children[ev.child_id]
                 self.owner.pop(ev.child_id, None)
                 self.child_of.pop(ev.child_id, None)
@@ -1185,11 +1209,11 @@ class OrderManager:
         b.last_fill_ns = ev.ts_ns
         self._progress(b, "Filling")
         if c.maker:  # IOC children were charged when sent
-            g = self._group_key(b)
-            self.risk.group(g).add(b.side, c.risk, q)
-            self._groups_dirty.add(g)
+            self._charge(b, c.risk, q)
         else:
             self._groups_dirty.add(self._group_key(b))
+        if self.risk.watch:
+            self._ema_fill(b, c.risk, q, now)
         if c.leaves <= 0:
             del b.children[c.child_id]
             self.owner.pop(c.child_id, None)
@@ -1221,11 +1245,114 @@ class OrderManager:
         p = b.parent
         return (p["accnt"], p["clientFirm"], int(p["riskGroupId"]))
 
+    def _scope_keys(self, b: Broker) -> tuple[tuple[str, str, int], tuple[Any, ...],
+                                              tuple[Any, ...] | None]:
+        """The broker's group, symbol and expiry counter keys (a stock has no expiry)."""
+        p = b.parent
+        a, f, k = p["accnt"], p["clientFirm"], b.okey
+        if is_stock(k):
+            return (a, f, int(p["riskGroupId"])), (a, f, k), None
+        return (a, f, int(p["riskGroupId"])), (a, f, k.ticker), (a, f, k.expiry)
+
+    def _ema_keys(self, b: Broker) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The broker's EMA-cancel flows: its symbol's and its account's."""
+        p = b.parent
+        a, f, k = p["accnt"], p["clientFirm"], b.okey
+        return ("sym", a, f, k if is_stock(k) else k.ticker), ("acc", a, f)
+
     def _risk_value(self, b: Broker, f: str) -> Any:
         v = b.sent_or(f, None)
         if b.limit is not None and f in b.limit_sent and not b.limit[f] > 0:
             v = b.parent[f] if f in b.sent else None  # 0 in a limit record = keep the order's
         return v
+
+    def _compile_risk(self, b: Broker) -> bool:
+        """Compile the broker's limits in force (order, limit record, group control) into
+        ``b.risk_lims``; whether it needs a risk check when worked (limits, or an EMA-cancel
+        breach holding its symbol or account).  Brokers with EMA limits watch their flows."""
+        ctl = self.risk.controls.get(self._group_key(b)) if self.risk.controls else None
+        lims = compile_limits(lambda f: self._risk_value(b, f), b.sent | b.limit_sent, ctl)
+        b.risk_lims = lims
+        if lims.emas:
+            keys = self._ema_keys(b)
+            for e in lims.emas:
+                self.risk.watch.setdefault(keys[e.scope], {})[b.key] = None
+        held = bool(self.risk.breaches) and not is_stock(b.okey) and any(
+            k in self.risk.breaches for k in self._ema_keys(b))
+        return bool(lims.caps or lims.emas) or held
+
+    def _limits(self, b: Broker) -> Limits:
+        """``b.risk_lims``, compiled now when the broker was never worked (an auction's start)."""
+        if b.slot < 0 or not self.cols.row_ok[b.slot]:
+            self._compile_risk(b)
+        return cast(Limits, b.risk_lims)
+
+    def _per_unit(self, b: Broker, m: Any, pv: float) -> tuple[float, ...]:
+        """Signed per-contract metrics of a child of ``b`` (``_risk.per_unit``)."""
+        rms = (tuple(b.value(f) for f in RM_FIELDS)
+               if not _RM_SET.isdisjoint(b.sent) or not _RM_SET.isdisjoint(b.limit_sent) else ())
+        g = m.get
+        return per_unit(b.side, g("de", math.nan), g("u_prc", math.nan), pv, g("ve", math.nan),
+                        g("s_vol", math.nan), g("years", math.nan), rms, is_stock(b.okey))
+
+    def _risk_size(self, b: Broker, per: tuple[float, ...], now: int) -> tuple[int, str, str]:
+        """(riskLimitSize, riskLimitDesc, detail) of ``b`` now: 0 while an EMA-cancel breach
+        holds its symbol or account (woken when it ends), else the tightest headroom."""
+        if self.risk.breaches and not is_stock(b.okey):
+            held = self.risk.held(self._ema_keys(b), now)
+            if held is not None:
+                self._wake[b.key] = min(self._wake.get(b.key, held[2]), held[2])
+                return 0, held[0], held[1]
+        caps = self._limits(b).caps
+        if not caps:
+            return -1, "None", ""
+        g, s, e = self._scope_keys(b)
+        return risk_limit_size(caps, per, self.risk.nets(g, s, e))
+
+    def _charge(self, b: Broker, per: tuple[float, ...], q: float) -> None:
+        """Charge ``q`` contracts of ``per`` to the broker's group, symbol and expiry."""
+        g, s, e = self._scope_keys(b)
+        self.risk.charge(g, s, e, b.side, per, q)
+        self._groups_dirty.add(g)
+
+    def _ema_fill(self, b: Broker, per: tuple[float, ...], q: float, now: int) -> None:
+        """A fill adds to the watched EMA-cancel flows of its symbol and account; a flow beyond
+        a limit of a broker watching it is a breach: every option child of the scope is
+        pulled at once and its brokers held until the flow decays (``_risk_size``)."""
+        risk = self.risk
+        for key in self._ema_keys(b):
+            watchers = risk.watch.get(key)
+            if not watchers:
+                continue
+            risk.ema_fill((key,), per, q, now)
+            vals = risk.ema_values(key, now)
+            sym = key[0] == "sym"
+            for bk in list(watchers):
+                w = self.brokers.get(bk)
+                if w is None or not is_open(w.status) or w.status == CLOSING:
+                    del watchers[bk]
+                    continue
+                hit = ema_breach(w.risk_lims.emas, (vals, None) if sym else (None, vals))
+                if hit is not None:
+                    fresh = risk.held((key,), now) is None
+                    risk.breach(key, hit[0], hit[1], now)
+                    if fresh:
+                        self._ema_cancel(key, now)
+                    break
+            if not watchers:
+                del risk.watch[key]
+
+    def _ema_cancel(self, key: tuple[Any, ...], now: int) -> None:
+        """Pull every option child of the EMA scope ``key`` (accnt, firm[, symbol]) now and
+        re-work its brokers (held by ``_risk_size``)."""
+        for b in self.brokers.values():
+            if not is_open(b.status) or b.status == CLOSING or is_stock(b.okey):
+                continue
+            if key not in self._ema_keys(b):
+                continue
+            self._pull(b, now)
+            self._touched(b, records=True)
+            self._reprice.add(b.key)
 
     # ================================================================= journal and publish
     def _flush(self) -> None:
@@ -1234,8 +1361,10 @@ class OrderManager:
             self._out.append((RGC, counter_record(self.mt[RGC], g, self.risk.group(g),
                                                   "RiskExec", now)))
             self._puts.append(("group", orjson.dumps(list(g)).decode(),
-                               orjson.dumps(_group_body(self.risk.group(g)))))
+                               orjson.dumps(self.risk.group(g).body())))
         self._groups_dirty.clear()
+        if self.risk.dirty:
+            self._journal_scopes()
         if self.journal is not None:
             if self._owed and (not self._hold_owed or len(self._owed) >= _OWED_MAX):
                 self._dirty |= self._owed  # not a plain open's own commit: pay what is owed
@@ -1267,6 +1396,19 @@ class OrderManager:
                 self.publish_batch(self.mt[name], rec.data)
             else:
                 self.publish(self.mt[name], rec)
+
+    def _journal_scopes(self) -> None:
+        """The symbol/expiry counters and EMA flows a step changed, one row each, in the
+        step's commit (so after a kill -9 they equal the journaled fills)."""
+        risk = self.risk
+        for kind, key in risk.dirty:
+            jk = orjson.dumps(_scope_json(key)).decode()
+            if kind == "ema":
+                self._puts.append(("rema", jk, orjson.dumps(risk.ema_body(key))))
+            else:
+                c = (risk.syms if kind == "sym" else risk.exps)[key]
+                self._puts.append(("r" + kind, jk, orjson.dumps(c.body())))
+        risk.dirty.clear()
 
     def _pending_body(self, b: Broker) -> list[Any] | None:
         """A replace or a Modify waiting for the children to be pulled, for the journal."""
@@ -1336,7 +1478,17 @@ class OrderManager:
                 opened.append((int(rec["parentNumber"]), rec, extra))
         for k, body in j.items("group"):
             a, f, g = orjson.loads(k)
-            self.risk.groups[(a, f, int(g))] = _group_from(orjson.loads(body))
+            self.risk.groups[(a, f, int(g))] = Counter.from_body(orjson.loads(body))
+        for ns, table in (("rsym", self.risk.syms), ("rexp", self.risk.exps)):
+            for k, body in j.items(ns):
+                table[_scope_key(orjson.loads(k))] = Counter.from_body(orjson.loads(body))
+        for k, body in j.items("rema"):
+            self.risk.ema_from(_scope_key(orjson.loads(k)), orjson.loads(body))
+        for k, body in j.items("gclim"):
+            a, f, g = orjson.loads(k)
+            lims = orjson.loads(body)
+            if lims:
+                self.risk.controls[(a, f, int(g))] = lims
         for k, body in j.items("gctl"):
             a, f, g = orjson.loads(k)
             if body == b"1":
@@ -1538,17 +1690,30 @@ def _session_hold(b: Broker, now: int) -> str:
 
 
 _DISABLED = "risk group disabled (SpdrRiskGroupControl isDisabled Yes): no children"
-_RISK_FIELDS = ("maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "maxGrpDayVegaLn", "maxGrpDayVegaSh",
-                "maxGrpDayVegaAbs", "maxGrpDayContractsLn", "maxGrpDayContractsSh",
-                "maxGrpDayContractsAbs")
+_RM_SET = frozenset(RM_FIELDS)
 
 
-def _per_unit(b: Broker, m: Any, pv: float) -> tuple[float, float, float]:
-    """Signed risk per contract ($delta, vega, contracts) of a child of ``b``; a share of
-    stock is $delta uPrc, no vega, and no option contract."""
-    if is_stock(b.okey):
-        return m["u_prc"] * b.side, 0.0, 0.0
-    return m["de"] * m["u_prc"] * pv * b.side, m["ve"] * pv * b.side, float(b.side)
+def _control_limits(rec: dict[str, Any]) -> dict[str, float]:
+    """The limit and offset fields a SpdrRiskGroupControl record set (limits positive,
+    offsets non-zero; anything else is no limit)."""
+    out = {}
+    for f in CONTROL_FIELDS:
+        v = rec.get(f)
+        if isinstance(v, (int, float)) and math.isfinite(v) and (
+                v > 0 or (v != 0 and f.endswith("Offset"))):
+            out[f] = float(v)
+    return out
+
+
+def _scope_json(key: tuple[Any, ...]) -> list[Any]:
+    """A counter or EMA key as JSON: tuples (TickerKey, ExpiryKey) as lists."""
+    return [list(x) if isinstance(x, tuple) else x for x in key]
+
+
+def _scope_key(parts: list[Any]) -> tuple[Any, ...]:
+    """``_scope_json`` back: a 3-part list is a TickerKey, a 4-part one an ExpiryKey."""
+    return tuple((TickerKey(*x) if len(x) == 3 else ExpiryKey(*x)) if isinstance(x, list) else x
+                 for x in parts)
 
 
 def _fin(x: float) -> bool:
@@ -1591,17 +1756,3 @@ def _full(mt: MsgType, rec: dict[str, Any]) -> dict[str, Any]:
     out = {f.name: f.default for f in mt.fields}
     out.update(rec)
     return out
-
-
-def _group_body(g: Any) -> dict[str, float]:
-    return {"dd_bot": g.dd_bot, "dd_sld": g.dd_sld, "ve_bot": g.ve_bot, "ve_sld": g.ve_sld,
-            "qty_bot": g.qty_bot, "qty_sld": g.qty_sld, "counter": g.counter}
-
-
-def _group_from(d: dict[str, float]) -> Any:
-    from ._risk import GroupCounter
-    g = GroupCounter(counter=int(d.get("counter", 0)))
-    for k in ("dd_bot", "dd_sld", "ve_bot", "ve_sld", "qty_bot", "qty_sld"):
-        setattr(g, k, float(d.get(k, 0.0)))
-    return g
-

@@ -240,7 +240,7 @@ def execution_record(b: Broker, c: Child, fill_number: int, qty: int, price: flo
     X = "SpdrParentExecution"
     p, m = b.parent, market_of(b)
     pv = _f(m.get("point_value", 100.0)) or 100.0
-    dd, ve, _n = c.risk
+    dd, ve = c.risk[0], c.risk[1]
     rec = {
         "fillNumber": fill_number, "version": 1, "execStatus": enum_of(X, "execStatus", "Fill"),
         "parentNumber": b.parent_number, "baseParentNumber": b.base_parent,
@@ -278,9 +278,13 @@ def execution_record(b: Broker, c: Child, fill_number: int, qty: int, price: flo
 
 def counter_record(mt: MsgType, key: tuple[str, str, int], g: GroupCounter, reason: str,
                    now_ns: int) -> dict[str, Any]:
-    return {"accnt": key[0], "riskFirm": key[1], "riskGroupId": key[2],
-            "changeReason": enum_of(mt.name, "changeReason", reason),
-            "optQtyBotIocFilled": g.qty_bot, "optQtySldIocFilled": g.qty_sld,
-            "ddBotIocFilled": g.dd_bot, "ddSldIocFilled": g.dd_sld,
-            "veBotIocFilled": g.ve_bot, "veSldIocFilled": g.ve_sld,
-            "counter": g.counter, "timestamp": now_ns}
+    rec = {"accnt": key[0], "riskFirm": key[1], "riskGroupId": key[2],
+           "changeReason": enum_of(mt.name, "changeReason", reason),
+           "optQtyBotIocFilled": g.qty_bot, "optQtySldIocFilled": g.qty_sld,
+           "ddBotIocFilled": g.dd_bot, "ddSldIocFilled": g.dd_sld,
+           "veBotIocFilled": g.ve_bot, "veSldIocFilled": g.ve_sld,
+           "wtVeBotIocFilled": g.bot[3], "wtVeSldIocFilled": g.sld[3],
+           "counter": g.counter, "timestamp": now_ns}
+    for n in range(1, 8):
+        rec[f"rm{n}BotIocFilled"], rec[f"rm{n}SldIocFilled"] = g.bot[3 + n], g.sld[3 + n]
+    return rec

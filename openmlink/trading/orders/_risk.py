@@ -1,106 +1,411 @@
-"""Pre-trade group risk (trading.md §1.9): counters per (accnt, riskGroupId) and the size a
-child may have before it would breach a ``maxGrpDay*`` limit.
+"""Pre-trade risk (trading.md §1.9): counters per risk scope and the size a child may have
+before it would breach a limit, and the EMA-cancel flows.
 
-Per contract of an option child (signed by side): $delta ``de·uPrc·pointValue``, vega
-``ve·pointValue``, contracts 1.  Counters are "fills + IOC leaves": fills are charged when
-they happen, IOC children while they are live (resting maker children are capped by the
-headroom but not charged until filled).  A limit is a positive number; a value <= 0 or a
-field the order did not send means "no limit" (inferred: the schema default is 0).
+Scopes (counters keyed by (accnt, clientFirm, ...)): the risk group (``maxGrpDay*``: $delta,
+vega, contracts, rMetric1..5), the symbol (``maxSymDay*``: $delta, vega, wtVega, rMetric7; the
+underlier's TickerKey) and the expiration (``maxExpDay*``: wtVega, rMetric6; the ExpiryKey,
+which names the underlier as SpiderRock's expiry keys do -- inferred).
+
+Per contract of a child (signed by side, ``per_unit``): $delta ``de·uPrc·pointValue``, vega
+``ve·pointValue``, contracts 1, wtVega ``ve·iVol/√max(0.1, 4·years)·pointValue`` (the weighting
+of SymbolRiskSummaryV5), rMetricN ``orderRefRMetricN·pointValue`` (``netRMetricN = Σ fillQty ·
+orderRefRMetricN · underliersPerCn``).  Counters are "fills + IOC leaves": fills are charged
+when they happen, IOC children while they are live (resting maker children are capped by the
+headroom but not charged until filled).
+
+Limits come from the order (its SpdrParentLimit where that sent the field) and from the
+group's SpdrRiskGroupControl; both apply, each with its own offset, so the tighter wins
+(inferred).  A limit is a positive number; <= 0 or a field not sent means "no limit"
+(inferred: the schema default is 0).  Long headroom ``max_ln - (net - offset)``, short
+``max_sh + (net - offset)``, abs ``max_abs - |net|`` in the direction the child moves it.
+
+EMA-cancel (``symEmaCxl*`` on the order or the control, ``accEmaCxl*`` on the control): a
+60-second exponentially weighted sum of the filled $delta / wtVega, per (accnt, firm, symbol)
+and per (accnt, firm): ``E(t) = Σ x_i·exp(-(t - t_i)/60 s)``.  A fill that takes it beyond a
+limit of an order in the scope breaches: every option child of the scope is pulled and its
+brokers held (riskLimitSize 0, ``SymEmaDdLn`` ...) until the flow has decayed back within the
+limit (inferred: the hold ends by itself; the orders stay open).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-__all__ = ["GroupCounter", "RiskBook", "risk_limit_size"]
+__all__ = ["CONTROL_FIELDS", "M", "Counter", "GroupCounter", "Limits", "RiskBook",
+           "compile_limits", "ema_breach", "per_unit", "risk_limit_size"]
 
-#: (metric index, long limit field, short limit field, abs limit field, SpdrRisk ln/sh/abs)
-_LIMITS = (
-    (0, "maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "", ("GrpDdLn", "GrpDdSh", "")),
-    (1, "maxGrpDayVegaLn", "maxGrpDayVegaSh", "maxGrpDayVegaAbs",
+#: metrics of a per-contract vector and of a counter
+DD, VE, QTY, WV, RM = 0, 1, 2, 3, 4  # rMetricN at RM + N - 1
+M = RM + 7
+_NAMES = ("$delta", "vega", "contracts", "wtVega", *(f"rMetric{i}" for i in range(1, 8)))
+#: scopes of the headroom limits (index into the nets a check gets) and their words
+GRP, SYM, EXP = 0, 1, 2
+_SCOPE = ("group", "symbol", "expiry")
+
+#: (scope, metric, ln field, sh field, abs field, offset field, SpdrRisk ln / sh / abs)
+_TABLE: tuple[tuple[int, int, str, str, str, str, tuple[str, str, str]], ...] = (
+    (GRP, DD, "maxGrpDayDDeltaLn", "maxGrpDayDDeltaSh", "", "", ("GrpDdLn", "GrpDdSh", "")),
+    (GRP, VE, "maxGrpDayVegaLn", "maxGrpDayVegaSh", "maxGrpDayVegaAbs", "",
      ("GrpVegaLn", "GrpVegaSh", "GrpVegaAbs")),
-    (2, "maxGrpDayContractsLn", "maxGrpDayContractsSh", "maxGrpDayContractsAbs",
+    (GRP, QTY, "maxGrpDayContractsLn", "maxGrpDayContractsSh", "maxGrpDayContractsAbs", "",
      ("GrpOptQtyLn", "GrpOptQtySh", "GrpOptQtyAbs")),
+    (GRP, RM, "maxGrpDayRMetric1Ln", "maxGrpDayRMetric1Sh", "maxGrpDayRMetric1Abs", "",
+     ("GrpRm1Ln", "GrpRm1Sh", "GrpRm1Abs")),
+    *((GRP, RM + n - 1, f"maxGrpDayRMetric{n}Ln", f"maxGrpDayRMetric{n}Sh", "", "",
+       (f"GrpRm{n}Ln", f"GrpRm{n}Sh", "")) for n in range(2, 6)),
+    (SYM, DD, "maxSymDayDDeltaLn", "maxSymDayDDeltaSh", "", "symDayDDeltaOffset",
+     ("SymDDeltaLn", "SymDDeltaSh", "")),
+    (SYM, VE, "maxSymDayVegaLn", "maxSymDayVegaSh", "", "symDayVegaOffset",
+     ("SymVegaLn", "SymVegaSh", "")),
+    (SYM, WV, "maxSymDayWtVegaLn", "maxSymDayWtVegaSh", "", "symDayWtVegaOffset",
+     ("SymWtVegaLn", "SymWtVegaSh", "")),
+    (SYM, RM + 6, "maxSymDayRMetric7Ln", "maxSymDayRMetric7Sh", "", "", ("SymRm7Ln", "SymRm7Sh", "")),
+    (EXP, WV, "maxExpDayWtVegaLn", "maxExpDayWtVegaSh", "", "expDayWtVegaOffset",
+     ("ExpWtVegaLn", "ExpWtVegaSh", "")),
+    (EXP, RM + 5, "maxExpDayRMetric6Ln", "maxExpDayRMetric6Sh", "", "", ("ExpRm6Ln", "ExpRm6Sh", "")),
 )
-_NAMES = ("$delta", "vega", "contracts")
+#: EMA-cancel: (scope 0 symbol / 1 account, metric, ln field, sh field, SpdrRisk ln / sh)
+EMA_SYM, EMA_ACC = 0, 1
+_EMA_TABLE = (
+    (EMA_SYM, DD, "symEmaCxlDDeltaLn", "symEmaCxlDDeltaSh", ("SymEmaDdLn", "SymEmaDdSh")),
+    (EMA_SYM, WV, "symEmaCxlWtVegaLn", "symEmaCxlWtVegaSh", ("SymEmaWvLn", "SymEmaWvSh")),
+    (EMA_ACC, DD, "accEmaCxlDDeltaLn", "accEmaCxlDDeltaSh", ("AccEmaDdLn", "AccEmaDdSh")),
+    (EMA_ACC, WV, "accEmaCxlWtVegaLn", "accEmaCxlWtVegaSh", ("AccEmaWvLn", "AccEmaWvSh")),
+)
+EMA_TAU_NS = 60_000_000_000
+_EMA_METRICS = (DD, WV)
+
+#: every limit field an order (or its limit record) may carry
+ORDER_FIELDS = frozenset(f for row in _TABLE for f in row[2:5] if f) | frozenset(
+    f for row in _EMA_TABLE[:2] for f in row[2:4])
+#: every limit and offset field a SpdrRiskGroupControl carries that is applied
+CONTROL_FIELDS = ORDER_FIELDS | frozenset(f for row in _EMA_TABLE for f in row[2:4]) | frozenset(
+    row[5] for row in _TABLE if row[5])
+RM_FIELDS = tuple(f"orderRefRMetric{n}" for n in range(1, 8))
 
 
-@dataclass(slots=True)
-class GroupCounter:
-    """Bot/sld sides as RiskGroupCounter keeps them (fills + live IOC leaves)."""
+class Cap(NamedTuple):
+    """One headroom limit in force for a broker."""
 
-    dd_bot: float = 0.0
-    dd_sld: float = 0.0
-    ve_bot: float = 0.0
-    ve_sld: float = 0.0
-    qty_bot: float = 0.0
-    qty_sld: float = 0.0
-    counter: int = 0
+    scope: int
+    metric: int
+    kind: int  # +1 long, -1 short, 0 abs
+    limit: float
+    offset: float
+    name: str  # SpdrRisk
+    field: str
+    control: bool  # from the group's SpdrRiskGroupControl (else the order)
 
-    def add(self, side: int, per: tuple[float, float, float], q: float) -> None:
-        """Charge ``q`` contracts of per-contract metrics ``per`` (already signed by side)."""
-        dd, ve, n = per
+
+class EmaLimit(NamedTuple):
+    scope: int  # EMA_SYM / EMA_ACC
+    metric: int
+    kind: int  # +1 long, -1 short
+    limit: float
+    name: str
+    field: str
+    control: bool
+
+
+class Limits(NamedTuple):
+    caps: tuple[Cap, ...] = ()
+    emas: tuple[EmaLimit, ...] = ()
+
+
+NO_LIMITS = Limits()
+
+
+def compile_limits(order: Callable[[str], Any] | None, sent: frozenset[str],
+                   control: dict[str, float] | None) -> Limits:
+    """The limits in force: ``order(field)`` gives the order's effective value of each field in
+    ``sent`` (the fields its records carried), ``control`` the group's control values (the
+    limits and offsets it set).  Empty when neither sets any."""
+    sent = frozenset(sent) if order is not None else frozenset()
+    if not (sent & ORDER_FIELDS) and not control:
+        return NO_LIMITS
+    caps: list[Cap] = []
+    emas: list[EmaLimit] = []
+    srcs: list[tuple[Callable[[str], Any], bool, Any]] = []
+    if sent & ORDER_FIELDS and order is not None:
+        srcs.append((order, False, sent))
+    if control:
+        srcs.append((control.get, True, control))
+    for get, ctl, fields in srcs:
+        for scope, i, ln, sh, ab, off, names in _TABLE:
+            for kind, fld, name in ((1, ln, names[0]), (-1, sh, names[1]), (0, ab, names[2])):
+                if not fld or fld not in fields:
+                    continue
+                v = _pos(get(fld))
+                if v:
+                    o = _num(get(off)) if off and off in fields else 0.0
+                    caps.append(Cap(scope, i, kind, v, o, name, fld, ctl))
+        for escope, i, ln, sh, enames in _EMA_TABLE:
+            for kind, fld, name in ((1, ln, enames[0]), (-1, sh, enames[1])):
+                if fld in fields:
+                    v = _pos(get(fld))
+                    if v:
+                        emas.append(EmaLimit(escope, i, kind, v, name, fld, ctl))
+    return Limits(tuple(caps), tuple(emas))
+
+
+def _pos(v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if x > 0 and math.isfinite(x) else 0.0
+
+
+def _num(v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if math.isfinite(x) else 0.0
+
+
+def per_unit(side: int, de: float, u_prc: float, pv: float, ve: float, s_vol: float,
+             years: float, rms: Sequence[float] = (), stock: bool = False) -> tuple[float, ...]:
+    """Signed per-contract metrics (``M`` of them) of a child; a share of stock is $delta
+    ``uPrc``, no vega and no option contract."""
+    if stock:
+        out = [u_prc * side, 0.0, 0.0, 0.0]
+    else:
+        wt = ve * s_vol / math.sqrt(max(0.1, 4.0 * years)) if years == years else math.nan
+        out = [de * u_prc * pv * side, ve * pv * side, float(side), wt * pv * side]
+    pvr = 1.0 if stock else pv
+    out.extend(float(r) * pvr * side if r else 0.0 for r in rms)
+    out.extend([0.0] * (M - len(out)))
+    return tuple(out)
+
+
+class Counter:
+    """Bot/sld sides of every metric as RiskGroupCounter keeps them (fills + live IOC
+    leaves), one list entry per metric."""
+
+    __slots__ = ("bot", "counter", "sld")
+
+    def __init__(self) -> None:
+        self.bot = [0.0] * M
+        self.sld = [0.0] * M
+        self.counter = 0
+
+    def add(self, side: int, per: Sequence[float], q: float) -> None:
+        """Charge ``q`` contracts of per-contract metrics ``per`` (already signed by side; a
+        shorter vector, as journals before the wider one hold, counts 0 for the rest)."""
         if side > 0:
-            self.dd_bot += dd * q
-            self.ve_bot += ve * q
-            self.qty_bot += abs(n) * q  # n = 0: shares, not option contracts
+            bot = self.bot
+            for i, x in enumerate(per):
+                if x:
+                    bot[i] += (abs(x) if i == QTY else x) * q
         else:  # per is signed by side: a sale's metrics are negative, the sld side positive
-            self.dd_sld -= dd * q
-            self.ve_sld -= ve * q
-            self.qty_sld += abs(n) * q
+            sld = self.sld
+            for i, x in enumerate(per):
+                if x:
+                    sld[i] += (abs(x) if i == QTY else -x) * q
         self.counter += 1
 
-    def net(self) -> tuple[float, float, float]:
-        return (self.dd_bot - self.dd_sld, self.ve_bot - self.ve_sld, self.qty_bot - self.qty_sld)
+    def net(self) -> list[float]:
+        return [b - s for b, s in zip(self.bot, self.sld, strict=True)]
+
+    # the RiskGroupCounter names of the first three metrics (older callers, records)
+    @property
+    def dd_bot(self) -> float:
+        return self.bot[DD]
+
+    @property
+    def dd_sld(self) -> float:
+        return self.sld[DD]
+
+    @property
+    def ve_bot(self) -> float:
+        return self.bot[VE]
+
+    @property
+    def ve_sld(self) -> float:
+        return self.sld[VE]
+
+    @property
+    def qty_bot(self) -> float:
+        return self.bot[QTY]
+
+    @property
+    def qty_sld(self) -> float:
+        return self.sld[QTY]
+
+    def body(self) -> dict[str, Any]:
+        return {"bot": self.bot, "sld": self.sld, "counter": self.counter}
+
+    @classmethod
+    def from_body(cls, d: dict[str, Any]) -> Counter:
+        c = cls()
+        c.counter = int(d.get("counter", 0))
+        if "bot" in d:
+            for i, (b, s) in enumerate(zip(d["bot"], d["sld"], strict=True)):
+                c.bot[i], c.sld[i] = float(b), float(s)
+        else:  # a journal before the metric lists: the three named sides
+            for i, k in enumerate(("dd", "ve", "qty")):
+                c.bot[i] = float(d.get(f"{k}_bot", 0.0))
+                c.sld[i] = float(d.get(f"{k}_sld", 0.0))
+        return c
 
 
-def risk_limit_size(value: Callable[[str], Any], per: tuple[float, float, float],
-                    net: tuple[float, float, float]) -> tuple[int, str, str]:
-    """(max contracts, SpdrRisk name of the binding limit, detail text); (-1, "None", "") when
-    no limit applies.  ``value(field)`` gives the order's effective limit (None = not sent)."""
+GroupCounter = Counter  # the name the group counter had
+
+
+def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
+                    nets: Sequence[Sequence[float]]) -> tuple[int, str, str]:
+    """(max contracts, SpdrRisk name of the binding limit, detail text) over ``caps``;
+    (-1, "None", "") when none applies.  ``nets[scope]`` is the scope's net counter."""
     best, desc, detail = -1, "None", ""
-    for i, ln, sh, ab, names in _LIMITS:
-        m = per[i]
+    for cap in caps:
+        i = cap.metric
+        m = per[i] if i < len(per) else 0.0
         if not math.isfinite(m):
-            for fld in (ln, sh, ab):
-                lim = value(fld) if fld else None
-                if lim is not None and lim > 0:
-                    return 0, names[0] or "NullCounter", (
-                        f"{_NAMES[i]} per contract unknown (no surface greeks yet); "
-                        f"{fld} cannot be checked")
-            continue
-        if m == 0:
-            continue
-        cands = []
-        lim = value(ln if m > 0 else sh)
-        if lim is not None and lim > 0:
-            room = lim - net[i] if m > 0 else lim + net[i]
-            cands.append((room, abs(m), names[0] if m > 0 else names[1], ln if m > 0 else sh, lim))
-        if ab:
-            lim = value(ab)
-            if lim is not None and lim > 0:
-                room = lim - math.copysign(1.0, m) * net[i]
-                cands.append((room, abs(m), names[2], ab, lim))
-        for room, per_abs, name, fld, lim in cands:
-            n = max(0, math.floor(room / per_abs + 1e-9))
-            if best < 0 or n < best:
-                best, desc = n, name
-                detail = (f"{fld} {lim:g}: group {_NAMES[i]} {net[i]:,.2f}, "
-                          f"{m:,.2f} per contract -> at most {n} contracts")
+            return 0, cap.name, (f"{_NAMES[i]} per contract unknown (no surface greeks yet); "
+                                 f"{cap.field} cannot be checked")
+        if m == 0 or (cap.kind > 0 and m < 0) or (cap.kind < 0 and m > 0):
+            continue  # the child moves away from this limit
+        net = nets[cap.scope][i]
+        if cap.kind > 0:
+            room = cap.limit - (net - cap.offset)
+        elif cap.kind < 0:
+            room = cap.limit + (net - cap.offset)
+        else:
+            room = cap.limit - math.copysign(1.0, m) * net
+        n = max(0, math.floor(room / abs(m) + 1e-9))
+        if best < 0 or n < best:
+            best, desc = n, cap.name
+            src = " (SpdrRiskGroupControl)" if cap.control else ""
+            off = f" less offset {cap.offset:,.2f}" if cap.offset else ""
+            detail = (f"{cap.field} {cap.limit:g}{src}: {_SCOPE[cap.scope]} {_NAMES[i]} "
+                      f"{net:,.2f}{off}, {m:,.2f} per contract -> at most {n} contracts")
     return best, desc, detail
 
 
+def ema_breach(emas: Sequence[EmaLimit], values: Sequence[Sequence[float] | None]
+               ) -> tuple[EmaLimit, float] | None:
+    """The first EMA limit ``values[scope][metric]`` is beyond, with that value; else None."""
+    for e in emas:
+        v = values[e.scope]
+        if v is None:
+            continue
+        x = v[e.metric]
+        if (e.kind > 0 and x > e.limit) or (e.kind < 0 and x < -e.limit):
+            return e, x
+    return None
+
+
 class RiskBook:
-    """The group counters by (accnt, riskFirm, riskGroupId)."""
+    """The counters by scope key, the control records' limits and the EMA-cancel flows.
+
+    Keys: group (accnt, clientFirm, riskGroupId), symbol (accnt, clientFirm, TickerKey),
+    expiry (accnt, clientFirm, ExpiryKey); EMA flows by ("sym", accnt, firm, TickerKey) and
+    ("acc", accnt, firm).  ``dirty`` holds the symbol/expiry/EMA keys a commit must journal.
+    """
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[str, str, int], GroupCounter] = {}
+        self.groups: dict[tuple[str, str, int], Counter] = {}
+        self.syms: dict[tuple[Any, ...], Counter] = {}
+        self.exps: dict[tuple[Any, ...], Counter] = {}
+        #: the applied limit/offset fields of each group's SpdrRiskGroupControl
+        self.controls: dict[tuple[str, str, int], dict[str, float]] = {}
+        #: EMA flows: key -> [ema $delta, ema wtVega, ns of the values]
+        self.emas: dict[tuple[Any, ...], list[float]] = {}
+        #: EMA breaches: key -> (SpdrRisk, detail, ns the hold ends)
+        self.breaches: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+        #: brokers with EMA limits by EMA key (open ones; closed ones dropped when met)
+        self.watch: dict[tuple[Any, ...], dict[tuple[Any, ...], None]] = {}
+        self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
 
-    def group(self, key: tuple[str, str, int]) -> GroupCounter:
+    def group(self, key: tuple[str, str, int]) -> Counter:
         g = self.groups.get(key)
         if g is None:
-            g = self.groups[key] = GroupCounter()
+            g = self.groups[key] = Counter()
         return g
+
+    def scope(self, table: dict[tuple[Any, ...], Counter], key: tuple[Any, ...]) -> Counter:
+        c = table.get(key)
+        if c is None:
+            c = table[key] = Counter()
+        return c
+
+    def nets(self, g: tuple[str, str, int], s: tuple[Any, ...], e: tuple[Any, ...] | None
+             ) -> tuple[list[float], list[float], list[float]]:
+        zero = [0.0] * M
+        sc, ec = self.syms.get(s), self.exps.get(e) if e is not None else None
+        return (self.group(g).net(), sc.net() if sc is not None else zero,
+                ec.net() if ec is not None else zero)
+
+    def charge(self, g: tuple[str, str, int], s: tuple[Any, ...], e: tuple[Any, ...] | None,
+               side: int, per: Sequence[float], q: float) -> None:
+        """Charge the group, symbol and expiry counters (a stock has no expiry)."""
+        self.group(g).add(side, per, q)
+        self.scope(self.syms, s).add(side, per, q)
+        self.dirty.add(("sym", s))
+        if e is not None:
+            self.scope(self.exps, e).add(side, per, q)
+            self.dirty.add(("exp", e))
+
+    # ---------------------------------------------------------------- EMA-cancel
+    def ema_values(self, key: tuple[Any, ...], now: int) -> list[float] | None:
+        """The flow of ``key`` decayed to ``now`` (indexable by metric), None if none."""
+        v = self.emas.get(key)
+        if v is None:
+            return None
+        k = math.exp(-max(0, now - int(v[2])) / EMA_TAU_NS)
+        out = [0.0] * M
+        out[DD], out[WV] = v[0] * k, v[1] * k
+        return out
+
+    def ema_fill(self, keys: Sequence[tuple[Any, ...]], per: Sequence[float], q: float,
+                 now: int) -> None:
+        """A fill of ``q`` contracts of ``per`` adds to the flows of ``keys``."""
+        for key in keys:
+            cur = self.ema_values(key, now)
+            dd = (cur[DD] if cur else 0.0) + per[DD] * q
+            wv = (cur[WV] if cur else 0.0) + (per[WV] * q if len(per) > WV else 0.0)
+            self.emas[key] = [dd, wv, float(now)]
+            self.dirty.add(("ema", key))
+
+    def breach(self, key: tuple[Any, ...], lim: EmaLimit, value: float, now: int) -> int:
+        """Record a breach of ``lim`` by the flow of ``key`` at ``value``; returns the ns the
+        flow is back within the limit (60 s · ln(|value| / limit) later)."""
+        until = now + max(1, int(EMA_TAU_NS * math.log(abs(value) / lim.limit)) + 1)
+        src = " (SpdrRiskGroupControl)" if lim.control else ""
+        what = "symbol" if lim.scope == EMA_SYM else "account"
+        detail = (f"{lim.field} {lim.limit:g}{src}: {what} 60s EMA {_NAMES[lim.metric]} "
+                  f"{value:,.2f} breached it; option children pulled until it decays")
+        prev = self.breaches.get(key)
+        if prev is not None and prev[2] > until:
+            until = prev[2]
+        self.breaches[key] = (lim.name, detail, until)
+        self.dirty.add(("ema", key))
+        return until
+
+    def held(self, keys: Sequence[tuple[Any, ...]], now: int) -> tuple[str, str, int] | None:
+        """The breach holding a broker of the EMA ``keys`` at ``now`` (expired ones are
+        dropped), else None."""
+        if not self.breaches:
+            return None
+        for key in keys:
+            b = self.breaches.get(key)
+            if b is None:
+                continue
+            if b[2] > now:
+                return b
+            del self.breaches[key]
+            self.dirty.add(("ema", key))
+        return None
+
+    def ema_body(self, key: tuple[Any, ...]) -> list[Any]:
+        return [self.emas.get(key), self.breaches.get(key)]
+
+    def ema_from(self, key: tuple[Any, ...], body: list[Any]) -> None:
+        v, b = body
+        if v is not None:
+            self.emas[key] = [float(x) for x in v]
+        if b is not None:
+            self.breaches[key] = (str(b[0]), str(b[1]), int(b[2]))
