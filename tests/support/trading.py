@@ -224,6 +224,11 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
                 assert rec["leavesQuantity"] == 0, "Aux without a limit has live children"  # (10)
             if act == 0 and st[0] == "New":
                 assert rec["csz1"] == 0  # (10) no working children at active size 0
+            if rec["riskLimitSize"] == 0 and st[0] == "New":
+                # (9) no working child at riskLimitSize 0 (an EMA-cancel breach included); held
+                # while there is size to work
+                assert rec["csz1"] == 0, (rec["csz1"], st)
+                assert st[1] == "ActiveHold" or cap <= rec["cumFillQuantity"], (st, cap)
             last[key] = (st, pn, rec["numUpdates"], rec["maxProgress"])
             state_by_chain[(key, rec["baseParentNumber"])] = rec
         elif name == EX:
@@ -264,6 +269,30 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
             c = t.get(g)
             assert c is not None
             assert abs((c["ddBotIocFilled"] - c["ddSldIocFilled"]) - dd) < 1e-6 * max(1, abs(dd))
+        _check_scope_counters(rig, [f for fs in fills_by_chain.values() for f in fs]
+                              + responder_fills)
+
+
+def _check_scope_counters(rig: TradingRig, fills: list[dict[str, Any]]) -> None:
+    """(9) the order manager's symbol and expiry counters equal the fills' $delta and vega."""
+    from openmlink.schema import OptionKey
+
+    risk = rig.engine.manager.risk
+    want: dict[tuple[str, Any], list[float]] = {}
+    for f in fills:
+        k, a = f["secKey"], (f["accnt"], f["clientFirm"])
+        scopes = [("sym", (*a, k.ticker)), ("exp", (*a, k.expiry))] \
+            if isinstance(k, OptionKey) else [("sym", (*a, k))]
+        for sc in scopes:
+            w = want.setdefault(sc, [0.0, 0.0])
+            w[0] += f["riskDDelta"]
+            w[1] += f["riskVega"]
+    for (kind, key), (dd, ve) in want.items():
+        c = (risk.syms if kind == "sym" else risk.exps).get(key)
+        assert c is not None, (kind, key)
+        net = c.net()
+        assert abs(net[0] - dd) < 1e-6 * max(1, abs(dd)), (kind, key, net[0], dd)
+        assert abs(net[1] - ve) < 1e-6 * max(1, abs(ve)), (kind, key, net[1], ve)
 
 
 def _n_idx(reg: Any, mtype: str, field: str, name: str) -> int:

@@ -1,5 +1,6 @@
-"""Random Add/Replace/Modify/Cancel/Limit sequences and market moves (trading.md §6.2 #14):
-after every step, invariants 1-10 hold for every record published so far."""
+"""Random Add/Replace/Modify/Cancel/Limit sequences, group risk controls and market moves
+(trading.md §6.2 #14): after every step, invariants 1-10 hold for every record published so
+far."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from tests.support.trading import TradingRig, check_invariants
+from tests.support.trading import ACCNT, TradingRig, check_invariants
 
 CODES = ("0000-0000-0000-0001", "0000-0000-0000-0002")
 SIDES = ("Buy", "Sell")
@@ -60,6 +61,15 @@ class OrderMachine(RuleBasedStateMachine):
         self.rig.option("AAPL", 200, "Put", self.bid, self.ask, bsz=bsz, asz=asz)
         if now:
             self.rig.engine.tick()  # market arrives before pending venue actions
+
+    @rule(dd=st.sampled_from([0.0, 8000.0, 30000.0]), wv=st.sampled_from([0.0, 15.0]),
+          ema=st.sampled_from([0.0, 6000.0]))
+    def group_control(self, dd: float, wv: float, ema: float) -> None:
+        # the group's symbol / expiry / EMA-cancel limits (0: none) beside the orders' own
+        self.rig.put("SpdrRiskGroupControl", {
+            "riskGroupId": 0, "accnt": ACCNT, "riskFirm": "SRCORE", "maxSymDayDDeltaLn": dd,
+            "maxSymDayDDeltaSh": dd, "maxExpDayWtVegaLn": wv, "maxExpDayWtVegaSh": wv,
+            "symEmaCxlDDeltaLn": ema, "symEmaCxlDDeltaSh": ema}, origin="K")
 
     @rule(ms=st.sampled_from([0.1, 0.3, 1.0, 5.0]))
     def wait(self, ms: float) -> None:
