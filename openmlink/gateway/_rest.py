@@ -53,7 +53,7 @@ from ._auth import ApiKeys, AuthError, Principal, bearer_token
 from ._encode import EncoderCache
 from ._frames import FrameError, frame_envelopes, jsonf_messages
 from ._meta import field_desc_records, msg_desc_records
-from ._visibility import visible
+from ._visibility import firm_field, visible
 
 __all__ = ["RestApi", "RestConfig"]
 
@@ -478,12 +478,12 @@ class RestApi:
             rec = decode_record(mt, env["message"], path=f"{path}.message")
         except RecordError as e:
             return self._ack(mt.id, "ParseError", str(e))
-        cf = mt.field("clientFirm")
+        cf = firm_field(mt)  # clientFirm, else riskFirm (SpdrRiskGroupControl)
         if cf is not None and who.client_firm is not None:
             posted = rec.get(cf.name, "")
             if posted and posted != who.client_firm:
                 return self._ack(mt.id, "AuthError",
-                                 f"{path}.message.clientFirm: '{posted}' is not your client firm")
+                                 f"{path}.message.{cf.name}: '{posted}' is not your client firm")
             rec[cf.name] = who.client_firm
         table = self.store.table(mt)
         if mt.auto_pkey and action == "I":

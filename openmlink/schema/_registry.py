@@ -32,6 +32,9 @@ CLIENT_ACTIONS: dict[str, str] = {
     "SpdrOptTheoRecord": "SIURD",
     "TickerItemDef": "SIURD",  # client ticker baskets (MLinkStream.tickerBasket)
     "SpdrAutoHedgeControl": "SIURD",  # autohedge configuration per group (trading.md §4)
+    # risk-group controls: isDisabled and the group's limits (trading.md §1.9); a firm-bound
+    # key posts its own firm's (riskFirm) only
+    "SpdrRiskGroupControl": "SIUR",
 }
 
 #: Types whose pkey the server assigns on insert (MsgDesc.autoAssignedPkey).

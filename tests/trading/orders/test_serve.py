@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import Server, start_server, stop_server
-from tests.support.serve import collect, listed_option, msgs, wait_for
+from tests.support.serve import collect, listed_option, msgs, nbbo_of, wait_for
 
 ACCNT = "T.MTL.VEN"
 
@@ -206,3 +206,49 @@ def _snapshot(data_dir: str, mtype: str) -> list[dict]:
     return [{"header": {"mTyp": mtype}, "message": json.loads(b)} for (b,) in rows]
 
 
+
+
+def test_a_posted_risk_group_control_symbol_limit_holds_the_groups_orders(srv: Server) -> None:
+    """REST: a SpdrRiskGroupControl with a symbol $delta limit, then orders of its group: held
+    (ActiveHold, riskLimitDesc naming the limit, the reason in spdrComment) while the limit
+    stands; an order of another group works; the limit taken away releases the held one."""
+    accnt, group = "T.RISK.SYM", "4124-3534-5867-0001"
+    okey = listed_option(srv, "Put")
+    q = nbbo_of(srv, okey)
+    assert q is not None
+
+    def control(limit: float) -> None:
+        a = msgs(srv.post([{"header": {"mTyp": "SpdrRiskGroupControl"}, "message": {
+            "riskGroupId": group, "accnt": accnt, "riskFirm": "SRCORE",
+            "maxSymDayDDeltaLn": limit, "maxSymDayDDeltaSh": limit}}], postaction="I"), "PostAck")
+        assert a[0]["result"] == "OK", a
+
+    def order(code: str, rg: str) -> str:
+        a = msgs(srv.post([{"header": {"mTyp": "SpdrParentOrder"}, "message": {
+            "secKey": okey, "secType": "Option", "accnt": accnt, "clientFirm": "SRCORE",
+            "orderSide": "Buy", "spdrActionType": "Add", "orderSize": 5, "orderLimitType": "Prc",
+            "orderPrcLimit": round(max(q["bidPrice"] - 0.3, 0.05), 2), "groupingCode": code,
+            "riskGroupId": rg}}], postaction="I"), "PostAck")
+        assert a[0]["result"] == "OK", a
+        return str(a[0]["pkey"])
+
+    def states() -> dict[str, dict]:
+        return {m["parentNumber"]: m for m in msgs(srv.get(
+            cmd="getmsgs", msgType="SpdrParentBrkrState", where=f"accnt:eq:{accnt}"),
+            "SpdrParentBrkrState")}
+
+    control(1.0)  # 1 $ of $delta: no put fits
+    held = order("0000-0000-0009-0001", group)
+    free = order("0000-0000-0009-0002", "4124-3534-5867-0002")
+    st = wait_for(lambda: (lambda x: x if x.get(held, {}).get("spdrBrokerStatus") == "ActiveHold"
+                           and x.get(free, {}).get("spdrBrokerStatus") == "Active" else None)(
+        states()))
+    assert st, states()
+    h = st[held]
+    assert h["riskLimitDesc"] == "SymDDeltaSh" and h.get("riskLimitSize", 0) == 0
+    assert "maxSymDayDDeltaSh 1 (SpdrRiskGroupControl)" in h["spdrComment"]
+    assert "cpx1" not in h and st[free].get("csz1") == 5
+    control(0.0)  # no limit
+    st = wait_for(lambda: (lambda x: x if x[held]["spdrBrokerStatus"] == "Active"
+                           and x[held].get("csz1") else None)(states()))
+    assert st and st[held]["csz1"] == 5, states()

@@ -171,3 +171,20 @@ def test_another_firm_can_neither_cancel_by_parent_number_nor_by_broker_key(rig:
     assert after["parentNumber"] == pn
     assert names[after["spdrOrderStatus"]] == "New"
     assert rig.plat.orders.manager.venue.live_children(pn)
+
+
+def test_a_firm_bound_key_posts_risk_group_controls_of_its_own_firm_only(rig: SansIO) -> None:
+    def control(key: str, firm: str) -> dict[str, Any]:
+        acks = _post(rig, key, [{"header": {"mTyp": "SpdrRiskGroupControl"}, "message": {
+            "riskGroupId": "0000-0000-0000-0001", "accnt": "A.1", "riskFirm": firm,
+            "isDisabled": "Yes"}}])
+        return acks[0]["message"]
+
+    bad = control(BETA, "ACME")  # another firm's group: refused, nothing stored
+    assert bad["result"] == "AuthError" and "riskFirm: 'ACME' is not your client firm" in bad["detail"]
+    assert not _rest(rig, ACME, "SpdrRiskGroupControl")
+    ok = control(ACME, "")  # empty: the key's own firm
+    assert ok["result"] == "OK", ok
+    got = _rest(rig, ACME, "SpdrRiskGroupControl")
+    assert len(got) == 1 and got[0]["pkey"]["riskFirm"] == "ACME"
+    assert not _rest(rig, BETA, "SpdrRiskGroupControl")  # nor can BETA read it
