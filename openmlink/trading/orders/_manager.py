@@ -1245,14 +1245,17 @@ class OrderManager:
         p = b.parent
         return (p["accnt"], p["clientFirm"], int(p["riskGroupId"]))
 
-    def _scope_keys(self, b: Broker) -> tuple[tuple[str, str, int], tuple[Any, ...],
-                                              tuple[Any, ...] | None]:
-        """The broker's group, symbol and expiry counter keys (a stock has no expiry)."""
+    def _scope_keys(self, b: Broker, scopes: int = 7) -> tuple[
+            tuple[str, str, int], tuple[Any, ...] | None, tuple[Any, ...] | None]:
+        """The broker's group, symbol and expiry counter keys (a stock has no expiry);
+        ``scopes`` (bits 1 symbol, 2 expiry): the symbol/expiry keys wanted (else None)."""
         p = b.parent
         a, f, k = p["accnt"], p["clientFirm"], b.okey
+        g = (a, f, int(p["riskGroupId"]))
         if is_stock(k):
-            return (a, f, int(p["riskGroupId"])), (a, f, k), None
-        return (a, f, int(p["riskGroupId"])), (a, f, k.ticker), (a, f, k.expiry)
+            return g, (a, f, k), None
+        return (g, (a, f, k.ticker) if scopes & 2 else None,
+                (a, f, k.expiry) if scopes & 4 else None)
 
     def _ema_keys(self, b: Broker) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """The broker's EMA-cancel flows: its symbol's and its account's."""
@@ -1272,11 +1275,12 @@ class OrderManager:
         breach holding its symbol or account).  Brokers with EMA limits watch their flows."""
         ctl = self.risk.controls.get(self._group_key(b)) if self.risk.controls else None
         lims = compile_limits(lambda f: self._risk_value(b, f), b.sent | b.limit_sent, ctl)
+        had = b.risk_lims.emas
         b.risk_lims = lims
-        if lims.emas:
+        if lims.emas or had:
             keys = self._ema_keys(b)
-            for e in lims.emas:
-                self.risk.watch.setdefault(keys[e.scope], {})[b.key] = None
+            for sc, key in enumerate(keys):
+                self.risk.set_watch(key, b.key, tuple(e for e in lims.emas if e.scope == sc))
         held = bool(self.risk.breaches) and not is_stock(b.okey) and any(
             k in self.risk.breaches for k in self._ema_keys(b))
         return bool(lims.caps or lims.emas) or held
@@ -1303,44 +1307,46 @@ class OrderManager:
             if held is not None:
                 self._wake[b.key] = min(self._wake.get(b.key, held[2]), held[2])
                 return 0, held[0], held[1]
-        caps = self._limits(b).caps
-        if not caps:
+        lims = self._limits(b)
+        if not lims.caps:
             return -1, "None", ""
-        g, s, e = self._scope_keys(b)
-        return risk_limit_size(caps, per, self.risk.nets(g, s, e))
+        g, s, e = self._scope_keys(b, lims.scopes)
+        return risk_limit_size(lims.caps, per, self.risk.nets(g, s, e))
 
     def _charge(self, b: Broker, per: tuple[float, ...], q: float) -> None:
         """Charge ``q`` contracts of ``per`` to the broker's group, symbol and expiry."""
         g, s, e = self._scope_keys(b)
+        assert s is not None
         self.risk.charge(g, s, e, b.side, per, q)
         self._groups_dirty.add(g)
 
     def _ema_fill(self, b: Broker, per: tuple[float, ...], q: float, now: int) -> None:
         """A fill adds to the watched EMA-cancel flows of its symbol and account; a flow beyond
         a limit of a broker watching it is a breach: every option child of the scope is
-        pulled at once and its brokers held until the flow decays (``_risk_size``)."""
+        pulled at once and its brokers held until the flow decays (``_risk_size``).  A fill
+        compares the flow with the tightest watcher limits only; the watchers are looked at
+        one by one when it is beyond those (closed ones are dropped then)."""
         risk = self.risk
         for key in self._ema_keys(b):
-            watchers = risk.watch.get(key)
-            if not watchers:
+            if key not in risk.watch:
                 continue
             risk.ema_fill((key,), per, q, now)
             vals = risk.ema_values(key, now)
+            if vals is None or not risk.beyond(key, vals):
+                continue
             sym = key[0] == "sym"
-            for bk in list(watchers):
+            for bk, emas in list(risk.watch.get(key, {}).items()):
                 w = self.brokers.get(bk)
                 if w is None or not is_open(w.status) or w.status == CLOSING:
-                    del watchers[bk]
+                    risk.drop_watch(key, bk)
                     continue
-                hit = ema_breach(w.risk_lims.emas, (vals, None) if sym else (None, vals))
+                hit = ema_breach(emas, (vals, None) if sym else (None, vals))
                 if hit is not None:
                     fresh = risk.held((key,), now) is None
                     risk.breach(key, hit[0], hit[1], now)
                     if fresh:
                         self._ema_cancel(key, now)
                     break
-            if not watchers:
-                del risk.watch[key]
 
     def _ema_cancel(self, key: tuple[Any, ...], now: int) -> None:
         """Pull every option child of the EMA scope ``key`` (accnt, firm[, symbol]) now and

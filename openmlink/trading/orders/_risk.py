@@ -112,6 +112,8 @@ class EmaLimit(NamedTuple):
 class Limits(NamedTuple):
     caps: tuple[Cap, ...] = ()
     emas: tuple[EmaLimit, ...] = ()
+    #: the scopes the caps need counters of (bit ``1 << scope``)
+    scopes: int = 0
 
 
 NO_LIMITS = Limits()
@@ -147,7 +149,10 @@ def compile_limits(order: Callable[[str], Any] | None, sent: frozenset[str],
                     v = _pos(get(fld))
                     if v:
                         emas.append(EmaLimit(escope, i, kind, v, name, fld, ctl))
-    return Limits(tuple(caps), tuple(emas))
+    scopes = 0
+    for c in caps:
+        scopes |= 1 << c.scope
+    return Limits(tuple(caps), tuple(emas), scopes)
 
 
 def _pos(v: Any) -> float:
@@ -253,36 +258,41 @@ class Counter:
 
 
 GroupCounter = Counter  # the name the group counter had
+_ZERO = [0.0] * M
 
 
 def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
                     nets: Sequence[Sequence[float]]) -> tuple[int, str, str]:
     """(max contracts, SpdrRisk name of the binding limit, detail text) over ``caps``;
     (-1, "None", "") when none applies.  ``nets[scope]`` is the scope's net counter."""
-    best, desc, detail = -1, "None", ""
+    best, bind, bind_net, np_ = -1, None, 0.0, len(per)
     for cap in caps:
         i = cap.metric
-        m = per[i] if i < len(per) else 0.0
-        if not math.isfinite(m):
+        m = per[i] if i < np_ else 0.0
+        if m != m or m in (math.inf, -math.inf):
             return 0, cap.name, (f"{_NAMES[i]} per contract unknown (no surface greeks yet); "
                                  f"{cap.field} cannot be checked")
-        if m == 0 or (cap.kind > 0 and m < 0) or (cap.kind < 0 and m > 0):
+        kind = cap.kind
+        if m == 0 or (kind > 0 and m < 0) or (kind < 0 and m > 0):
             continue  # the child moves away from this limit
         net = nets[cap.scope][i]
-        if cap.kind > 0:
+        if kind > 0:
             room = cap.limit - (net - cap.offset)
-        elif cap.kind < 0:
+        elif kind < 0:
             room = cap.limit + (net - cap.offset)
         else:
-            room = cap.limit - math.copysign(1.0, m) * net
+            room = cap.limit - (net if m > 0 else -net)
         n = max(0, math.floor(room / abs(m) + 1e-9))
         if best < 0 or n < best:
-            best, desc = n, cap.name
-            src = " (SpdrRiskGroupControl)" if cap.control else ""
-            off = f" less offset {cap.offset:,.2f}" if cap.offset else ""
-            detail = (f"{cap.field} {cap.limit:g}{src}: {_SCOPE[cap.scope]} {_NAMES[i]} "
-                      f"{net:,.2f}{off}, {m:,.2f} per contract -> at most {n} contracts")
-    return best, desc, detail
+            best, bind, bind_net = n, cap, net
+    if bind is None:
+        return -1, "None", ""
+    i, m = bind.metric, per[bind.metric]
+    src = " (SpdrRiskGroupControl)" if bind.control else ""
+    off = f" less offset {bind.offset:,.2f}" if bind.offset else ""
+    return best, bind.name, (f"{bind.field} {bind.limit:g}{src}: {_SCOPE[bind.scope]} "
+                             f"{_NAMES[i]} {bind_net:,.2f}{off}, {m:,.2f} per contract -> "
+                             f"at most {best} contracts")
 
 
 def ema_breach(emas: Sequence[EmaLimit], values: Sequence[Sequence[float] | None]
@@ -316,8 +326,12 @@ class RiskBook:
         self.emas: dict[tuple[Any, ...], list[float]] = {}
         #: EMA breaches: key -> (SpdrRisk, detail, ns the hold ends)
         self.breaches: dict[tuple[Any, ...], tuple[str, str, int]] = {}
-        #: brokers with EMA limits by EMA key (open ones; closed ones dropped when met)
-        self.watch: dict[tuple[Any, ...], dict[tuple[Any, ...], None]] = {}
+        #: brokers with EMA limits by EMA key, with their limits of that scope (closed ones
+        #: are dropped when a flow first looks beyond their limits)
+        self.watch: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[EmaLimit, ...]]] = {}
+        #: per watched key the tightest watcher limits [$delta ln, sh, wtVega ln, sh] (inf:
+        #: none): a fill compares its flow with these four, not with every watcher
+        self._tight: dict[tuple[Any, ...], list[float]] = {}
         self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
 
     def group(self, key: tuple[str, str, int]) -> Counter:
@@ -332,12 +346,14 @@ class RiskBook:
             c = table[key] = Counter()
         return c
 
-    def nets(self, g: tuple[str, str, int], s: tuple[Any, ...], e: tuple[Any, ...] | None
-             ) -> tuple[list[float], list[float], list[float]]:
-        zero = [0.0] * M
-        sc, ec = self.syms.get(s), self.exps.get(e) if e is not None else None
-        return (self.group(g).net(), sc.net() if sc is not None else zero,
-                ec.net() if ec is not None else zero)
+    def nets(self, g: tuple[str, str, int], s: tuple[Any, ...] | None,
+             e: tuple[Any, ...] | None) -> tuple[list[float], list[float], list[float]]:
+        """The net counters of the group, symbol and expiry (a key None: zeros, not read)."""
+        gc = self.groups.get(g)
+        sc = self.syms.get(s) if s is not None else None
+        ec = self.exps.get(e) if e is not None else None
+        return (_ZERO if gc is None else gc.net(), _ZERO if sc is None else sc.net(),
+                _ZERO if ec is None else ec.net())
 
     def charge(self, g: tuple[str, str, int], s: tuple[Any, ...], e: tuple[Any, ...] | None,
                side: int, per: Sequence[float], q: float) -> None:
@@ -399,6 +415,36 @@ class RiskBook:
             del self.breaches[key]
             self.dirty.add(("ema", key))
         return None
+
+    def set_watch(self, key: tuple[Any, ...], broker: tuple[Any, ...],
+                  emas: tuple[EmaLimit, ...]) -> None:
+        """``broker`` watches the flow of ``key`` with ``emas`` (empty: no longer)."""
+        w = self.watch.get(key)
+        if (w.get(broker) if w is not None else None) == (emas or None):
+            return
+        if emas:
+            self.watch.setdefault(key, {})[broker] = emas
+        elif w is not None:
+            w.pop(broker, None)
+            if not w:
+                del self.watch[key]
+        self._tight.pop(key, None)
+
+    def drop_watch(self, key: tuple[Any, ...], broker: tuple[Any, ...]) -> None:
+        self.set_watch(key, broker, ())
+
+    def beyond(self, key: tuple[Any, ...], vals: Sequence[float]) -> bool:
+        """Whether the flow ``vals`` is beyond the tightest limit some watcher of ``key``
+        set (then the watchers are looked at one by one)."""
+        t = self._tight.get(key)
+        if t is None:
+            t = [math.inf] * 4
+            for emas in self.watch.get(key, {}).values():
+                for e in emas:
+                    j = (0 if e.metric == DD else 2) + (0 if e.kind > 0 else 1)
+                    t[j] = min(t[j], e.limit)
+            self._tight[key] = t
+        return vals[DD] > t[0] or vals[DD] < -t[1] or vals[WV] > t[2] or vals[WV] < -t[3]
 
     def ema_body(self, key: tuple[Any, ...]) -> list[Any]:
         return [self.emas.get(key), self.breaches.get(key)]
