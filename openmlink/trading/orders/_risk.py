@@ -173,16 +173,20 @@ def _num(v: Any) -> float:
 
 def per_unit(side: int, de: float, u_prc: float, pv: float, ve: float, s_vol: float,
              years: float, rms: Sequence[float] = (), stock: bool = False) -> tuple[float, ...]:
-    """Signed per-contract metrics (``M`` of them) of a child; a share of stock is $delta
-    ``uPrc``, no vega and no option contract."""
+    """Signed per-contract metrics of a child ($delta, vega, contracts, wtVega, then
+    rMetric1..7 up to the last one set: a missing tail counts 0 -- children carry this vector
+    into the journal's venue rows); a share of stock is $delta ``uPrc``, no vega and no option
+    contract."""
     if stock:
         out = [u_prc * side, 0.0, 0.0, 0.0]
     else:
         wt = ve * s_vol / math.sqrt(max(0.1, 4.0 * years)) if years == years else math.nan
         out = [de * u_prc * pv * side, ve * pv * side, float(side), wt * pv * side]
-    pvr = 1.0 if stock else pv
-    out.extend(float(r) * pvr * side if r else 0.0 for r in rms)
-    out.extend([0.0] * (M - len(out)))
+    if any(rms):
+        pvr = 1.0 if stock else pv
+        out.extend(float(r) * pvr * side if r else 0.0 for r in rms)
+        while len(out) > 4 and out[-1] == 0.0:
+            out.pop()
     return tuple(out)
 
 

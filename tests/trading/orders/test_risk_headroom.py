@@ -40,6 +40,8 @@ def test_per_contract_metrics() -> None:
     assert PER[4] == pytest.approx(50.0) and PER[9] == pytest.approx(20.0)
     assert PER[10] == pytest.approx(10.0)  # rMetric7 0.1 per share x 100
     sold = per_unit(-1, -0.4, 200.0, 100.0, 0.3, 0.25, 0.126)
+    assert len(sold) == 4  # no rMetric set: the tail is left off (counts 0)
+    assert len(per_unit(1, -0.4, 200.0, 100.0, 0.3, 0.25, 0.126, (0.5, 0, 0, 0, 0, 0, 0))) == 5
     assert sold[0] == pytest.approx(8000.0) and sold[1] == pytest.approx(-30.0) and sold[2] == -1
     stock = per_unit(-1, 1.0, 200.0, 1.0, 0.0, 0.0, 0.0, stock=True)
     assert stock[:4] == (-200.0, 0.0, 0.0, 0.0)

@@ -176,3 +176,19 @@ def test_an_ema_breach_pulls_every_option_child_of_the_symbol_until_the_flow_dec
     r.advance(2_000, 2)
     for o in (watcher, plain):
         assert _st(r, o)[1:5] == ("Active", "None", -1, 5)
+
+
+def test_a_control_account_ema_limit_pulls_the_option_children_of_every_symbol() -> None:
+    r = _rig()
+    _control(r, "0000-0000-0000-0008", accEmaCxlDDeltaSh=10000.0)
+    aapl = r.order(orderPrcLimit=4.95, orderSize=5, riskGroupId="0000-0000-0000-0008")
+    msft = r.order(orderPrcLimit=4.95, orderSize=5, secKey=_key("MSFT", xx=400),
+                   groupingCode="0000-0000-0000-0003")
+    r.advance(5, 5)
+    assert _st(r, aapl)[1] == "Active" and _st(r, msft)[1] == "Active"
+    _fill_two(r, "0000-0000-0000-0009", "0000-0000-0000-0007")  # the account: -16000
+    for o in (aapl, msft):
+        _, bst, desc, size, csz, why = _st(r, o)
+        assert (bst, desc, size, csz) == ("ActiveHold", "AccEmaDdSh", 0, 0), why
+        assert "accEmaCxlDDeltaSh 10000 (SpdrRiskGroupControl)" in why and "account" in why
+    check_invariants(r, quiescent=False)
