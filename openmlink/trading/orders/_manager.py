@@ -21,16 +21,7 @@ import orjson
 
 from ...clock import Clock
 from ...market import session_state
-from ...schema import (
-    ExpiryKey,
-    MsgType,
-    OptionKey,
-    Registry,
-    TickerKey,
-    decode_record,
-    message_encoder,
-    registry,
-)
+from ...schema import MsgType, OptionKey, Registry, decode_record, message_encoder, registry
 from ...srse import JournalStore
 from ...store import Store
 from ..limits import (
@@ -61,12 +52,12 @@ from ._config import TradingConfig
 from ._market import MarketReader
 from ._records import counter_record, event_record, execution_record, name_of, state_record
 from ._risk import (
-    CONTROL_FIELDS,
     RM_FIELDS,
     Counter,
     Limits,
     RiskBook,
     compile_limits,
+    control_limits,
     ema_breach,
     per_unit,
     risk_limit_size,
@@ -304,7 +295,7 @@ class OrderManager:
         (``_risk``: the tighter wins)."""
         g = (str(rec["accnt"]), str(rec["riskFirm"]), int(rec["riskGroupId"]))
         off = name_of("SpdrRiskGroupControl", "isDisabled", rec["isDisabled"]) == "Yes"
-        lims = _control_limits(rec)
+        lims = control_limits(rec)
         same_lims = lims == self.risk.controls.get(g, {})
         if off == (g in self.disabled_groups) and same_lims:
             return
@@ -319,7 +310,7 @@ class OrderManager:
                 self.risk.controls[g] = lims
             else:
                 self.risk.controls.pop(g, None)
-            self._puts.append(("gclim", gk, orjson.dumps(lims)))
+            self._puts.append(("gclim", gk, orjson.dumps(lims)))  # ``RiskBook.restore``
         now = self.clock.time_ns()
         for b in self.brokers.values():
             if is_open(b.status) and b.status != CLOSING and self._group_key(b) == g:
@@ -1369,8 +1360,10 @@ class OrderManager:
             self._puts.append(("group", orjson.dumps(list(g)).decode(),
                                orjson.dumps(self.risk.group(g).body())))
         self._groups_dirty.clear()
-        if self.risk.dirty:
-            self._journal_scopes()
+        if self.risk.dirty:  # symbol/expiry counters and EMA flows the step changed
+            if self.journal is not None:
+                self._puts.extend(self.risk.journal_rows())
+            self.risk.dirty.clear()
         if self.journal is not None:
             if self._owed and (not self._hold_owed or len(self._owed) >= _OWED_MAX):
                 self._dirty |= self._owed  # not a plain open's own commit: pay what is owed
@@ -1402,19 +1395,6 @@ class OrderManager:
                 self.publish_batch(self.mt[name], rec.data)
             else:
                 self.publish(self.mt[name], rec)
-
-    def _journal_scopes(self) -> None:
-        """The symbol/expiry counters and EMA flows a step changed, one row each, in the
-        step's commit (so after a kill -9 they equal the journaled fills)."""
-        risk = self.risk
-        for kind, key in risk.dirty:
-            jk = orjson.dumps(_scope_json(key)).decode()
-            if kind == "ema":
-                self._puts.append(("rema", jk, orjson.dumps(risk.ema_body(key))))
-            else:
-                c = (risk.syms if kind == "sym" else risk.exps)[key]
-                self._puts.append(("r" + kind, jk, orjson.dumps(c.body())))
-        risk.dirty.clear()
 
     def _pending_body(self, b: Broker) -> list[Any] | None:
         """A replace or a Modify waiting for the children to be pulled, for the journal."""
@@ -1485,16 +1465,7 @@ class OrderManager:
         for k, body in j.items("group"):
             a, f, g = orjson.loads(k)
             self.risk.groups[(a, f, int(g))] = Counter.from_body(orjson.loads(body))
-        for ns, table in (("rsym", self.risk.syms), ("rexp", self.risk.exps)):
-            for k, body in j.items(ns):
-                table[_scope_key(orjson.loads(k))] = Counter.from_body(orjson.loads(body))
-        for k, body in j.items("rema"):
-            self.risk.ema_from(_scope_key(orjson.loads(k)), orjson.loads(body))
-        for k, body in j.items("gclim"):
-            a, f, g = orjson.loads(k)
-            lims = orjson.loads(body)
-            if lims:
-                self.risk.controls[(a, f, int(g))] = lims
+        self.risk.restore(j.items)
         for k, body in j.items("gctl"):
             a, f, g = orjson.loads(k)
             if body == b"1":
@@ -1697,29 +1668,6 @@ def _session_hold(b: Broker, now: int) -> str:
 
 _DISABLED = "risk group disabled (SpdrRiskGroupControl isDisabled Yes): no children"
 _RM_SET = frozenset(RM_FIELDS)
-
-
-def _control_limits(rec: dict[str, Any]) -> dict[str, float]:
-    """The limit and offset fields a SpdrRiskGroupControl record set (limits positive,
-    offsets non-zero; anything else is no limit)."""
-    out = {}
-    for f in CONTROL_FIELDS:
-        v = rec.get(f)
-        if isinstance(v, (int, float)) and math.isfinite(v) and (
-                v > 0 or (v != 0 and f.endswith("Offset"))):
-            out[f] = float(v)
-    return out
-
-
-def _scope_json(key: tuple[Any, ...]) -> list[Any]:
-    """A counter or EMA key as JSON: tuples (TickerKey, ExpiryKey) as lists."""
-    return [list(x) if isinstance(x, tuple) else x for x in key]
-
-
-def _scope_key(parts: list[Any]) -> tuple[Any, ...]:
-    """``_scope_json`` back: a 3-part list is a TickerKey, a 4-part one an ExpiryKey."""
-    return tuple((TickerKey(*x) if len(x) == 3 else ExpiryKey(*x)) if isinstance(x, list) else x
-                 for x in parts)
 
 
 def _fin(x: float) -> bool:

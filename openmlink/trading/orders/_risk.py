@@ -30,11 +30,15 @@ limit (inferred: the hold ends by itself; the orders stay open).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import orjson
+
+from ...schema import ExpiryKey, TickerKey
+
 __all__ = ["CONTROL_FIELDS", "M", "Counter", "GroupCounter", "Limits", "RiskBook",
-           "compile_limits", "ema_breach", "per_unit", "risk_limit_size"]
+           "compile_limits", "control_limits", "ema_breach", "per_unit", "risk_limit_size"]
 
 #: metrics of a per-contract vector and of a counter
 DD, VE, QTY, WV, RM = 0, 1, 2, 3, 4  # rMetricN at RM + N - 1
@@ -153,6 +157,18 @@ def compile_limits(order: Callable[[str], Any] | None, sent: frozenset[str],
     for c in caps:
         scopes |= 1 << c.scope
     return Limits(tuple(caps), tuple(emas), scopes)
+
+
+def control_limits(rec: dict[str, Any]) -> dict[str, float]:
+    """The limit and offset fields a SpdrRiskGroupControl record set (limits positive,
+    offsets non-zero; anything else is no limit)."""
+    out = {}
+    for f in CONTROL_FIELDS:
+        v = rec.get(f)
+        if isinstance(v, (int, float)) and math.isfinite(v) and (
+                v > 0 or (v != 0 and f.endswith("Offset"))):
+            out[f] = float(v)
+    return out
 
 
 def _pos(v: Any) -> float:
@@ -459,3 +475,42 @@ class RiskBook:
             self.emas[key] = [float(x) for x in v]
         if b is not None:
             self.breaches[key] = (str(b[0]), str(b[1]), int(b[2]))
+
+    # ---------------------------------------------------------------- journal
+    def journal_rows(self) -> list[tuple[str, str, bytes]]:
+        """Journal rows of the symbol/expiry counters and EMA flows in ``dirty`` (``rsym``,
+        ``rexp``, ``rema``; the caller clears ``dirty``)."""
+        rows = []
+        for kind, key in self.dirty:
+            jk = orjson.dumps(_scope_json(key)).decode()
+            if kind == "ema":
+                rows.append(("rema", jk, orjson.dumps(self.ema_body(key))))
+            else:
+                c = (self.syms if kind == "sym" else self.exps)[key]
+                rows.append(("r" + kind, jk, orjson.dumps(c.body())))
+        return rows
+
+    def restore(self, items: Callable[[str], Iterable[tuple[str, bytes]]]) -> None:
+        """Take back the rows of ``journal_rows`` and the group controls' limits (``gclim``:
+        key [accnt, firm, riskGroupId], body the applied fields) from a journal's ``items``."""
+        for ns, table in (("rsym", self.syms), ("rexp", self.exps)):
+            for k, body in items(ns):
+                table[_scope_key(orjson.loads(k))] = Counter.from_body(orjson.loads(body))
+        for k, body in items("rema"):
+            self.ema_from(_scope_key(orjson.loads(k)), orjson.loads(body))
+        for k, body in items("gclim"):
+            a, f, g = orjson.loads(k)
+            lims = orjson.loads(body)
+            if lims:
+                self.controls[(a, f, int(g))] = lims
+
+
+def _scope_json(key: tuple[Any, ...]) -> list[Any]:
+    """A counter or EMA key as JSON: tuples (TickerKey, ExpiryKey) as lists."""
+    return [list(x) if isinstance(x, tuple) else x for x in key]
+
+
+def _scope_key(parts: list[Any]) -> tuple[Any, ...]:
+    """``_scope_json`` back: a 3-part list is a TickerKey, a 4-part one an ExpiryKey."""
+    return tuple((TickerKey(*x) if len(x) == 3 else ExpiryKey(*x)) if isinstance(x, list) else x
+                 for x in parts)
