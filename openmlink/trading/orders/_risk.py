@@ -220,15 +220,17 @@ class Counter:
     def add(self, side: int, per: Sequence[float], q: float) -> None:
         """Charge ``q`` contracts of per-contract metrics ``per`` (already signed by side; a
         shorter vector, as journals before the wider one hold, counts 0 for the rest)."""
+        # (a metric not known when the child was sent -- NaN greeks -- counts nothing: it
+        # would make the counter unknown for good)
         if side > 0:
             bot = self.bot
             for i, x in enumerate(per):
-                if x:
+                if x and x - x == 0:
                     bot[i] += (abs(x) if i == QTY else x) * q
         else:  # per is signed by side: a sale's metrics are negative, the sld side positive
             sld = self.sld
             for i, x in enumerate(per):
-                if x:
+                if x and x - x == 0:
                     sld[i] += (abs(x) if i == QTY else -x) * q
         self.counter += 1
 

@@ -133,6 +133,9 @@ def test_counter_sides_and_body_round_trip() -> None:
     old = Counter.from_body({"dd_bot": 1.0, "dd_sld": 2.0, "ve_bot": 3.0, "ve_sld": 4.0,
                              "qty_bot": 5.0, "qty_sld": 6.0, "counter": 7})
     assert old.net()[:3] == [-1.0, -1.0, -1.0] and old.counter == 7
+    # an unknown metric (no greeks when the child was sent) counts nothing
+    c.add(1, (math.nan, math.inf, 1.0, 0.0), 1)
+    assert c.dd_bot == pytest.approx(-16000.0) and c.qty_bot == 3
     # a child journaled with the three-metric vector charges those three
     old.add(1, (10.0, 1.0, 1.0), 1)
     assert old.bot[:4] == [11.0, 4.0, 6.0, 0.0]
