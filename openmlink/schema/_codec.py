@@ -202,34 +202,122 @@ def decode_record(mt: MsgType, message: Any, path: str = "$.message") -> dict[st
 
     Key fields may be nested under ``pkey`` or given flat; names match case-insensitively;
     unknown fields are ignored. Returns only the fields present.
+
+    A field named exactly as in the schema whose value already has its internal form (a
+    float, an in-range int, a short enough string, an enum member's exact name, a key object
+    seen before) takes its type's compiled converter (``_fast_fields``); anything else takes
+    ``decode_value`` (same result, the error naming the place), the path text built only then.
     """
     if not isinstance(message, dict):
         raise RecordError(path, f"message body must be an object, got {type(message).__name__}")
+    fast = _fast_fields(mt)
     rec: dict[str, Any] = {}
-    items: list[tuple[str, Any, str]] = []
+    items: list[tuple[Any, Any, str | None]] = []  # (name, value, path if not path.name)
     pk = None
     for k, v in message.items():
-        if isinstance(k, str) and k.lower() == "pkey" and mt.field("pkey") is None:
+        if k in fast:
+            items.append((k, v, None))
+        elif isinstance(k, str) and k.lower() == "pkey" and mt.field("pkey") is None:
             pk = v
-            continue
-        items.append((k, v, f"{path}.{k}"))
+        else:
+            items.append((k, v, None))
+    pk_at = f"{path}.pkey"
     if pk is not None:
         if isinstance(pk, dict):
-            items.extend((k, v, f"{path}.pkey.{k}") for k, v in pk.items())
+            items.extend((k, v, "") for k, v in pk.items())
         elif isinstance(pk, str) and len(mt.pkey) == 1:
-            items.append((mt.pkey[0], pk, f"{path}.pkey"))
+            items.append((mt.pkey[0], pk, pk_at))
         elif isinstance(pk, str):
-            items.extend(zip(mt.pkey, split_pkey(mt, pk, f"{path}.pkey"),
-                             [f"{path}.pkey"] * len(mt.pkey), strict=True))
+            items.extend((k, v, pk_at) for k, v in zip(mt.pkey, split_pkey(mt, pk, pk_at),
+                                                        strict=True))
         else:
-            raise RecordError(f"{path}.pkey", "pkey must be an object or a flat key string")
+            raise RecordError(pk_at, "pkey must be an object or a flat key string")
     for k, v, p in items:
-        name = str(k)
-        f = mt.field(name) or mt.field(FIELD_ALIASES.get(name.lower(), ""))
-        if f is None:
-            continue  # unknown inbound fields are ignored (official clients send extras)
-        rec[f.name] = decode_value(f, v, p)
+        hit = fast.get(k)
+        if hit is not None:
+            x = hit[1](v)
+            if x is not _MISS:
+                rec[hit[0].name] = x
+                continue
+            f: Field | None = hit[0]
+        else:
+            name = str(k)
+            f = mt.field(name) or mt.field(FIELD_ALIASES.get(name.lower(), ""))
+            if f is None:
+                continue  # unknown inbound fields are ignored (official clients send extras)
+        where = f"{path}.{k}" if p is None else f"{pk_at}.{k}" if p == "" else p
+        rec[f.name] = decode_value(f, v, where)
     return rec
+
+
+_MISS = object()
+_KEYS_MAX = 4096
+#: decoded key objects by (kind, exact, the JSON object's items, their types): a client posts
+#: the same few series over and over (bounded; cleared when full)
+_keys_seen: dict[tuple[Any, ...], Any] = {}
+_fast: dict[int, tuple[MsgType, dict[str, tuple[Field, Any]]]] = {}
+
+
+def _fast_fields(mt: MsgType) -> dict[str, tuple[Field, Any]]:
+    """``mt``'s fields by exact name with their fast converters (built once per type): each
+    returns the internal value of a value already in its plain form, else ``_MISS``."""
+    got = _fast.get(id(mt))
+    if got is None or got[0] is not mt:
+        got = _fast[id(mt)] = (mt, {f.name: (f, c) for f in mt.fields
+                                    if (c := _fast_converter(f)) is not None})
+    return got[1]
+
+
+def _fast_converter(f: Field) -> Any:
+    """The fast path of ``decode_value`` for ``f`` (None for a kind that has none)."""
+    kind, miss = f.kind, _MISS
+    if kind == "float":
+        def conv(v: Any) -> Any:
+            t = type(v)
+            return v if t is float else float(v) if t is int else miss
+    elif kind == "int":
+        lo, hi = INT_RANGES[f.int_type or "long"]
+
+        def conv(v: Any) -> Any:
+            return v if type(v) is int and lo <= v <= hi else miss
+    elif kind == "string":
+        most = f.max_len if f.max_len is not None else math.inf
+
+        def conv(v: Any) -> Any:
+            return v if type(v) is str and len(v) <= most else miss
+    elif kind == "enum":
+        assert f.enum is not None
+        e = f.enum
+        exact = {n: i for i, n in enumerate(e.names) if e.by_lower.get(n.lower()) == i}
+
+        def conv(v: Any) -> Any:
+            return exact.get(v, miss) if type(v) is str else miss
+    elif kind == "DateTime":
+        def conv(v: Any) -> Any:
+            return v if type(v) is int else miss
+    elif kind in ("TickerKey", "ExpiryKey", "OptionKey"):
+        whole = f.name in ("okey", "ekey", "ticker")
+
+        def conv(v: Any) -> Any:
+            if type(v) is not dict:
+                return miss
+            k = (kind, whole, tuple(v.items()), tuple(map(type, v.values())))
+            try:
+                got = _keys_seen.get(k)
+            except TypeError:  # an unhashable member: the slow path says what is wrong
+                return miss
+            if got is None:
+                try:
+                    got = key_from_json(kind, v, exact=whole)
+                except KeyError_:
+                    return miss
+                if len(_keys_seen) >= _KEYS_MAX:
+                    _keys_seen.clear()
+                _keys_seen[k] = got
+            return got
+    else:
+        return None
+    return conv
 
 
 def split_pkey(mt: MsgType, text: str, path: str, partial: bool = False) -> list[str]:
