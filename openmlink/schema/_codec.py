@@ -239,12 +239,13 @@ def decode_record(mt: MsgType, message: Any, path: str = "$.message") -> dict[st
             if x is not _MISS:
                 rec[hit[0].name] = x
                 continue
-            f: Field | None = hit[0]
+            f = hit[0]
         else:
             name = str(k)
-            f = mt.field(name) or mt.field(FIELD_ALIASES.get(name.lower(), ""))
-            if f is None:
+            found = mt.field(name) or mt.field(FIELD_ALIASES.get(name.lower(), ""))
+            if found is None:
                 continue  # unknown inbound fields are ignored (official clients send extras)
+            f = found
         where = f"{path}.{k}" if p is None else f"{pk_at}.{k}" if p == "" else p
         rec[f.name] = decode_value(f, v, where)
     return rec
