@@ -62,6 +62,9 @@ ALIASES = {"c": "cmd", "mt": "msgtype", "pk": "pkey", "l": "limit", "v": "view",
 COMMANDS = ("getmsgtypes", "getschema", "getmsg", "getmsgs", "getcount", "getaggregate",
             "postmsgs")
 _POST_ACTIONS = {"I": "Insert", "U": "Update", "R": "Replace", "D": "Delete"}
+#: envelope headers of the replies (``schema.envelope``'s, built once)
+_POST_ACK = {"mTyp": "PostAck"}
+_QUERY_RESULT = {"mTyp": "QueryResult"}
 #: PostAckResult names a validator may give (schema enum PostAckResult)
 _ACK_RESULTS = ("InvldMsgType", "AuthError", "Exception", "ParseError", "OtherError")
 
@@ -245,22 +248,28 @@ class RestApi:
 
     def _reply(self, parts: list[bytes], result: str, detail: str, scanned: int, t0: float,
                recv: int, framed: bool = False) -> bytes:
-        nbytes = sum(len(x) for x in parts) + max(len(parts) - 1, 0)
-        qr = {
-            "numBytesSent": nbytes,
-            "numMessagesSent": len(parts),
-            "numMessagesScanned": scanned,
-            "queryElapsed": time.perf_counter() - t0,
-            "result": result,
-            "detail": detail,
-            "receiveTimestamp": datetime_to_text(recv),
-            "sendTimestamp": datetime_to_text(self.clock.time_ns()),
-        }
-        qr = {k: v for k, v in qr.items() if v not in (0, "", None)}
-        parts = [*parts, orjson.dumps(envelope("QueryResult", qr))]
+        # the QueryResult's fields in their order, those that are 0 or empty left out
+        qr: dict[str, Any] = {}
+        if parts:
+            qr["numBytesSent"] = sum(map(len, parts)) + len(parts) - 1
+            qr["numMessagesSent"] = len(parts)
+        if scanned:
+            qr["numMessagesScanned"] = scanned
+        elapsed = time.perf_counter() - t0
+        if elapsed:
+            qr["queryElapsed"] = elapsed
+        if result:
+            qr["result"] = result
+        if detail:
+            qr["detail"] = detail
+        qr["receiveTimestamp"] = datetime_to_text(recv)
+        qr["sendTimestamp"] = datetime_to_text(self.clock.time_ns())
+        tail = orjson.dumps({"header": _QUERY_RESULT, "message": qr})
         if framed:
-            return frame_envelopes(parts, self.reg)
-        return b"[" + b",".join(parts) + b"]"
+            return frame_envelopes([*parts, tail], self.reg)
+        if not parts:
+            return b"[" + tail + b"]"
+        return b"[" + b",".join(parts) + b"," + tail + b"]"
 
     def _auth(self, p: Mapping[str, str], headers: Mapping[str, str]) -> Principal:
         bearer = None
@@ -383,7 +392,7 @@ class RestApi:
     def _postmsgs(self, p: Mapping[str, str], body: bytes, who: Principal) -> tuple[list[bytes], str]:
         action, merge, msgs = self._post_body(p, body)
         acks = [self._post_one(i, m, action, merge, who) for i, m in enumerate(msgs)]
-        return [orjson.dumps(envelope("PostAck", a)) for a in acks], ""
+        return [orjson.dumps({"header": _POST_ACK, "message": a}) for a in acks], ""
 
     async def _postmsgs_durable(self, p: Mapping[str, str], body: bytes, who: Principal
                                 ) -> tuple[list[bytes], str]:
@@ -441,9 +450,18 @@ class RestApi:
 
     def _ack(self, msg_type: int, result: str, detail: str = "", pkey: str = "",
              sent_ts: int = 0) -> dict[str, Any]:
-        a = {"msgType": msg_type, "sendTs": sent_ts, "pkey": pkey, "result": result,
-             "detail": detail}
-        return {k: v for k, v in a.items() if v not in (0, "", None)}
+        a: dict[str, Any] = {}
+        if msg_type:
+            a["msgType"] = msg_type
+        if sent_ts:
+            a["sendTs"] = sent_ts
+        if pkey:
+            a["pkey"] = pkey
+        if result:
+            a["result"] = result
+        if detail:
+            a["detail"] = detail
+        return a
 
     def _post_one(self, i: int, env: Any, action: str, merge: bool, who: Principal
                   ) -> dict[str, Any]:
@@ -497,12 +515,9 @@ class RestApi:
                              f"{path}.message.pkey: missing key field(s) {', '.join(missing)}")
         pk = pkey_of(mt, rec)
         pk_text = pkey_text(mt, pk)
-        exists = table.row_of(pk) is not None
-        if action == "U" and not exists:
-            return self._ack(mt.id, "OtherError", f"no {mt.name} with pkey {pk_text} to update",
-                             pk_text)
-        if action == "D" and not exists:
-            return self._ack(mt.id, "OtherError", f"no {mt.name} with pkey {pk_text} to delete",
+        if action in ("U", "D") and table.row_of(pk) is None:
+            what = "update" if action == "U" else "delete"
+            return self._ack(mt.id, "OtherError", f"no {mt.name} with pkey {pk_text} to {what}",
                              pk_text)
         sent = self.clock.time_ns()
         kind = "delete" if action == "D" else "upsert"

@@ -29,8 +29,11 @@ log = logging.getLogger("openmlink.gateway")
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
     """The request body, or None when it exceeds ``limit`` bytes (never buffered past it)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
+    n = request.content_length
+    if n is not None:
+        if n > limit:
+            return None
+        return await request.read()  # a known length within the limit: read at once
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):

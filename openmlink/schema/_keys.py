@@ -250,6 +250,22 @@ def _enum_by_ordinal(member: str, i: int) -> str:
 
 
 def key_to_json(key: Key) -> dict[str, Any]:
+    """The JSON object of a key (a new dict each call: callers may change it); the records
+    of one series repeat its key, so the object is built once and copied (bounded memo)."""
+    d = _key_objects.get(key)
+    if d is None:
+        d = _key_object(key)
+        if len(_key_objects) >= _KEY_OBJECTS_MAX:
+            _key_objects.clear()
+        _key_objects[key] = d
+    return dict(d)
+
+
+_KEY_OBJECTS_MAX = 1 << 14
+_key_objects: dict[Key, dict[str, Any]] = {}
+
+
+def _key_object(key: Key) -> dict[str, Any]:
     d: dict[str, Any] = {"at": key.at, "ts": key.ts, "tk": key.tk}
     if isinstance(key, (ExpiryKey, OptionKey)):
         d["dt"] = key.dt

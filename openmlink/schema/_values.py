@@ -114,5 +114,24 @@ def idlong_from_text(text: str) -> int:
 
 
 def idlong_to_text(v: int) -> str:
+    """int -> ``02BD-B117-8025-5342`` (the ids of a record's versions repeat: remembered,
+    bounded)."""
+    try:
+        txt = _idlong_texts.get(v)
+    except TypeError:  # not hashable (a 0-d array): converted, not remembered
+        return _idlong_text(v)
+    if txt is None:
+        txt = _idlong_text(v)
+        if len(_idlong_texts) >= _IDLONG_TEXTS_MAX:
+            _idlong_texts.clear()
+        _idlong_texts[v] = txt
+    return txt
+
+
+def _idlong_text(v: int) -> str:
     h = f"{int(v) & 0xFFFFFFFFFFFFFFFF:016X}"
     return f"{h[0:4]}-{h[4:8]}-{h[8:12]}-{h[12:16]}"
+
+
+_IDLONG_TEXTS_MAX = 1 << 16
+_idlong_texts: dict[int, str] = {}
