@@ -347,21 +347,61 @@ def _market_recording(path: str, expiry: str) -> None:
     rec.close()
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) of process ``pid`` so far."""
+def _proc_cpu_s(pid: int, which: slice = slice(11, 13)) -> float:
+    """CPU seconds (user + system, every thread; ``which`` slice(11, 12): user only) of
+    process ``pid`` so far."""
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in parts[which]) / os.sysconf("SC_CLK_TCK")
 
 
 def _socket_client(url: str, key: str, bodies: list[bytes], rate: float, conns: int,
-                   out: object) -> None:
+                   out: object, ws_url: str = "") -> None:
     """Post ``bodies`` open loop at ``rate`` posts/s over ``conns`` keep-alive connections
-    (aiohttp); puts (latencies in s from each post's due time, errors, client CPU s) on the
-    queue ``out``.  Runs in a process of its own: its CPU is not the server's."""
+    (aiohttp; REST ``postmsgs``, or with ``ws_url`` data messages over that many WebSocket
+    sessions, each answered by an MLinkDataAck); puts (latencies in s from each post's due
+    time, errors, client CPU s) on the queue ``out``.  Runs in a process of its own: its CPU
+    is not the server's."""
     import asyncio
 
     import aiohttp
+
+    async def run_ws(sess: aiohttp.ClientSession) -> tuple[list[float], list[str]]:
+        lat: list[float] = [0.0] * len(bodies)
+        errs: list[str] = []
+        loop = asyncio.get_running_loop()
+        socks = []
+        for _ in range(conns):
+            ws = await sess.ws_connect(ws_url, headers={"Authorization": f"Bearer {key}"})
+            await ws.send_str(orjson.dumps({"header": {"mTyp": "MLinkLogon"},
+                                            "message": {"apiKey": key}}).decode())
+            m = await ws.receive()
+            if "LoggedOn" not in str(m.data):
+                raise RuntimeError(f"WebSocket logon refused: {m.data!r}")
+            socks.append(ws)
+        due: list[list[tuple[int, float]]] = [[] for _ in socks]  # acks come back in order
+
+        async def read(k: int) -> None:
+            async for m in socks[k]:
+                if "MLinkDataAck" in m.data:
+                    i, t = due[k].pop(0)
+                    lat[i] = loop.time() - t
+                    if '"OK"' not in m.data:
+                        errs.append(m.data[:300])
+        readers = [asyncio.ensure_future(read(k)) for k in range(conns)]
+        t0 = loop.time() + 0.05
+        for i, body in enumerate(bodies):
+            t = t0 + i / rate
+            if t > loop.time():
+                await asyncio.sleep(t - loop.time())
+            due[i % conns].append((i, t))
+            await socks[i % conns].send_str(orjson.dumps(orjson.loads(body)[0]).decode())
+        while any(due):
+            await asyncio.sleep(0.01)
+        for ws in socks:
+            await ws.close()
+        await asyncio.gather(*readers, return_exceptions=True)
+        return lat, errs
 
     async def run() -> tuple[list[float], list[str]]:
         lat: list[float] = [0.0] * len(bodies)
@@ -369,6 +409,8 @@ def _socket_client(url: str, key: str, bodies: list[bytes], rate: float, conns: 
         params = {"cmd": "postmsgs", "postaction": "I"}
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conns)) as sess:
+            if ws_url:
+                return await run_ws(sess)
             loop = asyncio.get_running_loop()
 
             async def post(i: int, due: float) -> None:
@@ -396,11 +438,12 @@ def _socket_client(url: str, key: str, bodies: list[bytes], rate: float, conns: 
     out.put((lat, errs, time.process_time() - c0))  # type: ignore[attr-defined]
 
 
-def bench_socket(n: int, rate: float, conns: int = 8, warm: int = 500) -> None:
+def bench_socket(n: int, rate: float, conns: int = 8, warm: int = 500, ws: bool = False) -> None:
     """``openmlink serve`` (replaying the bench's market, no analytics, journal and record
     store in a temporary data directory) on loopback; a client process posts ``warm`` orders,
-    then ``n`` paced at ``rate`` posts/s over keep-alive HTTP.  Prints PostAck p50/p99 (from
-    each post's due time) and the server's CPU per order (every thread, from /proc)."""
+    then ``n`` paced at ``rate`` posts/s over keep-alive HTTP (``ws``: as data messages over
+    WebSocket sessions, /mlink/json).  Prints PostAck (MLinkDataAck) p50/p99 from each post's
+    due time and the server's CPU per order (every thread, from /proc; its user part)."""
     import multiprocessing as mp
 
     import requests
@@ -430,26 +473,32 @@ def bench_socket(n: int, rate: float, conns: int = 8, warm: int = 500) -> None:
                 return [_order(i).replace(EXPIRY.encode(), expiry.encode()) for i in range(lo, hi)]
             for what, bodies in (("warm-up", orders(0, warm)), ("paced", orders(warm, warm + n))):
                 q = ctx.Queue()
-                client = ctx.Process(target=_socket_client, args=(url, KEY, bodies, rate, conns, q))
+                ws_url = f"ws://127.0.0.1:{port}/mlink/json" if ws else ""
+                client = ctx.Process(target=_socket_client,
+                                     args=(url, KEY, bodies, rate, conns, q, ws_url))
                 idle0 = _proc_cpu_s(proc.pid)
                 time.sleep(1.0)
                 idle = _proc_cpu_s(proc.pid) - idle0
-                c0 = _proc_cpu_s(proc.pid)
+                c0, u0 = _proc_cpu_s(proc.pid), _proc_cpu_s(proc.pid, slice(11, 12))
                 client.start()
                 lat, errs, ccpu = q.get(timeout=600)
                 client.join()
                 time.sleep(0.1)  # the last posts' timer tick
                 cpu = _proc_cpu_s(proc.pid) - c0
+                user = _proc_cpu_s(proc.pid, slice(11, 12)) - u0
                 if what == "warm-up":
                     continue
                 a = np.array(lat) * 1e3
                 dt = len(bodies) / rate
+                how = (f"{conns} WebSocket sessions, MLinkDataAck" if ws
+                       else f"{conns} keep-alive connections")
                 print(f"socket post->PostAck (openmlink serve on loopback, journal + record store "
-                      f"+ History, {conns} keep-alive connections, client in its own process) "
+                      f"+ History, {how}, client in its own process) "
                       f"at {rate:,.0f} posts/s: n={len(bodies)} p50={np.percentile(a, 50):.2f} ms "
                       f"p90={np.percentile(a, 90):.2f} ms p99={np.percentile(a, 99):.2f} ms "
                       f"max={a.max():.1f} ms; errors {len(errs)}{' ' + errs[0] if errs else ''}; "
                       f"server CPU {cpu / len(bodies) * 1e3:.3f} ms per order "
+                      f"(user {user / len(bodies) * 1e3:.3f}) "
                       f"(idle server {idle * 1e3:.0f} ms CPU/s, so "
                       f"{(cpu - idle * (dt + 0.15)) / len(bodies) * 1e3:.3f} ms per order above "
                       f"idle); client CPU {ccpu / len(bodies) * 1e3:.3f} ms per post; {_load()}")
@@ -478,6 +527,9 @@ def main() -> None:
                          "from a client process over HTTP")
     ap.add_argument("--conns", type=int, default=8,
                     help="keep-alive connections of the socket bench's client")
+    ap.add_argument("--ws", action="store_true",
+                    help="socket bench: post over WebSocket sessions (/mlink/json data "
+                         "messages) instead of REST postmsgs")
     args = ap.parse_args()
     GC_MODE[0] = args.gc
     TIMER_S[0] = args.timer_s
@@ -502,7 +554,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as d:
                     bench_posts(args.posts, d, rate, served=served)
     if args.only in (None, "socket"):
-        bench_socket(args.posts, args.rate, args.conns)
+        bench_socket(args.posts, args.rate, args.conns, ws=args.ws)
     if args.only in (None, "reprice"):
         bench_reprice(args.orders, 4.8, "limit binds: no price changes")
         bench_reprice(args.orders, 5.0, "every child follows the bid")
