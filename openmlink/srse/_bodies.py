@@ -97,11 +97,14 @@ def stored_bodies(store: Store, mt: MsgType, msg: Event | ColumnBatch) -> list[B
             out.append(_body(mt, msg.rec, msg.sent_ts))
         else:  # merged: the stored values of the fields it lacks, under its own
             t = store.table(mt)
-            row = t.row_of(pkey_of(mt, msg.rec))
-            if row is not None:
-                lacking = _lacking(t, msg.rec)
-                rec = t.record(row, lacking) if lacking else {}
-                rec.update(msg.rec)
-                out.append(_body(mt, rec, msg.sent_ts))
+            lacking = _lacking(t, msg.rec)
+            if not lacking:  # it carries every field the body may show (a broker state)
+                out.append(_body(mt, msg.rec, msg.sent_ts))
+            else:
+                row = t.row_of(pkey_of(mt, msg.rec))
+                if row is not None:
+                    rec = t.record(row, lacking)
+                    rec.update(msg.rec)
+                    out.append(_body(mt, rec, msg.sent_ts))
     _last[:] = [msg, mt, out]
     return out
