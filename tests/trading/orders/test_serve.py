@@ -240,9 +240,10 @@ def test_a_posted_risk_group_control_symbol_limit_holds_the_groups_orders(srv: S
     control(1.0)  # 1 $ of $delta: no put fits
     held = order("0000-0000-0009-0001", group)
     free = order("0000-0000-0009-0002", "4124-3534-5867-0002")
+    # children are inserted one exchange latency after the broker goes Active: wait for all 5
     st = wait_for(lambda: (lambda x: x if x.get(held, {}).get("spdrBrokerStatus") == "ActiveHold"
-                           and x.get(free, {}).get("spdrBrokerStatus") == "Active" else None)(
-        states()))
+                           and x.get(free, {}).get("spdrBrokerStatus") == "Active"
+                           and x[free].get("csz1") == 5 else None)(states()))
     assert st, states()
     h = st[held]
     assert h["riskLimitDesc"] == "SymDDeltaSh" and h.get("riskLimitSize", 0) == 0
@@ -250,5 +251,5 @@ def test_a_posted_risk_group_control_symbol_limit_holds_the_groups_orders(srv: S
     assert "cpx1" not in h and st[free].get("csz1") == 5
     control(0.0)  # no limit
     st = wait_for(lambda: (lambda x: x if x[held]["spdrBrokerStatus"] == "Active"
-                           and x[held].get("csz1") else None)(states()))
+                           and x[held].get("csz1") == 5 else None)(states()))
     assert st and st[held]["csz1"] == 5, states()
