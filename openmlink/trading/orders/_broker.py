@@ -183,6 +183,13 @@ class Broker:
     slot: int = -1
     #: the broker's journal key ("" until the manager first journals it)
     jkey: str = ""
+    #: the manager's sequence numbers (``OrderManager._seq``) of this broker's creation, of
+    #: its current parent's opening (its place among its series' open brokers) and of the
+    #: creation of its series' entry of open brokers: a restart rebuilds the manager's dicts
+    #: in these orders, the orders a straight run works brokers and series in
+    made: int = 0
+    opened: int = 0
+    series_made: int = 0
 
     # ---------------------------------------------------------------- effective values
     def value(self, name: str) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from operator import attrgetter
 from typing import Any, cast
 
 import numpy as np
@@ -131,8 +132,14 @@ class OrderManager:
         self.risk = RiskBook()
         self.brokers: dict[tuple[Any, ...], Broker] = {}
         self.parents: dict[int, tuple[Any, ...]] = {}  # every parentNumber seen -> broker key
-        #: open brokers by series (insertion order: a re-pricing pass works them in it)
+        #: open brokers by series (insertion order: a re-pricing pass works them in it; the
+        #: series in the order their entries were made: the order the venue re-reads them in)
         self.by_series: dict[OptionKey, dict[tuple[Any, ...], Broker]] = {}
+        #: the sequence number of each ``by_series`` entry's creation
+        self._series_made: dict[OptionKey, int] = {}
+        #: numbers the creation of brokers and ``by_series`` entries and the opening of
+        #: parents (``Broker.made``/``opened``/``series_made``), journaled with each broker
+        self._seq = 0
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
         self.child_of: dict[int, Child] = {}  # live child id -> the child (beside ``owner``)
         self.fill_seq = 0
@@ -389,6 +396,8 @@ class OrderManager:
     def _new_broker(self, key: tuple[Any, ...], rec: dict[str, Any]) -> Broker:
         side = 1 if name_of(PO, "orderSide", rec["orderSide"]) == "Buy" else -1
         b = Broker(key=key, okey=rec["secKey"], side=side, parent=rec)
+        self._seq += 1
+        b.made = self._seq
         pend = self._pending_limits.pop(key, None)
         if pend is not None:
             b.limit, b.limit_sent = pend
@@ -422,7 +431,11 @@ class OrderManager:
     def _expire(self, now: int) -> None:
         """Cancel the working brokers whose orderDuration / goodTillDttm has passed (only
         those with an expiry are looked at: a tick does not walk every broker)."""
-        for k in [k for k, due in self._expiry.items() if due <= now]:
+        due_now = [k for k, due in self._expiry.items() if due <= now]
+        brokers = self.brokers
+        # by due time, then as opened (the dict's order is not what a restart rebuilds)
+        due_now.sort(key=lambda k: (self._expiry[k], brokers[k].opened if k in brokers else 0))
+        for k in due_now:
             b = self.brokers.get(k)
             if b is None or not b.expire_ns or b.expire_ns > now:
                 if b is None or not b.expire_ns:
@@ -453,13 +466,27 @@ class OrderManager:
         q = self.market.nbbo(b.okey)
         if q is not None:
             b.arrive_bid, b.arrive_ask = (q.bid or math.nan), (q.ask or math.nan)
-        self.by_series.setdefault(b.okey, {})[b.key] = b
+        self._enlist(b)
         if b.auction == -1:  # an auction parent starts its auction at once (no children)
             self._work([b], now, first=True)
             start_auction(self, b, now)
         else:
             self._new.add(b.key)  # worked (priced, children sent) in one batch on the next tick
         self._out.append((BE, event_record(b, "Replace" if prev else "New", now, prev=prev)))
+
+    def _enlist(self, b: Broker) -> None:
+        """``b`` (opened) to the end of its series' open brokers, the series' entry made
+        first if it has none (both numbered: ``Broker.opened``/``series_made``)."""
+        ks = self.by_series.get(b.okey)
+        if ks is None:
+            self._seq += 1
+            ks = self.by_series[b.okey] = {}
+            self._series_made[b.okey] = self._seq
+        if b.key not in ks:
+            self._seq += 1
+            b.opened = self._seq
+            ks[b.key] = b
+        b.series_made = self._series_made[b.okey]
 
     def _start_new(self, now: int, most: int = 0) -> list[tuple[Any, ...]]:
         """Work every broker accepted since the last tick (``most`` > 0: the ``most`` with
@@ -599,7 +626,11 @@ class OrderManager:
 
     def _cancel(self, b: Broker, reason: str, now: int) -> None:
         if b.status[0] == "PendClose":
-            b.pending = None  # a replace still waiting for its pull is cancelled with it
+            if b.pending is not None or b.close_reason == "Replaced":
+                # a replace still waiting for its pull is cancelled with it: journaled (a
+                # restart from the older body would open the replace after the pull)
+                self._dirty.add(b.key)
+            b.pending = None
             if b.close_reason == "Replaced":
                 b.close_reason = reason
             return  # already closing: a repeated cancel changes nothing more
@@ -627,6 +658,7 @@ class OrderManager:
             ks.pop(b.key, None)
             if not ks:
                 del self.by_series[b.okey]
+                self._series_made.pop(b.okey, None)
         pend, b.pending = b.pending, None
         if pend is not None and pend[0] == "replace":
             prev = b.parent_number
@@ -680,8 +712,13 @@ class OrderManager:
         bs = [b for b in moved if b.status == NEW_ACTIVE or b.status == NEW_HOLD]
         if keys:
             brokers, seen = self.brokers, {id(b) for b in bs}
-            bs.extend(b for k in keys if (b := brokers.get(k)) is not None
-                      and (b.status == NEW_ACTIVE or b.status == NEW_HOLD) and id(b) not in seen)
+            more = [b for k in keys if (b := brokers.get(k)) is not None
+                    and (b.status == NEW_ACTIVE or b.status == NEW_HOLD) and id(b) not in seen]
+            # in the order the brokers were opened (a set's order is its keys' hashes':
+            # another process, a restart, would work them -- send children, draw sizes -- in
+            # another order)
+            more.sort(key=_OPENED_ORDER)
+            bs.extend(more)
         if bs:
             self._work(bs, now, force_publish=force_publish)
 
@@ -1438,6 +1475,7 @@ class OrderManager:
             "eventNumber": b.event_number, "startNs": b.start_ns, "expireNs": b.expire_ns,
             "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
             "pending": self._pending_body(b), "exposeNs": b.expose_ns,
+            "seq": [b.made, b.opened, b.series_made],
         })
 
     # ================================================================= restart
@@ -1476,21 +1514,7 @@ class OrderManager:
         fills.sort(key=lambda r: r["fillNumber"])
         self.fill_seq = max([self.fill_seq, *(int(r["fillNumber"]) for r in fills)])
         self._journaled_fill_seq = self.fill_seq
-        n = 0
-        for _k, body in j.items("broker"):
-            d = orjson.loads(body)
-            b = self._broker_from(d)
-            restored_auction(b)
-            self.brokers[b.key] = b
-            if is_open(b.status):
-                self._track_expiry(b)
-            b.pub_sig = (b.parent_number, None)
-            if is_open(b.status):
-                self.by_series.setdefault(b.okey, {})[b.key] = b
-                self._reprice.add(b.key)
-                if b.status == PEND_NEW:
-                    self._new.add(b.key)
-            n += 1
+        n = self._restore_brokers(j)
         self._restore_moves(j)
         restore_venue(self, j, now)
         self._pending_limits = {}
@@ -1524,6 +1548,31 @@ class OrderManager:
                 self._apply_modify(b, rec, sent, merged, now)
         self._flush()
         return n
+
+    def _restore_brokers(self, j: JournalStore) -> int:
+        """The journaled brokers, back in the orders the process held them in: ``brokers``
+        as they were made, each series' open brokers as they were opened, the series as
+        their entries were made (``Broker.made``/``opened``/``series_made``; a journal
+        written before these numbers: the journal's key order)."""
+        bs = [self._broker_from(orjson.loads(body)) for _k, body in j.items("broker")]
+        bs.sort(key=lambda b: b.made)  # stable: a journal without the numbers keeps key order
+        for b in bs:
+            restored_auction(b)
+            self.brokers[b.key] = b
+            b.pub_sig = (b.parent_number, None)
+        live = sorted((b for b in bs if is_open(b.status)), key=_OPENED_ORDER)
+        for b in sorted(live, key=lambda b: b.series_made):
+            if b.okey not in self.by_series:
+                self.by_series[b.okey] = {}
+                self._series_made[b.okey] = b.series_made
+        for b in live:
+            self.by_series[b.okey][b.key] = b
+            self._track_expiry(b)
+            self._reprice.add(b.key)
+            if b.status == PEND_NEW:
+                self._new.add(b.key)
+        self._seq = max([self._seq, *(max(b.made, b.opened, b.series_made) for b in bs)])
+        return len(bs)
 
     def _reopen(self, opened: list[tuple[int, dict[str, Any], list[Any]]]) -> None:
         """Plain opens whose broker body the process died owing (``_owed``): each broker is
@@ -1594,6 +1643,7 @@ class OrderManager:
         # when the exposure began (progressExposeTime counts from it across a restart; a
         # journal written before this field: the exposure starts again)
         b.expose_ns = int(d.get("exposeNs", 0))
+        b.made, b.opened, b.series_made = d.get("seq", (0, 0, 0))
         if "mkt" in d:
             b.mkt = {k: math.nan if v is None else v for k, v in d["mkt"].items()}
             lp, tl, ml, le, te, me = d["lim"]
@@ -1627,6 +1677,7 @@ class OrderManager:
 
 
 # ===================================================================== helpers
+_OPENED_ORDER = attrgetter("opened")
 _MLINK = registry()[PO].field("spdrSource").enum.names.index("MLink")  # type: ignore[union-attr]
 
 

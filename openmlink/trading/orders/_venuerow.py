@@ -236,7 +236,7 @@ def restore_venue(m: OrderManager, j: JournalStore, now: int) -> int:
     m.child_seq = max(m.child_seq, int(last["childSeq"]))
     set_rng_state(m.rng, last["rng"])
     n = 0
-    for row in children_of(full, ds).values():
+    for _cid, row in sorted(children_of(full, ds).items()):  # each broker's in id order
         c = Child(*row)
         for f in _FLOATS:  # NaN went out as null
             if getattr(c, f) is None:

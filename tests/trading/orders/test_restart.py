@@ -110,6 +110,35 @@ def test_a_modify_waiting_for_its_pull_survives_a_restart(tmp_path: Path) -> Non
     assert len(modifies) == 1
 
 
+def test_a_cancel_of_a_replace_waiting_for_its_pull_survives_a_restart(tmp_path: Path) -> None:
+    """A Replace waits for the old parent's children to be pulled; a Cancel then cancels the
+    replace with it.  The process dies before the pull is confirmed: the restart must not
+    bring the replace back (it would open once the pull is confirmed, and work)."""
+    r1 = TradingRig(data_dir=tmp_path)
+    _market(r1)
+    o = r1.order(orderPrcLimit=4.95, orderSize=6)
+    r1.advance(5, 5)
+    pn = o["parentNumber"]
+    assert r1.state(pn)["csz1"] == 6
+    new = r1.order(spdrActionType="Replace", orderPrcLimit=4.9, orderSize=8)
+    r1.order(spdrActionType="Cancel")
+    m1 = r1.engine.manager
+    b1 = m1.brokers[m1.parents[pn]]
+    assert b1.pending is None and b1.close_reason == "UserCxl" and b1.children
+    # the process dies before the venue confirms the pull
+    r2 = TradingRig(data_dir=tmp_path, clock=SimClock(r1.clock.time_ns()))
+    m2 = r2.engine.manager
+    b2 = m2.brokers[m2.parents[pn]]
+    assert b2.pending is None and b2.close_reason == "UserCxl"
+    _market(r2)
+    r2.advance(5, 5)
+    s = r2.state(pn)
+    assert r2.name(BS, "spdrOrderStatus", s["spdrOrderStatus"]) == "Closed"
+    assert r2.name(BS, "spdrCloseReason", s["spdrCloseReason"]) == "UserCxl"
+    assert s["parentNumber"] == pn and new["parentNumber"] not in m2.brokers[b2.key].children
+    assert not any(st["parentNumber"] == new["parentNumber"] for st in r2.published(BS))
+
+
 def test_orders_opened_just_before_a_crash_are_rebuilt_from_their_post(tmp_path: Path) -> None:
     """A plain open journals only its post (the broker body waits for the next tick's
     commit); dying before that tick, the restart rebuilds the broker from the post row: as it
@@ -315,3 +344,85 @@ def test_a_crash_between_two_slices_of_a_tick_loses_no_order(tmp_path: Path) -> 
         assert s["cpx1"] == pytest.approx(4.9) and s["csz1"] == 2
     assert r2.engine.journal.count("broker") == 7
     check_invariants(r1)  # r2 republishes restored states without their history: not checked
+
+
+def _broker_steps() -> list:
+    """Several brokers of several accounts and risk groups working at once on three series,
+    opened in an order unlike their keys' (accounts Z, A, M), one cancelled and opened again
+    (it moves to the end of its series) and a series whose first broker closed: a restart must
+    work them (send children, draw the venue's chances) in the order the straight run does."""
+    def sk(xx: float, cp: str) -> dict:
+        return {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "xx": xx, "cp": cp}
+
+    def quotes(off: float, bsz: int, asz: int):
+        def step(r: TradingRig) -> None:
+            r.stock("AAPL", 199.9, 200.1)
+            r.option("AAPL", 205, "Call", 3.9 + off, 4.0 + off, bsz=bsz, asz=asz)
+            r.option("AAPL", 200, "Put", 4.9 + off, 5.0 + off, bsz=bsz, asz=asz)
+            r.option("AAPL", 195, "Put", 5.9 + off, 6.0 + off, bsz=bsz, asz=asz)
+        step.__name__ = "quotes"  # a restart may come before it (it posts the whole market)
+        return step
+
+    def order(accnt: str, group: int, xx: float, cp: str, px: float, size: int,
+              side: str = "Buy", action: str = "Add"):
+        def step(r: TradingRig) -> None:
+            r.order(accnt=accnt, riskGroupId=group, secKey=sk(xx, cp), orderPrcLimit=px,
+                    orderSize=size, orderSide=side, spdrActionType=action,
+                    groupingCode="0000-0000-0000-0007")
+        return step
+
+    def wait(ms: float, steps: int):
+        return lambda r: r.advance(ms, steps)
+
+    return [quotes(0.0, 20, 4),
+            order("Z.ACC", 3, 205, "Call", 3.9, 9),  # the first broker of the Call: closes
+            order("Z.ACC", 3, 200, "Put", 4.95, 12),
+            order("A.ACC", 1, 200, "Put", 4.95, 8),
+            order("M.ACC", 2, 195, "Put", 5.95, 11),
+            order("A.ACC", 1, 195, "Put", 6.05, 7, side="Sell"),
+            wait(0.25, 1), wait(5, 5), quotes(0.0, 20, 4),
+            order("B.ACC", 4, 205, "Call", 3.95, 10),
+            order("Z.ACC", 3, 205, "Call", 3.9, 9, action="Cancel"),
+            order("Z.ACC", 3, 200, "Put", 4.95, 12, action="Cancel"),
+            wait(5, 5), quotes(0.0, 20, 4),
+            order("Z.ACC", 3, 200, "Put", 4.95, 14),  # opened again: last of its series
+            order("M.ACC", 2, 205, "Call", 3.95, 6),
+            wait(0.2, 1), quotes(0.0, 20, 4), wait(5, 5),
+            quotes(0.05, 6, 5), wait(0.2, 1),  # modifies and new children in flight
+            quotes(0.05, 6, 5),  # the split re-posts the market: so does the straight run
+            wait(0.15, 1), quotes(0.0, 8, 5), wait(0.3, 3), quotes(0.1, 9, 9),
+            wait(5, 5), quotes(-0.05, 4, 12), wait(5, 5), quotes(0.15, 7, 7),
+            wait(20, 10)]
+
+
+@pytest.mark.parametrize("split", [8, 13, 17, 19, 21])
+def test_several_brokers_continue_exactly_across_a_restart(tmp_path: Path, split: int) -> None:
+    """Brokers of several accounts and risk groups: the restarted manager holds them, and
+    their series, in the order the straight run does (not the journal's key order), so the
+    fills after the restart are the straight run's, fill for fill."""
+    steps = _broker_steps()
+    assert steps[split].__name__ == "quotes"  # the restart's first step posts the market
+    straight = TradingRig(data_dir=tmp_path / "a", config=_CFG, venue=_VENUE)
+    for st in steps:
+        st(straight)
+    r1 = TradingRig(data_dir=tmp_path / "b", config=_CFG, venue=_VENUE)
+    for st in steps[:split]:
+        st(r1)
+    m1 = r1.engine.manager
+    order1 = list(m1.brokers)
+    series1 = {s: list(bs) for s, bs in m1.by_series.items()}
+    # the process dies here (no flush, no close); the restart runs on from the same time
+    r2 = TradingRig(data_dir=tmp_path / "b", config=_CFG, venue=_VENUE,
+                    clock=SimClock(r1.clock.time_ns()))
+    r2._pn = r1._pn
+    m2 = r2.engine.manager
+    assert list(m2.brokers) == order1
+    assert list(m2.by_series) == list(series1)
+    assert {s: list(bs) for s, bs in m2.by_series.items()} == series1
+    steps[split](r2)
+    for st in steps[split + 1:]:
+        st(r2)
+    want = _fills([straight])
+    assert len(want) > 8
+    assert _fills([r1, r2]) == want
+    check_invariants(straight)
