@@ -6,6 +6,11 @@ Two kinds of data: ``snapshot`` (the whole state) and ``delta`` (what changed si
 ``snapshot`` or ``delta``, recorded by a tracking venue: ``SimVenue.track``).  ``restore`` takes a
 snapshot and the deltas written after it, in order, and installs the state they add up to; a
 delta's size is proportional to what changed, not to the venue's size.
+
+Both carry the events the venue emitted and ``advance`` has not handed out yet (``events``: a
+caller's venue call runs the actions due first, so a post between two ticks may leave a fill
+waiting for the next tick's ``advance``): the state already counts them, so a restored venue
+hands them out again, or a process killed before that tick would lose them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._types import ChildOrder, Nbbo
+from ._types import ChildOrder, Nbbo, VenueEvent
 
 if TYPE_CHECKING:
     from ._venue import SimVenue
@@ -143,8 +148,21 @@ def snapshot(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, An
         "used": [[sid(s), u.ts_ns, u.bid, u.ask] for s, u in v._used.items()],
         "quotes": [[sid(s), _quote(q)] for s, q in v._quotes.items()],
         "halted": [sid(s) for s in v._halted],
+        "events": _events_out(v._events),
         "series": sid.rows,
     }
+
+
+def _events_out(events: list[VenueEvent]) -> list[list[Any]]:
+    """The undelivered events as rows (few: those of the venue calls since the last
+    ``advance``)."""
+    return [[e.kind, e.child_id, e.ts_ns, e.qty, e.price, e.exch, e.maker_taker, e.fee,
+             e.leaves, e.reason] for e in events]
+
+
+def _events_in(rows: list[list[Any]]) -> list[VenueEvent]:
+    return [VenueEvent(k, int(cid), int(ts), int(q), float(px), ex, mt, float(fee), int(lv), why)
+            for k, cid, ts, q, px, ex, mt, fee, lv, why in rows]
 
 
 def delta(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
@@ -155,7 +173,8 @@ def delta(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
     order; a resting order not listed kept its place); ``heap``: actions scheduled since and
     still in flight, ``ran``: sequence numbers of the actions run that were scheduled before;
     ``used`` / ``quotes``: the series whose entry changed (``usedGone`` / ``quotesGone``: taken
-    off); ``halted``: the whole (small) set; the clock, sequence, fill count and RNG."""
+    off); ``halted`` and ``events`` (undelivered): the whole (small) lists; the clock, sequence,
+    fill count and RNG."""
     chg = v._chg
     assert chg is not None, "delta() needs a tracking venue (SimVenue.track)"
     v._chg = Changes(v._seq)
@@ -188,6 +207,7 @@ def delta(v: SimVenue, series_out: Callable[[Hashable], Any]) -> dict[str, Any]:
         "quotes": [[sid(s), _quote(quotes[s])] for s in chg.quotes if s in quotes],
         "quotesGone": [sid(s) for s in chg.quotes if s not in quotes],
         "halted": [sid(s) for s in v._halted],
+        "events": _events_out(v._events),
         "series": sid.rows,
     }
 
@@ -249,6 +269,8 @@ class VenueState:
     def _scalars(self, st: dict[str, Any]) -> None:
         self.now, self.seq, self.fills = int(st["now"]), int(st["seq"]), int(st["fills"])
         self.rng = _ints_in(st["rng"])
+        #: events not handed out yet (a state written before they were kept: none)
+        self.events = _events_in(st.get("events", ()))
 
     def apply(self, d: dict[str, Any], series_in: Callable[[Any], Hashable]) -> None:
         """Apply a ``delta`` written after this state."""
@@ -298,7 +320,8 @@ class VenueState:
         def nn(x: Any) -> Any:
             return None if isinstance(x, float) and math.isnan(x) else x
 
-        return (self.now, self.seq, self.fills, self.rng,
+        return (self.now, self.seq, self.fills, self.rng, [
+                    tuple(nn(getattr(e, f)) for f in VenueEvent.__slots__) for e in self.events],
                 [tuple(nn(x) for x in r) for r in self.orders.values()],
                 sorted((h[0], h[1], h[2], h[3], nn(h[4][0]), h[4][1]) for h in self.heap.values()),
                 {s: list(q) for s, q in self.resting.items() if q}, dict(self.used),
@@ -323,7 +346,7 @@ class VenueState:
         v._used = {s: _Used(*u) for s, u in self.used.items()}
         v._quotes = dict(self.quotes)
         v._halted = set(self.halted)
-        v._events = []
+        v._events = list(self.events)
         if v._chg is not None:
             v._chg = Changes(v._seq)
         v.version += 1

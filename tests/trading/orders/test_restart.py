@@ -139,6 +139,43 @@ def test_a_cancel_of_a_replace_waiting_for_its_pull_survives_a_restart(tmp_path:
     assert not any(st["parentNumber"] == new["parentNumber"] for st in r2.published(BS))
 
 
+def test_a_fill_the_venue_made_inside_a_post_survives_a_kill_before_the_next_tick(
+        tmp_path: Path) -> None:
+    """A post's venue call (here a cancel) first runs the venue's actions due since the last
+    tick: a child arrives and takes, and its fill waits for the next tick's ``advance``.  The
+    post's commit journals the venue with that fill done; the process dies before the tick:
+    the restart must still report the fill (the venue's undelivered events are journaled with
+    it), exactly as the run that was not killed does."""
+    def run(r: TradingRig, kill: bool, tmp: Path) -> TradingRig:
+        _market(r)
+        r.order(orderPrcLimit=4.8, orderSize=5, groupingCode="0000-0000-0000-0002")
+        r.advance(5, 5)
+        a = r.order(orderPrcLimit=5.2, orderSize=2)  # marketable: takes at the ask
+        r.advance(20, 1)  # the tick sends its child (arrives 0.3 ms later)
+        r.clock.advance_to(r.clock.time_ns() + 1_000_000)
+        r.order(spdrActionType="Cancel", groupingCode="0000-0000-0000-0002")
+        m = r.engine.manager
+        assert m.venue.fills >= 1 and not any(f["parentNumber"] == a["parentNumber"]
+                                              for f in r.published(EX))
+        if kill:  # the process dies here, before the next tick
+            pn = r._pn
+            r = TradingRig(data_dir=tmp, clock=SimClock(r.clock.time_ns()))
+            r._pn = pn
+            _market(r)
+        r.advance(20, 4)
+        return r
+
+    straight = run(TradingRig(data_dir=tmp_path / "a"), False, tmp_path / "a")
+    r1 = TradingRig(data_dir=tmp_path / "b")
+    r2 = run(r1, True, tmp_path / "b")
+    want = _table(straight, EX, "fillNumber")
+    assert sum(f["fillQuantity"] for f in want.values()) == 2
+    got = _table(r2, EX, "fillNumber")
+    key = ("parentNumber", "fillQuantity", "fillPrice", "timestamp")
+    assert {n: tuple(f[k] for k in key) for n, f in got.items()} == \
+        {n: tuple(f[k] for k in key) for n, f in want.items()}
+
+
 def test_orders_opened_just_before_a_crash_are_rebuilt_from_their_post(tmp_path: Path) -> None:
     """A plain open journals only its post (the broker body waits for the next tick's
     commit); dying before that tick, the restart rebuilds the broker from the post row: as it

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from openmlink.trading.venue import ChildOrder, Nbbo, SimVenue, VenueConfig, VenueState
@@ -218,7 +218,8 @@ def test_a_snapshot_and_its_deltas_add_up_to_the_venue_at_every_step(
         second.apply(o)
     second.events += second.venue.advance(second.now + 10**9)
     straight.events += straight.venue.advance(straight.now + 10**9)
-    assert len(straight.events) > 0
+    # a drawn sequence may make no event at all (seed 2659, 10 ops): nothing to compare then
+    assume(len(straight.events) > 0)
     assert second.events == straight.events
     assert second.venue.held_ids() == straight.venue.held_ids()
 
