@@ -7,6 +7,13 @@ nothing that ``commit`` returned from); with ``fsync=True`` it is also fsynced
 (``synchronous=NORMAL``).  Either way a batch is all-or-nothing, so state and the fills that
 produced it can never disagree after a crash.  WAL checkpoints run on a thread of their own
 (``_checkpoint.Checkpointer``), never inside ``commit``.
+
+The connection's page cache holds ``cache_mib`` MiB (SQLite's default is 2 MiB): a commit
+rewrites rows spread over the whole table (the order manager's broker bodies), and with the
+default cache a journal of a few thousand working orders no longer fits, so every commit read
+its pages back from the WAL or the file: a 20 ms tick's commit of 20 broker rows cost 0.5 ms
+with 1,200 working orders and 3 ms with 7,200 (issue 11).  Pages are allocated as they are
+first read, so a small journal takes what it uses.
 """
 
 from __future__ import annotations
@@ -46,14 +53,15 @@ CREATE TABLE IF NOT EXISTS journal (
 
 
 class Journal:
-    def __init__(self, path: str | Path, *, fsync: bool = False, checkpoint_s: float = 1.0
-                 ) -> None:
+    def __init__(self, path: str | Path, *, fsync: bool = False, checkpoint_s: float = 1.0,
+                 cache_mib: int = 64) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.execute(_SCHEMA)
+        self._db.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")  # KiB when negative
         self.commits = 0
         self.checkpointer = Checkpointer(self.path, self._db, self, every_s=checkpoint_s)
 

@@ -814,6 +814,15 @@ class OrderManager:
         free = self.cols.rows[slots, 23] == 0
         return same & quiet & at, errs & quiet & moved & free
 
+    def _first_pks(self, bs: list[Broker], slots: np.ndarray) -> None:
+        """The pkeys (store column form) of brokers worked for the first time, a tick's new
+        orders at a time: the first re-pricing pass that moves them all (``_move_quiet``)
+        then finds them ready (10,000 at once cost it ~20 ms)."""
+        fresh = np.flatnonzero(~self.cols.pk_ok[slots]).tolist()
+        fresh = [i for i in fresh if not is_stock(bs[i].okey)]  # no column batch for stocks
+        if fresh:
+            self.cols.set_pks(slots[fresh], pk_columns(self.mt[BS], [bs[i].key for i in fresh]))
+
     def _move_quiet(self, bs: list[Broker], idx: np.ndarray, slots: np.ndarray, res: Any,
                     make_px: np.ndarray, now: int) -> None:
         """Quiet brokers whose make price moved: every child is modified to the new price at
@@ -899,6 +908,8 @@ class OrderManager:
         lims = self.cols.lims
         lims[slots] = np.stack([res.limit_price, res.take_limit, res.make_limit, res.limit_err,
                                 res.take_err, res.make_err], axis=1)
+        if first and self.publish_batch is not None:
+            self._first_pks(bs, slots)
         if fast.any():
             # a stock's ticker key has no expiry/strike cells for the state column batch: stock
             # brokers take the per-broker path
