@@ -585,7 +585,9 @@ class OrderManager:
         self._apply_modify(b, rec, sent, merged, now)
 
     def _apply_modify(self, b: Broker, rec: dict[str, Any], sent: frozenset[str],
-                      merged: dict[str, Any], now: int) -> None:
+                      merged: dict[str, Any], now: int, reprice: bool = True) -> None:
+        """``reprice`` False: the broker is worked by the next re-pricing pass, not now (a
+        restore: the market is not read yet)."""
         if int(merged["orderSize"]) < b.cum:
             self._reject_parent(b, b.key, rec, sent, "TooLateToReduce",
                                 f"Modify: orderSize {int(merged['orderSize'])} is below the "
@@ -600,7 +602,8 @@ class OrderManager:
                                            prev=b.parent_number)))
         b.update_src = "OrderStatus"
         self._reprice.add(b.key)
-        self._do_reprice(now)
+        if reprice:
+            self._do_reprice(now)
         if b.cum >= b.order_size and b.status in (NEW_ACTIVE, NEW_HOLD):
             self._close(b, "Filled", now)
         self._dirty.add(b.key)
@@ -1556,7 +1559,9 @@ class OrderManager:
             elif b.pending is not None and b.pending[0] == "modify" and is_open(b.status):
                 _, rec, sent, merged = b.pending
                 b.pending = None
-                self._apply_modify(b, rec, sent, merged, now)
+                # worked at the first tick, with the market (the restarted store has none
+                # yet: a pass now would send every open broker's children at no market)
+                self._apply_modify(b, rec, sent, merged, now, reprice=False)
         self._flush()
         return n
 

@@ -271,12 +271,17 @@ class Counter:
         c.counter = int(d.get("counter", 0))
         if "bot" in d:
             for i, (b, s) in enumerate(zip(d["bot"], d["sld"], strict=True)):
-                c.bot[i], c.sld[i] = float(b), float(s)
+                c.bot[i], c.sld[i] = _num(b), _num(s)
         else:  # a journal before the metric lists: the three named sides
             for i, k in enumerate(("dd", "ve", "qty")):
-                c.bot[i] = float(d.get(f"{k}_bot", 0.0))
-                c.sld[i] = float(d.get(f"{k}_sld", 0.0))
+                c.bot[i] = _num(d.get(f"{k}_bot", 0.0))
+                c.sld[i] = _num(d.get(f"{k}_sld", 0.0))
         return c
+
+
+def _num(v: Any) -> float:
+    """A journaled counter value: NaN went out as null (older journals), read back as NaN."""
+    return math.nan if v is None else float(v)
 
 
 GroupCounter = Counter  # the name the group counter had

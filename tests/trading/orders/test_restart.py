@@ -176,6 +176,35 @@ def test_a_fill_the_venue_made_inside_a_post_survives_a_kill_before_the_next_tic
         {n: tuple(f[k] for k in key) for n, f in want.items()}
 
 
+def test_a_modify_restored_without_children_waits_for_the_market(tmp_path: Path) -> None:
+    """A journal without venue rows (none survived) holds a Modify waiting for its pull: the
+    restore applies it, but works the broker -- and every other open broker -- only at the
+    first tick, with the market (the restarted store has none: children were sent at no
+    market, their risk NaN, and a NaN risk counter then failed the next restore)."""
+    r1 = TradingRig(data_dir=tmp_path)
+    _market(r1)
+    r1.order(orderPrcLimit=4.95, orderSize=2, groupingCode="0000-0000-0000-0002")
+    o = r1.order(orderPrcLimit=4.95, orderSize=6, parentBalanceHandling="PostWith")
+    r1.advance(5, 5)
+    r1.order(spdrActionType="Modify", orderPrcLimit=4.95, orderSize=2,
+             parentBalanceHandling="PostWith")
+    j = r1.engine.journal
+    assert j is not None
+    j.commit([], [("venue", "state"), *(("vdelta", k) for k, _ in j.items("vdelta"))])
+    r2 = TradingRig(data_dir=tmp_path, clock=SimClock(r1.clock.time_ns()))
+    m2 = r2.engine.manager
+    assert not m2.venue.held_ids()  # nothing sent before the market is read
+    b2 = m2.brokers[m2.parents[o["parentNumber"]]]
+    assert b2.pending is None and b2.order_size == 2
+    _market(r2)
+    r2.advance(5, 5)
+    s = r2.state(o["parentNumber"])
+    assert s["orderSize"] == 2 and s["cpx1"] == pytest.approx(4.9) and s["csz1"] == 2
+    assert all(x == x for g in m2.risk.groups.values()
+               for x in (g.dd_bot, g.dd_sld, g.ve_bot, g.ve_sld))
+    TradingRig(data_dir=tmp_path, clock=SimClock(r2.clock.time_ns()))  # restores again
+
+
 def test_orders_opened_just_before_a_crash_are_rebuilt_from_their_post(tmp_path: Path) -> None:
     """A plain open journals only its post (the broker body waits for the next tick's
     commit); dying before that tick, the restart rebuilds the broker from the post row: as it
