@@ -758,7 +758,11 @@ class OrderManager:
         brokers' slots and their parentBalanceHandling."""
         n = len(bs)
         o = OrderLimits.blank(n)
-        slots = np.fromiter((self._order_row(b) for b in bs), np.int64, n)
+        # only the brokers without a slot or whose row is out of date take a Python call
+        slots = np.fromiter((b.slot for b in bs), np.int64, n)
+        stale = (slots < 0) | ~self.cols.row_ok[slots]
+        for i in np.flatnonzero(stale).tolist():
+            slots[i] = self._order_row(bs[i])
         cols = self.cols.rows[slots]
         o.side[:] = cols[:, 0]
         o.limit_type[:] = cols[:, 1]
@@ -834,8 +838,8 @@ class OrderManager:
         built; their published signature is left unknown (the next full pass publishes)."""
         sl = slots[idx]
         mods: list[tuple[int, float, int]] = []
-        nupd = np.empty(len(idx), np.int64)
-        pns = np.empty(len(idx), np.int64)
+        nupd_l: list[int] = []
+        pns_l: list[int] = []
         mkt = self.cols.mkt[sl]
         views = zip(*(a[idx].tolist() for a in (
             res.limit_price, res.take_limit, res.make_limit, res.limit_err, res.take_err,
@@ -848,17 +852,20 @@ class OrderManager:
             self.cols.set_pks(sl[fresh], pk_columns(self.mt[BS], [bs[i].key for i in
                                                                  idx[fresh].tolist()]))
         new_view = tuple.__new__  # a LimitView straight from its row tuple
-        for j, (i, v, (px, bid, ask)) in enumerate(zip(idx.tolist(), views, quotes, strict=True)):
+        for i, v, (px, bid, ask) in zip(idx.tolist(), views, quotes, strict=True):
             b = bs[i]
             b.lim = new_view(LimitView, v)
             mod = (px, v[2], bid, ask, True)  # 5th: sent by the fast path
             for c in b.children.values():
                 c.mod = mod
                 mods.append((c.child_id, px, c.size))
-            b.num_updates += 1
-            nupd[j] = b.num_updates
-            pns[j] = b.parent_number
-            b.pub_sig = (b.parent_number, None)
+            nu = b.num_updates = b.num_updates + 1
+            nupd_l.append(nu)
+            pn = b.parent_number
+            pns_l.append(pn)
+            b.pub_sig = (pn, None)
+        nupd = np.array(nupd_l, np.int64)
+        pns = np.array(pns_l, np.int64)
         if self.journal is not None:
             self._journal_moves(sl, pns, nupd)
         self.cols.rest[sl] = math.nan  # quiet again once the venue confirms the modifies
