@@ -11,6 +11,16 @@ once one has copied every frame the writer's next transaction starts the WAL fil
 file stays within about what is written in one interval (SQLite's own default: 4 MB).
 Durability is unchanged: a commit is in the WAL when it returns either way; the database
 file is fsynced by the checkpoint, as before.
+
+A PASSIVE checkpoint copies the frames that were in the WAL when it started; a writer that
+commits all the time (the order journal: a commit per post, ~1,000/s) always adds frames while
+it copies, so the WAL is never found fully copied and never starts over: it grew ~15 MB/s
+without bound (measured: 174 MB after 9 s of 1 ms commits, with a checkpoint each second).
+Once the file is above ``restart_bytes`` after a PASSIVE checkpoint, a TRUNCATE checkpoint
+follows at once (what is left to copy is what came during the first), with a busy timeout of
+0: when the writer is inside a commit it gives up at once (a PASSIVE one, in effect; the next
+interval tries again); when it gets the lock the writer's next commit waits for it to copy
+those few frames, sync and truncate the file.
 """
 
 from __future__ import annotations
@@ -34,12 +44,14 @@ class Checkpointer:
     is garbage)."""
 
     def __init__(self, path: Path, writer: sqlite3.Connection, owner: Any, *,
-                 every_s: float = 1.0) -> None:
+                 every_s: float = 1.0, restart_bytes: int = 64 << 20) -> None:
         writer.execute("PRAGMA wal_autocheckpoint=0")
         self.path = path
         self.wal = Path(f"{path}-wal")
         self.every_s = every_s
+        self.restart_bytes = restart_bytes
         self.checkpoints = 0
+        self.restarts = 0  # TRUNCATE checkpoints that started the WAL over
         self._stop = threading.Event()
         self._owner = weakref.ref(owner)
         self._thread = threading.Thread(target=self._run, name=f"checkpoint:{path.name}",
@@ -60,9 +72,14 @@ class Checkpointer:
     def checkpoint(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
+        if self.wal_bytes() > self.restart_bytes:
+            busy, _frames, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                self.restarts += 1
 
     def _run(self) -> None:
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=0")  # never wait for the writer (module docstring)
         try:
             while not self._stop.wait(self.every_s):
                 if self._owner() is None:

@@ -69,3 +69,21 @@ def test_the_wal_stays_bounded_and_a_fresh_process_reads_every_batch(tmp_path: P
     assert sorted(k for k, _ in again.items("broker")) == [f"{i:08X}" for i in range(1490, 1500)]
     again.close()
     j.close()
+
+
+def test_the_wal_starts_over_while_the_writer_never_stops(tmp_path: Path) -> None:
+    """A writer that commits all the time (the order journal, a commit per post) keeps adding
+    frames while a PASSIVE checkpoint copies: the WAL was never found fully copied and grew
+    without bound.  Above ``restart_bytes`` the checkpointer starts it over (TRUNCATE)."""
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, checkpoint_s=0.01)
+    j.checkpointer.restart_bytes = 512 * 1024
+    for r in range(40):
+        _batches(j, 150, start=150 * r)  # ~2.5 MB of WAL frames a round, no idle moment
+        time.sleep(0.002)  # (a commit every few ms leaves the lock free now and then)
+    assert j.checkpointer.restarts > 0
+    assert _wal_pages(path) * (4096 + 24) < 24 << 20  # 40 rounds wrote ~100 MB of frames
+    again = Journal(path)
+    assert again.count("parent") == 6_000
+    again.close()
+    j.close()
