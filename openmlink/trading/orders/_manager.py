@@ -175,6 +175,8 @@ class OrderManager:
         self._series_id: dict[OptionKey, int] = {}
         #: limit records that arrived before their order (a limit may precede the order)
         self._pending_limits: dict[tuple[Any, ...], tuple[dict[str, Any], frozenset[str]]] = {}
+        #: while restoring: the journal's parent rows by parentNumber (bodies may name one)
+        self._parent_rows: dict[int, dict[str, Any]] = {}
         #: risk groups (accnt, firm, riskGroupId) a SpdrRiskGroupControl disabled
         self.disabled_groups: set[tuple[str, str, int]] = set()
         #: the auction engine orders with parentOrderHandling Block/FlashAuction go to
@@ -256,6 +258,7 @@ class OrderManager:
             self._puts.append(("parent", _hex(pn), orjson.dumps(row)))
             if b is not None and b.parent is rec:
                 b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
+                b.enc["row"] = (rec, None)  # ... or names this row (``_broker_body``)
         if not self.config.group_commit or len(self._puts) >= self.config.group_commit_max:
             self._flush()
 
@@ -1476,11 +1479,11 @@ class OrderManager:
         """The broker's journal body: its records (encoded once per record) and raw fields;
         no published record is rebuilt for it."""
         lim = b.lim
-        return orjson.dumps({
-            "parent": self._encoded(b, "parent", b.parent), "sent": sorted(b.sent),
+        body = {
+            "sent": sorted(b.sent),
             "limit": None if b.limit is None else self._encoded(b, "limit", b.limit),
             "limitSent": sorted(b.limit_sent),
-            "mkt": {k: _nn(v) for k, v in b.mkt.items()},
+            "mkt": _mkt_body(b),
             "lim": [_nn(lim.limit_price), _nn(lim.take_limit), _nn(lim.make_limit),
                     lim.limit_err, lim.take_err, lim.make_err],
             "risk": [b.risk_size, b.risk_desc, b.risk_detail],
@@ -1497,7 +1500,16 @@ class OrderManager:
             "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
             "pending": self._pending_body(b), "exposeNs": b.expose_ns,
             "seq": [b.made, b.opened, b.series_made],
-        })
+        }
+        row = b.enc.get("row")
+        if row is not None and row[0] is b.parent:
+            # the parent is the very record of its ``parent`` row (never deleted): named, not
+            # written again -- the body stays below SQLite's in-page size (~1,000 bytes in a
+            # WITHOUT ROWID table); beyond it each body took an overflow page of its own
+            body["parentRow"] = int(b.parent["parentNumber"])
+        else:
+            body["parent"] = self._encoded(b, "parent", b.parent)
+        return orjson.dumps(body)
 
     # ================================================================= restart
     def restore(self) -> int:
@@ -1514,11 +1526,13 @@ class OrderManager:
             if k == "fill_seq":
                 self.fill_seq = int(body)
         opened = []
+        self._parent_rows = {}
         for _k, body in j.items("parent"):
             d = orjson.loads(body)
             extra = d.pop(_OPENED, None)
             rec = _full(po, decode_record(po, d))
             self.parents[int(rec["parentNumber"])] = self._key(rec)
+            self._parent_rows[int(rec["parentNumber"])] = rec
             if extra is not None:
                 opened.append((int(rec["parentNumber"]), rec, extra))
         for k, body in j.items("group"):
@@ -1545,6 +1559,7 @@ class OrderManager:
             key = tuple(rec[f.name] for f in self.mt[BS].pkey_fields)
             if key not in self.brokers:
                 self._pending_limits[key] = (rec, frozenset(lsent))
+        self._parent_rows = {}
         self._reopen(sorted(opened, key=lambda o: o[0]))
         # republish what clients read: executions, then each broker's last state
         for r in fills:
@@ -1642,11 +1657,17 @@ class OrderManager:
 
     def _broker_from(self, d: dict[str, Any]) -> Broker:
         po, pl = self.mt[PO], self.mt[PL]
-        parent = _full(po, decode_record(po, d["parent"]))
+        row = d.get("parentRow")
+        if row is not None:  # the parent is its parent row's record (``_broker_body``)
+            parent = dict(self._parent_rows[int(row)])
+        else:
+            parent = _full(po, decode_record(po, d["parent"]))
         key = self._key(parent)
         side = 1 if name_of(PO, "orderSide", parent["orderSide"]) == "Buy" else -1
         b = Broker(key=key, okey=parent["secKey"], side=side, parent=parent,
                    sent=frozenset(d["sent"]))
+        if row is not None:
+            b.enc["row"] = (parent, None)
         if d["limit"] is not None:
             b.limit = _full(pl, decode_record(pl, d["limit"]))
             b.limit_sent = frozenset(d["limitSent"])
@@ -1668,7 +1689,9 @@ class OrderManager:
         b.expose_ns = int(d.get("exposeNs", 0))
         b.made, b.opened, b.series_made = d.get("seq", (0, 0, 0))
         if "mkt" in d:
-            b.mkt = {k: math.nan if v is None else v for k, v in d["mkt"].items()}
+            mk = d["mkt"]
+            pairs = zip(MKT_NAMES, mk, strict=True) if isinstance(mk, list) else mk.items()
+            b.mkt = {k: math.nan if v is None else v for k, v in pairs}
             lp, tl, ml, le, te, me = d["lim"]
             b.lim = LimitView(math.nan if lp is None else lp, math.nan if tl is None else tl,
                               math.nan if ml is None else ml, le, te, me)
@@ -1742,6 +1765,15 @@ def _session_hold(b: Broker, now: int) -> str:
 
 _DISABLED = "risk group disabled (SpdrRiskGroupControl isDisabled Yes): no children"
 _RM_SET = frozenset(RM_FIELDS)
+
+
+def _mkt_body(b: Broker) -> list[float | None] | dict[str, float | None]:
+    """The broker's market for its journal body: a list in ``MKT_NAMES`` order when it has
+    every value (a dict's names cost ~150 bytes a body), else the dict."""
+    m = market_of(b)
+    if len(m) == len(MKT_NAMES) and all(k in m for k in MKT_NAMES):
+        return [_nn(m[k]) for k in MKT_NAMES]
+    return {k: _nn(v) for k, v in m.items()}
 
 
 def _fin(x: float) -> bool:

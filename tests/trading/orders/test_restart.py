@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from openmlink.clock import SimClock
 from openmlink.trading import TradingConfig
+from openmlink.trading.orders._slots import MKT_NAMES
 from openmlink.trading.venue import VenueConfig
 from tests.support.trading import TradingRig, check_invariants
 
@@ -492,3 +494,36 @@ def test_several_brokers_continue_exactly_across_a_restart(tmp_path: Path, split
     assert len(want) > 8
     assert _fills([r1, r2]) == want
     check_invariants(straight)
+
+
+def test_broker_bodies_of_the_older_layout_still_restore(tmp_path: Path) -> None:
+    """A broker body names its parent row (``parentRow``) and writes the market as a list; a
+    journal written before (the parent record in the body, the market as a dict, no sequence
+    numbers) restores the same brokers."""
+    r1 = TradingRig(data_dir=tmp_path)
+    _market(r1)
+    pns = [r1.order(orderPrcLimit=4.95, orderSize=3 + i, groupingCode=f"0000-0000-0000-000{i}"
+                    )["parentNumber"] for i in range(3)]
+    r1.advance(5, 5)
+    j = r1.engine.journal
+    assert j is not None
+    parents = dict(j.items("parent"))
+    puts = []
+    for k, body in j.items("broker"):
+        d = orjson.loads(body)
+        row = orjson.loads(parents[f"{d.pop('parentRow'):016X}"])
+        row.pop("_opened", None)
+        d["parent"] = row
+        d["mkt"] = dict(zip(MKT_NAMES, d["mkt"], strict=True))
+        del d["seq"]
+        puts.append(("broker", k, orjson.dumps(d)))
+    assert len(puts) == 3
+    j.commit(puts)
+    r2 = TradingRig(data_dir=tmp_path, clock=SimClock(r1.clock.time_ns()))
+    s1, s2 = _table(r1, BS, "parentNumber"), _table(r2, BS, "parentNumber")
+    for pn in pns:
+        for k in ("spdrOrderStatus", "orderSize", "limitPrice", "nbboBid", "cpx1", "csz1"):
+            assert s2[pn][k] == s1[pn][k], (pn, k)
+    _market(r2)
+    r2.advance(5, 5)
+    assert [r2.state(pn)["csz1"] for pn in pns] == [3, 4, 5]
