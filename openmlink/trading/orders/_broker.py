@@ -48,6 +48,10 @@ class MarketRow(Mapping[str, float]):
     def items(self) -> Any:
         return self.snapshot().items()
 
+    def values_list(self) -> list[float]:
+        """The row's values in ``MKT_NAMES`` order."""
+        return self._cols.mkt[self._slot].tolist()  # type: ignore[no-any-return]
+
 
 def market_of(b: Broker) -> Mapping[str, float]:
     """``b.mkt`` to read many values from: a ``MarketRow`` read once into a dict."""

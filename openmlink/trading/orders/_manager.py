@@ -1770,10 +1770,14 @@ _RM_SET = frozenset(RM_FIELDS)
 def _mkt_body(b: Broker) -> list[float | None] | dict[str, float | None]:
     """The broker's market for its journal body: a list in ``MKT_NAMES`` order when it has
     every value (a dict's names cost ~150 bytes a body), else the dict."""
-    m = market_of(b)
-    if len(m) == len(MKT_NAMES) and all(k in m for k in MKT_NAMES):
-        return [_nn(m[k]) for k in MKT_NAMES]
-    return {k: _nn(v) for k, v in m.items()}
+    m = b.mkt
+    if isinstance(m, MarketRow):  # the row of the manager's matrix, in MKT_NAMES order
+        vals = m.values_list()
+    elif len(m) == len(MKT_NAMES) and all(k in m for k in MKT_NAMES):
+        vals = [m[k] for k in MKT_NAMES]
+    else:
+        return {k: _nn(v) for k, v in m.items()}
+    return [x if x - x == 0.0 else None for x in vals]  # x - x is 0 only for a finite x
 
 
 def _fin(x: float) -> bool:
