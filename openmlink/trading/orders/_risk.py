@@ -272,16 +272,11 @@ class Counter:
         if "bot" in d:
             for i, (b, s) in enumerate(zip(d["bot"], d["sld"], strict=True)):
                 c.bot[i], c.sld[i] = _num(b), _num(s)
-        else:  # a journal before the metric lists: the three named sides
+        else:  # a journal before the metric lists: the three named sides (null: a NaN, read as 0)
             for i, k in enumerate(("dd", "ve", "qty")):
                 c.bot[i] = _num(d.get(f"{k}_bot", 0.0))
                 c.sld[i] = _num(d.get(f"{k}_sld", 0.0))
         return c
-
-
-def _num(v: Any) -> float:
-    """A journaled counter value: NaN went out as null (older journals), read back as NaN."""
-    return math.nan if v is None else float(v)
 
 
 GroupCounter = Counter  # the name the group counter had
