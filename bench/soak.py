@@ -170,6 +170,7 @@ async def _debug_dumps(path: str, app: object) -> None:
         # bytes waiting in the transports' buffers (clients slower than the server)
         bufs = [o.transport.get_write_buffer_size() for o in objs if isinstance(o, _server._Wire)
                 and not o.transport.is_closing()]
+        held = _held_line(objs)
         del objs
         watchers = {k: len(v) for k, v in hub._watchers.items() if v}
         gate = getattr(app, "_soak_gate", None)
@@ -182,6 +183,7 @@ async def _debug_dumps(path: str, app: object) -> None:
                     f"over 64 KiB), "
                     f"RSS {rss_mib(os.getpid()):.1f} MiB\n")
             f.write("  " + _caches_line(hub) + "\n")
+            f.write("  " + held + "\n")
             f.write("  " + _malloc_line() + "\n")
             f.write("  " + _smaps_line() + "\n")
             from openmlink import gcpolicy
@@ -215,6 +217,45 @@ async def _debug_dumps(path: str, app: object) -> None:
                         f.write(f"    {d}\n")
 
 
+def _held_line(objs: list[object]) -> str:
+    """Bytes held below Python's object counts, by holder: bytes and bytearrays over 512 bytes
+    (malloc'd, not pymalloc blocks) and NumPy arrays owning their data (not gc-tracked), each
+    counted once, under the type of the first container found referring to it (a dict under
+    its key)."""
+    import gc
+    seen: set[int] = set()
+    size: collections.Counter[str] = collections.Counter()
+    count: collections.Counter[str] = collections.Counter()
+
+    def take(r: object, label: str) -> None:
+        if id(r) in seen:
+            return
+        if isinstance(r, (bytes, bytearray)):
+            n = len(r)
+            if n <= 512:
+                return
+        elif isinstance(r, np.ndarray) and r.base is None:
+            n = r.nbytes
+        else:
+            return
+        seen.add(id(r))
+        size[label] += n
+        count[label] += 1
+
+    for o in objs:
+        if isinstance(o, dict):
+            for k, v in o.items():
+                take(v, f"dict[{k!r:.30}]")
+        else:
+            label = type(o).__name__
+            for r in gc.get_referents(o):
+                take(r, label)
+    top = size.most_common(12)
+    return ("held below Python (bytes > 512 B, arrays' data) by holder: "
+            + ", ".join(f"{k} {v / 2**20:.2f} MiB ({count[k]})" for k, v in top)
+            + f"; total {sum(size.values()) / 2**20:.1f} MiB")
+
+
 def _caches_line(hub: object) -> str:
     """The gateway's encoder caches (filled slots and bytes of cached frames, per type/view and
     framing) and the store's tables (rows, capacity, vocabulary words): what may fill slowly."""
@@ -234,25 +275,17 @@ def _caches_line(hub: object) -> str:
 
 
 def _malloc_line() -> str:
-    """glibc's own figures (``mallinfo2``): heap bytes in use vs held free -- free bytes that
-    grow while the in-use ones stay flat are fragmentation, not a leak."""
-    import ctypes
+    """glibc's own figures (``gcpolicy.heap_info``): heap bytes in use vs held free -- free
+    bytes that grow while the in-use ones stay flat are fragmentation, not a leak."""
+    from openmlink.gcpolicy import heap_info
 
-    class _Info(ctypes.Structure):
-        _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                     "usmblks", "fsmblks", "uordblks", "fordblks",
-                                                     "keepcost")]
-
-    try:
-        fn = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError):
+    i = heap_info()
+    if i is None:
         return "malloc: mallinfo2 not available"
-    fn.restype = _Info
-    i = fn()
     mib = 2 ** 20
-    return (f"malloc: in use {i.uordblks / mib:.1f} MiB, free in heap {i.fordblks / mib:.1f} MiB "
-            f"({i.ordblks} chunks), heap {i.arena / mib:.1f} MiB, mmapped {i.hblkhd / mib:.1f} MiB "
-            f"({i.hblks}); MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}")
+    return (f"malloc: in use {i['in_use'] / mib:.1f} MiB, free in heap {i['free'] / mib:.1f} MiB "
+            f"({i['chunks']} chunks), heap {i['heap'] / mib:.1f} MiB, mmapped {i['mmapped'] / mib:.1f} MiB "
+            f"({i['mmaps']}); MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}")
 
 
 def _smaps_line() -> str:

@@ -58,7 +58,7 @@ import logging
 import os
 import time
 
-__all__ = ["GcPolicy", "bulk_done"]
+__all__ = ["GcPolicy", "bulk_done", "heap_info"]
 
 #: the policy this process follows (``start``; ``stop``)
 _ACTIVE: list[GcPolicy] = []
@@ -106,6 +106,27 @@ def trim_heap() -> bool:
     """Give the pages of the C heap's free chunks back to the kernel (glibc ``malloc_trim``);
     True when some were, False also without glibc."""
     return bool(_LIBC.malloc_trim(0)) if _LIBC is not None else False
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                 "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                 "keepcost")]
+
+
+def heap_info() -> dict[str, int] | None:
+    """glibc's figures of the C heap (``mallinfo2``, bytes): ``in_use`` (blocks allocated in
+    the heap), ``free`` (free chunks the heap holds, in ``chunks`` pieces), ``heap`` (its size),
+    ``mmapped`` and ``mmaps`` (blocks with their own mapping); None without glibc (or one older
+    than 2.33). Bytes in use that grow while Python's objects and blocks stay flat are held
+    below Python (bench/soak.py --debug)."""
+    fn = getattr(_LIBC, "mallinfo2", None)
+    if fn is None:
+        return None
+    fn.restype = _MallInfo2
+    i = fn()
+    return {"in_use": i.uordblks, "free": i.fordblks, "heap": i.arena,
+            "mmapped": i.hblkhd, "mmaps": i.hblks, "chunks": i.ordblks}
 
 
 def bulk_done() -> None:

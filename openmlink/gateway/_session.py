@@ -137,6 +137,7 @@ class MLinkSession:
         self.streams = Streams(hub, self)
         self.subs = Subscriptions(hub, self)
         self._hb_seq = 0
+        self._hb_waiting: bytes | None = None  # the heartbeat queued in the outbox, not yet pulled
         self._wake = True
         self.messages_sent = 0
         if principal is not None:
@@ -183,9 +184,18 @@ class MLinkSession:
         return min(dues) if dues else None
 
     def heartbeat(self, now_ns: int) -> None:
+        """Queue the next MLinkHeartbeat -- unless the last one still waits in the outbox: a
+        client that stopped reading gets one heartbeat, not one every 10 s for as long as it
+        stays connected (the outbox of a stalled client grew by one record every interval,
+        found by bench/soak.py). ``seqNum`` counts the heartbeats queued, so it still
+        increases by one."""
+        if self._hb_waiting is not None:
+            return
         self._hb_seq += 1
-        self.queue(control("MLinkHeartbeat", {"seqNum": self._hb_seq,
-                                              "timestamp": datetime_to_text(now_ns)}))
+        frame = control("MLinkHeartbeat", {"seqNum": self._hb_seq, "timestamp": datetime_to_text(now_ns)})
+        if self._sink is None:
+            self._hb_waiting = frame
+        self.queue(frame)
 
     def close(self) -> None:
         self.streams.close()
@@ -370,7 +380,10 @@ class MLinkSession:
         self._sent = 0
         try:
             while self._out and self._sent < max_frames:
-                self._put(self._out.popleft())
+                frame = self._out.popleft()
+                if frame is self._hb_waiting:
+                    self._hb_waiting = None
+                self._put(frame)
             woke = self._wake
             self._wake = False
             self.streams.pull(now_ns, woke, max_frames - self._sent)
