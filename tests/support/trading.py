@@ -188,12 +188,13 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
     BS, EX = "SpdrParentBrkrState", "SpdrParentExecution"
     last: dict[Any, tuple[tuple[str, str], int, int, int]] = {}  # key -> (status, pn, nupd, maxprog)
     closed_parents: set[int] = set()
-    fills_by_chain: dict[Any, list[dict[str, Any]]] = {}
-    state_by_chain: dict[Any, dict[str, Any]] = {}
-    fill_numbers: set[int] = set()
-    responder_fills: list[dict[str, Any]] = []
+    #: chain -> [(publication index, fillNumber, the execution's version then)]
+    fills_by_chain: dict[Any, list[tuple[int, int, dict[str, Any]]]] = {}
+    state_by_chain: dict[Any, tuple[dict[str, Any], int]] = {}
+    versions: dict[int, int] = {}
+    responder_fills: dict[int, dict[str, Any]] = {}
     parents: set[int] = set()
-    for mt, rec in rig.messages():
+    for i, (mt, rec) in enumerate(rig.messages()):
         name = mt.name
         if name == "SpdrParentOrder":
             parents.add(rec["parentNumber"])
@@ -230,15 +231,24 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
                 assert rec["csz1"] == 0, (rec["csz1"], st)
                 assert st[1] == "ActiveHold" or cap <= rec["cumFillQuantity"], (st, cap)
             last[key] = (st, pn, rec["numUpdates"], rec["maxProgress"])
-            state_by_chain[(key, rec["baseParentNumber"])] = rec
+            state_by_chain[(key, rec["baseParentNumber"])] = (rec, i)
         elif name == EX:
             fn = rec["fillNumber"]
-            assert fn not in fill_numbers, "fillNumber reused"  # (3)
-            fill_numbers.add(fn)
+            prev_v = versions.get(fn)
+            # (3) a fillNumber is one execution: republished (marks, bust, correct) only with a
+            # higher version
+            assert prev_v is None or rec["version"] > prev_v, ("version", fn, rec["version"],
+                                                               prev_v)
+            versions[fn] = rec["version"]
             assert rec["leavesQty"] >= 0  # (3)
             if _n(reg, EX, "parentOrderHandling", rec["parentOrderHandling"]) == "AtsResponse":
-                responder_fills.append(rec)  # an auction responder's fill: no parent order
+                responder_fills[fn] = rec  # an auction responder's fill: no parent order
                 continue
+            key = tuple(rec[f] for f in ("accnt", "secKey", "secType", "spdrSource",
+                                         "groupingCode", "orderSide", "clientFirm"))
+            fills_by_chain.setdefault((key, rec["baseParentNumber"]), []).append((i, fn, rec))
+            if prev_v is not None:
+                continue  # a revision of a fill checked when it arrived
             assert rec["parentNumber"] in parents, "fill of an unknown parent"  # (3)
             assert rec["parentNumber"] not in closed_parents, "fill after the Closed record"  # (5)
             side = 1 if _n(reg, EX, "orderSide", rec["orderSide"]) == "Buy" else -1
@@ -247,21 +257,31 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
             assert side * (rec["fillPrice"] - rec["childPrice"]) <= 1e-9, rec
             if _n(reg, EX, "parentOrderHandling", rec["parentOrderHandling"]) == "PostOnly":
                 assert _n(reg, EX, "childMakerTaker", rec["childMakerTaker"]) != "Taker"  # (8)
-            key = tuple(rec[f] for f in ("accnt", "secKey", "secType", "spdrSource",
-                                         "groupingCode", "orderSide", "clientFirm"))
-            fills_by_chain.setdefault((key, rec["baseParentNumber"]), []).append(rec)
-    # (2) fill conservation against each chain's last state
-    for chain, st in state_by_chain.items():
-        fs = fills_by_chain.get(chain, [])
+    # (2) fill conservation: each chain's last state against the chain's fills as published
+    # before it (each at its latest version then; busted ones count nothing)
+    bust = _n_idx(reg, EX, "execStatus", "Bust")
+    latest: dict[int, dict[str, Any]] = {}
+    for chain, (st, at) in state_by_chain.items():
+        cur: dict[int, dict[str, Any]] = {}
+        for i, fn, f in fills_by_chain.get(chain, []):
+            latest[fn] = f
+            if i < at:
+                cur[fn] = f
+        fs = [f for f in cur.values() if f["execStatus"] != bust]
         q = sum(f["fillQuantity"] for f in fs)
         assert st["cumFillQuantity"] == q, (chain, st["cumFillQuantity"], q)
         if q:
             avg = sum(f["fillQuantity"] * f["fillPrice"] for f in fs) / q
             assert abs(st["avgFillPrice"] - avg) < 1e-9, (st["avgFillPrice"], avg)
+    for fs_ in fills_by_chain.values():
+        for _i, fn, f in fs_:
+            latest[fn] = f
+    counted = [f for f in (*latest.values(), *responder_fills.values())
+               if f["execStatus"] != bust]
     # (9) group counters equal the fills' contributions (once no IOC child is live)
     if quiescent:
         groups: dict[Any, float] = {}
-        for f in [f for fs in fills_by_chain.values() for f in fs] + responder_fills:
+        for f in counted:
             g = (f["accnt"], f["clientFirm"], f["riskGroupId"])
             groups[g] = groups.get(g, 0.0) + f["riskDDelta"]
         t = rig.store.table(reg["RiskGroupCounter"])
@@ -269,8 +289,7 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
             c = t.get(g)
             assert c is not None
             assert abs((c["ddBotIocFilled"] - c["ddSldIocFilled"]) - dd) < 1e-6 * max(1, abs(dd))
-        _check_scope_counters(rig, [f for fs in fills_by_chain.values() for f in fs]
-                              + responder_fills)
+        _check_scope_counters(rig, counted)
 
 
 def _check_scope_counters(rig: TradingRig, fills: list[dict[str, Any]]) -> None:

@@ -206,7 +206,8 @@ class AutoHedgeEngine:
         return None
 
     def on_execution(self, rec: dict[str, Any], publish: bool = True) -> GroupKey | None:
-        if rec["execStatus"] != self._fill or self._seen.get(rec["fillNumber"], 0) >= rec["version"]:
+        # a later version of a fill already applied (its +1m/+10m marks) changes no quantity
+        if rec["execStatus"] != self._fill or rec["fillNumber"] in self._seen:
             return None
         side = 1 if rec["orderSide"] == self._buy else -1
         qty = int(rec["fillQuantity"])

@@ -12,11 +12,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
-
-from ...schema import encode_message
 from ..venue import VenueEvent
 from ._broker import Broker, Child
+from ._execs import fill_row
 from ._records import enum_of, event_record, name_of
 from ._risk import per_unit
 from ._states import CLOSING, NEW_ACTIVE, NEW_HOLD, REJECTED, is_open
@@ -194,8 +192,8 @@ def responder_fill(m: OrderManager, key: tuple[Any, ...], notice: int, resp: dic
         "years": _z(mk.get("years")), "underliersPerCn": int(pv), "pointValue": pv,
         "nbboBid": _z(mk.get("bid")), "nbboAsk": _z(mk.get("ask")), "timestamp": now,
     }
-    m._puts.append(("fill", f"{fn & ((1 << 64) - 1):016X}",
-                    orjson.dumps(encode_message(m.mt[EX], rec))))
+    m.execs.add(rec, per, 0.0)  # its +1m/+10m marks
+    m._puts.append(("fill", f"{fn & ((1 << 64) - 1):016X}", fill_row(m.mt[EX], m.execs.recent[fn])))
     m._out.append((EX, rec))
     m._flush()
 

@@ -50,6 +50,7 @@ from ._auctions import (
 from ._batch import StateBatch, no_gc, pk_columns, state_columns
 from ._broker import Broker, Child, LimitView, MarketRow, market_of
 from ._config import TradingConfig
+from ._execs import ExecBook, adjust_fill, fill_row, restore_execs, take_due
 from ._market import MarketReader
 from ._records import counter_record, event_record, execution_record, name_of, state_record
 from ._risk import (
@@ -143,6 +144,8 @@ class OrderManager:
         self.owner: dict[int, tuple[Any, ...]] = {}  # live child id -> broker key
         self.child_of: dict[int, Child] = {}  # live child id -> the child (beside ``owner``)
         self.fill_seq = 0
+        #: marks and busts/corrections owed to recent executions (``_execs``)
+        self.execs = ExecBook()
         self._journaled_fill_seq = 0  # the fill_seq in the journal's meta row
         #: the journal's venue rows: a full row now and then, deltas in between (``_venuerow``)
         self.venue_rows = VenueRows()
@@ -375,6 +378,8 @@ class OrderManager:
         elif budget > 0:
             self._start_new(now, budget)
         self._venue_events(now)
+        if self.execs.heap and self.execs.heap[0][0] <= now:
+            take_due(self, now)  # +1m/+10m marks, the exchange's busts and corrections
         self._session_changes(now)
         if self._wake:
             for k in [k for k, due in self._wake.items() if due <= now]:
@@ -1153,6 +1158,16 @@ class OrderManager:
         in spdrComment)."""
         auction_end(self, key, notice, reason, now, comment)
 
+    def adjust_fill(self, fill_number: int, price: float | None) -> str | None:
+        """Bust (``price`` None) or correct fill ``fill_number`` now, as an exchange would
+        (``_execs.adjust_fill``; an operator's action): journaled, then published.  Returns
+        why it was refused, else None."""
+        now = self.clock.time_ns()
+        why = adjust_fill(self, int(fill_number), price, now)
+        self._do_reprice(now)
+        self._flush()
+        return why
+
     # ================================================================= venue events
     def _venue_events(self, now: int) -> None:
         """The venue's events due by ``now`` (thousands after a re-pricing pass: no GC pass
@@ -1274,7 +1289,8 @@ class OrderManager:
         fn = self.fill_seq
         rec = execution_record(b, c, fn, q, px, ev.exch or c.exch, ev.maker_taker, float(ev.fee),
                                ev.ts_ns)
-        self._puts.append(("fill", _hex(fn), orjson.dumps(message_encoder(self.mt[EX])(rec))))
+        self.execs.add(rec, c.risk, float(ev.fee), ev.adjust_ns, ev.adjust_price)
+        self._puts.append(("fill", _hex(fn), fill_row(self.mt[EX], self.execs.recent[fn])))
         self._out.append((EX, rec))
         b.update_src = "CumFillQty"
         if b.cum >= b.order_size:
@@ -1543,10 +1559,7 @@ class OrderManager:
             a, f, g = orjson.loads(k)
             if body == b"1":
                 self.disabled_groups.add((a, f, int(g)))
-        fills = []
-        for _k, body in j.items("fill"):
-            fills.append(_full(self.mt[EX], decode_record(self.mt[EX], orjson.loads(body))))
-        fills.sort(key=lambda r: r["fillNumber"])
+        fills = restore_execs(self, j.items("fill"))
         self.fill_seq = max([self.fill_seq, *(int(r["fillNumber"]) for r in fills)])
         self._journaled_fill_seq = self.fill_seq
         n = self._restore_brokers(j)

@@ -166,6 +166,16 @@ class MarketReader:
                 m.years[j] = self.view.years_between(now, self.view.expiry_ns(okeys[j]))
         return m, extra
 
+    def atm_vols(self, okeys: Sequence[Any]) -> np.ndarray:
+        """LiveImpliedQuote ``atmVol`` per series (NaN where none: no surface point, a stock)."""
+        out = np.full(len(okeys), np.nan)
+        rl = _rows(self._liq, [(k,) for k in okeys])
+        ok = rl >= 0
+        if ok.any():
+            v = self._liq.cols["atmVol"][rl[ok]].astype(np.float64)
+            out[ok] = np.where(v > 0, v, np.nan)
+        return out
+
 
 def _rows(t: Any, pks: list[tuple[Any, ...]]) -> np.ndarray:
     idx = t.index

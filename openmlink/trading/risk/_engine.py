@@ -76,6 +76,7 @@ class RiskEngine:
         X, S = "SpdrParentExecution", "SymbolRiskSummaryV5"
         self._fill = _ordinal(reg, X, "execStatus", "Fill")
         self._bust = _ordinal(reg, X, "execStatus", "Bust")
+        self._correct = _ordinal(reg, X, "execStatus", "Correct")  # a fill at a new price
         self._buy = _ordinal(reg, X, "orderSide", "Buy")
         self._opt, self._stk = _ordinal(reg, X, "secType", "Option"), _ordinal(reg, X, "secType", "Stock")
         self._hedge_src = {_ordinal(reg, X, "spdrSource", n) for n in ("AutoHedge", "AutoHedgeSrvr")}
@@ -144,9 +145,10 @@ class RiskEngine:
     def on_execution(self, rec: dict[str, Any], publish: bool = True) -> GroupKey | None:
         """Apply one SpdrParentExecution version; publish its symbol when it changed one."""
         status = rec["execStatus"]
-        if status not in (self._fill, self._bust) or rec["secType"] not in (self._opt, self._stk):
+        if status not in (self._fill, self._bust, self._correct) \
+                or rec["secType"] not in (self._opt, self._stk):
             return None
-        qty = int(rec["fillQuantity"]) if status == self._fill else 0
+        qty = int(rec["fillQuantity"]) if status != self._bust else 0
         if rec["orderSide"] != self._buy:
             qty = -qty
         td = day_number(trade_date_of(rec["fillDttm"] or rec["timestamp"]))

@@ -51,6 +51,12 @@ class VenueConfig:
     ``partial_fill_max_pieces`` seeded pieces.  With ``liquidity_consumption`` displayed size
     used by one child is not reused by another until the quote refreshes.
 
+    Busts and corrections (openmlink; default off): each fill piece is busted with
+    probability ``prob_bust`` or corrected (its price moved one tick, up or down) with
+    probability ``prob_correct``, the exchange's word arriving a uniform draw in
+    (0, ``adjust_delay_ns``] after the fill (``VenueEvent.adjust_ns``/``adjust_price``).
+    No draw is taken while both are 0, so the default keeps every other draw as it was.
+
     ``fees``: exchange -> (maker, taker) per contract.  ``ticks``: series -> (tick below 3.00,
     tick at/above 3.00), for slippage.  ``max_pending``: bound on in-flight actions (beyond it
     ``submit`` rejects at once).  ``default_exch``: fill exchange when a side's mask is empty.
@@ -65,6 +71,9 @@ class VenueConfig:
     prob_slippage: float = 0.0
     partial_fill_max_pieces: int = 1
     liquidity_consumption: bool = True
+    prob_bust: float = 0.0
+    prob_correct: float = 0.0
+    adjust_delay_ns: int = 30_000_000_000
     fees: Mapping[str, tuple[float, float]] = field(default_factory=lambda: EXCHANGE_FEES)
     ticks: Callable[[Hashable], tuple[float, float]] = _default_ticks
     max_pending: int = 1_000_000

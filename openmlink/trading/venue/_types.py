@@ -54,7 +54,9 @@ class VenueEvent:
     cancel or a halt; ``leaves`` = quantity cancelled), rejected (child refused at arrival;
     ``reason``), expired (IOC remainder, ``leaves`` = quantity expired), cancel_rejected (the
     cancel found nothing live to cancel; ``reason``), modified (``modify`` took effect:
-    new ``price``, ``leaves``), modify_rejected (``reason``; the child keeps its terms)."""
+    new ``price``, ``leaves``), modify_rejected (``reason``; the child keeps its terms).
+    A fill the exchange will bust or correct later carries when (``adjust_ns`` > 0) and the
+    corrected price (``adjust_price``; 0 = bust) -- ``VenueConfig.prob_bust``."""
 
     kind: EventKind
     child_id: int
@@ -66,6 +68,8 @@ class VenueEvent:
     fee: float = 0.0
     leaves: int = 0
     reason: str = ""
+    adjust_ns: int = 0
+    adjust_price: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

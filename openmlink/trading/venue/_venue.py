@@ -495,13 +495,28 @@ class SimVenue:
             pieces = [qty]
         maker_fee, taker_fee = cfg.fees.get(exch, (0.0, 0.0))
         fee = maker_fee if maker_taker == "Maker" else taker_fee
+        adjusts = cfg.prob_bust > 0.0 or cfg.prob_correct > 0.0
         for piece in pieces:
             o.filled += piece
             self.fills += 1
+            kw = self._adjust(o.child, price, t) if adjusts else {}
             self._emit("fill", o.child.child_id, t, qty=piece, price=price, exch=exch,
-                       maker_taker=maker_taker, fee=round(fee * piece, 6), leaves=o.leaves)
+                       maker_taker=maker_taker, fee=round(fee * piece, 6), leaves=o.leaves, **kw)
         if o.leaves <= 0:
             self._finish(o, None, t)
+
+    def _adjust(self, c: ChildOrder, price: float, t: int) -> dict[str, Any]:
+        """Whether the exchange busts or corrects this fill, and when (``VenueConfig``)."""
+        cfg = self.config
+        u = self._rng.random()
+        if u >= cfg.prob_bust + cfg.prob_correct:
+            return {}
+        due = t + 1 + int(self._rng.integers(0, max(cfg.adjust_delay_ns, 1)))
+        if u < cfg.prob_bust:
+            return {"adjust_ns": due, "adjust_price": 0.0}
+        tick = self._tick_at(c.series, price)
+        up = self._rng.random() < 0.5 or price - tick <= 0
+        return {"adjust_ns": due, "adjust_price": round(price + (tick if up else -tick), 8)}
 
     # ------------------------------------------------------------------ bookkeeping
     def _invalid(self, c: ChildOrder) -> str:
