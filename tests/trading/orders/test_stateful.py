@@ -1,5 +1,5 @@
-"""Random Add/Replace/Modify/Cancel/Limit sequences, group risk controls and market moves
-(trading.md §6.2 #14): after every step, invariants 1-10 hold for every record published so
+"""Random Add/Replace/Modify/Cancel/Limit sequences, group risk controls, market moves and
+busts/corrections (trading.md §6.2 #14): after every step, invariants 1-10 hold for every record published so
 far."""
 
 from __future__ import annotations
@@ -70,6 +70,17 @@ class OrderMachine(RuleBasedStateMachine):
             "riskGroupId": 0, "accnt": ACCNT, "riskFirm": "SRCORE", "maxSymDayDDeltaLn": dd,
             "maxSymDayDDeltaSh": dd, "maxExpDayWtVegaLn": wv, "maxExpDayWtVegaSh": wv,
             "symEmaCxlDDeltaLn": ema, "symEmaCxlDDeltaSh": ema}, origin="K")
+
+    @rule(pick=st.integers(0, 30), correct=st.sampled_from([None, -0.05, 0.05]))
+    def bust(self, pick: int, correct: float | None) -> None:
+        # the exchange busts (or corrects) one of the fills so far: busted quantity is worked
+        # again by a working order; a refused adjustment (busted already) changes nothing
+        t = self.rig.store.table(self.rig.reg["SpdrParentExecution"])
+        fills = sorted((t.record(int(i)) for i in t.live_rows()), key=lambda f: f["fillNumber"])
+        if fills:
+            f = fills[pick % len(fills)]
+            px = None if correct is None else max(0.05, round(f["fillPrice"] + correct, 2))
+            self.rig.engine.manager.adjust_fill(f["fillNumber"], px)
 
     @rule(ms=st.sampled_from([0.1, 0.3, 1.0, 5.0]))
     def wait(self, ms: float) -> None:
