@@ -33,7 +33,9 @@ class PostRejected(Exception):
 
     ``detail`` goes to the client verbatim; ``result`` is the ``PostAckResult`` name the
     acknowledgement carries (``OtherError`` unless the validator knows better, e.g.
-    ``AuthError`` for a firm check)."""
+    ``AuthError`` for a firm check).  ``result`` ``OK``: the validator carried the post out
+    itself and published its outcome (an operator's bust: trading ``_adapter``); the record
+    as posted is not stored, and the acknowledgement says OK."""
 
     def __init__(self, detail: str, result: str = "OtherError") -> None:
         super().__init__(detail)

@@ -28,6 +28,9 @@ class Principal:
     user_name: str = "dev"
     client_firm: str | None = None  # None: sees every firm's records (development keys)
     tokens: frozenset[str] = field(default_factory=lambda: frozenset({"*"}))
+    #: an operator's key: may also take the openmlink extension actions of
+    #: ``schema.ADMIN_ACTIONS`` (busting/correcting a fill: docs/trading.md)
+    admin: bool = False
 
     def may_see(self, token: str) -> bool:
         return "*" in self.tokens or token in self.tokens
@@ -45,6 +48,7 @@ class KeyEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="
     user_name: str = "user"
     client_firm: str = ""  # empty: the key sees every firm's records
     tokens: tuple[str, ...] = ("*",)
+    admin: bool = False  # an operator's key (``Principal.admin``)
 
 
 def generate_key() -> str:
@@ -146,4 +150,4 @@ def _principal(e: KeyEntry, where: str, known: frozenset[str]) -> Principal:
         raise ConfigError(f"{where}: field 'clientFirm': '{e.client_firm}' has leading or "
                           "trailing white space")
     return Principal(key=e.key, user_name=e.user_name, client_firm=e.client_firm or None,
-                     tokens=frozenset(e.tokens))
+                     tokens=frozenset(e.tokens), admin=e.admin)

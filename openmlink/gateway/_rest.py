@@ -35,6 +35,7 @@ from ..query import (
     where_mask,
 )
 from ..schema import (
+    ADMIN_ACTIONS,
     KeyError_,
     MsgType,
     RecordError,
@@ -485,7 +486,7 @@ class RestApi:
         if not who.may_see(mt.token):
             return self._ack(mt.id, "AuthError", f"{mt.name} needs token {mt.token}")
         verb = _POST_ACTIONS[action]
-        if verb not in mt.actions:
+        if verb not in mt.actions and not (who.admin and action in ADMIN_ACTIONS.get(mt.name, "")):
             allowed = ", ".join(sorted(mt.actions))
             return self._ack(mt.id, "AuthError",
                              f"{mt.name} is published by the server; clients may not "
@@ -535,7 +536,8 @@ class RestApi:
     def _refused(self, post: _Post, e: PostRejected | PublishFailed) -> dict[str, Any]:
         mt = post.event.mt
         if isinstance(e, PostRejected):  # a validator refused it: nothing stored, no handler ran
-            result = e.result if e.result in _ACK_RESULTS else "OtherError"
+            # (result OK: the validator carried the post out itself, ``PostRejected``)
+            result = e.result if e.result in _ACK_RESULTS or e.result == "OK" else "OtherError"
             return self._ack(mt.id, result, e.detail, post.pk_text, post.sent)
         # a handler failed (logged by the bus with its context)
         state = "stored" if e.stored else "not stored"

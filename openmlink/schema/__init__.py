@@ -33,7 +33,7 @@ from ._keys import (
     parse_any_key,
     parse_key,
 )
-from ._registry import CLIENT_ACTIONS, ID_LONG_FIELDS, Registry, registry
+from ._registry import ADMIN_ACTIONS, CLIENT_ACTIONS, ID_LONG_FIELDS, Registry, registry
 from ._types import EnumType, Field, MsgType, Repeater
 from ._values import (
     DATEKEY_NONE,
@@ -46,6 +46,7 @@ from ._values import (
 )
 
 __all__ = [
+    "ADMIN_ACTIONS",
     "CLIENT_ACTIONS",
     "CP_SHORT",
     "DATEKEY_NONE",

@@ -17,7 +17,7 @@ from . import _keys
 from ._types import INT_RANGES, EnumType, Field, MsgType, Repeater
 from ._values import DATEKEY_NONE, datekey_from_text, datetime_from_text
 
-__all__ = ["CLIENT_ACTIONS", "ID_LONG_FIELDS", "Registry", "registry"]
+__all__ = ["ADMIN_ACTIONS", "CLIENT_ACTIONS", "ID_LONG_FIELDS", "Registry", "registry"]
 
 #: Which actions clients may take per message type (MsgDesc.actions, "SIURD").
 #: Every type not listed is published by the server only and is read-only ("Select").
@@ -36,6 +36,12 @@ CLIENT_ACTIONS: dict[str, str] = {
     # key posts its own firm's (riskFirm) only
     "SpdrRiskGroupControl": "SIUR",
 }
+
+#: openmlink extensions, not MLink: actions only an operator's key (``admin = true`` in the
+#: keys file) may take beyond ``CLIENT_ACTIONS``.  An update of a SpdrParentExecution with
+#: ``execStatus`` Bust (or Correct and a new ``fillPrice``) busts (corrects) that fill
+#: (docs/trading.md "Busts and corrections").
+ADMIN_ACTIONS: dict[str, str] = {"SpdrParentExecution": "U"}
 
 #: Types whose pkey the server assigns on insert (MsgDesc.autoAssignedPkey).
 AUTO_PKEY = frozenset({"SpdrParentOrder"})

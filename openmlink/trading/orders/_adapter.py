@@ -73,6 +73,7 @@ class OrderEngine:
         self._adopt_unseen_posts()
         for name in _POSTED:
             self.bus.add_validator(name, self._validate)
+        self.bus.add_validator("SpdrParentExecution", self._adjust_post)
         self._unsub.append(self.bus.subscribe("SpdrParentOrder", self._on_order))
         self._unsub.append(self.bus.subscribe("SpdrParentLimit", self._on_limit))
         self._unsub.append(self.bus.subscribe("SpdrParentCancel", self._on_cancel))
@@ -139,6 +140,45 @@ class OrderEngine:
         why = self.limiter.check(ev.origin, str(ev.rec.get("accnt", "")), self.clock.time_ns())
         if why is not None:
             raise PostRejected(why)
+
+    def _adjust_post(self, msg: Event | ColumnBatch) -> None:
+        """An operator's update of a SpdrParentExecution (only an ``admin`` key gets one past
+        the gateway: ``schema.ADMIN_ACTIONS``): ``execStatus`` Bust, or Correct with a new
+        ``fillPrice``, busts or corrects that fill here: the execution (version+1), its broker
+        and counters are journaled and published by the manager, and the post is answered OK
+        without being stored itself (``PostRejected`` result OK).  Anything else is refused in
+        the PostAck (nothing changes)."""
+        ev = client_upsert(msg)
+        if ev is None:
+            return  # the platform's own executions
+        rec, X = ev.rec, "SpdrParentExecution"
+        extra = set(rec) - {"fillNumber", "execStatus", "fillPrice", "clientFirm"}
+        if extra or not ev.merge:
+            raise PostRejected(f"{X}: an operator's update carries fillNumber, execStatus (Bust "
+                               f"or Correct) and, for Correct, fillPrice only (postaction U, "
+                               f"merged); not {', '.join(sorted(extra)) or 'a whole record'}")
+        stored = stored_record(self.store, ev)
+        if stored is None:
+            raise PostRejected(f"{X}: no execution {rec.get('fillNumber')}")
+        if rec.get("clientFirm", stored["clientFirm"]) != stored["clientFirm"]:
+            raise PostRejected(f"{X}: fill {stored['fillNumber']:X} is not your client firm's",
+                               "AuthError")
+        f = self.reg[X].field("execStatus")
+        assert f is not None and f.enum is not None
+        status = f.enum.names[rec.get("execStatus", 0)]
+        if status not in ("Bust", "Correct"):
+            raise PostRejected(f"{X}.execStatus: '{status}'; an operator posts Bust or Correct")
+        price = None
+        if status == "Correct":
+            if "fillPrice" not in rec:
+                raise PostRejected(f"{X}: Correct needs the corrected fillPrice")
+            price = float(rec["fillPrice"])
+        elif "fillPrice" in rec:
+            raise PostRejected(f"{X}: a Bust takes no fillPrice")
+        why = self.manager.adjust_fill(int(stored["fillNumber"]), price)
+        # done: the manager published the execution's new version; the post itself is not
+        # stored (it would republish that version)
+        raise PostRejected(why or "", "OtherError" if why else "OK")
 
     # ---------------------------------------------------------------- client posts
     def _on_order(self, msg: Event | ColumnBatch) -> None:

@@ -194,3 +194,66 @@ def test_restart_takes_a_mark_due_while_down_and_keeps_a_bust(tmp_path: Path) ->
     dd = r3.engine.manager.risk.groups
     (_g, cnt), = dd.items()
     assert cnt.qty_bot - cnt.qty_sld == pytest.approx(3.0)
+
+
+def _post(api: Any, key: str, msg: dict[str, Any], action: str = "U") -> dict[str, Any]:
+    import json
+
+    _status_code, body = api.handle("POST", [("cmd", "postmsgs"), ("postaction", action),
+                                             ("apiKey", key)], {},
+                                    json.dumps([{"header": {"mTyp": EX}, "message": msg}]).encode())
+    out = json.loads(body)
+    acks = [m["message"] for m in out if m["header"]["mTyp"] == "PostAck"]
+    assert len(acks) == 1, out
+    return acks[0]
+
+
+def test_an_operator_key_busts_and_corrects_through_postmsgs_others_may_not() -> None:
+    from openmlink.gateway import ApiKeys
+    from openmlink.gateway._auth import Principal
+    from openmlink.gateway._rest import RestApi
+
+    r = TradingRig()
+    _market(r, asz=3)
+    o = r.order(orderPrcLimit=5.2, orderSize=10)
+    r.advance(5, 5)
+    _market(r, asz=3)
+    r.advance(5, 5)
+    f1, f2 = sorted(_fills(r))
+    keys = ApiKeys()
+    keys.add(Principal(key="OPER-0000-0000-0001", user_name="ops", admin=True))
+    keys.add(Principal(key="USER-0000-0000-0001", user_name="trader", client_firm="SRCORE"))
+    keys.add(Principal(key="OPER-0000-0000-0002", user_name="ops2", client_firm="OTHER",
+                       admin=True))
+    api = RestApi(r.reg, r.store, r.bus, keys, r.clock)
+    fnx = f"{f1:016X}"
+    fn_text = "-".join(fnx[i:i + 4] for i in range(0, 16, 4))
+    bust = {"pkey": {"fillNumber": fn_text}, "execStatus": "Bust"}
+    # a trader's key may not touch executions
+    ack = _post(api, "USER-0000-0000-0001", bust)
+    assert ack["result"] == "AuthError" and "published by the server" in ack["detail"]
+    # an operator of another firm may not either; a bad request changes nothing
+    ack = _post(api, "OPER-0000-0000-0002", bust)
+    assert ack["result"] == "AuthError" and "client firm" in ack["detail"], ack
+    ack = _post(api, "OPER-0000-0000-0001", {**bust, "fillQuantity": 1})
+    assert ack["result"] == "OtherError" and "fillQuantity" in ack["detail"], ack
+    ack = _post(api, "OPER-0000-0000-0001", {"pkey": {"fillNumber": fn_text},
+                                             "execStatus": "Correct"})
+    assert "fillPrice" in ack["detail"], ack
+    assert _fills(r)[f1]["version"] == 1
+    # the operator corrects one fill and busts it
+    ack = _post(api, "OPER-0000-0000-0001", {"pkey": {"fillNumber": fn_text},
+                                             "execStatus": "Correct", "fillPrice": 5.0})
+    assert ack["result"] == "OK", ack
+    c = _fills(r)[f1]
+    assert (_status(r, c), c["fillPrice"], c["version"]) == ("Correct", 5.0, 2)
+    assert r.state(o["parentNumber"])["avgFillPrice"] == pytest.approx(5.05, abs=1e-12)
+    ack = _post(api, "OPER-0000-0000-0001", bust)
+    assert ack["result"] == "OK", ack
+    b = _fills(r)[f1]
+    assert (_status(r, b), b["version"], b["fillQuantity"]) == ("Bust", 3, 3)
+    assert r.state(o["parentNumber"])["cumFillQuantity"] == 3
+    ack = _post(api, "OPER-0000-0000-0001", bust)
+    assert ack["result"] == "OtherError" and "busted already" in ack["detail"], ack
+    assert _fills(r)[f2]["version"] == 1
+    check_invariants(r)
