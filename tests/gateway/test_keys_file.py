@@ -115,3 +115,14 @@ def test_bearer_token_forms() -> None:
     assert bearer_token("Basic abc") is None
     assert bearer_token("Bearer ") is None
     assert bearer_token(None) is None
+
+
+def test_admin_marks_an_operator_key_and_defaults_to_false(tmp_path: Path) -> None:
+    p = tmp_path / "keys.toml"
+    p.write_text(GOOD + '\n[[key]]\nkey = "OPER-0000-0000-0001"\nuserName = "ops"\nadmin = true\n')
+    keys = ApiKeys.from_file(p)
+    assert keys.authenticate(None, "OPER-0000-0000-0001").admin
+    assert not keys.authenticate(None, "AAAA-0000-0000-0001").admin
+    p.write_text('[[key]]\nkey = "OPER-0000-0000-0001"\nadmin = "yes"\n')
+    with pytest.raises(ConfigError, match="admin"):
+        ApiKeys.from_file(p)

@@ -81,7 +81,7 @@ def fill_row(mt: MsgType, entry: list[Any]) -> bytes:
     """The journal row of a fill: its record, plus ``_x`` (the exact risk vector and fee the
     accounting reverses) and ``_fate`` (an adjustment still due)."""
     rec, per, fee, _n, fate = entry
-    row = dict(message_encoder(mt)(rec))
+    row = message_encoder(mt)(rec)  # a fresh dict
     row["_x"] = [*per, fee]
     if fate is not None:
         row["_fate"] = list(fate)
