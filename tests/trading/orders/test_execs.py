@@ -257,3 +257,21 @@ def test_an_operator_key_busts_and_corrects_through_postmsgs_others_may_not() ->
     assert ack["result"] == "OtherError" and "busted already" in ack["detail"], ack
     assert _fills(r)[f2]["version"] == 1
     check_invariants(r)
+
+
+def test_served_positions_follow_marks_once_and_busts() -> None:
+    r = TradingRig.served(None)
+    _market(r)
+    r.order(orderPrcLimit=5.2, orderSize=4)
+    r.advance(5, 5)
+    pos = r.store.table(r.reg["OptionPositionRecordV5"])
+
+    def cn_bot() -> int:
+        return sum(rec["cnBot"] for rec in (pos.record(int(i)) for i in pos.live_rows()))
+
+    assert cn_bot() == 4
+    r.advance(61 * S)  # the +1m mark: version 2 of the same fill counts once
+    (fn, f), = _fills(r).items()
+    assert f["version"] == 2 and cn_bot() == 4
+    assert r.engine.manager.adjust_fill(fn, None) is None
+    assert cn_bot() == 0

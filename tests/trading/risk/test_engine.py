@@ -140,7 +140,11 @@ def test_corrections_and_busts_replace_the_earlier_version() -> None:
     _exec(m, 1, ok, "Buy", 5, 3.0)
     _exec(m, 1, ok, "Buy", 5, 3.0)  # the same version again: counted once
     assert _rows(m, "OptionPositionRecordV5")[0]["cnBot"] == 5
-    _exec(m, 1, ok, "Buy", 8, 3.0, version=2, status="Correct")  # not a Fill: ignored
+    # a correction is the fill at its corrected terms (the order manager's Correct moves the
+    # price: trading.md §1.5)
+    _exec(m, 1, ok, "Buy", 5, 3.2, version=2, status="Correct")
+    r = _rows(m, "OptionPositionRecordV5")[0]
+    assert r["cnBot"] == 5 and r["optMnyBot"] == pytest.approx(5 * 3.2 * 100)
     _exec(m, 1, ok, "Buy", 8, 3.0, version=3)
     assert _rows(m, "OptionPositionRecordV5")[0]["cnBot"] == 8
     _exec(m, 1, ok, "Buy", 8, 3.0, version=4, status="Bust")
