@@ -36,9 +36,10 @@ Exercise = Literal["european", "american"]
 Model = Literal["black_scholes", "black76"]
 Dividends = tuple[ArrayLike, ArrayLike] | None
 
-DEFAULT_SCHEME = make_scheme(16, 4, 10, 48)
-"""ALO scheme (l, m, n, p) = (16, 4, 10, 48): see _american.py for its measured accuracy."""
-FAST_SCHEME = make_scheme(8, 2, 6, 24)
+DEFAULT_SCHEME = make_scheme(24, 4, 10, 48, steep=(48, 8))
+"""ALO scheme (l, m, n, p) = (24, 4, 10, 48), steep boundaries (l, m) = (48, 8) by the Phi form:
+see _american.py for its measured accuracy."""
+FAST_SCHEME = make_scheme(8, 2, 6, 24, steep=(16, 4))
 """Cheap ALO scheme for the early iterations of the American implied-vol root-finder."""
 FD_GRID = (401, 400)
 """Finite-difference grid (space nodes, time steps) for American options with cash dividends."""
