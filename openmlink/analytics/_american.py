@@ -7,23 +7,27 @@ J. Comp. Finance 2016), for a put; calls use put-call symmetry C(S, K, r, q) = P
   2. the boundary is carried as H(z) = ln(B/X)^2, X = K*min(1, r/q), interpolated by Chebyshev
      polynomials in z = 2*sqrt(tau/T) - 1;
   3. one Jacobi-Newton step then (m-1) plain steps of the smooth-pasting fixed-point equation
-     B = K e^{-(r-q)tau} N/D, with l-point Gauss-Legendre quadrature after the substitution
-     tau - u = tau*(1+y)^2/4, in one of two forms (QuantLib's names): the "phi" form FP_A
+     B = K e^{-(r-q)tau} N/D, in one of two forms (QuantLib's names): the "phi" form FP_A
      (N, D with the normal densities; converges in few steps) where the boundary is flat, the
      "Phi" form FP_B (normal CDFs only) where it is steep, s = (r - q) tau / vol^2 above 6:
      there the phi form's iteration does not converge (a 3-year ATM put, r 8%, vol 8%,
-     s = 37.7, was 1.48562 against QD+ high precision 1.42665; 1.42663 now) -- the FP_B
-     iteration is stable but needs more points and steps.  Between s = 4 and 6 the two
-     boundaries are blended by a smoothstep weight (``steep_weight``), so the boundary and
-     every slope read from it stay continuous in (r, q, vol, t);
-  4. price = European + early-exercise premium integral (p-point Gauss-Legendre in sqrt(t)).
-Default scheme (l, m, n, p) = (24, 4, 10, 48), steep (l, m) = (48, 8) (``_api.DEFAULT_SCHEME``):
-max |error| 5.5e-5 per 100 of strike against QuantLib's QdFp high-precision scheme over 4,500
+     s = 37.7, was 1.48562 against QD+ high precision 1.42665), the Phi form's does, in more
+     steps.  Between s = 4 and 6 the two boundaries are blended by a smoothstep weight
+     (``steep_weight``), so the boundary and every slope read from it stay continuous in
+     (r, q, vol, t);
+  4. price = European + early-exercise premium integral.
+Quadrature: the integrals over elapsed time m in [0, tau] (fixed point) and t in [0, T] (price)
+take Gauss-Legendre points after m = tau sin^2(th), th = pi (1 + y)/4 (t alike): sqrt(m) and
+the boundary's coordinate sqrt(tau - m) are both smooth in y, so the rules converge spectrally (the
+substitution m = tau (1 + y)^2/4 of ALO and QuantLib leaves sqrt(tau - m) singular at y = 1:
+16 points were 1.6e-4 off on 2- to 4-year expiries, 8 now do better than 24 did).
+Default scheme (l, m, n, p) = (8, 4, 12, 48), steep (l, m) = (16, 10) (``_api.DEFAULT_SCHEME``):
+max |error| 3.2e-5 per 100 of strike against QuantLib's QdFp high-precision scheme over 9,000
 random options (expiries 1 day to 4.1 years, r and q to 16%, vol 4% to 100%, moneyness +-40%;
-a third of them with s from 3 to 2,000, a fifth with q near r); (16, 4, 10, 48) in the phi form
-alone, the scheme before issue 16, was 0.25 off there, 155 of the 4,500 beyond 1e-4 (1.5e-4
-with s < 2: 16 points are too few for 2- to 4-year expiries).  Cost per boundary: x1.3 (l 24)
-where s < 4, x3.8 where s > 6, both forms in the band.
+2,684 of them with s from 4 to 2,000, a fifth with q near r), 1.6e-5 where s < 4; the scheme
+before issue 16, (16, 4, 10, 48) in the phi form alone, was 0.31 off there (310 beyond 1e-4;
+1.6e-4 where s < 2, 3.2e-4 where s < 4).  Fixed-point work per boundary (nodes x points x
+steps): 384 where s < 4 (640 before), 1,920 where s > 6, both in the band.
 
 Units: t_years Act/365, r/q continuous, vol annualised, cp +1 call / -1 put, prices per share.
 Negative-rate double-boundary cases (r < 0 with q < r for a put) are not handled here: the
@@ -63,15 +67,15 @@ smoothly in between (``steep_weight``)."""
 
 def _fp_rule(l_fp: int, z_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """l-point Gauss-Legendre rule of the fixed-point integrals and the Chebyshev coordinate of
-    the boundary at each (node, point): tau - m with m = tau_i (1+y)^2/4, so
-    z = (1 + z_i) sqrt(1 - (1+y)^2/4) - 1."""
+    the boundary at each (node, point): elapsed m = tau_i sin^2(th), th = pi (1 + y)/4, read at
+    tau_i - m = tau_i cos^2(th), so z = (1 + z_i) cos(th) - 1."""
     fx, fw = np.polynomial.legendre.leggauss(l_fp)
-    z_fp = (1.0 + z_nodes)[:, None] * np.sqrt(1.0 - 0.25 * (1.0 + fx[None, :]) ** 2) - 1.0
+    z_fp = (1.0 + z_nodes)[:, None] * np.cos(0.25 * math.pi * (1.0 + fx[None, :])) - 1.0
     return fx.astype(np.float64), fw.astype(np.float64), np.ascontiguousarray(z_fp)
 
 
-def make_scheme(l_fp: int = 24, m_iter: int = 4, n_nodes: int = 10, p_price: int = 48,
-                steep: tuple[int, int] = (48, 8)) -> tuple:
+def make_scheme(l_fp: int = 8, m_iter: int = 4, n_nodes: int = 12, p_price: int = 48,
+                steep: tuple[int, int] = (16, 10)) -> tuple:
     """Build an ALO scheme tuple for the kernels.
 
     (l, m, n, p): fixed-point quadrature points, fixed-point iterations, collocation nodes,
@@ -81,7 +85,7 @@ def make_scheme(l_fp: int = 24, m_iter: int = 4, n_nodes: int = 10, p_price: int
     Everything that does not depend on the option is precomputed once here: the quadrature
     rules, the Chebyshev fit matrix, the collocation nodes z_i, and the Chebyshev coordinate of
     every point where the boundary is read (fixed-point integrand and price integral), which
-    only depend on the nodes because tau - u = tau (1 - (1+y)^2/4) scales with tau.
+    only depend on the nodes because the points' times scale with tau.
     Layout: (n, m, fp_x, fp_w, pr_x, pr_w, fit (n+1, n+1), z_nodes (n+1), z_fp (n+1, l),
     z_pr (p), steep m, steep fp_x, steep fp_w, steep z_fp (n+1, steep l)).
     """
@@ -99,8 +103,14 @@ def make_scheme(l_fp: int = 24, m_iter: int = 4, n_nodes: int = 10, p_price: int
     z_nodes[0] = -1.0
     fx, fw, z_fp = _fp_rule(l_fp, z_nodes)
     sx, sw, sz = _fp_rule(steep[0], z_nodes)
-    # price integral: elapsed t = T (px+1)^2/4, boundary at T - t: z = 2 sqrt(1 - (px+1)^2/4) - 1
-    z_pr = 2.0 * np.sqrt(1.0 - 0.25 * (1.0 + px) ** 2) - 1.0
+    # price integral over elapsed time t = T sin^2(th), th = pi (1 + x)/4 for the Legendre
+    # nodes x: stored as the points' sqrt(t/T) = sin(th) = (px + 1)/2 and weights pw such that
+    # the consumers' z = sqrt(T) (px + 1)/2, dt = pw 2 z sqrt(T)/2 hold; the boundary is read
+    # at T - t: z = 2 sqrt((T - t)/T) - 1 = 2 cos(th) - 1 (smooth at both ends)
+    th = 0.25 * math.pi * (1.0 + px)
+    pw = 0.5 * math.pi * np.cos(th) * pw
+    px = 2.0 * np.sin(th) - 1.0
+    z_pr = 2.0 * np.cos(th) - 1.0
     return (n_nodes, m_iter, fx, fw, px.astype(np.float64), pw.astype(np.float64), fit, z_nodes,
             z_fp, z_pr, steep[1], sx, sw, sz)
 
@@ -269,12 +279,14 @@ def _solve_boundary(r: float, q: float, vol: float, t_years: float, n_nodes: int
         for j in range(nl):
             p = (i - 1) * nl + j
             zz[p] = z_fp[i, j]
-            y1 = 1.0 + fx[j]
-            m = 0.25 * tau * y1 * y1
-            vm = vol * 0.5 * sq_tau * y1
-            cst[0, p] = 0.5 * tau * y1
-            cst[1, p] = stv
-            cst[2, p] = stv
+            th = 0.25 * math.pi * (1.0 + fx[j])
+            sn = math.sin(th)
+            cs = math.cos(th)
+            m = tau * sn * sn
+            vm = vol * sq_tau * sn
+            cst[0, p] = 0.5 * math.pi * tau * sn * cs
+            cst[1, p] = 0.5 * math.pi * stv * cs
+            cst[2, p] = 0.5 * math.pi * stv * cs
             cst[3, p] = (r - q) * m
             cst[4, p] = 1.0 / vm
             cst[5, p] = 0.5 * vm

@@ -36,8 +36,8 @@ Exercise = Literal["european", "american"]
 Model = Literal["black_scholes", "black76"]
 Dividends = tuple[ArrayLike, ArrayLike] | None
 
-DEFAULT_SCHEME = make_scheme(24, 4, 10, 48, steep=(48, 8))
-"""ALO scheme (l, m, n, p) = (24, 4, 10, 48), steep boundaries (l, m) = (48, 8) by the Phi form:
+DEFAULT_SCHEME = make_scheme(8, 4, 12, 48, steep=(16, 10))
+"""ALO scheme (l, m, n, p) = (8, 4, 12, 32), steep boundaries (l, m) = (16, 10) by the Phi form:
 see _american.py for its measured accuracy."""
 FAST_SCHEME = make_scheme(8, 2, 6, 24, steep=(16, 4))
 """Cheap ALO scheme for the early iterations of the American implied-vol root-finder."""

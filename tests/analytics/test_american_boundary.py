@@ -33,18 +33,23 @@ def _fp_equation(tau: float, lnbx: float, b: float, k: float, r: float, q: float
     k12 = 0.0
     k3 = 0.0
     for i in range(fx.shape[0]):
-        y1 = 1.0 + fx[i]
-        m = 0.25 * tau * y1 * y1
-        vm = vol * 0.5 * sq_tau * y1
+        # elapsed m = tau sin^2(th), th = pi (1 + y)/4: dm = (pi/2) tau sin cos dy, and
+        # dm / (vol sqrt(m)) = (pi/2) sqrt(tau)/vol cos dy
+        th = 0.25 * math.pi * (1.0 + fx[i])
+        sn = math.sin(th)
+        cs = math.cos(th)
+        m = tau * sn * sn
+        vm = vol * sq_tau * sn
         dp = (lnbx + _sqrt_h(c, zrow[i]) + (r - q) * m) / vm + 0.5 * vm
         dm = dp - vm
+        w1 = 0.5 * math.pi * tau * sn * cs
+        w2 = 0.5 * math.pi * stv * cs
         if form_b:
-            k12 += fw[i] * math.exp(q * (tau - m)) * 0.5 * tau * y1 * norm_cdf(dp)
-            k3 += fw[i] * math.exp(r * (tau - m)) * 0.5 * tau * y1 * norm_cdf(dm)
+            k12 += fw[i] * math.exp(q * (tau - m)) * w1 * norm_cdf(dp)
+            k3 += fw[i] * math.exp(r * (tau - m)) * w1 * norm_cdf(dm)
         else:
-            k12 += fw[i] * math.exp(q * (tau - m)) * (0.5 * tau * y1 * norm_cdf(dp)
-                                                      + stv * norm_pdf(dp))
-            k3 += fw[i] * stv * math.exp(r * (tau - m)) * norm_pdf(dm)
+            k12 += fw[i] * math.exp(q * (tau - m)) * (w1 * norm_cdf(dp) + w2 * norm_pdf(dp))
+            k3 += fw[i] * w2 * math.exp(r * (tau - m)) * norm_pdf(dm)
     dp0 = (math.log(b / k) + (r - q) * tau) / v + 0.5 * v
     dm0 = dp0 - v
     if form_b:
