@@ -455,7 +455,7 @@ def main() -> None:
                                         exercise="american"), na, 1)
     qd = ql.QdFpAmericanEngine(proc, ql.QdFpAmericanEngine.accurateScheme())
     ref_am = _rate(lambda: ql_rows(qd, True, 300, False), 300, 1)
-    print(f"American prices/s (ALO 16,4,10,48):      {am_px:12,.0f}   x{am_px / ref_am:,.1f} vs "
+    print(f"American prices/s (ALO 8,4,12,48):       {am_px:12,.0f}   x{am_px / ref_am:,.1f} vs "
           f"QuantLib QdFp accurateScheme loop ({ref_am:,.0f}/s)")
 
     def ql_am_iv() -> None:
