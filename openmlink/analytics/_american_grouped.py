@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._american import (
     PREMIUM_ROWS,
+    STEEP_BAND,
     _cheb_eval,
     amer_price1,
     amer_price_kernel,
@@ -453,6 +454,17 @@ class BoundaryTables:
         if hit is not None:
             self._tabs.move_to_end(kk)
         return hit
+
+    def steep(self) -> tuple[int, int, int]:
+        """(tables held, of which with a vol node where the boundary is steep enough for the Phi
+        form of the fixed point, s = (r - q) t / vol^2 > STEEP_BAND[0] at the table's lowest
+        vol, of which wholly so, s >= STEEP_BAND[1] at its highest): the share of the tables
+        built by the heavier scheme (``_american.steep_weight``)."""
+        with self._lock:
+            held = [(k[0] * (k[1] - k[2]), lo, hi) for k, (lo, hi, _) in self._tabs.items()]
+        some = sum(1 for a, lo, _ in held if a / (lo * lo) > STEEP_BAND[0])
+        whole = sum(1 for a, _, hi in held if a / (hi * hi) >= STEEP_BAND[1])
+        return len(held), some, whole
 
     def table_shape(self) -> tuple[int, ...]:
         """Shape of one table: (vol nodes, price-integral points + 1)."""

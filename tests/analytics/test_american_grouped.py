@@ -71,3 +71,23 @@ def test_boundary_tables_reuse_tables_and_match_alo() -> None:
     np.testing.assert_allclose(tabs.prices(s, k, t, r, q, far, cp),
                                price(s, k, t, r, q, far, cp, exercise="american"), rtol=0, atol=1e-6)
     assert tabs.built > built and len(tabs._tabs) <= 40
+
+
+def test_boundary_tables_across_the_steep_band() -> None:
+    """One 2-year expiry at r 8% whose vols span the blend of the two fixed-point forms
+    (s = (r - q) t / vol^2 from 1.8 to 25): the tables interpolate the blended boundary in vol
+    as closely as elsewhere, and ``steep`` counts the tables the Phi form builds."""
+    from openmlink.analytics._american_grouped import BoundaryTables
+
+    rng = np.random.default_rng(5)
+    n = 200
+    s = 100.0 * np.exp(rng.uniform(-0.3, 0.3, n))
+    k, t, r, q = np.full(n, 100.0), np.full(n, 2.0), np.full(n, 0.08), np.zeros(n)
+    vol = np.exp(rng.uniform(np.log(0.08), np.log(0.3), n))
+    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    tabs = BoundaryTables(min_rows=1)
+    np.testing.assert_allclose(tabs.prices(s, k, t, r, q, vol, cp),
+                               price(s, k, t, r, q, vol, cp, exercise="american"), rtol=0, atol=1e-6)
+    held, some, whole = tabs.steep()
+    assert held == tabs.built == 3  # puts in 3 vol buckets (calls at q 0: European)
+    assert (some, whole) == (3, 1)  # [0.05, 0.2], [0.1, 0.4], [0.2, 0.8]: s > 4 at each low end
