@@ -141,6 +141,17 @@ def _new_tables() -> None:
     _quote_rows._TABLES = _quote_rows.BoundaryTables()
 
 
+def _steep_tables() -> None:
+    """How many of the engine's boundary tables the heavier (Phi form) ALO scheme builds."""
+    from openmlink.analytics import _quote_rows
+    from openmlink.analytics._american import STEEP_BAND
+
+    held, some, whole = _quote_rows._TABLES.steep()
+    print(f"  boundary tables {held:,}: {some:,} with a vol node where the exercise boundary is "
+          f"steep, s = (r - q) t / vol^2 > {STEEP_BAND[0]:g} (both fixed-point forms, blended), "
+          f"{whole:,} wholly at s >= {STEEP_BAND[1]:g} (the Phi form only)")
+
+
 def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
     t0 = time.perf_counter()
     sim = MarketSimulator(SimConfig(universe=universe), start_ns=1_760_000_000_000_000_000)
@@ -194,6 +205,7 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
             dt = time.perf_counter() - t0
             print(f"Loop over {n:,} series, american_greeks='{greeks}', {label}: {dt:.1f} s, "
                   f"CPU {time.process_time() - c0:.1f} s, load {os.getloadavg()[0]:.1f}")
+        _steep_tables()
         del eng
         gc.collect()
     eng = _engine_over(sim, msgs, chunk_rows, chunk_s)  # a fresh store: the server's first pass
