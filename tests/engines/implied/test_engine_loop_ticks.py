@@ -73,10 +73,14 @@ def test_the_event_loop_runs_other_tasks_while_a_chunk_computes(monkeypatch) -> 
     assert twin.on_timer() == n
     threaded, sync = _by_key(got), _by_key(sync_got)
     assert threaded.keys() == sync.keys() and len(sync) == n
+    # quote IVs agree to 1e-9; fitted values to 1e-5: the vector kernels' lane/tail split differs
+    # with the chunk, ~1e-13 in the IVs, and the SVI fit of a same-day expiry (t = 0.0013)
+    # amplifies that to ~1e-7 (sVol) and 1.2e-6 (gamma); a misplaced row is off by far more
     for key, row in sync.items():
         for col, a in row.items():
             b = threaded[key][col]
-            assert abs(a - b) <= 1e-9 * max(1.0, abs(a)) or (np.isnan(a) and np.isnan(b)), \
+            tol = 1e-9 if col == "oBidIv" else 1e-5
+            assert abs(a - b) <= tol * max(1.0, abs(a)) or (np.isnan(a) and np.isnan(b)), \
                 (key, col, a, b)
 
 
