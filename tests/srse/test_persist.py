@@ -59,3 +59,47 @@ def test_no_persist_keeps_nothing(tmp_path):
     finally:
         stop_server(srv)
 
+
+
+def test_records_written_on_a_loop_are_committed_by_the_writer_before_settled(tmp_path):
+    """On an event loop the record store queues its writes for its writer thread; the future
+    ``settled()`` gives is done only once a fresh connection sees every queued record (what a
+    served post's OK waits for), and the writes keep their order (a delete after an upsert)."""
+    import asyncio
+
+    from openmlink.bus import Event, InProcessBus
+    from openmlink.schema import registry
+    from openmlink.srse import RecordStore
+    from openmlink.store import Store
+
+    reg = registry()
+    bus = InProcessBus()
+    store = Store(reg)
+    store.attach(bus)
+    rs = RecordStore(tmp_path / "srse.sqlite3")
+    mt = reg["SpanRiskCalculator"]
+    rs.attach(bus, store, [mt])
+
+    def rec(user: str) -> dict:
+        from openmlink.schema import decode_record
+        return decode_record(mt, _span(user, 0.2)["message"])
+
+    async def run() -> None:
+        assert rs.settled() is None
+        for i in range(200):
+            bus.publish(Event(mt, "upsert", rec(f"u{i}"), 1, False))
+        bus.publish(Event(mt, "delete", rec("u7"), 2, False))
+        fut = rs.settled()
+        assert fut is not None
+        await fut
+        with sqlite3.connect(tmp_path / "srse.sqlite3") as db:
+            got = {p for (p,) in db.execute("SELECT pkey FROM records")}
+        assert len(got) == 199 and not any("|u7|" in p for p in got)
+        assert rs.settled() is None
+
+    asyncio.run(run())
+    assert rs.batches >= 1
+    bus.publish(Event(mt, "upsert", rec("sync"), 3, False))  # no loop: written at once
+    with sqlite3.connect(tmp_path / "srse.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 200
+    rs.close()
