@@ -347,10 +347,10 @@ def _market_recording(path: str, expiry: str) -> None:
     rec.close()
 
 
-def _proc_cpu_s(pid: int, which: slice = slice(11, 13)) -> float:
+def _proc_cpu_s(pid: int, which: slice = slice(11, 13), thread: bool = False) -> float:
     """CPU seconds (user + system, every thread; ``which`` slice(11, 12): user only) of
-    process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as f:
+    process ``pid`` so far (``thread``: of its main thread only, the event loop's)."""
+    with open(f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
     return sum(int(x) for x in parts[which]) / os.sysconf("SC_CLK_TCK")
 
@@ -480,12 +480,14 @@ def bench_socket(n: int, rate: float, conns: int = 8, warm: int = 500, ws: bool 
                 time.sleep(1.0)
                 idle = _proc_cpu_s(proc.pid) - idle0
                 c0, u0 = _proc_cpu_s(proc.pid), _proc_cpu_s(proc.pid, slice(11, 12))
+                m0 = _proc_cpu_s(proc.pid, thread=True)
                 client.start()
                 lat, errs, ccpu = q.get(timeout=600)
                 client.join()
                 time.sleep(0.1)  # the last posts' timer tick
                 cpu = _proc_cpu_s(proc.pid) - c0
                 user = _proc_cpu_s(proc.pid, slice(11, 12)) - u0
+                main = _proc_cpu_s(proc.pid, thread=True) - m0
                 if what == "warm-up":
                     continue
                 a = np.array(lat) * 1e3
@@ -498,7 +500,8 @@ def bench_socket(n: int, rate: float, conns: int = 8, warm: int = 500, ws: bool 
                       f"p90={np.percentile(a, 90):.2f} ms p99={np.percentile(a, 99):.2f} ms "
                       f"max={a.max():.1f} ms; errors {len(errs)}{' ' + errs[0] if errs else ''}; "
                       f"server CPU {cpu / len(bodies) * 1e3:.3f} ms per order "
-                      f"(user {user / len(bodies) * 1e3:.3f}) "
+                      f"(user {user / len(bodies) * 1e3:.3f}; event-loop thread "
+                      f"{main / len(bodies) * 1e3:.3f}) "
                       f"(idle server {idle * 1e3:.0f} ms CPU/s, so "
                       f"{(cpu - idle * (dt + 0.15)) / len(bodies) * 1e3:.3f} ms per order above "
                       f"idle); client CPU {ccpu / len(bodies) * 1e3:.3f} ms per post; {_load()}")

@@ -127,6 +127,7 @@ class RecordStore:
         with self._lock:
             ops, self._pending = self._pending, []
             futs, self._futs = self._futs, []
+        err: sqlite3.Error | None = None
         if ops:
             try:
                 with self._db:
@@ -134,14 +135,12 @@ class RecordStore:
                     for op, args in ops:
                         self._db.execute(op, args)
                 self.batches += 1
-            except sqlite3.Error as e:
+            except sqlite3.Error as e:  # the posts waiting are answered with the error
                 log.error("srse: writing %d queued records failed: %s", len(ops), e)
-                for loop, fut in futs:
-                    loop.call_soon_threadsafe(_fail, fut, e)
-                return
+                err = e
         for loop, fut in futs:
             try:
-                loop.call_soon_threadsafe(_done, fut)
+                loop.call_soon_threadsafe(_settle, fut, err)
             except RuntimeError:  # the loop closed: nobody waits
                 pass
 
@@ -212,11 +211,10 @@ class RecordStore:
                                                    for b in bodies])
 
 
-def _done(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
+def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
+    if fut.done():
+        return
+    if err is None:
         fut.set_result(None)
-
-
-def _fail(fut: asyncio.Future[None], e: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(e)
+    else:
+        fut.set_exception(err)
