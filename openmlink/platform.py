@@ -127,8 +127,6 @@ def build_platform(keys: ApiKeys, clock: Clock | None = None,
     history.attach(bus, store, [reg[name] for name in TRADING_HISTORY])
     clk = clock or LiveClock()
     rest = RestApi(reg, store, bus, keys, clk, rest_config)
-    if srse is not None:
-        rest.settled = srse.settled
     plat = Platform(reg, bus, store, clk, keys, rest, list(sources), history=history,
                     records=srse)
     if "calc" in engines:

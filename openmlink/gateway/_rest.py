@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -166,10 +166,6 @@ class RestApi:
         self._next_id = int.from_bytes(np.random.default_rng().bytes(6), "big") << 12
         #: the distributed bus whose posts are awaited until durable (None: in-process)
         self.durable: NatsBus | None = bus if isinstance(bus, NatsBus) else None
-        #: what an in-process post waits for before it is answered on an event loop: a
-        #: future done once what the post wrote is committed to disk (the record store's
-        #: writer thread, ``srse.RecordStore.settled``), or None when nothing is pending
-        self.settled: Callable[[], asyncio.Future[None] | None] | None = None
 
     # ---------------------------------------------------------------- entry point
     def handle(self, method: str, params: Sequence[tuple[str, str]],
@@ -443,9 +439,7 @@ class RestApi:
         """Insert one envelope as ``postmsgs`` with ``postaction=I`` would (WebSocket uploads):
         the PostAck, or on a ``durable`` bus a future of it (done after the JetStream ack)."""
         if self.durable is None:
-            ack = self._post_one(0, env, "I", False, who)
-            fut = self.settled() if self.settled is not None else None
-            return ack if fut is None else asyncio.ensure_future(self._settled_ack(ack, fut))
+            return self._post_one(0, env, "I", False, who)
         post = self._check_post(0, env, "I", False, who)
         if isinstance(post, dict):
             return post
@@ -454,29 +448,6 @@ class RestApi:
             ack = await self._publish_durable(post)
             return ack if isinstance(ack, dict) else await ack
         return asyncio.ensure_future(run(post))
-
-    async def _settled_ack(self, ack: dict[str, Any], fut: asyncio.Future[None]
-                           ) -> dict[str, Any]:
-        """``ack`` once ``fut`` (``settled``) is done; an Exception ack if the write failed."""
-        try:
-            await asyncio.shield(fut)
-        except Exception as e:
-            return self._ack(ack.get("msgType", 0), "Exception", f"not persisted: {e}",
-                             ack.get("pkey", ""), ack.get("sendTs", 0))
-        return ack
-
-    async def settle(self, status: int, out: bytes, framed: bool = False) -> tuple[int, bytes]:
-        """The answer ``(status, out)`` of a request handled by ``handle`` once what it wrote
-        is on disk (``settled``), or an error answer if that write failed."""
-        fut = self.settled() if self.settled is not None else None
-        if fut is None:
-            return status, out
-        try:
-            await asyncio.shield(fut)
-        except Exception as e:
-            return 500, self._reply([], "Error", f"not persisted: {e}", 0, time.perf_counter(),
-                                    self.clock.time_ns(), framed)
-        return status, out
 
     def _ack(self, msg_type: int, result: str, detail: str = "", pkey: str = "",
              sent_ts: int = 0) -> dict[str, Any]:

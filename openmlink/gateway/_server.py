@@ -115,8 +115,6 @@ def make_app(rest: RestApi, hub: Hub | None = None, limits: HttpLimits | None = 
         if rest.durable is None:
             status, out = rest.handle(request.method, list(request.query.items()), request.headers,
                                       body, framed=framed)
-            if request.method == "POST" and rest.settled is not None:
-                status, out = await rest.settle(status, out, framed)  # OK: on disk
         else:  # a post is answered once JetStream acknowledged it
             status, out = await rest.handle_async(request.method, list(request.query.items()),
                                                   request.headers, body, framed=framed)
