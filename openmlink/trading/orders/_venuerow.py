@@ -12,9 +12,15 @@ venue's size.  A full row is written instead at the first commit of a process (a
 restore), after ``DELTAS_MAX`` deltas, or once the deltas since the last full row add up to
 ``BUDGET`` times its size (at least ``FLOOR`` bytes): it deletes every delta row in its own
 commit (compaction), so the journal holds one full row and at most ``DELTAS_MAX`` deltas adding
-up to about ``BUDGET`` full rows.  Restore = the full row, then the deltas numbered above its
-``base`` in order.  A journal with only a full row (written before the deltas) restores as
-before.
+up to about ``BUDGET`` full rows.  Full and delta rows are numbered in one sequence: a full
+row's ``base`` is its own number (a journal written before: the last delta number it holds),
+the deltas after it are numbered ``base`` + 1, + 2, ... and each names its full row (``base``).
+Restore = the full row, then the deltas numbered above its ``base`` in order; a gap in their
+numbers, a delta naming another full row, or a delta naming a child the rows before it do not
+hold (a commit a standby never received: its fills and broker rows are missing too) raises
+``VenueRowError`` naming the row: no prefix of the deltas matches the rest of the journal, so
+the manager does not start from it (docs/trading.md, Durability).  A journal with only a full
+row (written before the deltas) restores as before.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ...schema import OptionKey, TickerKey
-from ..venue import rng_state, set_rng_state
+from ..venue import VenueRowError, rng_state, set_rng_state
 from ._broker import Child
 from ._states import is_open
 
@@ -100,14 +106,15 @@ def full_body(m: OrderManager, base: int) -> bytes:
                          "childSeq": m.child_seq, "rng": rng_state(m.rng), "base": base})
 
 
-def delta_body(m: OrderManager) -> bytes | None:
+def delta_body(m: OrderManager, base: int) -> bytes | None:
     """A delta row's body: the venue's ``delta``, the manager's children whose state may have
     changed (ascending ids: a broker's children are in id order) as columns, ``gone`` the ids
     of the children the manager no longer holds, ``mods`` (id, modify) of the children a
-    re-pricing pass only moved (``SimVenue.modify_many``: their ``mod`` is all that changed).
-    None when so many children changed that the full row costs less.  A child the venue is
-    done with but whose events it has not handed out yet is the manager's still (the venue's
-    delta keeps those events): written, not gone, or a restart would drop its fill."""
+    re-pricing pass only moved (``SimVenue.modify_many``: their ``mod`` is all that changed),
+    ``base`` the number of the full row it follows.  None when so many children changed that
+    the full row costs less.  A child the venue is done with but whose events it has not handed
+    out yet is the manager's still (the venue's delta keeps those events): written, not gone,
+    or a restart would drop its fill."""
     v = m.venue
     chg = v.changed()
     held = m.child_of.keys()
@@ -135,7 +142,7 @@ def delta_body(m: OrderManager) -> bytes | None:
                 mods.append(c.mod)
     return orjson.dumps({"venue": vd, "children": _columns(rows) if rows else {}, "gone": gone,
                          "mods": {"cid": mod_ids, "mod": mods},
-                         "childSeq": m.child_seq, "rng": rng_state(m.rng)})
+                         "childSeq": m.child_seq, "rng": rng_state(m.rng), "base": base})
 
 
 def _moved(m: OrderManager, moved: list[int], held: Any) -> tuple[list[int], list[Any] | None]:
@@ -152,7 +159,8 @@ class VenueRows:
 
     def __init__(self) -> None:
         self.version = -1  # the venue's version at the last row
-        self.seq = 0  # the last delta row's number
+        self.seq = 0  # the last venue row's number (full or delta)
+        self.base = 0  # the last full row's number
         self.keys: list[str] = []  # the delta rows in the journal (since the full row)
         self.full_bytes = 0
         self.delta_bytes = 0
@@ -169,7 +177,7 @@ class VenueRows:
                 or self.delta_bytes >= BUDGET * max(self.full_bytes, FLOOR)):
             self._full(m, puts, deletes)
             return
-        body = delta_body(m)
+        body = delta_body(m, self.base)
         if body is None:  # most of the venue changed: the full row, cheaper
             self._full(m, puts, deletes)
             return
@@ -181,6 +189,8 @@ class VenueRows:
 
     def _full(self, m: OrderManager, puts: list[tuple[str, str, bytes]],
               deletes: list[tuple[str, str]]) -> None:
+        self.seq += 1
+        self.base = self.seq
         body = full_body(m, self.seq)
         puts.append((*VENUE_KEY, body))
         deletes.extend((DELTA_NS, k) for k in self.keys)
@@ -196,28 +206,47 @@ def _child_rows(children: Any) -> Any:
 
 
 def children_of(full: dict[str, Any], deltas: Iterable[dict[str, Any]]) -> dict[int, list[Any]]:
-    """The held children (id -> Child fields) the full row and its deltas add up to."""
+    """The held children (id -> Child fields) the full row and its deltas add up to; a delta
+    moving a child not held raises ``VenueRowError`` (``args[1]``: the delta's index)."""
     kids = {int(r[0]): list(r) for r in _child_rows(full["children"])}
-    for d in deltas:
+    for i, d in enumerate(deltas):
         for cid in d["gone"]:
             kids.pop(int(cid), None)
         for r in _child_rows(d["children"]):
             kids[int(r[0])] = list(r)
         for cid, mod in zip(d["mods"]["cid"], d["mods"]["mod"], strict=True):
-            kids[int(cid)][_MOD] = mod
+            row = kids.get(int(cid))
+            if row is None:
+                raise VenueRowError(f"the delta moves child {cid}, which the manager does not hold",
+                                    i)
+            row[_MOD] = mod
     return kids
 
 
 def read_rows(j: JournalStore) -> tuple[dict[str, Any] | None, list[tuple[str, dict[str, Any]]],
                                          list[str]]:
-    """(the full row, its deltas in order, every delta row's key) from the journal."""
+    """(the full row, its deltas in order, every delta row's key) from the journal.  Raises
+    ``VenueRowError`` naming the first delta row that does not follow the one before: a
+    number skipped, or a delta naming another full row."""
     full = None
     for _k, body in j.items(VENUE_KEY[0]):
         full = orjson.loads(body)
     rows = sorted(j.items(DELTA_NS))
     base = int(full.get("base", 0)) if full is not None else math.inf
     deltas = [(k, orjson.loads(body)) for k, body in rows if int(k, 16) > base]
+    want = base + 1
+    for k, d in deltas:
+        n, of = int(k, 16), int(d.get("base", base))
+        if n != want or of != base:
+            why = (f"delta row {DELTA_NS}/{want:016X} is missing" if n != want else
+                   f"it follows full row {of}, not the journal's")
+            raise VenueRowError(
+                f"venue journal row {DELTA_NS}/{k} is not delta {want - base} after the full row"
+                f" {VENUE_KEY[0]}/{VENUE_KEY[1]} (base {base}): {why}; the venue cannot be"
+                " restored from part of its changes")
+        want += 1
     return full, deltas, [k for k, _ in rows]
+
 
 
 def restore_venue(m: OrderManager, j: JournalStore, now: int) -> int:
@@ -227,17 +256,24 @@ def restore_venue(m: OrderManager, j: JournalStore, now: int) -> int:
     full, deltas, keys = read_rows(j)
     rows = m.venue_rows
     rows.keys = keys
-    rows.seq = max([rows.seq, *(int(k, 16) for k in keys)])
+    rows.seq = max([rows.seq, *(int(k, 16) for k in keys),
+                    int(full.get("base", 0)) if full is not None else 0])
     rows.need_full, rows.version = True, -1
     if full is None:
         return 0
     ds = [d for _k, d in deltas]
-    m.venue.restore(full["venue"], _series_in, now, [d["venue"] for d in ds])
+    try:
+        kids = children_of(full, ds)
+        m.venue.restore(full["venue"], _series_in, now, [d["venue"] for d in ds])
+    except VenueRowError as e:
+        raise VenueRowError(f"venue journal row {DELTA_NS}/{deltas[e.args[1]][0]}: {e.args[0]}"
+                            " (a delta row before it is missing?); the venue cannot be restored"
+                            " from part of its changes") from None
     last = ds[-1] if ds else full
     m.child_seq = max(m.child_seq, int(last["childSeq"]))
     set_rng_state(m.rng, last["rng"])
     n = 0
-    for _cid, row in sorted(children_of(full, ds).items()):  # each broker's in id order
+    for _cid, row in sorted(kids.items()):  # each broker's in id order
         c = Child(*row)
         for f in _FLOATS:  # NaN went out as null
             if getattr(c, f) is None:

@@ -3,7 +3,7 @@ orders against the consolidated NBBO, with latencies, maker/taker fills, liquidi
 consumption, partial fills and exchange fees; deterministic for a seed."""
 
 from ._config import EXCHANGE_FEES, VenueConfig
-from ._persist import VenueState, rng_state, set_rng_state
+from ._persist import VenueRowError, VenueState, rng_state, set_rng_state
 from ._types import ChildOrder, EventKind, LiveChild, Nbbo, VenueEvent
 from ._venue import SimVenue, exchange_bit, exchanges_of
 
@@ -16,6 +16,7 @@ __all__ = [
     "SimVenue",
     "VenueConfig",
     "VenueEvent",
+    "VenueRowError",
     "VenueState",
     "exchange_bit",
     "exchanges_of",

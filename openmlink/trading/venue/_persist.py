@@ -28,9 +28,16 @@ from ._types import ChildOrder, Nbbo, VenueEvent
 if TYPE_CHECKING:
     from ._venue import SimVenue
 
-__all__ = ["Changes", "VenueState", "delta", "restore", "rng_state", "set_rng_state", "snapshot"]
+__all__ = ["Changes", "VenueRowError", "VenueState", "delta", "restore", "rng_state",
+           "set_rng_state", "snapshot"]
 
 _SERIES = attrgetter("series")
+
+
+class VenueRowError(ValueError):
+    """A journal's venue rows do not add up to a venue: a delta row is missing (a gap in their
+    numbers) or names a child the rows before it do not hold.  Restoring refuses it (a venue
+    restored from part of its changes would silently lose or repeat fills)."""
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -288,7 +295,10 @@ class VenueState:
                 self._unrest(s, cid)
         for cid in d["rested"]:  # each to its queue's end, in this order
             cid = int(cid)
-            s = orders[cid][2]
+            o = orders.get(cid)
+            if o is None:
+                raise VenueRowError(f"the delta queues child {cid}, which the venue does not hold")
+            s = o[2]
             q = resting.setdefault(s, {})
             q.pop(cid, None)
             q[cid] = None
@@ -354,7 +364,12 @@ class VenueState:
 
 def restore(v: SimVenue, st: dict[str, Any], series_in: Callable[[Any], Hashable],
             now_ns: int, deltas: Iterable[dict[str, Any]] = ()) -> None:
+    """Install ``st`` and its ``deltas``; a delta naming a child the state does not hold
+    raises ``VenueRowError`` (``args[1]``: the delta's index) and leaves ``v`` as it was."""
     state = VenueState(st, series_in)
-    for d in deltas:
-        state.apply(d, series_in)
+    for i, d in enumerate(deltas):
+        try:
+            state.apply(d, series_in)
+        except VenueRowError as e:
+            raise VenueRowError(e.args[0], i) from None
     state.install(v, now_ns)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from openmlink.clock import SimClock
 from openmlink.trading import TradingConfig
 from openmlink.trading.orders import _venuerow
-from openmlink.trading.venue import VenueConfig, VenueState
+from openmlink.trading.venue import VenueConfig, VenueRowError, VenueState
 from tests.support.trading import EXPIRY, TradingRig
 
 EX = "SpdrParentExecution"
@@ -240,3 +240,77 @@ def test_delta_rows_stay_bounded_and_a_full_row_compacts_them(tmp_path: Path) ->
     assert seen == 4 and compacted > 0
     assert j.count(_venuerow.VENUE_KEY[0]) == 1
     assert _fills([r])  # the run traded
+
+
+def _journal_with_deltas(tmp: Path, seed: int) -> tuple[TradingRig, list[str]]:
+    """A run with DELTAS_MAX large enough that every commit since the first full row wrote a
+    delta row; the delta rows' keys after the full row."""
+    r, book = TradingRig(data_dir=tmp, config=_CFG, venue=_VENUE), _Book()
+    with mock.patch.object(_venuerow, "DELTAS_MAX", 10_000), \
+            mock.patch.object(_venuerow, "BUDGET", 1e9):
+        for s in _script(seed, 40):
+            _apply(r, book, s)
+    j = r.engine.manager.journal
+    assert j is not None
+    full, deltas, _keys = _venuerow.read_rows(j)
+    assert full is not None
+    return r, [k for k, _ in deltas]
+
+
+def _drop(src: Path, dst: Path, key: str) -> None:
+    """A copy of the journal without one delta row (a commit a standby never received)."""
+    _copy(src, dst)
+    with sqlite3.connect(dst / "trading.sqlite3") as c:
+        n = c.execute("DELETE FROM journal WHERE ns = ? AND k = ?", (_venuerow.DELTA_NS, key))
+        assert n.rowcount == 1
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 2**32 - 1), st.data())
+def test_a_journal_missing_a_delta_row_refuses_to_restore_naming_the_row(
+        tmp_path_factory: pytest.TempPathFactory, seed: int, data: st.DataObject) -> None:
+    """Any one delta row but the last taken out: the restart raises ``VenueRowError`` naming
+    the row after the gap and the missing one (a venue restored from part of its changes
+    would lose or repeat fills); the journal itself restores to the venue it was written for.
+    The last delta taken out is the journal one commit earlier (a commit is atomic: its other
+    rows go with it), which restores."""
+    tmp = tmp_path_factory.mktemp("gap")
+    r1, keys = _journal_with_deltas(tmp / "a", seed)
+    assert len(keys) >= 3
+    _copy(tmp / "a", tmp / "ok")
+    r2 = TradingRig(data_dir=tmp / "ok", config=_CFG, venue=_VENUE,
+                    clock=SimClock(r1.clock.time_ns()))
+    assert _venue(r2) == _venue(r1)
+    i = data.draw(st.integers(0, len(keys) - 2), label="delta row taken out")
+    _drop(tmp / "a", tmp / "b", keys[i])
+    with pytest.raises(VenueRowError) as e:
+        TradingRig(data_dir=tmp / "b", config=_CFG, venue=_VENUE,
+                   clock=SimClock(r1.clock.time_ns()))
+    msg = str(e.value)
+    assert f"{_venuerow.DELTA_NS}/{keys[i + 1]}" in msg and f"{keys[i]} is missing" in msg
+    _drop(tmp / "a", tmp / "c", keys[-1])
+    TradingRig(data_dir=tmp / "c", config=_CFG, venue=_VENUE, clock=SimClock(r1.clock.time_ns()))
+
+
+def test_a_delta_naming_a_child_the_rows_do_not_hold_refuses_to_restore(tmp_path: Path) -> None:
+    """Numbers in order but a delta that moves (``mods``) or queues (``rested``) a child no
+    row before it holds: ``VenueRowError`` naming that row, not a KeyError."""
+    r1, keys = _journal_with_deltas(tmp_path / "a", 11)
+    for field in ("mods", "rested"):
+        dst = tmp_path / field
+        _copy(tmp_path / "a", dst)
+        with sqlite3.connect(dst / "trading.sqlite3") as c:
+            (body,) = c.execute("SELECT body FROM journal WHERE ns = ? AND k = ?",
+                                (_venuerow.DELTA_NS, keys[-1])).fetchone()
+            d = orjson.loads(body)
+            if field == "mods":
+                d["mods"] = {"cid": [*d["mods"]["cid"], 999_999],
+                             "mod": [*d["mods"]["mod"], None]}
+            else:
+                d["venue"]["rested"].append(999_999)
+            c.execute("UPDATE journal SET body = ? WHERE ns = ? AND k = ?",
+                      (orjson.dumps(d), _venuerow.DELTA_NS, keys[-1]))
+        with pytest.raises(VenueRowError, match=f"{_venuerow.DELTA_NS}/{keys[-1]}: .*999999"):
+            TradingRig(data_dir=dst, config=_CFG, venue=_VENUE,
+                       clock=SimClock(r1.clock.time_ns()))
