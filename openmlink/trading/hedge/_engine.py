@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ...bus import Bus, ColumnBatch, Event, PublishFailed
 from ...clock import Clock
@@ -47,6 +47,19 @@ GroupKey = tuple[str, int, ExpiryKey, int, str]
 NO_DATE = datekey_to_text(0)
 #: the ``origin`` of the hedge orders' bus events (the order manager works posts with one)
 HEDGE_ORIGIN = "AutoHedge"
+class _Applied(NamedTuple):
+    """What a counted fill added to its group (``HedgeGroup.unfill`` takes it back)."""
+
+    k: GroupKey
+    c: float  # signed hedge units
+    dd: float  # $delta at ``price``
+    price: float  # an option fill's underlier mid, a hedge fill's price
+    opt_qty: int  # an option fill's contracts (0: a hedge fill)
+    opening: float  # a hedge fill's open/close split (re-priced by a Correct)
+    closing: float
+    mleg: int  # a package fill's parentNumber (it only held the group)
+
+
 #: hedge parentNumbers: 0x7AE in the top bits (the gateway assigns numbers below 2**60), then
 #: the engine's start second and a sequence (inferred)
 _PN_BASE = 0x7AE << 52
@@ -95,9 +108,13 @@ class AutoHedgeEngine:
         self.view = MarketView(store, reg, master_fn)
         self.groups: dict[GroupKey, HedgeGroup] = {}
         self.controls: dict[GroupKey, dict[str, Any]] = {}
-        self._seen: dict[int, int] = {}  # fillNumber -> version applied
+        #: fillNumber -> what it added (``_Applied``), None once busted or not counted: each
+        #: fill counts once, later versions (marks) change nothing, a Bust reverses it
+        self._seen: dict[int, _Applied | None] = {}
         X = "SpdrParentExecution"
         self._fill = _ordinal(reg, X, "execStatus", "Fill")
+        self._bust = _ordinal(reg, X, "execStatus", "Bust")
+        self._correct = _ordinal(reg, X, "execStatus", "Correct")
         self._buy = _ordinal(reg, X, "orderSide", "Buy")
         self._opt = _ordinal(reg, X, "secType", "Option")
         self._mleg = _ordinal(reg, X, "secType", "MLeg")
@@ -206,8 +223,14 @@ class AutoHedgeEngine:
         return None
 
     def on_execution(self, rec: dict[str, Any], publish: bool = True) -> GroupKey | None:
-        # a later version of a fill already applied (its +1m/+10m marks) changes no quantity
-        if rec["execStatus"] != self._fill or rec["fillNumber"] in self._seen:
+        """Count a fill once (a Fill, or a Correct first seen: a restart replays the latest
+        version); a later version (its +1m/+10m marks) changes no quantity; a Bust reverses
+        what the fill added, a Correct re-prices a hedge fill's $delta (an option fill counts
+        at the underlier mid, not its price).  Returns the group changed."""
+        st, fn = rec["execStatus"], int(rec["fillNumber"])
+        if st == self._bust or (st == self._correct and fn in self._seen):
+            return self._adjust(fn, rec, publish)
+        if st not in (self._fill, self._correct) or fn in self._seen:
             return None
         side = 1 if rec["orderSide"] == self._buy else -1
         qty = int(rec["fillQuantity"])
@@ -220,6 +243,7 @@ class AutoHedgeEngine:
             if k is None:
                 return None
             self.groups[k].mleg_pending.add(int(rec["parentNumber"]))
+            applied = _Applied(k, 0.0, 0.0, 0.0, 0, 0.0, 0.0, int(rec["parentNumber"]))
         elif rec["secType"] == self._opt and not hedge:
             okey: OptionKey = rec["secKey"]
             und = self.view.underlier_of(okey)
@@ -235,21 +259,54 @@ class AutoHedgeEngine:
             liq = self.view.live_quote(okey)
             if liq is not None and liq["atmVol"] > 0:
                 g.target_vol = float(liq["atmVol"])  # hedgeTargetVol: today's implied vol
-            g.option_fill(side, qty, float(rec["fillDe"]), float(rec["underliersPerCn"] or 100),
-                          float(rec["fillUMark"]), int(rec["fillDttm"]), beta=beta)
+            u = float(rec["fillUMark"])
+            c = g.option_fill(side, qty, float(rec["fillDe"]),
+                              float(rec["underliersPerCn"] or 100), u, int(rec["fillDttm"]),
+                              beta=beta)
+            applied = _Applied(k, c, abs(c) * u * g.dd_mult, u, qty, 0.0, 0.0, 0)
         elif hedge:
             tk = rec["ticker"]
             k = self._group_for(accnt, rgid, firm, tk)
             if k is None:
                 return None
-            self.groups[k].hedge_fill(side, qty, float(rec["fillPrice"]), int(rec["fillDttm"]))
+            g, px = self.groups[k], float(rec["fillPrice"])
+            opening, closing = g.hedge_fill(side, qty, px, int(rec["fillDttm"]))
+            applied = _Applied(k, float(side * qty), qty * px * g.dd_mult, px, 0, opening,
+                               closing, 0)
         else:
             return None
-        self._seen[rec["fillNumber"]] = rec["version"]
+        self._seen[fn] = applied
         self._dirty.add(k)
         if publish:
             self._publish(k, "OptFill" if not hedge else "HedgeFill")
         return k
+
+    def _adjust(self, fn: int, rec: dict[str, Any], publish: bool) -> GroupKey | None:
+        """A Bust (or Correct) of fill ``fn`` counted before: reversed (re-priced); the
+        group changed, None when the fill counted nowhere."""
+        a = self._seen.get(fn)
+        bust = rec["execStatus"] == self._bust
+        if bust:
+            self._seen[fn] = None  # busted: no later version counts it again
+        g = None if a is None else self.groups.get(a.k)
+        if a is None or g is None:
+            return None
+        if a.mleg:
+            if not bust:
+                return None
+            g.mleg_pending.discard(a.mleg)
+        elif bust:
+            g.unfill(a.c, a.dd, a.price, int(rec["timestamp"]), a.opt_qty)
+        else:
+            px = float(rec["fillPrice"])
+            if a.opt_qty or px == a.price:
+                return None  # an option fill's $delta is at the underlier mid
+            g.reprice_hedge(a.c, a.opening, a.closing, a.price, px)
+            self._seen[fn] = a._replace(price=px, dd=abs(a.c) * px * g.dd_mult)
+        self._dirty.add(a.k)
+        if publish:
+            self._publish(a.k, "HedgeFill" if a.c and not a.opt_qty else "OptFill")
+        return a.k
 
     def _parent(self, rec: dict[str, Any]) -> dict[str, Any] | None:
         return self.store.table(self._mt["SpdrParentOrder"]).get((rec["parentNumber"],))

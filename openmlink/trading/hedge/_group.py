@@ -81,19 +81,52 @@ class HedgeGroup:
         self._split(c, u_mid, t_ns)
         return c
 
-    def hedge_fill(self, side: int, qty: float, price: float, t_ns: int) -> None:
-        """A fill of a hedge parent (side +1 bought, -1 sold) of ``qty`` hedge units."""
-        if side > 0:
-            self.ctrlDeltaBot += qty
-            self.ctrlDDeltaBot += qty * price * self.dd_mult
-        else:
-            self.ctrlDeltaSld += qty
-            self.ctrlDDeltaSld += qty * price * self.dd_mult
+    def hedge_fill(self, side: int, qty: float, price: float, t_ns: int) -> tuple[float, float]:
+        """A fill of a hedge parent (side +1 bought, -1 sold) of ``qty`` hedge units; returns
+        the (opening, closing) units of its open/close split."""
+        self._ctrl(side * qty, qty * price * self.dd_mult)
         self.lastCtrlFillDttm = t_ns
-        self._split(side * qty, price, t_ns)
+        return self._split(side * qty, price, t_ns)
 
-    def _split(self, c: float, price: float, t_ns: int) -> None:
-        """Open/close split of a signed fill ``c`` against the open FIFO inventory."""
+    def _ctrl(self, c: float, dd: float) -> None:
+        if c > 0:
+            self.ctrlDeltaBot += c
+            self.ctrlDDeltaBot += dd
+        else:
+            self.ctrlDeltaSld += -c
+            self.ctrlDDeltaSld += dd
+
+    def unfill(self, c: float, dd: float, price: float, t_ns: int, opt_qty: int = 0) -> None:
+        """Reverse a busted fill of signed contribution ``c`` (hedge units) that added ``dd``
+        $delta, counted at ``price`` (an option fill's underlier mid, a hedge fill's price):
+        its grp (an option fill of ``opt_qty`` contracts) or ctrl counters lose exactly what it
+        added, so ``netDelta``/``netDDelta`` are those of the fills left (§6.2 #12).
+        (inferred) The open/close inventory takes the reversal as a flow of ``-c`` at ``price``
+        now: the unhedged delta it follows moved back, and its lots must match it."""
+        name = f"{'grp' if opt_qty else 'ctrl'}%s{'Bot' if c > 0 else 'Sld'}"
+        setattr(self, name % "Delta", getattr(self, name % "Delta") - abs(c))
+        setattr(self, name % "DDelta", getattr(self, name % "DDelta") - dd)
+        self.absOptCn -= opt_qty
+        self._split(-c, price, t_ns)
+
+    def reprice_hedge(self, c: float, opening: float, closing: float, old: float,
+                      new: float) -> None:
+        """A corrected hedge fill (``c`` units, split ``opening``/``closing``) from price
+        ``old`` to ``new``: its ctrl and opn/cls $delta move to the new price (its units do
+        not change: netDelta stays)."""
+        d = (new - old) * self.dd_mult
+        if c > 0:
+            self.ctrlDDeltaBot += abs(c) * d
+            self.opnDDeltaBot += opening * d
+            self.clsDDeltaBot += closing * d
+        else:
+            self.ctrlDDeltaSld += abs(c) * d
+            self.opnDDeltaSld += opening * d
+            self.clsDDeltaSld += closing * d
+
+    def _split(self, c: float, price: float, t_ns: int) -> tuple[float, float]:
+        """Open/close split of a signed fill ``c`` against the open FIFO inventory; returns
+        its (opening, closing) units."""
         net_before = self.netDelta - c
         closing = 0.0
         if net_before * c < 0:
@@ -125,6 +158,7 @@ class HedgeGroup:
                 self.opnDeltaSld += opening
                 self.opnDDeltaSld += opening * ddm
             self._lots.append([math.copysign(opening, c), float(t_ns)])
+        return opening, closing
 
     # ---------------------------------------------------------------- seed-001 formulas
     @property

@@ -25,6 +25,7 @@ import orjson
 
 from ...schema import MsgType, decode_record, message_encoder
 from ._records import enum_of, name_of
+from ._risk import EMA_TAU_NS
 from ._states import CLOSING, is_open
 from ._stock import is_stock
 
@@ -248,6 +249,7 @@ def adjust_fill(m: OrderManager, fn: int, price: float | None, now: int) -> str 
                 b.parent_notional += (new_px - px) * q
     if price is None:
         _reverse_charge(m, rec, per, q)
+        _reverse_ema(m, rec, per, q, now)
     status = "Bust" if price is None else "Correct"
     new = {**rec, "version": rec["version"] + 1, "execStatus": enum_of(X, "execStatus", status),
            "fillPrice": new_px, "timestamp": now}
@@ -275,6 +277,21 @@ def _reverse_charge(m: OrderManager, rec: dict[str, Any], per: tuple[float, ...]
     side = 1 if name_of(EX, "orderSide", rec["orderSide"]) == "Buy" else -1
     m.risk.charge(g, s, ex, side, per, -q)
     m._groups_dirty.add(g)
+
+
+def _reverse_ema(m: OrderManager, rec: dict[str, Any], per: tuple[float, ...], q: int,
+                 now: int) -> None:
+    """Take what is left of a busted fill's flow (its $delta/vega decayed from the fill to
+    ``now``) off the watched EMA-cancel flows of its symbol and account: the flow becomes
+    that of the fills left.  A hold the fill's flow already started runs its course."""
+    risk = m.risk
+    if not risk.watch:
+        return
+    a, f, k = rec["accnt"], rec["clientFirm"], rec["secKey"]
+    decay = math.exp(-max(0, now - int(rec["fillDttm"])) / EMA_TAU_NS)
+    for key in (("sym", a, f, k if is_stock(k) else k.ticker), ("acc", a, f)):
+        if key in risk.watch and key in risk.emas:
+            risk.ema_fill((key,), per, -q * decay, now)
 
 
 def _fin(x: float) -> bool:

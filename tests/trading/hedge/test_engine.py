@@ -45,6 +45,18 @@ def _fill(m: MiniMarket, n: int, side: str, qty: int, de: float, umark: float, *
         "fillDttm": "2025-01-02 15:00:00.000000", "pointValue": 100, "underliersPerCn": 100})
 
 
+def _adjust(m: MiniMarket, n: int, status: str, version: int, **f: Any) -> None:
+    """Fill ``n`` republished with ``version`` and ``execStatus`` (Bust, Correct or Fill for a
+    later mark), the rest of its record as it was."""
+    t = m.store.table(m.reg["SpdrParentExecution"])
+    rec = {k: v for k, v in t.get((n,)).items() if k != "fillNumber"}
+    mt = m.reg["SpdrParentExecution"]
+    m.bus.publish(Event(mt, "upsert", {**rec, "fillNumber": n, "version": version,
+                                       "execStatus": m.reg["SpdrParentExecution"].field(
+                                           "execStatus").enum.names.index(status), **f},
+                        m.clock.time_ns(), origin="K"))
+
+
 def _state(m: MiniMarket) -> dict[str, Any]:
     t = m.store.table(m.reg["SpdrAutoHedgeState"])
     rows = [t.record(int(r)) for r in t.live_rows()]
@@ -147,3 +159,50 @@ def test_parent_beta_scales_the_fill_and_the_loop_follows_the_price() -> None:
     eng.tick()
     s = _state(m)
     assert _name(m, s["hedgeState"]) == "BandLn" and s["sActiveSize"] == 200  # $30,000 at 150
+
+
+_NET = ("netDelta", "netDDelta", "grpDeltaBot", "grpDeltaSld", "grpDDeltaBot", "grpDDeltaSld",
+        "ctrlDeltaBot", "ctrlDeltaSld", "ctrlDDeltaBot", "ctrlDDeltaSld", "absOptCn")
+
+
+def test_a_bust_reverses_the_fill_and_a_correct_reprices_a_hedge_fill() -> None:
+    """§6.2 #12 with busts: after a Bust the counters are the seed formulas over the fills
+    left, a Correct of a hedge fill moves its $delta to the new price (an option fill's
+    counts at the underlier mid: unchanged), later versions (marks) of a busted fill count
+    nothing, and a rebuild from the day's executions (their latest versions) agrees."""
+    m = _market()
+    eng = AutoHedgeEngine(m.bus, m.store, m.reg, m.clock)
+    eng.attach()
+    _post_control(m, orderSize=500)
+    hedge = {"sec": "AAPL-NMS-EQT", "secType": "Stock", "source": "AutoHedge"}
+    _fill(m, 1, "Buy", 4, 0.5, 100.0)  # +200
+    _fill(m, 2, "Sell", 2, 0.4, 101.0)  # -80
+    _fill(m, 3, "Sell", 60, 1.0, 100.0, price=100.5, **hedge)
+    _fill(m, 4, "Buy", 10, 1.0, 100.0, price=99.0, **hedge)
+    _adjust(m, 1, "Bust", 2)
+    s = _state(m)
+    assert s["grpDeltaBot"] == 0 and s["grpDDeltaBot"] == 0 and s["absOptCn"] == 2
+    assert s["netDelta"] == pytest.approx(-80 - 60 + 10)
+    assert s["netDDelta"] == pytest.approx(-80 * 101.0 - 60 * 100.5 + 10 * 99.0)
+    assert s["bActiveSize"] == 130 and s["sActiveSize"] == 0  # $-13,120: below the band
+    _adjust(m, 1, "Bust", 3)  # a later version of the busted fill
+    _adjust(m, 2, "Correct", 2, fillPrice=2.5)  # an option fill: $delta at the mid, unchanged
+    _adjust(m, 3, "Correct", 2, fillPrice=100.25)
+    _adjust(m, 3, "Correct", 3, fillPrice=100.25)  # its +1m mark
+    s = _state(m)
+    assert s["absOptCn"] == 2 and s["grpDDeltaSld"] == pytest.approx(80 * 101.0)
+    assert s["ctrlDeltaSld"] == 60 and s["ctrlDDeltaSld"] == pytest.approx(60 * 100.25)
+    assert s["netDDelta"] == pytest.approx(-80 * 101.0 - 60 * 100.25 + 10 * 99.0)
+    _adjust(m, 3, "Bust", 4)  # busted after its correction: the corrected $delta comes off
+    _adjust(m, 4, "Bust", 2)
+    s = _state(m)
+    assert s["ctrlDeltaSld"] == 0 == s["ctrlDeltaBot"]
+    assert s["ctrlDDeltaSld"] == pytest.approx(0, abs=1e-9) and s["ctrlDDeltaBot"] == 0
+    assert s["netDelta"] == pytest.approx(-80) and s["netDDelta"] == pytest.approx(-80 * 101.0)
+    assert s["bActiveSize"] == 80 and s["sActiveSize"] == 0  # HedgeToZero: buy the 80 back
+    eng.close()
+    again = AutoHedgeEngine(m.bus, m.store, m.reg, m.clock)
+    again.attach()
+    s2 = _state(m)
+    for f in _NET:
+        assert s2[f] == pytest.approx(s[f], abs=1e-9), f

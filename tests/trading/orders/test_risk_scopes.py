@@ -192,3 +192,32 @@ def test_a_control_account_ema_limit_pulls_the_option_children_of_every_symbol()
         assert (bst, desc, size, csz) == ("ActiveHold", "AccEmaDdSh", 0, 0), why
         assert "accEmaCxlDDeltaSh 10000 (SpdrRiskGroupControl)" in why and "account" in why
     check_invariants(r, quiescent=False)
+
+
+def test_a_bust_takes_its_decayed_flow_off_the_ema_cancel_flows() -> None:
+    """Two puts bought (-16,000 $delta of flow, under a 20,000 limit) then busted: the watched
+    symbol and account flows lose what is left of them (0), so a third fill's -16,000 does
+    not breach; without the reversal the flows would hold -32,000 (a breach)."""
+    r = _rig()
+    _control(r, "0000-0000-0000-0008", accEmaCxlDDeltaSh=20000.0)
+    watcher = r.order(orderPrcLimit=4.95, orderSize=5, symEmaCxlDDeltaSh=20000.0,
+                      riskGroupId="0000-0000-0000-0008")
+    r.advance(5, 5)
+    o = _fill_two(r, "0000-0000-0000-0009", "0000-0000-0000-0008")
+    m = r.engine.manager
+    keys = m._ema_keys(m.brokers[m.parents[o["parentNumber"]]])
+    now = r.clock.time_ns()
+    assert [m.risk.ema_values(k, now)[0] for k in keys] == pytest.approx(  # type: ignore[index]
+        [2 * DD_PUT] * 2, rel=1e-3)
+    fills = [f["fillNumber"] for f in r.published("SpdrParentExecution")
+             if f["parentNumber"] == o["parentNumber"]]
+    r.advance(2_000, 2)  # 2 s later: the flow decayed by exp(-2/60)
+    for fn in dict.fromkeys(fills):
+        assert m.adjust_fill(fn, None) is None
+    now = r.clock.time_ns()
+    for k in keys:  # (within 1e-4 of the fills' flow: decayed from fillDttm, counted at the
+        # step's time, which is up to a tick later)
+        assert m.risk.ema_values(k, now)[0] == pytest.approx(0, abs=2.0)  # type: ignore[index]
+    _fill_two(r, "0000-0000-0000-000A", "0000-0000-0000-0008")
+    assert _st(r, watcher)[1] == "Active"
+    check_invariants(r, quiescent=False)
