@@ -314,3 +314,20 @@ def test_a_delta_naming_a_child_the_rows_do_not_hold_refuses_to_restore(tmp_path
         with pytest.raises(VenueRowError, match=f"{_venuerow.DELTA_NS}/{keys[-1]}: .*999999"):
             TradingRig(data_dir=dst, config=_CFG, venue=_VENUE,
                        clock=SimClock(r1.clock.time_ns()))
+
+
+def test_a_delta_of_another_full_row_refuses_to_restore(tmp_path: Path) -> None:
+    """Numbers in order but a delta naming a full row other than the journal's (its own full
+    row's commit was lost): ``VenueRowError`` naming the row."""
+    r1, keys = _journal_with_deltas(tmp_path / "a", 12)
+    _copy(tmp_path / "a", tmp_path / "b")
+    with sqlite3.connect(tmp_path / "b" / "trading.sqlite3") as c:
+        (body,) = c.execute("SELECT body FROM journal WHERE ns = ? AND k = ?",
+                            (_venuerow.DELTA_NS, keys[1])).fetchone()
+        d = orjson.loads(body)
+        d["base"] += 1
+        c.execute("UPDATE journal SET body = ? WHERE ns = ? AND k = ?",
+                  (orjson.dumps(d), _venuerow.DELTA_NS, keys[1]))
+    with pytest.raises(VenueRowError, match=f"{_venuerow.DELTA_NS}/{keys[1]} .*follows full row"):
+        TradingRig(data_dir=tmp_path / "b", config=_CFG, venue=_VENUE,
+                   clock=SimClock(r1.clock.time_ns()))
