@@ -41,20 +41,24 @@ from numpy.typing import NDArray
 
 from ._american import (
     PREMIUM_ROWS,
-    _cheb_eval,
     amer_price_kernel,
     exp_loop,
     phi_loop,
     premium_sum,
-    put_boundary,
 )
-from ._american_grouped import N_VOL, BoundaryTables, _plain_row, _weights, unique_keys
+from ._american_grouped import (
+    MIN_TABLE_ROWS,
+    BoundaryTables,
+    _plain_row,
+    _weights,
+    build_tables,
+    lnxk,
+)
 from ._api import DEFAULT_SCHEME, FD_GRID
 from ._black import euro_price1, euro_rows_kernel
 from ._greeks import fd_greeks_kernel
 from ._jit import JitOptions
 from ._normal import _INV_SQRT_2PI, norm_cdf, norm_pdf
-from ._parallel import parallel_enabled
 
 __all__ = ["MIN_ROWS", "american_rows"]
 
@@ -62,14 +66,12 @@ _JIT: JitOptions = {"cache": True, "nogil": True, "fastmath": False, "error_mode
 _IJIT: JitOptions = {**_JIT, "inline": "always"}
 _PJIT: JitOptions = {**_JIT, "parallel": True}
 _DAYS = 365.0
-_HR = 1e-7
-"""Rate / yield step of the boundary's rate and yield derivatives."""
 _DX = 1e-3
 """Step in the table's Chebyshev vol coordinate for ln B's vol derivatives."""
 _EMPTY = np.empty(0)
 MIN_ROWS = 4
-"""A key (expiry, side, vol bucket) with this many rows gets its tables (3 tables of 12
-boundaries: base, rate and yield bumped; row-by-row bump greeks cost ~25 boundaries a row)."""
+"""A vol range of a key (expiry, side) with this many rows gets its tables (a boundary table
+and a slope table; row-by-row bump greeks cost ~25 boundaries a row)."""
 
 
 @njit(**_IJIT)
@@ -80,82 +82,28 @@ def _sh(hz: NDArray[np.float64], j: int, w: NDArray[np.float64], p: int) -> floa
     return math.sqrt(max(acc, 0.0))
 
 
-@njit(**_IJIT)
-def _lnxk(rp: float, qp: float) -> float:
-    return math.log(min(1.0, rp / qp)) if qp > 0.0 else 0.0
-
-
-N_SLOPE_VOL = 6
-"""Vol nodes of a slope table (d ln B / dr, d ln B / dq in ln vol; on an 18-day put at r ~ q
-rho was 2.7e-4 off with 4 nodes, 1.6e-5 with 5, 3e-5 with 6, 9e-6 with 8)."""
-
-
-@njit(**_JIT)
-def _slope_node(j: int, node: int, rp: NDArray[np.float64], qp: NDArray[np.float64],
-                tt: NDArray[np.float64], vlo: NDArray[np.float64], vhi: NDArray[np.float64],
-                scheme: tuple, dz: NDArray[np.float64]) -> None:
-    """dz[j, node, 0 / 1, i] = d ln B / dr, d ln B / dq of the put boundary at the price-integral
-    point i and the Chebyshev vol node ``node`` of [vlo_j, vhi_j]: the base boundary and the
-    boundaries at r + h, q + h (h = min(_HR, r/100), one-sided) at the same vol, so that the
-    interpolation in vol applies to the slope, never to a difference of two interpolants."""
-    nv = dz.shape[1]
-    z_pr = scheme[9]
-    a = math.log(vlo[j])
-    b = math.log(vhi[j])
-    x = math.cos(node * math.pi / (nv - 1)) if nv > 1 else 0.0
-    v = math.exp(0.5 * (a + b) + 0.5 * (b - a) * x)
-    r0, q0, t0 = rp[j], qp[j], tt[j]
-    h = min(_HR, 0.01 * r0)
-    c0 = np.zeros(scheme[0] + 1)
-    c1 = np.zeros(scheme[0] + 1)
-    c2 = np.zeros(scheme[0] + 1)
-    put_boundary(r0, q0, v, t0, scheme, c0)
-    put_boundary(r0 + h, q0, v, t0, scheme, c1)
-    put_boundary(r0, q0 + h, v, t0, scheme, c2)
-    l0 = _lnxk(r0, q0)
-    l1 = _lnxk(r0 + h, q0)
-    l2 = _lnxk(r0, q0 + h)
-    for i in range(z_pr.shape[0]):
-        lnb = l0 - math.sqrt(max(0.0, _cheb_eval(c0, z_pr[i])))
-        dz[j, node, 0, i] = (l1 - math.sqrt(max(0.0, _cheb_eval(c1, z_pr[i]))) - lnb) / h
-        dz[j, node, 1, i] = (l2 - math.sqrt(max(0.0, _cheb_eval(c2, z_pr[i]))) - lnb) / h
-
-
-@njit(**_PJIT)
-def _build_slopes(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
-                  vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
-                  dz: NDArray[np.float64]) -> None:
-    nv = dz.shape[1]
-    for jn in prange(dz.shape[0] * nv):
-        _slope_node(jn // nv, jn % nv, rp, qp, tt, vlo, vhi, scheme, dz)
-
-
-@njit(**_JIT)
-def _build_slopes_serial(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
-                         vlo: NDArray[np.float64], vhi: NDArray[np.float64], scheme: tuple,
-                         dz: NDArray[np.float64]) -> None:
-    nv = dz.shape[1]
-    for jn in range(dz.shape[0] * nv):
-        _slope_node(jn // nv, jn % nv, rp, qp, tt, vlo, vhi, scheme, dz)
+N_SLOPE_VOL = 7
+"""Most vol nodes of a slope table (d ln B / dr, d ln B / dq in ln vol; on an 18-day put at
+r ~ q rho was 2.7e-4 off with 4 nodes over a vol ratio of 3.1, 1.6e-5 with 5, 3e-5 with 6,
+9e-6 with 8)."""
 
 
 class BoundarySlopes(BoundaryTables):
-    """Memo of slope tables (rate and yield derivatives of ln B at the price-integral points),
-    keyed and bucketed as ``BoundaryTables`` (the same vol range per key): 3 boundaries per vol
-    node, ``N_SLOPE_VOL`` nodes, where bumped copies of a 12-node table cost 24."""
+    """Memo of slope tables (rate and yield derivatives of ln B at the price-integral points,
+    ``_american_grouped._node``), keyed and ranged as ``BoundaryTables``: 3 boundaries per vol
+    node, about half the nodes of a boundary table of the same width."""
 
-    def __init__(self, max_tables: int = 50_000, min_rows: int = N_VOL + 1) -> None:
+    SLOPE = True
+
+    def __init__(self, max_tables: int = 50_000, min_rows: int = MIN_TABLE_ROWS) -> None:
         super().__init__(max_tables=max_tables, n_vol=N_SLOPE_VOL, min_rows=min_rows)
 
-    def table_shape(self) -> tuple[int, ...]:
-        return (self.n_vol, 2, DEFAULT_SCHEME[4].shape[0])
+    def nodes(self, width: NDArray[np.float64]) -> NDArray[np.int64]:
+        """6 nodes over a vol ratio of 3.1 (width 1.13), as measured above; fewer when narrower."""
+        return np.clip(np.ceil(2.0 + 3.5 * width), 3, self.n_vol).astype(np.int64)
 
-    def _build(self, rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
-               vlo: NDArray[np.float64], vhi: NDArray[np.float64]) -> NDArray[np.float64]:
-        new = np.zeros((len(rp), *self.table_shape()))
-        par = len(rp) * self.n_vol * 120 >= _PAR_ROWS and parallel_enabled()
-        (_build_slopes if par else _build_slopes_serial)(rp, qp, tt, vlo, vhi, DEFAULT_SCHEME, new)
-        return new
+    def table_shape(self) -> tuple[int, ...]:
+        return (self.n_vol, 2 * DEFAULT_SCHEME[4].shape[0])
 
 
 @njit(**_IJIT)
@@ -218,7 +166,7 @@ def _am_value(s: float, k: float, t: float, r: float, q: float, v: float, cp: fl
     x = math.log(sp / kp)
     if x <= lnb_now:
         return kp - sp
-    e = premium_sum(x - _lnxk(rp, qp), sh, t, rp, qp, v, sp, kp, scheme, w)
+    e = premium_sum(x - lnxk(rp, qp), sh, t, rp, qp, v, sp, kp, scheme, w)
     return max(max(euro_price1(s, k, t, r, q, v, cp), 0.0) + max(e, 0.0), kp - sp)
 
 
@@ -326,16 +274,17 @@ def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, r
 def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
          r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
          cp: NDArray[np.float64], slots: NDArray[np.int64], vlo: NDArray[np.float64],
-         vhi: NDArray[np.float64], hz: NDArray[np.float64], svlo: NDArray[np.float64],
-         svhi: NDArray[np.float64], dz: NDArray[np.float64], scheme: tuple,
-         moves: NDArray[np.float64], w0: NDArray[np.float64], wp: NDArray[np.float64],
-         wm: NDArray[np.float64], wb: NDArray[np.float64], sc: NDArray[np.float64],
-         out: NDArray[np.float64]) -> None:
+         vhi: NDArray[np.float64], nv0: NDArray[np.int64], hz: NDArray[np.float64],
+         svlo: NDArray[np.float64], svhi: NDArray[np.float64], nv1: NDArray[np.int64],
+         dz: NDArray[np.float64], scheme: tuple, moves: NDArray[np.float64],
+         w0: NDArray[np.float64], wp: NDArray[np.float64], wm: NDArray[np.float64],
+         wb: NDArray[np.float64], sc: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     """Add the premium parts to row i of out (European parts already there); ``sc`` scratch
-    (_N_SCRATCH, points)."""
+    (_N_SCRATCH, points).  Table slots[i, 0] of ``hz`` (nv0 of its vol nodes used) and slope
+    table slots[i, 1] of ``dz`` (nv1)."""
     si, ki, ti, ri, qi, v, c = s[i], k[i], t[i], r[i], q[i], vol[i], cp[i]
     j0 = slots[i, 0]
-    nv = hz.shape[1]
+    nv = nv0[j0]
     a = math.log(vlo[j0])
     b = math.log(vhi[j0])
     xc = (2.0 * math.log(v) - a - b) / (b - a)
@@ -347,9 +296,9 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     rp = ri if put else qi
     qp = qi if put else ri
     x = math.log(sp / kp)
-    lnxk = _lnxk(rp, qp)
-    lnb_now = lnxk - _sh(hz, j0, w0, np_)
-    _mix(hz, j0, w0, sc[0, :np_], True)
+    ln_xk = lnxk(rp, qp)
+    lnb_now = ln_xk - _sh(hz, j0, w0[:nv], np_)
+    _mix(hz, j0, w0[:nv], sc[0, :np_], True)
     kind = _plain_row(si, ki, ti, ri, qi, v, c)
     if kind == 0:
         if x <= lnb_now:  # exercise now: the intrinsic value and its greeks
@@ -363,13 +312,14 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
             js = slots[i, 1]
             sa = math.log(svlo[js])
             sb = math.log(svhi[js])
-            _weights((2.0 * math.log(v) - sa - sb) / (sb - sa), dz.shape[1], wb)
+            ns = nv1[js]
+            _weights((2.0 * math.log(v) - sa - sb) / (sb - sa), ns, wb)
             cx = 2.0 / ((b - a) * v)  # dX/dv of the Chebyshev vol coordinate
-            _mix(hz, j0, wp, sc[1, :np_], True)
-            _mix(hz, j0, wm, sc[2, :np_], True)
-            _mix(dz[:, :, 0, :], js, wb, sc[3, :np_], False)
-            _mix(dz[:, :, 1, :], js, wb, sc[4, :np_], False)
-            _premium_parts(x, lnxk, lnb_now, v, cx, rp, qp, ti, scheme, sc)
+            _mix(hz, j0, wp[:nv], sc[1, :np_], True)
+            _mix(hz, j0, wm[:nv], sc[2, :np_], True)
+            _mix(dz[:, :, :np_], js, wb[:ns], sc[3, :np_], False)
+            _mix(dz[:, :, np_:], js, wb[:ns], sc[4, :np_], False)
+            _premium_parts(x, ln_xk, lnb_now, v, cx, rp, qp, ti, scheme, sc)
             e = e_x = e_xx = e_v = e_vv = e_xv = e_r = e_q = e_t = ex_t = 0.0
             for p in range(np_):
                 e += sc[5, p]
@@ -416,10 +366,10 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
 def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
               r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
               cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
-              vlo: NDArray[np.float64], vhi: NDArray[np.float64], hz: NDArray[np.float64],
-              svlo: NDArray[np.float64], svhi: NDArray[np.float64], dz: NDArray[np.float64],
-              scheme: tuple, moves: NDArray[np.float64], n_chunks: int,
-              out: NDArray[np.float64]) -> None:
+              vlo: NDArray[np.float64], vhi: NDArray[np.float64], nv0: NDArray[np.int64],
+              hz: NDArray[np.float64], svlo: NDArray[np.float64], svhi: NDArray[np.float64],
+              nv1: NDArray[np.int64], dz: NDArray[np.float64], scheme: tuple,
+              moves: NDArray[np.float64], n_chunks: int, out: NDArray[np.float64]) -> None:
     n = idx.shape[0]
     for ch in prange(n_chunks):
         nv = hz.shape[1]
@@ -429,17 +379,18 @@ def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.floa
         wb = np.empty(dz.shape[1])
         sc = np.empty((_N_SCRATCH, scheme[4].shape[0]))
         for m in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
-            _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, hz, svlo, svhi, dz, scheme,
-                 moves, w0, wp, wm, wb, sc, out)
+            _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, nv0, hz, svlo, svhi, nv1, dz,
+                 scheme, moves, w0, wp, wm, wb, sc, out)
 
 
 @njit(**_JIT)
 def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                  r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
                  cp: NDArray[np.float64], idx: NDArray[np.int64], slots: NDArray[np.int64],
-                 vlo: NDArray[np.float64], vhi: NDArray[np.float64], hz: NDArray[np.float64],
-                 svlo: NDArray[np.float64], svhi: NDArray[np.float64], dz: NDArray[np.float64],
-                 scheme: tuple, moves: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+                 vlo: NDArray[np.float64], vhi: NDArray[np.float64], nv0: NDArray[np.int64],
+                 hz: NDArray[np.float64], svlo: NDArray[np.float64], svhi: NDArray[np.float64],
+                 nv1: NDArray[np.int64], dz: NDArray[np.float64], scheme: tuple,
+                 moves: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     nv = hz.shape[1]
     w0 = np.empty(nv)
     wp = np.empty(nv)
@@ -447,8 +398,8 @@ def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     wb = np.empty(dz.shape[1])
     sc = np.empty((_N_SCRATCH, scheme[4].shape[0]))
     for m in range(idx.shape[0]):
-        _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, hz, svlo, svhi, dz, scheme, moves,
-             w0, wp, wm, wb, sc, out)
+        _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, nv0, hz, svlo, svhi, nv1, dz,
+             scheme, moves, w0, wp, wm, wb, sc, out)
 
 
 @njit(**_JIT)
@@ -485,40 +436,25 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
         ok = (rp > 0.0) & (vol > 0.0) & (t > 0.0) & np.isfinite(vol) & (s > 0) & (k > 0) & (kinds < 2)
     idx = np.flatnonzero(ok)
     slots = np.full((n, 2), -1, np.int64)
-    vlo = vhi = svlo = svhi = np.zeros(1)
-    hz = np.zeros((1, *tables.table_shape()))
     slopes = tables.slopes
     if slopes is None:
         slopes = tables.slopes = BoundarySlopes(max_tables=tables.max_tables,
                                                 min_rows=tables.min_rows)
-    dz = np.zeros((1, *slopes.table_shape()))
-    if len(idx):
-        least = min(tables.min_rows, MIN_ROWS)
-        bkt = tables.buckets(t[idx], rp[idx], qp[idx], vol[idx], least)
-        keys, inv = unique_keys(t[idx], rp[idx], qp[idx], bkt)
-        cnt = np.bincount(inv, minlength=len(keys))
-        slot, hz, vlo, vhi = tables.resolve(keys, cnt, least)
-        slots[idx, 0] = slot[inv]
-        full = kinds[idx] == 0  # rows whose premium counts: they need the slope tables too
-        per_row = cnt[inv][full]  # rows of the base key: the same threshold for its slopes
-        keys, inv = unique_keys(t[idx][full], rp[idx][full], qp[idx][full], bkt[full])
-        if len(keys):
-            scnt = np.zeros(len(keys), np.int64)
-            np.maximum.at(scnt, inv, per_row)
-            slot, dz, svlo, svhi = slopes.resolve(keys, scnt, least)
-            slots[idx[full], 1] = slot[inv]
-    with np.errstate(invalid="ignore"):
-        w = np.maximum(slots[:, 0], 0)
-        in_tab = (slots[:, 0] >= 0) & (vlo[w] <= vol) & (vol <= vhi[w])
-    good = ok & in_tab & ((kinds != 0) | (slots[:, 1] >= 0))
+    least = min(tables.min_rows, MIN_ROWS)
+    slot, hz, vlo, vhi, nv0 = tables.assign(t[idx], rp[idx], qp[idx], vol[idx], least)
+    slots[idx, 0] = slot
+    # rows whose premium counts need the slope tables too
+    full = idx[(kinds[idx] == 0) & (slot >= 0)]
+    slot, dz, svlo, svhi, nv1 = slopes.assign(t[full], rp[full], qp[full], vol[full], least)
+    slots[full, 1] = slot
+    good = ok & (slots[:, 0] >= 0) & ((kinds != 0) | (slots[:, 1] >= 0))
     tab_rows = np.flatnonzero(good)
+    args = (slots, vlo, vhi, nv0, hz, svlo, svhi, nv1, dz, DEFAULT_SCHEME, mv)
     if len(tab_rows) >= _PAR_ROWS:
         chunks = max(1, min(4 * numba.get_num_threads(), len(tab_rows) // 64))
-        _rows_par(s, k, t, r, q, vol, cp, tab_rows, slots, vlo, vhi, hz, svlo, svhi, dz,
-                  DEFAULT_SCHEME, mv, chunks, out)
+        _rows_par(s, k, t, r, q, vol, cp, tab_rows, *args, chunks, out)
     elif len(tab_rows):
-        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, slots, vlo, vhi, hz, svlo, svhi, dz,
-                     DEFAULT_SCHEME, mv, out)
+        _rows_serial(s, k, t, r, q, vol, cp, tab_rows, *args, out)
     lone = np.flatnonzero(~good & ok & (kinds == 0))
     if len(lone):
         _lone_rows(s, k, t, r, q, vol, cp, lone, rp, qp, mv, out)
@@ -529,25 +465,6 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
 
 _LONE_EPS = 0.01
 """Half-width in ln(vol) of a lone row's own 3-node boundary table."""
-
-
-@njit(**_JIT)
-def _lone_nodes(rp: NDArray[np.float64], qp: NDArray[np.float64], tt: NDArray[np.float64],
-                vlo: NDArray[np.float64], vhi: NDArray[np.float64], tab: NDArray[np.int64],
-                node: NDArray[np.int64], scheme: tuple, hz: NDArray[np.float64]) -> None:
-    """hz[tab[m], node[m], :] for each m (the layout of ``_american_grouped._table_node``)."""
-    nv = hz.shape[1]
-    z_pr = scheme[9]
-    c = np.zeros(scheme[0] + 1)
-    for m in range(tab.shape[0]):
-        j = tab[m]
-        a = math.log(vlo[j])
-        b = math.log(vhi[j])
-        x = math.cos(node[m] * math.pi / (nv - 1))
-        put_boundary(rp[j], qp[j], math.exp(0.5 * (a + b) + 0.5 * (b - a) * x), tt[j], scheme, c)
-        for i in range(z_pr.shape[0]):
-            hz[j, node[m], i] = _cheb_eval(c, z_pr[i])
-        hz[j, node[m], z_pr.shape[0]] = _cheb_eval(c, 1.0)
 
 
 def _lone_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
@@ -563,15 +480,14 @@ def _lone_rows(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.flo
     tt, rr, qq = t[lone], rp[lone], qp[lone]
     vlo = vol[lone] * math.exp(-_LONE_EPS)
     vhi = vol[lone] * math.exp(_LONE_EPS)
-    hz = np.zeros((m, 3, DEFAULT_SCHEME[4].shape[0] + 1))
-    _lone_nodes(rr, qq, tt, vlo, vhi, np.concatenate([j, j, j]),
-                np.repeat(np.arange(3, dtype=np.int64), m), DEFAULT_SCHEME, hz)
-    dz = np.zeros((m, 1, 2, DEFAULT_SCHEME[4].shape[0]))
-    _build_slopes_serial(rr, qq, tt, vlo, vhi, DEFAULT_SCHEME, dz)
+    nv0 = np.full(m, 3, np.int64)
+    nv1 = np.ones(m, np.int64)
+    hz = build_tables(False, rr, qq, tt, vlo, vhi, nv0, 3)
+    dz = build_tables(True, rr, qq, tt, vlo, vhi, nv1, 1)
     slots = np.full((len(s), 2), -1, np.int64)
     slots[lone] = j[:, None]
-    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, vlo, vhi, hz, vlo, vhi, dz, DEFAULT_SCHEME,
-                 mv, out)
+    _rows_serial(s, k, t, r, q, vol, cp, lone, slots, vlo, vhi, nv0, hz, vlo, vhi, nv1, dz,
+                 DEFAULT_SCHEME, mv, out)
 
 
 def _without_table(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],

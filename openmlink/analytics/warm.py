@@ -182,8 +182,8 @@ def _stage_kernels(stage: str) -> list[object]:
     if stage == "first":
         return [d for part in parts.values() for d in part]
     return [qr._b76_iv_par, qr._b76_rows_par, qr._parity, _svi._fit_all, _baw._rows_kernel,
-            _baw._deam_kernel, ag._build_tables, ag._eval_rows, ag._eval_rows_serial,
-            ar._rows_par, ar._rows_serial, ar._build_slopes]
+            _baw._deam_kernel, ag._build_nodes, ag._eval_rows, ag._eval_rows_serial,
+            ar._rows_par, ar._rows_serial]
 
 
 def stage_cached(stage: str) -> bool:
