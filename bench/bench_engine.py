@@ -138,7 +138,7 @@ def _new_tables() -> None:
     """Forget the engine's boundary tables (a live pass builds them all again)."""
     from openmlink.analytics import _quote_rows
 
-    _quote_rows._TABLES = _quote_rows.BoundaryTables()
+    _quote_rows._TABLES = _quote_rows.BoundaryTables(min_rows=_quote_rows._TABLES.min_rows)
 
 
 def _steep_tables() -> None:

@@ -94,13 +94,16 @@ class BoundarySlopes(BoundaryTables):
     node, about half the nodes of a boundary table of the same width."""
 
     SLOPE = True
+    PAD = 1.02  # (read by american_rows' one call per chunk: no nearby vols to serve later)
 
     def __init__(self, max_tables: int = 50_000, min_rows: int = MIN_TABLE_ROWS) -> None:
         super().__init__(max_tables=max_tables, n_vol=N_SLOPE_VOL, min_rows=min_rows)
 
     def nodes(self, width: NDArray[np.float64]) -> NDArray[np.int64]:
-        """6 nodes over a vol ratio of 3.1 (width 1.13), as measured above; fewer when narrower."""
-        return np.clip(np.ceil(2.0 + 3.5 * width), 3, self.n_vol).astype(np.int64)
+        """6 nodes over a vol ratio of 3.1 (width 1.13), as measured above; fewer when narrower;
+        one for a single vol (the node at the row's own vol: exact)."""
+        one = width <= 2.0 * math.log(self.PAD) + 1e-12
+        return np.where(one, 1, np.clip(np.ceil(2.0 + 3.5 * width), 3, self.n_vol)).astype(np.int64)
 
     def table_shape(self) -> tuple[int, ...]:
         return (self.n_vol, 2 * DEFAULT_SCHEME[4].shape[0])
@@ -443,9 +446,10 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     least = min(tables.min_rows, MIN_ROWS)
     slot, hz, vlo, vhi, nv0 = tables.assign(t[idx], rp[idx], qp[idx], vol[idx], least)
     slots[idx, 0] = slot
-    # rows whose premium counts need the slope tables too
+    # rows whose premium counts need the slope tables too (any number of rows: a row's own
+    # one-node slope table costs what a lone row's does)
     full = idx[(kinds[idx] == 0) & (slot >= 0)]
-    slot, dz, svlo, svhi, nv1 = slopes.assign(t[full], rp[full], qp[full], vol[full], least)
+    slot, dz, svlo, svhi, nv1 = slopes.assign(t[full], rp[full], qp[full], vol[full], 1)
     slots[full, 1] = slot
     good = ok & (slots[:, 0] >= 0) & ((kinds != 0) | (slots[:, 1] >= 0))
     tab_rows = np.flatnonzero(good)

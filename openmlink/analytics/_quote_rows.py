@@ -148,8 +148,9 @@ IV_STEPS = -1
 pass with the ALO premium from the BAW vol (vol error ~1e-7 near the money, up to ~1 vol pt on
 deep in-the-money rows whose vega is nearly nil); 2 = within ~1e-3 cents of repricing."""
 
-_TABLES = BoundaryTables()
-"""The engine's boundary tables (bounded memo, see ``BoundaryTables``)."""
+_TABLES = BoundaryTables(min_rows=6)
+"""The engine's boundary tables (bounded memo, see ``BoundaryTables``): a vol range of 6 rows
+gets a table (~7 boundaries where it is narrow; the IV passes and the surface price reuse it)."""
 
 
 def american_value(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
@@ -252,6 +253,9 @@ def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
     (log) of F (vol = the European-equivalent IV of the mid, EEP of the engine's American
     model at that vol, subtracted from bid and ask) and takes ``parity_forward`` of those
     European-equivalent quotes.  De-Americanised call and put IVs then agree at the money.
+    The rounds before the last take the premium of Barone-Adesi-Whaley (they only bring F
+    near the fixed point: the last round's ALO premiums at their carry decide it, and ALO
+    boundary tables at a carry used once are the costliest part of a Loop).
     Groups without a usable pair keep ``fwd0``.  Tested:
     tests/engines/implied/test_engine_american_forward.py.
     """
@@ -264,7 +268,8 @@ def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
     cpf = np.where(np.asarray(cp) == 0, 1.0, -1.0)
     with np.errstate(all="ignore"):
         r_g = -np.log(disc) / t_years
-        for _ in range(iters):
+        for it in range(iters):
+            m_it: AmericanModel = model if it == iters - 1 else "baw"
             ok_g = np.isfinite(fwd) & (fwd > 0) & (s_star > 0) & (t_years > 0)
             q_g = np.where(ok_g, r_g - np.log(fwd / s_star) / t_years, 0.0)
             f_row = fwd[grp]
@@ -276,11 +281,11 @@ def american_parity_forward(strike: NDArray[np.float64], cp: NDArray[np.int8],
             mid = 0.5 * (bid[sel] + ask[sel])
             args = (s_star[g], strike[sel], t_years[g], r_g[g], q_g[g])
             iv, eep0 = _amer_deam_iv(mid, *args, cpf[sel], np.full(len(sel), np.nan), steps=-1,
-                                     model=model)
+                                     model=m_it)
             # ALO: the premium the de-Americanisation subtracted (at the BAW vol; one pricing
             # pass fewer than repricing it at the new vol, ~1e-6 apart near the money)
             eep = eep0 if eep0 is not None else american_eep(*args, np.nan_to_num(iv, nan=0.3),
-                                                             cpf[sel], model)
+                                                             cpf[sel], m_it)
             eep = np.where(np.isfinite(iv) & np.isfinite(eep), np.maximum(eep, 0.0), np.nan)
             b_e = np.full(len(strike), np.nan)
             a_e = np.full(len(strike), np.nan)
