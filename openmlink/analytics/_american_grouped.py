@@ -315,13 +315,10 @@ def build_tables(slope: bool, rp: NDArray[np.float64], qp: NDArray[np.float64],
     jt = np.repeat(np.arange(len(rp), dtype=np.int64), nvs)
     ju = np.arange(len(jt), dtype=np.int64) - np.repeat(np.cumsum(nvs) - nvs, nvs)
     par = len(jt) * (120 if slope else 40) >= _PAR_ROWS and parallel_enabled()
-    (_build_nodes if par else _build_nodes_serial)(slope, jt, ju, *(_c64(x) for x in (rp, qp, tt, vlo, vhi)),
+    f = (lambda a: np.ascontiguousarray(a, dtype=np.float64))  # noqa: E731
+    (_build_nodes if par else _build_nodes_serial)(slope, jt, ju, f(rp), f(qp), f(tt), f(vlo), f(vhi),
                                                    nvs, DEFAULT_SCHEME, out)
     return out
-
-
-def _c64(a: NDArray) -> NDArray[np.float64]:
-    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 @njit(**_IJIT)
