@@ -152,6 +152,19 @@ def _steep_tables() -> None:
           f"{whole:,} wholly at s >= {STEEP_BAND[1]:g} (the Phi form only)")
 
 
+def _table_counts() -> str:
+    """What the engine's boundary tables cost since ``_new_tables`` (issue 16: boundaries are
+    most of an accurate Loop's time): tables, their vol nodes (a boundary each; 3 for a slope
+    table's), rows priced row by row."""
+    from openmlink.analytics import _quote_rows
+
+    tb = _quote_rows._TABLES
+    sl = tb.slopes
+    return (f"{tb.built:,} boundary tables ({tb.nodes_built:,} vol nodes), "
+            f"{sl.built if sl else 0:,} slope tables ({sl.nodes_built if sl else 0:,} nodes x 3 "
+            f"boundaries), {tb.direct:,} of {tb.evaluated:,} priced rows row by row")
+
+
 def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
     t0 = time.perf_counter()
     sim = MarketSimulator(SimConfig(universe=universe), start_ns=1_760_000_000_000_000_000)
@@ -204,7 +217,8 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
             n = eng.on_timer()
             dt = time.perf_counter() - t0
             print(f"Loop over {n:,} series, american_greeks='{greeks}', {label}: {dt:.1f} s, "
-                  f"CPU {time.process_time() - c0:.1f} s, load {os.getloadavg()[0]:.1f}")
+                  f"CPU {time.process_time() - c0:.1f} s, load {os.getloadavg()[0]:.1f}; "
+                  f"{_table_counts()}")
         _steep_tables()
         del eng
         gc.collect()

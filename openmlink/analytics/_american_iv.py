@@ -10,8 +10,8 @@ dividend yield): the European vol (Let's Be Rational).  Other rows (put-equivale
   accepted when ALO(v2) reprices P within ``VOL_TOL`` times the secant slope (the American
   vega): the vol error is then about VOL_TOL or less (1e-5, 10x under the 1e-4 goal); rows not
   accepted take up to ``EXTRA_STEPS`` further secant steps, checked the same way.
-ALO(v) is priced over ``BoundaryTables`` (one boundary table per expiry, side and vol bucket,
-within ~1e-8 per 100 of strike of row-by-row ALO): three table evaluations, one BAW
+ALO(v) is priced over ``BoundaryTables`` (one boundary table per expiry, side and vol range,
+within ~2e-6 per 100 of strike of row-by-row ALO): three table evaluations, one BAW
 de-Americanisation and two Let's-Be-Rational solves per row instead of ~6-10 row-by-row ALO
 prices.  Rows not accepted (deep in the money with no vega, bad input, a key with too few rows
 for a table, negative rates) go to the accurate row-by-row root-finder (``_greeks.root_iv_kernel``),

@@ -1,7 +1,7 @@
 """American price, greeks and slides of whole expiries from the ALO boundary tables.
 
 The engine prices American rows with the ALO collocation over ``BoundaryTables`` (one exercise
-boundary table per expiry, side and vol bucket).  This module gives the greeks and slides of
+boundary table per expiry, side and vol range).  This module gives the greeks and slides of
 that same model, cheaply:
 
 * price = European closed form + early-exercise premium E, the premium integral over the
@@ -13,7 +13,7 @@ that same model, cheaply:
   holding the nodes: the integrand's own dependence plus that of ln B (the boundary), whose
   vol derivatives come from the table's interpolation in ln(vol) and whose rate/yield
   derivatives from slope tables (``BoundarySlopes``: d ln B/dr, d ln B/dq by one-sided
-  differences h = min(1e-7, r/100) at 6 vol nodes, interpolated in ln vol);
+  differences h = min(1e-7, r/100) at up to 7 vol nodes, interpolated in ln vol);
 * time derivatives (theta, deDecay) read the same nodes, no table at another expiry: the
   premium is E(T) = int_0^T f(t, B(T - t)) dt (t elapsed, B a function of the time left), so
   dE/dT = f(0, B(T)) + int_0^T f_t(t, B(T - t)) dt, f_t the integrand's own time derivative

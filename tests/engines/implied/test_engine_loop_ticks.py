@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 
+from openmlink.analytics import BoundaryTables, _quote_rows
 from openmlink.bus import ColumnBatch, InProcessBus
 from openmlink.clock import SimClock
 from openmlink.engines.implied import EngineConfig, ImpliedQuoteEngine, _engine, warm_up
@@ -37,6 +38,10 @@ def test_the_event_loop_runs_other_tasks_while_a_chunk_computes(monkeypatch) -> 
     loop has run meanwhile (it would wait out its 20 s timeout if the fit held the loop), and
     the pass publishes the values of a synchronous pass over the same market."""
     _, eng = _small_engine(EngineConfig(loop_chunk_rows=300, loop_chunk_min_rows=300))
+    # each pass from an empty boundary-table memo (shared by the process's engines: a table's
+    # vol range is that of the rows it was built for, so values depend on the tables held, by
+    # their interpolation error of ~1e-6 per 100 of strike; both passes start alike here)
+    monkeypatch.setattr(_quote_rows, "_TABLES", BoundaryTables(min_rows=_quote_rows._TABLES.min_rows))
     entered = threading.Event()
     served = threading.Event()
     waited: list[bool] = []
@@ -68,6 +73,7 @@ def test_the_event_loop_runs_other_tasks_while_a_chunk_computes(monkeypatch) -> 
     assert n == eng.book.n and len(waited) >= 3 and all(waited), waited
     monkeypatch.setattr(_engine, "fit_expiries", fit_expiries)
     _, twin = _small_engine(eng.config)  # the same market, one synchronous pass
+    monkeypatch.setattr(_quote_rows, "_TABLES", BoundaryTables(min_rows=_quote_rows._TABLES.min_rows))
     sync_got: list[dict[str, np.ndarray]] = []
     twin.bus.subscribe("LiveImpliedQuote", lambda m: sync_got.append(dict(m.data)))
     assert twin.on_timer() == n
