@@ -457,8 +457,10 @@ class BoundaryTables:
         self.min_rows = min_rows  # fewer rows of a new (t, r, q) range: priced row by row
         self.max_tables = max_tables
         self.n_vol = n_vol  # most vol nodes of a table (its storage)
+        # per key: (vol low, vol high, nodes, table, lowest and highest vol of its rows)
         self._tabs: OrderedDict[tuple[float, float, float],
-                                list[tuple[float, float, int, NDArray[np.float64]]]] = OrderedDict()
+                                list[tuple[float, float, int, NDArray[np.float64], float, float]]
+                                ] = OrderedDict()
         self._count = 0  # tables held
         self.built = 0  # tables built
         self.nodes_built = 0  # their vol nodes (boundaries solved)
@@ -511,20 +513,25 @@ class BoundaryTables:
             held = [self._hit(kk) for kk in kt]
         most = max(len(h) for h in held)
         if most:
-            c_lo = np.full((len(keys), most), np.inf)
-            c_hi = np.full((len(keys), most), -np.inf)
+            c_rng = np.full((4, len(keys), most), np.nan)  # padded range, range of its rows
             c_slot = np.full((len(keys), most), -1, np.int64)
             for g, ent in enumerate(held):
-                for e, (a, b, m, tab) in enumerate(ent):
-                    c_lo[g, e], c_hi[g, e], c_slot[g, e] = a, b, len(tabs)
+                for e, (a, b, m, tab, da, db) in enumerate(ent):
+                    c_rng[:, g, e] = a, b, da, db
+                    c_slot[g, e] = len(tabs)
                     tabs.append(tab)
                     lo.append(a)
                     hi.append(b)
                     nv.append(m)
-            for e in range(most - 1, -1, -1):  # the most recent table first
-                with np.errstate(invalid="ignore"):
-                    hit = (which < 0) & (c_lo[inv, e] <= vol) & (vol <= c_hi[inv, e])
-                which[hit] = c_slot[inv[hit], e]
+            # a vol inside the range of a table's own rows takes that table (the one it was
+            # built for: a repeated call gives the same values), else any whose padded range
+            # holds it, the most recent first
+            for pair in ((2, 3), (0, 1)):
+                for e in range(most - 1, -1, -1):
+                    with np.errstate(invalid="ignore"):
+                        hit = ((which < 0) & (c_rng[pair[0], inv, e] <= vol)
+                               & (vol <= c_rng[pair[1], inv, e]))
+                    which[hit] = c_slot[inv[hit], e]
         least = self.min_rows if min_rows is None else min_rows
         with np.errstate(all="ignore"):
             rest = np.flatnonzero((which < 0) & (vol > 0.0) & (vol < np.inf))
@@ -575,7 +582,9 @@ class BoundaryTables:
             for j, gg in enumerate(gk.tolist()):
                 kk = kt[gg]
                 ent = self._tabs.setdefault(kk, [])
-                ent.append((float(plo[j]), float(phi[j]), int(pnv[j]), new[j]))
+                ent.append((float(plo[j]), float(phi[j]), int(pnv[j]), new[j],
+                            float(np.exp(pmin[big[j]])) * (1.0 - 1e-12),
+                            float(np.exp(pmax[big[j]])) * (1.0 + 1e-12)))
                 self._count += 1
                 if len(ent) > self.PER_KEY:
                     del ent[0]
@@ -592,7 +601,7 @@ class BoundaryTables:
         return np.stack(tabs), np.array(lo), np.array(hi), np.array(nv, np.int64)
 
     def _hit(self, kk: tuple[float, float, float]
-             ) -> list[tuple[float, float, int, NDArray[np.float64]]]:
+             ) -> list[tuple[float, float, int, NDArray[np.float64], float, float]]:
         """The memo's tables of key kk (most recently used now), [] if there is none."""
         hit = self._tabs.get(kk)
         if hit is None:
