@@ -480,8 +480,8 @@ class BoundaryTables:
         vol, of which wholly so, s >= STEEP_BAND[1] at its highest): the share of the tables
         built by the heavier scheme (``_american.steep_weight``)."""
         with self._lock:
-            held = [(k[0] * (k[1] - k[2]), lo, hi) for k, ent in self._tabs.items()
-                    for lo, hi, _, _ in ent]
+            held = [(k[0] * (k[1] - k[2]), tab[0], tab[1]) for k, ent in self._tabs.items()
+                    for tab in ent]
         some = sum(1 for a, lo, _ in held if a / (lo * lo) > STEEP_BAND[0])
         whole = sum(1 for a, _, hi in held if a / (hi * hi) >= STEEP_BAND[1])
         return len(held), some, whole
