@@ -10,6 +10,7 @@ import pytest
 from openmlink.analytics.span import SPAN_FIELDS
 from tests.conftest import Server, start_server, stop_server
 from tests.gateway.test_seeds import _fill_placeholders, _samples
+from tests.support.serve import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +22,24 @@ def server() -> Iterator[Server]:
 
 
 def _live_option(server) -> dict:
-    got = server.get(cmd="getmsgs", msgType="OptionNbboQuote", where="okey.tk:eq:AAPL",
-                     limit=400, view="bidPrice|askPrice")
-    for m in got[:-1]:
-        o = m["message"]
-        if o.get("bidPrice", 0) > 1 and o.get("askPrice", 0) > 0:
-            return o["pkey"]["okey"]
-    raise AssertionError("no quoted AAPL option")
+    """A quoted AAPL option whose LiveImpliedQuote has a surface vol already (the calculator's
+    live defaults read it: a server under load may not have finished its first Loop)."""
+    def pick() -> dict | None:
+        got = server.get(cmd="getmsgs", msgType="OptionNbboQuote", where="okey.tk:eq:AAPL",
+                         limit=400, view="bidPrice|askPrice")
+        quoted = [m["message"]["pkey"]["okey"] for m in got[:-1]
+                  if m["message"].get("bidPrice", 0) > 1 and m["message"].get("askPrice", 0) > 0]
+        for okey in quoted[:40]:
+            live = server.get(cmd="getmsgs", msgType="LiveImpliedQuote", view="sVol",
+                              where=f"okey.tk:eq:AAPL & okey.dt:eq:{okey['dt']} & "
+                                    f"okey.xx:eq:{okey['xx']} & okey.cp:eq:{okey['cp']}")
+            if any(m["message"].get("sVol", 0) > 0 for m in live[:-1]):
+                return okey
+        return None
+
+    okey = wait_for(pick, timeout=120.0, every=1.0)
+    assert okey, "no quoted AAPL option with a live surface vol"
+    return okey
 
 
 def test_seed_template_with_live_defaults_reads_back_computed_spans(server):
