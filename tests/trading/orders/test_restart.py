@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -378,13 +379,7 @@ def test_the_venue_continues_exactly_across_a_restart(tmp_path: Path) -> None:
                     clock=SimClock(r1.clock.time_ns()))
     r2._pn = r1._pn
     assert {c for b in r2.engine.manager.brokers.values() for c in b.children} == held
-    steps[split](r2)  # the market again (the restarted store is empty)
-    for st in steps[split + 1:]:
-        st(r2)
-    want = _fills([straight])
-    assert len(want) > 8
-    assert _fills([r1, r2]) == want
-    check_invariants(straight)
+    _run_on_and_compare(r1, r2, steps, split, straight)  # the market again first
 
 
 def test_a_crash_between_two_slices_of_a_tick_loses_no_order(tmp_path: Path) -> None:
@@ -487,13 +482,7 @@ def test_several_brokers_continue_exactly_across_a_restart(tmp_path: Path, split
     assert list(m2.brokers) == order1
     assert list(m2.by_series) == list(series1)
     assert {s: list(bs) for s, bs in m2.by_series.items()} == series1
-    steps[split](r2)
-    for st in steps[split + 1:]:
-        st(r2)
-    want = _fills([straight])
-    assert len(want) > 8
-    assert _fills([r1, r2]) == want
-    check_invariants(straight)
+    _run_on_and_compare(r1, r2, steps, split, straight)
 
 
 def test_broker_bodies_of_the_older_layout_still_restore(tmp_path: Path) -> None:
@@ -527,3 +516,16 @@ def test_broker_bodies_of_the_older_layout_still_restore(tmp_path: Path) -> None
     _market(r2)
     r2.advance(5, 5)
     assert [r2.state(pn)["csz1"] for pn in pns] == [3, 4, 5]
+
+
+def _run_on_and_compare(r1: TradingRig, r2: TradingRig, steps: list[Callable[[TradingRig], None]],
+                        split: int, straight: TradingRig) -> None:
+    """The restarted rig ``r2`` runs the steps from ``split`` on (the split step again: the
+    restarted store is empty); the fills of both halves equal the uninterrupted run's."""
+    steps[split](r2)
+    for st in steps[split + 1:]:
+        st(r2)
+    want = _fills([straight])
+    assert len(want) > 8
+    assert _fills([r1, r2]) == want
+    check_invariants(straight)
