@@ -185,10 +185,12 @@ class Table:
         self.listeners: list[Listener] = []
         self.stale_listeners: list[StaleListener] = []
         # change log: a ring of (row) written at each seq, for readers that poll for changes.
-        # It starts at ``log_start`` entries and doubles, written in full, up to ``log_size``:
-        # memory follows use, and a busy table's log stops growing once it has taken log_size/2
-        # entries (a log of the full size made up front is touched page by page as it fills,
-        # a resident-memory creep that lasted until log_size entries).
+        # It starts at ``log_start`` entries and wraps, overwriting its oldest entries; it grows
+        # (``_grow_log``, up to ``log_size``) only when a reader asks from before its oldest
+        # entry (``changed_since``) and a ring of at most ``log_size`` would have held that
+        # reader's lag: memory follows what readers need, not the number of writes (a ring
+        # that doubled whenever it wrapped reached ``log_size``, 2 MiB, on any busy table,
+        # a resident-memory step minutes into a run).
         self.log_size = log_size
         self._log_rows = np.zeros(max(1, min(log_start, log_size)), np.int64)
         self.log_count = 0  # entries ever appended
@@ -720,6 +722,9 @@ class Table:
             return np.zeros(0, np.int64), self.log_count
         size = len(self._log_rows)
         if log_cursor < max(self._log_floor, self.log_count - size):
+            lag = self.log_count - log_cursor
+            if size < lag <= self.log_size:  # a bigger ring would have held this reader
+                self._grow_log(lag)
             rows = np.flatnonzero(self.row_seq[: self.n] > seq)
             return rows.astype(np.int64), self.log_count
         a = log_cursor % size
@@ -732,13 +737,11 @@ class Table:
 
     def _log(self, rows: np.ndarray) -> None:
         k = len(rows)
-        if k >= self.log_size:
-            self.log_count += k  # readers will fall back to a scan
+        size = len(self._log_rows)
+        if k > size:  # the ring cannot hold the batch: readers before it scan (and grow it)
+            self.log_count += k
             self._log_floor = self.log_count
             return
-        size = len(self._log_rows)
-        if self.log_count + k > size and size < self.log_size:
-            size = self._grow_log(self.log_count + k)
         a = self.log_count % size
         end = a + k
         if end <= size:
@@ -751,7 +754,8 @@ class Table:
 
     def _grow_log(self, need: int) -> int:
         """Double the change log until it holds ``need`` entries (at most ``log_size``),
-        keeping the entries it holds; returns the new size."""
+        keeping the entries it holds (a reader lagged ``need`` entries behind); returns the
+        new size."""
         old = self._log_rows
         size = new_size = len(old)
         while new_size < need and new_size < self.log_size:
