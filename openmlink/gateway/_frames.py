@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from ..schema import Registry
+from ..schema import Registry, fitted
 from ._auth import Principal
 
 __all__ = ["ENVELOPE", "JSON", "JSONF", "JSONF_HEADER", "JSONF_MAX_PAYLOAD", "FrameError",
@@ -55,16 +55,6 @@ def control(name: str, body: dict[str, Any]) -> bytes:
     outbox while its client does not read."""
     body = {k: v for k, v in body.items() if v not in (0, "", None, [], "None")}
     return fitted(orjson.dumps({"header": {"mTyp": name}, "message": body}))
-
-
-def fitted(data: bytes) -> bytes:
-    """``data`` copied into a bytes object of its own size, for bytes that are kept (queued,
-    cached). orjson (3.12 on, measured with 3.13) returns every ``dumps`` result inside the
-    buffer it wrote it in, 4 KiB at least: an 89-byte heartbeat kept 4,120 bytes of C heap
-    (``mallinfo2``), invisible to ``sys.getsizeof`` and to Python's object counts -- 50 clients
-    that stopped reading grew a soak's heap by ~1.2 MiB a minute (bench/soak.py). The copy
-    costs ~0.3 us."""
-    return memoryview(data).tobytes()
 
 
 def envelope_type(env: bytes) -> str:

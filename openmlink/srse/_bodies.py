@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ..bus import ColumnBatch, Event
-from ..schema import Field, MsgType, is_default, message_encoder, pkey_of, pkey_text
+from ..schema import Field, MsgType, fitted, is_default, message_encoder, pkey_of, pkey_text
 from ..store import Store, Table
 
 __all__ = ["Body", "stored_bodies"]
@@ -78,7 +78,7 @@ def _pkey(mt: MsgType, rec: dict[str, Any]) -> str:
 def _body(mt: MsgType, rec: dict[str, Any], sent_ts: int) -> Body:
     firm = rec.get("clientFirm") or "" if mt.field("clientFirm") is not None else ""
     pk = _pkey(mt, rec)
-    return Body(pk, str(firm), orjson.dumps(message_encoder(mt)(rec)), int(sent_ts))
+    return Body(pk, str(firm), fitted(orjson.dumps(message_encoder(mt)(rec))), int(sent_ts))
 
 
 def stored_bodies(store: Store, mt: MsgType, msg: Event | ColumnBatch) -> list[Body]:

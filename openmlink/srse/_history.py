@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ..bus import Bus, ColumnBatch, Event
-from ..schema import MsgType, Registry, decode_record, encode_message, pkey_of, pkey_text
+from ..schema import MsgType, Registry, decode_record, encode_message, fitted, pkey_of, pkey_text
 from ..store import Store
 from ._bodies import stored_bodies
 
@@ -137,7 +137,7 @@ class History:
         """Store one version of ``rec`` (an internal record); returns its sequence number."""
         firm = rec.get("clientFirm") or "" if mt.field("clientFirm") is not None else ""
         pk = pkey_text(mt, pkey_of(mt, rec)) if mt.pkey else ""
-        return self.append_body(mt, pk, str(firm), orjson.dumps(encode_message(mt, rec)), ts)
+        return self.append_body(mt, pk, str(firm), fitted(orjson.dumps(encode_message(mt, rec))), ts)
 
     def append_body(self, mt: MsgType, pkey: str, firm: str, body: bytes, ts: int) -> int:
         """Store one version already encoded: its pkey text, ``clientFirm`` and MLink JSON body

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from openmlink.schema import registry
 from openmlink.srse import History
 
@@ -97,4 +99,36 @@ def test_appends_do_not_wait_for_a_commit_in_progress(tmp_path: Path) -> None:
         assert done.wait(10), "appends waited for the database"
     t.join()
     assert [v.rec["parentNumber"] for v in h.versions(ORDER)] == list(range(1, 101))
+    h.close()
+
+
+def test_a_pending_batch_holds_no_more_heap_than_its_bodies(tmp_path: Path) -> None:
+    """Versions wait in the pending batch (up to ``PENDING_MAX``) until the committer writes
+    them: a body must not keep the 4 KiB buffer orjson (3.12 on) wrote it in (``fitted``;
+    ~16 MiB of C heap for a full batch before) -- appended directly or from the bus."""
+    from openmlink.bus import Event, InProcessBus
+    from openmlink.gcpolicy import heap_info
+    from openmlink.schema import decode_record
+    from openmlink.store import Store
+
+    if heap_info() is None:
+        pytest.skip("glibc's mallinfo2 is not available")
+    bus, store = InProcessBus(), Store(REG)
+    store.attach(bus)
+    h = History(tmp_path / "h.sqlite3", REG, commit_s=3600.0)  # the thread never gets to commit
+    h.attach(bus, store, [ORDER])
+    n = 1000
+    recs = [decode_record(ORDER, {"parentNumber": i, "accnt": "A", "clientFirm": "F",
+                                  "orderSize": i % 7 + 1}) for i in range(1, 2 * n + 1)]
+    for r in recs:  # the store's rows made first (their growth is not the batch's)
+        bus.publish(Event(ORDER, "upsert", r, 1))
+    before = heap_info()["in_use"]  # type: ignore[index]
+    for r in recs[:n]:
+        h.append(ORDER, r, 2)
+    for r in recs[n:]:
+        bus.publish(Event(ORDER, "upsert", r, 3))
+    grown = heap_info()["in_use"] - before  # type: ignore[index]
+    bodies = [p[-1] for p in h._pending]
+    assert len(bodies) == 4 * n and all(len(b) < 400 for b in bodies)
+    assert grown / (2 * n) < 512, f"{grown / (2 * n):.0f} bytes of C heap per {len(bodies[0])}-byte body"
     h.close()

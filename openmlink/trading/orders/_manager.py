@@ -22,7 +22,7 @@ import orjson
 
 from ...clock import Clock
 from ...market import session_state
-from ...schema import MsgType, OptionKey, Registry, decode_record, message_encoder, registry
+from ...schema import MsgType, OptionKey, Registry, decode_record, fitted, message_encoder, registry
 from ...srse import JournalStore
 from ...store import Store
 from ..limits import (
@@ -258,7 +258,8 @@ class OrderManager:
                 self._dirty.clear()
                 self._owed.add(key)
                 self._hold_owed = True
-            self._puts.append(("parent", _hex(pn), orjson.dumps(row)))
+            # its own size: with group commit it waits, one of up to group_commit_max rows
+            self._puts.append(("parent", _hex(pn), fitted(orjson.dumps(row))))
             if b is not None and b.parent is rec:
                 b.enc["parent"] = (rec, enc)  # the journal's broker body reuses this encoding
                 b.enc["row"] = (rec, None)  # ... or names this row (``_broker_body``)
