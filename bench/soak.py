@@ -258,7 +258,8 @@ def _held_line(objs: list[object]) -> str:
 
 def _caches_line(hub: object) -> str:
     """The gateway's encoder caches (filled slots and bytes of cached frames, per type/view and
-    framing) and the store's tables (rows, capacity, vocabulary words): what may fill slowly."""
+    framing) and the store's tables (rows, capacity, vocabulary words, change-log entries): what
+    may fill slowly."""
     parts = []
     total = 0
     for (name, view), enc in hub.encoders._enc.items():  # type: ignore[attr-defined]
@@ -269,7 +270,7 @@ def _caches_line(hub: object) -> str:
     tables = []
     for name, t in hub.store._tables.items():  # type: ignore[attr-defined]
         words = sum(len(v.words) for v in t.vocabs.values())
-        tables.append(f"{name} {t.n}/{t.capacity} w{words}")
+        tables.append(f"{name} {t.n}/{t.capacity} w{words} log{len(t._log_rows)}")
     return (f"encoder caches {total / 2**20:.1f} MiB ({', '.join(parts)}); "
             f"tables {', '.join(tables)}")
 
