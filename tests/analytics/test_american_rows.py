@@ -22,6 +22,7 @@ TOL = 1e-4  # per share (strike 100), price and greeks in LiveImpliedQuote units
 # at r 7.8%, vol 13.7% being 1.0e-4 below QD+ high precision)
 SLIDE_TOL = 2e-4  # a slide is the difference of two prices, each within TOL
 SECOND_ORDER = ("ga", "va", "vo", "deDecay")  # jump across the early-exercise boundary
+AT_BOUNDARY = ("th", "ve", "ro", "ph")  # 0 in the exercise region, O(distance) just outside it
 GREEK_RTOL = 3e-3  # plus this share of a greek: the ALO scheme before issue 16 (16, 4, 10, 48) was
 # ~5e-5 off in price just above the boundary of low-vol high-rate puts, ~1e-4 (0.16%) in rho there,
 # 5e-4 (0.25%) for a 2-year put at r 6.25%, vol 9.4%
@@ -99,13 +100,21 @@ def _compare(market: Any, s: np.ndarray, days: int, r: float, q: float, vols: np
         intrinsic = max(cp[i] * (s[i] - 100.0), 0.0)
         at_ours = bool(ours["price"][i] <= intrinsic + 1e-9)
         at_ref = bool(ref["price"] <= intrinsic + 1e-7)
-        skip = SECOND_ORDER if at_ours != at_ref and ref["price"] - intrinsic < TOL else ()
+        straddle = at_ours != at_ref and ref["price"] - intrinsic < TOL
+        skip = SECOND_ORDER if straddle else ()
+        if straddle:  # greeks that vanish in the exercise region grow like the distance to the
+            # boundary just outside it: a 681-day call at s 137.92, q 5.5%, vol 20.5% is at our
+            # boundary (vega 0) and 1.6e-7 above QuantLib's (vega 2.0e-4): the two boundaries
+            # 0.006 (4e-5 of s) apart; such rows get 10 x TOL on these
+            tol.update({key: 10 * tol[key] for key in AT_BOUNDARY})
         bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS if key not in skip
                and not np.isnan(ref[key]) and not abs(ours[key][i] - ref[key]) <= tol[key]}
         assert not bad, f"row {i} (s={s[i]}, vol={vols[i]}, cp={cp[i]}): {bad}"
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(days=681, r=0.03125, q=0.0546875, vol=0.1796875, moneyness=0.2890625,
+         seed=738)  # a call at our boundary, 1.6e-7 above QuantLib's (fresh-clone CI, AT_BOUNDARY)
 @example(days=85, r=0.025390625, q=0.05859375, vol=0.080078125, moneyness=0.080078125,
          seed=87)  # a call just in the exercise region: QuantLib's vanna quotient straddles it
 @example(days=776, r=0.078125, q=0.0, vol=0.125, moneyness=0.0, seed=0)  # price 1.0e-4 off

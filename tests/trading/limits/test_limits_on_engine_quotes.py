@@ -93,9 +93,13 @@ def test_vol_limit_at_svol_is_sprc(kind: str, name: str, american: bool, tmp_pat
     # rows whose surface vol is outside the accepted Vol-limit range are BadVolLmt, the rest price
     in_rng = (d["sVol"] >= 0.005) & (d["sVol"] <= 9.0)
     assert np.array_equal(priced, in_rng)
-    np.testing.assert_allclose(r.limit_price[priced], d["sPrc"][priced], rtol=1e-9, atol=1e-9)
+    # American values come from boundary tables interpolated in vol over the rows each caller
+    # priced (the engine's and the limits' may hold different tables): within 2e-6 per 100 of
+    # strike of each other (tests/analytics/test_american_grouped.py); European ones exactly
+    tol = 1e-9 + (2e-6 * d["okey.xx"][priced] / 100.0 if american else 0.0)
+    assert np.all(np.abs(r.limit_price[priced] - d["sPrc"][priced]) <= tol + 1e-9 * d["sPrc"][priced])
     # Surface class with no offsets: S = sPrc, so the make limit equals it too
-    np.testing.assert_allclose(r.make_limit[priced], d["sPrc"][priced], rtol=1e-9, atol=1e-9)
+    assert np.all(np.abs(r.make_limit[priced] - d["sPrc"][priced]) <= tol + 1e-9 * d["sPrc"][priced])
     # a vol 1 point higher is worth more (vega > 0) for every priced series
     o.vol_limit[:] = d["sVol"] + 0.01
     up = compute_limits(o, m)
