@@ -10,7 +10,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from ..gcpolicy import GcPolicy
 from ._auth import AuthError, bearer_token
@@ -23,6 +23,43 @@ __all__ = ["HUB", "log_task_failure", "make_app", "run_server", "spawn"]
 
 #: the application's WebSocket hub
 HUB = web.AppKey("hub", Hub)
+#: seconds a socket closed for a protocol error (a message over the frame limit) keeps reading
+#: and dropping what its client still sends, so the close frame reaches the client (inferred)
+LINGER_S = 2.0
+
+
+class _WebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket, closed without a TCP reset after a protocol error.
+
+    aiohttp answers a message over ``max_msg_size`` with a close frame (1009) and closes the
+    socket at once; the client is usually still sending that message, so the kernel resets
+    the connection (unread data) and the client's write fails before it reads the close
+    frame: it sees 1006, not why.  Here such a socket half-closes (FIN after the close frame),
+    drops what the client still sends, and closes when the client does or after
+    ``LINGER_S``."""
+
+    def _close_transport(self) -> None:
+        exc = getattr(self, "_exception", None)
+        req = getattr(self, "_req", None)
+        if isinstance(exc, WebSocketError) and req is not None:
+            proto = req.protocol
+            transport = proto.transport
+            if transport is not None and not transport.is_closing():
+                proto.transport = None  # aiohttp would close it when the handler returns
+                _linger(transport, LINGER_S)
+                return
+        super()._close_transport()
+
+
+def _linger(transport: asyncio.BaseTransport, seconds: float) -> None:
+    """Half-close ``transport`` (what is queued, then FIN), keep reading (the protocol drops
+    the bytes), close it after ``seconds`` unless the peer closed first."""
+    with contextlib.suppress(Exception):
+        if isinstance(transport, asyncio.Transport) and transport.can_write_eof():
+            transport.write_eof()
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.resume_reading()
+    asyncio.get_running_loop().call_later(seconds, transport.close)
 
 log = logging.getLogger("openmlink.gateway")
 
@@ -153,7 +190,7 @@ class _Wire:
         self.protocol = request.protocol
 
     async def write(self, chunks: list[bytes]) -> None:
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self.protocol.transport is None:  # None: lingering
             raise ConnectionResetError("cannot write to a closing transport")
         self.transport.writelines(chunks)
         if self.protocol.writing_paused:
@@ -173,7 +210,7 @@ async def _websocket(request: web.Request, hub: Hub, framing: str) -> web.Stream
             principal = hub.keys.authenticate(token, None)
         except AuthError as e:
             err = str(e)
-    ws = web.WebSocketResponse(max_msg_size=hub.config.max_frame_bytes, compress=False,
+    ws = _WebSocket(max_msg_size=hub.config.max_frame_bytes, compress=False,
                                autoping=True)
     await ws.prepare(request)
     wire = _Wire(request)

@@ -308,3 +308,49 @@ def test_a_websocket_message_over_the_frame_limit_closes_only_that_socket(server
     code, kinds = asyncio.run(run())
     assert code == 1009
     assert "MLinkStreamAck" in kinds and "OptionNbboQuote" in kinds
+
+
+def test_the_close_for_an_oversized_message_reaches_a_client_still_sending_it(server):
+    """The server rejects a message over the frame limit from its header; the client goes on
+    sending the rest of it: the server must keep reading (and dropping) it rather than reset
+    the connection, so that the client's writes succeed and it reads the 1009 close frame."""
+    import base64
+    import os
+    import struct
+
+    u = urllib.parse.urlsplit(server.url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                   f"Authorization: Bearer {API_KEY}\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), head[:80]
+        size = 2 << 20
+        s.sendall(struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"\0\0\0\0")  # text, masked
+        chunk = b"x" * (64 << 10)
+        for _ in range(size // len(chunk)):  # slowly: the server has long seen the header
+            s.sendall(chunk)  # a reset would fail here (ConnectionResetError, BrokenPipeError)
+            time.sleep(0.005)
+        data = head.split(b"\r\n\r\n", 1)[1]
+        while True:  # the server's frames (unmasked): the greeting, ..., the close frame
+            while (end := _frame_end(data)) is None or len(data) < end:
+                more = s.recv(65536)
+                assert more, "closed without a close frame"
+                data += more
+            if data[0] == 0x88:
+                break
+            data = data[end:]
+        assert data[1] < 126 and struct.unpack("!H", data[2:4])[0] == 1009
+
+
+def _frame_end(data: bytes) -> int | None:
+    """Where the server frame at the start of ``data`` ends; None while its header is short."""
+    if len(data) < 2:
+        return None
+    n, at = data[1] & 0x7F, {126: 4, 127: 10}.get(data[1] & 0x7F, 2)
+    if len(data) < at:
+        return None
+    return at + (int.from_bytes(data[2:at], "big") if at > 2 else n)

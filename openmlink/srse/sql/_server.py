@@ -75,11 +75,26 @@ class _Connections(LocalControl):
 
 
 class _MysqlServer(MysqlServer):
+    """mysql_mimic's server, its connections' tasks kept so ``stop`` can wait for them, and
+    every socket closed however its connection ends (mysql_mimic leaves the socket open when
+    it refuses a connection: too many, or its session could not be made)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.handlers: set[asyncio.Task[Any]] = set()
+
     async def _client_connected_cb(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)
         try:
             await super()._client_connected_cb(reader, writer)
         except ConnectionError as e:  # the client went away while being answered
             log.info("sql: connection lost: %s", e)
+        finally:
+            writer.close()
+            if task is not None:
+                self.handlers.discard(task)
 
 
 class SqlServer:
@@ -106,7 +121,8 @@ class SqlServer:
         self._mysql.close()
         for conn in list(self._connections.open.values()):
             conn.kill()
-        await asyncio.sleep(0)  # let the killed connections unwind
+        if self._mysql.handlers:  # let the killed connections unwind and close their sockets
+            await asyncio.wait(list(self._mysql.handlers), timeout=5.0)
         await self._mysql.wait_closed()
         self.engine.close()
 
