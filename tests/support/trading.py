@@ -293,21 +293,22 @@ def check_invariants(rig: TradingRig, *, quiescent: bool = False) -> None:
 
 
 def _check_scope_counters(rig: TradingRig, fills: list[dict[str, Any]]) -> None:
-    """(9) the order manager's symbol and expiry counters equal the fills' $delta and vega."""
+    """(9) the order manager's symbol, expiry and account counters equal the fills' $delta
+    and vega."""
     from openmlink.schema import OptionKey
 
     risk = rig.engine.manager.risk
     want: dict[tuple[str, Any], list[float]] = {}
     for f in fills:
         k, a = f["secKey"], (f["accnt"], f["clientFirm"])
-        scopes = [("sym", (*a, k.ticker)), ("exp", (*a, k.expiry))] \
-            if isinstance(k, OptionKey) else [("sym", (*a, k))]
+        scopes = [("sym", (*a, k.ticker)), ("exp", (*a, k.expiry)), ("acc", a)] \
+            if isinstance(k, OptionKey) else [("sym", (*a, k)), ("acc", a)]
         for sc in scopes:
             w = want.setdefault(sc, [0.0, 0.0])
             w[0] += f["riskDDelta"]
             w[1] += f["riskVega"]
     for (kind, key), (dd, ve) in want.items():
-        c = (risk.syms if kind == "sym" else risk.exps).get(key)
+        c = {"sym": risk.syms, "exp": risk.exps, "acc": risk.accs}[kind].get(key)
         assert c is not None, (kind, key)
         net = c.net()
         assert abs(net[0] - dd) < 1e-6 * max(1, abs(dd)), (kind, key, net[0], dd)

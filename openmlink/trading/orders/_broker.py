@@ -174,6 +174,11 @@ class Broker:
     last_child_reject: str = ""
     last_child_reject_ns: int = 0
     last_take_qv: int = -2
+    #: the makers' total size the size rule wanted when they were sent (§1.6, before the risk
+    #: cap), less their fills since: resting makers grow toward it as the headroom grows
+    want: int = 0
+    #: a risk limit caps it below W (or holds it): in the manager's ``_bound``
+    bound: bool = False
     #: when the current exposure began (first maker child sent since the parent or its
     #: progressExposeTime last changed); 0 = not exposed yet
     expose_ns: int = 0

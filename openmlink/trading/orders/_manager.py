@@ -174,6 +174,11 @@ class OrderManager:
         self._wake: dict[tuple[Any, ...], int] = {}
         #: brokers with an expiry (orderDuration, goodTillDttm): key -> expire_ns
         self._expiry: dict[tuple[Any, ...], int] = {}
+        #: brokers a risk limit caps below their workable size (or holds), by (accnt, firm):
+        #: re-worked when a counter of their account moves (a fill on the other side, a bust,
+        #: an IOC's leaves released), so a held order is released and resting children are
+        #: topped up as soon as the headroom grows
+        self._bound: dict[tuple[str, str], set[tuple[Any, ...]]] = {}
         self._series: list[OptionKey] = []  # every series a broker was worked on, by id
         self._series_id: dict[OptionKey, int] = {}
         #: limit records that arrived before their order (a limit may precede the order)
@@ -720,6 +725,8 @@ class OrderManager:
                     moved: Iterable[Broker] = ()) -> None:
         """Work the brokers waiting for a re-price and ``moved`` (the open brokers of series
         whose market moved: passed as objects, a 10,000-broker move hashes no keys)."""
+        if self.risk.moved:
+            self._rework_bound()
         keys, self._reprice = self._reprice, set()
         bs = [b for b in moved if b.status == NEW_ACTIVE or b.status == NEW_HOLD]
         if keys:
@@ -968,6 +975,8 @@ class OrderManager:
         size, desc, detail = self._risk_size(b, per, now)
         b.risk_size, b.risk_desc, b.risk_detail = size, desc, detail
         cap = W if size < 0 else min(W, size)
+        if (0 <= size < W) != b.bound:
+            self._set_bound(b, not b.bound)
         hold = ""
         if self.disabled_groups and gkey in self.disabled_groups:
             hold = _DISABLED
@@ -1023,10 +1032,14 @@ class OrderManager:
             self._pull(b, now, makers_only=True)
             return
         live = sum(c.leaves for c in makers)
-        if makers and all(abs(c.shown_price - make_px) < 1e-9 for c in makers) and live <= cap:
+        # children sized under a risk cap grow back toward what the size rule wanted (``want``)
+        # once the headroom allows: a venue modify of their size, as of their price
+        grow = min(b.want, cap - (b.live_leaves() - live)) - live if makers else 0
+        if makers and grow <= 0 and live <= cap and all(
+                abs(c.shown_price - make_px) < 1e-9 for c in makers):
             return  # children already where they belong
         if makers and live <= cap:
-            self._reprice_makers(b, makers, make_px, lim.make_limit, now)
+            self._reprice_makers(b, makers, make_px, lim.make_limit, now, max(grow, 0))
             return
         for c in makers:
             c.cancelling = True
@@ -1034,12 +1047,17 @@ class OrderManager:
         if any(c.cancelling or c.tif == "IOC" for c in b.children.values()):
             self._reprice.add(b.key)  # new children once the pulls are confirmed
             return
-        room = cap - b.live_leaves()
+        out = b.live_leaves()
+        room = cap - out
         if room <= 0:
             return
         ps = int(b.parent["publicSize"])
         avg = m["bid_size"] if b.side > 0 else m["ask_size"]
-        total = child_size(room, ps, avg if _fin(avg) and avg > 0 else math.nan, self.rng)
+        # the size rule over W (§1.6), then capped by the risk headroom (§1.9): what the rule
+        # wanted is kept, the children grow to it when the headroom does
+        want = child_size(W - out, ps, avg if _fin(avg) and avg > 0 else math.nan, self.rng)
+        b.want = want
+        total = min(want, room)
         if total <= 0:
             return
         nex = int(b.parent["numMakeExchanges"]) or 1
@@ -1075,18 +1093,24 @@ class OrderManager:
         self._puts.append(("pxp", key, np.stack([pns, nupd], axis=1).astype("<i8").tobytes()))
 
     def _reprice_makers(self, b: Broker, makers: list[Child], px: float, limit: float,
-                        now: int) -> None:
-        """Move resting makers to ``px`` with venue modifies (size kept; each loses its queue
-        priority, as on a real venue).  A child not acknowledged yet, or with a modify still in
-        flight, is waited for (one modify in flight per child: two could land out of order)."""
+                        now: int, grow: int = 0) -> None:
+        """Move resting makers to ``px`` with venue modifies and grow their total size by
+        ``grow`` (spread evenly, the first taking the remainder; the child's size is the new one
+        at once: its leaves count against W while the modify is in flight); each modified child
+        loses its queue priority, as on a real venue.  A child not acknowledged yet, or with a
+        modify still in flight, is waited for (one modify in flight per child: two could land
+        out of order)."""
         if any(not c.acked or c.mod is not None for c in makers):
             self._reprice.add(b.key)
             return
         self._touched(b)
         bid, ask = b.mkt["bid"], b.mkt["ask"]
-        for c in makers:
-            if abs(c.price - px) >= 1e-9:
+        each, rem = divmod(grow, len(makers))
+        for j, c in enumerate(makers):
+            more = each + (j < rem)
+            if more or abs(c.price - px) >= 1e-9:
                 c.mod = (float(px), float(limit), bid, ask)
+                c.size += more
                 self.venue.modify(c.child_id, float(px), c.size, now)
 
     def _exposed(self, b: Broker, now: int) -> bool:
@@ -1278,6 +1302,7 @@ class OrderManager:
         self._progress(b, "Filling")
         if c.maker:  # IOC children were charged when sent
             self._charge(b, c.risk, q)
+            b.want = max(0, b.want - q)
         else:
             self._groups_dirty.add(self._group_key(b))
         if self.risk.watch:
@@ -1380,7 +1405,8 @@ class OrderManager:
         if not lims.caps:
             return -1, "None", ""
         g, s, e = self._scope_keys(b, lims.scopes)
-        return risk_limit_size(lims.caps, per, self.risk.nets(g, s, e))
+        return risk_limit_size(lims.caps, per, self.risk.nets(g, s, e, lims.scopes & 8 != 0),
+                               self.risk.groups.get(g), b.side)
 
     def _charge(self, b: Broker, per: tuple[float, ...], q: float) -> None:
         """Charge ``q`` contracts of ``per`` to the broker's group, symbol and expiry."""
@@ -1388,6 +1414,30 @@ class OrderManager:
         assert s is not None
         self.risk.charge(g, s, e, b.side, per, q)
         self._groups_dirty.add(g)
+
+    def _set_bound(self, b: Broker, on: bool) -> None:
+        """``b`` is (``on``) or is no longer capped below W by a risk limit (``_bound``)."""
+        b.bound = on
+        a = (b.parent["accnt"], b.parent["clientFirm"])
+        if on:
+            self._bound.setdefault(a, set()).add(b.key)
+        else:
+            keys = self._bound.get(a)
+            if keys is not None:
+                keys.discard(b.key)
+                if not keys:
+                    del self._bound[a]
+
+    def _rework_bound(self) -> None:
+        """The counters of some accounts moved (``RiskBook.moved``): their risk-capped brokers
+        are worked again (released, or their children topped up, if the headroom grew)."""
+        for a in self.risk.moved:
+            for k in self._bound.get(a, ()):
+                b = self.brokers.get(k)
+                if b is not None and b.bound and (b.status == NEW_ACTIVE or b.status == NEW_HOLD):
+                    self._touched(b)
+                    self._reprice.add(k)
+        self.risk.moved.clear()
 
     def _ema_fill(self, b: Broker, per: tuple[float, ...], q: float, now: int) -> None:
         """A fill adds to the watched EMA-cancel flows of its symbol and account; a flow beyond
@@ -1515,7 +1565,7 @@ class OrderManager:
             "numParentLimits": b.num_parent_limits, "maxProgress": b.max_progress,
             "eventNumber": b.event_number, "startNs": b.start_ns, "expireNs": b.expire_ns,
             "arriveBid": _nn(b.arrive_bid), "arriveAsk": _nn(b.arrive_ask),
-            "pending": self._pending_body(b), "exposeNs": b.expose_ns,
+            "pending": self._pending_body(b), "exposeNs": b.expose_ns, "want": b.want,
             "seq": [b.made, b.opened, b.series_made],
         }
         row = b.enc.get("row")
@@ -1701,6 +1751,7 @@ class OrderManager:
         # when the exposure began (progressExposeTime counts from it across a restart; a
         # journal written before this field: the exposure starts again)
         b.expose_ns = int(d.get("exposeNs", 0))
+        b.want = int(d.get("want", 0))  # (a journal before it: no top-up until re-sized)
         b.made, b.opened, b.series_made = d.get("seq", (0, 0, 0))
         if "mkt" in d:
             mk = d["mkt"]

@@ -2,9 +2,16 @@
 before it would breach a limit, and the EMA-cancel flows.
 
 Scopes (counters keyed by (accnt, clientFirm, ...)): the risk group (``maxGrpDay*``: $delta,
-vega, contracts, rMetric1..5), the symbol (``maxSymDay*``: $delta, vega, wtVega, rMetric7; the
-underlier's TickerKey) and the expiration (``maxExpDay*``: wtVega, rMetric6; the ExpiryKey,
-which names the underlier as SpiderRock's expiry keys do -- inferred).
+vega, option contracts, future contracts, rMetric1..5), the symbol (``maxSymDay*``: $delta,
+vega, wtVega, rMetric7; the underlier's TickerKey), the expiration (``maxExpDay*``: wtVega,
+rMetric6; the ExpiryKey, which names the underlier as SpiderRock's expiry keys do -- inferred)
+and the account (``maxAccDay*``: $delta, wtVega, with offsets; the older schema's account-day
+scope: every order of the (accnt, clientFirm) shares the counter).
+
+``grpDayVegaRatio`` / ``grpDayRMetric1Ratio`` ("target bot / sld ratio: ratio 2 means neutral is
+bot vega = 2x sld vega") move the neutral point of the group's vega / rMetric1 limits: those
+limits see the net ``bot - ratio·sld`` instead of ``bot - sld`` (inferred from the field
+comment), so a sold contract moves the counter ``ratio`` times its metric.
 
 Per contract of a child (signed by side, ``per_unit``): $delta ``de·uPrc·pointValue``, vega
 ``ve·pointValue``, contracts 1, wtVega ``ve·iVol/√max(0.1, 4·years)·pointValue`` (the weighting
@@ -42,11 +49,13 @@ __all__ = ["CONTROL_FIELDS", "M", "Counter", "GroupCounter", "Limits", "RiskBook
 
 #: metrics of a per-contract vector and of a counter
 DD, VE, QTY, WV, RM = 0, 1, 2, 3, 4  # rMetricN at RM + N - 1
-M = RM + 7
-_NAMES = ("$delta", "vega", "contracts", "wtVega", *(f"rMetric{i}" for i in range(1, 8)))
+FUT = RM + 7  # future contracts (no future is listed here yet: a future child would carry 1)
+M = FUT + 1
+_NAMES = ("$delta", "vega", "contracts", "wtVega", *(f"rMetric{i}" for i in range(1, 8)),
+          "future contracts")
 #: scopes of the headroom limits (index into the nets a check gets) and their words
-GRP, SYM, EXP = 0, 1, 2
-_SCOPE = ("group", "symbol", "expiry")
+GRP, SYM, EXP, ACC = 0, 1, 2, 3
+_SCOPE = ("group", "symbol", "expiry", "account")
 
 #: (scope, metric, ln field, sh field, abs field, offset field, SpdrRisk ln / sh / abs)
 _TABLE: tuple[tuple[int, int, str, str, str, str, tuple[str, str, str]], ...] = (
@@ -55,6 +64,8 @@ _TABLE: tuple[tuple[int, int, str, str, str, str, tuple[str, str, str]], ...] = 
      ("GrpVegaLn", "GrpVegaSh", "GrpVegaAbs")),
     (GRP, QTY, "maxGrpDayContractsLn", "maxGrpDayContractsSh", "maxGrpDayContractsAbs", "",
      ("GrpOptQtyLn", "GrpOptQtySh", "GrpOptQtyAbs")),
+    (GRP, FUT, "maxGrpDayFutContractsLn", "maxGrpDayFutContractsSh", "maxGrpDayFutContractsAbs",
+     "", ("DayFutCnBot", "DayFutCnSld", "DayFutCnAbs")),
     (GRP, RM, "maxGrpDayRMetric1Ln", "maxGrpDayRMetric1Sh", "maxGrpDayRMetric1Abs", "",
      ("GrpRm1Ln", "GrpRm1Sh", "GrpRm1Abs")),
     *((GRP, RM + n - 1, f"maxGrpDayRMetric{n}Ln", f"maxGrpDayRMetric{n}Sh", "", "",
@@ -69,7 +80,13 @@ _TABLE: tuple[tuple[int, int, str, str, str, str, tuple[str, str, str]], ...] = 
     (EXP, WV, "maxExpDayWtVegaLn", "maxExpDayWtVegaSh", "", "expDayWtVegaOffset",
      ("ExpWtVegaLn", "ExpWtVegaSh", "")),
     (EXP, RM + 5, "maxExpDayRMetric6Ln", "maxExpDayRMetric6Sh", "", "", ("ExpRm6Ln", "ExpRm6Sh", "")),
+    (ACC, DD, "maxAccDayDDeltaLn", "maxAccDayDDeltaSh", "", "accDayDDeltaOffset",
+     ("DayLnDDelta", "DayShDDelta", "")),
+    (ACC, WV, "maxAccDayWtVegaLn", "maxAccDayWtVegaSh", "", "accDayWtVegaOffset",
+     ("DayLnWtVe", "DayShWtVe", "")),
 )
+#: the group metrics whose limits a bot/sld ratio field re-centres
+_RATIO = {VE: "grpDayVegaRatio", RM: "grpDayRMetric1Ratio"}
 #: EMA-cancel: (scope 0 symbol / 1 account, metric, ln field, sh field, SpdrRisk ln / sh)
 EMA_SYM, EMA_ACC = 0, 1
 _EMA_TABLE = (
@@ -83,7 +100,7 @@ _EMA_METRICS = (DD, WV)
 
 #: every limit field an order (or its limit record) may carry
 ORDER_FIELDS = frozenset(f for row in _TABLE for f in row[2:5] if f) | frozenset(
-    f for row in _EMA_TABLE[:2] for f in row[2:4])
+    f for row in _EMA_TABLE[:2] for f in row[2:4]) | frozenset(_RATIO.values())
 #: every limit and offset field a SpdrRiskGroupControl carries that is applied
 CONTROL_FIELDS = ORDER_FIELDS | frozenset(f for row in _EMA_TABLE for f in row[2:4]) | frozenset(
     row[5] for row in _TABLE if row[5])
@@ -101,6 +118,7 @@ class Cap(NamedTuple):
     name: str  # SpdrRisk
     field: str
     control: bool  # from the group's SpdrRiskGroupControl (else the order)
+    ratio: float = 1.0  # bot/sld ratio: the limit sees ``bot - ratio·sld``
 
 
 class EmaLimit(NamedTuple):
@@ -146,7 +164,9 @@ def compile_limits(order: Callable[[str], Any] | None, sent: frozenset[str],
                 v = _pos(get(fld))
                 if v:
                     o = _num(get(off)) if off and off in fields else 0.0
-                    caps.append(Cap(scope, i, kind, v, o, name, fld, ctl))
+                    rf = _RATIO.get(i) if scope == GRP else None
+                    r = (_pos(get(rf)) or 1.0) if rf is not None and rf in fields else 1.0
+                    caps.append(Cap(scope, i, kind, v, o, name, fld, ctl, r))
         for escope, i, ln, sh, enames in _EMA_TABLE:
             for kind, fld, name in ((1, ln, enames[0]), (-1, sh, enames[1])):
                 if fld in fields:
@@ -188,13 +208,17 @@ def _num(v: Any) -> float:
 
 
 def per_unit(side: int, de: float, u_prc: float, pv: float, ve: float, s_vol: float,
-             years: float, rms: Sequence[float] = (), stock: bool = False) -> tuple[float, ...]:
+             years: float, rms: Sequence[float] = (), stock: bool = False,
+             future: bool = False) -> tuple[float, ...]:
     """Signed per-contract metrics of a child ($delta, vega, contracts, wtVega, then
     rMetric1..7 up to the last one set: a missing tail counts 0 -- children carry this vector
     into the journal's venue rows); a share of stock is $delta ``uPrc``, no vega and no option
-    contract."""
+    contract; a future contract is $delta ``de·uPrc·pointValue`` (de 1), no vega, no option
+    contract and one future contract (``FUT``, after the rMetrics)."""
     if stock:
         out = [u_prc * side, 0.0, 0.0, 0.0]
+    elif future:
+        out = [de * u_prc * pv * side, 0.0, 0.0, 0.0]
     else:
         wt = ve * s_vol / math.sqrt(max(0.1, 4.0 * years)) if years == years else math.nan
         out = [de * u_prc * pv * side, ve * pv * side, float(side), wt * pv * side]
@@ -203,6 +227,9 @@ def per_unit(side: int, de: float, u_prc: float, pv: float, ve: float, s_vol: fl
         out.extend(float(r) * pvr * side if r else 0.0 for r in rms)
         while len(out) > 4 and out[-1] == 0.0:
             out.pop()
+    if future:
+        out.extend([0.0] * (FUT - len(out)))
+        out.append(float(side))
     return tuple(out)
 
 
@@ -284,10 +311,13 @@ _ZERO = [0.0] * M
 
 
 def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
-                    nets: Sequence[Sequence[float]]) -> tuple[int, str, str]:
+                    nets: Sequence[Sequence[float]], group: Counter | None = None,
+                    side: int = 1) -> tuple[int, str, str]:
     """(max contracts, SpdrRisk name of the binding limit, detail text) over ``caps``;
-    (-1, "None", "") when none applies.  ``nets[scope]`` is the scope's net counter."""
-    best, bind, bind_net, np_ = -1, None, 0.0, len(per)
+    (-1, "None", "") when none applies.  ``nets[scope]`` is the scope's net counter; a cap
+    with a bot/sld ratio reads the sides of ``group`` (the group counter, None: zeros) and a
+    child of ``side`` -1 moves it ``ratio`` times its metric."""
+    best, bind, bind_net, bind_m, np_ = -1, None, 0.0, 0.0, len(per)
     for cap in caps:
         i = cap.metric
         m = per[i] if i < np_ else 0.0
@@ -295,9 +325,14 @@ def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
             return 0, cap.name, (f"{_NAMES[i]} per contract unknown (no surface greeks yet); "
                                  f"{cap.field} cannot be checked")
         kind = cap.kind
+        if cap.ratio != 1.0:
+            net = 0.0 if group is None else group.bot[i] - cap.ratio * group.sld[i]
+            if side < 0:
+                m *= cap.ratio
+        else:
+            net = nets[cap.scope][i]
         if m == 0 or (kind > 0 and m < 0) or (kind < 0 and m > 0):
             continue  # the child moves away from this limit
-        net = nets[cap.scope][i]
         if kind > 0:
             room = cap.limit - (net - cap.offset)
         elif kind < 0:
@@ -306,14 +341,15 @@ def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
             room = cap.limit - (net if m > 0 else -net)
         n = max(0, math.floor(room / abs(m) + 1e-9))
         if best < 0 or n < best:
-            best, bind, bind_net = n, cap, net
+            best, bind, bind_net, bind_m = n, cap, net, m
     if bind is None:
         return -1, "None", ""
-    i, m = bind.metric, per[bind.metric]
+    i, m = bind.metric, bind_m
     src = " (SpdrRiskGroupControl)" if bind.control else ""
     off = f" less offset {bind.offset:,.2f}" if bind.offset else ""
+    rat = f" (bot - {bind.ratio:g} x sld)" if bind.ratio != 1.0 else ""
     return best, bind.name, (f"{bind.field} {bind.limit:g}{src}: {_SCOPE[bind.scope]} "
-                             f"{_NAMES[i]} {bind_net:,.2f}{off}, {m:,.2f} per contract -> "
+                             f"{_NAMES[i]}{rat} {bind_net:,.2f}{off}, {m:,.2f} per contract -> "
                              f"at most {best} contracts")
 
 
@@ -334,14 +370,16 @@ class RiskBook:
     """The counters by scope key, the control records' limits and the EMA-cancel flows.
 
     Keys: group (accnt, clientFirm, riskGroupId), symbol (accnt, clientFirm, TickerKey),
-    expiry (accnt, clientFirm, ExpiryKey); EMA flows by ("sym", accnt, firm, TickerKey) and
-    ("acc", accnt, firm).  ``dirty`` holds the symbol/expiry/EMA keys a commit must journal.
+    expiry (accnt, clientFirm, ExpiryKey), account (accnt, clientFirm); EMA flows by ("sym",
+    accnt, firm, TickerKey) and ("acc", accnt, firm).  ``dirty`` holds the symbol/expiry/
+    account/EMA keys a commit must journal.
     """
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str, str, int], Counter] = {}
         self.syms: dict[tuple[Any, ...], Counter] = {}
         self.exps: dict[tuple[Any, ...], Counter] = {}
+        self.accs: dict[tuple[Any, ...], Counter] = {}
         #: the applied limit/offset fields of each group's SpdrRiskGroupControl
         self.controls: dict[tuple[str, str, int], dict[str, float]] = {}
         #: EMA flows: key -> [ema $delta, ema wtVega, ns of the values]
@@ -355,6 +393,9 @@ class RiskBook:
         #: none): a fill compares its flow with these four, not with every watcher
         self._tight: dict[tuple[Any, ...], list[float]] = {}
         self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
+        #: (accnt, clientFirm) of the counters charged since the manager last looked
+        self.moved: set[tuple[Any, ...]] = set()
+        self._tables = {"sym": self.syms, "exp": self.exps, "acc": self.accs}
 
     def group(self, key: tuple[str, str, int]) -> Counter:
         g = self.groups.get(key)
@@ -369,23 +410,30 @@ class RiskBook:
         return c
 
     def nets(self, g: tuple[str, str, int], s: tuple[Any, ...] | None,
-             e: tuple[Any, ...] | None) -> tuple[list[float], list[float], list[float]]:
-        """The net counters of the group, symbol and expiry (a key None: zeros, not read)."""
+             e: tuple[Any, ...] | None, acc: bool = False
+             ) -> tuple[list[float], list[float], list[float], list[float]]:
+        """The net counters of the group, symbol, expiry and (``acc``) account (a key None,
+        or ``acc`` False: zeros, not read)."""
         gc = self.groups.get(g)
         sc = self.syms.get(s) if s is not None else None
         ec = self.exps.get(e) if e is not None else None
+        ac = self.accs.get(g[:2]) if acc else None
         return (_ZERO if gc is None else gc.net(), _ZERO if sc is None else sc.net(),
-                _ZERO if ec is None else ec.net())
+                _ZERO if ec is None else ec.net(), _ZERO if ac is None else ac.net())
 
     def charge(self, g: tuple[str, str, int], s: tuple[Any, ...], e: tuple[Any, ...] | None,
                side: int, per: Sequence[float], q: float) -> None:
-        """Charge the group, symbol and expiry counters (a stock has no expiry)."""
+        """Charge the group, symbol, expiry (a stock has none) and account counters."""
         self.group(g).add(side, per, q)
         self.scope(self.syms, s).add(side, per, q)
         self.dirty.add(("sym", s))
         if e is not None:
             self.scope(self.exps, e).add(side, per, q)
             self.dirty.add(("exp", e))
+        a = g[:2]
+        self.scope(self.accs, a).add(side, per, q)
+        self.dirty.add(("acc", a))
+        self.moved.add(a)
 
     # ---------------------------------------------------------------- EMA-cancel
     def ema_values(self, key: tuple[Any, ...], now: int) -> list[float] | None:
@@ -480,23 +528,23 @@ class RiskBook:
 
     # ---------------------------------------------------------------- journal
     def journal_rows(self) -> list[tuple[str, str, bytes]]:
-        """Journal rows of the symbol/expiry counters and EMA flows in ``dirty`` (``rsym``,
-        ``rexp``, ``rema``; the caller clears ``dirty``)."""
+        """Journal rows of the symbol/expiry/account counters and EMA flows in ``dirty``
+        (``rsym``, ``rexp``, ``racc``, ``rema``; the caller clears ``dirty``)."""
         rows = []
         for kind, key in self.dirty:
             jk = orjson.dumps(_scope_json(key)).decode()
             if kind == "ema":
                 rows.append(("rema", jk, orjson.dumps(self.ema_body(key))))
             else:
-                c = (self.syms if kind == "sym" else self.exps)[key]
+                c = self._tables[kind][key]
                 rows.append(("r" + kind, jk, orjson.dumps(c.body())))
         return rows
 
     def restore(self, items: Callable[[str], Iterable[tuple[str, bytes]]]) -> None:
         """Take back the rows of ``journal_rows`` and the group controls' limits (``gclim``:
         key [accnt, firm, riskGroupId], body the applied fields) from a journal's ``items``."""
-        for ns, table in (("rsym", self.syms), ("rexp", self.exps)):
-            for k, body in items(ns):
+        for kind, table in self._tables.items():
+            for k, body in items("r" + kind):
                 table[_scope_key(orjson.loads(k))] = Counter.from_body(orjson.loads(body))
         for k, body in items("rema"):
             self.ema_from(_scope_key(orjson.loads(k)), orjson.loads(body))

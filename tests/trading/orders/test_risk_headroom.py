@@ -31,7 +31,7 @@ def _lims(order: dict[str, float] | None = None, control: dict[str, float] | Non
 
 def _size(caps, nets=None):
     z = [0.0] * M
-    return risk_limit_size(caps, PER, nets or (z, z, z))
+    return risk_limit_size(caps, PER, nets or (z, z, z, z))
 
 
 def test_per_contract_metrics() -> None:
@@ -45,6 +45,66 @@ def test_per_contract_metrics() -> None:
     assert sold[0] == pytest.approx(8000.0) and sold[1] == pytest.approx(-30.0) and sold[2] == -1
     stock = per_unit(-1, 1.0, 200.0, 1.0, 0.0, 0.0, 0.0, stock=True)
     assert stock[:4] == (-200.0, 0.0, 0.0, 0.0)
+
+
+def test_the_account_scope_with_its_offsets() -> None:
+    z = [0.0] * M
+    acc = list(z)
+    acc[0], acc[3] = -20000.0, 2 * WT  # the account's other groups: 2.5 puts bought
+    nets = (z, z, z, acc)
+    # short $delta: 40000 + (-20000 - 0) = 20000 of room, 8000 per put -> 2
+    assert _size(_lims({"maxAccDayDDeltaSh": 40000.0}).caps, nets)[:2] == (2, "DayShDDelta")
+    # the offset is the target position: 40000 + (-20000 - (-8000)) -> 3
+    assert _size(_lims({"maxAccDayDDeltaSh": 40000.0, "accDayDDeltaOffset": -8000.0}).caps,
+                 nets)[:2] == (3, "DayShDDelta")
+    size, desc, detail = _size(_lims({"maxAccDayWtVegaLn": 5 * WT}).caps, nets)
+    assert (size, desc) == (3, "DayLnWtVe") and "account wtVega" in detail
+    # a child moving away from the limit is not held by it
+    assert _size(_lims({"maxAccDayWtVegaSh": 1.0}).caps, nets)[:2] == (-1, "None")
+
+
+def test_future_contract_limits_bind_a_future_child_only() -> None:
+    fut = per_unit(1, 1.0, 5000.0, 50.0, 0.0, 0.0, 0.0, future=True)
+    assert fut[0] == pytest.approx(250000.0) and fut[1:4] == (0.0, 0.0, 0.0) and fut[-1] == 1.0
+    assert len(fut) == M
+    z = [0.0] * M
+    grp = list(z)
+    grp[M - 1] = 3.0  # three future contracts bought
+    lims = _lims({"maxGrpDayFutContractsLn": 5, "maxGrpDayFutContractsAbs": 4})
+    assert risk_limit_size(lims.caps, fut, (grp, z, z, z))[:2] == (1, "DayFutCnAbs")
+    sold = per_unit(-1, 1.0, 5000.0, 50.0, 0.0, 0.0, 0.0, future=True)
+    assert risk_limit_size(lims.caps, sold, (grp, z, z, z))[:2] == (7, "DayFutCnAbs")
+    assert risk_limit_size(_lims({"maxGrpDayFutContractsSh": 2}).caps, sold,
+                           (grp, z, z, z))[:2] == (5, "DayFutCnSld")
+    # an option child carries no future contract: the limit never holds it
+    assert _size(lims.caps, (grp, z, z, z)) == (-1, "None", "")
+
+
+def test_a_vega_ratio_moves_the_neutral_point_of_the_group_vega_limits() -> None:
+    c = Counter()
+    c.add(1, PER, 4)  # 120 vega bought
+    c.add(-1, per_unit(-1, -0.4, 200.0, 100.0, 0.3, 0.25, 0.126), 1)  # 30 sold
+    z = [0.0] * M
+    nets = (c.net(), z, z, z)
+    sold = per_unit(-1, -0.4, 200.0, 100.0, 0.3, 0.25, 0.126)
+    plain = _lims({"maxGrpDayVegaLn": 150.0, "maxGrpDayVegaSh": 30.0})
+    assert risk_limit_size(plain.caps, PER, nets, c, 1)[:2] == (2, "GrpVegaLn")  # 150 - 90
+    assert risk_limit_size(plain.caps, sold, nets, c, -1)[:2] == (4, "GrpVegaSh")  # 30 + 90
+    # ratio 2: neutral is bot = 2 x sld, the limits see 120 - 2 x 30 = 60, a sale moves 60
+    rat = _lims({"maxGrpDayVegaLn": 150.0, "maxGrpDayVegaSh": 30.0, "grpDayVegaRatio": 2.0})
+    assert risk_limit_size(rat.caps, PER, nets, c, 1)[:2] == (3, "GrpVegaLn")  # 90 / 30
+    size, desc, detail = risk_limit_size(rat.caps, sold, nets, c, -1)
+    assert (size, desc) == (1, "GrpVegaSh")  # (30 + 60) / 60
+    assert "bot - 2 x sld" in detail
+    # abs 100 of |60|: a buy has 40 of room (one of 30), a sale 160 (two of 60)
+    ab = _lims({"maxGrpDayVegaAbs": 100.0, "grpDayVegaRatio": 2.0})
+    assert risk_limit_size(ab.caps, PER, nets, c, 1)[:2] == (1, "GrpVegaAbs")
+    assert risk_limit_size(ab.caps, sold, nets, c, -1)[:2] == (2, "GrpVegaAbs")
+    # the ratio applies to the group vega and rMetric1 limits only, from the same source
+    assert [cap.ratio for cap in _lims({"maxGrpDayVegaLn": 1.0, "maxSymDayVegaLn": 1.0,
+                                        "grpDayVegaRatio": 2.0}).caps] == [2.0, 1.0]
+    assert [cap.ratio for cap in _lims({"maxGrpDayRMetric1Ln": 1.0, "grpDayRMetric1Ratio": 0.5},
+                                       {"maxGrpDayVegaLn": 1.0}).caps] == [0.5, 1.0]
 
 
 def test_nothing_set_compiles_to_no_limits() -> None:
@@ -146,10 +206,15 @@ def test_risk_book_charges_symbol_and_expiry_but_not_a_stock_expiry() -> None:
     g, s, e = ("A", "F", 1), ("A", "F", "AAPL"), ("A", "F", "AAPL-2025-07-18")
     r.charge(g, s, e, 1, PER, 3)
     r.charge(g, s, None, 1, per_unit(1, 1.0, 200.0, 1.0, 0, 0, 0, stock=True), 100)
-    nets = r.nets(g, s, e)
-    assert nets[0][0] == pytest.approx(-24000 + 20000) == nets[1][0]
+    nets = r.nets(g, s, e, acc=True)
+    assert nets[0][0] == pytest.approx(-24000 + 20000) == nets[1][0] == nets[3][0]
     assert nets[2][0] == pytest.approx(-24000.0)
-    assert r.dirty == {("sym", s), ("exp", e)}
+    assert r.nets(g, s, e)[3] == [0.0] * len(nets[3])  # the account counter read only if asked
+    # the account counter (accnt, clientFirm) is every group's of the account
+    r.charge(("A", "F", 2), s, e, 1, PER, 1)
+    assert r.nets(g, s, e, acc=True)[3][0] == pytest.approx(-24000 + 20000 - 8000)
+    assert r.nets(g, s, e, acc=True)[0][0] == pytest.approx(-24000 + 20000)
+    assert r.dirty == {("sym", s), ("exp", e), ("acc", ("A", "F"))}
 
 
 def test_ema_decays_and_a_breach_lasts_until_the_flow_is_back_within() -> None:

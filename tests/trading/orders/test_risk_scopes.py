@@ -76,10 +76,15 @@ def test_a_control_symbol_limit_counts_every_group_of_the_account_in_the_symbol(
     _control(r, "0000-0000-0000-0008", maxSymDayDDeltaSh=40000.0)
     r.advance(5, 5)
     assert _st(r, b)[1:5] == ("Active", "SymDDeltaSh", 3, 3)
-    # and taken away: no limit at all (the resting children stay as they are)
+    # and taken away: no limit at all; the resting child is topped up to the whole order (a
+    # venue modify of its size: the same child, now 5 at the venue)
+    kids = r.engine.manager.venue.live_children(b["parentNumber"])
     _control(r, "0000-0000-0000-0008", maxSymDayDDeltaSh=0.0)
     r.advance(5, 5)
-    assert _st(r, b)[1:5] == ("Active", "None", -1, 3)
+    assert _st(r, b)[1:5] == ("Active", "None", -1, 5)
+    after = r.engine.manager.venue.live_children(b["parentNumber"])
+    assert [c.child.child_id for c in after] == [c.child.child_id for c in kids]
+    assert [c.leaves for c in after] == [5]
     check_invariants(r, quiescent=False)
 
 
@@ -113,8 +118,8 @@ def test_rmetric_limits_follow_the_reference_value_of_the_limit_record() -> None
     assert _st(r, o)[2:5] == ("GrpRm1Ln", 2, 2)  # 120 / (0.5 x 100)
     r.limit(orderRefRMetric1=0.25)
     r.advance(5, 5)
-    # the headroom doubles (the resting children are not topped up: only new ones are sized)
-    assert _st(r, o)[2:5] == ("GrpRm1Ln", 4, 2)
+    # the headroom doubles: the resting child is topped up to it
+    assert _st(r, o)[2:5] == ("GrpRm1Ln", 4, 4)
     # fills count rMetric1 in RiskGroupCounter
     r.option("AAPL", 200, "Put", 4.9, 4.95, bsz=20, asz=20)
     r.advance(5, 10)

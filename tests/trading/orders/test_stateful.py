@@ -1,5 +1,6 @@
-"""Random Add/Replace/Modify/Cancel/Limit sequences, group risk controls, market moves and
-busts/corrections (trading.md §6.2 #14): after every step, invariants 1-10 hold for every record published so
+"""Random Add/Replace/Modify/Cancel/Limit sequences, group risk controls, the orders' own risk
+limits (group contracts, account $delta, vega ratio), market moves and busts/corrections
+(trading.md §6.2 #14): after every step, invariants 1-10 hold for every record published so
 far."""
 
 from __future__ import annotations
@@ -70,6 +71,17 @@ class OrderMachine(RuleBasedStateMachine):
             "riskGroupId": 0, "accnt": ACCNT, "riskFirm": "SRCORE", "maxSymDayDDeltaLn": dd,
             "maxSymDayDDeltaSh": dd, "maxExpDayWtVegaLn": wv, "maxExpDayWtVegaSh": wv,
             "symEmaCxlDDeltaLn": ema, "symEmaCxlDDeltaSh": ema}, origin="K")
+
+    @rule(code=st.integers(0, 1), side=st.integers(0, 1), qty=st.sampled_from([0, 1, 3, 6]),
+          acc=st.sampled_from([0.0, 8000.0, 40000.0]), ratio=st.sampled_from([0.0, 2.0]))
+    def risk_limit(self, code: int, side: int, qty: int, acc: float, ratio: float) -> None:
+        # the order's own limits by a (merged) limit record: group contracts, the account's
+        # $delta, a group vega limit re-centred by a bot/sld ratio (0: the order's, none); a
+        # broker they cap is topped up or released as fills of the other side give room back
+        self.rig.limit(merge=True, maxGrpDayContractsLn=qty, maxGrpDayContractsSh=qty,
+                       maxAccDayDDeltaLn=acc, maxAccDayDDeltaSh=acc,
+                       maxGrpDayVegaAbs=90.0 if ratio else 0.0, grpDayVegaRatio=ratio,
+                       **self._common(code, side))
 
     @rule(pick=st.integers(0, 30), correct=st.sampled_from([None, -0.05, 0.05]))
     def bust(self, pick: int, correct: float | None) -> None:
