@@ -61,6 +61,7 @@ from ._risk import (
     compile_limits,
     control_limits,
     ema_breach,
+    headroom_grew,
     per_unit,
     risk_limit_size,
 )
@@ -1430,13 +1431,17 @@ class OrderManager:
 
     def _rework_bound(self) -> None:
         """The counters of some accounts moved (``RiskBook.moved``): their risk-capped brokers
-        are worked again (released, or their children topped up, if the headroom grew)."""
-        for a in self.risk.moved:
-            for k in self._bound.get(a, ()):
+        whose binding limit the moves may have given room are worked again (released, or their
+        children topped up); a move toward the limit leaves them as they are until next worked."""
+        for a, moved in self.risk.moved.items():
+            for k in list(self._bound.get(a, ())):
                 b = self.brokers.get(k)
-                if b is not None and b.bound and (b.status == NEW_ACTIVE or b.status == NEW_HOLD):
-                    self._touched(b)
-                    self._reprice.add(k)
+                if b is not None and (b.status == NEW_ACTIVE or b.status == NEW_HOLD):
+                    if headroom_grew(b.risk_desc, moved):
+                        self._touched(b)
+                        self._reprice.add(k)
+                elif b is not None and not is_open(b.status):
+                    self._set_bound(b, False)  # closed since: capped by nothing
         self.risk.moved.clear()
 
     def _ema_fill(self, b: Broker, per: tuple[float, ...], q: float, now: int) -> None:

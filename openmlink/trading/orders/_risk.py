@@ -45,7 +45,8 @@ import orjson
 from ...schema import ExpiryKey, TickerKey
 
 __all__ = ["CONTROL_FIELDS", "M", "Counter", "GroupCounter", "Limits", "RiskBook",
-           "compile_limits", "control_limits", "ema_breach", "per_unit", "risk_limit_size"]
+           "compile_limits", "control_limits", "ema_breach", "headroom_grew", "per_unit",
+           "risk_limit_size"]
 
 #: metrics of a per-contract vector and of a counter
 DD, VE, QTY, WV, RM = 0, 1, 2, 3, 4  # rMetricN at RM + N - 1
@@ -85,6 +86,9 @@ _TABLE: tuple[tuple[int, int, str, str, str, str, tuple[str, str, str]], ...] = 
     (ACC, WV, "maxAccDayWtVegaLn", "maxAccDayWtVegaSh", "", "accDayWtVegaOffset",
      ("DayLnWtVe", "DayShWtVe", "")),
 )
+#: SpdrRisk name of a headroom limit -> (metric, kind)
+_BIND = {names[j]: (row[1], kind) for row in _TABLE for names in (row[6],)
+         for j, kind in ((0, 1), (1, -1), (2, 0)) if names[j]}
 #: the group metrics whose limits a bot/sld ratio field re-centres
 _RATIO = {VE: "grpDayVegaRatio", RM: "grpDayRMetric1Ratio"}
 #: EMA-cancel: (scope 0 symbol / 1 account, metric, ln field, sh field, SpdrRisk ln / sh)
@@ -353,6 +357,18 @@ def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
                              f"at most {best} contracts")
 
 
+def headroom_grew(desc: str, moved: int) -> bool:
+    """Whether nets that moved in the directions ``moved`` (``RiskBook.moved`` bits) may have
+    given the binding limit ``desc`` (SpdrRisk) room: a long limit's net went down, a short
+    one's up, an abs one's either way.  True for a hold that is not a headroom limit."""
+    mk = _BIND.get(desc)
+    if mk is None:
+        return True
+    i, kind = mk
+    up, down = moved >> (2 * i) & 1, moved >> (2 * i + 1) & 1
+    return bool(down if kind > 0 else up if kind < 0 else up | down)
+
+
 def ema_breach(emas: Sequence[EmaLimit], values: Sequence[Sequence[float] | None]
                ) -> tuple[EmaLimit, float] | None:
     """The first EMA limit ``values[scope][metric]`` is beyond, with that value; else None."""
@@ -393,8 +409,9 @@ class RiskBook:
         #: none): a fill compares its flow with these four, not with every watcher
         self._tight: dict[tuple[Any, ...], list[float]] = {}
         self.dirty: set[tuple[str, tuple[Any, ...]]] = set()
-        #: (accnt, clientFirm) of the counters charged since the manager last looked
-        self.moved: set[tuple[Any, ...]] = set()
+        #: (accnt, clientFirm) of the counters charged since the manager last looked -> the
+        #: directions their nets moved in: bit 2·metric up, 2·metric + 1 down
+        self.moved: dict[tuple[Any, ...], int] = {}
         self._tables = {"sym": self.syms, "exp": self.exps, "acc": self.accs}
 
     def group(self, key: tuple[str, str, int]) -> Counter:
@@ -433,7 +450,11 @@ class RiskBook:
         a = g[:2]
         self.scope(self.accs, a).add(side, per, q)
         self.dirty.add(("acc", a))
-        self.moved.add(a)
+        bits = 0
+        for i, x in enumerate(per):  # a net moves by per·q whichever side the child is
+            if x and x - x == 0:
+                bits |= 1 << (2 * i + (x * q < 0))
+        self.moved[a] = self.moved.get(a, 0) | bits
 
     # ---------------------------------------------------------------- EMA-cancel
     def ema_values(self, key: tuple[Any, ...], now: int) -> list[float] | None:

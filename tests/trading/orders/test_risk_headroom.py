@@ -15,6 +15,7 @@ from openmlink.trading.orders._risk import (
     RiskBook,
     compile_limits,
     ema_breach,
+    headroom_grew,
     per_unit,
     risk_limit_size,
 )
@@ -215,6 +216,23 @@ def test_risk_book_charges_symbol_and_expiry_but_not_a_stock_expiry() -> None:
     assert r.nets(g, s, e, acc=True)[3][0] == pytest.approx(-24000 + 20000 - 8000)
     assert r.nets(g, s, e, acc=True)[0][0] == pytest.approx(-24000 + 20000)
     assert r.dirty == {("sym", s), ("exp", e), ("acc", ("A", "F"))}
+
+
+def test_the_book_notes_which_way_each_accounts_nets_moved() -> None:
+    r = RiskBook()
+    g, s, e = ("A", "F", 1), ("A", "F", "AAPL"), ("A", "F", "AAPL-2025-07-18")
+    r.charge(g, s, e, 1, PER, 1)  # a put bought: $delta down, vega/contracts/wtVega/rm up
+    m = r.moved[("A", "F")]
+    assert headroom_grew("GrpDdLn", m) and not headroom_grew("GrpDdSh", m)
+    assert headroom_grew("GrpOptQtySh", m) and not headroom_grew("GrpOptQtyLn", m)
+    assert headroom_grew("GrpVegaAbs", m) and headroom_grew("DayShWtVe", m)
+    assert not headroom_grew("DayLnWtVe", m) and not headroom_grew("SymRm7Ln", m)
+    r.moved.clear()
+    r.charge(g, s, e, 1, PER, -1)  # that fill busted: every net back the other way
+    m = r.moved[("A", "F")]
+    assert headroom_grew("GrpOptQtyLn", m) and not headroom_grew("GrpOptQtySh", m)
+    # holds that are not headroom limits (an EMA-cancel breach) are always looked at again
+    assert headroom_grew("SymEmaDdSh", 0)
 
 
 def test_ema_decays_and_a_breach_lasts_until_the_flow_is_back_within() -> None:

@@ -67,10 +67,26 @@ def test_a_fill_on_the_other_side_tops_up_the_resting_child() -> None:
     _sell(r, "0000-0000-0000-0009", 2)
     assert _st(r, b)[:4] == ("Active", "GrpOptQtyLn", 5, 5)
     assert _venue(r, b) == [(before[0][0], 5)]
+    # a purchase in the group takes room: the capped order is not worked for it (its child
+    # stays until the order is next worked)
+    n = len(r.published(BS))
+    r.order(orderPrcLimit=5.2, orderSize=1, groupingCode="0000-0000-0000-0006")
+    r.advance(5, 5)
+    assert _venue(r, b) == [(before[0][0], 5)]
+    pns = [s["parentNumber"] for s in r.published(BS)[n:]]
+    assert b["parentNumber"] not in pns and pns
     # a sale in another account's group 0 does not move this account's counter
     _sell(r, "0000-0000-0000-0008", 2, accnt="T.MTL.OTHER")
     assert _st(r, b)[:4] == ("Active", "GrpOptQtyLn", 5, 5)
+    assert _venue(r, b) == [(before[0][0], 5)]
     check_invariants(r, quiescent=True)
+    # cancelled: the next move of the account's counters forgets it
+    m = r.engine.manager
+    assert m._bound[(ACCNT, "SRCORE")] == {m.parents[b["parentNumber"]]}
+    r.order(spdrActionType="Cancel", orderPrcLimit=4.95, orderSize=10)
+    r.advance(5, 5)
+    _sell(r, "0000-0000-0000-0007", 1)
+    assert (ACCNT, "SRCORE") not in m._bound
 
 
 def test_a_held_order_is_released_by_a_fill_on_the_other_side() -> None:
