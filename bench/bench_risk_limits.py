@@ -1,9 +1,12 @@
 """Pre-trade risk cost in the order manager's tick (trading.md §1.9): CPU of re-pricing N
 working orders after an underlier move when they carry no risk limit, group limits only, or
 limits of every scope (group, symbol, expiry, rMetric, EMA-cancel, plus the group's
-SpdrRiskGroupControl), all in one process; and venue fills per second with and without symbol/
-expiry limits.  Prints figures (min CPU over the moves, ratio to the no-limit run); no
-thresholds.  The same script runs on an older checkout (PYTHONPATH) for a before/after.
+SpdrRiskGroupControl), all in one process; venue fills per second with and without symbol/
+expiry limits; the per-order risk check (``OrderManager._risk_size``) by limit set; and the
+tick in which a fill of the other side gives N capped orders room (they are worked again and
+their resting children topped up; older checkouts do not re-work them).  Prints figures (min CPU
+over the moves, ratio to the no-limit run); no thresholds.  The same script runs on an older
+checkout (run that checkout's copy: the script puts its own tree first) for a before/after.
 
     python bench/bench_risk_limits.py [--orders 3000]
 """
@@ -86,6 +89,41 @@ def fills(n: int, fields: dict[str, Any]) -> float:
     return nf / cpu if cpu else 0.0
 
 
+def check_us(fields: dict[str, Any]) -> float:
+    """CPU per risk check of one working order carrying ``fields`` (min of 7 x 20,000)."""
+    rig = _rig(1, fields, False)
+    m = rig.engine.manager
+    b = next(iter(m.brokers.values()))
+    per = m._per_unit(b, b.mkt, 100.0)
+    now = rig.clock.time_ns()
+    best = float("inf")
+    for _ in range(7):
+        c = time.process_time()
+        for _ in range(20000):
+            m._risk_size(b, per, now)
+        best = min(best, time.process_time() - c)
+    rig.engine.close()
+    return best / 20000 * 1e6
+
+
+def room_tick(n: int) -> tuple[float, int]:
+    """CPU (ms) of the ticks in which a sale fills and gives ``n`` resting buys capped at 3 of
+    their 5 by ``maxGrpDayContractsLn`` one more contract of room; and how many of them then
+    rest with 4."""
+    rig = _rig(n, {"maxGrpDayContractsLn": 3}, False)
+    rig.order(secKey={"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": EXPIRY, "xx": 180,
+                      "cp": "Put"}, orderSide="Sell", orderSize=1, orderPrcLimit=4.0,
+              groupingCode="FFFF-FFFF-FFFF-FFFF", riskGroupId=GROUP)
+    c = time.process_time()
+    rig.advance(5, 5)
+    cpu = time.process_time() - c
+    m = rig.engine.manager
+    grown = sum(1 for b in m.brokers.values() if b.side > 0
+                and sum(x.size for x in b.children.values()) == 4)
+    rig.engine.close()
+    return cpu * 1e3, grown
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--orders", type=int, default=3000)
@@ -103,6 +141,12 @@ def main() -> None:
     for name in ("none", "every scope"):
         print(f"venue fills per CPU second, limits {name}: {fills(a.orders // 3, VARIANTS[name]):,.0f}"
               f"; {_load()}")
+    for name in ("group", "every scope"):
+        print(f"risk check per order, limits {name}: {check_us(VARIANTS[name]):.2f} us CPU; "
+              f"{_load()}")
+    ms, grown = room_tick(a.orders // 3)
+    print(f"a sale gives {a.orders // 3} capped buys room: ticks {ms:.1f} ms CPU, {grown} "
+          f"topped up 3 -> 4; {_load()}")
 
 
 if __name__ == "__main__":

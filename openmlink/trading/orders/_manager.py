@@ -1406,8 +1406,10 @@ class OrderManager:
         if not lims.caps:
             return -1, "None", ""
         g, s, e = self._scope_keys(b, lims.scopes)
-        return risk_limit_size(lims.caps, per, self.risk.nets(g, s, e, lims.scopes & 8 != 0),
-                               self.risk.groups.get(g), b.side)
+        nets = self.risk.nets(g, s, e, lims.scopes & 8 != 0)
+        if lims.ratios:  # a bot/sld ratio: the group counter's sides
+            return risk_limit_size(lims.caps, per, nets, self.risk.group(g), b.side)
+        return risk_limit_size(lims.caps, per, nets)
 
     def _charge(self, b: Broker, per: tuple[float, ...], q: float) -> None:
         """Charge ``q`` contracts of ``per`` to the broker's group, symbol and expiry."""

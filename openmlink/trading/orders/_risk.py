@@ -140,6 +140,8 @@ class Limits(NamedTuple):
     emas: tuple[EmaLimit, ...] = ()
     #: the scopes the caps need counters of (bit ``1 << scope``)
     scopes: int = 0
+    #: some cap has a bot/sld ratio (it reads the group counter's sides)
+    ratios: bool = False
 
 
 NO_LIMITS = Limits()
@@ -180,7 +182,7 @@ def compile_limits(order: Callable[[str], Any] | None, sent: frozenset[str],
     scopes = 0
     for c in caps:
         scopes |= 1 << c.scope
-    return Limits(tuple(caps), tuple(emas), scopes)
+    return Limits(tuple(caps), tuple(emas), scopes, any(c.ratio != 1.0 for c in caps))
 
 
 def control_limits(rec: dict[str, Any]) -> dict[str, float]:
@@ -318,9 +320,10 @@ def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
                     nets: Sequence[Sequence[float]], group: Counter | None = None,
                     side: int = 1) -> tuple[int, str, str]:
     """(max contracts, SpdrRisk name of the binding limit, detail text) over ``caps``;
-    (-1, "None", "") when none applies.  ``nets[scope]`` is the scope's net counter; a cap
-    with a bot/sld ratio reads the sides of ``group`` (the group counter, None: zeros) and a
-    child of ``side`` -1 moves it ``ratio`` times its metric."""
+    (-1, "None", "") when none applies.  ``nets[scope]`` is the scope's net counter; with
+    ``group`` (the group counter: given when some cap has a bot/sld ratio, ``Limits.ratios``)
+    a ratio cap reads its sides, and a child of ``side`` -1 moves it ``ratio`` times its
+    metric."""
     best, bind, bind_net, bind_m, np_ = -1, None, 0.0, 0.0, len(per)
     for cap in caps:
         i = cap.metric
@@ -329,8 +332,8 @@ def risk_limit_size(caps: Sequence[Cap], per: Sequence[float],
             return 0, cap.name, (f"{_NAMES[i]} per contract unknown (no surface greeks yet); "
                                  f"{cap.field} cannot be checked")
         kind = cap.kind
-        if cap.ratio != 1.0:
-            net = 0.0 if group is None else group.bot[i] - cap.ratio * group.sld[i]
+        if group is not None and cap.ratio != 1.0:
+            net = group.bot[i] - cap.ratio * group.sld[i]
             if side < 0:
                 m *= cap.ratio
         else:

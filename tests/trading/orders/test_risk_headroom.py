@@ -93,6 +93,7 @@ def test_a_vega_ratio_moves_the_neutral_point_of_the_group_vega_limits() -> None
     assert risk_limit_size(plain.caps, sold, nets, c, -1)[:2] == (4, "GrpVegaSh")  # 30 + 90
     # ratio 2: neutral is bot = 2 x sld, the limits see 120 - 2 x 30 = 60, a sale moves 60
     rat = _lims({"maxGrpDayVegaLn": 150.0, "maxGrpDayVegaSh": 30.0, "grpDayVegaRatio": 2.0})
+    assert rat.ratios and not plain.ratios
     assert risk_limit_size(rat.caps, PER, nets, c, 1)[:2] == (3, "GrpVegaLn")  # 90 / 30
     size, desc, detail = risk_limit_size(rat.caps, sold, nets, c, -1)
     assert (size, desc) == (1, "GrpVegaSh")  # (30 + 60) / 60

@@ -253,3 +253,39 @@ def test_a_posted_risk_group_control_symbol_limit_holds_the_groups_orders(srv: S
     st = wait_for(lambda: (lambda x: x if x[held]["spdrBrokerStatus"] == "Active"
                            and x[held].get("csz1") == 5 else None)(states()))
     assert st and st[held]["csz1"] == 5, states()
+
+
+def test_a_posted_account_day_limit_holds_and_a_limit_record_raises_it(srv: Server) -> None:
+    """REST: an order with the older schema's account-day $delta limit (``maxAccDayDDeltaSh``)
+    too tight for one put: held (ActiveHold, DayShDDelta, the account scope in the detail); a
+    SpdrParentLimit raising it releases the order."""
+    accnt, code = "T.RISK.ACC", "0000-0000-0009-0003"
+    okey = listed_option(srv, "Put")
+    q = nbbo_of(srv, okey)
+    assert q is not None
+    a = msgs(srv.post([{"header": {"mTyp": "SpdrParentOrder"}, "message": {
+        "secKey": okey, "secType": "Option", "accnt": accnt, "clientFirm": "SRCORE",
+        "orderSide": "Buy", "spdrActionType": "Add", "orderSize": 5, "orderLimitType": "Prc",
+        "orderPrcLimit": round(max(q["bidPrice"] - 0.3, 0.05), 2), "groupingCode": code,
+        "maxAccDayDDeltaSh": 1.0, "accDayDDeltaOffset": 0.0}}], postaction="I"), "PostAck")
+    assert a[0]["result"] == "OK", a
+    pn = str(a[0]["pkey"])
+
+    def state() -> dict:
+        return {m["parentNumber"]: m for m in msgs(srv.get(
+            cmd="getmsgs", msgType="SpdrParentBrkrState", where=f"accnt:eq:{accnt}"),
+            "SpdrParentBrkrState")}.get(pn, {})
+
+    st = wait_for(lambda: (lambda x: x if x.get("spdrBrokerStatus") == "ActiveHold" else None)(
+        state()))
+    assert st, state()
+    assert st["riskLimitDesc"] == "DayShDDelta" and st.get("riskLimitSize", 0) == 0
+    assert "maxAccDayDDeltaSh 1: account $delta" in st["riskLimitDetail"]
+    a = msgs(srv.post([{"header": {"mTyp": "SpdrParentLimit"}, "message": {
+        "secKey": okey, "secType": "Option", "accnt": accnt, "clientFirm": "SRCORE",
+        "orderSide": "Buy", "groupingCode": code, "spdrSource": "MLink",
+        "maxAccDayDDeltaSh": 1e9}}], postaction="I"), "PostAck")
+    assert a[0]["result"] == "OK", a
+    st = wait_for(lambda: (lambda x: x if x.get("spdrBrokerStatus") == "Active"
+                           and x.get("csz1") == 5 else None)(state()))
+    assert st and st["riskLimitDesc"] == "DayShDDelta", state()
