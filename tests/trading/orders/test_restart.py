@@ -409,11 +409,13 @@ def test_a_crash_between_two_slices_of_a_tick_loses_no_order(tmp_path: Path) -> 
     check_invariants(r1)  # r2 republishes restored states without their history: not checked
 
 
-def _broker_steps() -> list:
+def _broker_steps(risk: bool = False) -> list:
     """Several brokers of several accounts and risk groups working at once on three series,
     opened in an order unlike their keys' (accounts Z, A, M), one cancelled and opened again
     (it moves to the end of its series) and a series whose first broker closed: a restart must
-    work them (send children, draw the venue's chances) in the order the straight run does."""
+    work them (send children, draw the venue's chances) in the order the straight run does.
+    ``risk``: some carry risk limits that cap them (group contracts, the account's $delta), so
+    the fills of the other orders of their group/account hold, release and top them up."""
     def sk(xx: float, cp: str) -> dict:
         return {"at": "EQT", "ts": "NMS", "tk": "AAPL", "dt": "2025-07-18", "xx": xx, "cp": cp}
 
@@ -427,11 +429,11 @@ def _broker_steps() -> list:
         return step
 
     def order(accnt: str, group: int, xx: float, cp: str, px: float, size: int,
-              side: str = "Buy", action: str = "Add"):
+              side: str = "Buy", action: str = "Add", **lim: float):
         def step(r: TradingRig) -> None:
             r.order(accnt=accnt, riskGroupId=group, secKey=sk(xx, cp), orderPrcLimit=px,
                     orderSize=size, orderSide=side, spdrActionType=action,
-                    groupingCode="0000-0000-0000-0007")
+                    groupingCode="0000-0000-0000-0007", **(lim if risk else {}))
         return step
 
     def wait(ms: float, steps: int):
@@ -440,8 +442,8 @@ def _broker_steps() -> list:
     return [quotes(0.0, 20, 4),
             order("Z.ACC", 3, 205, "Call", 3.9, 9),  # the first broker of the Call: closes
             order("Z.ACC", 3, 200, "Put", 4.95, 12),
-            order("A.ACC", 1, 200, "Put", 4.95, 8),
-            order("M.ACC", 2, 195, "Put", 5.95, 11),
+            order("A.ACC", 1, 200, "Put", 4.95, 8, maxGrpDayContractsLn=3),
+            order("M.ACC", 2, 195, "Put", 5.95, 11, maxAccDayDDeltaSh=50000.0),
             order("A.ACC", 1, 195, "Put", 6.05, 7, side="Sell"),
             wait(0.25, 1), wait(5, 5), quotes(0.0, 20, 4),
             order("B.ACC", 4, 205, "Call", 3.95, 10),
@@ -449,7 +451,7 @@ def _broker_steps() -> list:
             order("Z.ACC", 3, 200, "Put", 4.95, 12, action="Cancel"),
             wait(5, 5), quotes(0.0, 20, 4),
             order("Z.ACC", 3, 200, "Put", 4.95, 14),  # opened again: last of its series
-            order("M.ACC", 2, 205, "Call", 3.95, 6),
+            order("M.ACC", 2, 205, "Call", 3.95, 6, maxAccDayDDeltaSh=50000.0),
             wait(0.2, 1), quotes(0.0, 20, 4), wait(5, 5),
             quotes(0.05, 6, 5), wait(0.2, 1),  # modifies and new children in flight
             quotes(0.05, 6, 5),  # the split re-posts the market: so does the straight run
@@ -458,12 +460,15 @@ def _broker_steps() -> list:
             wait(20, 10)]
 
 
+@pytest.mark.parametrize("risk", [False, True])
 @pytest.mark.parametrize("split", [8, 13, 17, 19, 21])
-def test_several_brokers_continue_exactly_across_a_restart(tmp_path: Path, split: int) -> None:
+def test_several_brokers_continue_exactly_across_a_restart(tmp_path: Path, split: int,
+                                                          risk: bool) -> None:
     """Brokers of several accounts and risk groups: the restarted manager holds them, and
     their series, in the order the straight run does (not the journal's key order), so the
-    fills after the restart are the straight run's, fill for fill."""
-    steps = _broker_steps()
+    fills after the restart are the straight run's, fill for fill -- also with risk limits
+    capping some of them (re-worked and topped up as the others fill)."""
+    steps = _broker_steps(risk)
     assert steps[split].__name__ == "quotes"  # the restart's first step posts the market
     straight = TradingRig(data_dir=tmp_path / "a", config=_CFG, venue=_VENUE)
     for st in steps:
