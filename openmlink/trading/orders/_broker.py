@@ -85,13 +85,21 @@ class Child:
     cancelling: bool = False
     #: the venue acknowledged it (only an acknowledged child can be modified)
     acked: bool = False
-    #: a price modify in flight: (price, limit, bid, ask[, quiet]) it takes when the venue
-    #: confirms; until then ``price``/``limit`` stay the venue's (fills report them)
+    #: a modify in flight: (price, limit, bid, ask[, quiet[, size]]) it takes when the venue
+    #: confirms; until then ``price``/``limit``/``size`` stay the venue's (fills report them;
+    #: a fill of the whole old size ends the child, the modify then finds nothing to change)
     mod: tuple[Any, ...] | None = None
 
     @property
     def leaves(self) -> int:
         return self.size - self.filled
+
+    @property
+    def shown_leaves(self) -> int:
+        """The leaves the broker works the child at: a size modify's once sent (the published
+        ladder shows it), else the venue's."""
+        m = self.mod
+        return (self.size if m is None or len(m) < 6 else int(m[5])) - self.filled
 
     @property
     def shown_price(self) -> float:

@@ -712,7 +712,7 @@ class OrderManager:
 
     def _sig(self, b: Broker) -> tuple[Any, ...]:
         lim = b.lim
-        kids = tuple(sorted((c.shown_price, c.leaves, c.exch) for c in b.children.values()
+        kids = tuple(sorted((c.shown_price, c.shown_leaves, c.exch) for c in b.children.values()
                             if not c.cancelling))
         return (b.status, b.cum, b.live_leaves(), kids, _r(lim.limit_price), _r(lim.take_limit),
                 _r(lim.make_limit), lim.limit_err, lim.take_err, lim.make_err, b.risk_size,
@@ -1032,10 +1032,14 @@ class OrderManager:
         if not _fin(make_px) or cap <= 0:
             self._pull(b, now, makers_only=True)
             return
-        live = sum(c.leaves for c in makers)
+        # (a size modify in flight counts at its new size)
+        live = sum(c.shown_leaves for c in makers)
         # children sized under a risk cap grow back toward what the size rule wanted (``want``)
         # once the headroom allows: a venue modify of their size, as of their price
-        grow = min(b.want, cap - (b.live_leaves() - live)) - live if makers else 0
+        grow = 0
+        if makers:
+            others = b.live_leaves() - sum(c.leaves for c in makers)  # IOC, being pulled
+            grow = min(b.want, cap - others) - live
         if makers and grow <= 0 and live <= cap and all(
                 abs(c.shown_price - make_px) < 1e-9 for c in makers):
             return  # children already where they belong
@@ -1096,8 +1100,8 @@ class OrderManager:
     def _reprice_makers(self, b: Broker, makers: list[Child], px: float, limit: float,
                         now: int, grow: int = 0) -> None:
         """Move resting makers to ``px`` with venue modifies and grow their total size by
-        ``grow`` (spread evenly, the first taking the remainder; the child's size is the new one
-        at once: its leaves count against W while the modify is in flight); each modified child
+        ``grow`` (spread evenly, the first taking the remainder; the child takes the new size
+        when the venue confirms it, the published ladder shows it at once); each modified child
         loses its queue priority, as on a real venue.  A child not acknowledged yet, or with a
         modify still in flight, is waited for (one modify in flight per child: two could land
         out of order)."""
@@ -1109,9 +1113,11 @@ class OrderManager:
         each, rem = divmod(grow, len(makers))
         for j, c in enumerate(makers):
             more = each + (j < rem)
-            if more or abs(c.price - px) >= 1e-9:
+            if more:
+                c.mod = (float(px), float(limit), bid, ask, False, c.size + more)
+                self.venue.modify(c.child_id, float(px), c.size + more, now)
+            elif abs(c.price - px) >= 1e-9:
                 c.mod = (float(px), float(limit), bid, ask)
-                c.size += more
                 self.venue.modify(c.child_id, float(px), c.size, now)
 
     def _exposed(self, b: Broker, now: int) -> bool:
@@ -1237,11 +1243,13 @@ class OrderManager:
         already shows (nothing to publish); a quiet broker is quiet again."""
         if c.mod is not None and abs(c.mod[0] - ev.price) < 1e-9:
             c.price, c.limit, c.bid, c.ask = c.mod[:4]
+            if len(c.mod) > 5:  # a size modify: the venue's size now
+                c.size = int(c.mod[5])
         else:  # (never expected: one modify in flight per child) the venue's word counts
             c.price = float(ev.price)
             self._touched(b)
             self._reprice.add(b.key)
-        quiet, c.mod = c.mod is not None and len(c.mod) > 4, None
+        quiet, c.mod = c.mod is not None and len(c.mod) > 4 and bool(c.mod[4]), None
         if b.slot >= 0 and self._reprice_ready(b):
             # a broker the fast path moved was quiet: it is again, at the new price
             self.cols.rest[b.slot] = c.price if quiet else self._quiet_price(b)

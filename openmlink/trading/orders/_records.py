@@ -46,7 +46,7 @@ def ladder(b: Broker) -> dict[str, Any]:
     """cpx1/csz1/cex1/cnt1, cpx2.., cMore: live children grouped by price, best first."""
     levels: dict[float, list[Child]] = {}
     for c in b.children.values():
-        if c.size > c.filled and not c.cancelling:
+        if c.shown_leaves > 0 and not c.cancelling:
             px = c.price if c.mod is None else c.mod[0]
             got = levels.get(round(px, 8))
             if got is None:
@@ -62,7 +62,7 @@ def ladder(b: Broker) -> dict[str, Any]:
         cs = levels[px]
         mask = size = 0
         for c in cs:
-            size += c.size - c.filled
+            size += c.shown_leaves
             if c.exch:
                 mask |= exchange_bit(c.exch)
         out[kp] = px

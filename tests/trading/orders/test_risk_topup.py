@@ -233,3 +233,38 @@ def test_the_account_counter_and_a_top_up_survive_a_restart(tmp_path: Path) -> N
     _sell(r2, "0000-0000-0000-0009", 2, sec=_key())
     assert _st(r2, b)[1:4] == ("DayShDDelta", 5, 5)
     assert [q for _c, q in _venue(r2, b)] == [5]
+
+
+def test_a_top_up_racing_a_fill_of_the_whole_old_size() -> None:
+    """The venue fills the child's whole old size while its size modify is in flight: the child
+    ends there (the modify then finds nothing to change and is ignored), nothing is left stuck
+    and the broker works on with new children; no overfill."""
+    r = _rig()
+    b = r.order(orderPrcLimit=4.9, orderSize=10, maxGrpDayContractsLn=3,
+                parentOrderHandling="PostOnly")
+    r.advance(5, 5)
+    assert _st(r, b)[:4] == ("Active", "GrpOptQtyLn", 3, 3)
+    m = r.engine.manager
+    bb = m.brokers[m.parents[b["parentNumber"]]]
+    (cid, _), = _venue(r, b)
+    r.order(orderSide="Sell", orderPrcLimit=4.0, orderSize=2, groupingCode="0000-0000-0000-0009",
+            secKey=_key("AAPL", AUG))
+    for _ in range(20):  # until the sale fills and the top-up is sent (0.1 ms steps)
+        r.advance(0.1)
+        c = bb.children.get(cid)
+        if c is not None and c.mod is not None:
+            break
+    c = bb.children[cid]
+    assert c.mod is not None and len(c.mod) == 6 and c.mod[5] == 5 and c.size == 3
+    assert _st(r, b)[3] == 5  # the ladder shows the new size at once
+    # before the modify lands the ask comes down through the child: its 3 fill at the venue
+    r.option("AAPL", 200, "Put", 4.7, 4.85, bsz=20, asz=20)
+    r.advance(0.05)  # (the engine takes the quote at its next tick)
+    assert cid not in bb.children and bb.cum == 3
+    r.option("AAPL", 200, "Put", 4.7, 4.95, bsz=20, asz=20)  # back: nothing to take
+    r.advance(50, 10)
+    assert bb.cum == 3 and all(not x.cancelling and x.mod is None for x in bb.children.values())
+    # net +1 (3 bought, 2 sold): 2 of room, a new child rests with them
+    assert _st(r, b)[:4] == ("Active", "GrpOptQtyLn", 2, 2)
+    assert [q for _c, q in _venue(r, b)] == [2]
+    check_invariants(r, quiescent=False)
