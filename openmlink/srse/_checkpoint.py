@@ -13,14 +13,32 @@ Durability is unchanged: a commit is in the WAL when it returns either way; the 
 file is fsynced by the checkpoint, as before.
 
 A PASSIVE checkpoint copies the frames that were in the WAL when it started; a writer that
-commits all the time (the order journal: a commit per post, ~1,000/s) always adds frames while
-it copies, so the WAL is never found fully copied and never starts over: it grew ~19 MB/s
-without bound (measured: 174 MB after 9 s of a commit every ~1.5 ms, a checkpoint each second).
-Once the file is above ``restart_bytes`` after a PASSIVE checkpoint, a TRUNCATE checkpoint
-follows at once (what is left to copy is what came during the first), with a busy timeout of
-0: when the writer is inside a commit it gives up at once (a PASSIVE one, in effect; the next
-interval tries again); when it gets the lock the writer's next commit waits for it to copy
-those few frames, sync and truncate the file.
+commits all the time (the order journal: a commit per post, ~1,000/s, 16-20 MB of frames a
+second) always adds frames while it copies, so the WAL is never found fully copied and never
+starts over: it grew ~19 MB/s without bound (measured: 174 MB after 9 s of a commit every
+~1.5 ms, a checkpoint each second).  No number of PASSIVE passes catches up: each syncs the WAL
+and the database file (a few ms at least) and the writer commits every ~1 ms meanwhile.
+
+So once more than ``restart_bytes`` (64 MiB) of frames were in the WAL, a second PASSIVE pass
+copies what came during the first, then a RESTART checkpoint (busy timeout 0: tried between
+two of the writer's commits, ``restart_tries`` times 0.5 ms apart) takes the write lock, copies
+the frames of the last few ms, syncs the WAL and the database file, and lets the writer's next
+transaction start the WAL over from the file's beginning: the file keeps its size and is
+overwritten in place (one past 4 x ``restart_bytes``, after restarts that failed under load,
+is truncated instead).  The writer waits while the lock is held: two fdatasyncs, 11-31 ms
+measured on the development machine's disk (load 6), however few frames they sync -- hence
+no restart at every interval (at 16 MiB: a 11-31 ms wait every second at 1,000 commits/s, 1-3%
+of the posts delayed), one per 64 MiB of frames (every ~3.5 s at 1,000 commits/s).
+
+It was a TRUNCATE above 64 MiB of file (issue 11): the copy of everything since the PASSIVE
+started, the syncs and the truncation of a 64 MiB file (its blocks freed and discarded, then
+allocated again as the WAL grew back) ran while the writer waited, and the writer's own busy
+handler (sleeps of 1, 2, 5, 10, 15, 20, 25 ms...) overshot the wait: commits of 70-160 ms
+every ~3.5 s at 1,000 commits/s (``bench/bench_journal_stalls.py``), ~100 posts delayed each
+time, ~3% of them: over a p99.  The writer therefore does not use SQLite's busy handler: its
+connection has a busy timeout of 0 and each write transaction starts with ``begin_write``
+(BEGIN IMMEDIATE, retried every 0.1 ms while the checkpoint holds the lock), so it waits as
+long as the lock is held and no longer.
 """
 
 from __future__ import annotations
@@ -29,11 +47,36 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Checkpointer"]
+__all__ = ["Checkpointer", "begin_write"]
+
+#: how long a writer waits for a checkpoint's lock before ``begin_write`` gives up (s): the
+#: Python default busy timeout, which the writer connections no longer use
+WRITE_WAIT_S = 5.0
+
+
+def begin_write(db: sqlite3.Connection) -> None:
+    """Start a write transaction on ``db`` (a writer whose busy timeout is 0: ``Checkpointer``),
+    waiting in steps of 0.1 ms while a RESTART checkpoint holds the write lock (a few ms);
+    ``sqlite3.OperationalError`` after ``WRITE_WAIT_S``."""
+    deadline = 0.0
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", sqlite3.SQLITE_BUSY) != sqlite3.SQLITE_BUSY:
+                raise
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + WRITE_WAIT_S
+            elif now > deadline:
+                raise
+        time.sleep(0.0001)
 
 log = logging.getLogger("openmlink.srse")
 
@@ -41,20 +84,23 @@ log = logging.getLogger("openmlink.srse")
 class Checkpointer:
     """Checkpoints the WAL of the database at ``path`` from a daemon thread; ``owner`` is the
     object whose lifetime bounds the thread's (it stops when ``stop`` is called or the owner
-    is garbage)."""
+    is garbage).  ``writer``'s write transactions must start with ``begin_write``."""
 
     def __init__(self, path: Path, writer: sqlite3.Connection, owner: Any, *,
                  every_s: float = 1.0, restart_bytes: int = 64 << 20) -> None:
         writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("PRAGMA busy_timeout=0")  # its transactions start with begin_write
         self.path = path
         self.wal = Path(f"{path}-wal")
         self.every_s = every_s
         self.restart_bytes = restart_bytes
         self.checkpoints = 0
-        self.restarts = 0  # TRUNCATE checkpoints that started the WAL over
+        self.frame_bytes = 4096 + 24  # a WAL frame: a page and its header (the page size: _run)
+        self.restarts = 0  # RESTART (TRUNCATE) checkpoints: the writer's next commit starts over
+        self.truncates = 0  # of which TRUNCATE
         self.restart_tries = 20  # a writer that commits all the time is mostly inside a commit:
-        # a TRUNCATE tried once found it busy nearly always under load (the WAL reached 50-80 MB
-        # in the test's 100 MB of frames); tried every 0.5 ms for 10 ms it finds a gap
+        # a checkpoint that needs its lock, tried once, found it busy nearly always under load;
+        # tried every 0.5 ms for 10 ms it finds a gap
         self._stop = threading.Event()
         self._owner = weakref.ref(owner)
         self._thread = threading.Thread(target=self._run, name=f"checkpoint:{path.name}",
@@ -73,20 +119,27 @@ class Checkpointer:
             return 0
 
     def checkpoint(self, db: sqlite3.Connection) -> None:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _busy, frames, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
-        if self.wal_bytes() > self.restart_bytes:
-            for _ in range(self.restart_tries):  # the writer between two commits: it gets in
-                busy, _frames, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                if not busy:
-                    self.restarts += 1
-                    return
-                if self._stop.wait(0.0005):
-                    return
+        if frames * self.frame_bytes <= self.restart_bytes:
+            return
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # what came during the first
+        # a file grown past 4 x restart_bytes (restarts that failed under load, a burst) is
+        # truncated instead: its disk space back, at the cost of a longer wait, now and then
+        mode = "TRUNCATE" if self.wal_bytes() > 4 * self.restart_bytes else "RESTART"
+        for _ in range(self.restart_tries):  # the writer between two commits: it gets in
+            busy, _frames, _copied = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            if not busy:
+                self.restarts += 1
+                self.truncates += mode == "TRUNCATE"
+                return
+            if self._stop.wait(0.0005):
+                return
 
     def _run(self) -> None:
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=0")  # never wait for the writer (module docstring)
+        self.frame_bytes = int(db.execute("PRAGMA page_size").fetchone()[0]) + 24
         try:
             while not self._stop.wait(self.every_s):
                 if self._owner() is None:

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from ._checkpoint import Checkpointer
+from ._checkpoint import Checkpointer, begin_write
 
 __all__ = ["Journal", "JournalStore"]
 
@@ -73,7 +73,7 @@ class Journal:
                deletes: Collection[tuple[str, str]] = ()) -> None:
         """Write ``puts`` (ns, key, body) and ``deletes`` (ns, key) atomically."""
         db = self._db
-        db.execute("BEGIN")
+        begin_write(db)
         try:
             db.executemany("INSERT OR REPLACE INTO journal (ns, k, body) VALUES (?, ?, ?)", puts)
             if deletes:

@@ -18,7 +18,7 @@ from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry, decode_record, pkey_of, pkey_text
 from ..store import Store
 from ._bodies import stored_bodies
-from ._checkpoint import Checkpointer
+from ._checkpoint import Checkpointer, begin_write
 
 __all__ = ["RecordStore"]
 
@@ -84,18 +84,26 @@ class RecordStore:
 
     def _on_message(self, store: Store, mt: MsgType, msg: Event | ColumnBatch) -> None:
         if isinstance(msg, Event) and msg.kind == "delete":
-            self._db.execute("DELETE FROM records WHERE msg = ? AND pkey = ?",
-                             (mt.name, pkey_text(mt, pkey_of(mt, msg.rec))))
+            self._write("DELETE FROM records WHERE msg = ? AND pkey = ?",
+                        [(mt.name, pkey_text(mt, pkey_of(mt, msg.rec)))])
             return
         bodies = stored_bodies(store, mt, msg)
-        if len(bodies) == 1:
-            b = bodies[0]
-            self._db.execute(
+        if bodies:  # a column batch: its rows in one transaction
+            self._write(
                 "INSERT OR REPLACE INTO records (msg, pkey, body, sent_ts) VALUES (?, ?, ?, ?)",
-                (mt.name, b.pkey, b.body, b.sent_ts))
-        elif bodies:  # a column batch: its rows in one transaction
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO records (msg, pkey, body, sent_ts) VALUES (?, ?, ?, ?)",
-                    [(mt.name, b.pkey, b.body, b.sent_ts) for b in bodies])
+                [(mt.name, b.pkey, b.body, b.sent_ts) for b in bodies])
+
+    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """``sql`` for each of ``rows``, one transaction (``begin_write``: the checkpointer's
+        RESTART may hold the write lock for a few ms)."""
+        db = self._db
+        begin_write(db)
+        try:
+            if len(rows) == 1:
+                db.execute(sql, rows[0])
+            else:
+                db.executemany(sql, rows)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
-from openmlink.srse import Journal
+from openmlink.srse import Journal, _checkpoint
 
 
 def _wal_pages(path: Path) -> int:
@@ -86,4 +88,75 @@ def test_the_wal_starts_over_while_the_writer_never_stops(tmp_path: Path) -> Non
     again = Journal(path)
     assert again.count("parent") == 6_000
     again.close()
+    j.close()
+
+
+def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another connection holds the database's write lock for ``seconds`` (as a RESTART
+    checkpoint does while it copies and syncs)."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        db = sqlite3.connect(str(path), isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        ready.set()
+        time.sleep(seconds)
+        db.execute("COMMIT")
+        db.close()
+    t = threading.Thread(target=hold)
+    t.start()
+    ready.wait()
+    return t
+
+
+def test_a_commit_waits_for_a_checkpoints_lock_as_long_as_it_is_held(tmp_path: Path) -> None:
+    """The writer does not use SQLite's busy handler (sleeps of 1, 2, 5, 10, 15, 20, 25 ms...:
+    a lock held 35 ms kept it waiting 53 ms): ``begin_write`` retries every 0.1 ms."""
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, checkpoint_s=3600)
+    j.commit([("a", "0", b"x")])
+    waits = []
+    for k in range(5):
+        t = _hold_write_lock(path, 0.035)
+        t0 = time.perf_counter()
+        j.commit([("a", f"{k + 1}", b"y")])
+        waits.append(time.perf_counter() - t0)
+        t.join()
+    assert min(waits) >= 0.03  # it did wait for the lock
+    assert min(waits) < 0.048  # and not for the busy handler's step after 33 ms (53 ms)
+    assert Journal(path).count("a") == 6
+    j.close()
+
+
+def test_a_commit_gives_up_on_a_lock_held_for_ever(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, checkpoint_s=3600)
+    monkeypatch.setattr(_checkpoint, "WRITE_WAIT_S", 0.05)
+    t = _hold_write_lock(path, 0.3)
+    try:
+        j.commit([("a", "1", b"x")])
+    except sqlite3.OperationalError as e:
+        assert "locked" in str(e)
+    else:
+        raise AssertionError("a commit must fail once the wait is over")
+    t.join()
+    j.commit([("a", "1", b"x")])  # the connection is usable again
+    assert j.count("a") == 1
+    j.close()
+
+
+def test_the_wal_restarts_in_place_under_a_writer_that_never_stops(tmp_path: Path) -> None:
+    """Past ``restart_bytes`` of frames a RESTART checkpoint lets the writer start the WAL over
+    from the file's beginning: the file stops growing, without being truncated (a TRUNCATE
+    only past 4 x ``restart_bytes``)."""
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, checkpoint_s=0.01)
+    j.checkpointer.restart_bytes = 2 << 20
+    sizes = []
+    for r in range(30):
+        _batches(j, 150, start=150 * r)  # ~2.5 MB of WAL frames a round
+        time.sleep(0.002)
+        sizes.append(_wal_pages(path))
+    assert j.checkpointer.restarts > j.checkpointer.truncates
+    assert max(sizes) * (4096 + 24) < 24 << 20  # 30 rounds wrote ~75 MB of frames
     j.close()
