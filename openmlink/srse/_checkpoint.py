@@ -38,7 +38,7 @@ every ~3.5 s at 1,000 commits/s (``bench/bench_journal_stalls.py``), ~100 posts 
 time, ~3% of them: over a p99.  The writer therefore does not use SQLite's busy handler: its
 connection has a busy timeout of 0 and each write transaction starts with ``begin_write``
 (BEGIN IMMEDIATE, retried every 0.1 ms while the checkpoint holds the lock), so it waits as
-long as the lock is held and no longer.
+long as the lock is held and no longer (``busy_retry`` for a write in one statement).
 """
 
 from __future__ import annotations
@@ -49,24 +49,26 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Checkpointer", "begin_write"]
+__all__ = ["Checkpointer", "begin_write", "busy_retry"]
 
 #: how long a writer waits for a checkpoint's lock before ``begin_write`` gives up (s): the
 #: Python default busy timeout, which the writer connections no longer use
 WRITE_WAIT_S = 5.0
 
 
-def begin_write(db: sqlite3.Connection) -> None:
-    """Start a write transaction on ``db`` (a writer whose busy timeout is 0: ``Checkpointer``),
-    waiting in steps of 0.1 ms while a RESTART checkpoint holds the write lock (a few ms);
-    ``sqlite3.OperationalError`` after ``WRITE_WAIT_S``."""
+def busy_retry(db: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> None:
+    """Execute ``sql`` on ``db`` (a writer whose busy timeout is 0: ``Checkpointer``), again
+    every 0.1 ms while a RESTART checkpoint holds the write lock (a few ms): a statement that
+    starts a write transaction (``BEGIN IMMEDIATE``, an autocommit write); one refused for the
+    lock did nothing.  ``sqlite3.OperationalError`` after ``WRITE_WAIT_S``."""
     deadline = 0.0
     while True:
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(sql, params)
             return
         except sqlite3.OperationalError as e:
             if getattr(e, "sqlite_errorcode", sqlite3.SQLITE_BUSY) != sqlite3.SQLITE_BUSY:
@@ -78,18 +80,23 @@ def begin_write(db: sqlite3.Connection) -> None:
                 raise
         time.sleep(0.0001)
 
+
+def begin_write(db: sqlite3.Connection) -> None:
+    """Start a write transaction on ``db``, waiting for a checkpoint's lock (``busy_retry``)."""
+    busy_retry(db, "BEGIN IMMEDIATE")
+
 log = logging.getLogger("openmlink.srse")
 
 
 class Checkpointer:
     """Checkpoints the WAL of the database at ``path`` from a daemon thread; ``owner`` is the
     object whose lifetime bounds the thread's (it stops when ``stop`` is called or the owner
-    is garbage).  ``writer``'s write transactions must start with ``begin_write``."""
+    is garbage).  ``writer``'s writes must go through ``busy_retry`` (``begin_write``)."""
 
     def __init__(self, path: Path, writer: sqlite3.Connection, owner: Any, *,
                  every_s: float = 1.0, restart_bytes: int = 64 << 20) -> None:
         writer.execute("PRAGMA wal_autocheckpoint=0")
-        writer.execute("PRAGMA busy_timeout=0")  # its transactions start with begin_write
+        writer.execute("PRAGMA busy_timeout=0")  # its writes go through busy_retry
         self.path = path
         self.wal = Path(f"{path}-wal")
         self.every_s = every_s

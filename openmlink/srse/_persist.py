@@ -18,7 +18,7 @@ from ..bus import Bus, ColumnBatch, Event
 from ..schema import MsgType, Registry, decode_record, pkey_of, pkey_text
 from ..store import Store
 from ._bodies import stored_bodies
-from ._checkpoint import Checkpointer, begin_write
+from ._checkpoint import Checkpointer, begin_write, busy_retry
 
 __all__ = ["RecordStore"]
 
@@ -97,12 +97,12 @@ class RecordStore:
         """``sql`` for each of ``rows``, one transaction (``begin_write``: the checkpointer's
         RESTART may hold the write lock for a few ms)."""
         db = self._db
+        if len(rows) == 1:  # one statement, its own transaction
+            busy_retry(db, sql, rows[0])
+            return
         begin_write(db)
         try:
-            if len(rows) == 1:
-                db.execute(sql, rows[0])
-            else:
-                db.executemany(sql, rows)
+            db.executemany(sql, rows)
         except BaseException:
             db.execute("ROLLBACK")
             raise
