@@ -166,3 +166,46 @@ def test_record_store_posts_never_checkpoint_its_thread_does(tmp_path: Path) -> 
     assert again.count(LIQ.name) == 1_500
     again.close()
     rs.close()
+
+
+def test_record_store_writes_wait_for_a_checkpoints_lock(tmp_path: Path) -> None:
+    """The record store's connection has no busy handler (a RESTART checkpoint holds the write
+    lock for a few ms; ``srse.busy_retry`` waits it out): a single upsert, a column batch and a
+    delete published while another connection holds the lock are all written."""
+    import threading
+    import time
+
+    path = tmp_path / "srse.sqlite3"
+    bus, store = InProcessBus(), Store(REG)
+    store.attach(bus)
+    rs = RecordStore(path, checkpoint_s=3600)
+    rs.attach(bus, store, [LIQ])
+    okeys = [f"AAPL-NMS-EQT-2025-07-18-{100 + i}-P" for i in range(3)]
+
+    def held(publish: object) -> None:
+        ready = threading.Event()
+
+        def hold() -> None:
+            db = sqlite3.connect(str(path), isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+            ready.set()
+            time.sleep(0.03)
+            db.execute("COMMIT")
+            db.close()
+        t = threading.Thread(target=hold)
+        t.start()
+        ready.wait()
+        publish()  # type: ignore[operator]
+        t.join()
+
+    recs = [decode_record(LIQ, {"pkey": {"okey": k}, "sVol": 0.2, "ticker": "AAPL-NMS-EQT"})
+            for k in okeys]
+    held(lambda: bus.publish(Event(LIQ, "upsert", recs[0], 1)))
+    scratch = Table(LIQ)  # two quotes in the column form engines publish
+    for rec in recs[1:]:
+        scratch.upsert(rec)
+    held(lambda: bus.publish(ColumnBatch(LIQ, scratch.column_batch(scratch.live_rows()), 2)))
+    assert rs.count(LIQ.name) == 3
+    held(lambda: bus.publish(Event(LIQ, "delete", recs[0], 3)))
+    assert rs.count(LIQ.name) == 2
+    rs.close()
