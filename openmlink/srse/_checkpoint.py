@@ -128,17 +128,19 @@ class Checkpointer:
     def checkpoint(self, db: sqlite3.Connection) -> None:
         _busy, frames, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
-        if frames * self.frame_bytes <= self.restart_bytes:
-            return
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # what came during the first
         # a file grown past 4 x restart_bytes (restarts that failed under load, a burst) is
-        # truncated instead: its disk space back, at the cost of a longer wait, now and then
-        mode = "TRUNCATE" if self.wal_bytes() > 4 * self.restart_bytes else "RESTART"
+        # truncated at once: its disk space back, at the cost of a longer wait, now and then
+        truncate = self.wal_bytes() > 4 * self.restart_bytes
+        if not truncate:
+            if frames * self.frame_bytes <= self.restart_bytes:
+                return
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # what came during the first
+        mode = "TRUNCATE" if truncate else "RESTART"
         for _ in range(self.restart_tries):  # the writer between two commits: it gets in
             busy, _frames, _copied = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
             if not busy:
                 self.restarts += 1
-                self.truncates += mode == "TRUNCATE"
+                self.truncates += truncate
                 return
             if self._stop.wait(0.0005):
                 return
