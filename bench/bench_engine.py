@@ -19,8 +19,13 @@ import asyncio
 import gc
 import os
 import statistics
+import threading
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numba
@@ -235,6 +240,120 @@ def bench_loop(universe: str, chunk_rows: int, chunk_s: float | None) -> None:
               f"p99 {np.percentile(gaps, 99) * 1e3:.0f} ms over {len(gaps)} wake-ups of a 10 ms timer)")
 
 
+class _Stages:
+    """CPU per stage of a Loop pass (issue 16's split), summed over threads: each stage's own
+    thread CPU (``time.thread_time``), less that of the stages timed inside it (boundary tables
+    inside the forward, ...).  It wraps the functions where the engine's modules look them up;
+    with ``loop_workers`` > 1 the workers run the serial kernels, so no CPU hides in Numba's
+    threads (with 1 the kernels' parallel twins are missed).  The wrappers cost ~1 us a call."""
+
+    OUTER = ("forward (American parity)", "quote IVs (de-Americanised)", "surface fit",
+             "price + greeks + slides rows", "gather inputs", "apply fit + surface records",
+             "publish LiveImpliedQuote")
+
+    def __init__(self) -> None:
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self._tl = threading.local()
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, owner: Any, name: str, label: Callable[[tuple], str] | str) -> None:
+        f = getattr(owner, name)
+
+        def timed(*a: Any, **k: Any) -> Any:
+            st = self._tl.__dict__.setdefault("st", [])
+            lab = label if isinstance(label, str) else label(a)
+            if lab not in self.OUTER and st:  # nested: under its stage's name
+                lab = f"{st[0][0]}: {lab}"
+            st.append([lab, 0.0])
+            t0 = time.thread_time()
+            try:
+                return f(*a, **k)
+            finally:
+                dt = time.thread_time() - t0
+                _, inner = st.pop()
+                if st:
+                    st[-1][1] += dt
+                with self._lock:
+                    self.cpu[lab] += dt - inner
+
+        self._undo.append((owner, name, f))
+        setattr(owner, name, timed)
+
+    @contextmanager
+    def timing(self) -> Iterator[_Stages]:
+        from openmlink.analytics import _american_grouped, _american_rows
+        from openmlink.engines.implied import _engine, _fit
+
+        o = self.OUTER
+        for name in ("parity_forward", "american_parity_forward"):
+            self._wrap(_fit, name, o[0])
+        self._wrap(_fit, "implied_vols", o[1])
+        for name in ("smile_points", "fit_svi", "fit_correction", "surface_values_vol"):
+            self._wrap(_fit, name, o[2])
+        self._wrap(_engine, "surface_values", o[3])
+        eng = _engine.ImpliedQuoteEngine
+        for name, lab in (("_fit_inputs", o[4]), ("_apply_fit", o[5]), ("_publish", o[6])):
+            self._wrap(eng, name, lab)
+        tables = (lambda a: "slope tables" if a[0] else "boundary tables")  # noqa: E731
+        self._wrap(_american_grouped, "build_tables", tables)
+        self._wrap(_american_rows, "build_tables", tables)
+        try:
+            yield self
+        finally:
+            for owner, name, f in reversed(self._undo):
+                setattr(owner, name, f)
+            self._undo.clear()
+
+    def report(self, cpu: float) -> str:
+        """One line per stage: its CPU with what the tables inside it took."""
+        lines = []
+        for st in self.OUTER:
+            own = sum(v for k, v in self.cpu.items() if k == st or k.startswith(st + ":"))
+            parts = ", ".join(f"{k[len(st) + 2:]} {v:.1f} s" for k, v in sorted(self.cpu.items())
+                              if k.startswith(st + ":"))
+            lines.append(f"    {st}: {own:.1f} s CPU{f' (of which {parts})' if parts else ''}")
+        rest = cpu - sum(self.cpu.values())
+        lines.append(f"    the rest (chunking, Python between stages, other threads): {rest:.1f} s")
+        return "\n".join(lines)
+
+
+def bench_full_loop(universe: str) -> None:
+    """Issue 16's figure: one live Loop pass (every boundary table new: the clock moved) over
+    the universe, synchronous and asyncio (the server's), wall and CPU, CPU per stage, and the
+    longest the event loop was held during the asyncio pass."""
+    t0 = time.perf_counter()
+    sim = MarketSimulator(SimConfig(universe=universe), start_ns=1_760_000_000_000_000_000)
+    msgs = sim.snapshot()
+    cfg = EngineConfig()
+    eng = _engine_over(sim, msgs, cfg.loop_chunk_rows)
+    print(f"universe {universe}: {eng.book.n:,} series (built in {time.perf_counter() - t0:.0f} s)")
+    eng.on_timer()  # the store's rows created, every expiry fitted once
+    for workers in (1, cfg.loop_workers) if cfg.loop_workers > 1 else (1,):
+        eng.config = msgspec.structs.replace(cfg, loop_workers=workers)
+        eng.detach()  # (a new worker pool for the new count)
+        eng.attach()
+        _new_tables()
+        stages = _Stages()
+        load = os.getloadavg()[0]
+        with stages.timing():
+            t0, c0 = time.perf_counter(), time.process_time()
+            n = eng.on_timer()
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"Loop, live pass (every boundary table new), loop_workers={workers}, synchronous: "
+              f"{n:,} series in {dt:.1f} s wall, {cpu:.1f} s CPU (load {load:.1f} -> "
+              f"{os.getloadavg()[0]:.1f}; issue 16 target < 30 s wall on 2 cores); "
+              f"{_table_counts()}\n{stages.report(cpu)}")
+    _new_tables()
+    c0, load = time.process_time(), os.getloadavg()[0]
+    n, dt, gaps = _async_pass(eng)
+    print(f"Loop, live pass, loop_workers={eng.config.loop_workers}, asyncio (the server's): {n:,} "
+          f"series in {dt:.1f} s wall, {time.process_time() - c0:.1f} s CPU (load {load:.1f} -> "
+          f"{os.getloadavg()[0]:.1f}); event loop held at most {max(gaps) * 1e3:.0f} ms (p99 "
+          f"{np.percentile(gaps, 99) * 1e3:.0f} ms, median {statistics.median(gaps) * 1e3:.1f} ms "
+          f"over {len(gaps)} wake-ups of a 10 ms timer; target < 50 ms)")
+
+
 def _quantlib_rates(rows: int = 150) -> dict[str, float]:
     """QuantLib per-row rates measured in this run (issue 16's ratios), on American options
     like the Loop's (spot 100, strikes +-30%, 1 week - 2 years, vol 10-60%): QdFp accurate
@@ -370,6 +489,9 @@ def main() -> None:
     ap.add_argument("--chunk-s", type=float, default=None,
                     help="time budget of an asyncio chunk (default: EngineConfig's)")
     ap.add_argument("--no-chain", action="store_true")
+    ap.add_argument("--loop-only", action="store_true",
+                    help="only issue 16's figure: a live Loop pass over --universe, synchronous "
+                         "(loop_workers 1 and the default) and asyncio, CPU per stage, loop stall")
     ap.add_argument("--tick-delay", default=None, metavar="UNIVERSE",
                     help="only measure the Tick delay during a Loop pass over UNIVERSE (e.g. 150000)")
     a = ap.parse_args()
@@ -378,6 +500,9 @@ def main() -> None:
     warm_up()
     if a.tick_delay:
         bench_tick_delay(a.tick_delay)
+        return
+    if a.loop_only:
+        bench_full_loop(a.universe)
         return
     bench_fits()
     if Path(a.chain).exists() and not a.no_chain:

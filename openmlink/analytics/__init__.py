@@ -29,7 +29,7 @@ from ._api import (
 from ._black import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES
 from ._calendar import calendar_check, calendar_short
 from ._errors import IvError
-from ._parallel import set_parallel
+from ._parallel import serial_kernels, set_parallel
 from ._quote_rows import (
     AmericanModel,
     RowContext,
@@ -79,6 +79,7 @@ __all__ = [
     "price",
     "price_greeks_slides",
     "row_prices",
+    "serial_kernels",
     "set_parallel",
     "slide_keys",
     "slides",

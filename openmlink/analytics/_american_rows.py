@@ -59,6 +59,7 @@ from ._black import euro_price1, euro_rows_kernel
 from ._greeks import fd_greeks_kernel
 from ._jit import JitOptions
 from ._normal import _INV_SQRT_2PI, norm_cdf, norm_pdf
+from ._parallel import parallel_enabled
 
 __all__ = ["MIN_ROWS", "american_rows"]
 
@@ -454,7 +455,7 @@ def american_rows(tables: BoundaryTables, s: NDArray[np.float64], k: NDArray[np.
     good = ok & (slots[:, 0] >= 0) & ((kinds != 0) | (slots[:, 1] >= 0))
     tab_rows = np.flatnonzero(good)
     args = (slots, vlo, vhi, nv0, hz, svlo, svhi, nv1, dz, DEFAULT_SCHEME, mv)
-    if len(tab_rows) >= _PAR_ROWS:
+    if len(tab_rows) >= _PAR_ROWS and parallel_enabled():
         chunks = max(1, min(4 * numba.get_num_threads(), len(tab_rows) // 64))
         _rows_par(s, k, t, r, q, vol, cp, tab_rows, *args, chunks, out)
     elif len(tab_rows):

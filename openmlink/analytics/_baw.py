@@ -29,6 +29,7 @@ from ._black import euro_price1
 from ._jit import JitOptions
 from ._lbr import euro_iv_kernel
 from ._normal import norm_cdf, norm_pdf
+from ._parallel import parallel_enabled
 
 __all__ = ["baw_deamericanised_iv", "baw_price", "baw_price1", "baw_rows"]
 
@@ -244,7 +245,8 @@ def baw_price(s: NDArray[np.float64] | float, k: NDArray[np.float64] | float,
     """BAW American price per share, per row (1-D result)."""
     ss, kk, tt, rr, qq, vv, cc = _arrs(s, k, t_years, r, q, vol, cp)
     out = np.empty(ss.shape[0])
-    (_price_kernel if ss.shape[0] >= _PAR_MIN else _price_serial)(ss, kk, tt, rr, qq, vv, cc, out)
+    par = ss.shape[0] >= _PAR_MIN and parallel_enabled()
+    (_price_kernel if par else _price_serial)(ss, kk, tt, rr, qq, vv, cc, out)
     return out
 
 
@@ -256,7 +258,8 @@ def baw_rows(s: NDArray[np.float64] | float, k: NDArray[np.float64] | float,
     ss, kk, tt, rr, qq, vv, cc = _arrs(s, k, t_years, r, q, vol, cp)
     mv = np.ascontiguousarray(moves, dtype=np.float64)
     out = np.empty((10 + len(mv), ss.shape[0]))
-    (_rows_kernel if ss.shape[0] >= _PAR_MIN else _rows_serial)(ss, kk, tt, rr, qq, vv, cc, mv, out)
+    par = ss.shape[0] >= _PAR_MIN and parallel_enabled()
+    (_rows_kernel if par else _rows_serial)(ss, kk, tt, rr, qq, vv, cc, mv, out)
     return out
 
 
@@ -310,7 +313,7 @@ def baw_deamericanised_iv(p: NDArray[np.float64], s: NDArray[np.float64], k: NDA
     out = np.empty(n)
     if n:
         tmp = (np.empty(n), np.empty(n), np.empty(n, np.int8), out)
-        if n >= _PAR_MIN:
+        if n >= _PAR_MIN and parallel_enabled():
             chunks = max(1, min(4 * numba.get_num_threads(), n // 512))
             _deam_kernel(pp, ss, kk, tt, rr, qq, cc, vv.copy(), passes, chunks, False, *tmp)
         else:

@@ -41,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
@@ -54,6 +56,7 @@ from ...analytics import (
     RateCurve,
     RowContext,
     implied_vols,
+    serial_kernels,
     set_parallel,
     surface_values,
 )
@@ -82,7 +85,9 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     chunk between yields (``on_timer`` uses exactly this); ``loop_chunk_s``: the time a chunk of
     the asyncio pass aims at (its size follows the measured rate, at least
     ``loop_chunk_min_rows``) -- a quote arriving during a pass waits about one chunk, so this
-    bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``parity_strikes``:
+    bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``loop_workers``: threads
+    computing a pass's chunks, each chunk on one core with the serial kernels, that many at
+    once (1: one chunk at a time, its kernels over the Numba threads); ``parity_strikes``:
     near-the-money strikes whose parity forwards are
     medianed; ``american_model``: ``alo``
     (accurate American IVs, forwards and sPrc) or ``baw`` (Barone-Adesi-Whaley, ~4x cheaper);
@@ -103,6 +108,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     loop_chunk_rows: int = 20_000
     loop_chunk_min_rows: int = 500
     loop_chunk_s: float = 0.05
+    loop_workers: int = 2
     parity_strikes: int = 7
     flat_rate: float | None = None
     rate_curve_file: str = ""
@@ -117,6 +123,11 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 MasterFn = Callable[[], Any]
 
+
+_Chunk = tuple[NDArray[np.int64], NDArray[np.int64], FitInputs,
+               "Future[tuple[FitResult, dict[str, NDArray[np.float64]]]]"]
+"""A Loop chunk in flight: its expiries, option rows, fit inputs and the worker's (fit, surface
+values) to come."""
 
 _OptionColumns = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64], NDArray[np.int8],
                        NDArray[np.float64] | None, NDArray[np.float64] | None, NDArray[np.int64]]
@@ -157,6 +168,7 @@ class ImpliedQuoteEngine:
         self._div_master: object = None
         self._yields = np.zeros(0)
         self._div_flat: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ wiring
     def attach(self) -> None:
@@ -168,6 +180,9 @@ class ImpliedQuoteEngine:
         for u in self._unsub:
             u()
         self._unsub.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def now_ns(self) -> int:
         """The valuation instant (see the module docstring)."""
@@ -566,11 +581,22 @@ class ImpliedQuoteEngine:
         return len(rows)
 
     def on_timer(self, now_ns: int | None = None) -> int:
-        """One complete Loop pass, synchronously (tests, benchmarks); returns options done."""
+        """One complete Loop pass, synchronously (tests, benchmarks): the chunks computed by the
+        ``loop_workers`` threads as in ``loop_once``, applied and published in order by the
+        caller; returns options done."""
         spots = self.book.mid().copy()
         val = now_ns or self.now_ns()
         self.observe_rate_sources(spots, val)
-        n = sum(self.loop_chunk(c, spots, val) for c in self.loop_chunks())
+        pending: deque[_Chunk] = deque()
+        n = 0
+        for exps in self.loop_chunks():
+            pending.append(self._submit(exps, spots, val))
+            if len(pending) > self.config.loop_workers:
+                c = pending.popleft()
+                n += self._finish(c, *c[3].result(), val)
+        while pending:
+            c = pending.popleft()
+            n += self._finish(c, *c[3].result(), val)
         self.loops += 1
         return n
 
@@ -600,13 +626,19 @@ class ImpliedQuoteEngine:
             self.observe_rate_sources(spots, val)
         order, csum = self._loop_expiries(only)
         rows = min(cfg.loop_chunk_min_rows * 4, cfg.loop_chunk_rows)
+        pending: deque[tuple[_Chunk, float]] = deque()
         n = 0
         i = 0
-        while i < len(order):
-            j = self._next_cut(csum, i, rows)
-            k, held = await self._loop_chunk_off_loop(order[i:j], spots, val)
+        while i < len(order) or pending:
+            while i < len(order) and len(pending) <= cfg.loop_workers:  # the workers fed
+                j = self._next_cut(csum, i, rows)
+                t0 = time.perf_counter()
+                pending.append((self._submit(order[i:j], spots, val), time.perf_counter() - t0))
+                i = j
+            c, gather = pending.popleft()
+            k, held = await self._loop_chunk_off_loop(c, val)
+            held += gather
             n += k
-            i = j
             if k and held > 0:
                 rows = int(min(max(k / held * cfg.loop_chunk_s, cfg.loop_chunk_min_rows),
                                cfg.loop_chunk_rows))
@@ -615,27 +647,46 @@ class ImpliedQuoteEngine:
             self.loops += 1
         return n
 
-    async def _loop_chunk_off_loop(self, exps: NDArray[np.int64], spots: NDArray[np.float64],
-                                   val: int) -> tuple[int, float]:
-        """``loop_chunk`` with its pure parts (``fit_expiries``, the surface values) on a worker
-        thread; the book is read and written and records are published on the event loop only
-        (a Tick in between sees the book before or after the chunk's fit, never half of it).
-        Returns (options done, seconds the event loop spent on the chunk)."""
+    async def _loop_chunk_off_loop(self, c: _Chunk, val: int) -> tuple[int, float]:
+        """Wait for a chunk's worker, then (on the event loop) write its fit to the book and
+        publish its records; returns (options done, seconds the event loop spent on it)."""
+        res, sv = await asyncio.wrap_future(c[3])
         t0 = time.perf_counter()
+        k = self._finish(c, res, sv, val)
+        return k, time.perf_counter() - t0
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, self.config.loop_workers),
+                                            thread_name_prefix="openmlink-loop")
+        return self._pool
+
+    def _submit(self, exps: NDArray[np.int64], spots: NDArray[np.float64], val: int) -> _Chunk:
+        """Gather a chunk's fit inputs from the book (the caller's thread) and hand its pure
+        part to a worker (``_chunk_work``)."""
         rows, inp = self._fit_inputs(exps, spots, val)
-        held = time.perf_counter() - t0
-        res = await asyncio.to_thread(fit_expiries, inp)
-        t0 = time.perf_counter()
+        return exps, rows, inp, self._workers().submit(self._chunk_work, inp)
+
+    def _chunk_work(self, inp: FitInputs) -> tuple[FitResult, dict[str, NDArray[np.float64]]]:
+        """A chunk's pure computations (a worker thread; the Numba kernels release the GIL):
+        ``fit_expiries``, then the surface values, greeks and slides of its rows at the quotes it
+        was fitted on.  With more than one worker each runs the serial kernels: a core per
+        chunk, chunks side by side."""
+        with serial_kernels() if self.config.loop_workers > 1 else contextlib.nullcontext():
+            res = fit_expiries(inp)
+            sv = self._surface(res.ctx, inp.bid, inp.ask, "Loop") if len(inp.bid) else {}
+        return res, sv
+
+    def _finish(self, c: _Chunk, res: FitResult, sv: dict[str, NDArray[np.float64]], val: int
+                ) -> int:
+        """Write a computed chunk's fit to the book and publish its rows (the caller's thread,
+        chunks in pass order); returns its options."""
+        exps, rows, inp, _ = c
         self._apply_fit(exps, inp, res, val)
-        bid, ask = self.book.bid[rows], self.book.ask[rows]
-        held += time.perf_counter() - t0
-        if not len(rows):
-            return 0, held
-        sv = await asyncio.to_thread(self._surface, res.ctx, bid, ask, "Loop")
-        t0 = time.perf_counter()
-        self._publish(rows, res.ctx, res.bid_iv, res.ask_iv, "Loop", np.zeros(len(rows), np.int64),
-                      (bid, ask, sv))
-        return len(rows), held + time.perf_counter() - t0
+        if len(rows):
+            self._publish(rows, res.ctx, res.bid_iv, res.ask_iv, "Loop", np.zeros(len(rows), np.int64),
+                          (inp.bid, inp.ask, sv))
+        return len(rows)
 
     # ------------------------------------------------------------------ outbound
     def _surface(self, ctx: RowContext, bid: NDArray[np.float64], ask: NDArray[np.float64],
