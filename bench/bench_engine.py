@@ -318,7 +318,7 @@ class _Stages:
         return "\n".join(lines)
 
 
-def bench_full_loop(universe: str) -> None:
+def bench_full_loop(universe: str, chunk_s: float | None) -> None:
     """Issue 16's figure: one live Loop pass (every boundary table new: the clock moved) over
     the universe, synchronous and asyncio (the server's), wall and CPU, CPU per stage, and the
     longest the event loop was held during the asyncio pass."""
@@ -344,10 +344,13 @@ def bench_full_loop(universe: str) -> None:
               f"{n:,} series in {dt:.1f} s wall, {cpu:.1f} s CPU (load {load:.1f} -> "
               f"{os.getloadavg()[0]:.1f}; issue 16 target < 30 s wall on 2 cores); "
               f"{_table_counts()}\n{stages.report(cpu)}")
+    if chunk_s is not None:
+        eng.config = msgspec.structs.replace(eng.config, loop_chunk_s=chunk_s)
     _new_tables()
     c0, load = time.process_time(), os.getloadavg()[0]
     n, dt, gaps = _async_pass(eng)
-    print(f"Loop, live pass, loop_workers={eng.config.loop_workers}, asyncio (the server's): {n:,} "
+    print(f"Loop, live pass, loop_workers={eng.config.loop_workers}, asyncio (the server's; "
+          f"loop_chunk_s {eng.config.loop_chunk_s * 1e3:.0f} ms): {n:,} "
           f"series in {dt:.1f} s wall, {time.process_time() - c0:.1f} s CPU (load {load:.1f} -> "
           f"{os.getloadavg()[0]:.1f}); event loop held at most {max(gaps) * 1e3:.0f} ms (p99 "
           f"{np.percentile(gaps, 99) * 1e3:.0f} ms, median {statistics.median(gaps) * 1e3:.1f} ms "
@@ -502,7 +505,7 @@ def main() -> None:
         bench_tick_delay(a.tick_delay)
         return
     if a.loop_only:
-        bench_full_loop(a.universe)
+        bench_full_loop(a.universe, a.chunk_s)
         return
     bench_fits()
     if Path(a.chain).exists() and not a.no_chain:

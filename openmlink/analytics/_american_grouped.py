@@ -626,8 +626,9 @@ class BoundaryTables:
         which = np.full(n, -1, np.int64)
         slot, tab, vlo, vhi, nvs = self.assign(t[idx], rp[idx], qp[idx], vol[idx])
         which[idx] = slot
-        self.direct += int((which[idx] < 0).sum())
-        self.evaluated += len(idx)
+        with self._lock:  # (a pass's workers price at once)
+            self.direct += int((which[idx] < 0).sum())
+            self.evaluated += len(idx)
         served = np.empty(n, np.bool_)
         if n >= _PAR_ROWS and parallel_enabled():
             chunks = max(1, min(4 * numba.get_num_threads(), n // 64))

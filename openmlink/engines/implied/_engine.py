@@ -82,10 +82,12 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Engine settings (units in the names).
 
     ``loop_interval_s``: seconds between Loop passes; ``loop_chunk_rows``: most options per
-    chunk between yields (``on_timer`` uses exactly this); ``loop_chunk_s``: the time a chunk of
-    the asyncio pass aims at (its size follows the measured rate, at least
-    ``loop_chunk_min_rows``) -- a quote arriving during a pass waits about one chunk, so this
-    bounds the Tick delay (tests/engine/test_engine_loop_ticks.py); ``loop_workers``: threads
+    chunk between yields (``on_timer`` uses exactly this); ``loop_chunk_s``: the event-loop time
+    (gathering inputs, writing the fit, publishing) a chunk of the asyncio pass aims at (its
+    size follows the measured rate, at least ``loop_chunk_min_rows``) -- a quote arriving during
+    a pass waits about one chunk, so this bounds the Tick delay and the event loop's longest
+    hold (tests/engine/test_engine_loop_ticks.py; 20 ms: 150k series held it at most 40 ms, p99
+    26 ms, against 71 / 44 ms at 50 ms, same CPU, bench_engine --loop-only); ``loop_workers``: threads
     computing a pass's chunks, each chunk on one core with the serial kernels, that many at
     once (1: one chunk at a time, its kernels over the Numba threads); ``parity_strikes``:
     near-the-money strikes whose parity forwards are
@@ -107,7 +109,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     loop_interval_s: float = 60.0
     loop_chunk_rows: int = 20_000
     loop_chunk_min_rows: int = 500
-    loop_chunk_s: float = 0.05
+    loop_chunk_s: float = 0.02
     loop_workers: int = 2
     parity_strikes: int = 7
     flat_rate: float | None = None
@@ -605,9 +607,11 @@ class ImpliedQuoteEngine:
         underliers of ``partitions`` if given: those just gained).
 
         Each chunk's pure computations (the fit, the surface values, greeks and slides: the
-        Numba kernels, which release the GIL) run on a worker thread (``_loop_chunk_off_loop``),
-        so the event loop keeps serving Ticks and clients meanwhile; it only gathers a chunk's
-        inputs, writes its results to the book and publishes them.  Chunks are sized so that
+        Numba kernels, which release the GIL) run on one of ``loop_workers`` threads
+        (``_chunk_work``; ``loop_workers`` chunks at a time, so that both cores of a small machine
+        compute), so the event loop keeps serving Ticks and clients meanwhile; it only gathers
+        a chunk's inputs, and writes its results to the book and publishes them in pass order
+        (``_loop_chunk_off_loop``).  Chunks are sized so that
         this part takes about ``loop_chunk_s`` at the rate the previous chunks ran (between
         ``loop_chunk_min_rows`` and ``loop_chunk_rows`` options).  Tested:
         tests/engines/implied/test_engine_loop_ticks.py; the longest hold is measured by
