@@ -144,3 +144,42 @@ def test_an_nbbo_change_during_a_loop_pass_is_ticked_before_the_next_chunk() -> 
     assert n == b.n and eng.loops == 1
     assert events.count("chunk") >= 3, events
     assert events.index("tick") == 1, events  # right after the first chunk, before the second
+
+
+def test_a_pass_on_two_workers_publishes_the_values_of_one_chunk_at_a_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """loop_workers=2 (two chunks at once, serial kernels, results applied in pass order) gives
+    every row the values of loop_workers=1 (one chunk at a time, parallel kernels): a chunk's
+    results written to another chunk's rows or expiries would be off by far more."""
+    got: dict[int, dict[tuple, dict[str, float]]] = {}
+    for workers in (1, 2):
+        cfg = EngineConfig(loop_chunk_rows=300, loop_chunk_min_rows=300, loop_workers=workers)
+        _, eng = _small_engine(cfg)
+        monkeypatch.setattr(_quote_rows, "_TABLES",
+                            BoundaryTables(min_rows=_quote_rows._TABLES.min_rows))
+        batches: list[dict[str, np.ndarray]] = []
+        eng.bus.subscribe("LiveImpliedQuote", lambda m: batches.append(dict(m.data)))  # noqa: B023
+        assert eng.on_timer() == eng.book.n
+        assert len(eng.loop_chunks()) >= 3
+        got[workers] = _by_key(batches)
+        eng.detach()
+    one, two = got[1], got[2]
+    assert one.keys() == two.keys()
+    for key, row in one.items():
+        for col, a in row.items():
+            b = two[key][col]
+            tol = 1e-9 if col == "oBidIv" else 1e-5  # as above: kernels' lane splits differ
+            assert abs(a - b) <= tol * max(1.0, abs(a)) or (np.isnan(a) and np.isnan(b)), \
+                (key, col, a, b)
+
+
+def test_serial_kernels_is_the_calling_threads_switch() -> None:
+    from openmlink.analytics import serial_kernels
+    from openmlink.analytics._parallel import parallel_enabled
+
+    seen: list[bool] = []
+    with serial_kernels():
+        assert not parallel_enabled()
+        t = threading.Thread(target=lambda: seen.append(parallel_enabled()))
+        t.start()
+        t.join()
+    assert seen == [True] and parallel_enabled()
