@@ -22,13 +22,16 @@ def server() -> Iterator[Server]:
 
 
 def _live_option(server) -> dict:
-    """A quoted AAPL option whose LiveImpliedQuote has a surface vol already (the calculator's
-    live defaults read it: a server under load may not have finished its first Loop)."""
+    """A quoted AAPL call whose LiveImpliedQuote has a surface vol already (the calculator's
+    live defaults read it: a server under load may not have finished its first Loop).  A call:
+    the user-input record below keeps this side, and docs/span.md's worked example is a call's
+    (a put gave span15 -226.557 -- whichever side the first Loop rows reached first)."""
     def pick() -> dict | None:
         got = server.get(cmd="getmsgs", msgType="OptionNbboQuote", where="okey.tk:eq:AAPL",
                          limit=400, view="bidPrice|askPrice")
         quoted = [m["message"]["pkey"]["okey"] for m in got[:-1]
-                  if m["message"].get("bidPrice", 0) > 1 and m["message"].get("askPrice", 0) > 0]
+                  if m["message"].get("bidPrice", 0) > 1 and m["message"].get("askPrice", 0) > 0
+                  and m["message"]["pkey"]["okey"]["cp"] == "Call"]
         for okey in quoted[:40]:
             live = server.get(cmd="getmsgs", msgType="LiveImpliedQuote", view="sVol",
                               where=f"okey.tk:eq:AAPL & okey.dt:eq:{okey['dt']} & "
