@@ -185,14 +185,13 @@ slopes, the ten weighted integrand parts, the slides' premium scratch, the exp /
 
 @njit(**_IJIT)
 def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, rp: float,
-                   qp: float, tt: float, scheme: tuple, sc: NDArray[np.float64]) -> None:
+                   qp: float, tt: float, px: NDArray[np.float64], pw: NDArray[np.float64],
+                   sc: NDArray[np.float64]) -> None:
     """The ten weighted integrand parts of e and its derivatives at every price-integral point
     (sc rows 0-4 in: sqrt(H) at v, v+, v-, d ln B/dr, d ln B/dq; rows 5-14 out: f, f_x, f_xx,
     f_v, f_vv, f_xv, f_r, f_q, f_t, f_xt times the quadrature weight): the arguments, then their
     exp and normal functions in vector loops (``exp_loop``, ``phi_loop``: rows _NW..), then
     the arithmetic."""
-    px = scheme[4]
-    pw = scheme[5]
     n = px.shape[0]
     half = 0.5 * math.sqrt(tt)
     ex = math.exp(x)
@@ -211,9 +210,9 @@ def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, r
         sc[a0 + 12, p] = -rp * tp
         sc[a0 + 13, p] = -qp * tp
     for m in range(4):
-        phi_loop(sc[a0 + m], sc[a0 + 4 + m], sc[a0 + 8 + m])
-    exp_loop(sc[a0 + 12], sc[a0 + 14])
-    exp_loop(sc[a0 + 13], sc[a0 + 15])
+        phi_loop(sc[a0 + m, :n], sc[a0 + 4 + m, :n], sc[a0 + 8 + m, :n])
+    exp_loop(sc[a0 + 12, :n], sc[a0 + 14, :n])
+    exp_loop(sc[a0 + 13, :n], sc[a0 + 15, :n])
     for p in range(n):
         z = half * (px[p] + 1.0)
         tp = z * z
@@ -274,6 +273,54 @@ def _premium_parts(x: float, lnxk: float, lnb_now: float, v: float, cx: float, r
         sc[14, p] = wt * (f_xt - f_xt0)
 
 
+_N_PARTS = 10
+"""Weighted integrand parts of ``_premium_parts`` (sc rows 5-14); the last two (time) need no
+near-boundary rule (their boundary-held part is closed form already)."""
+_NEAR = 0.5
+"""A row with ln(S/B) below this many vol sqrt(T) of today's boundary gets the near rule."""
+_NEAR_PTS = 8
+_NEAR_RATIO = 4.0
+_NEAR_PANELS = 12
+_NEAR_MAX = _NEAR_PTS * _NEAR_PANELS
+_GX, _GW = np.polynomial.legendre.leggauss(_NEAR_PTS)
+
+
+@njit(**_IJIT)
+def _add_parts(sc: NDArray[np.float64], n: int, parts: int, sign: float,
+               es: NDArray[np.float64]) -> None:
+    """es[g] += sign * sum of sc row 5 + g over the first n points, g < parts."""
+    for g in range(parts):
+        acc = 0.0
+        for p in range(n):
+            acc += sc[5 + g, p]
+        es[g] += sign * acc
+
+
+@njit(**_IJIT)
+def _near_rule(a: float, zt: float, rx: NDArray[np.float64], rw: NDArray[np.float64]) -> int:
+    """Composite Gauss-Legendre rule over z = sqrt(t) in [0, zt] (``_premium_parts``' point
+    coordinate px = 2 z/zt - 1 and weight per dz/(zt/2)): panels [0, a], then each
+    _NEAR_RATIO times the last, at most _NEAR_PANELS; returns the number of points."""
+    a = min(max(a, zt * _NEAR_RATIO ** (1 - _NEAR_PANELS)), zt)
+    lo = 0.0
+    hi = a
+    n = 0
+    half = 0.5 * zt
+    while True:
+        last = hi >= zt or n + 2 * _NEAR_PTS > rx.shape[0]
+        if last:
+            hi = zt
+        for g in range(_NEAR_PTS):
+            rx[n] = (lo + 0.5 * (hi - lo) * (_GX[g] + 1.0)) / half - 1.0
+            rw[n] = 0.5 * (hi - lo) * _GW[g] / half
+            n += 1
+        if last:
+            break
+        lo = hi
+        hi = hi * _NEAR_RATIO
+    return n
+
+
 @njit(**_JIT)
 def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
          r: NDArray[np.float64], q: NDArray[np.float64], vol: NDArray[np.float64],
@@ -282,7 +329,9 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
          svlo: NDArray[np.float64], svhi: NDArray[np.float64], nv1: NDArray[np.int64],
          dz: NDArray[np.float64], scheme: tuple, moves: NDArray[np.float64],
          w0: NDArray[np.float64], wp: NDArray[np.float64], wm: NDArray[np.float64],
-         wb: NDArray[np.float64], sc: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+         wb: NDArray[np.float64], sc: NDArray[np.float64], sr: NDArray[np.float64],
+         rx: NDArray[np.float64], rw: NDArray[np.float64], es: NDArray[np.float64],
+         out: NDArray[np.float64]) -> None:
     """Add the premium parts to row i of out (European parts already there); ``sc`` scratch
     (_N_SCRATCH, points).  Table slots[i, 0] of ``hz`` (nv0 of its vol nodes used) and slope
     table slots[i, 1] of ``dz`` (nv1)."""
@@ -323,19 +372,24 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
             _mix(hz, j0, wm[:nv], sc[2, :np_], True)
             _mix(dz[:, :, :np_], js, wb[:ns], sc[3, :np_], False)
             _mix(dz[:, :, np_:], js, wb[:ns], sc[4, :np_], False)
-            _premium_parts(x, ln_xk, lnb_now, v, cx, rp, qp, ti, scheme, sc)
-            e = e_x = e_xx = e_v = e_vv = e_xv = e_r = e_q = e_t = ex_t = 0.0
-            for p in range(np_):
-                e += sc[5, p]
-                e_x += sc[6, p]
-                e_xx += sc[7, p]
-                e_v += sc[8, p]
-                e_vv += sc[9, p]
-                e_xv += sc[10, p]
-                e_r += sc[11, p]
-                e_q += sc[12, p]
-                e_t += sc[13, p]
-                ex_t += sc[14, p]
+            _premium_parts(x, ln_xk, lnb_now, v, cx, rp, qp, ti, scheme[4], scheme[5], sc)
+            for g in range(_N_PARTS):
+                es[g] = 0.0
+            _add_parts(sc, np_, _N_PARTS, 1.0, es)
+            if x - lnb_now < _NEAR * v * math.sqrt(ti):
+                # near the boundary: the spike at sqrt(t) ~ (x - ln B)/vol (module docstring)
+                sq = (ln_xk - lnb_now, _sh(hz, j0, wp[:nv], np_), _sh(hz, j0, wm[:nv], np_),
+                      sc[3, 0], sc[4, 0])  # today's boundary; slopes at the first point
+                for g in range(5):
+                    for p in range(sr.shape[1]):
+                        sr[g, p] = sq[g]
+                _premium_parts(x, ln_xk, lnb_now, v, cx, rp, qp, ti, scheme[4], scheme[5], sr)
+                _add_parts(sr, np_, _N_PARTS - 2, -1.0, es)
+                nr = _near_rule((x - lnb_now) / v, math.sqrt(ti), rx, rw)
+                _premium_parts(x, ln_xk, lnb_now, v, cx, rp, qp, ti, rx[:nr], rw[:nr], sr)
+                _add_parts(sr, nr, _N_PARTS - 2, 1.0, es)
+            e, e_x, e_xx, e_v, e_vv, e_xv, e_r, e_q, e_t, ex_t = (
+                es[0], es[1], es[2], es[3], es[4], es[5], es[6], es[7], es[8], es[9])
             u_T = v * math.sqrt(ti)
             f_T, fx_T, _, _ = _time_parts(x - lnb_now + (rp - qp) * ti, ti, u_T, rp, qp,
                                           math.exp(x))
@@ -382,9 +436,13 @@ def _rows_par(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.floa
         wm = np.empty(nv)
         wb = np.empty(dz.shape[1])
         sc = np.empty((_N_SCRATCH, scheme[4].shape[0]))
+        sr = np.empty((_N_SCRATCH, max(scheme[4].shape[0], _NEAR_MAX)))
+        rx = np.empty(_NEAR_MAX)
+        rw = np.empty(_NEAR_MAX)
+        es = np.empty(_N_PARTS)
         for m in range(n * ch // n_chunks, n * (ch + 1) // n_chunks):
             _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, nv0, hz, svlo, svhi, nv1, dz,
-                 scheme, moves, w0, wp, wm, wb, sc, out)
+                 scheme, moves, w0, wp, wm, wb, sc, sr, rx, rw, es, out)
 
 
 @njit(**_JIT)
@@ -401,9 +459,13 @@ def _rows_serial(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
     wm = np.empty(nv)
     wb = np.empty(dz.shape[1])
     sc = np.empty((_N_SCRATCH, scheme[4].shape[0]))
+    sr = np.empty((_N_SCRATCH, max(scheme[4].shape[0], _NEAR_MAX)))
+    rx = np.empty(_NEAR_MAX)
+    rw = np.empty(_NEAR_MAX)
+    es = np.empty(_N_PARTS)
     for m in range(idx.shape[0]):
         _row(idx[m], s, k, t, r, q, vol, cp, slots, vlo, vhi, nv0, hz, svlo, svhi, nv1, dz,
-             scheme, moves, w0, wp, wm, wb, sc, out)
+             scheme, moves, w0, wp, wm, wb, sc, sr, rx, rw, es, out)
 
 
 @njit(**_JIT)
