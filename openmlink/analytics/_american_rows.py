@@ -301,7 +301,7 @@ def _near_rule(a: float, zt: float, rx: NDArray[np.float64], rw: NDArray[np.floa
     """Composite Gauss-Legendre rule over z = sqrt(t) in [0, zt] (``_premium_parts``' point
     coordinate px = 2 z/zt - 1 and weight per dz/(zt/2)): panels [0, a], then each
     _NEAR_RATIO times the last, at most _NEAR_PANELS; returns the number of points."""
-    a = min(max(a, zt * _NEAR_RATIO ** (1 - _NEAR_PANELS)), zt)
+    a = min(max(a, zt * _NEAR_RATIO ** (1 - _NEAR_PANELS)), 0.25 * zt)
     lo = 0.0
     hi = a
     n = 0
@@ -376,6 +376,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
             for g in range(_N_PARTS):
                 es[g] = 0.0
             _add_parts(sc, np_, _N_PARTS, 1.0, es)
+            e0 = es[0]
             if x - lnb_now < _NEAR * v * math.sqrt(ti):
                 # near the boundary: the spike at sqrt(t) ~ (x - ln B)/vol (module docstring)
                 sq = (ln_xk - lnb_now, _sh(hz, j0, wp[:nv], np_), _sh(hz, j0, wm[:nv], np_),
@@ -388,6 +389,7 @@ def _row(i: int, s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.f
                 nr = _near_rule((x - lnb_now) / v, math.sqrt(ti), rx, rw)
                 _premium_parts(x, ln_xk, lnb_now, v, cx, rp, qp, ti, rx[:nr], rw[:nr], sr)
                 _add_parts(sr, nr, _N_PARTS - 2, 1.0, es)
+                es[0] = e0  # the price as the tables' and the slides' (``premium_sum``)
             e, e_x, e_xx, e_v, e_vv, e_xv, e_r, e_q, e_t, ex_t = (
                 es[0], es[1], es[2], es[3], es[4], es[5], es[6], es[7], es[8], es[9])
             u_T = v * math.sqrt(ti)

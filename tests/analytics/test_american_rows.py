@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import QuantLib as ql
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from openmlink.analytics import GREEK_KEYS, SLIDE_KEYS, SLIDE_MOVES, price_greeks_slides
@@ -21,65 +21,89 @@ TOL = 1e-4  # per share (strike 100), price and greeks in LiveImpliedQuote units
 # share of it added since issue 16's quadrature; 3e-5 of it was before, a 2-year near-the-money put
 # at r 7.8%, vol 13.7% being 1.0e-4 below QD+ high precision)
 SLIDE_TOL = 2e-4  # a slide is the difference of two prices, each within TOL
-SECOND_ORDER = ("ga", "va", "vo", "deDecay")  # jump across the early-exercise boundary
-AT_BOUNDARY = ("th", "ve", "ro", "ph")  # 0 in the exercise region, O(distance) just outside it
-STEEP = 10.0  # max(r, q) t / vol^2 up to which the property test checks greeks
-STEEP_SECOND = 2.0  # s = (r - q) t / vol^2 of the put-equivalent above which (the Phi form of the
-# fixed point, blended from STEEP_BAND[0]) second-order greeks are a known limit (issue 16, open):
-# a 454-day call at r 0.4%, q 5.1%, vol 5.8% is 0.56% off in gamma, 0.58% in vanna
-# (test_steep_second_order_known_limit); price and first-order greeks are checked there
 GREEK_RTOL = 3e-3  # plus this share of a greek: the ALO scheme before issue 16 (16, 4, 10, 48) was
 # ~5e-5 off in price just above the boundary of low-vol high-rate puts, ~1e-4 (0.16%) in rho there,
 # 5e-4 (0.25%) for a 2-year put at r 6.25%, vol 9.4%
+FAR, NEAR, EXERCISED = 0, 1, 2  # a price's side of the exercise boundary: time value above 1e-3
+Point = tuple[float, int]  # a price and its side
+
+
+def _deriv(g: Callable[[float], Point], h: float, order: int) -> float:
+    """d^order g/dx^order at 0 (order 1 or 2) from points on g(0)'s side of the exercise boundary
+    (value, delta, theta, vega, rho and phi are continuous across it, the second derivatives
+    jump; near it the value varies on the scale of the distance to it): the central quotient
+    at h where g(0), g(+-h) are FAR from it, or where g(+-h), g(+-2h) are on g(0)'s side; else
+    Richardson's extrapolation of the quotients at h/2^j and h/2^(j-1) for the first j <= 6
+    where those points are, else one-sided (second order in h/2^6) away from the boundary."""
+    f0, s0 = g(0.0)
+
+    def central(hh: float) -> float:
+        fp, fm = g(hh)[0], g(-hh)[0]
+        return (fp - fm) / (2 * hh) if order == 1 else (fp - 2 * f0 + fm) / hh ** 2
+
+    if s0 == FAR and g(h)[1] == g(-h)[1] == FAR:
+        return central(h)
+    for j in range(7):
+        hj = h / 2 ** j
+        if all((g(m * hj)[1] == EXERCISED) == (s0 == EXERCISED) for m in (-2.0, -1.0, 1.0, 2.0)):
+            return central(h) if j == 0 else (4 * central(hj) - central(2 * hj)) / 3
+    for sg in (1.0, -1.0):
+        f1, f2, f3 = (g(sg * m * hj) for m in (1.0, 2.0, 3.0))
+        if all((f[1] == EXERCISED) == (s0 == EXERCISED) for f in (f1, f2, f3)):
+            return (sg * (-3 * f0 + 4 * f1[0] - f2[0]) / (2 * hj) if order == 1
+                    else (2 * f0 - 5 * f1[0] + 4 * f2[0] - f3[0]) / hj ** 2)
+    return np.nan
 
 
 def _ql_rows(market: Any, s: float, k: float, days: int, r: float, q: float, vol: float,
              cp: int) -> dict[str, float]:
-    """Price, greeks and slides by repricing with QuantLib QD+ high precision."""
+    """Price, greeks and slides by repricing with QuantLib QD+ high precision. A greek's
+    difference quotient takes points on the row's own side of the exercise boundary
+    (``_deriv``)."""
     engine = ql.QdFpAmericanEngine(market.process, ql.QdFpAmericanEngine.highPrecisionScheme())
     opt = market.option(cp, k, days, american=True)
     opt.setPricingEngine(engine)
+    memo: dict[tuple[float, ...], Point] = {}
+    h_ex = 5e-5 * s
 
-    exercised: set[bool] = set()  # of the points priced: at exercise value (True) or not
-
-    def p(ss: float = s, rr: float = r, qq: float = q, vv: float = vol, dt: float = 0.0) -> float:
+    def p(ds: float = 0.0, dv: float = 0.0, dr: float = 0.0, dq: float = 0.0,
+          dt: float = 0.0) -> Point:
         # the value depends on r t, q t and vol^2 t only: a time to expiry of days + dt
         # (continuous dt) is the same expiry with rates and variance scaled
-        c = 1.0 + dt / days
-        market.set(ss, rr * c, qq * c, vv * c ** 0.5)
-        v = opt.NPV()
-        exercised.add(v <= max(cp * (ss - k), 0.0) + 1e-7)  # QD+ is ~1e-8 above it there
-        return v
+        key = (ds, dv, dr, dq, dt)
+        if key not in memo:
+            c = 1.0 + dt / days
+            market.set(s + ds, (r + dr) * c, (q + dq) * c, (vol + dv) * c ** 0.5)
+            v = opt.NPV()
+            tv = v - max(cp * (s + ds - k), 0.0)
+            side = FAR if tv > 1e-3 else NEAR
+            if tv < 1e-5:
+                # QD+ is up to ~2e-7 above exercise value in the exercise region (a 681-day
+                # call): there a step deeper into it adds exactly the step to the value
+                market.set(s + ds + cp * h_ex, (r + dr) * c, (q + dq) * c, (vol + dv) * c ** 0.5)
+                side = EXERCISED if abs(opt.NPV() - v - h_ex) < 1e-9 else NEAR
+            memo[key] = (v, side)
+        return memo[key]
 
     hs, hv, hr, ht = 2e-4 * s, 2e-4, 1e-5, 0.05  # hr: 1e-4 straddled r = q (a kink)
-    p0 = p()
 
-    def de(dt: float) -> float:
-        return (p(ss=s + hs, dt=dt) - p(ss=s - hs, dt=dt)) / (2 * hs)
-
-    def ddays(f: Callable[[float], float]) -> float:  # -d/dt per calendar day
-        return -(f(ht) - f(-ht)) / (2 * ht)
+    def de(dv: float = 0.0, dt: float = 0.0) -> Point:
+        return _deriv(lambda x: p(ds=x, dv=dv, dt=dt), hs, 1), p(dv=dv, dt=dt)[1]
 
     out = {
-        "price": p0,
-        "de": de(0.0),
-        "ga": (p(ss=s + hs) - 2 * p0 + p(ss=s - hs)) / hs ** 2,
-        "th": ddays(lambda d: p(dt=d)),
-        "ve": (p(vv=vol + hv) - p(vv=vol - hv)) / (2 * hv) / 100,
-        "va": ((p(ss=s + hs, vv=vol + hv) - p(ss=s - hs, vv=vol + hv))
-               - (p(ss=s + hs, vv=vol - hv) - p(ss=s - hs, vv=vol - hv))) / (4 * hs * hv) / 100,
-        "vo": (p(vv=vol + hv) - 2 * p0 + p(vv=vol - hv)) / hv ** 2 / 1e4,
-        "ro": (p(rr=r + hr) - p(rr=r - hr)) / (2 * hr) / 100,
-        "ph": (p(qq=q + hr) - p(qq=q - hr)) / (2 * hr) / 100,
-        "deDecay": ddays(de),
+        "price": p()[0],
+        "de": de()[0],
+        "ga": _deriv(lambda x: p(ds=x), hs, 2),
+        "th": -_deriv(lambda x: p(dt=x), ht, 1),  # -d/dt per calendar day
+        "ve": _deriv(lambda x: p(dv=x), hv, 1) / 100,
+        "va": _deriv(lambda x: de(dv=x), hv, 1) / 100,
+        "vo": _deriv(lambda x: p(dv=x), hv, 2) / 1e4,
+        "ro": _deriv(lambda x: p(dr=x), hr, 1) / 100,
+        "ph": _deriv(lambda x: p(dq=x), hr, 1) / 100,
+        "deDecay": -_deriv(lambda x: de(dt=x), ht, 1),
     }
-    # a second-order difference quotient whose points lie on both sides of the early-exercise
-    # boundary measures the kink, not the greek (value and delta are continuous there, the
-    # second derivatives jump): those greeks are left out of the comparison (NaN)
-    if len(exercised) > 1:
-        out.update(ga=np.nan, va=np.nan, vo=np.nan, deDecay=np.nan)
     for key, m in zip(SLIDE_KEYS, SLIDE_MOVES, strict=True):
-        out[key] = p(ss=s * (1 + m)) - p0
+        out[key] = p(ds=s * m)[0] - out["price"]
     return out
 
 
@@ -100,40 +124,24 @@ def _compare(market: Any, s: np.ndarray, days: int, r: float, q: float, vols: np
         ref = _ql_rows(market, float(s[i]), 100.0, days, r, q, float(vols[i]), int(cp[i]))
         tol = {key: SLIDE_TOL if key in SLIDE_KEYS  # the difference of two prices
                else TOL + (GREEK_RTOL * abs(ref[key]) if key in GREEK_KEYS else 0.0) for key in KEYS}
-        # a row whose value is within TOL of exercise value may lie on the other side of our
-        # boundary than of QuantLib's (both within tolerance): second derivatives jump there
-        intrinsic = max(cp[i] * (s[i] - 100.0), 0.0)
-        near = ref["price"] - intrinsic < TOL  # within TOL of exercise value, either side
-        rp, qp = (r, q) if cp[i] < 0 else (q, r)  # the put-equivalent's carry
-        steep = (rp - qp) * days / 365.0 / float(vols[i]) ** 2 > STEEP_SECOND
-        # known limit (issue 16, open): our second-order greeks within a time value of 1e-2 of
-        # exercise are off QD+ (a 691-day call s 137.92, q 5.5%, vol 20.5%: time value 1.1e-4,
-        # gamma 0.01010 vs 0.01103; 4.4e-4: 3%; 1.9e-3: 1.2%), QuantLib's quotients accurate there
-        close = ref["price"] - intrinsic < 1e-2
-        skip = SECOND_ORDER if steep or near or close else ()
-        if near:  # greeks that vanish in the exercise region grow like the
-            # distance to the boundary just outside it, and QuantLib's difference quotients
-            # straddle it: a 681-day call at s 137.92, q 5.5%, vol 20.5% is at our boundary
-            # (vega 0) and 1.6e-7 above QuantLib's (vega 2.0e-4); at 683 days 1.5e-6 above both
-            # (vega 3.4e-4 vs 6.7e-4, any ALO scheme); at 470 days r 0.2% both at it, QuantLib's
-            # vega quotient (a bumped vol) leaves it (1.2e-4): such rows get 10 x TOL on these
-            tol.update({key: 10 * tol[key] for key in AT_BOUNDARY})
-        bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS if key not in skip
-               and not np.isnan(ref[key]) and not abs(ours[key][i] - ref[key]) <= tol[key]}
+        bad = {key: (float(ours[key][i]), ref[key]) for key in KEYS
+               if not abs(ours[key][i] - ref[key]) <= tol[key]}
         assert not bad, f"row {i} (s={s[i]}, vol={vols[i]}, cp={cp[i]}): {bad}"
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# rows at or within a gap of 1e-4 of the exercise boundary, where QuantLib's difference quotients
+# at the default steps straddle it (``_deriv`` takes them on the row's side):
 @example(days=681, r=0.03125, q=0.0546875, vol=0.1796875, moneyness=0.2890625,
-         seed=738)
+         seed=738)  # a call in both exercise regions (QD+ 1.6e-7 above exercise value there)
 @example(days=683, r=0.03125, q=0.0546875, vol=0.1796875, moneyness=0.2890625,
-         seed=738)  # the same call 1.5e-6 above both boundaries (fresh-clone CI, AT_BOUNDARY)
+         seed=738)  # the same call 1.5e-6 above both boundaries: volga 0.08101 on its side
 @example(days=691, r=0.03125, q=0.0546875, vol=0.1796875, moneyness=0.2890625,
-         seed=738)  # gamma 9% off at time value 1.1e-4 (close: a known limit)
+         seed=738)  # time value 1.1e-4: gamma 0.010103 vs 0.011026 before the near rule
 @example(days=470, r=0.002, q=0.05078125, vol=0.05078125, moneyness=0.017578125,
-         seed=0)  # at both boundaries, QuantLib's vega quotient leaves it (near: 10 x TOL)
+         seed=0)  # at both boundaries, QuantLib's central vega quotient leaves it
 @example(days=454, r=0.00390625, q=0.05078125, vol=0.05078125, moneyness=0.017578125,
-         seed=0)  # steep call: price and first-order greeks held; second order: STEEP_SECOND
+         seed=0)  # steep call (s 17.6) near its boundary: gamma 0.56% off before the near rule
 @example(days=85, r=0.025390625, q=0.05859375, vol=0.080078125, moneyness=0.080078125,
          seed=87)  # a call just in the exercise region: QuantLib's vanna quotient straddles it
 @example(days=776, r=0.078125, q=0.0, vol=0.125, moneyness=0.0, seed=0)  # price 1.0e-4 off
@@ -154,10 +162,7 @@ def _compare(market: Any, s: np.ndarray, days: int, r: float, q: float, vols: np
 def test_rows_match_quantlib_qd_plus(market: Any, days: int, r: float, q: float, vol: float,
                                      moneyness: float, seed: int) -> None:
     """Expiries to 3.6 years, rates to 10%, yields to 8%, vols from 5% (x exp(-+0.2) per row),
-    where the greeks hold: max(r, q) t / vol^2 <= STEEP. Beyond it prices hold
-    (test_steep_boundary) but fresh draws found first- and second-order greeks off by 1-1.5%
-    (a 930-day call at r 3.1%, q 5.1%, vol 5.6%: rho 0.009552 vs 0.009689): issue 16, open."""
-    assume(max(r, q) * days / 365.0 / (vol * np.exp(-0.2)) ** 2 <= STEEP)
+    flat and steep boundaries, rows near and in the exercise region: every value checked."""
     rng = np.random.default_rng(seed)
     n = 4  # calls and puts of one expiry: one table per side, vols spread around ``vol``
     s = 100.0 * np.exp(moneyness + rng.uniform(-0.05, 0.05, n))
@@ -233,15 +238,19 @@ def test_steep_boundary(market: Any, days: int, r: float, q: float, vol: float, 
     _compare(market, np.array([s]), days, r, q, np.array([vol]), np.array([float(cp)]))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 (open): second-order greeks where the exercise "
-                   "boundary is steep (the Phi form of the fixed point) are ~0.5% off QD+")
-def test_steep_second_order_known_limit(market: Any) -> None:
-    """A 454-day call at r 0.4%, q 5.1%, vol 5.76%, s 103.18 (put-equivalent s = 17.6): gamma
-    0.26802 vs QuantLib 0.26954 by repricing, vanna -0.26563 vs -0.26718. Strict: when fixed this
-    fails and STEEP_SECOND can go."""
-    s = np.array([103.17684727015497])
-    ours = _ours(s, 100.0, 454, 0.00390625, 0.05078125, np.array([0.057560426269356466]),
-                 np.array([1.0]))
-    ref = _ql_rows(market, float(s[0]), 100.0, 454, 0.00390625, 0.05078125, 0.057560426269356466, 1)
-    for key in SECOND_ORDER[:3]:
-        assert abs(ours[key][0] - ref[key]) <= TOL + GREEK_RTOL * abs(ref[key]), key
+@pytest.mark.parametrize(("days", "r", "q", "vol", "s", "cp"), [
+    (454, 0.00390625, 0.05078125, 0.057560426269356466, 103.17684727015497, 1),  # s 17.6,
+    # time value 8e-4: gamma 0.26802 (0.56% off), vanna -0.26563 (0.58%) before the near rule
+    (691, 0.03125, 0.0546875, 0.205330352906262, 137.9246719564385, 1),  # time value 1.1e-4:
+    # gamma 0.010103 vs 0.011026 (9%), volga 0.07423 vs 0.08104 before the near rule
+])
+def test_second_order_greeks_near_the_boundary(market: Any, days: int, r: float, q: float,
+                                               vol: float, s: float, cp: int) -> None:
+    """Just outside the exercise region the premium's spot and vol derivatives peak at
+    sqrt(t) ~ ln(S/B)/vol (``_american_rows``' near rule): gamma, vanna, volga within 1e-4 plus
+    GREEK_RTOL of QuantLib (checked by _compare) and within 1e-4 of it in absolute terms."""
+    _compare(market, np.array([s]), days, r, q, np.array([vol]), np.array([float(cp)]))
+    ours = _ours(np.array([s]), 100.0, days, r, q, np.array([vol]), np.array([float(cp)]))
+    ref = _ql_rows(market, s, 100.0, days, r, q, vol, cp)
+    for key in ("ga", "va", "vo"):
+        assert abs(ours[key][0] - ref[key]) <= TOL, key
