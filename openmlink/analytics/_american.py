@@ -29,6 +29,11 @@ random options (expiries 1 day to 4.1 years, r and q to 16%, vol 4% to 100%, mon
 before issue 16, (16, 4, 10, 48) in the phi form alone, was 0.31 off there (310 beyond 1e-4;
 1.6e-4 where s < 2, 3.2e-4 where s < 4).  Fixed-point work per boundary (nodes x points x
 steps): 384 where s < 2 (640 before), 1,920 where s > 6, both in the band.
+Greeks (``_american_rows``: analytic derivatives of the premium sum, a graded rule near the
+boundary) within 1e-4 plus 0.3% of QD+ by side-aware repricing on the same grid, steep and
+near-boundary rows included; within a time value of 1e-5 of exercise second derivatives are not
+resolved by QD+'s quotients and theta/vega/rho/phi hold to 5e-4 (a 1092-day call at r ~ q: rho
+2.4e-4 off, the default scheme's boundary there; tests/analytics/test_american_rows.py).
 
 Units: t_years Act/365, r/q continuous, vol annualised, cp +1 call / -1 put, prices per share.
 Negative-rate double-boundary cases (r < 0 with q < r for a put) are not handled here: the
