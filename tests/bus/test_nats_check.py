@@ -68,7 +68,9 @@ async def _silent(url: str, who: str, got: list[bytes]) -> Any:
 
     nc = await nats.connect(url)
     await nc.subscribe(f"oml.v.{ITEM.name}.{who}", cb=ignore)
-    await nc.flush()
+    # the server has the subscription before the gateway asks (nc.flush() did not say so: its
+    # PING overtook the SUB, and under load the gateway's request found no responder once)
+    await nats_bus.round_trip(nc)
     return nc
 
 
