@@ -82,6 +82,7 @@ class Journal:
             if len(puts) == 1:  # one statement, its own transaction (a post's one row)
                 busy_retry(db, _PUT, puts[0])
                 self.commits += 1
+                self.checkpointer.after_commit(db)
                 return
         begin_write(db)
         try:
@@ -93,6 +94,7 @@ class Journal:
             raise
         db.execute("COMMIT")
         self.commits += 1
+        self.checkpointer.after_commit(db)
 
     def items(self, ns: str) -> Iterator[tuple[str, bytes]]:
         """Every (key, body) of namespace ``ns``."""

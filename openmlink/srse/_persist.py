@@ -99,11 +99,12 @@ class RecordStore:
         db = self._db
         if len(rows) == 1:  # one statement, its own transaction
             busy_retry(db, sql, rows[0])
-            return
-        begin_write(db)
-        try:
-            db.executemany(sql, rows)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        else:
+            begin_write(db)
+            try:
+                db.executemany(sql, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        self.checkpointer.after_commit(db)

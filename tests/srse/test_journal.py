@@ -73,6 +73,29 @@ def test_the_wal_stays_bounded_and_a_fresh_process_reads_every_batch(tmp_path: P
     j.close()
 
 
+def test_the_writer_bounds_the_wal_when_the_checkpoint_thread_never_runs(tmp_path: Path) -> None:
+    """On a loaded machine the checkpoint thread may not run for seconds (the WAL reached 68 MB
+    in the test below, bounded at 24 MB, at load 22): past HARD_FACTOR x restart_bytes the
+    writer checkpoints itself.  Here the thread's interval is an hour: it never runs."""
+    from openmlink.srse._checkpoint import CHECK_EVERY, HARD_FACTOR
+
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path, checkpoint_s=3600.0)
+    j.checkpointer.restart_bytes = 256 * 1024
+    peak = 0
+    for r in range(20):
+        _batches(j, 150, start=150 * r)  # ~2.5 MB of frames a round
+        peak = max(peak, _wal_pages(path) * (4096 + 24))
+    assert j.checkpointer.checkpoints == 0  # the thread never ran
+    assert j.checkpointer.backstops > 0
+    # the file grows at most CHECK_EVERY commits (2 pages each) past the hard cap
+    assert peak < HARD_FACTOR * 256 * 1024 + CHECK_EVERY * 3 * (4096 + 24)
+    again = Journal(path)
+    assert again.count("parent") == 3_000
+    again.close()
+    j.close()
+
+
 def test_the_wal_starts_over_while_the_writer_never_stops(tmp_path: Path) -> None:
     """A writer that commits all the time (the order journal, a commit per post) keeps adding
     frames while a PASSIVE checkpoint copies: the WAL was never found fully copied and grew
