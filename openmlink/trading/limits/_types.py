@@ -7,6 +7,7 @@ schema defaults, so a caller fills only what it knows.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -25,12 +26,14 @@ class _Columns:
 
     @classmethod
     def _blank(cls, n: int, fill: dict[str, Any]) -> Self:
-        """``n`` rows: ``fill``'s value per column, else NaN (floats) or 0."""
+        """``n`` rows: ``fill``'s value per column, else NaN (floats) or 0.  The columns of
+        one dtype are the rows of one 2-D block filled at once (a tick's few orders paid ~2 us
+        per ``np.full`` of ~70 columns)."""
         cols: dict[str, Any] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            dtype = _DTYPES.get(f.name, np.float64)
-            default = fill.get(f.name, np.nan if dtype == np.float64 else 0)
-            cols[f.name] = np.full(n, default, dtype=dtype)
+        for dtype, names, defaults in _layout(cls, tuple(sorted(fill.items()))):
+            block = np.empty((len(names), n), dtype)
+            block[:] = defaults
+            cols.update(zip(names, block, strict=True))
         return cls(**cols)
 
     def take(self, idx: NDArray[np.int64] | NDArray[np.bool_]) -> Self:
@@ -51,6 +54,20 @@ class _Columns:
             elif len(a) != n:
                 raise ValueError(f"{type(self).__name__}.{f.name}: length {len(a)}, expected {n}")
         return max(n, 0)
+
+
+@functools.cache
+def _layout(cls: type, fill: tuple[tuple[str, Any], ...]
+            ) -> list[tuple[Any, tuple[str, ...], np.ndarray]]:
+    """``_blank``'s plan for ``cls``: per dtype, the column names and their defaults (a
+    column of the block's shape (k, 1))."""
+    given = dict(fill)
+    by: dict[Any, list[str]] = {}
+    for f in fields(cls):
+        by.setdefault(_DTYPES.get(f.name, np.float64), []).append(f.name)
+    return [(dt, tuple(names), np.array([[given.get(nm, np.nan if dt == np.float64 else 0)]
+                                         for nm in names], dt))
+            for dt, names in by.items()]
 
 
 _DTYPES: dict[str, Any] = {

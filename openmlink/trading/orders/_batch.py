@@ -11,6 +11,7 @@ build for the broker.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,18 +102,24 @@ def pk_columns(mt: MsgType, keys: list[tuple[Any, ...]]) -> dict[str, list[objec
 
 
 def pk_cells_of(f: Any, v: Any) -> dict[str, object]:
-    """The store cells of one key-member field ``f`` holding ``v``."""
+    """The store cells of one key-member field ``f`` holding ``v`` (a dict not to be
+    changed: cached per series, as a tick's new orders share a few)."""
+    return _member_cells(f.name, f.kind, v)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _member_cells(name: str, kind: str, v: Any) -> dict[str, object]:
     out: dict[str, object] = {}
-    for m in KEY_MEMBERS[f.kind]:
+    for m in KEY_MEMBERS[kind]:
         x = getattr(v, m)
         if m == "tk":
-            out[f"{f.name}.tk"] = str(x)
+            out[f"{name}.tk"] = str(x)
         elif m == "dt":
-            out[f"{f.name}.dt"] = int(datekey_from_text(x))
+            out[f"{name}.dt"] = int(datekey_from_text(x))
         elif m == "xx":
-            out[f"{f.name}.xx"] = float(x)
+            out[f"{name}.xx"] = float(x)
         else:
-            out[f"{f.name}.{m}"] = int(key_member_names(m).index(x))
+            out[f"{name}.{m}"] = int(key_member_names(m).index(x))
     return out
 
 

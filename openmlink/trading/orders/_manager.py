@@ -703,10 +703,11 @@ class OrderManager:
         else:
             self._dirty.add(b.key)
 
-    def _publish_state(self, b: Broker, now: int) -> None:
+    def _publish_state(self, b: Broker, now: int, sig: tuple[Any, ...] | None = None) -> None:
+        """``sig``: ``_sig(b)`` when the caller has it (nothing changed ``b`` since)."""
         b.num_updates += 1
         rec = state_record(b, now)
-        b.pub_sig = (b.parent_number, self._sig(b))
+        b.pub_sig = (b.parent_number, self._sig(b) if sig is None else sig)
         self._out.append((BS, rec))
         self._dirty.add(b.key)
 
@@ -943,23 +944,28 @@ class OrderManager:
             fast &= np.fromiter((not is_stock(b.okey) for b in bs), np.bool_, len(bs))
         if fast.any():
             self._move_quiet(bs, np.flatnonzero(fast), slots, res, make_px, now)
-        for i in np.flatnonzero(~(skip | fast)).tolist():
+        slow = np.flatnonzero(~(skip | fast))
+        # the slow rows' limits as Python numbers, a column at a time (not ten NumPy scalars
+        # per broker)
+        views = zip(*(a[slow].tolist() for a in (
+            res.limit_price, res.take_limit, res.make_limit, res.limit_err, res.take_err,
+            res.make_err, res.take_prob_limit, res.make_prob_limit, res.take_surf,
+            res.make_surf, make_px)), strict=True)
+        new_view = tuple.__new__
+        for i, v in zip(slow.tolist(), views, strict=True):
             b = bs[i]
             if not isinstance(b.mkt, MarketRow):
                 b.mkt = MarketRow(self.cols, b.slot)
-            b.lim = LimitView(float(res.limit_price[i]), float(res.take_limit[i]),
-                              float(res.make_limit[i]), int(res.limit_err[i]),
-                              int(res.take_err[i]), int(res.make_err[i]),
-                              float(res.take_prob_limit[i]), float(res.make_prob_limit[i]),
-                              float(res.take_surf[i]), float(res.make_surf[i]))
+            b.lim = new_view(LimitView, v[:10])
             try:
-                self._work_one(b, float(make_px[i]), now, first)
+                self._work_one(b, v[10], now, first)
             except Exception:
                 log.exception("order manager: working %X failed", b.parent_number)
                 raise
-            if force_publish or b.pub_sig[1] != self._sig(b):
+            sig = self._sig(b)
+            if force_publish or b.pub_sig[1] != sig:
                 if b.status in (NEW_ACTIVE, NEW_HOLD, CLOSING):
-                    self._publish_state(b, now)
+                    self._publish_state(b, now, sig)
             self.cols.rest[b.slot] = self._quiet_price(b)
 
     def _work_one(self, b: Broker, make_px: float, now: int, first: bool) -> None:
