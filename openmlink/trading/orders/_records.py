@@ -10,9 +10,10 @@ from typing import Any
 
 from ...schema import MsgType, TickerKey, registry
 from ..limits import LIMIT_ERR_NAMES
-from ..venue import exchange_bit
-from ._broker import Broker, Child, market_of
+from ..venue import exchange_bit, exchanges_of
+from ._broker import Broker, Child, MarketRow, market_of
 from ._risk import GroupCounter
+from ._slots import MKT_NAMES
 
 __all__ = ["enum_of", "event_record", "execution_record", "ladder", "name_of", "state_record",
            "counter_record"]
@@ -44,33 +45,46 @@ _LEVEL_KEYS = (("cpx1", "csz1", "cex1", "cnt1"), ("cpx2", "csz2", "cex2", "cnt2"
 
 def ladder(b: Broker) -> dict[str, Any]:
     """cpx1/csz1/cex1/cnt1, cpx2.., cMore: live children grouped by price, best first."""
-    levels: dict[float, list[Child]] = {}
+    # per price: [shown leaves, exchange mask, children]
+    levels: dict[float, list[int]] = {}
+    bits = _exch_bits()
     for c in b.children.values():
-        if c.shown_leaves > 0 and not c.cancelling:
-            px = c.price if c.mod is None else c.mod[0]
-            got = levels.get(round(px, 8))
-            if got is None:
-                levels[round(px, 8)] = [c]
-            else:
-                got.append(c)
+        if c.cancelling:
+            continue
+        m = c.mod  # ``Child.shown_leaves`` / ``shown_price``, inline
+        if m is None:
+            lv, px = c.size - c.filled, c.price
+        else:
+            lv, px = (c.size if len(m) < 6 else int(m[5])) - c.filled, m[0]
+        if lv <= 0:
+            continue
+        kp = round(px, 8)
+        got = levels.get(kp)
+        if got is None:
+            got = levels[kp] = [0, 0, 0]
+        got[0] += lv
+        if c.exch:
+            got[1] |= bits[c.exch] if c.exch in bits else exchange_bit(c.exch)
+        got[2] += 1
     out: dict[str, Any] = {}
     if not levels:
         out["cMore"] = 0
         return out
     order = sorted(levels, reverse=b.side > 0) if len(levels) > 1 else list(levels)
     for (kp, ks, ke, kn), px in zip(_LEVEL_KEYS, order, strict=False):  # the best two
-        cs = levels[px]
-        mask = size = 0
-        for c in cs:
-            size += c.shown_leaves
-            if c.exch:
-                mask |= exchange_bit(c.exch)
+        size, mask, cnt = levels[px]
         out[kp] = px
         out[ks] = size
         out[ke] = mask
-        out[kn] = min(len(cs), 255)
-    out["cMore"] = min(sum(len(levels[p]) for p in order[2:]), 255) if len(order) > 2 else 0
+        out[kn] = min(cnt, 255)
+    out["cMore"] = min(sum(levels[p][2] for p in order[2:]), 255) if len(order) > 2 else 0
     return out
+
+
+@functools.cache
+def _exch_bits() -> dict[str, int]:
+    """``exchange_bit`` of every OptExch name."""
+    return {n: exchange_bit(n) for n in exchanges_of(-1 & ((1 << 62) - 1))}
 
 
 def _common(b: Broker) -> dict[str, Any]:
@@ -84,7 +98,12 @@ def _ticker(b: Broker) -> TickerKey | None:
     k = b.okey
     if k is None:  # an order posted without a secKey (rejected; its records carry no ticker)
         return None
-    return TickerKey(k.at, k.ts, k.tk)
+    return _ticker_of(k.at, k.ts, k.tk)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _ticker_of(at: Any, ts: Any, tk: Any) -> TickerKey:
+    return TickerKey(at, ts, tk)
 
 
 @functools.cache
@@ -95,13 +114,33 @@ def _state_enums() -> tuple[dict[str, int], ...]:
         "riskLimitDesc", "riskLimitLevel", "brokerState", "updateSrc"))
 
 
+#: the market values a state record shows, in ``MKT_NAMES`` order of the row read
+_STATE_MKT = ("bid", "ask", "bid_size", "ask_size", "u_prc", "s_vol", "s_prc", "years", "de",
+              "ga", "ve", "point_value")
+_STATE_IDX = tuple(MKT_NAMES.index(k) for k in _STATE_MKT)
+_STATE_DEFAULT = {"bid_size": 0.0, "ask_size": 0.0, "point_value": 100.0}
+
+
+def _state_market(b: Broker) -> list[float]:
+    """``_STATE_MKT`` of the broker's market, each through ``_f`` (NaN, infinities: 0)."""
+    m = b.mkt
+    if isinstance(m, MarketRow):
+        row = m.values_list()
+        vals = [row[i] for i in _STATE_IDX]
+    else:
+        g, d = m.get, _STATE_DEFAULT
+        vals = [float(g(k, d.get(k, math.nan))) for k in _STATE_MKT]
+    return [x if x - x == 0.0 else 0.0 for x in vals]  # x - x is 0 only for a finite x
+
+
 def state_record(b: Broker, now_ns: int) -> dict[str, Any]:
-    p, lim, m = b.parent, b.lim, market_of(b)
+    p, lim = b.parent, b.lim
     e_bst, e_ost, e_close, e_rej, e_rdesc, e_rlevel, e_state, e_src = _state_enums()
-    g, nan, f = m.get, math.nan, _f
-    s_vol, u_prc = f(g("s_vol", nan)), f(g("u_prc", nan))
-    pv = f(g("point_value", 100.0))
+    f = _f
+    bid, ask, bsz, asz, u_prc, s_vol, s_prc, years, de, ga, ve, pv = _state_market(b)
     cum = b.cum
+    status = b.status
+    risk_desc = b.risk_desc
     rec = {
         "accnt": p["accnt"], "secKey": p["secKey"], "secType": p["secType"],
         "spdrSource": p["spdrSource"], "groupingCode": p["groupingCode"],
@@ -110,25 +149,25 @@ def state_record(b: Broker, now_ns: int) -> dict[str, Any]:
         "baseParentNumber": b.base_parent, "modifyNumber": b.modify_number,
         "noticeNumber": p["noticeNumber"], "riskGroupId": p["riskGroupId"],
         "strategy": p["strategy"], "ticker": _ticker(b),
-        "uPrc": u_prc, "nbboBid": f(g("bid", nan)),
-        "nbboAsk": f(g("ask", nan)), "nbboBidSz": int(f(g("bid_size", 0))),
-        "nbboAskSz": int(f(g("ask_size", 0))), "surfacePrc": f(g("s_prc", nan)),
+        "uPrc": u_prc, "nbboBid": bid,
+        "nbboAsk": ask, "nbboBidSz": int(bsz),
+        "nbboAskSz": int(asz), "surfacePrc": s_prc,
         "surfaceVol": s_vol,
-        "spdrBrokerStatus": e_bst[b.status[1]],
-        "spdrOrderStatus": e_ost[b.status[0]],
+        "spdrBrokerStatus": e_bst[status[1]],
+        "spdrOrderStatus": e_ost[status[0]],
         "spdrCloseReason": e_close[b.close_reason],
         "spdrRejectReason": e_rej[b.reject_reason],
         "spdrComment": (b.comment or b.hold)[:255],
         "orderSize": b.order_size, "orderActiveSize": b.active_size,
         "activeDuration": p["activeDuration"],
         "updateDttm": now_ns, "leavesQuantity": b.live_leaves(),
-        "avgFillPrice": b.avg_price, "cumFillQuantity": cum,
+        "avgFillPrice": b.notional / cum if cum else 0.0, "cumFillQuantity": cum,
         "avgFillUPrice": b.u_notional / cum if cum else 0.0,
         "avgFillVol": b.vol_notional / cum if cum else 0.0,
         "cumFillVega": b.cum_vega, "cumFillDDelta": b.cum_dd, "cumExchFee": b.cum_fee,
         "lastFillDttm": b.last_fill_ns,
-        "riskLimitSize": b.risk_size, "riskLimitDesc": e_rdesc[b.risk_desc],
-        "riskLimitLevel": e_rlevel["RiskGroup" if b.risk_desc != "None" else "None"],
+        "riskLimitSize": b.risk_size, "riskLimitDesc": e_rdesc[risk_desc],
+        "riskLimitLevel": e_rlevel["RiskGroup" if risk_desc != "None" else "None"],
         "riskLimitDetail": b.risk_detail,
         "limitPrice": f(lim.limit_price), "limitErr": lim.limit_err,
         "limitErrDesc": limit_err_text(b),
@@ -143,9 +182,9 @@ def state_record(b: Broker, now_ns: int) -> dict[str, Any]:
         "brokerState": e_state[_broker_state(b)],
         "lastChildRejectDttm": b.last_child_reject_ns,
         "lastChildRejectText": b.last_child_reject,
-        "cnVol": s_vol, "cnYrs": f(g("years", nan)),
-        "cnUPrc": u_prc, "cnDe": f(g("de", nan)),
-        "cnGa": f(g("ga", nan)), "cnVe": f(g("ve", nan)),
+        "cnVol": s_vol, "cnYrs": years,
+        "cnUPrc": u_prc, "cnDe": de,
+        "cnGa": ga, "cnVe": ve,
         "pointValue": pv, "underliersPerCn": int(pv),
         "numNewOrders": b.num_new_orders, "numParentLimits": min(b.num_parent_limits, 65535),
         "updateSrc": e_src[b.update_src], "numUpdates": b.num_updates,
