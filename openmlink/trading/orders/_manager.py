@@ -99,6 +99,13 @@ _POSTONLY = "PostOnly"
 _PROGRESS = ("None", "Initialize", "Rejected", "PreOpen", "RiskHold", "Working", "ChkRte",
              "RteRej", "WaitAction", "InMarket", "Filling", "Filled", "PendingClose", "Closed",
              "HedgeHold")
+_PROGRESS_AT = {name: i for i, name in enumerate(_PROGRESS)}
+#: the float columns of ``OrderLimits`` by their column in a broker's row (``_order_row``)
+_FLOAT_ROWS = ((2, "prc_limit"), (3, "vol_limit"), (4, "prc_offset"), (5, "ref_uprc"),
+               (6, "ref_delta"), (7, "ref_gamma"), (10, "take_prob"), (11, "make_prob"),
+               (12, "take_surf_vol_off"), (13, "make_surf_vol_off"), (14, "take_surf_prc_off"),
+               (15, "make_surf_prc_off"), (16, "take_surf_width_off"),
+               (17, "make_surf_width_off"), (19, "arrive_bid"), (20, "arrive_ask"))
 _LIMIT_FIELDS = ("orderLimitType", "orderPrcLimit", "orderVolLimit", "orderPrcOffset",
                  "orderRefUPrc", "orderRefDelta", "orderRefGamma", "takeLimitClass",
                  "makeLimitClass", "takeProbability", "makeProbability", "takeSurfVolOffset",
@@ -715,12 +722,19 @@ class OrderManager:
         lim = b.lim
         kids = tuple(sorted((c.shown_price, c.shown_leaves, c.exch) for c in b.children.values()
                             if not c.cancelling))
-        return (b.status, b.cum, b.live_leaves(), kids, _r(lim.limit_price), _r(lim.take_limit),
-                _r(lim.make_limit), lim.limit_err, lim.take_err, lim.make_err, b.risk_size,
-                b.hold, b.num_parent_limits, b.active_size, b.last_child_reject)
+        lp, tl, ml = lim.limit_price, lim.take_limit, lim.make_limit
+        # (``_r`` inline: x - x is 0 only for a finite x)
+        return (b.status, b.cum, b.live_leaves(), kids,
+                round(lp, 6) if lp - lp == 0.0 else -1.0,
+                round(tl, 6) if tl - tl == 0.0 else -1.0,
+                round(ml, 6) if ml - ml == 0.0 else -1.0,
+                lim.limit_err, lim.take_err, lim.make_err, b.risk_size, b.hold,
+                b.num_parent_limits, b.active_size, b.last_child_reject)
 
     def _progress(self, b: Broker, name: str) -> None:
-        b.max_progress = max(b.max_progress, _PROGRESS.index(name))
+        at = _PROGRESS_AT[name]
+        if at > b.max_progress:
+            b.max_progress = at
 
     # ================================================================= pricing and children
     def _do_reprice(self, now: int, force_publish: bool = False,
@@ -757,16 +771,14 @@ class OrderManager:
         elif self.cols.row_ok[b.slot]:
             return b.slot
         risk = self._compile_risk(b)
+        p = b.parent
+        if b.limit is None or b.limit_sent.isdisjoint(_LIMIT_FIELDS):
+            vals = [p[f] for f in _LIMIT_FIELDS]  # ``Broker.value``: the parent's
+        else:
+            vals = [b.value(f) for f in _LIMIT_FIELDS]
         self.cols.rows[b.slot] = (
-            b.side, b.value("orderLimitType"), b.value("orderPrcLimit"),
-            b.value("orderVolLimit"), b.value("orderPrcOffset"), b.value("orderRefUPrc"),
-            b.value("orderRefDelta"), b.value("orderRefGamma"), b.value("takeLimitClass"),
-            b.value("makeLimitClass"), b.value("takeProbability"), b.value("makeProbability"),
-            b.value("takeSurfVolOffset"), b.value("makeSurfVolOffset"),
-            b.value("takeSurfPrcOffset"), b.value("makeSurfPrcOffset"),
-            b.value("takeSurfWidthOffset"), b.value("makeSurfWidthOffset"),
-            b.limit is not None, b.arrive_bid, b.arrive_ask, risk,
-            b.parent["parentBalanceHandling"], _allowed_sessions(b) is not None)
+            b.side, *vals, b.limit is not None, b.arrive_bid, b.arrive_ask, risk,
+            p["parentBalanceHandling"], _allowed_sessions(b) is not None)
         self.cols.row_ok[b.slot] = True
         return b.slot
 
@@ -775,31 +787,21 @@ class OrderManager:
         """The kernels' order columns, per broker whether it has a group risk limit, the
         brokers' slots and their parentBalanceHandling."""
         n = len(bs)
-        o = OrderLimits.blank(n)
         # only the brokers without a slot or whose row is out of date take a Python call
         slots = np.fromiter((b.slot for b in bs), np.int64, n)
         stale = (slots < 0) | ~self.cols.row_ok[slots]
         for i in np.flatnonzero(stale).tolist():
             slots[i] = self._order_row(bs[i])
-        cols = self.cols.rows[slots]
-        o.side[:] = cols[:, 0]
-        o.limit_type[:] = cols[:, 1]
-        for j, name in enumerate(("prc_limit", "vol_limit", "prc_offset", "ref_uprc",
-                                  "ref_delta", "ref_gamma"), start=2):
-            getattr(o, name)[:] = cols[:, j]
-        o.take_class[:] = cols[:, 8]
-        o.make_class[:] = cols[:, 9]
-        for j, name in enumerate(("take_prob", "make_prob", "take_surf_vol_off",
-                                  "make_surf_vol_off", "take_surf_prc_off", "make_surf_prc_off",
-                                  "take_surf_width_off", "make_surf_width_off"), start=10):
-            getattr(o, name)[:] = cols[:, j]
-        o.has_aux[:] = cols[:, 18] > 0
-        o.arrive_bid[:] = cols[:, 19]
-        o.arrive_ask[:] = cols[:, 20]
-        for name in ("ref_uprc", "ref_delta", "ref_gamma"):
-            a = getattr(o, name)
+        # the rows transposed: each column one contiguous row of a fresh array (its float
+        # columns taken as they are, the others cast)
+        ct = self.cols.rows[slots].T.copy()
+        o = OrderLimits(side=ct[0].astype(np.int8), limit_type=ct[1].astype(np.int16),
+                        **{name: ct[j] for j, name in _FLOAT_ROWS},
+                        take_class=ct[8].astype(np.int16), make_class=ct[9].astype(np.int16),
+                        has_aux=ct[18] > 0)
+        for a in (o.ref_uprc, o.ref_delta, o.ref_gamma):
             a[a == 0] = np.nan  # 0 = not given: the kernels' defaults
-        return o, cols[:, 21] > 0, slots, cols[:, 22].astype(np.int64)
+        return o, ct[21] > 0, slots, ct[22].astype(np.int64)
 
     def _market_rows(self, bs: list[Broker], slots: np.ndarray) -> Any:
         """The kernels' market columns for ``bs``, read once per distinct series, and written
