@@ -30,7 +30,7 @@ class _Columns:
         one dtype are the rows of one 2-D block filled at once (a tick's few orders paid ~2 us
         per ``np.full`` of ~70 columns)."""
         cols: dict[str, Any] = {}
-        for dtype, names, defaults in _layout(cls, tuple(sorted(fill.items()))):
+        for dtype, names, defaults in _layout(cls, tuple(sorted(fill.items()))):  # type: ignore[arg-type]
             block = np.empty((len(names), n), dtype)
             block[:] = defaults
             cols.update(zip(names, block, strict=True))

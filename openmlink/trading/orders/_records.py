@@ -58,10 +58,10 @@ def ladder(b: Broker) -> dict[str, Any]:
             lv, px = (c.size if len(m) < 6 else int(m[5])) - c.filled, m[0]
         if lv <= 0:
             continue
-        kp = round(px, 8)
-        got = levels.get(kp)
+        at = round(px, 8)
+        got = levels.get(at)
         if got is None:
-            got = levels[kp] = [0, 0, 0]
+            got = levels[at] = [0, 0, 0]
         got[0] += lv
         if c.exch:
             got[1] |= bits[c.exch] if c.exch in bits else exchange_bit(c.exch)
