@@ -197,6 +197,8 @@ class OrderManager:
         self.disabled_groups: set[tuple[str, str, int]] = set()
         #: the auction engine orders with parentOrderHandling Block/FlashAuction go to
         self.auctions: AuctionHook | None = None
+        #: ``_make_exchanges`` by (exchMask, number of exchanges)
+        self._make_exch: dict[tuple[int, int], tuple[str, ...]] = {}
 
     # ================================================================= inputs
 
@@ -1140,11 +1142,16 @@ class OrderManager:
             self._wake[b.key] = b.expose_ns + pet * 1_000_000_000
         return False
 
-    def _make_exchanges(self, b: Broker, n: int) -> list[str]:
+    def _make_exchanges(self, b: Broker, n: int) -> tuple[str, ...]:
         mask = int(b.value("exchMask"))
-        allowed = set(exchanges_of(mask)) if mask else None
-        out = [x for x in self.config.make_exchanges if allowed is None or x in allowed]
-        return (out or list(self.config.make_exchanges))[:n]
+        got = self._make_exch.get((mask, n))
+        if got is None:
+            allowed = set(exchanges_of(mask)) if mask else None
+            out = [x for x in self.config.make_exchanges if allowed is None or x in allowed]
+            got = tuple((out or list(self.config.make_exchanges))[:n])
+            if len(self._make_exch) < 4096:
+                self._make_exch[(mask, n)] = got
+        return got
 
     def _pull(self, b: Broker, now: int, makers_only: bool = False) -> None:
         self._touched(b)
@@ -1569,10 +1576,14 @@ class OrderManager:
         """The broker's journal body: its records (encoded once per record) and raw fields;
         no published record is rebuilt for it."""
         lim = b.lim
+        # the sorted sent-field lists, once per (frozen) set of each
+        hit = b.enc.get("sent")
+        if hit is None or hit[0][0] is not b.sent or hit[0][1] is not b.limit_sent:
+            hit = b.enc["sent"] = ((b.sent, b.limit_sent), (sorted(b.sent), sorted(b.limit_sent)))
         body = {
-            "sent": sorted(b.sent),
+            "sent": hit[1][0],
             "limit": None if b.limit is None else self._encoded(b, "limit", b.limit),
-            "limitSent": sorted(b.limit_sent),
+            "limitSent": hit[1][1],
             "mkt": _mkt_body(b),
             "lim": [_nn(lim.limit_price), _nn(lim.take_limit), _nn(lim.make_limit),
                     lim.limit_err, lim.take_err, lim.make_err],
