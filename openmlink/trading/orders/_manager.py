@@ -725,7 +725,7 @@ class OrderManager:
         kids = tuple(sorted((c.shown_price, c.shown_leaves, c.exch) for c in b.children.values()
                             if not c.cancelling))
         lp, tl, ml = lim.limit_price, lim.take_limit, lim.make_limit
-        # (``_r`` inline: x - x is 0 only for a finite x)
+        # the limits as published (6 places; -1 when not finite: x - x is 0 only for a finite x)
         return (b.status, b.cum, b.live_leaves(), kids,
                 round(lp, 6) if lp - lp == 0.0 else -1.0,
                 round(tl, 6) if tl - tl == 0.0 else -1.0,
@@ -1881,10 +1881,6 @@ def _mkt_body(b: Broker) -> list[float | None] | dict[str, float | None]:
 
 def _fin(x: float) -> bool:
     return x == x and not math.isinf(x)
-
-
-def _r(x: float) -> float:
-    return round(x, 6) if _fin(x) else -1.0
 
 
 def _nn(x: float) -> float | None:
