@@ -9,24 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.trading import ACCNT, ORIGIN, TradingRig, check_invariants
-
-BS = "SpdrParentBrkrState"
-AUG = "2025-08-15"
-WT = 0.3 * 0.25 / math.sqrt(4 * 0.126) * 100.0  # wtVega of one July put bought
-
-
-def _rig(data_dir: Path | None = None) -> TradingRig:
-    r = TradingRig(data_dir=data_dir)
-    r.stock("AAPL", 199.9, 200.1)
-    r.option("AAPL", 200, "Put", 4.9, 5.1, bsz=20, asz=20)
-    r.option("AAPL", 200, "Put", 5.9, 6.1, bsz=20, asz=20, expiry=AUG)
-    r.stock("MSFT", 399.9, 400.1)
-    r.option("MSFT", 400, "Put", 4.9, 5.1, uprc=400.0)
-    return r
-
-
-def _key(tk: str = "AAPL", dt: str = "2025-07-18", xx: float = 200) -> dict[str, Any]:
-    return {"at": "EQT", "ts": "NMS", "tk": tk, "dt": dt, "xx": xx, "cp": "Put"}
+from tests.trading.orders.test_risk_scopes import AUG, BS, WT, _key, _rig  # the same market
 
 
 def _st(r: TradingRig, o: dict[str, Any]) -> tuple[str, str, int, int, str]:
