@@ -220,7 +220,12 @@ class RestApi:
                  ) -> tuple[dict[str, str], Principal, str, bytes]:
         """The parameters, the caller, the command and the body of a request (``_Fail``)."""
         if body is not None and method.upper() == "POST" and _is_form(headers):
-            params = [*params, *_form_params(body)]  # body parameters win over the URL's
+            form = _form_params(body)
+            if any(k.lstrip()[:1] in ("[", "{") for k, _v in form):  # JSON sent as form data
+                raise _Fail("Error", "body: JSON messages sent as form data (Content-Type "
+                                     f"{_FORM}, as curl -d sends them); send them with "
+                                     "Content-Type application/json")
+            params = [*params, *form]  # body parameters win over the URL's
             body = b""
         p: dict[str, str] = {}
         for k, v in params:

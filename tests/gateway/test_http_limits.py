@@ -148,6 +148,12 @@ def test_auth_and_body_limits_answer_in_protocol_form(server):
     bad = requests.post(server.rest, data=b"cmd=getmsgs&where=%ff", timeout=10,
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert "form data" in _qr(bad)["detail"]
+    # JSON messages sent form-encoded (curl -d): the reply names the content type to use
+    form = requests.post(server.rest, params={"cmd": "postmsgs", "postaction": "I", "apiKey": API_KEY},
+                         data=b'[{"header":{"mTyp":"TickerItemDef"},"message":{}}]', timeout=10,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    qr = _qr(form)
+    assert qr["result"] == "Error" and "application/json" in qr["detail"], qr
 
 
 def _raw(port: int, data: bytes) -> bytes:
